@@ -1,0 +1,70 @@
+"""POST /callbacks/mo and /callbacks/dlr: the provider's inbound messages and delivery statuses."""
+
+from functools import cache
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from wab import api, auth, callbacks, clock
+from wab.httpbody import read_json_body
+from wab.models.callbacks import DlrCallback
+from wab.observability import logger, metrics, tracer
+from wab.publisher import EventPublisher
+from wab.settings import CallbackSettings, load
+from wab.store import MessageStore
+
+app = APIGatewayHttpResolver()
+api.register_error_handlers(app)
+LEASE_MARGIN_MS = 1000
+
+
+@cache
+def dependencies() -> tuple[CallbackSettings, MessageStore, EventPublisher]:
+    settings = load(CallbackSettings)
+    return settings, MessageStore(settings.table_name), EventPublisher(settings.event_bus_name)
+
+
+def authenticated_payload() -> object:
+    settings, _, _ = dependencies()
+    event = app.current_event
+    auth.check_basic(
+        event.headers.get("authorization"),
+        auth.callback_credentials(settings.callback_secret_arn, settings.secret_max_age_seconds),
+    )
+    return read_json_body(event.body, event.is_base64_encoded, event.headers.get("content-type"))
+
+
+def timing() -> dict:
+    now = clock.now()
+    remaining = app.lambda_context.get_remaining_time_in_millis()
+    return {"now": now, "lease_until_ms": clock.epoch_ms(now) + remaining + LEASE_MARGIN_MS}
+
+
+@app.post("/callbacks/mo")
+def mo_callback() -> Response:
+    callback, message = callbacks.parse_mo(authenticated_payload())
+    logger.append_keys(message_id=callback.id, message_type=message.type)
+    settings, store, publisher = dependencies()
+    callbacks.receive_mo(
+        callback, message, store=store, publisher=publisher, retention_days=settings.retention_days, **timing()
+    )
+    metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=1)
+    return api.json_response(200, {"status": "ok"})
+
+
+@app.post("/callbacks/dlr")
+def dlr_callback() -> Response:
+    dlr = callbacks.validate(DlrCallback, authenticated_payload())
+    logger.append_keys(message_id=dlr.id, status=dlr.status)
+    settings, store, publisher = dependencies()
+    callbacks.receive_dlr(dlr, store=store, publisher=publisher, retention_days=settings.retention_days, **timing())
+    metrics.add_metric(name="StatusReports", unit=MetricUnit.Count, value=1)
+    return api.json_response(200, {"status": "ok"})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,22 @@
+"""boto3 clients, created lazily and once per container (so moto can be active first and cold starts stay short)."""
+
+import threading
+from functools import cache
+from typing import Any
+
+_creation_lock = threading.Lock()  # boto3's default session is not safe for concurrent client creation
+
+
+@cache
+def client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
+    with _creation_lock:
+        return boto3.client(service, config=config)
+
+
+def reset_clients() -> None:
+    """Forget every client (tests switch between emulated accounts)."""
+    client.cache_clear()

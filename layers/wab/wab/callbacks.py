@@ -1,0 +1,187 @@
+"""The provider's MO and DLR callbacks: validate, normalise, store with their events, publish."""
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from wab import jsoncodec
+from wab.clock import epoch_ms, from_epoch_seconds, iso
+from wab.errors import InvalidPayload
+from wab.models.callbacks import DlrCallback, MoCallback
+from wab.models.events import MessageReceived, MessageStatusChanged
+from wab.models.inbound import InboundBase, InboundMessage, dump_message
+from wab.models.records import MessageRecord, StatusEntry
+from wab.models.types import contact_key
+from wab.outbox import Change, commit, deliver
+from wab.publisher import EventPublisher
+from wab.status import moves_forward
+from wab.store import MessageStore
+
+RECEIVED_KEY = "received"
+_inbound_adapter: TypeAdapter[InboundBase] = TypeAdapter(InboundMessage)
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validation_message(exc: ValidationError, limit: int = 3, *, prefix: str = "", tagged: bool = False) -> str:
+    """A short, readable account of what is wrong, without echoing the (possibly huge or hostile) input.
+
+    `tagged`: the model is a discriminated union, whose error locations start with the tag; drop it.
+    """
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False)[:limit]:
+        location = error["loc"][1:] if tagged else error["loc"]
+        where = prefix + ".".join(str(part) for part in location) or "body"
+        problems.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - limit
+    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+
+
+def validate(model: type[Model], payload: Any) -> Model:
+    if not isinstance(payload, dict):
+        raise InvalidPayload("body must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidPayload(validation_message(exc)) from None
+
+
+def parse_mo(payload: Any) -> tuple[MoCallback, InboundBase]:
+    callback = validate(MoCallback, payload)
+    content = decode_content(callback.content, callback.encoding)
+    try:
+        message = _inbound_adapter.validate_python(content)
+    except ValidationError as exc:
+        raise InvalidPayload(validation_message(exc, prefix="content.", tagged=True), code="invalid_content") from None
+    return callback, message
+
+
+def decode_content(content: Any, encoding: str | None) -> dict[str, Any]:
+    """The WhatsApp message object, whether sent as an object, a JSON string (once or twice encoded) or base64."""
+    try:
+        if encoding and encoding.lower() == "base64":
+            if not isinstance(content, str):
+                raise InvalidPayload("content must be a base64 string when encoding is base64")
+            try:
+                raw = base64.b64decode("".join(content.split()), validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidPayload("content is not valid base64") from None
+            content = jsoncodec.decode(raw, what="content")
+        for _ in range(2):
+            if isinstance(content, str):
+                content = jsoncodec.decode(content, what="content")
+    except InvalidPayload as exc:
+        raise InvalidPayload(exc.message, code="invalid_content", status_code=422) from None
+    if not isinstance(content, dict):
+        raise InvalidPayload("content must be a WhatsApp message object", code="invalid_content")
+    return content
+
+
+def expiry(now: datetime, retention_days: int) -> int:
+    return int(now.timestamp()) + retention_days * 86400
+
+
+def receive_mo(
+    callback: MoCallback,
+    message: InboundBase,
+    *,
+    store: MessageStore,
+    publisher: EventPublisher,
+    retention_days: int,
+    now: datetime,
+    lease_until_ms: int,
+) -> None:
+    """Store the inbound message once, move the contact's 24-hour window, publish `WhatsApp Message Received`."""
+    received_at = iso(from_epoch_seconds(message.timestamp) or now)
+    contact = contact_key(callback.source)
+    expires_at = expiry(now, retention_days)
+    content = dump_message(message)
+    event = MessageReceived(
+        message_id=callback.id,
+        whatsapp_message_id=message.id,
+        source=callback.source,
+        destination=callback.destination,
+        type=message.type,
+        text=message.summary_text(),
+        content=content,
+        received_at=received_at,
+    )
+
+    def evolve(current: MessageRecord | None) -> Change | None:
+        if current is not None:
+            return None
+        stamp = iso(now)
+        record = MessageRecord(
+            id=callback.id,
+            direction="MO",
+            source=callback.source,
+            destination=callback.destination,
+            type=message.type,
+            status="received",
+            reference=callback.reference or None,
+            content=content,
+            status_history=[StatusEntry(status="received", at=received_at)],
+            created_at=stamp,
+            updated_at=stamp,
+            contact=contact,
+            expires_at=expires_at,
+        )
+        return Change(record=record, events={RECEIVED_KEY: event})
+
+    pending = commit(
+        store, callback.id, evolve, own_key=RECEIVED_KEY, now_ms=epoch_ms(now), lease_until_ms=lease_until_ms,
+        expect_new=True,
+    )
+    if pending:
+        window_moves = RECEIVED_KEY in pending.keys
+        deliver(
+            store, publisher, pending,
+            prepare=(lambda: store.record_inbound(contact, received_at, expires_at)) if window_moves else None,
+        )
+
+
+def receive_dlr(
+    dlr: DlrCallback,
+    *,
+    store: MessageStore,
+    publisher: EventPublisher,
+    retention_days: int,
+    now: datetime,
+    lease_until_ms: int,
+) -> None:
+    """Add the status to the record's history; move the status forward only, publishing each forward move once.
+
+    A DLR for an id the sender has not stored yet creates the record, which the sender's write completes later.
+    """
+    own_key = f"status:{dlr.status}"
+    stamp = iso(now)
+
+    def evolve(current: MessageRecord | None) -> Change | None:
+        record = current or MessageRecord(
+            id=dlr.id, direction="MT", created_at=stamp, updated_at=stamp, expires_at=expiry(now, retention_days)
+        )
+        if any(entry.status == dlr.status for entry in record.status_history):
+            return None
+        record.status_history.append(StatusEntry(status=dlr.status, at=stamp, detail=dlr.detail))
+        record.updated_at = stamp
+        if not record.reference and dlr.reference:
+            record.reference = dlr.reference
+        if not moves_forward(record.status, dlr.status):
+            return Change(record=record, events={})
+        event = MessageStatusChanged(
+            message_id=dlr.id,
+            status=dlr.status,
+            previous_status=record.status or "accepted",
+            reference=record.reference,
+            destination=record.destination,
+            detail=dlr.detail,
+            occurred_at=stamp,
+        )
+        record.status = dlr.status
+        return Change(record=record, events={own_key: event})
+
+    pending = commit(store, dlr.id, evolve, own_key=own_key, now_ms=epoch_ms(now), lease_until_ms=lease_until_ms)
+    if pending:
+        deliver(store, publisher, pending)

@@ -1,0 +1,41 @@
+"""Reading a JSON request body from an API Gateway HTTP API event: size, media type, encoding, JSON."""
+
+import base64
+import binascii
+from typing import Any
+
+from wab import jsoncodec
+from wab.errors import InvalidPayload
+
+# A callback body above this cannot be a WhatsApp message (text is capped at 4,096 characters); the limit keeps the
+# stored record under DynamoDB's 400 KB item size and the event under EventBridge's 256 KB entry size.
+MAX_BODY_BYTES = 128 * 1024
+JSON_MEDIA_TYPES = ("application/json", "text/json", "text/plain")
+
+
+def read_json_body(body: str | None, is_base64: bool, content_type: str | None) -> Any:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type and media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
+        raise InvalidPayload(f"expected application/json, got {media_type}", code="unsupported_media_type", status_code=415)
+    raw = _raw_bytes(body, is_base64)
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidPayload(
+            f"body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", code="payload_too_large", status_code=413
+        )
+    return jsoncodec.decode(raw)
+
+
+def _raw_bytes(body: str | None, is_base64: bool) -> bytes:
+    if body is None:
+        return b""
+    if is_base64:
+        if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
+            raise InvalidPayload("body too large", code="payload_too_large", status_code=413)
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidPayload("body is not valid base64", code="invalid_encoding", status_code=400) from None
+    try:
+        return body.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPayload("body is not valid UTF-8", code="invalid_encoding", status_code=400) from None

@@ -1,0 +1,106 @@
+"""The one JSON decoder and encoder of the gateway.
+
+Numbers are decoded as `Decimal` so coordinates and prices keep every digit and DynamoDB (which rejects floats)
+can store them; the encoder writes those decimals back as JSON numbers with the same digits. Decoding rejects what
+the gateway must never store: invalid UTF-8, NUL characters, lone surrogates and absurd nesting.
+"""
+
+import json
+import math
+from decimal import Decimal
+from typing import Any
+
+from wab.errors import InvalidPayload
+
+MAX_DEPTH = 20  # well under DynamoDB's 32 levels of nested attributes
+
+
+def decode(raw: bytes | str, *, what: str = "body") -> Any:
+    """Parse JSON bytes or text into Python values, with `Decimal` numbers; raise InvalidPayload when it is not clean."""
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidPayload(f"{what} is not valid UTF-8 (byte {exc.start})", code="invalid_encoding", status_code=400)
+    else:
+        text = raw
+    if not text.strip():
+        raise InvalidPayload(f"{what} is empty", code="malformed_json", status_code=400)
+    try:
+        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidPayload(f"{what} is nested too deeply (limit {MAX_DEPTH})", code="too_deep", status_code=422)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise InvalidPayload(f"{what} is not valid JSON: {_describe(exc)}", code="malformed_json", status_code=400)
+    check_clean(value, what=what)
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return str(exc)
+
+
+def check_clean(value: Any, *, what: str = "body") -> None:
+    """Walk a decoded value iteratively: bounded depth, no NUL characters, no lone surrogates (in keys or strings)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item, what)
+        elif isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise InvalidPayload(f"{what} is nested too deeply (limit {MAX_DEPTH})", code="too_deep")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_text(key, what)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+
+
+def _check_text(text: str, what: str) -> None:
+    if "\x00" in text:
+        raise InvalidPayload(f"{what} contains a NUL character", code="invalid_text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPayload(f"{what} contains a lone surrogate (invalid Unicode)", code="invalid_text")
+
+
+def encode(value: Any) -> str:
+    """Serialise to compact JSON; `Decimal` values become numbers with exactly their digits."""
+    return "".join(_encode_parts(value))
+
+
+def _encode_parts(value: Any):
+    if isinstance(value, Decimal):
+        yield _decimal_text(value)
+    elif isinstance(value, dict):
+        yield "{"
+        for index, (key, child) in enumerate(value.items()):
+            yield ("," if index else "") + json.dumps(str(key), ensure_ascii=False) + ":"
+            yield from _encode_parts(child)
+        yield "}"
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        yield "["
+        for index, child in enumerate(value):
+            if index:
+                yield ","
+            yield from _encode_parts(child)
+        yield "]"
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("NaN and infinity have no JSON form")
+    else:
+        yield json.dumps(value, ensure_ascii=False)
+
+
+def _decimal_text(number: Decimal) -> str:
+    if not number.is_finite():
+        raise ValueError("NaN and infinity have no JSON form")
+    return str(number)  # Decimal's text ("19.99", "1E-7", "-0") is always a valid JSON number

@@ -1,0 +1,1 @@
+"""Pydantic models, one module per boundary: provider callbacks, WhatsApp inbound messages, stored records, events."""

@@ -1,0 +1,46 @@
+"""What the provider posts to the callback routes: lenient about spelling and extra keys, strict about values."""
+
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from wab.models.types import PhoneNumber, ProviderId, Reference, ShortText
+
+Status = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]{1,32}$")]
+
+
+class ProviderPayload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class MoCallback(ProviderPayload):
+    """An inbound message: `content` is a WhatsApp message object, a JSON string of one, or base64 of one."""
+
+    id: ProviderId
+    source: PhoneNumber
+    destination: PhoneNumber = Field(validation_alias=AliasChoices("destination", "Destination", "to"))
+    content: Any
+    encoding: str | None = None
+    # Keys of the provider's SMS-style MOs, accepted when present.
+    reference: Reference | None = None
+    reply_to: str | None = None
+    operator: str | None = None
+
+
+class DlrCallback(ProviderPayload):
+    """A delivery status: the WAB shape `{id, status, reference}` or the SMS v2 shape `{message_id, status, detail, reference}`."""
+
+    id: ProviderId = Field(validation_alias=AliasChoices("id", "message_id"))
+    status: Status
+    reference: Reference | None = None
+    detail: ShortText | None = None
+
+    @field_validator("status")
+    @classmethod
+    def lower_case(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("detail", mode="before")
+    @classmethod
+    def detail_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value

@@ -1,0 +1,365 @@
+"""WhatsApp inbound message objects (the `content` of an MO callback), one model per message type.
+
+The models are lenient where WhatsApp adds fields over time (unknown keys are kept) and strict where a value has a
+meaning (a text body must be a string, coordinates numbers). The message type is decided by the `type` field only,
+so null sibling objects (`"order": null` on a text message) never change it, and an unknown type is kept whole.
+"""
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, computed_field, field_validator
+
+from wab.errors import InvalidPayload
+from wab.jsoncodec import decode
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class ReferredProduct(Lenient):
+    catalog_id: str | None = None
+    product_retailer_id: str | None = None
+
+
+class Context(Lenient):
+    """What the message replies to, and whether it was forwarded."""
+
+    from_: str | None = Field(default=None, alias="from")
+    id: str | None = None
+    forwarded: bool | None = None
+    frequently_forwarded: bool | None = None
+    referred_product: ReferredProduct | None = None
+
+
+class Referral(Lenient):
+    """Click-to-WhatsApp ad or post the customer came from."""
+
+    source_url: str | None = None
+    source_id: str | None = None
+    source_type: str | None = None
+    headline: str | None = None
+    body: str | None = None
+    media_type: str | None = None
+    image_url: str | None = None
+    video_url: str | None = None
+    thumbnail_url: str | None = None
+    ctwa_clid: str | None = None
+
+
+class ErrorDetail(Lenient):
+    code: int | None = None
+    title: str | None = None
+    message: str | None = None
+    error_data: dict[str, Any] | None = None
+
+
+class Identity(Lenient):
+    acknowledged: bool | None = None
+    created_timestamp: str | int | None = None
+    hash: str | None = None
+
+
+class InboundBase(Lenient):
+    from_: str | None = Field(default=None, alias="from")
+    id: str | None = None
+    timestamp: str | int | None = None  # epoch seconds, a string in WhatsApp's payloads
+    type: str
+    context: Context | None = None
+    referral: Referral | None = None
+    errors: list[ErrorDetail] | None = None
+    identity: Identity | None = None
+
+    def summary_text(self) -> str | None:
+        """The human-readable text of the message, if it has one (body, caption, button or reply title)."""
+        return None
+
+
+class TextBody(Lenient):
+    body: str
+    preview_url: bool | None = None
+
+
+class TextMessage(InboundBase):
+    type: Literal["text"]
+    text: TextBody
+
+    def summary_text(self) -> str | None:
+        return self.text.body
+
+
+class Media(Lenient):
+    id: str
+    mime_type: str | None = None
+    sha256: str | None = None
+    url: str | None = None
+
+
+class CaptionedMedia(Media):
+    caption: str | None = None
+
+
+class Document(CaptionedMedia):
+    filename: str | None = None
+
+
+class Audio(Media):
+    voice: bool | None = None  # true for a recorded voice note, false or absent for an audio file
+
+
+class Sticker(Media):
+    animated: bool | None = None
+
+
+class ImageMessage(InboundBase):
+    type: Literal["image"]
+    image: CaptionedMedia
+
+    def summary_text(self) -> str | None:
+        return self.image.caption
+
+
+class VideoMessage(InboundBase):
+    type: Literal["video"]
+    video: CaptionedMedia
+
+    def summary_text(self) -> str | None:
+        return self.video.caption
+
+
+class AudioMessage(InboundBase):
+    type: Literal["audio"]
+    audio: Audio
+
+
+class DocumentMessage(InboundBase):
+    type: Literal["document"]
+    document: Document
+
+    def summary_text(self) -> str | None:
+        return self.document.caption
+
+
+class StickerMessage(InboundBase):
+    type: Literal["sticker"]
+    sticker: Sticker
+
+
+class Location(Lenient):
+    latitude: Decimal
+    longitude: Decimal
+    name: str | None = None
+    address: str | None = None
+    url: str | None = None
+
+    @field_validator("latitude", "longitude", mode="before")
+    @classmethod
+    def numbers_only(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, Decimal, float)):
+            raise ValueError("must be a number")
+        return value
+
+
+class LocationMessage(InboundBase):
+    type: Literal["location"]
+    location: Location
+
+    def summary_text(self) -> str | None:
+        return self.location.name
+
+
+class ContactName(Lenient):
+    formatted_name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+class ContactPhone(Lenient):
+    phone: str | None = None
+    type: str | None = None
+    wa_id: str | None = None
+
+
+class Contact(Lenient):
+    name: ContactName | None = None
+    phones: list[ContactPhone] | None = None
+    emails: list[dict[str, Any]] | None = None
+    addresses: list[dict[str, Any]] | None = None
+    org: dict[str, Any] | None = None
+    urls: list[dict[str, Any]] | None = None
+    birthday: str | None = None
+
+
+class ContactsMessage(InboundBase):
+    type: Literal["contacts"]
+    contacts: list[Contact]
+
+
+class ButtonReply(Lenient):
+    id: str
+    title: str | None = None
+
+
+class ListReply(ButtonReply):
+    description: str | None = None
+
+
+class FlowReply(Lenient):
+    """A WhatsApp Flow's answer; `response_json` arrives as a JSON string and is decoded when it is JSON."""
+
+    name: str | None = None
+    body: str | None = None
+    response_json: Any = None
+
+    @field_validator("response_json", mode="before")
+    @classmethod
+    def decode_response_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return decode(value, what="nfm_reply.response_json")
+            except InvalidPayload:
+                return value  # keep what the customer sent rather than lose the reply
+        return value
+
+
+class Interactive(Lenient):
+    type: str
+    button_reply: ButtonReply | None = None
+    list_reply: ListReply | None = None
+    nfm_reply: FlowReply | None = None
+
+
+class InteractiveMessage(InboundBase):
+    type: Literal["interactive"]
+    interactive: Interactive
+
+    def summary_text(self) -> str | None:
+        reply = self.interactive.button_reply or self.interactive.list_reply
+        return reply.title if reply else None
+
+
+class Button(Lenient):
+    """A quick-reply button of a template message."""
+
+    payload: str | None = None
+    text: str
+
+
+class ButtonMessage(InboundBase):
+    type: Literal["button"]
+    button: Button
+
+    def summary_text(self) -> str | None:
+        return self.button.text
+
+
+class Reaction(Lenient):
+    message_id: str
+    emoji: str | None = None
+
+    @computed_field
+    @property
+    def removed(self) -> bool:
+        """WhatsApp removes a reaction by sending it again with the emoji omitted or empty."""
+        return not self.emoji
+
+
+class ReactionMessage(InboundBase):
+    type: Literal["reaction"]
+    reaction: Reaction
+
+
+class ProductItem(Lenient):
+    product_retailer_id: str
+    quantity: int | Decimal
+    item_price: Decimal
+    currency: str
+
+
+class Order(Lenient):
+    catalog_id: str
+    text: str | None = None
+    product_items: list[ProductItem]
+
+
+class OrderMessage(InboundBase):
+    type: Literal["order"]
+    order: Order
+
+    def summary_text(self) -> str | None:
+        return self.order.text
+
+
+class System(Lenient):
+    body: str | None = None
+    type: str | None = None  # user_changed_number, customer_identity_changed, …
+    new_wa_id: str | None = None
+    wa_id: str | None = None
+    identity: str | None = None
+    customer: str | None = None
+
+
+class SystemMessage(InboundBase):
+    type: Literal["system"]
+    system: System
+
+    def summary_text(self) -> str | None:
+        return self.system.body
+
+
+class RequestWelcomeMessage(InboundBase):
+    """The customer opened the chat for the first time; there is no message object."""
+
+    type: Literal["request_welcome"]
+
+
+class UnsupportedMessage(InboundBase):
+    """WhatsApp could not pass the message on (errors hold the reason, e.g. 131051); everything is kept."""
+
+    type: Literal["unsupported"]
+
+
+class UnknownMessage(InboundBase):
+    """A type this gateway does not know yet: kept raw (extra keys are preserved), never rejected."""
+
+
+KNOWN_TYPES = frozenset(
+    {
+        "text", "image", "video", "audio", "document", "sticker", "location", "contacts", "interactive",
+        "button", "reaction", "order", "system", "request_welcome", "unsupported",
+    }
+)
+
+
+def _message_kind(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in KNOWN_TYPES else "unknown"
+
+
+InboundMessage = Annotated[
+    Union[
+        Annotated[TextMessage, Tag("text")],
+        Annotated[ImageMessage, Tag("image")],
+        Annotated[VideoMessage, Tag("video")],
+        Annotated[AudioMessage, Tag("audio")],
+        Annotated[DocumentMessage, Tag("document")],
+        Annotated[StickerMessage, Tag("sticker")],
+        Annotated[LocationMessage, Tag("location")],
+        Annotated[ContactsMessage, Tag("contacts")],
+        Annotated[InteractiveMessage, Tag("interactive")],
+        Annotated[ButtonMessage, Tag("button")],
+        Annotated[ReactionMessage, Tag("reaction")],
+        Annotated[OrderMessage, Tag("order")],
+        Annotated[SystemMessage, Tag("system")],
+        Annotated[RequestWelcomeMessage, Tag("request_welcome")],
+        Annotated[UnsupportedMessage, Tag("unsupported")],
+        Annotated[UnknownMessage, Tag("unknown")],
+    ],
+    Discriminator(_message_kind),
+]
+
+
+def dump_message(message: InboundBase) -> dict[str, Any]:
+    """The normalised message as stored and published: WhatsApp's own key names, nulls dropped, unknown keys kept."""
+    return message.model_dump(by_alias=True, exclude_none=True)

@@ -1,0 +1,17 @@
+"""Small annotated types shared by the models."""
+
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+# Provider ids are UUIDs; WhatsApp ids look like "wamid.HBgL…=". Both fit a bounded, URL- and key-safe alphabet.
+ProviderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:=+-]{0,199}$")]
+# Business numbers can be long digit strings ("167141142137144145111111"); customers are E.164 with or without "+".
+PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{1,32}$")]
+Reference = Annotated[str, StringConstraints(max_length=256)]
+ShortText = Annotated[str, StringConstraints(max_length=1024)]
+
+
+def contact_key(number: str) -> str:
+    """One spelling per contact ("+64…"), whether the provider wrote the number with or without the plus."""
+    return number if number.startswith("+") else f"+{number}"

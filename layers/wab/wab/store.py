@@ -1,0 +1,193 @@
+"""DynamoDB adapter for the messages table.
+
+Items: `MSG#<id>` (a message record, with `reference_key`/`contact_key` set only when non-empty so the sparse
+indexes `by-reference` and `by-contact` list it) and `CONTACT#<+number>` (the contact's last inbound time, for the
+24-hour window). Every record write is conditional on the version read, so concurrent callbacks never lose updates.
+"""
+
+import base64
+import binascii
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from wab import aws, jsoncodec
+from wab.errors import DependencyFailed, InvalidPayload
+from wab.models.records import MessageRecord
+
+INDEX_BY_KEY = {"reference": ("by-reference", "reference_key"), "contact": ("by-contact", "contact_key")}
+
+
+class VersionConflict(Exception):
+    """The record changed since it was read; `current` is what is stored now (None if it was deleted)."""
+
+    def __init__(self, current: MessageRecord | None):
+        super().__init__("record changed concurrently")
+        self.current = current
+
+
+def message_key(message_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"MSG#{message_id}"}}
+
+
+def contact_item_key(contact: str) -> dict[str, Any]:
+    return {"pk": {"S": f"CONTACT#{contact}"}}
+
+
+class MessageStore:
+    def __init__(self, table_name: str):
+        self.table_name = table_name
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self._serializer = TypeSerializer()
+        self._deserializer = TypeDeserializer()
+
+    @property
+    def _dynamodb(self) -> Any:
+        return aws.client("dynamodb")
+
+    def get(self, message_id: str) -> MessageRecord | None:
+        item = self._call("GetItem", Key=message_key(message_id), ConsistentRead=True).get("Item")
+        return self._record(item) if item else None
+
+    def save(self, record: MessageRecord, expected_version: int | None) -> None:
+        """Write the whole record if it is still at `expected_version` (None: if it does not exist yet)."""
+        condition = (
+            {"ConditionExpression": "attribute_not_exists(pk)"}
+            if expected_version is None
+            else {
+                "ConditionExpression": "#version = :expected",
+                "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
+            }
+        )
+        try:
+            self._dynamodb.put_item(
+                TableName=self.table_name,
+                Item=self._item(record),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **condition,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                old = exc.response.get("Item")
+                raise VersionConflict(self._record(old) if old else None) from None
+            raise DependencyFailed(f"DynamoDB PutItem failed: {exc.response['Error']['Code']}") from exc
+        except BotoCoreError as exc:
+            raise DependencyFailed(f"DynamoDB PutItem failed: {type(exc).__name__}") from exc
+
+    def settle_outbox(self, message_id: str, keys: list[str], *, published: bool) -> None:
+        """Remove published events from the record's outbox, or release their lease so a retry can publish them.
+
+        Bumping the version makes any writer that read the old outbox re-read it instead of restoring it.
+        """
+        names = {"#outbox": "outbox", "#version": "version"}
+        values: dict[str, Any] = {":one": {"N": "1"}}
+        entries = []
+        for index, key in enumerate(keys):
+            names[f"#k{index}"] = key
+            entries.append(f"#outbox.#k{index}")
+        if published:
+            expression = f"REMOVE {', '.join(entries)} SET #version = #version + :one"
+        else:
+            names["#lease"] = "lease_until"
+            values[":zero"] = {"N": "0"}
+            leases = ", ".join(f"{entry}.#lease = :zero" for entry in entries)
+            expression = f"SET {leases}, #version = #version + :one"
+        self._call(
+            "UpdateItem",
+            Key=message_key(message_id),
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def record_inbound(self, contact: str, at: str, expires_at: int) -> None:
+        """Remember the contact's latest inbound time; an older, late callback never moves it back."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key=contact_item_key(contact),
+                UpdateExpression="SET last_inbound_at = :at, expires_at = :expires",
+                ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at < :at",
+                ExpressionAttributeValues={":at": {"S": at}, ":expires": {"N": str(expires_at)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise DependencyFailed(f"DynamoDB UpdateItem failed: {exc.response['Error']['Code']}") from exc
+        except BotoCoreError as exc:
+            raise DependencyFailed(f"DynamoDB UpdateItem failed: {type(exc).__name__}") from exc
+
+    def last_inbound_at(self, contact: str) -> str | None:
+        item = self._call("GetItem", Key=contact_item_key(contact), ConsistentRead=True).get("Item")
+        return item["last_inbound_at"]["S"] if item and "last_inbound_at" in item else None
+
+    def list_by(self, field: str, value: str, *, limit: int, cursor: str | None) -> tuple[list[MessageRecord], str | None]:
+        """Records with this reference or contact, newest first, a page at a time."""
+        index, key_attribute = INDEX_BY_KEY[field]
+        query: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": "#key = :value",
+            "ExpressionAttributeNames": {"#key": key_attribute},
+            "ExpressionAttributeValues": {":value": {"S": value}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = decode_cursor(cursor, key_attribute, value)
+        page = self._call("Query", **query)
+        records = [self._record(item) for item in page.get("Items", [])]
+        last = page.get("LastEvaluatedKey")
+        return records, encode_cursor(last) if last else None
+
+    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        method = getattr(self._dynamodb, _snake(operation))
+        try:
+            return method(TableName=self.table_name, **params)
+        except ClientError as exc:
+            raise DependencyFailed(f"DynamoDB {operation} failed: {exc.response['Error']['Code']}") from exc
+        except BotoCoreError as exc:
+            raise DependencyFailed(f"DynamoDB {operation} failed: {type(exc).__name__}") from exc
+
+    def _item(self, record: MessageRecord) -> dict[str, Any]:
+        data = record.model_dump(exclude_none=True)
+        data["pk"] = f"MSG#{record.id}"
+        if record.reference:
+            data["reference_key"] = record.reference
+        if record.contact:
+            data["contact_key"] = record.contact
+        return {key: self._serializer.serialize(value) for key, value in data.items()}
+
+    def _record(self, item: dict[str, Any]) -> MessageRecord:
+        data = {key: self._deserializer.deserialize(value) for key, value in item.items()}
+        for bookkeeping in ("pk", "reference_key", "contact_key"):
+            data.pop(bookkeeping, None)
+        return MessageRecord.model_validate(data)
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{char.lower()}" if char.isupper() else char for char in operation).lstrip("_")
+
+
+def encode_cursor(last_evaluated_key: dict[str, Any]) -> str:
+    plain = {name: value["S"] for name, value in last_evaluated_key.items()}
+    return base64.urlsafe_b64encode(jsoncodec.encode(plain).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, key_attribute: str, value: str) -> dict[str, Any]:
+    """A cursor is only valid for the listing that produced it; anything else is the caller's mistake (400)."""
+    expected = {"pk", key_attribute, "created_at"}
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        plain = jsoncodec.decode(raw, what="cursor")
+    except (binascii.Error, ValueError, InvalidPayload):
+        plain = None
+    if (
+        not isinstance(plain, dict)
+        or set(plain) != expected
+        or not all(isinstance(item, str) for item in plain.values())
+        or plain[key_attribute] != value
+    ):
+        raise InvalidPayload("cursor is not one this listing returned", code="invalid_cursor", status_code=400)
+    return {name: {"S": text} for name, text in plain.items()}

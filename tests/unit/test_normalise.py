@@ -1,0 +1,272 @@
+"""Normalisation of every WhatsApp inbound type, as the provider's MO callback delivers them."""
+
+import base64
+import json
+from decimal import Decimal
+
+import pytest
+
+from wab.callbacks import parse_mo
+from wab.errors import InvalidPayload
+from wab.models.inbound import dump_message
+
+CUSTOMER = "+64211234567"
+BUSINESS = "167141142137144145111111"
+
+
+def mo(content, **extra):
+    return {"id": "c1fc05e6-863e-43bf-86dc-000000000000", "source": CUSTOMER, "destination": BUSINESS, "content": content, **extra}
+
+
+def message(kind, body=None, **fields):
+    content = {"from": CUSTOMER, "id": "wamid.HBgLNjQyMTEyMzQ1NjcVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=", "timestamp": "1767739600", "type": kind}
+    if body is not None:
+        content[kind] = body
+    content.update(fields)
+    return content
+
+
+def normalise(content, **extra):
+    callback, parsed = parse_mo(mo(content, **extra))
+    return callback, parsed, dump_message(parsed)
+
+
+def test_text_with_reply_context_forwarded_flags_and_referred_product():
+    content = message(
+        "text",
+        {"body": "Is this still available? ā ē 🙂"},
+        context={
+            "from": BUSINESS, "id": "wamid.original", "forwarded": True, "frequently_forwarded": False,
+            "referred_product": {"catalog_id": "cat-1", "product_retailer_id": "sku-42"},
+        },
+    )
+    _, parsed, dumped = normalise(content)
+    assert type(parsed).__name__ == "TextMessage"
+    assert parsed.summary_text() == "Is this still available? ā ē 🙂"
+    assert dumped["context"] == {
+        "from": BUSINESS, "id": "wamid.original", "forwarded": True, "frequently_forwarded": False,
+        "referred_product": {"catalog_id": "cat-1", "product_retailer_id": "sku-42"},
+    }
+
+
+def test_text_from_click_to_whatsapp_ad_keeps_the_referral():
+    referral = {
+        "source_url": "https://fb.me/ad", "source_id": "1200", "source_type": "ad", "headline": "Sale",
+        "body": "50% off", "media_type": "image", "image_url": "https://img", "ctwa_clid": "ARAkx",
+    }
+    _, parsed, dumped = normalise(message("text", {"body": "Hi"}, referral=referral))
+    assert parsed.referral.ctwa_clid == "ARAkx"
+    assert dumped["referral"] == referral
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+def test_captioned_media(kind):
+    body = {"id": "media-1", "mime_type": f"{kind}/x", "sha256": "abc=", "caption": "look"}
+    _, parsed, dumped = normalise(message(kind, body))
+    assert dumped[kind] == body
+    assert parsed.summary_text() == "look"
+
+
+@pytest.mark.parametrize("voice", [True, False])
+def test_audio_voice_note_or_file(voice):
+    _, parsed, dumped = normalise(message("audio", {"id": "a-1", "mime_type": "audio/ogg; codecs=opus", "voice": voice}))
+    assert parsed.audio.voice is voice
+    assert dumped["audio"]["mime_type"] == "audio/ogg; codecs=opus"
+
+
+def test_document_keeps_filename_and_caption():
+    body = {"id": "d-1", "mime_type": "application/pdf", "sha256": "x", "filename": "invoice 2026.pdf", "caption": "my invoice"}
+    _, parsed, dumped = normalise(message("document", body))
+    assert dumped["document"] == body
+    assert parsed.summary_text() == "my invoice"
+
+
+@pytest.mark.parametrize("animated", [True, False])
+def test_sticker_animated_or_not(animated):
+    _, parsed, dumped = normalise(message("sticker", {"id": "s-1", "mime_type": "image/webp", "animated": animated}))
+    assert dumped["sticker"]["animated"] is animated
+
+
+def test_location_keeps_every_digit():
+    raw = '{"id":"c1fc05e6-863e-43bf-86dc-000000000000","source":"+64211234567","destination":"1","content":{"type":"location","location":{"latitude":-36.848461123456789012345,"longitude":174.76333,"name":"Sky Tower","address":"Victoria St"}}}'
+    from wab.jsoncodec import decode, encode
+
+    callback, parsed = parse_mo(decode(raw.encode()))
+    assert parsed.location.latitude == Decimal("-36.848461123456789012345")
+    assert '"latitude":-36.848461123456789012345' in encode(dump_message(parsed))
+    assert parsed.summary_text() == "Sky Tower"
+
+
+def test_location_rejects_non_numbers():
+    with pytest.raises(InvalidPayload) as error:
+        normalise(message("location", {"latitude": "north", "longitude": 1}))
+    assert error.value.status_code == 422
+    assert "latitude" in error.value.message
+
+
+def test_contacts():
+    card = {
+        "name": {"formatted_name": "Aroha Ngata", "first_name": "Aroha"},
+        "phones": [{"phone": "+64 21 555 0101", "type": "CELL", "wa_id": "64215550101"}],
+        "emails": [{"email": "aroha@example.nz", "type": "WORK"}],
+        "org": {"company": "Kiwi Ltd"},
+    }
+    _, parsed, dumped = normalise(message("contacts", fields=None) | {"contacts": [card]})
+    assert parsed.contacts[0].phones[0].wa_id == "64215550101"
+    assert dumped["contacts"] == [card]
+
+
+def test_interactive_button_and_list_replies():
+    _, parsed, _ = normalise(message("interactive", {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes please"}}))
+    assert parsed.summary_text() == "Yes please"
+    _, parsed, dumped = normalise(
+        message("interactive", {"type": "list_reply", "list_reply": {"id": "r2", "title": "Tuesday", "description": "9-12"}})
+    )
+    assert parsed.summary_text() == "Tuesday"
+    assert dumped["interactive"]["list_reply"]["description"] == "9-12"
+
+
+def test_interactive_flow_reply_decodes_response_json():
+    flow = {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent", "response_json": '{"flow_token": "t1", "rating": 5, "score": 4.5}'}}
+    _, parsed, dumped = normalise(message("interactive", flow))
+    assert parsed.interactive.nfm_reply.response_json == {"flow_token": "t1", "rating": 5, "score": Decimal("4.5")}
+    assert dumped["interactive"]["nfm_reply"]["response_json"]["flow_token"] == "t1"
+
+
+def test_button_quick_reply_of_a_template():
+    _, parsed, dumped = normalise(message("button", {"payload": "STOP_PROMOS", "text": "Stop promotions"}))
+    assert parsed.summary_text() == "Stop promotions"
+    assert dumped["button"] == {"payload": "STOP_PROMOS", "text": "Stop promotions"}
+
+
+def test_reaction_and_its_removal():
+    _, parsed, dumped = normalise(message("reaction", {"message_id": "wamid.sent", "emoji": "❤️"}))
+    assert dumped["reaction"] == {"message_id": "wamid.sent", "emoji": "❤️", "removed": False}
+    _, _, dumped = normalise(message("reaction", {"message_id": "wamid.sent", "emoji": ""}))
+    assert dumped["reaction"]["removed"] is True
+    _, _, dumped = normalise(message("reaction", {"message_id": "wamid.sent"}))
+    assert dumped["reaction"] == {"message_id": "wamid.sent", "removed": True}
+
+
+def test_order_prices_stay_exact():
+    order = {
+        "catalog_id": "cat-1", "text": "for Friday",
+        "product_items": [
+            {"product_retailer_id": "sku-1", "quantity": 3, "item_price": Decimal("19.99"), "currency": "NZD"},
+            {"product_retailer_id": "sku-2", "quantity": 1, "item_price": Decimal("0.1"), "currency": "NZD"},
+        ],
+    }
+    _, parsed, dumped = normalise(message("order", order))
+    prices = [item.item_price for item in parsed.order.product_items]
+    assert prices == [Decimal("19.99"), Decimal("0.1")]
+    assert sum(item.item_price * item.quantity for item in parsed.order.product_items) == Decimal("60.07")
+    assert dumped["order"]["product_items"][0]["item_price"] == Decimal("19.99")
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        {"body": "User A changed from +64 21 to +64 22", "type": "user_changed_number", "new_wa_id": "6422"},
+        {"body": "User's identity changed", "type": "customer_identity_changed", "identity": "hash", "customer": "64211234567"},
+    ],
+)
+def test_system_messages(system):
+    _, parsed, dumped = normalise(message("system", system, identity={"acknowledged": True, "created_timestamp": 1767739000, "hash": "h"}))
+    assert dumped["system"] == system
+    assert parsed.identity.hash == "h"
+
+
+def test_request_welcome_has_no_object():
+    _, parsed, dumped = normalise(message("request_welcome"))
+    assert type(parsed).__name__ == "RequestWelcomeMessage"
+    assert dumped["type"] == "request_welcome"
+
+
+def test_unsupported_keeps_raw_content_and_error_codes():
+    content = message(
+        "unsupported",
+        {"type": "poll"},
+        errors=[{"code": 131051, "title": "Message type unknown", "message": "Message type unknown", "error_data": {"details": "polls"}}],
+    )
+    _, parsed, dumped = normalise(content)
+    assert parsed.errors[0].code == 131051
+    assert dumped["unsupported"] == {"type": "poll"}
+    assert dumped["errors"][0]["error_data"] == {"details": "polls"}
+
+
+def test_unknown_type_is_kept_whole_not_rejected():
+    content = message("hologram", {"frames": [1, 2, 3], "nested": {"a": None}}, brand_new_field="x")
+    _, parsed, dumped = normalise(content)
+    assert type(parsed).__name__ == "UnknownMessage"
+    assert dumped["hologram"] == {"frames": [1, 2, 3], "nested": {"a": None}}
+    assert dumped["brand_new_field"] == "x"
+
+
+def test_null_sibling_objects_do_not_change_the_type():
+    content = message("text", {"body": "hello"}, order=None, reaction=None, errors=None, image=None)
+    _, parsed, dumped = normalise(content)
+    assert type(parsed).__name__ == "TextMessage"
+    assert "order" not in dumped and "image" not in dumped
+
+
+def test_unknown_keys_at_every_level_are_kept():
+    content = message("text", {"body": "hi", "future": 1}, future_top={"x": 1})
+    callback, _, dumped = normalise(content, new_provider_key="v")
+    assert dumped["text"]["future"] == 1 and dumped["future_top"] == {"x": 1}
+    assert callback.model_extra == {"new_provider_key": "v"}
+
+
+def test_content_as_json_string_once_or_twice():
+    content = message("text", {"body": "double"})
+    once = json.dumps(content)
+    _, parsed, _ = normalise(once)
+    assert parsed.text.body == "double"
+    _, parsed, _ = normalise(json.dumps(once))
+    assert parsed.text.body == "double"
+
+
+def test_base64_content():
+    encoded = base64.b64encode(json.dumps(message("text", {"body": "binary-safe ✓"})).encode()).decode()
+    _, parsed, _ = normalise(encoded, encoding="base64")
+    assert parsed.text.body == "binary-safe ✓"
+
+
+def test_capital_destination_and_sms_style_keys():
+    payload = {"id": "c1fc05e6-863e-43bf-86dc-000000000000", "source": CUSTOMER, "Destination": BUSINESS,
+               "content": message("text", {"body": "x"}), "operator": "One NZ", "reply_to": "r", "reference": "ref-1"}
+    callback, _ = parse_mo(payload)
+    assert callback.destination == BUSINESS and callback.reference == "ref-1"
+
+
+def test_text_is_kept_exactly_as_sent():
+    tricky = ["  leading and trailing  ", "'; DROP TABLE messages; --", "{{7*7}} ${jndi:ldap://x}", "<script>alert(1)</script>",
+              "Māori macrons ā ē ī ō ū", "👩🏽‍💻🇳🇿", "x" * 4096, "line\nbreak\ttab"]
+    for text in tricky:
+        _, parsed, dumped = normalise(message("text", {"body": text}))
+        assert dumped["text"]["body"] == text
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ("not json at all", "content is not valid JSON"),
+        ("bm90IGpzb24=", "content is not valid JSON"),
+        ([1, 2], "content must be a WhatsApp message object"),
+        ({"text": {"body": "no type"}}, "content.type"),
+        (message("text", {"body": 5}), "text.body"),
+        (message("text", {"body": {"$ne": ""}}), "text.body"),
+        (message("image", {"caption": "no id"}), "image.id"),
+        (message("reaction", {"emoji": "x"}), "reaction.message_id"),
+    ],
+)
+def test_bad_content_is_refused_with_a_reason(content, reason):
+    with pytest.raises(InvalidPayload) as error:
+        normalise(content)
+    assert error.value.status_code == 422
+    assert reason in error.value.message
+
+
+def test_invalid_base64_content_is_refused():
+    with pytest.raises(InvalidPayload) as error:
+        normalise("***not base64***", encoding="base64")
+    assert error.value.message == "content is not valid base64"
