@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Iterator
 
 import boto3
@@ -13,6 +14,7 @@ from tests.helpers import CALLBACK_PASSWORD, CALLBACK_USER, ROOT
 TAP_QUEUE = "event-tap"
 
 
+@cache
 def template_resources() -> dict[str, Any]:
     from cfnlint.decode import decode_str
 

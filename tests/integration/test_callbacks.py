@@ -1,0 +1,455 @@
+"""The callbacks function against moto: what is stored, what is published, what the provider is answered."""
+
+import json
+import threading
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.helpers import CALLBACK_PASSWORD, CALLBACK_USER, LambdaContext, answer_json, basic, http_event, load_handler
+
+MO_ID = "c1fc05e6-863e-43bf-86dc-000000000001"
+MT_ID = "b95fc11e-37f0-4770-a082-6ea22d4c4d12"
+CUSTOMER = "+64211234567"
+BUSINESS = "1234567890"
+
+
+def mo_body(text: str = "Kia ora 👋", message_id: str = MO_ID, **content: Any) -> dict[str, Any]:
+    whatsapp = {"from": CUSTOMER, "id": "wamid.ABC123", "timestamp": "1795600000", "type": "text", "text": {"body": text}}
+    whatsapp.update(content)
+    return {"id": message_id, "source": CUSTOMER, "destination": BUSINESS, "content": whatsapp}
+
+
+@pytest.fixture
+def callbacks(aws):
+    module = load_handler("callbacks")
+    module.dependencies.cache_clear()
+    return module
+
+
+@pytest.fixture
+def post(callbacks):
+    def post(route: str, body: Any = None, *, auth: str | None = basic(), raw: str | bytes | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+        all_headers = {"authorization": auth} if auth else {}
+        all_headers.update(headers or {})
+        event = http_event("POST", f"/callbacks/{route}", body=body, raw_body=raw, headers=all_headers)
+        response = callbacks.lambda_handler(event, LambdaContext())
+        return response["statusCode"], answer_json(response), response.get("headers", {})
+
+    return post
+
+
+@pytest.fixture
+def sent_entries(aws):
+    """The PutEvents entries exactly as the gateway sent them (moto re-encodes numbers when it delivers)."""
+    from wab import aws as wab_aws
+
+    entries: list[dict[str, Any]] = []
+    wab_aws.client("events").meta.events.register(
+        "provide-client-params.events.PutEvents", lambda params, **_: entries.extend(params["Entries"])
+    )
+    return entries
+
+
+# --- MO -----------------------------------------------------------------------------------------------------------
+
+def test_mo_is_stored_windows_the_contact_and_is_published(aws, post):
+    status, answer, _ = post("mo", mo_body())
+
+    assert (status, answer) == (200, {"status": "ok"})
+    item = aws.item(f"MSG#{MO_ID}")
+    assert item["direction"] == "MO"
+    assert (item["source"], item["destination"], item["type"], item["status"]) == (CUSTOMER, BUSINESS, "text", "received")
+    assert item["content"]["text"] == {"body": "Kia ora 👋"}
+    assert item["status_history"] == [{"status": "received", "at": "2026-11-25T09:46:40.000000Z"}]
+    assert item["outbox"] == {}
+    assert aws.item(f"CONTACT#{CUSTOMER}")["last_inbound_at"] == "2026-11-25T09:46:40.000000Z"
+    [event] = aws.published()
+    assert (event["source"], event["detail-type"]) == ("wab.gateway", "WhatsApp Message Received")
+    assert event["detail"] == {
+        "message_id": MO_ID,
+        "whatsapp_message_id": "wamid.ABC123",
+        "source": CUSTOMER,
+        "destination": BUSINESS,
+        "type": "text",
+        "text": "Kia ora 👋",
+        "content": {"from": CUSTOMER, "id": "wamid.ABC123", "timestamp": "1795600000", "type": "text", "text": {"body": "Kia ora 👋"}},
+        "received_at": "2026-11-25T09:46:40.000000Z",
+    }
+
+
+def test_a_repeated_mo_is_answered_ok_and_publishes_nothing_new(aws, post):
+    post("mo", mo_body())
+    aws.published()
+    before = aws.item(f"MSG#{MO_ID}")
+
+    for _ in range(3):
+        assert post("mo", mo_body())[:2] == (200, {"status": "ok"})
+
+    assert aws.published() == []
+    assert aws.item(f"MSG#{MO_ID}") == before
+
+
+@pytest.mark.parametrize(
+    "content, text, published",
+    [
+        ('{"type": "image", "image": {"id": "m1", "mime_type": "image/jpeg", "caption": "receipt"}}', "receipt",
+         {"type": "image", "image": {"id": "m1", "mime_type": "image/jpeg", "caption": "receipt"}}),
+        ('{"type": "location", "location": {"latitude": -41.286640000000000001, "longitude": 174.77557}}', None,
+         {"type": "location", "location": {"latitude": "-41.286640000000000001", "longitude": "174.77557"}}),
+        ('{"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "y", "title": "Yes"}}}', "Yes",
+         {"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "y", "title": "Yes"}}}),
+        ('{"type": "reaction", "reaction": {"message_id": "wamid.X"}}', None,
+         {"type": "reaction", "reaction": {"message_id": "wamid.X", "removed": True}}),
+        ('{"type": "order", "order": {"catalog_id": "c", "product_items": [{"product_retailer_id": "p", "quantity": 2, "item_price": 12.50, "currency": "NZD"}]}}', None,
+         {"type": "order", "order": {"catalog_id": "c", "product_items": [{"product_retailer_id": "p", "quantity": 2, "item_price": "12.50", "currency": "NZD"}]}}),
+        ('{"type": "brand_new_type", "brand_new_type": {"deep": {"er": [1]}}}', None,
+         {"type": "brand_new_type", "brand_new_type": {"deep": {"er": [1]}}}),
+    ],
+)
+def test_every_kind_of_mo_is_stored_and_published(aws, post, sent_entries, content, text, published):
+    raw = '{"id": "%s", "source": "%s", "destination": "%s", "content": %s}' % (MO_ID, CUSTOMER, BUSINESS, content)
+
+    assert post("mo", raw=raw, headers={"content-type": "application/json"})[0] == 200
+
+    exact = json.loads(json.dumps(published), parse_float=Decimal)
+    exact = json.loads(json.dumps(exact, default=str).replace('"-41.286640000000000001"', "-41.286640000000000001")
+                       .replace('"174.77557"', "174.77557").replace('"12.50"', "12.50"), parse_float=Decimal)
+    [entry] = sent_entries
+    detail = json.loads(entry["Detail"], parse_float=Decimal)
+    assert detail["type"] == published["type"]
+    assert detail.get("text") == text
+    assert detail["content"] == exact
+    assert aws.item(f"MSG#{MO_ID}")["content"] == exact
+    assert len(aws.published()) == 1
+
+
+def test_an_older_mo_arriving_late_does_not_move_the_window_back(aws, post):
+    post("mo", mo_body(message_id="c1fc05e6-863e-43bf-86dc-00000000000a", timestamp="1795600500"))
+    post("mo", mo_body(message_id="c1fc05e6-863e-43bf-86dc-00000000000b", timestamp="1795600000"))
+
+    assert aws.item(f"CONTACT#{CUSTOMER}")["last_inbound_at"] == "2026-11-25T09:55:00.000000Z"
+    assert len(aws.published()) == 2
+
+
+# --- authentication -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        None,
+        basic(password="wrong"),
+        basic(user="someone-else"),
+        basic(password=CALLBACK_PASSWORD + "x"),
+        "Bearer " + CALLBACK_PASSWORD,
+        "Basic !!!not-base64!!!",
+        "Basic " + "d2FiLWNhbGxiYWNrcw==",  # username only, no colon
+        "Basic",
+    ],
+)
+def test_missing_or_wrong_credentials_get_401_and_nothing_is_stored(aws, post, auth):
+    for route, body in (("mo", mo_body()), ("dlr", {"id": MT_ID, "status": "sent", "reference": ""})):
+        status, answer, headers = post(route, body, auth=auth)
+        assert status == 401
+        assert answer["error"] == "unauthorized"
+        assert headers["WWW-Authenticate"].startswith("Basic realm=")
+    assert aws.items() == []
+    assert aws.published() == []
+
+
+def test_bad_credentials_are_checked_before_the_body(aws, post):
+    assert post("mo", raw="{not json", auth=basic(password="wrong"))[0] == 401
+
+
+def test_previous_credentials_still_work_during_a_rotation(aws, post):
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=aws.callback_secret_arn,
+        SecretString=json.dumps({"username": CALLBACK_USER, "password": "new-password",
+                                 "previous_username": CALLBACK_USER, "previous_password": CALLBACK_PASSWORD}),
+    )
+    assert post("mo", mo_body(), auth=basic(password="new-password"))[0] == 200
+    assert post("mo", mo_body(), auth=basic(password=CALLBACK_PASSWORD))[0] == 200
+    assert post("mo", mo_body(), auth=basic(password="older-still"))[0] == 401
+
+
+# --- bad input -------------------------------------------------------------------------------------------------------
+
+NESTED = '{"id":"' + MO_ID + '","source":"+64211234567","destination":"1","content":' + "[" * 5000 + "]" * 5000 + "}"
+DEEP_BUT_PARSEABLE = '{"id":"' + MO_ID + '","source":"+64211234567","destination":"1","content":{"type":"x","x":' + '{"a":' * 30 + "1" + "}" * 30 + "}}"
+
+
+@pytest.mark.parametrize(
+    "route, raw, status, error",
+    [
+        ("mo", "{", 400, "malformed_json"),
+        ("mo", '{"id": "' + MO_ID + '", "source": "+6421"', 400, "malformed_json"),
+        ("mo", "", 400, "malformed_json"),
+        ("mo", "   ", 400, "malformed_json"),
+        ("mo", "[]", 422, "invalid_payload"),
+        ("mo", "null", 422, "invalid_payload"),
+        ("mo", '"just a string"', 422, "invalid_payload"),
+        ("mo", '{"source": "+64211234567", "destination": "1", "content": {}}', 422, "invalid_payload"),
+        ("mo", '{"id": 12345, "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}', 422, "invalid_payload"),
+        ("mo", '{"id": {"$ne": null}, "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}', 422, "invalid_payload"),
+        ("mo", '{"id": "' + MO_ID + '", "source": {"$gt": ""}, "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}', 422, "invalid_payload"),
+        ("mo", '{"id": "' + "a" * 201 + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}', 422, "invalid_payload"),
+        ("mo", '{"id": "../../etc/passwd", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}', 422, "invalid_payload"),
+        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": "not json"}', 422, "invalid_content"),
+        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": "%%%", "encoding": "base64"}', 422, "invalid_content"),
+        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": null}', 422, "invalid_content"),
+        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "a\\u0000b"}}}', 422, "invalid_text"),
+        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "\\ud800"}}}', 422, "invalid_text"),
+        ("mo", NESTED, 422, "too_deep"),
+        ("mo", DEEP_BUT_PARSEABLE, 422, "too_deep"),
+        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": NaN}}}', 400, "malformed_json"),
+        ("dlr", '{"status": "sent"}', 422, "invalid_payload"),
+        ("dlr", '{"id": "' + MT_ID + '"}', 422, "invalid_payload"),
+        ("dlr", '{"id": "' + MT_ID + '", "status": ["sent"]}', 422, "invalid_payload"),
+        ("dlr", '{"id": "' + MT_ID + '", "status": "sent; DROP"}', 422, "invalid_payload"),
+        ("dlr", '{"id": "' + MT_ID + '", "status": "sent", "reference": {"$where": "1"}}', 422, "invalid_payload"),
+        ("dlr", '{"id": "' + MT_ID + '", "status": "sent", "reference": "' + "r" * 257 + '"}', 422, "invalid_payload"),
+    ],
+)
+def test_bad_input_gets_a_clear_4xx_and_changes_nothing(aws, post, route, raw, status, error):
+    got_status, answer, _ = post(route, raw=raw, headers={"content-type": "application/json"})
+
+    assert (got_status, answer["error"]) == (status, error)
+    assert answer["message"]
+    assert aws.items() == []
+    assert aws.published() == []
+
+
+def test_non_utf8_bytes_are_refused(aws, post):
+    status, answer, _ = post("mo", raw=b'{"id": "\xff\xfe"}', headers={"content-type": "application/json"})
+    assert (status, answer["error"]) == (400, "invalid_encoding")
+    assert aws.items() == []
+
+
+def test_a_huge_body_is_refused_with_413(aws, post):
+    body = mo_body(text="x" * (200 * 1024))
+    status, answer, _ = post("mo", body)
+    assert (status, answer["error"]) == (413, "payload_too_large")
+    assert aws.items() == []
+
+
+def test_a_body_that_is_not_json_by_media_type_is_refused_with_415(aws, post):
+    status, answer, _ = post("dlr", raw="id=1&status=sent", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert (status, answer["error"]) == (415, "unsupported_media_type")
+
+
+def test_text_is_stored_and_published_exactly_as_sent(aws, post):
+    text = "ā ē ī ō ū 🇳🇿 '; DROP TABLE x; -- {{7*7}} <b>" + "y" * 4000
+    assert post("mo", mo_body(text=text))[0] == 200
+    assert aws.item(f"MSG#{MO_ID}")["content"]["text"]["body"] == text
+    assert aws.published()[0]["detail"]["text"] == text
+
+
+# --- DLR -------------------------------------------------------------------------------------------------------------
+
+def dlr(status: str, message_id: str = MT_ID, reference: str = "order-7", **extra: Any) -> dict[str, Any]:
+    return {"id": message_id, "status": status, "reference": reference, **extra}
+
+
+def status_events(aws) -> list[tuple[str, str]]:
+    return [(event["detail"]["previous_status"], event["detail"]["status"]) for event in aws.published()
+            if event["detail-type"] == "WhatsApp Message Status Changed"]
+
+
+def test_statuses_move_forward_and_each_move_is_published_once(aws, post):
+    assert post("dlr", dlr("sent"))[:2] == (200, {"status": "ok"})
+    assert post("dlr", dlr("received"))[0] == 200
+
+    item = aws.item(f"MSG#{MT_ID}")
+    assert item["status"] == "received"
+    assert [entry["status"] for entry in item["status_history"]] == ["sent", "received"]
+    assert item["reference"] == "order-7" and item["reference_key"] == "order-7"
+    [first, second] = aws.published()
+    assert first["detail"]["message_id"] == MT_ID and first["detail"]["reference"] == "order-7"
+    assert [(first["detail"]["previous_status"], first["detail"]["status"]),
+            (second["detail"]["previous_status"], second["detail"]["status"])] == [("accepted", "sent"), ("sent", "received")]
+
+
+def test_sms_v2_shape_is_accepted(aws, post):
+    assert post("dlr", {"message_id": MT_ID, "status": "REJECTED", "detail": "carrier said no", "reference": ""})[0] == 200
+    item = aws.item(f"MSG#{MT_ID}")
+    assert item["status"] == "rejected"
+    assert item["status_history"][0]["detail"] == "carrier said no"
+    assert "reference" not in item
+    [event] = aws.published()
+    assert event["detail"]["detail"] == "carrier said no"
+
+
+def test_out_of_order_dlrs_end_in_the_final_status_with_one_event(aws, post):
+    post("dlr", dlr("received"))
+    post("dlr", dlr("sent"))
+
+    item = aws.item(f"MSG#{MT_ID}")
+    assert item["status"] == "received"
+    assert [entry["status"] for entry in item["status_history"]] == ["received", "sent"]
+    assert status_events(aws) == [("accepted", "received")]
+
+
+def test_a_final_status_is_never_overwritten(aws, post):
+    post("dlr", dlr("received"))
+    post("dlr", dlr("expired"))
+    post("dlr", dlr("rejected"))
+
+    item = aws.item(f"MSG#{MT_ID}")
+    assert item["status"] == "received"
+    assert [entry["status"] for entry in item["status_history"]] == ["received", "expired", "rejected"]
+    assert status_events(aws) == [("accepted", "received")]
+
+
+def test_provider_retries_publish_nothing_new(aws, post):
+    for _ in range(3):
+        post("dlr", dlr("sent"))
+    assert status_events(aws) == [("accepted", "sent")]
+    assert len(aws.item(f"MSG#{MT_ID}")["status_history"]) == 1
+
+
+def test_an_undocumented_status_is_kept_in_the_history_without_breaking_the_state(aws, post):
+    post("dlr", dlr("sent"))
+    post("dlr", dlr("read"))
+    post("dlr", dlr("received"))
+
+    item = aws.item(f"MSG#{MT_ID}")
+    assert item["status"] == "received"
+    assert [entry["status"] for entry in item["status_history"]] == ["sent", "read", "received"]
+    assert status_events(aws) == [("accepted", "sent"), ("sent", "received")]
+
+
+def test_a_dlr_before_the_send_is_stored_keeps_the_record_for_reconciliation(aws, post):
+    post("dlr", dlr("sent", reference=""))
+    item = aws.item(f"MSG#{MT_ID}")
+    assert (item["direction"], item["status"]) == ("MT", "sent")
+    assert "destination" not in item and "contact_key" not in item
+
+
+# --- dependency failures, retries, races ---------------------------------------------------------------------------------
+
+def fail_put_events(monkeypatch, *, partially: bool = False) -> list[int]:
+    """Make the events client fail; returns a list counting the calls made."""
+    from wab import aws as wab_aws
+
+    client = wab_aws.client("events")
+    calls: list[int] = []
+
+    def put_events(**kwargs):
+        calls.append(len(kwargs["Entries"]))
+        if partially:
+            return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "x"}]}
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "PutEvents")
+
+    monkeypatch.setattr(client, "put_events", put_events)
+    return calls
+
+
+@pytest.mark.parametrize("partially", [False, True])
+def test_a_publish_failure_gets_503_and_the_retry_completes_without_duplicates(aws, post, monkeypatch, partially):
+    with monkeypatch.context() as patch:
+        fail_put_events(patch, partially=partially)
+        status, answer, headers = post("mo", mo_body())
+    assert (status, answer["error"]) == (503, "dependency_failed")
+    assert headers["Retry-After"]
+    stored = aws.item(f"MSG#{MO_ID}")
+    assert stored["outbox"]["received"]["lease_until"] == 0
+    assert aws.published() == []
+
+    assert post("mo", mo_body())[0] == 200
+    assert [event["detail"]["message_id"] for event in aws.published()] == [MO_ID]
+    assert aws.item(f"MSG#{MO_ID}")["outbox"] == {}
+    assert post("mo", mo_body())[0] == 200
+    assert aws.published() == []
+
+
+def test_a_dlr_publish_failure_is_completed_by_the_retry(aws, post, monkeypatch):
+    post("dlr", dlr("sent"))
+    aws.published()
+    with monkeypatch.context() as patch:
+        fail_put_events(patch)
+        assert post("dlr", dlr("received"))[0] == 503
+    assert aws.item(f"MSG#{MT_ID}")["status"] == "received"
+
+    assert post("dlr", dlr("received"))[0] == 200
+    assert status_events(aws) == [("sent", "received")]
+
+
+def test_a_storage_failure_gets_503_and_stores_or_publishes_nothing(aws, post, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from wab import aws as wab_aws
+
+    def unavailable(**_):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "PutItem")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(wab_aws.client("dynamodb"), "put_item", unavailable)
+        assert post("mo", mo_body())[0] == 503
+    assert aws.items() == [] and aws.published() == []
+
+    assert post("mo", mo_body())[0] == 200
+    assert len(aws.published()) == 1
+
+
+def test_a_window_update_failure_is_retried_before_anything_is_published(aws, post, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from wab import aws as wab_aws
+
+    def unavailable(**_):
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
+
+    client = wab_aws.client("dynamodb")
+    real_update = client.update_item
+    with monkeypatch.context() as patch:
+        patch.setattr(client, "update_item", lambda **kw: unavailable() if kw["Key"]["pk"]["S"].startswith("CONTACT#") else real_update(**kw))
+        assert post("mo", mo_body())[0] == 503
+    assert aws.published() == []
+    assert aws.item(f"CONTACT#{CUSTOMER}") is None
+
+    assert post("mo", mo_body())[0] == 200
+    assert aws.item(f"CONTACT#{CUSTOMER}") is not None
+    assert len(aws.published()) == 1
+
+
+def test_a_duplicate_arriving_while_the_original_is_publishing_is_asked_to_retry(aws, post, monkeypatch):
+    from wab.publisher import EventPublisher
+
+    answers = []
+    real_publish = EventPublisher.publish
+
+    def publish_after_a_duplicate_arrives(self, events):
+        if not answers:
+            answers.append(post("mo", mo_body())[:2])
+        return real_publish(self, events)
+
+    monkeypatch.setattr(EventPublisher, "publish", publish_after_a_duplicate_arrives)
+    assert post("mo", mo_body())[0] == 200
+    assert answers == [(503, {"error": "in_progress", "message": "this callback is being processed by another invocation; retry"})]
+    assert len(aws.published()) == 1
+
+
+def test_concurrent_dlrs_for_one_message_lose_no_update(aws, post):
+    statuses = ["sent", "received", "read", "sent", "received"]
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda s=s: results.append(post("dlr", dlr(s))[0])) for s in statuses]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert all(code in (200, 503) for code in results)
+    for status in statuses:  # the provider retries whatever was not answered 200
+        assert post("dlr", dlr(status))[0] == 200
+    item = aws.item(f"MSG#{MT_ID}")
+    assert item["status"] == "received"
+    assert sorted(entry["status"] for entry in item["status_history"]) == ["read", "received", "sent"]
+    events = status_events(aws)
+    assert ("sent", "received") in events or ("accepted", "received") in events
+    assert len([event for event in events if event[1] == "received"]) == 1
+    assert len(events) <= 2
