@@ -1,0 +1,128 @@
+"""The record API against moto: records by id, listings by reference and contact, newest first, paged."""
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import LambdaContext, answer_json, basic, http_event, load_handler
+
+CUSTOMER = "+64211234567"
+
+
+@pytest.fixture
+def deliver(aws):
+    callbacks = load_handler("callbacks")
+    callbacks.dependencies.cache_clear()
+
+    def deliver(route: str, body: dict[str, Any]) -> None:
+        event = http_event("POST", f"/callbacks/{route}", body=body, headers={"authorization": basic()})
+        assert callbacks.lambda_handler(event, LambdaContext())["statusCode"] == 200
+
+    return deliver
+
+
+@pytest.fixture
+def get(aws):
+    messages = load_handler("messages")
+    messages.store.cache_clear()
+
+    def get(path: str, query: dict[str, str] | None = None) -> tuple[int, Any]:
+        parameters = {"message_id": path.rsplit("/", 1)[1]} if path.count("/") == 2 else None
+        event = http_event("GET", path, query=query, path_parameters=parameters)
+        response = messages.lambda_handler(event, LambdaContext())
+        return response["statusCode"], answer_json(response)
+
+    return get
+
+
+def inbound(number: int, source: str = CUSTOMER) -> dict[str, Any]:
+    return {
+        "id": f"c1fc05e6-863e-43bf-86dc-{number:012d}",
+        "source": source,
+        "destination": "1234567890",
+        "content": {"from": source, "id": f"wamid.{number}", "timestamp": str(1795600000 + number), "type": "text", "text": {"body": f"message {number}"}},
+    }
+
+
+def test_a_record_is_returned_in_the_documented_shape(deliver, get):
+    deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d12", "status": "sent", "reference": "order-7"})
+    deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d12", "status": "received", "reference": "order-7"})
+
+    status, record = get("/messages/b95fc11e-37f0-4770-a082-6ea22d4c4d12")
+
+    assert status == 200
+    assert set(record) == {"id", "direction", "source", "destination", "type", "status", "reference", "content",
+                           "status_history", "created_at", "updated_at"}
+    assert (record["id"], record["direction"], record["status"], record["reference"]) == (
+        "b95fc11e-37f0-4770-a082-6ea22d4c4d12", "MT", "received", "order-7")
+    assert [entry["status"] for entry in record["status_history"]] == ["sent", "received"]
+    assert set(record["status_history"][0]) == {"status", "at"}
+
+
+def test_an_mo_record_keeps_its_normalised_content(deliver, get):
+    deliver("mo", inbound(1))
+    status, record = get("/messages/c1fc05e6-863e-43bf-86dc-000000000001")
+    assert status == 200
+    assert record["direction"] == "MO" and record["source"] == CUSTOMER
+    assert record["content"]["text"] == {"body": "message 1"}
+
+
+@pytest.mark.parametrize("bad_id", ["has space", "a" * 201, "-leading-dash", "semi;colon"])
+def test_an_id_that_cannot_be_a_message_id_is_a_400(get, bad_id):
+    status, answer = get(f"/messages/{bad_id}")
+    assert (status, answer["error"]) == (400, "invalid_id")
+
+
+def test_listing_by_contact_is_newest_first_and_paged(deliver, get):
+    for number in range(1, 6):
+        deliver("mo", inbound(number))
+    deliver("mo", inbound(99, source="+64229999999"))
+
+    status, page = get("/messages", {"contact": "64211234567", "limit": "2"})
+    assert status == 200
+    assert [item["content"]["text"]["body"] for item in page["items"]] == ["message 5", "message 4"]
+    seen = [item["id"] for item in page["items"]]
+    while page["next_cursor"]:
+        status, page = get("/messages", {"contact": CUSTOMER, "limit": "2", "cursor": page["next_cursor"]})
+        assert status == 200
+        seen += [item["id"] for item in page["items"]]
+    assert seen == [f"c1fc05e6-863e-43bf-86dc-{n:012d}" for n in (5, 4, 3, 2, 1)]
+
+
+def test_listing_by_reference(deliver, get):
+    deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d12", "status": "sent", "reference": "campaign-9"})
+    deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d13", "status": "sent", "reference": "campaign-9"})
+    deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d14", "status": "sent", "reference": "other"})
+
+    status, page = get("/messages", {"reference": "campaign-9"})
+
+    assert status == 200
+    assert [item["id"] for item in page["items"]] == ["b95fc11e-37f0-4770-a082-6ea22d4c4d13", "b95fc11e-37f0-4770-a082-6ea22d4c4d12"]
+    assert page["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    "query, error",
+    [
+        ({}, "invalid_query"),
+        ({"reference": "a", "contact": "+64211234567"}, "invalid_query"),
+        ({"contact": "not-a-number"}, "invalid_query"),
+        ({"contact": "+64211234567", "limit": "0"}, "invalid_query"),
+        ({"contact": "+64211234567", "limit": "101"}, "invalid_query"),
+        ({"contact": "+64211234567", "limit": "ten"}, "invalid_query"),
+        ({"contact": "+64211234567", "cursor": "garbage"}, "invalid_cursor"),
+        ({"contact": "+64211234567", "cursor": "eyJwayI6IngifQ"}, "invalid_cursor"),
+        ({"contact": "+64211234567", "sort": "asc"}, "invalid_payload"),
+    ],
+)
+def test_bad_listing_queries_are_a_400(get, query, error):
+    status, answer = get("/messages", query)
+    assert (status, answer["error"]) == (400, error)
+
+
+def test_a_cursor_from_another_listing_is_refused(deliver, get):
+    for number in range(1, 4):
+        deliver("mo", inbound(number))
+    _, page = get("/messages", {"contact": CUSTOMER, "limit": "1"})
+    status, answer = get("/messages", {"contact": "+64220000000", "cursor": page["next_cursor"]})
+    assert (status, answer["error"]) == (400, "invalid_cursor")

@@ -1,0 +1,52 @@
+from decimal import Decimal
+
+import pytest
+
+from wab.errors import InvalidPayload
+from wab.jsoncodec import MAX_DEPTH, decode, encode
+
+
+def test_numbers_keep_every_digit_both_ways():
+    text = '{"lat":-36.848461123456789012345,"price":19.99,"tiny":1E-7,"n":42,"big":123456789012345678901234567890}'
+    value = decode(text.encode())
+    assert value["lat"] == Decimal("-36.848461123456789012345")
+    assert value["price"] == Decimal("19.99")
+    assert encode(value) == text
+
+
+def test_encode_writes_unicode_as_is_and_escapes_what_json_needs():
+    assert encode({"t": 'Māori "quoted" 🇳🇿\n'}) == '{"t":"Māori \\"quoted\\" 🇳🇿\\n"}'
+
+
+@pytest.mark.parametrize(
+    "raw, code, status",
+    [
+        (b"", "malformed_json", 400),
+        (b"{", "malformed_json", 400),
+        (b'{"a": 1,}', "malformed_json", 400),
+        (b'{"a": NaN}', "malformed_json", 400),
+        (b'{"a": Infinity}', "malformed_json", 400),
+        (b"\xc3\x28", "invalid_encoding", 400),
+        (b'"\\u0000"', "invalid_text", 422),
+        (b'{"k\\u0000": 1}', "invalid_text", 422),
+        (b'"\\udc00"', "invalid_text", 422),
+        (b"[" * 100_000 + b"]" * 100_000, "too_deep", 422),
+        (b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), "too_deep", 422),
+    ],
+)
+def test_unclean_input_is_refused(raw, code, status):
+    with pytest.raises(InvalidPayload) as error:
+        decode(raw)
+    assert (error.value.code, error.value.status_code) == (code, status)
+
+
+def test_the_depth_limit_itself_is_allowed():
+    value = decode(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
+    for _ in range(MAX_DEPTH - 1):
+        value = value[0]
+    assert value == []
+
+
+def test_nan_cannot_be_encoded():
+    with pytest.raises(ValueError):
+        encode({"x": Decimal("NaN")})

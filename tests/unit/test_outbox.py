@@ -1,0 +1,119 @@
+"""The outbox protocol with an in-memory store: leases, takeovers, conflicts."""
+
+import pytest
+
+from wab.errors import DependencyFailed, InProgress
+from wab.models.events import MessageStatusChanged
+from wab.models.records import MessageRecord
+from wab.outbox import Change, commit, deliver
+from wab.store import VersionConflict
+
+
+class MemoryStore:
+    def __init__(self):
+        self.records: dict[str, MessageRecord] = {}
+        self.conflicts_to_inject = 0
+
+    def get(self, message_id):
+        record = self.records.get(message_id)
+        return record.model_copy(deep=True) if record else None
+
+    def save(self, record, expected_version):
+        stored = self.records.get(record.id)
+        if self.conflicts_to_inject:
+            self.conflicts_to_inject -= 1
+            raise VersionConflict(self.get(record.id))
+        if (stored.version if stored else None) != expected_version:
+            raise VersionConflict(self.get(record.id))
+        self.records[record.id] = record.model_copy(deep=True)
+
+    def settle_outbox(self, message_id, keys, *, published):
+        record = self.records[message_id]
+        for key in keys:
+            if published:
+                record.outbox.pop(key, None)
+            elif key in record.outbox:
+                record.outbox[key].lease_until = 0
+        record.version += 1
+
+
+class Publisher:
+    def __init__(self, fail=False):
+        self.fail = fail
+        self.published = []
+
+    def publish(self, events):
+        if self.fail:
+            return list(events)
+        self.published.extend(events)
+        return []
+
+
+def mark_sent(current):
+    record = current or MessageRecord(id="m1", direction="MT", created_at="t", updated_at="t")
+    if record.status == "sent":
+        return None
+    record.status = "sent"
+    event = MessageStatusChanged(message_id="m1", status="sent", previous_status="accepted", occurred_at="t")
+    return Change(record=record, events={"status:sent": event})
+
+
+def test_commit_then_deliver_publishes_once_and_clears_the_outbox():
+    store, publisher = MemoryStore(), Publisher()
+    pending = commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1000, lease_until_ms=5000)
+    deliver(store, publisher, pending)
+    assert publisher.published == ["status:sent"]
+    assert store.records["m1"].outbox == {}
+    assert commit(store, "m1", mark_sent, own_key="status:sent", now_ms=2000, lease_until_ms=6000) is None
+
+
+def test_a_failed_publish_releases_the_lease_and_the_retry_takes_over():
+    store = MemoryStore()
+    pending = commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1000, lease_until_ms=5000)
+    with pytest.raises(DependencyFailed):
+        deliver(store, Publisher(fail=True), pending)
+    assert store.records["m1"].outbox["status:sent"].lease_until == 0
+
+    publisher = Publisher()
+    retry = commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1500, lease_until_ms=7000)
+    assert retry.keys == ["status:sent"]
+    deliver(store, publisher, retry)
+    assert publisher.published == ["status:sent"]
+
+
+def test_a_crashed_invocation_is_taken_over_only_after_its_lease():
+    store = MemoryStore()
+    commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1000, lease_until_ms=5000)  # then it dies
+    with pytest.raises(InProgress):
+        commit(store, "m1", mark_sent, own_key="status:sent", now_ms=4999, lease_until_ms=9000)
+    taken = commit(store, "m1", mark_sent, own_key="status:sent", now_ms=5001, lease_until_ms=9000)
+    assert taken.keys == ["status:sent"]
+    assert store.records["m1"].outbox["status:sent"].lease_until == 9000
+
+
+def test_another_event_also_finishes_an_abandoned_one():
+    store = MemoryStore()
+    commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1000, lease_until_ms=2000)
+
+    def mark_received(current):
+        current.status = "received"
+        event = MessageStatusChanged(message_id="m1", status="received", previous_status="sent", occurred_at="t")
+        return Change(record=current, events={"status:received": event})
+
+    pending = commit(store, "m1", mark_received, own_key="status:received", now_ms=3000, lease_until_ms=9000)
+    assert pending.keys == ["status:sent", "status:received"]
+
+
+def test_version_conflicts_are_retried_from_the_stored_state():
+    store = MemoryStore()
+    store.conflicts_to_inject = 2
+    pending = commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1000, lease_until_ms=5000, expect_new=True)
+    assert pending.record.version == 1
+    assert store.records["m1"].status == "sent"
+
+
+def test_endless_conflicts_end_in_a_retryable_error():
+    store = MemoryStore()
+    store.conflicts_to_inject = 100
+    with pytest.raises(InProgress):
+        commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1000, lease_until_ms=5000)
