@@ -1,0 +1,29 @@
+"""The sample events in events/ (for `sam local invoke`) are real payloads the handlers accept."""
+
+import json
+
+from tests.helpers import ROOT, LambdaContext, answer_json, load_handler
+
+
+def sample(name: str) -> dict:
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+def invoke(function: str, event: dict) -> tuple[int, dict]:
+    response = load_handler(function).lambda_handler(event, LambdaContext())
+    return response["statusCode"], answer_json(response)
+
+
+def test_the_sample_callbacks_and_record_reads_work_end_to_end(aws):
+    load_handler("callbacks").dependencies.cache_clear()
+    load_handler("messages").store.cache_clear()
+
+    assert invoke("callbacks", sample("callbacks-mo.json")) == (200, {"status": "ok"})
+    assert invoke("callbacks", sample("callbacks-dlr.json")) == (200, {"status": "ok"})
+
+    status, record = invoke("messages", sample("messages-get.json"))
+    assert (status, record["status"], record["reference"]) == (200, "received", "order-1042")
+    status, page = invoke("messages", sample("messages-list.json"))
+    assert status == 200
+    assert [item["content"]["text"]["body"] for item in page["items"]] == ["Kia ora! Is my order on its way?"]
+    assert [event["detail-type"] for event in aws.published()] == ["WhatsApp Message Received", "WhatsApp Message Status Changed"]
