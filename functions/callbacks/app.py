@@ -35,20 +35,19 @@ def authenticated_payload() -> object:
     return read_json_body(event.body, event.is_base64_encoded, event.headers.get("content-type"))
 
 
-def timing() -> dict:
+def handling() -> callbacks.Handling:
+    """This invocation holds a callback's events until it can no longer be running, plus a margin."""
+    settings, store, publisher = dependencies()
     now = clock.now()
-    remaining = app.lambda_context.get_remaining_time_in_millis()
-    return {"now": now, "lease_until_ms": clock.epoch_ms(now) + remaining + LEASE_MARGIN_MS}
+    lease_until_ms = clock.epoch_ms(now) + app.lambda_context.get_remaining_time_in_millis() + LEASE_MARGIN_MS
+    return callbacks.Handling(store, publisher, settings.retention_days, now, lease_until_ms)
 
 
 @app.post("/callbacks/mo")
 def mo_callback() -> Response:
     callback, message = callbacks.parse_mo(authenticated_payload())
     logger.append_keys(message_id=callback.id, message_type=message.type)
-    settings, store, publisher = dependencies()
-    callbacks.receive_mo(
-        callback, message, store=store, publisher=publisher, retention_days=settings.retention_days, **timing()
-    )
+    callbacks.receive_mo(callback, message, handling())
     metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=1)
     return api.json_response(200, {"status": "ok"})
 
@@ -57,8 +56,7 @@ def mo_callback() -> Response:
 def dlr_callback() -> Response:
     dlr = callbacks.validate(DlrCallback, authenticated_payload())
     logger.append_keys(message_id=dlr.id, status=dlr.status)
-    settings, store, publisher = dependencies()
-    callbacks.receive_dlr(dlr, store=store, publisher=publisher, retention_days=settings.retention_days, **timing())
+    callbacks.receive_dlr(dlr, handling())
     metrics.add_metric(name="StatusReports", unit=MetricUnit.Count, value=1)
     return api.json_response(200, {"status": "ok"})
 

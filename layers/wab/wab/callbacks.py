@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -79,24 +80,26 @@ def decode_content(content: Any, encoding: str | None) -> dict[str, Any]:
     return content
 
 
-def expiry(now: datetime, retention_days: int) -> int:
-    return int(now.timestamp()) + retention_days * 86400
+@dataclass(frozen=True)
+class Handling:
+    """What one callback is handled with: where it goes, when it arrived, how long this invocation may hold it."""
+
+    store: MessageStore
+    publisher: EventPublisher
+    retention_days: int
+    now: datetime
+    lease_until_ms: int
+
+    @property
+    def expires_at(self) -> int:
+        return int(self.now.timestamp()) + self.retention_days * 86400
 
 
-def receive_mo(
-    callback: MoCallback,
-    message: InboundBase,
-    *,
-    store: MessageStore,
-    publisher: EventPublisher,
-    retention_days: int,
-    now: datetime,
-    lease_until_ms: int,
-) -> None:
+def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -> None:
     """Store the inbound message once, move the contact's 24-hour window, publish `WhatsApp Message Received`."""
+    store, now = handling.store, handling.now
     received_at = iso(from_epoch_seconds(message.timestamp) or now)
     contact = contact_key(callback.source)
-    expires_at = expiry(now, retention_days)
     content = dump_message(message)
     event = MessageReceived(
         message_id=callback.id,
@@ -126,41 +129,33 @@ def receive_mo(
             created_at=stamp,
             updated_at=stamp,
             contact=contact,
-            expires_at=expires_at,
+            expires_at=handling.expires_at,
         )
         return Change(record=record, events={RECEIVED_KEY: event})
 
     pending = commit(
-        store, callback.id, evolve, own_key=RECEIVED_KEY, now_ms=epoch_ms(now), lease_until_ms=lease_until_ms,
-        expect_new=True,
+        store, callback.id, evolve, own_key=RECEIVED_KEY, now_ms=epoch_ms(now),
+        lease_until_ms=handling.lease_until_ms, expect_new=True,
     )
     if pending:
         window_moves = RECEIVED_KEY in pending.keys
         deliver(
-            store, publisher, pending,
-            prepare=(lambda: store.record_inbound(contact, received_at, expires_at)) if window_moves else None,
+            store, handling.publisher, pending,
+            prepare=(lambda: store.record_inbound(contact, received_at, handling.expires_at)) if window_moves else None,
         )
 
 
-def receive_dlr(
-    dlr: DlrCallback,
-    *,
-    store: MessageStore,
-    publisher: EventPublisher,
-    retention_days: int,
-    now: datetime,
-    lease_until_ms: int,
-) -> None:
+def receive_dlr(dlr: DlrCallback, handling: Handling) -> None:
     """Add the status to the record's history; move the status forward only, publishing each forward move once.
 
     A DLR for an id the sender has not stored yet creates the record, which the sender's write completes later.
     """
     own_key = f"status:{dlr.status}"
-    stamp = iso(now)
+    stamp = iso(handling.now)
 
     def evolve(current: MessageRecord | None) -> Change | None:
         record = current or MessageRecord(
-            id=dlr.id, direction="MT", created_at=stamp, updated_at=stamp, expires_at=expiry(now, retention_days)
+            id=dlr.id, direction="MT", created_at=stamp, updated_at=stamp, expires_at=handling.expires_at
         )
         if any(entry.status == dlr.status for entry in record.status_history):
             return None
@@ -182,6 +177,9 @@ def receive_dlr(
         record.status = dlr.status
         return Change(record=record, events={own_key: event})
 
-    pending = commit(store, dlr.id, evolve, own_key=own_key, now_ms=epoch_ms(now), lease_until_ms=lease_until_ms)
+    pending = commit(
+        handling.store, dlr.id, evolve, own_key=own_key, now_ms=epoch_ms(handling.now),
+        lease_until_ms=handling.lease_until_ms,
+    )
     if pending:
-        deliver(store, publisher, pending)
+        deliver(handling.store, handling.publisher, pending)

@@ -2,7 +2,7 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 Direction = Literal["MT", "MO"]
 
@@ -26,8 +26,6 @@ class PendingEvent(BaseModel):
 
 
 class MessageRecord(BaseModel):
-    model_config = ConfigDict(validate_assignment=False)
-
     id: str
     direction: Direction
     source: str | None = None
