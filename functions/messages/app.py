@@ -1,6 +1,7 @@
 """GET /messages/{id} and GET /messages?reference=|contact=: the record API (AWS_IAM auth at the gateway)."""
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
@@ -9,6 +10,9 @@ from wab import api, records
 from wab.observability import logger, metrics, tracer
 from wab.settings import RecordSettings, load
 from wab.store import MessageStore
+
+if TYPE_CHECKING:
+    from wab.provider import ProviderClient
 
 app = APIGatewayHttpResolver()
 api.register_error_handlers(app)
@@ -19,9 +23,22 @@ def store() -> MessageStore:
     return MessageStore(load(RecordSettings).table_name)
 
 
+def provider() -> "ProviderClient | None":
+    """The provider's record API, for ids not stored here (none when no provider secret is configured)."""
+    settings = load(RecordSettings)
+    return provider_for(settings.provider_secret_arn, settings.secret_max_age_seconds) if settings.provider_secret_arn else None
+
+
+@cache
+def provider_for(secret_arn: str, secret_max_age: int) -> "ProviderClient":
+    from wab.provider import ProviderClient  # only this fallback needs requests: keep it off the cold start
+
+    return ProviderClient(secret_arn, secret_max_age=secret_max_age)
+
+
 @app.get("/messages/<message_id>")
 def get_message(message_id: str) -> Response:
-    return api.json_response(200, records.get_record(store(), message_id))
+    return api.json_response(200, records.get_record(store(), message_id, provider()))
 
 
 @app.get("/messages")

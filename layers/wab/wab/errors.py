@@ -44,3 +44,52 @@ class InProgress(DependencyFailed):
     """The same callback is being handled right now by another invocation; retry shortly."""
 
     code = "in_progress"
+
+
+class InvalidCommand(InvalidPayload):
+    """A send command that can never be sent as it stands; it is reported as `WhatsApp Message Failed`, not retried.
+
+    `reference` and `destination` are what could be read from the command, so the failure can name it.
+    """
+
+    code = "invalid_command"
+
+    def __init__(self, message: str, *, reference: str | None = None, destination: str | None = None,
+                 command: str | None = None):
+        super().__init__(message)
+        self.reference = reference
+        self.destination = destination
+        self.command = command
+
+
+class ProviderRejected(GatewayError):
+    """The provider refused the request for good (a WhatsApp error such as 131047, or another 4xx).
+
+    `code` is the WhatsApp error code when the answer carries one ("131047"), else `http_<status>`.
+    """
+
+    status_code = 502
+
+    def __init__(self, code: str, message: str, *, http_status: int | None = None):
+        super().__init__(message, code=code)
+        self.http_status = http_status
+
+
+class ProviderUnavailable(DependencyFailed):
+    """The provider cannot take the request now (throttled, 5xx, timeout, connection failure); retry later.
+
+    `retry_after` (seconds) is the provider's own hint, when it gave one.
+    """
+
+    code = "provider_unavailable"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class ProviderCredentialsRejected(DependencyFailed):
+    """The provider refused our credentials even after reading the secret again: a configuration problem, so the
+    command is retried (and ends in the dead-letter queue, which alarms) rather than reported as failed."""
+
+    code = "provider_credentials_rejected"

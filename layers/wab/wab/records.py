@@ -1,11 +1,13 @@
-"""Reading message records back: by id, or listed by reference or contact, newest first."""
+"""Reading message records back: by id (asking the provider for ids not stored), or listed by reference or contact,
+newest first."""
 
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
-from wab.errors import InvalidPayload, NotFound
+from wab import jsoncodec
+from wab.errors import DependencyFailed, GatewayError, InvalidPayload, NotFound
 from wab.models.types import PhoneNumber, ProviderId, Reference, contact_key
 from wab.store import MessageStore
 
@@ -23,11 +25,66 @@ def valid_message_id(message_id: str) -> str:
         raise InvalidPayload("not a message id", code="invalid_id", status_code=400) from None
 
 
-def get_record(store: MessageStore, message_id: str) -> dict[str, Any]:
-    record = store.get(valid_message_id(message_id))
-    if record is None:
+class ProviderRecord(Protocol):
+    id: str
+    source: str | None
+    destination: str | None
+    direction: str | None
+    reference: str | None
+    content: Any
+
+
+class MessageLookup(Protocol):
+    """The provider's record API (`wab.provider.ProviderClient`): None when it has no such message."""
+
+    def get_message(self, message_id: str) -> ProviderRecord | None: ...
+
+
+def get_record(store: MessageStore, message_id: str, provider: MessageLookup | None = None) -> dict[str, Any]:
+    """The stored record; else the provider's, in the same shape; NotFound when neither has it."""
+    message_id = valid_message_id(message_id)
+    record = store.get(message_id)
+    if record is not None:
+        return record.public_view()
+    if provider is None:
         raise NotFound(f"no message {message_id}")
-    return record.public_view()
+    try:
+        found = provider.get_message(message_id)
+    except GatewayError as exc:
+        raise DependencyFailed(f"the provider could not be asked for message {message_id}: {exc.message}") from exc
+    if found is None:
+        raise NotFound(f"no message {message_id}")
+    return provider_record_view(found)
+
+
+def provider_record_view(found: ProviderRecord) -> dict[str, Any]:
+    """The provider's record in our record shape: no status of ours, no history, no timestamps."""
+    content = _provider_content(found.content)
+    return {
+        "id": found.id,
+        "direction": found.direction,
+        "source": found.source,
+        "destination": found.destination,
+        "type": content.get("type") if isinstance(content, dict) and isinstance(content.get("type"), str) else None,
+        "status": None,
+        "reference": found.reference or None,
+        "content": content,
+        "status_history": [],
+        "created_at": None,
+        "updated_at": None,
+    }
+
+
+def _provider_content(content: Any) -> dict[str, Any] | None:
+    """The provider sends `content` as a JSON string; anything that is not a JSON object is kept raw."""
+    if isinstance(content, str):
+        try:
+            content = jsoncodec.decode(content, what="provider content")
+        except InvalidPayload:
+            return {"raw": content}
+    if content is None or isinstance(content, dict):
+        return content
+    return {"raw": content}
 
 
 def list_records(store: MessageStore, query: dict[str, str]) -> dict[str, Any]:

@@ -8,13 +8,18 @@
 | PROVIDER_SECRET_ARN | messages, sender | secret with the provider's base URL and credentials |
 | RETENTION_DAYS | callbacks, sender | days before a record expires (TTL), default 180 |
 | SECRET_MAX_AGE_SECONDS | all | how long a secret value is cached, default 300 |
+| SEND_QUEUE_URL | sender | the send queue (broadcast chunks are put back on it; retries change visibility on it) |
+| BUSINESS_NUMBER | sender | the WhatsApp business number: the `source` of a command that gives none |
+| WINDOW_POLICY | sender | free-form send outside the 24-hour window: `enforce` (fail it), `warn` (send, log, metric), `off`; default enforce |
+| BROADCAST_CHUNK_SIZE | sender | recipients per provider broadcast call; larger broadcasts are split into chunk commands, default 100 |
+| IDEMPOTENCY_DAYS | sender | how long a command's idempotency record is kept (a replay within it never sends twice), default 7 |
 """
 
 import os
 from functools import cache
-from typing import TypeVar
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 
 class Settings(BaseModel):
@@ -30,6 +35,17 @@ class CallbackSettings(Settings):
 
 class RecordSettings(Settings):
     provider_secret_arn: str | None = None
+
+
+class SenderSettings(Settings):
+    event_bus_name: str
+    provider_secret_arn: str
+    send_queue_url: str
+    business_number: str = Field(pattern=r"^\+?[0-9]{1,32}$")
+    window_policy: Literal["enforce", "warn", "off"] = "enforce"
+    broadcast_chunk_size: int = Field(default=100, ge=1, le=1000)
+    retention_days: int = Field(default=180, ge=1)
+    idempotency_days: int = Field(default=7, ge=1, le=30)
 
 
 SettingsModel = TypeVar("SettingsModel", bound=Settings)

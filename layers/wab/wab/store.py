@@ -7,6 +7,7 @@ indexes `by-reference` and `by-contact` list it) and `CONTACT#<+number>` (the co
 
 import base64
 import binascii
+import time
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -15,6 +16,9 @@ from wab import aws, jsoncodec
 from wab.errors import DependencyFailed, InvalidPayload
 from wab.models.records import MessageRecord
 
+BATCH_WRITE_LIMIT = 25  # BatchWriteItem's limit
+BATCH_GET_LIMIT = 100  # BatchGetItem's limit
+BATCH_ATTEMPTS = 5
 INDEX_BY_KEY = {"reference": ("by-reference", "reference_key"), "contact": ("by-contact", "contact_key")}
 
 
@@ -122,6 +126,68 @@ class MessageStore:
     def last_inbound_at(self, contact: str) -> str | None:
         item = self._call("GetItem", Key=contact_item_key(contact), ConsistentRead=True).get("Item")
         return item["last_inbound_at"]["S"] if item and "last_inbound_at" in item else None
+
+    def last_inbound_times(self, contacts: list[str]) -> dict[str, str]:
+        """`last_inbound_at` of many contacts at once (those never heard from are absent)."""
+        items = self._batch_get([contact_item_key(contact) for contact in contacts], "pk, last_inbound_at")
+        return {
+            item["pk"]["S"].removeprefix("CONTACT#"): item["last_inbound_at"]["S"]
+            for item in items
+            if "last_inbound_at" in item
+        }
+
+    def existing_ids(self, message_ids: list[str]) -> set[str]:
+        """Which of these message records are stored already."""
+        items = self._batch_get([message_key(message_id) for message_id in message_ids], "pk")
+        return {item["pk"]["S"].removeprefix("MSG#") for item in items}
+
+    def put_new(self, records: list[MessageRecord]) -> None:
+        """Write records known to be new, 25 per BatchWriteItem, retrying what DynamoDB leaves unprocessed.
+
+        BatchWriteItem takes no conditions: callers check with `existing_ids` first and send records that already
+        exist through the versioned `save` instead.
+        """
+        requests = [{"PutRequest": {"Item": self._item(record)}} for record in records]
+        for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+            pending = {self.table_name: requests[start : start + BATCH_WRITE_LIMIT]}
+            for attempt in range(BATCH_ATTEMPTS):
+                if attempt:
+                    time.sleep(min(0.05 * 2**attempt, 1.0))
+                pending = self._call_batch("BatchWriteItem", RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+            else:
+                raise DependencyFailed("DynamoDB left records unwritten after retries (throttled)")
+
+    def _batch_get(self, keys: list[dict[str, Any]], projection: str) -> list[dict[str, Any]]:
+        """Consistent BatchGetItem in pages of 100 keys, retrying unprocessed keys."""
+        found: list[dict[str, Any]] = []
+        unique = list({key["pk"]["S"]: key for key in keys}.values())  # BatchGetItem refuses duplicate keys
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            request = {
+                "Keys": unique[start : start + BATCH_GET_LIMIT],
+                "ProjectionExpression": projection,
+                "ConsistentRead": True,
+            }
+            for attempt in range(BATCH_ATTEMPTS):
+                if attempt:
+                    time.sleep(min(0.05 * 2**attempt, 1.0))
+                answer = self._call_batch("BatchGetItem", RequestItems={self.table_name: request})
+                found.extend(answer.get("Responses", {}).get(self.table_name, []))
+                request = (answer.get("UnprocessedKeys") or {}).get(self.table_name)
+                if not request:
+                    break
+            else:
+                raise DependencyFailed("DynamoDB left keys unread after retries (throttled)")
+        return found
+
+    def _call_batch(self, operation: str, **params: Any) -> dict[str, Any]:
+        try:
+            return getattr(self._dynamodb, _snake(operation))(**params)
+        except ClientError as exc:
+            raise DependencyFailed(f"DynamoDB {operation} failed: {exc.response['Error']['Code']}") from exc
+        except BotoCoreError as exc:
+            raise DependencyFailed(f"DynamoDB {operation} failed: {type(exc).__name__}") from exc
 
     def list_by(self, field: str, value: str, *, limit: int, cursor: str | None) -> tuple[list[MessageRecord], str | None]:
         """Records with this reference or contact, newest first, a page at a time."""

@@ -37,3 +37,41 @@ class MessageStatusChanged(EventDetail):
     destination: str | None = None
     detail: str | None = None
     occurred_at: str
+
+
+class MessageAccepted(EventDetail):
+    detail_type: ClassVar[str] = "WhatsApp Message Accepted"
+
+    message_id: str
+    reference: str | None = None
+    destination: str
+    source: str
+    type: str
+
+
+class FailureReason(BaseModel):
+    code: str  # a WhatsApp error code ("131047") or one of the gateway's ("invalid_command", "outside_24h_window", …)
+    message: str
+
+
+class MessageFailed(EventDetail):
+    """A command that will not be sent (or media not uploaded); `command` says which kind it was."""
+
+    detail_type: ClassVar[str] = "WhatsApp Message Failed"
+
+    reference: str | None = None
+    destination: str | None = None
+    error: FailureReason
+    command: str | None = None
+    bucket: str | None = None
+    key: str | None = None
+
+
+class MediaUploaded(EventDetail):
+    detail_type: ClassVar[str] = "WhatsApp Media Uploaded"
+
+    media_id: str
+    source: str
+    bucket: str
+    key: str
+    reference: str | None = None

@@ -1,0 +1,27 @@
+"""The send queue's consumer: send, broadcast and media upload commands, each done once, with partial batch failures
+(a record that fails is retried alone; the others are settled)."""
+
+from functools import cache
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from wab.observability import logger, metrics, tracer
+from wab.sender import Sender
+from wab.settings import SenderSettings, load
+
+# An all-failed batch answers with every record listed rather than raising, so each keeps its own backoff.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@cache
+def sender() -> Sender:
+    return Sender.from_settings(load(SenderSettings))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: object) -> dict:
+    return process_partial_response(
+        event=event, record_handler=sender().handle_record, processor=processor, context=context
+    )

@@ -1,0 +1,504 @@
+"""Commands other services give the sender: send one message, broadcast one to many, upload media from S3.
+
+They arrive on the send queue either as an EventBridge envelope (`{"detail-type": "WhatsApp Send Requested",
+"source": …, "detail": {…}}`, put there by the bus rules) or as the bare command sent straight to the queue. A bare
+command says what it is in `"command": "send" | "broadcast" | "media_upload"`; without it the shape decides:
+`bucket` and `key` make a media upload, a list `destination` a broadcast, anything else a send.
+
+A message command is flat on the wire, as the provider takes it (`{destination, type, <type object>, source?,
+reference?, idempotency_key?, context?}`); here the type and its object are gathered into `message`, a union over the
+WhatsApp message type, so each type is validated by its own model. `to` is accepted as a spelling of `destination`.
+Everything is checked before the provider is called: E.164 recipients (a missing "+" is added), text up to 4,096
+characters, captions up to 1,024, captions and file names only where WhatsApp takes them, required fields present.
+WhatsApp objects with options this gateway does not model (template parameters, contact cards, interactive headers)
+keep their extra keys and pass them on.
+"""
+
+import hashlib
+import json
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from wab import jsoncodec
+from wab.errors import InvalidCommand, InvalidPayload
+from wab.models.types import PhoneNumber, Reference
+
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_BROADCAST_RECIPIENTS = 10_000  # far more would not fit an SQS message or an EventBridge event anyway
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+DETAIL_TYPES = {
+    "WhatsApp Send Requested": "send",
+    "WhatsApp Broadcast Requested": "broadcast",
+    "WhatsApp Media Upload Requested": "media_upload",
+}
+
+
+def _normalise_number(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value if value.startswith("+") else f"+{value}"
+    return value
+
+
+def _check_e164(value: str) -> str:
+    if not re.fullmatch(E164_PATTERN, value):
+        raise ValueError("must be an E.164 phone number such as +64211234567")
+    return value
+
+
+E164 = Annotated[str, BeforeValidator(_normalise_number), AfterValidator(_check_e164)]
+# Long enough for a caller's key (up to 256 characters in practice) plus the suffix a broadcast chunk adds.
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+Caption = Annotated[str, StringConstraints(max_length=MAX_CAPTION)]
+Link = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Open(BaseModel):
+    """A WhatsApp object with options beyond the ones modelled: the extra keys are kept and sent on."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- the WhatsApp objects, one per message type --------------------------------------------------------------------
+
+class Text(Strict):
+    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
+    preview_url: bool | None = None
+
+
+class Media(Strict):
+    """An uploaded media `id` or a public `link`, exactly one of them."""
+
+    id: Label | None = None
+    link: Link | None = None
+
+    @model_validator(mode="after")
+    def one_source(self) -> "Media":
+        if (self.id is None) == (self.link is None):
+            raise ValueError("give exactly one of id (an uploaded media id) or link")
+        return self
+
+
+class CaptionedMedia(Media):
+    caption: Caption | None = None
+
+
+class DocumentMedia(CaptionedMedia):
+    filename: Annotated[str, StringConstraints(min_length=1, max_length=240)] | None = None
+
+
+class TemplateLanguage(Strict):
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,4})?$")]
+    policy: Annotated[str, StringConstraints(max_length=32)] | None = None
+
+
+class TemplateParameter(Open):
+    type: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+
+
+class TemplateComponent(Open):
+    type: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    parameters: list[TemplateParameter] | None = None
+
+
+class Template(Strict):
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,512}$")]
+    language: TemplateLanguage
+    components: Annotated[list[TemplateComponent], Field(max_length=20)] | None = None
+
+
+class Location(Strict):
+    latitude: Annotated[Decimal, Field(ge=-90, le=90)]
+    longitude: Annotated[Decimal, Field(ge=-180, le=180)]
+    name: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    address: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+    @field_validator("latitude", "longitude", mode="before")
+    @classmethod
+    def numbers_only(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+            raise ValueError("must be a number")
+        return value
+
+
+class ContactName(Open):
+    formatted_name: Annotated[str, StringConstraints(min_length=1)]
+
+
+class Contact(Open):
+    name: ContactName
+
+
+class InteractiveText(Strict):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class InteractiveFooter(Strict):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+
+
+class InteractiveHeader(Open):
+    type: Literal["text", "image", "video", "document"]
+
+
+class ReplyButtonTitle(Strict):
+    id: Label
+    title: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+
+
+class ReplyButton(Strict):
+    type: Literal["reply"] = "reply"
+    reply: ReplyButtonTitle
+
+
+class ButtonAction(Strict):
+    buttons: Annotated[list[ReplyButton], Field(min_length=1, max_length=3)]
+
+
+class ListRow(Strict):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=24)]
+    description: Annotated[str, StringConstraints(max_length=72)] | None = None
+
+
+class ListSection(Strict):
+    title: Annotated[str, StringConstraints(max_length=24)] | None = None
+    rows: Annotated[list[ListRow], Field(min_length=1, max_length=10)]
+
+
+class ListAction(Strict):
+    button: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    sections: Annotated[list[ListSection], Field(min_length=1, max_length=10)]
+
+
+class ButtonInteractive(Strict):
+    type: Literal["button"]
+    header: InteractiveHeader | None = None
+    body: InteractiveText
+    footer: InteractiveFooter | None = None
+    action: ButtonAction
+
+
+class ListInteractive(Strict):
+    type: Literal["list"]
+    header: InteractiveHeader | None = None
+    body: InteractiveText
+    footer: InteractiveFooter | None = None
+    action: ListAction
+
+
+Interactive = Annotated[Union[ButtonInteractive, ListInteractive], Field(discriminator="type")]
+
+
+class Reaction(Strict):
+    message_id: Label
+    emoji: Annotated[str, StringConstraints(max_length=16)]  # "" removes the reaction
+
+
+class ReplyContext(Strict):
+    message_id: Label
+
+
+# --- message contents: the type and its object ---------------------------------------------------------------------
+
+class Content(Strict):
+    type: str
+
+    @property
+    def free_form(self) -> bool:
+        """Only templates may be sent outside the customer's 24-hour window."""
+        return self.type != "template"
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class TextContent(Content):
+    type: Literal["text"]
+    text: Text
+
+
+class TemplateContent(Content):
+    type: Literal["template"]
+    template: Template
+
+
+class ImageContent(Content):
+    type: Literal["image"]
+    image: CaptionedMedia
+
+
+class VideoContent(Content):
+    type: Literal["video"]
+    video: CaptionedMedia
+
+
+class AudioContent(Content):
+    type: Literal["audio"]
+    audio: Media
+
+
+class DocumentContent(Content):
+    type: Literal["document"]
+    document: DocumentMedia
+
+
+class StickerContent(Content):
+    type: Literal["sticker"]
+    sticker: Media
+
+
+class LocationContent(Content):
+    type: Literal["location"]
+    location: Location
+
+
+class ContactsContent(Content):
+    type: Literal["contacts"]
+    contacts: Annotated[list[Contact], Field(min_length=1, max_length=100)]
+
+
+class InteractiveContent(Content):
+    type: Literal["interactive"]
+    interactive: Interactive
+
+
+class ReactionContent(Content):
+    type: Literal["reaction"]
+    reaction: Reaction
+
+
+CONTENT_MODELS: dict[str, type[Content]] = {
+    "text": TextContent, "template": TemplateContent, "image": ImageContent, "video": VideoContent,
+    "audio": AudioContent, "document": DocumentContent, "sticker": StickerContent, "location": LocationContent,
+    "contacts": ContactsContent, "interactive": InteractiveContent, "reaction": ReactionContent,
+}
+MESSAGE_TYPES = tuple(CONTENT_MODELS)
+CONTENT_KEYS = ("type", *MESSAGE_TYPES)
+
+
+def _content_type(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in CONTENT_MODELS else None
+
+
+MessageContent = Annotated[
+    Union[tuple(Annotated[model, Tag(kind)] for kind, model in CONTENT_MODELS.items())],  # type: ignore[misc]
+    Discriminator(
+        _content_type,
+        custom_error_type="unknown_message_type",
+        custom_error_message=f"type must be one of {', '.join(MESSAGE_TYPES)}",
+    ),
+]
+
+
+# --- the commands --------------------------------------------------------------------------------------------------
+
+class CommandBase(Strict):
+    source: PhoneNumber | None = None  # the business number; the gateway's own (BUSINESS_NUMBER) when absent
+    reference: Reference | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+    def wire(self) -> dict[str, Any]:
+        """The command as it travels (flat, `command` set), e.g. for a chunk put back on the send queue."""
+        return self.model_dump(exclude_none=True)
+
+
+class MessageCommand(CommandBase):
+    message: MessageContent
+    context: ReplyContext | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def gather_message(cls, data: Any) -> Any:
+        """Move the flat `type` and type objects into `message`, where the union over the type validates them."""
+        if isinstance(data, dict) and "message" not in data:
+            data = dict(data)
+            data["message"] = {key: data.pop(key) for key in CONTENT_KEYS if key in data}
+        return data
+
+    def wire(self) -> dict[str, Any]:
+        body = super().wire()
+        body.update(body.pop("message"))
+        return body
+
+    def provider_body(self, destination: str | list[str], source: str) -> dict[str, Any]:
+        """What the provider's send and broadcast calls take."""
+        body: dict[str, Any] = {"destination": destination, **self.message.wire(), "source": source}
+        if self.context:
+            body["context"] = self.context.model_dump()
+        if self.reference:
+            body["reference"] = self.reference
+        return body
+
+    def stored_content(self) -> dict[str, Any]:
+        """The message as kept in the MT record: the type, its object and the reply context."""
+        content = self.message.wire()
+        if self.context:
+            content["context"] = self.context.model_dump()
+        return content
+
+
+class SendCommand(MessageCommand):
+    command: Literal["send"] = "send"
+    destination: E164 = Field(validation_alias=AliasChoices("destination", "to"))
+
+
+class BroadcastCommand(MessageCommand):
+    command: Literal["broadcast"] = "broadcast"
+    destination: Annotated[list[E164], Field(min_length=1, max_length=MAX_BROADCAST_RECIPIENTS)] = Field(
+        validation_alias=AliasChoices("destination", "to")
+    )
+
+    @field_validator("destination")
+    @classmethod
+    def once_each(cls, numbers: list[str]) -> list[str]:
+        """A recipient listed twice (even spelt differently) gets one copy."""
+        return list(dict.fromkeys(numbers))
+
+
+MediaKind = Literal["image", "video", "audio", "document", "sticker"]
+
+
+class MediaUploadCommand(CommandBase):
+    command: Literal["media_upload"] = "media_upload"
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    key: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    kind: MediaKind | None = None  # decided from the MIME type when absent (image/webp counts as a sticker)
+
+
+def _command_kind(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return getattr(value, "command", None)
+    if "command" in value:
+        return value["command"] if value["command"] in ("send", "broadcast", "media_upload") else None
+    if "bucket" in value and "key" in value:
+        return "media_upload"
+    if isinstance(value.get("destination", value.get("to")), list):
+        return "broadcast"
+    return "send"
+
+
+Command = Annotated[
+    Union[
+        Annotated[SendCommand, Tag("send")],
+        Annotated[BroadcastCommand, Tag("broadcast")],
+        Annotated[MediaUploadCommand, Tag("media_upload")],
+    ],
+    Discriminator(
+        _command_kind,
+        custom_error_type="unknown_command",
+        custom_error_message="command must be send, broadcast or media_upload",
+    ),
+]
+AnyCommand = SendCommand | BroadcastCommand | MediaUploadCommand
+_commands: TypeAdapter[AnyCommand] = TypeAdapter(Command)
+
+
+# --- parsing -------------------------------------------------------------------------------------------------------
+
+def parse_command(body: str | bytes) -> AnyCommand:
+    """The command in an SQS message body (an EventBridge envelope or the bare command); InvalidCommand if none."""
+    try:
+        payload = jsoncodec.decode(body, what="message body")
+    except InvalidPayload as exc:
+        raise InvalidCommand(exc.message) from None
+    if not isinstance(payload, dict):
+        raise InvalidCommand("message body must be a JSON object")
+    payload = _unwrap_envelope(payload)
+    try:
+        return _commands.validate_python(payload)
+    except ValidationError as exc:
+        raise InvalidCommand(describe(exc), **_hints(payload)) from None
+
+
+def _unwrap_envelope(payload: dict[str, Any]) -> dict[str, Any]:
+    if "detail-type" not in payload or "detail" not in payload:
+        return payload
+    detail_type, detail = payload["detail-type"], payload["detail"]
+    if detail_type not in DETAIL_TYPES:
+        raise InvalidCommand(f"detail-type {str(detail_type)[:100]!r} is not a command the sender takes")
+    if not isinstance(detail, dict):
+        raise InvalidCommand("detail must be a JSON object")
+    kind = DETAIL_TYPES[detail_type]
+    if detail.get("command", kind) != kind:
+        raise InvalidCommand(f"detail.command {detail['command']!r} contradicts detail-type {detail_type!r}", **_hints(detail))
+    return {**detail, "command": kind}
+
+
+def _hints(payload: dict[str, Any]) -> dict[str, str | None]:
+    """What a failure report can say about a command that did not validate (only values that look right)."""
+    reference = payload.get("reference")
+    destination = payload.get("destination", payload.get("to"))
+    command = payload.get("command")
+    return {
+        "reference": reference if isinstance(reference, str) and len(reference) <= 256 else None,
+        "destination": destination if isinstance(destination, str) and len(destination) <= 32 else None,
+        "command": command if command in ("send", "broadcast", "media_upload") else None,
+    }
+
+
+def describe(exc: ValidationError, limit: int = 3) -> str:
+    """A short account of what is wrong, with locations as the caller wrote them (flat, no union tags)."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False)[:limit]:
+        where = ".".join(str(part) for part in _caller_location(error["loc"])) or "command"
+        problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    more = exc.error_count() - limit
+    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _caller_location(location: tuple[Any, ...]) -> list[Any]:
+    parts = list(location)
+    if parts and parts[0] in ("send", "broadcast", "media_upload"):
+        parts = parts[1:]  # the command's tag
+    if parts[:1] == ["message"]:
+        parts = parts[2:] if len(parts) > 1 else ["type"]  # the flat fields, without the message type's tag
+    if parts[:1] == ["interactive"] and parts[1:2] in (["button"], ["list"]):
+        parts = parts[:1] + parts[2:]
+    return parts
+
+
+# --- identity ------------------------------------------------------------------------------------------------------
+
+def fingerprint(command: AnyCommand) -> str:
+    """A hash of everything the command says, the same however it arrived (envelope or bare, `to` or `destination`)."""
+    canonical = json.dumps(command.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def key_basis(command: AnyCommand) -> str:
+    """What makes two commands the same: the caller's idempotency key, else its reference, else the content."""
+    if command.idempotency_key:
+        return command.idempotency_key
+    if command.reference:
+        return f"ref:{command.reference}"
+    return f"sha256:{fingerprint(command)}"
+
+
+def idempotency_key(command: AnyCommand) -> str:
+    """The key a command is done once under; the kind is part of it, so a send and an upload never collide."""
+    return f"{command.command}:{key_basis(command)}"

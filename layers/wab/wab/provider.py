@@ -1,0 +1,349 @@
+"""The provider's WhatsApp Business REST API: send, broadcast, upload media, read a message record.
+
+One `requests.Session` per container keeps connections alive. The base URL and the HTTP Basic credentials come from
+the provider secret (`{"base_url", "username", "password", "xsrf_token"?}`) through Powertools parameters, cached;
+when the provider refuses them the secret is read again once (it may have been rotated) and the call repeated once.
+Every failure becomes a domain error, decided in one place (`classify_failure`):
+
+| answer | error | the sender |
+|---|---|---|
+| 429, or WhatsApp 130429 (throughput) / 131056 (pair rate) | ProviderUnavailable | retries with backoff |
+| 408, 5xx, timeout, connection failure | ProviderUnavailable | retries with backoff |
+| 401 / 403 (after one refresh) | ProviderCredentialsRejected | retries; ends in the DLQ, which alarms |
+| other 4xx (131047, 131026, 132001, …; 422 media errors) | ProviderRejected(code, message) | reports Failed |
+
+Nothing secret is logged: only paths, status codes and the provider's error text.
+"""
+
+import re
+import uuid
+from typing import IO, Any, Callable, Iterator
+
+import requests
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+
+from wab import jsoncodec
+from wab.errors import (
+    DependencyFailed,
+    GatewayError,
+    InvalidPayload,
+    ProviderCredentialsRejected,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from wab.observability import logger
+
+CONNECT_TIMEOUT_SECONDS = 3.05  # just over a TCP retransmission window
+READ_TIMEOUT_SECONDS = 10
+RETRYABLE_WHATSAPP_CODES = {"130429": "throttled", "131056": "pair_rate_limited"}
+WHATSAPP_CODE = re.compile(r"\(#(\d+)\)")
+MAX_ERROR_TEXT = 1000
+UPLOAD_CHUNK_BYTES = 64 * 1024
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ProviderCredentials(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    base_url: str
+    username: str
+    password: SecretStr
+    xsrf_token: SecretStr | None = None  # sent as x-xsrf-token on media uploads when the account needs one
+
+    @field_validator("base_url")
+    @classmethod
+    def http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+
+class SendAnswer(Lenient):
+    id: str
+    status: str | None = None
+    reference: str | None = None
+
+
+class BroadcastAnswer(Lenient):
+    destination: str
+    id: str | None = None
+    status: str | None = None
+
+
+class ProviderMessage(Lenient):
+    """A record from `GET /messages?id=`; `content` is the WhatsApp message as a JSON string."""
+
+    id: str
+    source: str | None = None
+    destination: str | None = None
+    direction: str | None = None
+    reference: str | None = None
+    content: Any = None
+
+
+# Opens the file to upload and tells its length in bytes; called again when the upload has to be repeated.
+OpenFile = Callable[[], tuple[IO[bytes], int]]
+
+
+class ProviderClient:
+    def __init__(self, secret_arn: str, *, secret_max_age: int = 300):
+        self.secret_arn = secret_arn
+        self.secret_max_age = secret_max_age
+        self._session: requests.Session | None = None
+
+    # --- the API ---------------------------------------------------------------------------------------------------
+
+    def send(self, body: dict[str, Any]) -> SendAnswer:
+        """`POST /messages`: the provider's id for the accepted message."""
+        answer = _json_or_none(self._request("POST", "/messages", json_body=body).content)
+        items = answer if isinstance(answer, list) else [answer]
+        try:
+            return SendAnswer.model_validate(items[0])
+        except (ValidationError, IndexError):
+            raise _unreadable_acceptance() from None
+
+    def broadcast(self, body: dict[str, Any]) -> list[BroadcastAnswer]:
+        """`POST /messages/broadcast`: one answer per recipient."""
+        answer = _json_or_none(self._request("POST", "/messages/broadcast", json_body=body).content)
+        try:
+            return [BroadcastAnswer.model_validate(item) for item in answer]
+        except (ValidationError, TypeError):
+            raise _unreadable_acceptance() from None
+
+    def upload_media(self, *, source: str, filename: str, content_type: str, open_file: OpenFile) -> str:
+        """`POST /media?source=` with the file streamed as multipart field `file`: the media id."""
+
+        def body() -> "MultipartFile":
+            stream, length = open_file()
+            return MultipartFile("file", filename, content_type, stream, length)
+
+        response = self._request("POST", "/media", params={"source": source}, make_body=body, for_upload=True)
+        answer = _json_or_none(response.content)
+        items = answer if isinstance(answer, list) else [answer]
+        media_id = items[0].get("id") if items and isinstance(items[0], dict) else None
+        if not isinstance(media_id, str) or not media_id:
+            raise ProviderRejected("unreadable_provider_answer", "the provider took the upload but gave no media id")
+        return media_id
+
+    def get_message(self, message_id: str) -> ProviderMessage | None:
+        """`GET /messages?id=`: the provider's record, or None when it has none."""
+        response = self._request("GET", "/messages", params={"id": message_id}, absent_ok=True)
+        if response.status_code == 404:
+            return None
+        try:
+            return ProviderMessage.model_validate(_json_or_none(response.content))
+        except ValidationError:
+            raise ProviderUnavailable("the provider's message record is not readable", code="unreadable_answer") from None
+
+    # --- transport -------------------------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+        make_body: Callable[[], "MultipartFile"] | None = None,
+        for_upload: bool = False,
+        absent_ok: bool = False,
+    ) -> requests.Response:
+        """Call the provider; on refused credentials read the secret again and call once more."""
+        for attempt in (1, 2):
+            credentials = self._credentials(refresh=attempt == 2)
+            headers = {"accept": "application/json"}
+            data: Any = None
+            if json_body is not None:
+                headers["content-type"] = "application/json"
+                data = jsoncodec.encode(json_body).encode()
+            if make_body is not None:
+                data = make_body()
+                headers["content-type"] = data.content_type
+            if for_upload and credentials.xsrf_token:
+                headers["x-xsrf-token"] = credentials.xsrf_token.get_secret_value()
+            response = self._send_http(method, credentials.base_url + path, credentials, headers, params, data)
+            if 200 <= response.status_code < 300 or (absent_ok and response.status_code == 404):
+                return response
+            failure = classify_failure(response.status_code, response.content, response.headers)
+            log_failure(method, path, response.status_code, failure)
+            if not isinstance(failure, ProviderCredentialsRejected) or attempt == 2:
+                raise failure
+            logger.warning("provider refused the credentials; reading the secret again", extra={"path": path})
+        raise AssertionError("unreachable")
+
+    def _send_http(
+        self, method: str, url: str, credentials: ProviderCredentials, headers: dict[str, str],
+        params: dict[str, str] | None, data: Any,
+    ) -> requests.Response:
+        try:
+            return self._http().request(
+                method, url, params=params, data=data, headers=headers,
+                auth=(credentials.username, credentials.password.get_secret_value()),
+                timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS), allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise failure_from_exception(exc) from exc
+
+    def _http(self) -> requests.Session:
+        if self._session is None:
+            session = requests.Session()
+            session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=4, max_retries=0))
+            session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=4, max_retries=0))
+            self._session = session
+        return self._session
+
+    def _credentials(self, *, refresh: bool) -> ProviderCredentials:
+        from aws_lambda_powertools.utilities import parameters
+
+        try:
+            secret = parameters.get_secret(
+                self.secret_arn, transform="json", max_age=self.secret_max_age, force_fetch=refresh
+            )
+            return ProviderCredentials.model_validate(secret)
+        except parameters.exceptions.GetParameterError as exc:
+            raise DependencyFailed("the provider secret could not be read") from exc
+        except ValidationError as exc:
+            fields = ", ".join(str(error["loc"][0]) for error in exc.errors())
+            raise DependencyFailed(f"the provider secret is incomplete or wrong: {fields}") from None
+
+def _unreadable_acceptance() -> ProviderRejected:
+    # The provider said yes, so the message may be on its way: retrying could send it twice. Report it instead.
+    return ProviderRejected(
+        "unreadable_provider_answer", "the provider accepted the request but its answer names no message id"
+    )
+
+
+# --- failures ----------------------------------------------------------------------------------------------------
+
+def classify_failure(status: int, body: bytes | str, headers: Any = None) -> GatewayError:
+    """The domain error for a provider answer that is not a success (see the table at the top)."""
+    payload = _json_or_none(body)
+    whatsapp_code = whatsapp_error_code(payload)
+    text = error_text(payload, body)
+    if status in (401, 403):
+        return ProviderCredentialsRejected(f"the provider refused the credentials (HTTP {status})")
+    if status == 429 or whatsapp_code in RETRYABLE_WHATSAPP_CODES:
+        code = RETRYABLE_WHATSAPP_CODES.get(whatsapp_code or "", "throttled")
+        return ProviderUnavailable(f"provider throttled the request: {text}", code=code,
+                                   retry_after=retry_after_seconds(headers))
+    if status == 408 or status >= 500 or status < 400:
+        return ProviderUnavailable(f"provider answered HTTP {status}: {text}", code=f"http_{status}",
+                                   retry_after=retry_after_seconds(headers))
+    if status == 422 and isinstance(payload, dict) and isinstance(payload.get("errors"), list):
+        return _unprocessable(payload["errors"])
+    return ProviderRejected(whatsapp_code or f"http_{status}", text, http_status=status)
+
+
+def failure_from_exception(exc: requests.RequestException) -> ProviderUnavailable:
+    """Timeouts and connection failures: the provider may be fine a moment later."""
+    kind = "timeout" if isinstance(exc, requests.Timeout) else "connection_failed"
+    return ProviderUnavailable(f"provider not reached: {type(exc).__name__}", code=kind)
+
+
+def whatsapp_error_code(payload: Any) -> str | None:
+    """The WhatsApp error code of a 400 answer: a numeric `code`, or `(#131047)` inside the error text."""
+    if not isinstance(payload, dict):
+        return None
+    candidates = [payload]
+    if isinstance(payload.get("error"), dict):  # Meta's own shape: {"error": {"code": 131047, "message": …}}
+        candidates.insert(0, payload["error"])
+    for candidate in candidates:
+        code = candidate.get("code")
+        if isinstance(code, int) and not isinstance(code, bool) or isinstance(code, str) and code.isdigit():
+            return str(code)
+    for candidate in candidates:
+        for field in ("error", "message"):
+            if isinstance(candidate.get(field), str) and (match := WHATSAPP_CODE.search(candidate[field])):
+                return match.group(1)
+    return None
+
+
+def error_text(payload: Any, body: bytes | str) -> str:
+    """The provider's own words about the failure, short."""
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict):
+            error = error.get("message")
+        text = error if isinstance(error, str) and error else payload.get("message")
+        if isinstance(text, str) and text:
+            return text[:MAX_ERROR_TEXT]
+    raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    return raw.strip()[:MAX_ERROR_TEXT] or "no details"
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    value = (headers or {}).get("Retry-After")
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 <= seconds <= 86400 else None
+
+
+def _unprocessable(errors: list[Any]) -> ProviderRejected:
+    """A 422 `{errors: [{field, code, description}]}`: the first error's code, every description."""
+    described = [error for error in errors if isinstance(error, dict)]
+    code = next((str(error["code"]) for error in described if error.get("code")), "http_422")
+    parts = []
+    for error in described:
+        field = error.get("field")
+        description = str(error.get("description") or error.get("code") or "invalid")
+        parts.append(f"{field}: {description}" if field else description)
+    return ProviderRejected(code, ("; ".join(parts) or "Unprocessable Entity")[:MAX_ERROR_TEXT], http_status=422)
+
+
+def _json_or_none(body: bytes | str) -> Any:
+    try:
+        return jsoncodec.decode(body, what="provider answer")
+    except InvalidPayload:
+        return None
+
+
+def log_failure(method: str, path: str, status: int, failure: GatewayError) -> None:
+    logger.warning(
+        "provider call failed",
+        extra={"method": method, "path": path, "http_status": status, "error": failure.code, "reason": failure.message},
+    )
+
+
+# --- multipart upload ------------------------------------------------------------------------------------------
+
+class MultipartFile:
+    """A multipart/form-data body with one file field, streamed from `stream` in chunks.
+
+    Its length is known up front (`len()`), so requests sends a Content-Length instead of chunked encoding and the
+    file never has to be held in memory whole.
+    """
+
+    def __init__(self, field: str, filename: str, content_type: str, stream: IO[bytes], length: int):
+        boundary = uuid.uuid4().hex
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        self._head = (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="{field}"; filename="{_header_safe(filename)}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        self._tail = f"\r\n--{boundary}--\r\n".encode()
+        self._stream = stream
+        self._length = length
+
+    def __len__(self) -> int:
+        return len(self._head) + self._length + len(self._tail)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._head
+        sent = 0
+        while chunk := self._stream.read(UPLOAD_CHUNK_BYTES):
+            sent += len(chunk)
+            yield chunk
+        if sent != self._length:
+            # requests turns an OSError raised while sending into a ConnectionError: retried like any failed call
+            raise OSError(f"the file changed while uploading ({sent} of {self._length} bytes)")
+        yield self._tail
+
+
+def _header_safe(filename: str) -> str:
+    return "".join(char for char in filename if char.isprintable()).replace('"', "%22").replace("\\", "%5C") or "file"

@@ -1,0 +1,821 @@
+"""The sender function against moto and a recorded provider: what is sent, stored, published, retried and dropped.
+
+Commands go through a real (moto) send queue: the harness receives a batch the way Lambda's poller does, invokes the
+handler, and deletes what the answer settles, so redeliveries, receive counts and visibility changes are real.
+"""
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import responses
+
+from local.event_source import records_to_delete, sqs_record
+from wab import aws as wab_aws
+from tests.helpers import LambdaContext, basic, http_event, load_handler
+from tests.integration.conftest import template_resources
+
+BASE_URL = "https://provider.test/rest/wab/v1"
+BUSINESS = "1234567890"
+CUSTOMER = "+64211234567"
+MESSAGE_ID = "b95fc11e-37f0-4770-a082-6ea22d4c4d12"
+BUCKET = "wab-media-test"
+REQUEST_RULES = ("SendRequestedRule", "BroadcastRequestedRule", "MediaUploadRequestedRule")
+
+
+def text_command(**overrides: Any) -> dict[str, Any]:
+    command = {"destination": CUSTOMER, "type": "text", "text": {"body": "Your order has shipped"}, "reference": "order-7"}
+    command.update(overrides)
+    return command
+
+
+def accepted(message_id: str = MESSAGE_ID, reference: str = "order-7") -> tuple[int, dict, str]:
+    return 202, {}, json.dumps([{"id": message_id, "status": "accepted", "reference": reference}])
+
+
+@dataclass
+class Harness:
+    aws: Any
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    module: Any
+    monkeypatch: pytest.MonkeyPatch
+    visibility_changes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def sqs(self) -> Any:
+        return wab_aws.client("sqs")
+
+    def configure(self, **variables: str) -> None:
+        """Change the sender's settings (a new container, as after a deploy)."""
+        from wab import settings
+
+        for name, value in variables.items():
+            self.monkeypatch.setenv(name, value)
+        settings.load.cache_clear()
+        self.module.sender.cache_clear()
+
+    def put(self, *bodies: Any) -> None:
+        for body in bodies:
+            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body if isinstance(body, str) else json.dumps(body))
+
+    def run(self, context: LambdaContext | None = None) -> dict[str, Any]:
+        """One invocation on up to ten visible messages; settles what the answer says succeeded."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        assert messages, "no visible message on the send queue"
+        records = [sqs_record(message, self.queue_arn, "eu-west-1") for message in messages]
+        result = self.module.lambda_handler({"Records": records}, context or LambdaContext())
+        settled = records_to_delete(records, result, report_batch_item_failures=True)
+        for record in settled:
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=record["receiptHandle"])
+        self.last_records = records
+        return result
+
+    def run_until_empty(self, limit: int = 10) -> None:
+        for _ in range(limit):
+            if not self.visible():
+                return
+            self.run()
+        raise AssertionError("the send queue did not drain")
+
+    def visible(self) -> int:
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+    def in_flight(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )
+        return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+
+    def time_passes(self) -> None:
+        """Every postponed message becomes visible again."""
+        for record in self.last_records:
+            try:
+                self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0)
+            except self.sqs.exceptions.ClientError:
+                pass  # already deleted
+
+    def queued_bodies(self) -> list[dict[str, Any]]:
+        """The bodies of the visible messages, left on the queue."""
+        bodies = []
+        for message in self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", []):
+            bodies.append(json.loads(message["Body"]))
+            self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+        return bodies
+
+    def record(self, message_id: str = MESSAGE_ID) -> dict[str, Any] | None:
+        return self.item(f"MSG#{message_id}")
+
+    # The same views as the `aws` fixture's, through the clients already made (creating one costs more than a call).
+    def item(self, key: str) -> dict[str, Any] | None:
+        found = self.dynamodb.get_item(TableName=self.aws.table_name, Key={"pk": {"S": key}}, ConsistentRead=True)
+        return _plain(found["Item"]) if "Item" in found else None
+
+    def items(self) -> list[dict[str, Any]]:
+        return [_plain(item) for item in self.dynamodb.scan(TableName=self.aws.table_name)["Items"]]
+
+    def published(self) -> list[dict[str, Any]]:
+        events = []
+        while batch := self.sqs.receive_message(QueueUrl=self.aws.tap_queue_url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                events.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.aws.tap_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return events
+
+    @property
+    def dynamodb(self) -> Any:
+        return wab_aws.client("dynamodb")
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {key: deserializer.deserialize(value) for key, value in item.items()}
+
+
+def failures(result: dict[str, Any]) -> list[str]:
+    return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
+
+
+def details(events: list[dict[str, Any]], detail_type: str) -> list[dict[str, Any]]:
+    return [event["detail"] for event in events if event["detail-type"] == detail_type]
+
+
+def request_json(call: Any) -> Any:
+    return json.loads(call.request.body)
+
+
+@pytest.fixture
+def sender(aws, monkeypatch) -> Harness:
+    """The send queue (with its DLQ, settings from template.yaml) and the sender function configured for it.
+
+    Every client is the one the sender itself uses (`wab.aws.client`): creating clients is most of a test's cost.
+    """
+    queue = template_resources()["SendQueue"]["Properties"]
+    sqs = wab_aws.client("sqs")
+    dlq_url = sqs.create_queue(QueueName="send-dlq")["QueueUrl"]
+    redrive = {"deadLetterTargetArn": queue_arn(dlq_url), "maxReceiveCount": str(queue["RedrivePolicy"]["maxReceiveCount"])}
+    queue_url = sqs.create_queue(
+        QueueName="send",
+        Attributes={"VisibilityTimeout": str(queue["VisibilityTimeout"]), "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    module = load_handler("sender")
+    harness = Harness(aws, queue_url, queue_arn(queue_url), dlq_url, module, monkeypatch)
+    harness.configure(
+        SEND_QUEUE_URL=queue_url, BUSINESS_NUMBER=BUSINESS, WINDOW_POLICY="off", BROADCAST_CHUNK_SIZE="100",
+    )
+
+    def postponed(params: dict[str, Any], **_: Any) -> None:
+        if params["VisibilityTimeout"] > 0:  # the harness itself only ever makes messages visible again (0)
+            harness.visibility_changes.append(params)
+
+    sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibility", postponed)
+    yield harness
+    module.sender.cache_clear()
+
+
+def queue_arn(queue_url: str) -> str:
+    return wab_aws.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def route_requests_to_the_queue(bus_name: str, target_arn: str) -> None:
+    """The template's rules that put command events from other services on the send queue."""
+    resources = template_resources()
+    for name in REQUEST_RULES:
+        pattern = json.dumps(resources[name]["Properties"]["EventPattern"])
+        wab_aws.client("events").put_rule(Name=name, EventBusName=bus_name, EventPattern=pattern)
+        wab_aws.client("events").put_targets(Rule=name, EventBusName=bus_name, Targets=[{"Id": "SendQueue", "Arn": target_arn}])
+
+
+def s3() -> Any:
+    return wab_aws.client("s3")
+
+
+def create_bucket(name: str = BUCKET) -> None:
+    s3().create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+
+
+@pytest.fixture
+def provider() -> Any:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def basic_credentials(call: Any) -> tuple[str, str]:
+    scheme, token = call.request.headers["Authorization"].split(" ")
+    user, _, password = base64.b64decode(token).decode().partition(":")
+    return user, password
+
+
+# --- sending -------------------------------------------------------------------------------------------------------
+
+def test_a_send_calls_the_provider_stores_the_record_and_publishes_accepted(sender, provider):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted", "reference": "order-7"}])
+    sender.put(text_command())
+
+    result = sender.run()
+
+    assert result == {"batchItemFailures": []}
+    [call] = provider.calls
+    assert request_json(call) == {
+        "destination": CUSTOMER, "type": "text", "text": {"body": "Your order has shipped"}, "source": BUSINESS,
+        "reference": "order-7",
+    }
+    assert call.request.headers["content-type"] == "application/json"
+    assert basic_credentials(call) == ("api", "api-secret")
+    record = sender.record()
+    assert {key: record[key] for key in ("direction", "source", "destination", "type", "status", "reference", "contact_key")} == {
+        "direction": "MT", "source": BUSINESS, "destination": CUSTOMER, "type": "text", "status": "accepted",
+        "reference": "order-7", "contact_key": CUSTOMER,
+    }
+    assert record["content"] == {"type": "text", "text": {"body": "Your order has shipped"}}
+    assert [entry["status"] for entry in record["status_history"]] == ["accepted"]
+    assert record["outbox"] == {}
+    [event] = sender.published()
+    assert (event["source"], event["detail-type"]) == ("wab.gateway", "WhatsApp Message Accepted")
+    assert event["detail"] == {
+        "message_id": MESSAGE_ID, "reference": "order-7", "destination": CUSTOMER, "source": BUSINESS, "type": "text",
+    }
+    assert sender.visible() == sender.in_flight() == 0
+
+
+def test_a_send_requested_on_the_bus_reaches_the_queue_and_is_sent_with_every_field(sender, provider):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted", "reference": ""}])
+    detail = {
+        "to": "64211234567", "type": "document", "source": "+15550001111",
+        "document": {"link": "https://files.example.com/invoice.pdf", "caption": "Invoice 42", "filename": "invoice-42.pdf"},
+        "context": {"message_id": "wamid.HBgLNjQyMTEyMzQ1Njc"},
+    }
+    route_requests_to_the_queue(sender.aws.bus_name, sender.queue_arn)
+    wab_aws.client("events").put_events(Entries=[
+        {"Source": "shop.orders", "DetailType": "WhatsApp Send Requested", "Detail": json.dumps(detail), "EventBusName": sender.aws.bus_name},
+        {"Source": "wab.gateway", "DetailType": "WhatsApp Send Requested", "Detail": json.dumps(detail), "EventBusName": sender.aws.bus_name},
+    ])
+    sender.published()  # the gateway-sourced copy also reached the tap; only the other one may reach the send queue
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    [call] = provider.calls
+    assert request_json(call) == {
+        "destination": CUSTOMER, "type": "document",
+        "document": {"link": "https://files.example.com/invoice.pdf", "caption": "Invoice 42", "filename": "invoice-42.pdf"},
+        "source": "+15550001111", "context": {"message_id": "wamid.HBgLNjQyMTEyMzQ1Njc"},
+    }
+    assert sender.visible() == 0
+    [accepted_event] = details(sender.published(), "WhatsApp Message Accepted")
+    assert accepted_event == {"message_id": MESSAGE_ID, "destination": CUSTOMER, "source": "+15550001111", "type": "document"}
+
+
+def test_location_numbers_keep_their_digits_on_the_way_to_the_provider(sender, provider):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    sender.put('{"destination": "+64211234567", "type": "location", "location": {"latitude": -36.848461, "longitude": 174.763336, "name": "Sky Tower"}}')
+
+    sender.run()
+
+    assert provider.calls[0].request.body == (
+        b'{"destination":"+64211234567","type":"location","location":{"latitude":-36.848461,'
+        b'"longitude":174.763336,"name":"Sky Tower"},"source":"1234567890"}'
+    )
+    assert sender.record()["content"]["location"]["latitude"] == Decimal("-36.848461")
+
+
+# --- exactly once --------------------------------------------------------------------------------------------------
+
+def test_a_redelivered_or_replayed_command_is_sent_once(sender, provider):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    command = text_command(idempotency_key="shipment-7-notice")
+    envelope = {"detail-type": "WhatsApp Send Requested", "source": "shop.orders", "detail": command}
+
+    sender.put(command)
+    assert sender.run() == {"batchItemFailures": []}
+    sender.put(command, envelope)  # an SQS duplicate and an EventBridge replay: new message ids, same command
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert len(provider.calls) == 1
+    assert len(details(sender.published(), "WhatsApp Message Accepted")) == 1
+    assert sender.visible() == sender.in_flight() == 0
+    idempotency = [item for item in sender.items() if item["pk"].startswith("IDEMPOTENCY#sender#")]
+    assert len(idempotency) == 1
+    assert idempotency[0]["status"] == "COMPLETED"
+    lifetime = idempotency[0]["expires_at"] - int(time.time())
+    assert 7 * 86400 - 60 <= lifetime <= 7 * 86400  # IDEMPOTENCY_DAYS' default, as the table's TTL attribute
+
+
+def test_without_a_key_or_reference_the_content_decides_what_is_a_duplicate(sender, provider):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": "second-id", "status": "accepted"}])
+    command = text_command()
+    del command["reference"]
+
+    sender.put(command, command, {**command, "text": {"body": "another message"}})
+    sender.run_until_empty()
+
+    assert [request_json(call)["text"]["body"] for call in provider.calls] == ["Your order has shipped", "another message"]
+
+
+def test_a_reference_reused_for_a_different_command_is_reported_not_sent(sender, provider):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    sender.put(text_command())
+    sender.run()
+    sender.published()
+
+    sender.put(text_command(text={"body": "something else"}))
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert len(provider.calls) == 1
+    [failed] = details(sender.published(), "WhatsApp Message Failed")
+    assert failed["error"]["code"] == "idempotency_key_reused"
+    assert (failed["reference"], failed["destination"], failed["command"]) == ("order-7", CUSTOMER, "send")
+
+
+# --- failures and retries ------------------------------------------------------------------------------------------
+
+def test_one_failing_record_is_the_only_batch_item_failure(sender, provider):
+    def answer(request: Any) -> tuple[int, dict, str]:
+        destination = json.loads(request.body)["destination"]
+        if destination == "+64210000002":
+            return 503, {}, "upstream unavailable"
+        return 202, {}, json.dumps([{"id": f"id-{destination[-1]}", "status": "accepted"}])
+
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages", callback=answer)
+    sender.put(*(text_command(destination=f"+6421000000{n}", reference=f"r{n}") for n in (1, 2, 3)))
+
+    result = sender.run()
+
+    [bad] = [record for record in sender.last_records if "+64210000002" in record["body"]]
+    assert failures(result) == [bad["messageId"]]
+    assert [change["ReceiptHandle"] for change in sender.visibility_changes] == [bad["receiptHandle"]]
+    assert sorted(detail["message_id"] for detail in details(sender.published(), "WhatsApp Message Accepted")) == ["id-1", "id-3"]
+    assert (sender.visible(), sender.in_flight()) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (429, {"error": "Too Many Requests", "message": "rate limited", "statusCode": 429}),
+        (400, {"error": "(#130429) Rate limit hit", "message": "WhatsApp Cloud API error", "statusCode": 400}),
+        (400, {"error": "(#131056) Pair rate limit hit", "message": "WhatsApp Cloud API error", "statusCode": 400}),
+    ],
+)
+def test_throttling_postpones_the_record_and_the_next_delivery_sends_it(sender, provider, status, body):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=status, json=body)
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    sender.put(text_command())
+
+    first = sender.run()
+
+    assert failures(first) == [sender.last_records[0]["messageId"]]
+    [change] = sender.visibility_changes
+    assert change["QueueUrl"] == sender.queue_url
+    assert 1 <= change["VisibilityTimeout"] <= 2  # first receipt: up to 2^1 s, jittered
+    assert sender.visible() == 0 and sender.record() is None and sender.published() == []
+    assert not [item for item in sender.items() if item["pk"].startswith("IDEMPOTENCY#")]  # the attempt is forgotten
+
+    sender.time_passes()
+    second = sender.run()
+
+    assert second == {"batchItemFailures": []}
+    assert len(provider.calls) == 2
+    assert sender.record()["status"] == "accepted"
+    assert len(details(sender.published(), "WhatsApp Message Accepted")) == 1
+
+
+def test_the_backoff_grows_with_each_receipt_and_respects_retry_after(sender, provider):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=503, body="busy")
+    sender.put(text_command())
+    for _ in range(3):
+        sender.run()
+        sender.time_passes()
+    provider.replace(responses.POST, f"{BASE_URL}/messages", status=429, headers={"Retry-After": "120"}, json={"error": "slow down"})
+    sender.run()
+
+    timeouts = [change["VisibilityTimeout"] for change in sender.visibility_changes]
+    assert 1 <= timeouts[0] <= 2 and 2 <= timeouts[1] <= 4 and 4 <= timeouts[2] <= 8
+    assert timeouts[3] == 120
+
+
+def test_a_timeout_is_retried(sender, provider):
+    import requests
+
+    provider.add(responses.POST, f"{BASE_URL}/messages", body=requests.ReadTimeout("read timed out"))
+    sender.put(text_command())
+
+    assert len(failures(sender.run())) == 1
+    assert len(sender.visibility_changes) == 1
+
+
+def test_a_permanent_error_is_reported_and_not_retried(sender, provider):
+    provider.add(
+        responses.POST, f"{BASE_URL}/messages", status=400,
+        json={"error": "(#131026) Message undeliverable", "message": "WhatsApp Cloud API error", "statusCode": 400},
+    )
+    sender.put(text_command())
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert sender.visibility_changes == [] and sender.visible() == sender.in_flight() == 0
+    assert sender.record() is None
+    [event] = sender.published()
+    assert (event["detail-type"], event["detail"]) == ("WhatsApp Message Failed", {
+        "reference": "order-7", "destination": CUSTOMER, "command": "send",
+        "error": {"code": "131026", "message": "(#131026) Message undeliverable"},
+    })
+    sender.put(text_command())  # the same command again: the outcome stands, nothing is called or published
+    sender.run()
+    assert len(provider.calls) == 1 and sender.published() == []
+
+
+def test_an_invalid_command_is_reported_without_calling_the_provider_and_is_not_retried(sender, provider):
+    sender.put(text_command(destination="12345", text={"body": "x" * 4097}))
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert len(provider.calls) == 0
+    assert sender.visible() == sender.in_flight() == 0
+    [event] = sender.published()
+    assert event["detail-type"] == "WhatsApp Message Failed"
+    assert event["detail"]["reference"] == "order-7"
+    assert event["detail"]["destination"] == "12345"
+    assert event["detail"]["error"]["code"] == "invalid_command"
+    assert event["detail"]["error"]["message"] == (
+        "text.body: String should have at most 4096 characters; "
+        "destination: must be an E.164 phone number such as +64211234567"
+    )
+
+
+def test_a_body_that_is_not_json_is_reported_too(sender, provider):
+    sender.put("this is not a command")
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    [event] = sender.published()
+    assert event["detail"]["error"] == {
+        "code": "invalid_command", "message": "message body is not valid JSON: Expecting value at line 1 column 1",
+    }
+
+
+def test_when_publishing_fails_after_the_send_the_retry_completes_without_sending_again(sender, provider):
+    from botocore.awsrequest import AWSResponse
+
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    outage = {"left": 1}
+
+    def eventbridge_outage(**_: Any) -> Any:
+        if outage["left"]:
+            outage["left"] -= 1
+            failed = {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}]}
+            return AWSResponse("https://events.test", 200, {}, None), failed
+        return None
+
+    wab_aws.client("events").meta.events.register("before-call.events.PutEvents", eventbridge_outage)
+    sender.put(text_command())
+
+    assert len(failures(sender.run())) == 1
+    stranded = sender.record()
+    assert stranded["status"] == "accepted" and stranded["outbox"]["accepted"]["lease_until"] == 0  # released for the retry
+    sender.time_passes()
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert len(provider.calls) == 1
+    assert sender.record()["outbox"] == {}
+    assert [detail["message_id"] for detail in details(sender.published(), "WhatsApp Message Accepted")] == [MESSAGE_ID]
+
+
+def test_a_record_reached_with_too_little_time_left_waits_for_the_next_invocation(sender, provider):
+    sender.put(text_command())
+
+    result = sender.run(LambdaContext(remaining_ms=1500))
+
+    assert len(failures(result)) == 1
+    assert len(provider.calls) == 0 and len(sender.visibility_changes) == 1
+
+
+# --- credentials ---------------------------------------------------------------------------------------------------
+
+def test_refused_credentials_are_read_again_once_and_the_send_goes_through(sender, provider):
+    def answer(request: Any) -> tuple[int, dict, str]:
+        user, _, password = base64.b64decode(request.headers["Authorization"].split(" ")[1]).decode().partition(":")
+        return accepted() if password == "rotated-secret" else (401, {}, '{"error": "Unauthorized"}')
+
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages", callback=answer)
+    sender.put(text_command())
+    sender.run()  # warms the cached secret with the old password (401 twice: retried later)
+    secret = {"base_url": BASE_URL, "username": "api", "password": "rotated-secret"}
+    wab_aws.client("secretsmanager").put_secret_value(SecretId=sender.aws.provider_secret_arn, SecretString=json.dumps(secret))
+    sender.time_passes()
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    passwords = [basic_credentials(call)[1] for call in provider.calls]
+    assert passwords == ["api-secret", "api-secret", "api-secret", "rotated-secret"]
+    assert sender.record()["status"] == "accepted"
+
+
+def test_credentials_refused_after_a_refresh_fail_the_record_for_a_retry_not_for_good(sender, provider):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=403, json={"error": "Forbidden"})
+    sender.put(text_command())
+
+    result = sender.run()
+
+    assert len(failures(result)) == 1
+    assert len(provider.calls) == 2  # the call, then once more with the secret read again
+    assert sender.published() == []
+
+
+# --- the 24-hour window --------------------------------------------------------------------------------------------
+
+def inbound_at(seconds_ago: int) -> None:
+    from wab import clock
+    from wab.store import MessageStore
+
+    moment = clock.now().timestamp() - seconds_ago
+    from datetime import datetime, timezone
+
+    MessageStore("messages").record_inbound(CUSTOMER, clock.iso(datetime.fromtimestamp(moment, timezone.utc)), 2**31)
+
+
+def test_enforce_refuses_free_form_outside_the_window_without_calling_the_provider(sender, provider):
+    sender.configure(WINDOW_POLICY="enforce")
+    inbound_at(25 * 3600)
+    sender.put(text_command())
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert len(provider.calls) == 0
+    [event] = sender.published()
+    assert event["detail-type"] == "WhatsApp Message Failed"
+    assert event["detail"]["error"]["code"] == "outside_24h_window"
+    assert event["detail"]["destination"] == CUSTOMER
+
+
+def test_enforce_sends_inside_the_window_and_templates_at_any_time(sender, provider):
+    sender.configure(WINDOW_POLICY="enforce")
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": "in-window", "status": "accepted"}])
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": "template", "status": "accepted"}])
+    inbound_at(23 * 3600)
+    sender.put(text_command())
+    sender.run()
+    template = {"destination": "+64219999999", "type": "template", "reference": "t-1",
+                "template": {"name": "order_shipped", "language": {"code": "en_US"}}}
+    sender.put(template)
+    sender.run()
+
+    assert [request_json(call)["type"] for call in provider.calls] == ["text", "template"]
+    assert [detail["message_id"] for detail in details(sender.published(), "WhatsApp Message Accepted")] == ["in-window", "template"]
+
+
+@pytest.mark.parametrize("policy", ["warn", "off"])
+def test_warn_and_off_send_outside_the_window(sender, provider, policy):
+    sender.configure(WINDOW_POLICY=policy)
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    sender.put(text_command())  # this customer never wrote
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert len(provider.calls) == 1
+    assert [event["detail-type"] for event in sender.published()] == ["WhatsApp Message Accepted"]
+
+
+# --- DLR first -----------------------------------------------------------------------------------------------------
+
+def deliver_dlr(message_id: str, status: str) -> None:
+    """The provider's DLR through the callbacks function, as it arrives in production."""
+    callbacks = load_handler("callbacks")
+    callbacks.dependencies.cache_clear()
+    event = http_event("POST", "/callbacks/dlr", body={"id": message_id, "status": status, "reference": ""},
+                       headers={"authorization": basic()})
+    assert callbacks.lambda_handler(event, LambdaContext())["statusCode"] == 200
+
+
+def test_a_dlr_that_came_first_keeps_its_status_and_the_send_completes_the_record(sender, provider):
+    deliver_dlr(MESSAGE_ID, "sent")
+    sender.published()
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    sender.put(text_command())
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    record = sender.record()
+    assert record["status"] == "sent"
+    assert [entry["status"] for entry in record["status_history"]] == ["accepted", "sent"]
+    assert (record["source"], record["destination"], record["type"], record["reference"]) == (BUSINESS, CUSTOMER, "text", "order-7")
+    assert record["created_at"] == min(entry["at"] for entry in record["status_history"])
+    assert record["outbox"] == {}
+    assert [event["detail-type"] for event in sender.published()] == ["WhatsApp Message Accepted"]
+
+
+# --- broadcast -----------------------------------------------------------------------------------------------------
+
+def recipients(count: int) -> list[str]:
+    return [f"+6421{n:07d}" for n in range(1, count + 1)]
+
+
+def broadcast_answer(request: Any) -> tuple[int, dict, str]:
+    destinations = json.loads(request.body)["destination"]
+    return 202, {}, json.dumps([{"destination": number, "id": f"id{number[1:]}", "status": "accepted"} for number in destinations])
+
+
+def test_a_broadcast_within_one_chunk_is_one_call_with_a_record_and_an_event_per_recipient(sender, provider):
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=broadcast_answer)
+    numbers = recipients(12)
+    sender.put({"destination": numbers + [numbers[0][1:]], "type": "template", "reference": "promo-1",
+                "template": {"name": "spring_sale", "language": {"code": "en"}}})
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    [call] = provider.calls
+    assert request_json(call) == {"destination": numbers, "type": "template", "source": BUSINESS, "reference": "promo-1",
+                                  "template": {"name": "spring_sale", "language": {"code": "en"}}}
+    for number in numbers:
+        record = sender.record(f"id{number[1:]}")
+        assert (record["destination"], record["status"], record["reference"], record["outbox"]) == (number, "accepted", "promo-1", {})
+    accepted_events = details(sender.published(), "WhatsApp Message Accepted")
+    assert sorted(event["destination"] for event in accepted_events) == numbers
+    assert {event["reference"] for event in accepted_events} == {"promo-1"}
+
+
+def test_a_large_broadcast_is_split_into_chunks_that_each_send_once(sender, provider):
+    sender.configure(BROADCAST_CHUNK_SIZE="2")
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=broadcast_answer)
+    numbers = recipients(5)
+    parent = {"destination": numbers, "type": "template", "reference": "promo-2",
+              "template": {"name": "spring_sale", "language": {"code": "en"}}}
+    sender.put(parent)
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert len(provider.calls) == 0
+    chunks = sender.queued_bodies()
+    assert sorted((chunk["idempotency_key"], chunk["destination"]) for chunk in chunks) == [
+        ("ref:promo-2#chunk-1-of-3", numbers[0:2]),
+        ("ref:promo-2#chunk-2-of-3", numbers[2:4]),
+        ("ref:promo-2#chunk-3-of-3", numbers[4:5]),
+    ]
+    assert all(chunk["command"] == "broadcast" and chunk["reference"] == "promo-2" for chunk in chunks)
+
+    sender.put(parent)  # the parent delivered again: the same chunks are queued again...
+    sender.run_until_empty()
+
+    assert sorted(tuple(request_json(call)["destination"]) for call in provider.calls) == [
+        tuple(numbers[0:2]), tuple(numbers[2:4]), tuple(numbers[4:5]),
+    ]  # ...and still every recipient got one copy
+    assert sorted(event["destination"] for event in details(sender.published(), "WhatsApp Message Accepted")) == numbers
+
+
+def test_a_failed_chunk_retries_alone(sender, provider):
+    sender.configure(BROADCAST_CHUNK_SIZE="2")
+    failed_once: list[str] = []
+
+    def flaky(request: Any) -> tuple[int, dict, str]:
+        if "+64210000003" in json.loads(request.body)["destination"] and not failed_once:
+            failed_once.append("second chunk")
+            return 500, {}, "oops"
+        return broadcast_answer(request)
+
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=flaky)
+    numbers = recipients(4)
+    sender.put({"destination": numbers, "type": "template", "reference": "promo-3",
+                "template": {"name": "spring_sale", "language": {"code": "en"}}})
+    sender.run()
+
+    result = sender.run()  # both chunks
+
+    assert len(failures(result)) == 1
+    sender.time_passes()
+    assert sender.run() == {"batchItemFailures": []}
+    sent = [tuple(request_json(call)["destination"]) for call in provider.calls]
+    assert sent.count(tuple(numbers[0:2])) == 1 and sent.count(tuple(numbers[2:4])) == 2
+    assert sorted(event["destination"] for event in details(sender.published(), "WhatsApp Message Accepted")) == numbers
+
+
+def test_a_broadcast_recipient_whose_dlr_came_first_is_merged(sender, provider):
+    numbers = recipients(3)
+    deliver_dlr(f"id{numbers[1][1:]}", "received")
+    sender.published()
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=broadcast_answer)
+    sender.put({"destination": numbers, "type": "text", "text": {"body": "Doors open at 9"}, "reference": "event-1"})
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    merged = sender.record(f"id{numbers[1][1:]}")
+    assert merged["status"] == "received"
+    assert [entry["status"] for entry in merged["status_history"]] == ["accepted", "received"]
+    assert (merged["destination"], merged["reference"], merged["content"]["text"]["body"]) == (numbers[1], "event-1", "Doors open at 9")
+    assert sorted(event["destination"] for event in details(sender.published(), "WhatsApp Message Accepted")) == numbers
+
+
+def test_enforce_leaves_out_broadcast_recipients_outside_the_window(sender, provider):
+    sender.configure(WINDOW_POLICY="enforce")
+    inbound_at(60)
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=broadcast_answer)
+    sender.put({"destination": [CUSTOMER, "+64219999999"], "type": "text", "text": {"body": "hi"}, "reference": "b-1"})
+
+    sender.run()
+
+    assert request_json(provider.calls[0])["destination"] == [CUSTOMER]
+    events = sender.published()
+    assert [detail["destination"] for detail in details(events, "WhatsApp Message Accepted")] == [CUSTOMER]
+    [failed] = details(events, "WhatsApp Message Failed")
+    assert (failed["destination"], failed["error"]["code"], failed["command"]) == ("+64219999999", "outside_24h_window", "broadcast")
+
+
+# --- media ---------------------------------------------------------------------------------------------------------
+
+def put_object(key: str, data: bytes, content_type: str | None = None) -> None:
+    if not s3().list_buckets()["Buckets"]:
+        create_bucket()
+    extra = {"ContentType": content_type} if content_type else {}
+    s3().put_object(Bucket=BUCKET, Key=key, Body=data, **extra)
+
+
+def multipart_parts(call: Any) -> tuple[str, bytes]:
+    body = b"".join(call.request.body) if not isinstance(call.request.body, bytes) else call.request.body
+    return call.request.headers["Content-Type"], body
+
+
+def test_media_is_streamed_from_s3_to_the_provider_and_announced(sender, provider):
+    image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    put_object("campaigns/2026/banner.png", image)
+    seen: dict[str, Any] = {}
+
+    def upload(request: Any) -> tuple[int, dict, str]:
+        seen["content_type"] = request.headers["Content-Type"]
+        seen["length"] = request.headers["Content-Length"]
+        seen["body"] = b"".join(request.body)
+        return 200, {}, json.dumps([{"id": "media-123"}])
+
+    provider.add_callback(responses.POST, f"{BASE_URL}/media", callback=upload)
+    sender.put({"bucket": BUCKET, "key": "campaigns/2026/banner.png", "reference": "banner"})
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    [call] = provider.calls
+    assert call.request.url == f"{BASE_URL}/media?source={BUSINESS}"
+    boundary = seen["content_type"].split("boundary=")[1]
+    assert seen["body"] == (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="banner.png"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode() + image + f"\r\n--{boundary}--\r\n".encode()
+    )
+    assert int(seen["length"]) == len(seen["body"])
+    [event] = sender.published()
+    assert (event["detail-type"], event["detail"]) == ("WhatsApp Media Uploaded", {
+        "media_id": "media-123", "source": BUSINESS, "bucket": BUCKET, "key": "campaigns/2026/banner.png", "reference": "banner",
+    })
+
+
+def test_media_the_provider_refuses_is_reported_with_its_errors(sender, provider):
+    put_object("docs/contract.pdf", b"%PDF-1.7 tiny", "application/pdf")
+    provider.add(responses.POST, f"{BASE_URL}/media", status=422,
+                 json={"errors": [{"field": "file", "code": "invalid_media", "description": "Unprocessable Entity"}]})
+    sender.put({"detail-type": "WhatsApp Media Upload Requested", "source": "crm", "detail": {"bucket": BUCKET, "key": "docs/contract.pdf"}})
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    [event] = sender.published()
+    assert (event["detail-type"], event["detail"]) == ("WhatsApp Message Failed", {
+        "command": "media_upload", "bucket": BUCKET, "key": "docs/contract.pdf",
+        "error": {"code": "invalid_media", "message": "file: Unprocessable Entity"},
+    })
+
+
+def test_media_over_whatsapps_limit_or_missing_is_refused_before_uploading(sender, provider):
+    put_object("stickers/big.webp", b"\0" * (500 * 1024 + 1))
+    sender.put({"bucket": BUCKET, "key": "stickers/big.webp"}, {"bucket": BUCKET, "key": "nowhere.png"})
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert len(provider.calls) == 0
+    errors = sorted((detail["key"], detail["error"]["code"]) for detail in details(sender.published(), "WhatsApp Message Failed"))
+    assert errors == [("nowhere.png", "media_not_found"), ("stickers/big.webp", "media_too_large")]
+
+
+# --- the sample events for `sam local invoke` ----------------------------------------------------------------------
+
+def test_the_sample_events_are_commands_the_sender_carries_out(sender, provider):
+    from tests.helpers import ROOT
+
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=broadcast_answer)
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": "sample-1", "status": "accepted"}])
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": "sample-2", "status": "accepted"}])
+    provider.add(responses.POST, f"{BASE_URL}/media", status=200, json=[{"id": "media-sample"}])
+    create_bucket("whatsapp-gateway-mediabucket-example")
+    s3().put_object(Bucket="whatsapp-gateway-mediabucket-example", Key="campaigns/spring-sale/banner.png", Body=b"png")
+
+    for name in ("sender-send-event.json", "sender-broadcast-event.json", "sender-media-upload-event.json"):
+        event = json.loads((ROOT / "events" / name).read_text())
+        assert sender.module.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}, name
+
+    assert [call.request.url.removeprefix(BASE_URL) for call in provider.calls] == [
+        "/messages", "/messages", "/messages/broadcast", f"/media?source={BUSINESS}",
+    ]
+    published = [event["detail-type"] for event in sender.published()]
+    assert published.count("WhatsApp Message Accepted") == 5 and published.count("WhatsApp Media Uploaded") == 1

@@ -1,0 +1,74 @@
+"""Broadcast chunking: chunk commands with deterministic keys, SQS batches within limits, answers matched to recipients."""
+
+import json
+
+from wab.models.commands import BroadcastCommand, idempotency_key, parse_command
+from wab.provider import BroadcastAnswer
+from wab.sender import Accepted, Failure, pack_batches, match_broadcast_answers, split_broadcast
+
+
+def broadcast(count: int, **extra: object) -> BroadcastCommand:
+    body = {"destination": [f"+6421{n:07d}" for n in range(1, count + 1)], "type": "template",
+            "template": {"name": "spring_sale", "language": {"code": "en"}}, **extra}
+    command = parse_command(json.dumps(body))
+    assert isinstance(command, BroadcastCommand)
+    return command
+
+
+def test_chunks_cover_every_recipient_once_in_order():
+    command = broadcast(7, reference="promo")
+
+    chunks = split_broadcast(command, 3)
+
+    assert [chunk.destination for chunk in chunks] == [command.destination[0:3], command.destination[3:6], command.destination[6:7]]
+    assert all(chunk.message == command.message and chunk.reference == "promo" for chunk in chunks)
+
+
+def test_chunk_keys_derive_from_the_parent_key_and_the_chunk_place():
+    assert [c.idempotency_key for c in split_broadcast(broadcast(3, idempotency_key="launch"), 2)] == [
+        "launch#chunk-1-of-2", "launch#chunk-2-of-2"]
+    assert [c.idempotency_key for c in split_broadcast(broadcast(3, reference="promo"), 2)] == [
+        "ref:promo#chunk-1-of-2", "ref:promo#chunk-2-of-2"]
+    hashed = split_broadcast(broadcast(3), 2)[0].idempotency_key
+    assert hashed.startswith("sha256:") and hashed.endswith("#chunk-1-of-2")
+
+
+def test_splitting_again_gives_the_same_chunks_and_keys():
+    command = broadcast(25)
+
+    first, again = split_broadcast(command, 10), split_broadcast(command, 10)
+
+    assert [chunk.wire() for chunk in first] == [chunk.wire() for chunk in again]
+    assert len({idempotency_key(chunk) for chunk in first}) == 3
+
+
+def test_a_chunk_travels_as_a_broadcast_command_that_parses_back_to_itself():
+    [chunk, _] = split_broadcast(broadcast(4, reference="promo"), 2)
+
+    assert parse_command(json.dumps(chunk.wire())) == chunk
+
+
+def test_sqs_batches_hold_at_most_ten_entries_and_the_byte_limit():
+    assert [len(batch) for batch in pack_batches(["x"] * 23, 10, 1000)] == [10, 10, 3]
+    assert pack_batches(["aaaa", "bbbb", "cccc", "dd"], 10, 9) == [["aaaa", "bbbb"], ["cccc", "dd"]]
+    assert pack_batches([], 10, 100) == []
+
+
+def test_broadcast_answers_are_matched_to_recipients():
+    recipients = ["+64210000001", "+64210000002", "+64210000003"]
+    answers = [
+        BroadcastAnswer(destination="64210000002", id="id-2", status="accepted"),  # spelt without the plus
+        BroadcastAnswer(destination="+64210000001", id="id-1", status="accepted"),
+    ]
+
+    accepted, failures = match_broadcast_answers(recipients, answers)
+
+    assert accepted == [Accepted(message_id="id-1", destination="+64210000001"), Accepted(message_id="id-2", destination="+64210000002")]
+    assert failures == [Failure(destination="+64210000003", code="not_accepted", message="provider status: missing from the answer")]
+
+
+def test_a_recipient_the_provider_did_not_accept_is_a_failure():
+    accepted, failures = match_broadcast_answers(["+64210000001"], [BroadcastAnswer(destination="+64210000001", status="rejected")])
+
+    assert accepted == []
+    assert failures == [Failure(destination="+64210000001", code="not_accepted", message="provider status: rejected")]

@@ -1,0 +1,132 @@
+"""How provider answers become domain errors (one test per class of failure), and the retry backoff."""
+
+import json
+
+import pytest
+import requests
+
+from wab.errors import ProviderCredentialsRejected, ProviderRejected, ProviderUnavailable
+from wab.provider import classify_failure, failure_from_exception, whatsapp_error_code
+from wab.sender import MAX_BACKOFF_SECONDS, retry_delay
+
+
+def cloud_api_error(text: str, status: int = 400) -> str:
+    """The provider's 400 body: the WhatsApp error in `error`, a generic `message`."""
+    return json.dumps({"error": text, "message": "WhatsApp Cloud API error", "statusCode": status})
+
+
+@pytest.mark.parametrize(
+    "code, text",
+    [
+        ("131047", "(#131047) Re-engagement message"),
+        ("131026", "(#131026) Message undeliverable"),
+        ("131048", "(#131048) Spam rate limit hit"),
+        ("131031", "(#131031) Account has been locked"),
+        ("131042", "(#131042) Business eligibility payment issue"),
+        ("132001", "(#132001) Template name does not exist in the translation"),
+    ],
+)
+def test_a_permanent_whatsapp_error_is_a_rejection_with_its_code_and_text(code, text):
+    failure = classify_failure(400, cloud_api_error(text))
+
+    assert isinstance(failure, ProviderRejected)
+    assert (failure.code, failure.message, failure.http_status) == (code, text, 400)
+
+
+def test_a_numeric_code_field_is_read_too():
+    assert classify_failure(400, json.dumps({"code": 131047, "error": "Re-engagement message"})).code == "131047"
+    assert classify_failure(400, json.dumps({"error": {"code": 132001, "message": "template missing"}})).code == "132001"
+
+
+@pytest.mark.parametrize(
+    "status, body, code",
+    [
+        (429, '{"error": "Too Many Requests"}', "throttled"),
+        (400, cloud_api_error("(#130429) Rate limit hit"), "throttled"),
+        (400, cloud_api_error("(#131056) (Business Account, Consumer Account) pair rate limit hit"), "pair_rate_limited"),
+    ],
+)
+def test_throttling_is_unavailability_to_retry(status, body, code):
+    failure = classify_failure(status, body)
+
+    assert isinstance(failure, ProviderUnavailable)
+    assert failure.code == code
+
+
+def test_throttling_keeps_the_providers_retry_after():
+    assert classify_failure(429, "", {"Retry-After": "30"}).retry_after == 30
+    assert classify_failure(429, "", {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}).retry_after is None
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
+def test_server_errors_and_request_timeouts_are_unavailability(status):
+    failure = classify_failure(status, "<html>Bad Gateway</html>")
+
+    assert isinstance(failure, ProviderUnavailable)
+    assert (failure.code, failure.message) == (f"http_{status}", f"provider answered HTTP {status}: <html>Bad Gateway</html>")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_are_their_own_class(status):
+    assert isinstance(classify_failure(status, '{"error": "Unauthorized"}'), ProviderCredentialsRejected)
+
+
+def test_other_client_errors_are_rejections_named_by_status():
+    failure = classify_failure(400, json.dumps({"error": "destination is required", "statusCode": 400}))
+
+    assert isinstance(failure, ProviderRejected)
+    assert (failure.code, failure.message) == ("http_400", "destination is required")
+    assert classify_failure(413, "too big").code == "http_413"
+
+
+def test_a_media_422_lists_every_error_under_the_first_code():
+    body = json.dumps({"errors": [{"field": "file", "code": "unsupported_type", "description": "image/bmp is not supported"},
+                                  {"field": "", "code": "", "description": "Unprocessable Entity"}]})
+
+    failure = classify_failure(422, body)
+
+    assert isinstance(failure, ProviderRejected)
+    assert (failure.code, failure.message) == ("unsupported_type", "file: image/bmp is not supported; Unprocessable Entity")
+    assert classify_failure(422, json.dumps({"errors": [{"field": "", "code": "", "description": "Unprocessable Entity"}]})).code == "http_422"
+
+
+def test_an_answer_that_is_not_json_is_still_classified():
+    failure = classify_failure(400, b"\xff\xfe not json")
+
+    assert isinstance(failure, ProviderRejected)
+    assert failure.code == "http_400"
+
+
+@pytest.mark.parametrize(
+    "exc, code",
+    [
+        (requests.ConnectTimeout("connect timed out"), "timeout"),
+        (requests.ReadTimeout("read timed out"), "timeout"),
+        (requests.ConnectionError("connection refused"), "connection_failed"),
+    ],
+)
+def test_timeouts_and_connection_failures_are_unavailability(exc, code):
+    failure = failure_from_exception(exc)
+
+    assert isinstance(failure, ProviderUnavailable)
+    assert failure.code == code
+
+
+def test_whatsapp_error_code_needs_the_marker():
+    assert whatsapp_error_code({"error": "error 131047 happened"}) is None
+    assert whatsapp_error_code({"message": "(#131051) Unsupported message type"}) == "131051"
+    assert whatsapp_error_code(["not", "an", "object"]) is None
+
+
+# --- backoff -------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("receive_count, low, high", [(1, 1, 2), (2, 2, 4), (3, 4, 8), (5, 16, 32), (9, 256, 512)])
+def test_the_backoff_grows_with_each_receipt_and_is_jittered(receive_count, low, high):
+    assert retry_delay(receive_count, jitter=lambda: 0.0) == low
+    assert retry_delay(receive_count, jitter=lambda: 0.999) == high
+
+
+def test_the_backoff_is_capped_at_fifteen_minutes_and_honours_retry_after():
+    assert retry_delay(30, jitter=lambda: 1.0) == MAX_BACKOFF_SECONDS == 900
+    assert retry_delay(1, 45, jitter=lambda: 0.0) == 45
+    assert retry_delay(1, 86400, jitter=lambda: 0.0) == 900
