@@ -1,0 +1,444 @@
+"""Security properties of template.yaml that must not regress.
+
+The template is read translated into plain CloudFormation (as CloudFormation deploys it: the functions' roles with
+their policy templates expanded, the HTTP API's OpenAPI body and stage), so a property is checked on what is
+deployed, not on what SAM is asked for. Properties behind a condition (`KmsKeyArn`, `AlarmTopicArn`) are checked in
+every deployment the parameters allow: each `Fn::If` is decided as CloudFormation would, for each scenario below.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, Iterator
+
+import pytest
+
+from tests.helpers import ROOT
+
+CUSTOMER_KEY = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+OWN_TOPIC = "arn:aws:sns:eu-west-1:123456789012:operations"
+SCENARIOS = {
+    "defaults": {},
+    "customer key": {"KmsKeyArn": CUSTOMER_KEY},
+    "own alarm topic": {"AlarmTopicArn": OWN_TOPIC},
+    "customer key and own topic": {"KmsKeyArn": CUSTOMER_KEY, "AlarmTopicArn": OWN_TOPIC},
+}
+# Managed policies SAM attaches by itself; each grants only what its feature needs (logs, traces, SQS polling).
+BASELINE_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",  # write the function's own logs
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",  # Tracing: Active
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",  # the SQS event source mapping
+}
+# Actions whose resource cannot be narrowed: X-Ray has no resource-level permissions.
+RESOURCELESS_ACTION_PREFIXES = ("xray:",)
+NO_VALUE = object()
+
+
+@cache
+def translated() -> dict[str, Any]:
+    from tools.translate_template import translated as translate
+
+    return translate(ROOT / "template.yaml", "eu-west-1")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Deciding conditions as CloudFormation would
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def parameter_values(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+    values = {name: str(spec.get("Default", "")) for name, spec in (template.get("Parameters") or {}).items()}
+    values.update(overrides)
+    return values
+
+
+def condition_values(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, bool]:
+    definitions = template.get("Conditions") or {}
+    decided: dict[str, bool] = {}
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and len(node) == 1:
+            (key, argument), = node.items()
+            if key == "Ref":
+                return parameters[argument]
+            if key == "Condition":
+                return condition(argument)
+            if key == "Fn::Equals":
+                return str(value(argument[0])) == str(value(argument[1]))
+            if key == "Fn::Not":
+                return not value(argument[0])
+            if key == "Fn::And":
+                return all(value(item) for item in argument)
+            if key == "Fn::Or":
+                return any(value(item) for item in argument)
+        return node
+
+    def condition(name: str) -> bool:
+        if name not in decided:
+            decided[name] = bool(value(definitions[name]))
+        return decided[name]
+
+    for name in definitions:
+        condition(name)
+    return decided
+
+
+def decide(node: Any, conditions: dict[str, bool]) -> Any:
+    """`node` with every Fn::If decided and every AWS::NoValue removed; other intrinsics are kept as they are."""
+    if isinstance(node, list):
+        items = [decide(item, conditions) for item in node]
+        return [item for item in items if item is not NO_VALUE]
+    if not isinstance(node, dict):
+        return node
+    if node == {"Ref": "AWS::NoValue"}:
+        return NO_VALUE
+    if len(node) == 1 and "Fn::If" in node:
+        name, if_true, if_false = node["Fn::If"]
+        return decide(if_true if conditions[name] else if_false, conditions)
+    decided = {key: decide(value, conditions) for key, value in node.items()}
+    return {key: value for key, value in decided.items() if value is not NO_VALUE}
+
+
+def deployed(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The resources CloudFormation would create with these parameter values, their Fn::If decided."""
+    conditions = condition_values(template, parameter_values(template, overrides))
+    return {
+        logical_id: decide(resource, conditions)
+        for logical_id, resource in template["Resources"].items()
+        if conditions.get(resource.get("Condition"), True)
+    }
+
+
+@pytest.fixture(params=list(SCENARIOS), ids=list(SCENARIOS))
+def scenario(request: pytest.FixtureRequest) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    overrides = SCENARIOS[request.param]
+    return overrides, deployed(translated(), overrides)
+
+
+@pytest.fixture
+def resources(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    return scenario[1]
+
+
+def of_type(resources: dict[str, dict[str, Any]], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {logical_id: r.get("Properties") or {} for logical_id, r in resources.items() if r["Type"] == resource_type}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def refers_to(value: Any, logical_id: str) -> bool:
+    """`value` is Ref / GetAtt of `logical_id` (or a Sub whose only variable is one of its attributes)."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    (key, argument), = value.items()
+    if key == "Ref":
+        return argument == logical_id
+    if key == "Fn::GetAtt":
+        return (argument[0] if isinstance(argument, list) else argument.split(".")[0]) == logical_id
+    return False
+
+
+def allow_statements(resources: dict[str, dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Allow statement of every identity policy in the template: (where, statement)."""
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties") or {}
+        documents: list[tuple[str, Any]] = []
+        if resource["Type"] == "AWS::IAM::Role":
+            documents = [(f"{logical_id}/{p.get('PolicyName')}", p["PolicyDocument"]) for p in properties.get("Policies", [])]
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents = [(logical_id, properties["PolicyDocument"])]
+        for where, document in documents:
+            for statement in as_list(document.get("Statement", [])):
+                if statement.get("Effect") == "Allow":
+                    yield where, statement
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# IAM: least privilege
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_every_function_runs_with_a_role_of_this_template(resources: dict[str, dict[str, Any]]) -> None:
+    roles = of_type(resources, "AWS::IAM::Role")
+    functions = of_type(resources, "AWS::Lambda::Function")
+    assert functions
+    for logical_id, properties in functions.items():
+        assert any(refers_to(properties.get("Role"), role) for role in roles), (
+            f"{logical_id} must run with a role declared here (its policies are checked below), not {properties.get('Role')}"
+        )
+
+
+def test_policies_name_specific_actions(resources: dict[str, dict[str, Any]]) -> None:
+    statements = list(allow_statements(resources))
+    assert statements
+    for where, statement in statements:
+        assert "NotAction" not in statement and "NotResource" not in statement, f"{where}: {statement}"
+        for action in as_list(statement["Action"]):
+            assert isinstance(action, str) and ":" in action, f"{where}: action {action!r}"
+            service, name = action.split(":", 1)
+            assert "*" not in name, f"{where}: {action} grants every {service} action matching it; name the actions"
+
+
+def test_policies_name_their_resources(resources: dict[str, dict[str, Any]]) -> None:
+    for where, statement in allow_statements(resources):
+        actions = as_list(statement["Action"])
+        if all(action.startswith(RESOURCELESS_ACTION_PREFIXES) for action in actions):
+            continue
+        for resource in as_list(statement["Resource"]):
+            assert resource != "*", f"{where}: {actions} on every resource; name the ARN (Ref/GetAtt/Sub)"
+            if isinstance(resource, str):
+                assert resource.startswith("arn:") and not resource.endswith(":*"), f"{where}: resource {resource!r}"
+
+
+def test_functions_get_only_the_baseline_managed_policies(resources: dict[str, dict[str, Any]]) -> None:
+    for logical_id, properties in of_type(resources, "AWS::IAM::Role").items():
+        extra = set(map(str, properties.get("ManagedPolicyArns", []))) - BASELINE_MANAGED_POLICIES
+        assert not extra, f"{logical_id}: managed policies grant broad access; use a statement instead of {extra}"
+
+
+def test_kms_is_granted_only_on_the_customer_key(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
+    overrides, resources = scenario
+    kms = [(where, s) for where, s in allow_statements(resources) if any(a.startswith("kms:") for a in as_list(s["Action"]))]
+    if "KmsKeyArn" not in overrides:
+        assert not kms, f"no customer key, yet KMS is granted: {kms}"
+        return
+    assert kms, "the functions must be able to use the customer key"
+    for where, statement in kms:
+        assert set(as_list(statement["Action"])) <= {"kms:Decrypt", "kms:GenerateDataKey"}, where
+        assert as_list(statement["Resource"]) == [{"Ref": "KmsKeyArn"}], where
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data at rest
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def uses_customer_key(value: Any) -> bool:
+    return value == {"Ref": "KmsKeyArn"}
+
+
+def test_table_keeps_backups_encryption_and_expiry(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
+    overrides, resources = scenario
+    tables = of_type(resources, "AWS::DynamoDB::Table")
+    assert tables
+    for logical_id, properties in tables.items():
+        assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, logical_id
+        assert properties["SSESpecification"]["SSEEnabled"] is True, logical_id
+        assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}, logical_id
+        assert resources[logical_id].get("DeletionPolicy") == "Retain", f"{logical_id}: deleting the stack must keep the data"
+        if "KmsKeyArn" in overrides:
+            assert properties["SSESpecification"].get("SSEType") == "KMS", logical_id
+            assert uses_customer_key(properties["SSESpecification"].get("KMSMasterKeyId")), logical_id
+
+
+def test_queues_are_encrypted(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
+    overrides, resources = scenario
+    queues = of_type(resources, "AWS::SQS::Queue")
+    assert len(queues) >= 2
+    for logical_id, properties in queues.items():
+        if "KmsKeyArn" in overrides:
+            assert uses_customer_key(properties.get("KmsMasterKeyId")), logical_id
+        else:
+            assert properties.get("SqsManagedSseEnabled") is True or properties.get("KmsMasterKeyId"), logical_id
+
+
+def test_secrets_exist_for_the_callbacks_and_the_provider(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
+    overrides, resources = scenario
+    secrets = of_type(resources, "AWS::SecretsManager::Secret")
+    functions = of_type(resources, "AWS::Lambda::Function")
+    needed = {
+        "CALLBACK_SECRET_ARN": ["CallbacksFunction"],
+        "PROVIDER_SECRET_ARN": ["MessagesFunction", "SenderFunction"],
+    }
+    for variable, users in needed.items():
+        for function in users:
+            value = functions[function]["Environment"]["Variables"].get(variable)
+            assert any(refers_to(value, secret) for secret in secrets), f"{function}: {variable} must name a secret of this template"
+    for logical_id, properties in secrets.items():
+        assert "SecretString" not in properties, f"{logical_id}: a secret's value never belongs in the template"
+        assert "GenerateSecretString" in properties, logical_id
+        if "KmsKeyArn" in overrides:
+            assert uses_customer_key(properties.get("KmsKeyId")), logical_id
+
+
+def test_bus_uses_the_customer_key_when_given(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
+    overrides, resources = scenario
+    for logical_id, properties in of_type(resources, "AWS::Events::EventBus").items():
+        assert uses_customer_key(properties.get("KmsKeyIdentifier")) == ("KmsKeyArn" in overrides), logical_id
+
+
+def test_bucket_blocks_public_access_and_plain_http(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
+    overrides, resources = scenario
+    buckets = of_type(resources, "AWS::S3::Bucket")
+    policies = of_type(resources, "AWS::S3::BucketPolicy")
+    assert buckets
+    for logical_id, properties in buckets.items():
+        block = properties["PublicAccessBlockConfiguration"]
+        for setting in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+            assert block.get(setting) is True, f"{logical_id}: {setting}"
+        default = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        if "KmsKeyArn" in overrides:
+            assert default["SSEAlgorithm"] == "aws:kms" and uses_customer_key(default.get("KMSMasterKeyID")), logical_id
+        else:
+            assert default["SSEAlgorithm"] in ("AES256", "aws:kms"), logical_id
+        tls_denials = [
+            statement
+            for policy in policies.values()
+            if refers_to(policy["Bucket"], logical_id)
+            for statement in as_list(policy["PolicyDocument"]["Statement"])
+            if statement.get("Effect") == "Deny"
+            and statement.get("Principal") == "*"
+            and statement.get("Action") in ("s3:*", ["s3:*"])
+            and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert tls_denials, f"{logical_id}: its bucket policy must deny every request that is not over TLS"
+        covered = as_list(tls_denials[0]["Resource"])
+        assert any(refers_to(r, logical_id) for r in covered), f"{logical_id}: the TLS denial must cover the bucket"
+        assert any(isinstance(r, dict) and "Fn::Sub" in r and str(r["Fn::Sub"]).endswith("/*") for r in covered), (
+            f"{logical_id}: the TLS denial must cover the objects"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Logs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_log_groups_have_retention(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
+    overrides, resources = scenario
+    log_groups = of_type(resources, "AWS::Logs::LogGroup")
+    assert log_groups
+    for logical_id, properties in log_groups.items():
+        assert properties.get("RetentionInDays"), f"{logical_id}: logs are kept for ever without RetentionInDays"
+        if "KmsKeyArn" in overrides:
+            assert uses_customer_key(properties.get("KmsKeyId")), logical_id
+
+
+def test_every_function_has_a_log_group(resources: dict[str, dict[str, Any]]) -> None:
+    log_groups = of_type(resources, "AWS::Logs::LogGroup")
+    names = [properties.get("LogGroupName") for properties in log_groups.values()]
+    for logical_id, properties in of_type(resources, "AWS::Lambda::Function").items():
+        own = {"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}
+        logging_group = (properties.get("LoggingConfig") or {}).get("LogGroup")
+        assert own in names or any(refers_to(logging_group, group) for group in log_groups), (
+            f"{logical_id}: needs a log group of this template (with retention); Lambda's own never expires"
+        )
+
+
+def test_http_api_logs_access(resources: dict[str, dict[str, Any]]) -> None:
+    log_groups = of_type(resources, "AWS::Logs::LogGroup")
+    stages = of_type(resources, "AWS::ApiGatewayV2::Stage")
+    assert stages
+    for logical_id, properties in stages.items():
+        settings = properties.get("AccessLogSettings") or {}
+        assert any(refers_to(settings.get("DestinationArn"), group) for group in log_groups), (
+            f"{logical_id}: access logs must go to a log group of this template"
+        )
+        assert "$context.requestId" in settings.get("Format", ""), logical_id
+        assert "$context.identity.sourceIp" in settings["Format"], logical_id
+        route_settings = properties.get("DefaultRouteSettings") or {}
+        assert route_settings.get("ThrottlingRateLimit") and route_settings.get("ThrottlingBurstLimit"), logical_id
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The HTTP API's authorization
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def route_security() -> dict[str, Any]:
+    apis = of_type(translated()["Resources"], "AWS::ApiGatewayV2::Api")
+    assert len(apis) == 1
+    body = next(iter(apis.values()))["Body"]
+    default = body.get("security") or []
+    return {
+        f"{method.upper()} {path}": operation.get("security", default)
+        for path, operations in body["paths"].items()
+        for method, operation in operations.items()
+    }
+
+
+def test_callback_routes_have_no_api_gateway_auth() -> None:
+    """HTTP Basic is checked by the callbacks function (README: an authorizer cannot answer 401 + WWW-Authenticate)."""
+    routes = {key: security for key, security in route_security().items() if " /callbacks/" in key}
+    assert set(routes) == {"POST /callbacks/mo", "POST /callbacks/dlr"}
+    for key, security in routes.items():
+        names = {name for requirement in security for name in requirement}
+        assert names <= {"NONE"}, f"{key}: the provider cannot sign requests; {names} would lock it out"
+
+
+def test_record_routes_require_iam() -> None:
+    routes = {key: security for key, security in route_security().items() if " /messages" in key}
+    assert set(routes) == {"GET /messages", "GET /messages/{id}"}
+    for key, security in routes.items():
+        assert security == [{"AWS_IAM": []}], f"{key}: message records must need SigV4 (AWS_IAM), not {security}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Alarms
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def dead_letter_queues(resources: dict[str, dict[str, Any]]) -> set[str]:
+    found = set()
+    for properties in of_type(resources, "AWS::SQS::Queue").values():
+        target = (properties.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
+        found |= {queue for queue in of_type(resources, "AWS::SQS::Queue") if refers_to(target, queue)}
+    return found
+
+
+def test_dead_letter_queue_has_an_alarm_that_notifies(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
+    overrides, resources = scenario
+    queues = dead_letter_queues(resources)
+    assert queues, "the send queue must redrive to a dead-letter queue"
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    for queue in queues:
+        watching = [
+            (logical_id, alarm)
+            for logical_id, alarm in alarms.items()
+            if alarm.get("Namespace") == "AWS/SQS"
+            and alarm.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+            and any(refers_to(d["Value"], queue) for d in alarm.get("Dimensions", []))
+        ]
+        assert watching, f"{queue}: no alarm on messages in the dead-letter queue"
+        for logical_id, alarm in watching:
+            assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold", logical_id
+            assert alarm.get("AlarmActions"), f"{logical_id}: an alarm nobody hears about"
+
+
+def test_every_alarm_notifies_the_alarm_topic(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
+    overrides, resources = scenario
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    expected = [{"Ref": "AlarmTopicArn"} if "AlarmTopicArn" in overrides else {"Ref": "AlarmTopic"}]
+    assert alarms
+    for logical_id, alarm in alarms.items():
+        assert alarm.get("AlarmActions") == expected, f"{logical_id}: must notify the alarm topic, not {alarm.get('AlarmActions')}"
+    topics = of_type(resources, "AWS::SNS::Topic")
+    if "AlarmTopicArn" in overrides:
+        assert not topics, "with AlarmTopicArn given, the stack must not create a topic of its own"
+    else:
+        assert topics["AlarmTopic"].get("KmsMasterKeyId"), "the alarm topic must be encrypted"
+        key = topics["AlarmTopic"]["KmsMasterKeyId"]
+        assert uses_customer_key(key) if "KmsKeyArn" in overrides else refers_to(key, "AlarmTopicKey")
+
+
+def test_alarms_cover_the_flows() -> None:
+    resources = deployed(translated(), {})
+    watched = {
+        (alarm.get("Namespace"), alarm.get("MetricName"), str(alarm.get("Dimensions")))
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+    }
+    wanted = {
+        ("AWS/Lambda", "Errors", "SenderFunction"),
+        ("AWS/Lambda", "Throttles", "SenderFunction"),
+        ("AWS/Lambda", "Errors", "CallbacksFunction"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage", "SendQueue"),
+        ("AWS/ApiGateway", "5xx", "HttpApi"),
+        ("AWS/ApiGateway", "4xx", "HttpApi"),
+        ("WhatsAppGateway", "Rejected_unauthorized", "whatsapp-gateway"),
+    }
+    for namespace, metric, dimension in wanted:
+        assert any(w[0] == namespace and w[1] == metric and f"'{dimension}'" in w[2] for w in watched), (
+            f"no alarm on {namespace} {metric} for {dimension}"
+        )

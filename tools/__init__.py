@@ -1,0 +1,1 @@
+"""Developer tools run through `make`: template translation for checkov, event schema generation."""
