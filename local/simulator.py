@@ -20,6 +20,7 @@ when asked through /_sim/mo. Credentials in a callback URL are sent as an `Autho
 
 Control (unauthenticated JSON):
     GET|POST /_sim/faults   read / partially update the fault config (see `Faults`)
+    GET  /_sim/stats        faults actually answered since the last reset: {"throttled", "errors", "held"}
     POST /_sim/ids          {ids: [...]} ids to give, in order, to the next accepted messages
     GET  /_sim/messages     every accepted message with its DLR deliveries (?reference= filters)
     POST /_sim/mo           make a customer send an inbound message (see `inbound_message` and `Simulator.simulate_mo`)
@@ -48,7 +49,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
@@ -790,6 +791,7 @@ class SimulatorState:
         self.media: dict[str, dict[str, Any]] = {}
         self.queued_ids: deque[str] = deque()
         self.last_inbound: dict[str, float] = {}
+        self.fault_answers: Counter[str] = Counter()  # faults actually answered since the last reset
 
     def chance(self, rate: float) -> bool:
         """True with probability `rate`; caller holds the lock. Rates of 0 and 1 consume no randomness."""
@@ -821,6 +823,7 @@ class SimulatorState:
         self.media.clear()
         self.queued_ids.clear()
         self.last_inbound.clear()
+        self.fault_answers.clear()
         self.set_faults(self._initial_faults, reseed=True)
 
 
@@ -916,6 +919,7 @@ class Simulator:
             hold = self.state.chance(faults.timeout_rate)
             fail = self.state.chance(faults.error_rate)
             throttle = not fail and self.state.chance(faults.throttle_rate)
+            self.state.fault_answers.update(held=hold, errors=fail, throttled=throttle)
         if faults.latency_ms > 0:
             self.stopping.wait(faults.latency_ms / 1000)
         if hold:
@@ -1020,6 +1024,11 @@ class Simulator:
     def faults(self) -> dict[str, Any]:
         with self.state.lock:
             return asdict(self.state.faults)
+
+    def stats(self) -> dict[str, int]:
+        """How many faults were answered since the last reset: `{"throttled", "errors", "held"}`."""
+        with self.state.lock:
+            return {kind: self.state.fault_answers[kind] for kind in ("throttled", "errors", "held")}
 
     def update_faults(self, changes: Any) -> dict[str, Any]:
         with self.state.lock:
@@ -1187,6 +1196,7 @@ ROUTES: dict[str, Route] = {
         "GET": lambda sim, request: (200, sim.faults()),
         "POST": lambda sim, request: (200, sim.update_faults(request.json(provider=False))),
     }),
+    "/_sim/stats": Route({"GET": lambda sim, request: (200, sim.stats())}),
     "/_sim/ids": Route({"POST": lambda sim, request: (200, sim.queue_ids(request.json(provider=False)))}),
     "/_sim/messages": Route({"GET": lambda sim, request: (200, sim.list_messages(request.param("reference")))}),
     "/_sim/reset": Route({"POST": lambda sim, request: (200, sim.reset())}),

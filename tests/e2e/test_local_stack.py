@@ -1,0 +1,235 @@
+"""The local stack as a whole: it starts, creates the template's resources in moto, and behaves like AWS at its edges."""
+
+import json
+import socket
+import time
+import uuid
+from http.client import HTTPConnection
+from typing import Any, Callable
+
+import pytest
+import requests
+
+from local.event_source import SqsEventSource, SqsEventSourceConfig
+from local.stack import LocalStack, PortInUseError
+
+pytestmark = pytest.mark.e2e
+
+STACK_JSON_KEYS = {
+    "api_url", "aws_endpoint_url", "region", "simulator_url", "callback_username", "callback_password", "table_name",
+    "event_bus_name", "send_queue_url", "dlq_url", "event_tap_queue_url", "media_bucket", "provider_username",
+    "provider_password",
+}
+
+
+def require_handler(stack: LocalStack, function_id: str) -> None:
+    function = stack.functions[function_id]
+    if not function.ready:
+        pytest.skip(f"{function_id} has no handler yet: {function.unavailable_reason}")
+
+
+def test_stack_json_holds_every_key(local_stack: LocalStack) -> None:
+    written = json.loads(local_stack.stack_json.read_text())
+    assert STACK_JSON_KEYS <= set(written)
+    assert written == local_stack.info
+    assert written["api_url"].startswith("http://127.0.0.1:")
+
+
+def test_template_resources_exist_in_moto(local_stack: LocalStack) -> None:
+    info = local_stack.info
+    table = local_stack.client("dynamodb").describe_table(TableName=info["table_name"])["Table"]
+    assert {index["IndexName"] for index in table["GlobalSecondaryIndexes"]} == {"by-reference", "by-contact"}
+    ttl = local_stack.client("dynamodb").describe_time_to_live(TableName=info["table_name"])
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+
+    events = local_stack.client("events")
+    assert events.describe_event_bus(Name=info["event_bus_name"])["Name"] == info["event_bus_name"]
+    rules = {rule["Name"] for rule in events.list_rules(EventBusName=info["event_bus_name"])["Rules"]}
+    assert {"wab-local-SendRequestedRule", "wab-local-BroadcastRequestedRule",
+            "wab-local-MediaUploadRequestedRule", "wab-local-event-tap"} <= rules
+
+    sqs = local_stack.client("sqs")
+    send = sqs.get_queue_attributes(QueueUrl=info["send_queue_url"], AttributeNames=["All"])["Attributes"]
+    dlq = sqs.get_queue_attributes(QueueUrl=info["dlq_url"], AttributeNames=["QueueArn"])["Attributes"]
+    assert json.loads(send["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 5}
+    assert send["VisibilityTimeout"] == "180"
+
+    secrets = local_stack.client("secretsmanager")
+    callback_secret = json.loads(secrets.get_secret_value(SecretId="wab-local-CallbackCredentialsSecret")["SecretString"])
+    assert callback_secret == {"username": info["callback_username"], "password": info["callback_password"]}
+    provider_secret = json.loads(secrets.get_secret_value(SecretId="wab-local-ProviderSecret")["SecretString"])
+    assert provider_secret == {
+        "base_url": info["simulator_url"] + "/rest/wab/v1",
+        "username": info["provider_username"],
+        "password": info["provider_password"],
+    }
+    local_stack.client("s3").head_bucket(Bucket=info["media_bucket"])
+
+
+def test_unauthenticated_callback_is_401(local_stack: LocalStack) -> None:
+    require_handler(local_stack, "CallbacksFunction")
+    response = requests.post(local_stack.info["api_url"] + "/callbacks/mo", json={"id": "x"}, timeout=30)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_unsigned_record_request_is_403(local_stack: LocalStack) -> None:
+    response = requests.get(local_stack.info["api_url"] + "/messages/x", timeout=30)
+    assert response.status_code == 403
+    assert response.json() == {"message": "Forbidden"}
+
+
+def test_unknown_route_is_404(local_stack: LocalStack) -> None:
+    for method, path in (("GET", "/nowhere"), ("DELETE", "/callbacks/mo"), ("GET", "/callbacks/mo")):
+        response = requests.request(method, local_stack.info["api_url"] + path, timeout=30)
+        assert (response.status_code, response.json()) == (404, {"message": "Not Found"})
+
+
+def test_callback_is_stored_published_and_readable_through_the_signed_record_api(
+    local_stack: LocalStack, callback_auth: tuple[str, str], signed_get: Callable[..., requests.Response],
+    wait_for_event: Callable[..., dict[str, Any]],
+) -> None:
+    require_handler(local_stack, "CallbacksFunction")
+    require_handler(local_stack, "MessagesFunction")
+    message_id = f"e2e-{uuid.uuid4().hex[:12]}"
+    callback = {"id": message_id, "source": "491701234567", "destination": "1234567890",
+                "content": {"type": "text", "text": {"body": "hello from e2e"}}}
+    response = requests.post(local_stack.info["api_url"] + "/callbacks/mo", json=callback, auth=callback_auth,
+                             timeout=30)
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    event = wait_for_event(lambda e: e["detail"].get("message_id") == message_id)
+    assert (event["source"], event["detail-type"]) == ("wab.gateway", "WhatsApp Message Received")
+    record = signed_get(f"/messages/{message_id}")
+    assert record.status_code == 200
+    assert record.json()["id"] == message_id
+
+
+def put_event(local_stack: LocalStack, source: str, detail_type: str, detail: dict[str, Any]) -> None:
+    answer = local_stack.client("events").put_events(Entries=[{
+        "EventBusName": local_stack.info["event_bus_name"], "Source": source, "DetailType": detail_type,
+        "Detail": json.dumps(detail),
+    }])
+    assert answer["FailedEntryCount"] == 0
+
+
+def drain(local_stack: LocalStack, queue_url: str) -> list[dict[str, Any]]:
+    """Receive and delete everything on a queue (moto's PutEvents delivers before it answers)."""
+    sqs = local_stack.client("sqs")
+    bodies: list[dict[str, Any]] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            bodies.append(json.loads(message["Body"]))
+    return bodies
+
+
+def test_send_requests_from_other_sources_reach_the_send_queue_but_the_gateways_own_do_not(
+    local_stack: LocalStack,
+) -> None:
+    marker = uuid.uuid4().hex
+    with local_stack.paused_event_sources():  # so a running sender cannot take the message first
+        put_event(local_stack, "wab.gateway", "WhatsApp Send Requested", {"marker": marker, "from": "gateway"})
+        put_event(local_stack, "test.client", "WhatsApp Send Requested", {"marker": marker, "from": "client"})
+        delivered = [body for body in drain(local_stack, local_stack.info["send_queue_url"])
+                     if body.get("detail", {}).get("marker") == marker]
+    assert [(body["source"], body["detail-type"]) for body in delivered] == [("test.client", "WhatsApp Send Requested")]
+
+
+def test_event_tap_receives_what_the_gateway_publishes(
+    local_stack: LocalStack, wait_for_event: Callable[..., dict[str, Any]]
+) -> None:
+    marker = uuid.uuid4().hex
+    put_event(local_stack, "someone.else", "WhatsApp Message Received", {"marker": "not-for-the-tap"})
+    put_event(local_stack, "wab.gateway", "WhatsApp Message Received", {"marker": marker})
+    event = wait_for_event(lambda e: e["detail"].get("marker") in (marker, "not-for-the-tap"))
+    assert event["detail"]["marker"] == marker
+    assert event["source"] == "wab.gateway"
+
+
+class ScriptedFunction:
+    """Stands in for a handler: fails the records whose body is in `failing`, records what it was given."""
+
+    logical_id = "ScriptedFunction"
+    timeout_seconds = 5
+
+    def __init__(self, failing: set[str]):
+        self.failing = failing
+        self.records: list[dict[str, Any]] = []
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.records.extend(event["Records"])
+        return {"batchItemFailures": [{"itemIdentifier": record["messageId"]}
+                                      for record in event["Records"] if record["body"] in self.failing]}
+
+
+def test_event_source_deletes_successes_and_moto_redrives_repeated_failures(local_stack: LocalStack) -> None:
+    sqs = local_stack.client("sqs")
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(QueueName=name, Attributes={
+        "VisibilityTimeout": "1",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+    })["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for body in ("ok-1", "ok-2", "poison"):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+
+    function = ScriptedFunction(failing={"poison"})
+    config = SqsEventSourceConfig(queue_url=queue_url, queue_arn=queue_arn, region=local_stack.region, batch_size=10,
+                                  report_batch_item_failures=True, maximum_concurrency=2)
+    source = SqsEventSource(function, config, lambda: local_stack.client("sqs"))  # type: ignore[arg-type]
+    source.start()
+    try:
+        dead = sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=10).get("Messages", [])
+    finally:
+        source.stop()
+
+    assert [message["Body"] for message in dead] == ["poison"]
+    assert sorted(record["body"] for record in function.records) == ["ok-1", "ok-2", "poison", "poison"]
+    poison_counts = [record["attributes"]["ApproximateReceiveCount"] for record in function.records
+                     if record["body"] == "poison"]
+    assert poison_counts == ["1", "2"]
+    assert {record["eventSourceARN"] for record in function.records} == {queue_arn}
+    left = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages",
+                                                                        "ApproximateNumberOfMessagesNotVisible"])
+    assert set(left["Attributes"].values()) == {"0"}
+
+
+def test_connections_are_kept_alive(local_stack: LocalStack) -> None:
+    port = int(local_stack.info["api_url"].rsplit(":", 1)[1])
+    connection = HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        for _ in range(3):
+            connection.request("GET", "/nowhere")
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 404
+            assert response.getheader("connection") != "close"
+            first_socket = connection.sock if _ == 0 else first_socket
+            assert connection.sock is first_socket
+    finally:
+        connection.close()
+
+
+def test_a_body_over_10_mb_is_413(local_stack: LocalStack) -> None:
+    port = int(local_stack.info["api_url"].rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(b"POST /callbacks/mo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 10485761\r\n\r\n")
+        received = b""
+        while chunk := connection.recv(4096):  # the stack closes the connection after a 413
+            received += chunk
+    answer = received.decode()
+    assert answer.startswith("HTTP/1.1 413")
+    assert answer.endswith('{"message":"Request Entity Too Large"}')
+
+
+def test_a_busy_port_stops_a_second_stack_before_it_starts_anything(local_stack: LocalStack, tmp_path) -> None:
+    busy = int(local_stack.info["aws_endpoint_url"].rsplit(":", 1)[1])
+    started = time.monotonic()
+    with pytest.raises(PortInUseError) as caught:
+        LocalStack(api_port=0, aws_port=busy, simulator_port=0, state_dir=tmp_path).start()
+    assert str(busy) in str(caught.value) and "--aws-port" in str(caught.value)
+    assert time.monotonic() - started < 1
+    assert not (tmp_path / "stack.json").exists() and not (tmp_path / "logs").exists()
