@@ -12,8 +12,15 @@ from pathlib import Path
 from types import FrameType
 
 from local.lambda_runtime import EnvironmentConflict, OutputRouter
-from local.stack import DEFAULT_PORTS, DEFAULT_REGION, DEFAULT_STACK_NAME, PROJECT_DIR, LocalStack, PortInUseError, \
-    StackStartError
+from local.stack import (
+    DEFAULT_PORTS,
+    DEFAULT_REGION,
+    DEFAULT_STACK_NAME,
+    PROJECT_DIR,
+    LocalStack,
+    PortInUseError,
+    StackStartError,
+)
 from local.template import TemplateError
 
 log = logging.getLogger("local")

@@ -508,6 +508,10 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(message_response(413, "Request Entity Too Large"), request_id)
             return
+        except ValueError:  # a malformed chunked body
+            self.close_connection = True
+            self._send(message_response(400, "Bad Request"), request_id)
+            return
         raw_path, _, raw_query = self.path.partition("?")
         request = HttpRequest(
             method=self.command,
