@@ -23,15 +23,14 @@ import json
 import logging
 import os
 import re
-import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, unquote
 
+from local.keepalive import KeepAliveHTTPServer
 from local.lambda_runtime import InvocationError, LocalFunction
 from local.template import IamAuth, LambdaAuthorizerSpec, RouteSpec, UnsupportedAuth
 
@@ -584,43 +583,13 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
         access_log.info("%s %s", self.client_address[0], format % args)
 
 
-class _ApiServer(ThreadingHTTPServer):
+class _ApiServer(KeepAliveHTTPServer):
     daemon_threads = False
     block_on_close = True  # server_close() joins the request threads: nothing is left running
-    allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], api: HttpApi):
         self.api = api
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _ApiRequestHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client hanging up mid-answer is routine (timeouts, Ctrl-C); anything else deserves a traceback.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            log.debug("client %s went away", client_address)
-        else:
-            log.exception("the local HTTP API failed on a connection from %s", client_address)
-
-    def close_idle_connections(self) -> None:
-        """Wake every keep-alive thread waiting for a next request, so it ends."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class HttpApiServer:
@@ -646,6 +615,6 @@ class HttpApiServer:
             self._server.shutdown()
             self._thread.join()
             self._thread = None
-        self._server.close_idle_connections()
+        self._server.close_connections()
         self._server.server_close()
 

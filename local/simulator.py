@@ -44,7 +44,6 @@ import random
 import re
 import secrets
 import signal
-import socket
 import sys
 import threading
 import time
@@ -54,11 +53,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import requests
+
+from local.keepalive import KeepAliveHTTPServer
 
 log = logging.getLogger(__name__)
 
@@ -1112,38 +1113,13 @@ def _is_address_in_use(exc: OSError) -> bool:
 # HTTP
 # ---------------------------------------------------------------------------------------------------------------
 
-class _Server(ThreadingHTTPServer):
+class _Server(KeepAliveHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], simulator: Simulator):
         self.simulator = simulator
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        error = sys.exc_info()[1]
-        if isinstance(error, (ConnectionError, TimeoutError)):  # the client went away (e.g. its read timeout fired)
-            log.debug("connection from %s ended: %s", client_address, error)
-        else:
-            log.exception("error serving %s", client_address)
-
-    def track(self, connection: socket.socket, open_: bool) -> None:
-        with self._connections_lock:
-            (self._connections.add if open_ else self._connections.discard)(connection)
-
-    def close_connections(self) -> None:
-        """End keep-alive connections too, so no handler thread outlives stop()."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @dataclass
@@ -1212,16 +1188,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return "wab-provider-simulator"
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
 
     def do_GET(self) -> None:
         self._dispatch()

@@ -25,7 +25,6 @@ the files or the block differ from what the models give now.
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib
 import json
 import pkgutil

@@ -200,14 +200,15 @@ def test_connections_are_kept_alive(local_stack: LocalStack) -> None:
     port = int(local_stack.info["api_url"].rsplit(":", 1)[1])
     connection = HTTPConnection("127.0.0.1", port, timeout=10)
     try:
+        sockets = []
         for _ in range(3):
             connection.request("GET", "/nowhere")
             response = connection.getresponse()
             response.read()
             assert response.status == 404
             assert response.getheader("connection") != "close"
-            first_socket = connection.sock if _ == 0 else first_socket
-            assert connection.sock is first_socket
+            sockets.append(connection.sock)
+        assert sockets[0] is sockets[1] is sockets[2]
     finally:
         connection.close()
 

@@ -74,7 +74,7 @@ def _plan(
     if current is not None:
         own = current.outbox.get(own_key)
         if own is not None and own.lease_until > now_ms:
-            raise InProgress(f"this callback is being processed by another invocation; retry")
+            raise InProgress("this callback is being processed by another invocation; retry")
     change = evolve(current.model_copy(deep=True) if current else None)
     record = change.record if change else (current.model_copy(deep=True) if current else None)
     if record is None:
