@@ -4,18 +4,18 @@ from functools import cache
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 
 from wab import api, auth, callbacks, clock
 from wab.httpbody import read_json_body
 from wab.models.callbacks import DlrCallback
-from wab.observability import logger, metrics, tracer
+from wab.models.inbound import known_type
+from wab.observability import count, logger, metrics, tracer
 from wab.publisher import EventPublisher
 from wab.settings import CallbackSettings, load
 from wab.store import MessageStore
 
 app = APIGatewayHttpResolver()
-api.register_error_handlers(app)
+api.register_error_handlers(app, rejections_metric="CallbacksRejected")
 LEASE_MARGIN_MS = 1000
 
 
@@ -47,8 +47,8 @@ def handling() -> callbacks.Handling:
 def mo_callback() -> Response:
     callback, message = callbacks.parse_mo(authenticated_payload())
     logger.append_keys(message_id=callback.id, message_type=message.type)
-    callbacks.receive_mo(callback, message, handling())
-    metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=1)
+    if callbacks.receive_mo(callback, message, handling()):
+        count("MessagesReceived", type=known_type(message))
     return api.json_response(200, {"status": "ok"})
 
 
@@ -56,8 +56,10 @@ def mo_callback() -> Response:
 def dlr_callback() -> Response:
     dlr = callbacks.validate(DlrCallback, authenticated_payload())
     logger.append_keys(message_id=dlr.id, status=dlr.status)
-    callbacks.receive_dlr(dlr, handling())
-    metrics.add_metric(name="StatusReports", unit=MetricUnit.Count, value=1)
+    moved_to = callbacks.receive_dlr(dlr, handling())
+    count("StatusReports")
+    if moved_to:
+        count("StatusTransitions", status=moved_to)
     return api.json_response(200, {"status": "ok"})
 
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from wab.provider import ProviderClient
 
 app = APIGatewayHttpResolver()
-api.register_error_handlers(app)
+api.register_error_handlers(app, rejections_metric="RecordRequestsRejected")
 
 
 @cache

@@ -188,3 +188,27 @@ def test_unauthenticated_callbacks_are_refused_and_nothing_is_stored(gateway: Ga
         assert answer.headers["WWW-Authenticate"].startswith("Basic")
     assert gateway.get_message(message_id)[0] == 404
     assert list(gateway.events(timeout=0.5)) == []
+
+
+def test_an_erasure_request_on_the_bus_removes_the_contact_s_records_and_is_audited(gateway: Gateway) -> None:
+    import hashlib
+
+    destination = customer()
+    gateway.simulate("/_sim/mo", {"type": "text", "from": destination, "text": "please forget me"})
+    sent = send_template(gateway, destination)
+    collect(gateway, delivered(sent))
+    assert len(gateway.list_messages(contact=destination)[1]["items"]) == 2
+
+    reference = f"e2e-erasure-{uuid.uuid4()}"
+    gateway.request("WhatsApp Contact Erasure Requested", {"contact": destination, "reference": reference}, source="e2e.tests")
+    events = collect(gateway, lambda events: any(e["detail-type"] == "WhatsApp Contact Erased" for e in events))
+
+    [erased] = [e["detail"] for e in events if e["detail-type"] == "WhatsApp Contact Erased"]
+    assert {key: erased[key] for key in ("contact_hash", "records_erased", "reference", "requested_by")} == {
+        "contact_hash": hashlib.sha256(destination.encode()).hexdigest(),
+        "records_erased": 3,  # the MO, the MT and the contact's window item
+        "reference": reference,
+        "requested_by": "e2e.tests",
+    }
+    assert destination[1:] not in str(erased)
+    assert gateway.list_messages(contact=destination) == (200, {"items": [], "next_cursor": None})

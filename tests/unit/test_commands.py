@@ -10,11 +10,13 @@ from wab import jsoncodec
 from wab.errors import InvalidCommand
 from wab.models.commands import (
     BroadcastCommand,
+    EraseContactCommand,
     MediaUploadCommand,
     SendCommand,
     fingerprint,
     idempotency_key,
     parse_command,
+    parse_delivery,
 )
 
 CUSTOMER = "+64211234567"
@@ -211,7 +213,8 @@ def test_a_broadcast_travels_flat_as_it_came():
          "destination: List should have at least 1 item after validation, not 0"),
         ({"destination": [CUSTOMER, "nope"], "type": "text", "text": {"body": "hi"}},
          "destination.1: must be an E.164 phone number such as +64211234567"),
-        ({"command": "fax", "destination": CUSTOMER}, "command: command must be send, broadcast or media_upload"),
+        ({"command": "fax", "destination": CUSTOMER},
+         "command: command must be send, broadcast, media_upload or erase_contact"),
         ({"bucket": "Not A Bucket", "key": "k"}, "bucket: String should match pattern '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'"),
         ({"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, "priority": "high"},
          "priority: Extra inputs are not permitted"),
@@ -241,3 +244,57 @@ def test_a_refusal_names_what_it_could_read_of_the_command():
 )
 def test_a_body_that_holds_no_command_is_refused(body, reason):
     assert refusal(body).message == reason
+
+
+# --- erasure -------------------------------------------------------------------------------------------------------
+
+ERASURE_ENVELOPE = {"version": "0", "id": "5f0e8b1c-erasure-event", "detail-type": "WhatsApp Contact Erasure Requested",
+                    "source": "crm.privacy", "account": "123456789012", "time": "2026-11-25T10:00:00Z",
+                    "region": "eu-west-1", "resources": [], "detail": {"contact": "64211234567", "reference": "gdpr-17"}}
+
+
+def test_an_erasure_request_on_the_bus_names_the_contact_and_who_asked():
+    delivery = parse_delivery(json.dumps(ERASURE_ENVELOPE))
+
+    assert isinstance(delivery.command, EraseContactCommand)
+    assert (delivery.command.contact, delivery.command.reference) == (CUSTOMER, "gdpr-17")  # the "+" is added
+    assert (delivery.requested_by, delivery.event_id) == ("crm.privacy", "5f0e8b1c-erasure-event")
+
+
+def test_a_bare_erasure_must_say_so_and_was_asked_for_by_the_queue():
+    delivery = parse_delivery(json.dumps({"command": "erase_contact", "contact": CUSTOMER}))
+
+    assert delivery.command == EraseContactCommand(contact=CUSTOMER)
+    assert (delivery.requested_by, delivery.event_id) == ("queue", None)
+    # Without "command", a contact is no send and is never taken for an erasure.
+    assert "contact: Extra inputs are not permitted" in refusal({"contact": CUSTOMER}).message
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ({"command": "erase_contact"}, "contact: Field required"),
+        ({"command": "erase_contact", "contact": "+64 21 123"}, "contact: must be an E.164 phone number such as +64211234567"),
+        ({"command": "erase_contact", "contact": CUSTOMER, "destination": CUSTOMER}, "destination: Extra inputs are not permitted"),
+        ({"command": "erase_contact", "contact": CUSTOMER, "reference": "r" * 257},
+         "reference: String should have at most 256 characters"),
+    ],
+)
+def test_an_invalid_erasure_is_refused_without_repeating_the_number(body, reason):
+    refused = refusal(body)
+
+    assert refused.message == reason
+    assert (refused.command, refused.destination) == ("erase_contact", None)
+
+
+def test_an_erasure_is_repeated_by_its_key_or_reference_else_only_by_its_own_delivery():
+    erasure = parse({"command": "erase_contact", "contact": CUSTOMER})
+
+    assert idempotency_key(erasure, delivery_id="event-1") == "erase_contact:delivery:event-1"
+    assert idempotency_key(parse({**ERASURE_ENVELOPE["detail"], "command": "erase_contact"}), delivery_id="e") == (
+        "erase_contact:ref:gdpr-17")
+    keyed = parse({"command": "erase_contact", "contact": CUSTOMER, "idempotency_key": "ticket-9", "reference": "r"})
+    assert idempotency_key(keyed, delivery_id="e") == "erase_contact:ticket-9"
+    # A send's identity stays its content: the delivery does not change what counts as the same send.
+    send = parse({"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}})
+    assert idempotency_key(send, delivery_id="event-1") == idempotency_key(send)

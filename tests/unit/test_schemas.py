@@ -115,6 +115,12 @@ PUBLISHED_SAMPLES = [
         reference="order-42",
         occurred_at="2026-11-25T10:00:01Z",
     ),
+    events.ContactErased(
+        contact_hash="23249c2df7f87de9cd5af2ffaa3d4c206dcd665a8c008f94b9109ab2de685e0d",
+        records_erased=4,
+        requested_by="crm.privacy",
+        erased_at="2026-11-25T10:30:00.000000Z",
+    ),
 ]
 
 
@@ -139,6 +145,7 @@ COMMAND_SAMPLES = [
     ("WhatsApp Send Requested", {"destination": "+64211234567", "type": "location", "location": {"latitude": -36.8, "longitude": 174.7}}),
     ("WhatsApp Broadcast Requested", {"destination": ["+64211234567", "+64219876543"], "type": "image", "image": {"link": "https://example.com/a.png"}}),
     ("WhatsApp Media Upload Requested", {"bucket": "media-bucket", "key": "uploads/a.png", "reference": "r-1"}),
+    ("WhatsApp Contact Erasure Requested", {"contact": "64211234567", "reference": "privacy-request-1042"}),
 ]
 
 

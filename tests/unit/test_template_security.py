@@ -192,6 +192,19 @@ def test_policies_name_their_resources(resources: dict[str, dict[str, Any]]) -> 
                 assert resource.startswith("arn:") and not resource.endswith(":*"), f"{where}: resource {resource!r}"
 
 
+def test_the_sender_may_query_only_the_contact_index_and_nobody_scans(resources: dict[str, dict[str, Any]]) -> None:
+    """Erasure lists a contact's records through `by-contact`; nothing needs the whole table or the other index."""
+    sender_queries = []
+    for where, statement in allow_statements(resources):
+        actions = as_list(statement["Action"])
+        assert "dynamodb:Scan" not in actions, f"{where}: no function reads the whole table"
+        if where.startswith("SenderFunctionRole/") and "dynamodb:Query" in actions:
+            sender_queries.append(statement)
+    assert sender_queries, "the sender erases a contact's records: it needs Query on the by-contact index"
+    for statement in sender_queries:
+        assert as_list(statement["Resource"]) == [{"Fn::Sub": "${MessagesTable.Arn}/index/by-contact"}], statement
+
+
 def test_functions_get_only_the_baseline_managed_policies(resources: dict[str, dict[str, Any]]) -> None:
     for logical_id, properties in of_type(resources, "AWS::IAM::Role").items():
         extra = set(map(str, properties.get("ManagedPolicyArns", []))) - BASELINE_MANAGED_POLICIES
@@ -436,7 +449,8 @@ def test_alarms_cover_the_flows() -> None:
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", "SendQueue"),
         ("AWS/ApiGateway", "5xx", "HttpApi"),
         ("AWS/ApiGateway", "4xx", "HttpApi"),
-        ("WhatsAppGateway", "Rejected_unauthorized", "whatsapp-gateway"),
+        ("WhatsAppGateway", "CallbacksRejected", "whatsapp-gateway"),
+        ("WhatsAppGateway", "CallbacksRejected", "unauthorized"),  # its `reason` dimension (wab/api.py)
     }
     for namespace, metric, dimension in wanted:
         assert any(w[0] == namespace and w[1] == metric and f"'{dimension}'" in w[2] for w in watched), (

@@ -3,11 +3,10 @@
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.metrics import MetricUnit
 
 from wab import jsoncodec
 from wab.errors import DependencyFailed, GatewayError, Unauthorized
-from wab.observability import logger, metrics
+from wab.observability import count, logger
 
 JSON = "application/json"
 
@@ -25,12 +24,14 @@ def error_response(error: GatewayError) -> Response:
     return json_response(error.status_code, {"error": error.code, "message": error.message}, headers)
 
 
-def register_error_handlers(app: APIGatewayHttpResolver) -> None:
+def register_error_handlers(app: APIGatewayHttpResolver, *, rejections_metric: str) -> None:
+    """Map domain errors to answers; each refusal counts in `rejections_metric` with its error code as `reason`."""
+
     @app.exception_handler(GatewayError)
     def gateway_error(error: GatewayError) -> Response:
         log = logger.error if error.status_code >= 500 else logger.warning
         log("request refused", extra={"error": error.code, "reason": error.message, "status": error.status_code})
-        metrics.add_metric(name=f"Rejected_{error.code}", unit=MetricUnit.Count, value=1)
+        count(rejections_metric, reason=error.code)
         return error_response(error)
 
     @app.not_found
@@ -40,4 +41,5 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response:
         logger.exception("unexpected error")
+        count(rejections_metric, reason="internal_error")
         return json_response(500, {"error": "internal_error", "message": "unexpected error; retry later"})

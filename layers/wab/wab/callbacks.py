@@ -95,8 +95,12 @@ class Handling:
         return int(self.now.timestamp()) + self.retention_days * 86400
 
 
-def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -> None:
-    """Store the inbound message once, move the contact's 24-hour window, publish `WhatsApp Message Received`."""
+def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -> bool:
+    """Store the inbound message once, move the contact's 24-hour window, publish `WhatsApp Message Received`.
+
+    True when this call published the message's event (it was new, or an earlier attempt had stopped half-way);
+    False for a duplicate whose event is already out.
+    """
     store, now = handling.store, handling.now
     received_at = iso(from_epoch_seconds(message.timestamp) or now)
     contact = contact_key(callback.source)
@@ -137,18 +141,21 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
         store, callback.id, evolve, own_key=RECEIVED_KEY, now_ms=epoch_ms(now),
         lease_until_ms=handling.lease_until_ms, expect_new=True,
     )
-    if pending:
-        window_moves = RECEIVED_KEY in pending.keys
-        deliver(
-            store, handling.publisher, pending,
-            prepare=(lambda: store.record_inbound(contact, received_at, handling.expires_at)) if window_moves else None,
-        )
+    if not pending:
+        return False
+    window_moves = RECEIVED_KEY in pending.keys
+    deliver(
+        store, handling.publisher, pending,
+        prepare=(lambda: store.record_inbound(contact, received_at, handling.expires_at)) if window_moves else None,
+    )
+    return window_moves
 
 
-def receive_dlr(dlr: DlrCallback, handling: Handling) -> None:
+def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
     """Add the status to the record's history; move the status forward only, publishing each forward move once.
 
     A DLR for an id the sender has not stored yet creates the record, which the sender's write completes later.
+    Returns the status the message moved to when this call published that move, else None.
     """
     own_key = f"status:{dlr.status}"
     stamp = iso(handling.now)
@@ -181,5 +188,7 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> None:
         handling.store, dlr.id, evolve, own_key=own_key, now_ms=epoch_ms(handling.now),
         lease_until_ms=handling.lease_until_ms,
     )
-    if pending:
-        deliver(handling.store, handling.publisher, pending)
+    if not pending:
+        return None
+    deliver(handling.store, handling.publisher, pending)
+    return dlr.status if own_key in pending.keys else None

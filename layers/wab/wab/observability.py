@@ -1,7 +1,28 @@
-"""The one place that creates the logger, tracer and metrics (service name from POWERTOOLS_SERVICE_NAME)."""
+"""The one place that creates the logger, tracer and metrics (service name from POWERTOOLS_SERVICE_NAME, metrics
+namespace from POWERTOOLS_METRICS_NAMESPACE), and `count`, the one way the gateway counts things."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+
+
+def count(name: str, value: int = 1, **dimensions: str) -> None:
+    """Add `value` to the metric `name` (EMF, unit Count), with the `service` dimension and these.
+
+    Without dimensions of its own the metric joins the invocation's metric set, written once by
+    `@metrics.log_metrics`. Dimensions belong to a whole metric set, so a metric with its own (a `type`, a `reason`)
+    is written at once as an EMF line of its own (`single_metric`). Dimension values must come from a small, known
+    set (statuses, error codes, message types): each distinct value is a metric CloudWatch bills for.
+    """
+    if not dimensions:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return
+    if is_metrics_disabled():  # single_metric itself prints whatever POWERTOOLS_METRICS_DISABLED says
+        return
+    with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
+        for dimension, dimension_value in dimensions.items():
+            metric.add_dimension(name=dimension, value=dimension_value)

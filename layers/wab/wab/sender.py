@@ -13,6 +13,10 @@ Per SQS record:
    each event goes out once however often completion runs. A failure here is retried too, and the retry completes
    the stored outcome without calling the provider again.
 
+An erasure (`erase_contact`) takes the same path: step 2 deletes the contact's records and stores how many went;
+step 3 publishes `WhatsApp Contact Erased` with that count, so a retry after a failed publish still reports what
+the erasure deleted. A repeat of the same request publishes the same audit event again and deletes nothing.
+
 A failure that may pass (throttling, pair rate, 5xx, timeouts, AWS errors, credentials still refused after a refresh)
 pushes the record's visibility timeout out with jittered exponential backoff and makes it a batch item failure; SQS
 moves it to the dead-letter queue (which alarms) after the queue's maxReceiveCount receipts.
@@ -25,11 +29,11 @@ timeout on a send has the same ambiguity. The provider offers no idempotency key
 import math
 import mimetypes
 import random
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Callable, NamedTuple, Protocol
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -49,6 +53,8 @@ from wab.errors import DependencyFailed, GatewayError, InvalidCommand, ProviderR
 from wab.models.commands import (
     AnyCommand,
     BroadcastCommand,
+    Delivery,
+    EraseContactCommand,
     MediaKind,
     MediaUploadCommand,
     MessageCommand,
@@ -56,18 +62,25 @@ from wab.models.commands import (
     fingerprint,
     idempotency_key,
     key_basis,
-    parse_command,
+    parse_delivery,
 )
-from wab.models.events import EventDetail, FailureReason, MediaUploaded, MessageAccepted, MessageFailed
+from wab.models.events import (
+    ContactErased,
+    EventDetail,
+    FailureReason,
+    MediaUploaded,
+    MessageAccepted,
+    MessageFailed,
+)
 from wab.models.records import MessageRecord, PendingEvent, StatusEntry
-from wab.models.types import contact_key
-from wab.observability import logger, metrics
+from wab.models.types import contact_hash, contact_key
+from wab.observability import count, logger
 from wab.outbox import Change, Evolve, Pending, commit, deliver
 from wab.provider import BroadcastAnswer, OpenFile, ProviderClient, SendAnswer
 from wab.publisher import EventPublisher
 from wab.settings import SenderSettings
 from wab.status import moves_forward
-from wab.store import MessageStore
+from wab.store import MessageStore, contact_item_key, message_key
 
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#sender"
 ACCEPTED_KEY = "accepted"
@@ -79,6 +92,7 @@ SETTLE_WORKERS = 16
 MIN_REMAINING_MS = 5000  # a record started later might be cut off by the function timeout; it waits for the next run
 SQS_BATCH_ENTRIES = 10
 SQS_BATCH_BYTES = 256 * 1024
+RECORD_LOG_KEYS = ("sqs_message_id", "correlation_id", "command", "reference", "idempotency_key")
 GENERIC_CONTENT_TYPES = {"", "binary/octet-stream", "application/octet-stream"}
 MEDIA_SIZE_LIMITS: dict[str, int] = {  # WhatsApp's limits per media kind
     "image": 5 * 1024 * 1024,
@@ -122,6 +136,7 @@ class Outcome(BaseModel):
     unreported: list[Failure] = Field(default_factory=list)  # failures to publish at completion
     media_id: str | None = None
     chunks: int = 0
+    records_erased: int | None = None  # set by an erasure
 
 
 # --- adapters ------------------------------------------------------------------------------------------------------
@@ -250,48 +265,65 @@ class Sender:
         )
 
     def handle_record(self, record: SQSRecord, lambda_context: Any = None) -> None:
-        """The batch processor's record handler: raising makes the record a batch item failure."""
+        """The batch processor's record handler: raising makes the record a batch item failure.
+
+        Every log line about the record, its retry included, carries `sqs_message_id` and `correlation_id` and, once
+        the command is read, `command`, `reference` and `idempotency_key`; they are removed when the record is done.
+        """
         if lambda_context is not None:
             self.idempotency.register_lambda_context(lambda_context)  # "in progress" lasts until this deadline
-        with logger.append_context_keys(sqs_message_id=record.message_id):
-            try:
-                _check_time_left(lambda_context)
-                self.handle_body(record.body, lease_until_ms=_lease_until_ms(lambda_context))
-            except Exception as exc:
-                self._postpone(record, exc)
-                raise
-
-    def handle_body(self, body: str, *, lease_until_ms: int) -> None:
+        logger.append_keys(sqs_message_id=record.message_id, correlation_id=record.message_id)
         try:
-            command = parse_command(body)
+            _check_time_left(lambda_context)
+            lease_until_ms = _lease_until_ms(lambda_context)
+            self.handle_body(record.body, lease_until_ms=lease_until_ms, sqs_message_id=record.message_id)
+        except Exception as exc:
+            self._postpone(record, exc)
+            raise
+        finally:
+            logger.remove_keys(list(RECORD_LOG_KEYS))
+
+    def handle_body(self, body: str, *, lease_until_ms: int, sqs_message_id: str | None = None) -> None:
+        try:
+            delivery = parse_delivery(body)
         except InvalidCommand as invalid:
             logger.warning("invalid command dropped", extra={"reason": invalid.message})
             self._publish([_invalid_command_event(invalid)])
-            metrics.add_metric(name="InvalidCommands", unit=MetricUnit.Count, value=1)
             return
-        with logger.append_context_keys(command=command.command, reference=command.reference):
-            key = CommandKey(key=idempotency_key(command), fingerprint=fingerprint(command))
-            try:
-                outcome = self._execute_once(command_key=key, command=command)
-            except IdempotencyValidationError:
-                reused = Failure(
-                    destination=_single_destination(command),
-                    code="idempotency_key_reused",
-                    message="an earlier, different command used the same idempotency key (or reference)",
-                )
-                self._publish([_failed_event(command, reused)])
-                return
-            self._complete(command, outcome, lease_until_ms)
+        command = delivery.command
+        # A bus event's id is what its requester got back from PutEvents, as the SQS message id is from SendMessage.
+        delivery_id = delivery.event_id or sqs_message_id
+        key = CommandKey(key=idempotency_key(command, delivery_id=delivery_id), fingerprint=fingerprint(command))
+        logger.append_keys(
+            command=command.command, reference=command.reference, idempotency_key=key.key, correlation_id=delivery_id
+        )
+        try:
+            outcome = self._execute_once(command_key=key, command=command)
+        except IdempotencyValidationError:
+            reused = Failure(
+                destination=_single_destination(command),
+                code="idempotency_key_reused",
+                message="an earlier, different command used the same idempotency key (or reference)",
+            )
+            self._publish([_failed_event(command, reused)])
+            return
+        self._complete(delivery, outcome, lease_until_ms)
 
     # --- step 2: once per command --------------------------------------------------------------------------------
 
     def _execute(self, *, command_key: CommandKey, command: AnyCommand) -> Outcome:
-        logger.debug("doing command", extra={"key": command_key.key})
-        if isinstance(command, SendCommand):
-            return self._send(command)
-        if isinstance(command, BroadcastCommand):
-            return self._broadcast(command)
-        return self._upload(command)
+        logger.debug("doing command")
+        if isinstance(command, EraseContactCommand):
+            erased = erase_contact(self.store, command.contact)
+            count("ContactsErased")
+            return Outcome(at=_now(), records_erased=erased)
+        if isinstance(command, MediaUploadCommand):
+            return self._upload(command)
+        outcome = self._send(command) if isinstance(command, SendCommand) else self._broadcast(command)
+        if outcome.accepted:
+            count("SendsAccepted", len(outcome.accepted))
+            _log_accepted(outcome.accepted)
+        return outcome
 
     def _send(self, command: SendCommand) -> Outcome:
         destination = command.destination
@@ -310,7 +342,7 @@ class Sender:
             chunks = split_broadcast(command, self.settings.broadcast_chunk_size)
             self.queue.put([jsoncodec.encode(chunk.wire()) for chunk in chunks])
             logger.info("broadcast split into chunks", extra={"chunks": len(chunks), "recipients": len(command.destination)})
-            metrics.add_metric(name="BroadcastChunks", unit=MetricUnit.Count, value=len(chunks))
+            count("BroadcastChunks", len(chunks))
             return Outcome(at=_now(), chunks=len(chunks))
         outside = self._outside_window(command, command.destination)
         failures = [_window_failure(destination) for destination in command.destination if destination in outside]
@@ -356,7 +388,7 @@ class Sender:
         # Published here, not at completion: a retry after a failed publish uploads again (harmless), while an
         # event published twice could make a consumer send the media twice.
         self._publish([uploaded])
-        metrics.add_metric(name="MediaUploaded", unit=MetricUnit.Count, value=1)
+        count("MediaUploaded")
         return Outcome(at=_now(), media_id=media_id)
 
     def _outside_window(self, command: MessageCommand, destinations: list[str]) -> set[str]:
@@ -372,8 +404,10 @@ class Sender:
         outside = {each for each in destinations if (last_inbound.get(each) or "") <= cutoff}
         if outside and policy == "warn":
             logger.warning("free-form message outside the 24-hour window; sending anyway", extra={"recipients": len(outside)})
-            metrics.add_metric(name="SentOutsideWindow", unit=MetricUnit.Count, value=len(outside))
+            count("SentOutsideWindow", len(outside))
             return set()
+        if outside:
+            count("WindowRejections", len(outside))
         return outside
 
     def _report(self, command: AnyCommand, failures: list[Failure], *, after_acceptance: bool) -> list[Failure]:
@@ -383,19 +417,23 @@ class Sender:
             return []
         events = {str(index): _failed_event(command, failure) for index, failure in enumerate(failures)}
         failed = set(self.publisher.publish({key: (event.detail_type, event.as_dict()) for key, event in events.items()}))
-        metrics.add_metric(name="MessagesFailed", unit=MetricUnit.Count, value=len(failures))
+        _count_failures([event for key, event in events.items() if key not in failed])
         if failed and not after_acceptance:
             raise DependencyFailed(f"EventBridge did not take {len(failed)} failure events")
         return [failure for index, failure in enumerate(failures) if str(index) in failed]
 
     # --- step 3: completion, repeatable ------------------------------------------------------------------------
 
-    def _complete(self, command: AnyCommand, outcome: Outcome, lease_until_ms: int) -> None:
+    def _complete(self, delivery: Delivery, outcome: Outcome, lease_until_ms: int) -> None:
+        command = delivery.command
         if outcome.accepted and isinstance(command, MessageCommand):
             self._record_accepted(command, outcome, lease_until_ms)
-            metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=len(outcome.accepted))
         if outcome.unreported:
             self._publish([_failed_event(command, failure) for failure in outcome.unreported])
+        if isinstance(command, EraseContactCommand) and outcome.records_erased is not None:
+            erased = contact_erased(command, outcome, requested_by=delivery.requested_by)
+            self._publish([erased])
+            logger.info("contact erased", extra=erased.model_dump(include={"contact_hash", "records_erased"}))
 
     def _record_accepted(self, command: MessageCommand, outcome: Outcome, lease_until_ms: int) -> None:
         now = clock.now()
@@ -435,13 +473,14 @@ class Sender:
 
     # --- plumbing ----------------------------------------------------------------------------------------------
 
-    def _source(self, command: AnyCommand) -> str:
+    def _source(self, command: MessageCommand | MediaUploadCommand) -> str:
         return command.source or self.settings.business_number
 
     def _publish(self, events: list[EventDetail]) -> None:
         failed = self.publisher.publish({str(index): (event.detail_type, event.as_dict()) for index, event in enumerate(events)})
         if failed:
             raise DependencyFailed(f"EventBridge did not take {len(failed)} of {len(events)} events")
+        _count_failures(events)
 
     def _postpone(self, record: SQSRecord, error: Exception) -> None:
         receive_count = int(record.attributes.approximate_receive_count or 1)
@@ -449,11 +488,14 @@ class Sender:
         details = {"receive_count": receive_count, "retry_in_seconds": delay}
         if isinstance(error, GatewayError):
             logger.warning("command will be retried", extra={**details, "error": error.code, "reason": error.message})
+            reason = error.code
         elif isinstance(error, IdempotencyAlreadyInProgressError):
             logger.warning("the same command is being done by another invocation; retrying later", extra=details)
+            reason = "in_progress"
         else:
             logger.exception("command failed unexpectedly; it will be retried", extra=details)
-        metrics.add_metric(name="CommandRetries", unit=MetricUnit.Count, value=1)
+            reason = "unexpected"
+        count("SendRetries", reason=reason)
         try:
             self.queue.postpone(record.receipt_handle, delay)
         except DependencyFailed:
@@ -461,6 +503,29 @@ class Sender:
 
 
 # --- pure steps, tested on their own -------------------------------------------------------------------------------
+
+def erase_contact(store: MessageStore, contact: str) -> int:
+    """Delete every message record of the contact (MO and MT) and its window item; the number of items deleted.
+
+    Run again, it finds nothing and returns 0.
+    """
+    keys = [message_key(message_id) for message_id in store.contact_message_ids(contact)]
+    if store.last_inbound_at(contact) is not None:
+        keys.append(contact_item_key(contact))
+    store.delete(keys)
+    return len(keys)
+
+
+def contact_erased(command: EraseContactCommand, outcome: Outcome, *, requested_by: str) -> ContactErased:
+    """The audit event of an erasure: the contact named by its hash only, never by its number."""
+    return ContactErased(
+        contact_hash=contact_hash(command.contact),
+        records_erased=outcome.records_erased or 0,
+        reference=command.reference,
+        requested_by=requested_by,
+        erased_at=outcome.at,
+    )
+
 
 def accept(
     current: MessageRecord | None,
@@ -623,6 +688,21 @@ def _invalid_command_event(invalid: InvalidCommand) -> MessageFailed:
         error=FailureReason(code=invalid.code, message=invalid.message),
         command=invalid.command,
     )
+
+
+def _count_failures(events: list[EventDetail]) -> None:
+    """`SendsFailed` by error code, for the `WhatsApp Message Failed` events among those published."""
+    codes = Counter(event.error.code for event in events if isinstance(event, MessageFailed))
+    for code, failures in codes.items():
+        count("SendsFailed", failures, code=code)
+
+
+def _log_accepted(accepted: list[Accepted]) -> None:
+    """One line per accepted command; a single send's provider id as `message_id`, as the callbacks log it."""
+    if len(accepted) == 1:
+        logger.info("message accepted", extra={"message_id": accepted[0].message_id})
+    else:
+        logger.info("broadcast accepted", extra={"accepted": len(accepted)})
 
 
 def _single_destination(command: AnyCommand) -> str | None:

@@ -3,6 +3,7 @@
 Items: `MSG#<id>` (a message record, with `reference_key`/`contact_key` set only when non-empty so the sparse
 indexes `by-reference` and `by-contact` list it) and `CONTACT#<+number>` (the contact's last inbound time, for the
 24-hour window). Every record write is conditional on the version read, so concurrent callbacks never lose updates.
+The sender's idempotency records (`IDEMPOTENCY#sender#…`) share the table; Powertools writes them.
 """
 
 import base64
@@ -147,7 +148,35 @@ class MessageStore:
         BatchWriteItem takes no conditions: callers check with `existing_ids` first and send records that already
         exist through the versioned `save` instead.
         """
-        requests = [{"PutRequest": {"Item": self._item(record)}} for record in records]
+        self._batch_write([{"PutRequest": {"Item": self._item(record)}} for record in records])
+
+    def contact_message_ids(self, contact: str) -> list[str]:
+        """The ids of every message record of the contact (MO and MT), all pages of the `by-contact` index.
+
+        The index is eventually consistent: a record written a moment ago may not be listed yet.
+        """
+        index, key_attribute = INDEX_BY_KEY["contact"]
+        query: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": "#key = :value",
+            "ProjectionExpression": "pk",
+            "ExpressionAttributeNames": {"#key": key_attribute},
+            "ExpressionAttributeValues": {":value": {"S": contact}},
+        }
+        message_ids: list[str] = []
+        while True:
+            page = self._call("Query", **query)
+            message_ids.extend(item["pk"]["S"].removeprefix("MSG#") for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return message_ids
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def delete(self, keys: list[dict[str, Any]]) -> None:
+        """Delete items by key (`message_key`, `contact_item_key`), 25 per BatchWriteItem; a missing item is no error."""
+        self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """BatchWriteItem in calls of 25 requests, retrying with backoff what DynamoDB leaves unprocessed."""
         for start in range(0, len(requests), BATCH_WRITE_LIMIT):
             pending = {self.table_name: requests[start : start + BATCH_WRITE_LIMIT]}
             for attempt in range(BATCH_ATTEMPTS):
@@ -157,7 +186,7 @@ class MessageStore:
                 if not pending:
                     break
             else:
-                raise DependencyFailed("DynamoDB left records unwritten after retries (throttled)")
+                raise DependencyFailed("DynamoDB left items unwritten after retries (throttled)")
 
     def _batch_get(self, keys: list[dict[str, Any]], projection: str) -> list[dict[str, Any]]:
         """Consistent BatchGetItem in pages of 100 keys, retrying unprocessed keys."""

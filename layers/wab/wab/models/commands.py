@@ -1,9 +1,11 @@
-"""Commands other services give the sender: send one message, broadcast one to many, upload media from S3.
+"""Commands other services give the sender: send one message, broadcast one to many, upload media from S3, erase a
+contact.
 
 They arrive on the send queue either as an EventBridge envelope (`{"detail-type": "WhatsApp Send Requested",
 "source": …, "detail": {…}}`, put there by the bus rules) or as the bare command sent straight to the queue. A bare
-command says what it is in `"command": "send" | "broadcast" | "media_upload"`; without it the shape decides:
-`bucket` and `key` make a media upload, a list `destination` a broadcast, anything else a send.
+command says what it is in `"command": "send" | "broadcast" | "media_upload" | "erase_contact"`; without it the shape
+decides: `bucket` and `key` make a media upload, a list `destination` a broadcast, anything else a send. An erasure is
+never guessed from a shape: it must say `"command": "erase_contact"` (or come as its detail-type).
 
 A message command is flat on the wire, as the provider takes it (`{destination, type, <type object>, source?,
 reference?, idempotency_key?, context?}`); here the type and its object are gathered into `message`, a union over the
@@ -18,7 +20,7 @@ import hashlib
 import json
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, NamedTuple, Union
 
 from pydantic import (
     AfterValidator,
@@ -48,7 +50,10 @@ DETAIL_TYPES = {
     "WhatsApp Send Requested": "send",
     "WhatsApp Broadcast Requested": "broadcast",
     "WhatsApp Media Upload Requested": "media_upload",
+    "WhatsApp Contact Erasure Requested": "erase_contact",
 }
+COMMAND_KINDS = tuple(DETAIL_TYPES.values())
+QUEUE_REQUESTER = "queue"  # who asked, for a command sent straight to the send queue (no bus event names a source)
 
 
 def _normalise_number(value: Any) -> Any:
@@ -390,11 +395,20 @@ class MediaUploadCommand(CommandBase):
     kind: MediaKind | None = None  # decided from the MIME type when absent (image/webp counts as a sticker)
 
 
+class EraseContactCommand(Strict):
+    """Erase everything the gateway stores about a contact: its message records (MO and MT) and its window time."""
+
+    command: Literal["erase_contact"] = "erase_contact"
+    contact: E164
+    reference: Reference | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+
 def _command_kind(value: Any) -> str | None:
     if not isinstance(value, dict):
         return getattr(value, "command", None)
     if "command" in value:
-        return value["command"] if value["command"] in ("send", "broadcast", "media_upload") else None
+        return value["command"] if value["command"] in COMMAND_KINDS else None
     if "bucket" in value and "key" in value:
         return "media_upload"
     if isinstance(value.get("destination", value.get("to")), list):
@@ -407,32 +421,61 @@ Command = Annotated[
         Annotated[SendCommand, Tag("send")],
         Annotated[BroadcastCommand, Tag("broadcast")],
         Annotated[MediaUploadCommand, Tag("media_upload")],
+        Annotated[EraseContactCommand, Tag("erase_contact")],
     ],
     Discriminator(
         _command_kind,
         custom_error_type="unknown_command",
-        custom_error_message="command must be send, broadcast or media_upload",
+        custom_error_message="command must be send, broadcast, media_upload or erase_contact",
     ),
 ]
-AnyCommand = SendCommand | BroadcastCommand | MediaUploadCommand
+AnyCommand = SendCommand | BroadcastCommand | MediaUploadCommand | EraseContactCommand
 _commands: TypeAdapter[AnyCommand] = TypeAdapter(Command)
 
 
 # --- parsing -------------------------------------------------------------------------------------------------------
 
+class Delivery(NamedTuple):
+    """A command and how it came: in a bus event (its `source` and `id`) or straight on the send queue."""
+
+    command: AnyCommand
+    event_source: str | None = None
+    event_id: str | None = None
+
+    @property
+    def requested_by(self) -> str:
+        return self.event_source or QUEUE_REQUESTER
+
+
 def parse_command(body: str | bytes) -> AnyCommand:
     """The command in an SQS message body (an EventBridge envelope or the bare command); InvalidCommand if none."""
+    return parse_delivery(body).command
+
+
+def parse_delivery(body: str | bytes) -> Delivery:
+    """`parse_command`, keeping the envelope's source and id when the command came through the bus."""
     try:
         payload = jsoncodec.decode(body, what="message body")
     except InvalidPayload as exc:
         raise InvalidCommand(exc.message) from None
     if not isinstance(payload, dict):
         raise InvalidCommand("message body must be a JSON object")
+    event_source, event_id = _envelope_identity(payload)
     payload = _unwrap_envelope(payload)
     try:
-        return _commands.validate_python(payload)
+        return Delivery(_commands.validate_python(payload), event_source, event_id)
     except ValidationError as exc:
         raise InvalidCommand(describe(exc), **_hints(payload)) from None
+
+
+def _envelope_identity(payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    if "detail-type" not in payload or "detail" not in payload:
+        return None, None
+    source, event_id = payload.get("source"), payload.get("id")
+    return (
+        source if isinstance(source, str) and source else None,
+        event_id if isinstance(event_id, str) and event_id else None,
+    )
 
 
 def _unwrap_envelope(payload: dict[str, Any]) -> dict[str, Any]:
@@ -450,14 +493,17 @@ def _unwrap_envelope(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _hints(payload: dict[str, Any]) -> dict[str, str | None]:
-    """What a failure report can say about a command that did not validate (only values that look right)."""
+    """What a failure report can say about a command that did not validate (only values that look right).
+
+    A failed erasure names no number at all: its report must not put on the bus what it was asked to erase.
+    """
     reference = payload.get("reference")
-    destination = payload.get("destination", payload.get("to"))
     command = payload.get("command")
+    destination = None if command == "erase_contact" else payload.get("destination", payload.get("to"))
     return {
         "reference": reference if isinstance(reference, str) and len(reference) <= 256 else None,
         "destination": destination if isinstance(destination, str) and len(destination) <= 32 else None,
-        "command": command if command in ("send", "broadcast", "media_upload") else None,
+        "command": command if command in COMMAND_KINDS else None,
     }
 
 
@@ -473,7 +519,7 @@ def describe(exc: ValidationError, limit: int = 3) -> str:
 
 def _caller_location(location: tuple[Any, ...]) -> list[Any]:
     parts = list(location)
-    if parts and parts[0] in ("send", "broadcast", "media_upload"):
+    if parts and parts[0] in COMMAND_KINDS:
         parts = parts[1:]  # the command's tag
     if parts[:1] == ["message"]:
         parts = parts[2:] if len(parts) > 1 else ["type"]  # the flat fields, without the message type's tag
@@ -490,15 +536,22 @@ def fingerprint(command: AnyCommand) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def key_basis(command: AnyCommand) -> str:
-    """What makes two commands the same: the caller's idempotency key, else its reference, else the content."""
+def key_basis(command: AnyCommand, *, delivery_id: str | None = None) -> str:
+    """What makes two commands the same: the caller's idempotency key, else its reference, else the content.
+
+    An erasure without a key or reference is the exception: asking again later to erase the same contact is a new
+    request (the contact may have written since), so only its own delivery (`delivery_id`: the bus event's id, or
+    the SQS message id of a command sent straight to the queue) repeats it.
+    """
     if command.idempotency_key:
         return command.idempotency_key
     if command.reference:
         return f"ref:{command.reference}"
+    if isinstance(command, EraseContactCommand) and delivery_id:
+        return f"delivery:{delivery_id}"
     return f"sha256:{fingerprint(command)}"
 
 
-def idempotency_key(command: AnyCommand) -> str:
+def idempotency_key(command: AnyCommand, *, delivery_id: str | None = None) -> str:
     """The key a command is done once under; the kind is part of it, so a send and an upload never collide."""
-    return f"{command.command}:{key_basis(command)}"
+    return f"{command.command}:{key_basis(command, delivery_id=delivery_id)}"

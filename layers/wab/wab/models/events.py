@@ -75,3 +75,21 @@ class MediaUploaded(EventDetail):
     bucket: str
     key: str
     reference: str | None = None
+
+
+class ContactErased(EventDetail):
+    """Everything the gateway stored about a contact was erased on request (the audit record of it).
+
+    The number itself is not repeated: `contact_hash` is the SHA-256 (hex) of it as "+<digits>", so whoever asked can
+    match the event to the request. `records_erased` counts the items deleted (message records and the contact's
+    window item); `requested_by` is the source of the bus event that asked, or "queue" for a command sent straight to
+    the send queue.
+    """
+
+    detail_type: ClassVar[str] = "WhatsApp Contact Erased"
+
+    contact_hash: str
+    records_erased: int
+    reference: str | None = None
+    requested_by: str
+    erased_at: str

@@ -337,6 +337,11 @@ def _message_kind(value: Any) -> str:
     return kind if kind in KNOWN_TYPES else "unknown"
 
 
+def known_type(message: InboundBase) -> str:
+    """The message's type when it is one WhatsApp documents, else "unknown": a bounded name, fit for a metric."""
+    return _message_kind(message)
+
+
 InboundMessage = Annotated[
     Union[
         Annotated[TextMessage, Tag("text")],

@@ -1,5 +1,6 @@
 """Small annotated types shared by the models."""
 
+import hashlib
 from typing import Annotated
 
 from pydantic import StringConstraints
@@ -15,3 +16,8 @@ ShortText = Annotated[str, StringConstraints(max_length=1024)]
 def contact_key(number: str) -> str:
     """One spelling per contact ("+64…"), whether the provider wrote the number with or without the plus."""
     return number if number.startswith("+") else f"+{number}"
+
+
+def contact_hash(number: str) -> str:
+    """SHA-256 (hex) of the number as `contact_key` spells it: names a contact without repeating its number."""
+    return hashlib.sha256(contact_key(number).encode()).hexdigest()

@@ -1,0 +1,249 @@
+"""Contact erasure against moto: `WhatsApp Contact Erasure Requested` on the bus (or bare on the send queue) removes
+every record of the contact, leaves everyone else's alone and publishes `WhatsApp Contact Erased` without the number.
+"""
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+import responses
+
+from tests.helpers import ROOT, LambdaContext, basic, http_event, load_handler
+from tests.integration.conftest import template_resources
+from tests.integration.test_sender import BASE_URL, Harness, details, provider, sender  # noqa: F401 (fixtures)
+from wab import aws as wab_aws
+
+CUSTOMER = "+64211234567"
+OTHER = "+64219876543"
+BUSINESS = "1234567890"
+CUSTOMER_HASH = hashlib.sha256(CUSTOMER.encode()).hexdigest()
+ERASED_AT = datetime(2026, 11, 25, 10, 30, tzinfo=timezone.utc)
+ERASED = "WhatsApp Contact Erased"
+
+
+def deliver_mo(message_id: str, source: str) -> None:
+    """A customer's message through the callbacks function: its record and the contact's window item."""
+    callbacks = load_handler("callbacks")
+    callbacks.dependencies.cache_clear()
+    content = {"from": source, "id": f"wamid.{message_id}", "timestamp": "1795600000", "type": "text", "text": {"body": "hi"}}
+    event = http_event("POST", "/callbacks/mo", headers={"authorization": basic()},
+                       body={"id": message_id, "source": source, "destination": BUSINESS, "content": content})
+    assert callbacks.lambda_handler(event, LambdaContext())["statusCode"] == 200
+
+
+def deliver_dlr(message_id: str, status: str) -> None:
+    callbacks = load_handler("callbacks")
+    event = http_event("POST", "/callbacks/dlr", headers={"authorization": basic()},
+                       body={"id": message_id, "status": status})
+    assert callbacks.lambda_handler(event, LambdaContext())["statusCode"] == 200
+
+
+def send_text(sender: Harness, provider: Any, message_id: str, destination: str) -> None:
+    """A free-form send the provider accepts: the MT record (and the sender's idempotency record of the send)."""
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": message_id, "status": "accepted"}])
+    sender.put({"destination": destination, "type": "text", "text": {"body": "Your order has shipped"}, "reference": message_id})
+    assert sender.run() == {"batchItemFailures": []}
+
+
+def route_erasures_to_the_queue(sender: Harness) -> None:
+    """The template's rule for erasure requests, as deployed: from any source but the gateway, to the send queue."""
+    rule = template_resources()["ContactErasureRequestedRule"]["Properties"]
+    events = wab_aws.client("events")
+    events.put_rule(Name="ContactErasureRequestedRule", EventBusName=sender.aws.bus_name,
+                    EventPattern=json.dumps(rule["EventPattern"]))
+    events.put_targets(Rule="ContactErasureRequestedRule", EventBusName=sender.aws.bus_name,
+                       Targets=[{"Id": "SendQueue", "Arn": sender.queue_arn}])
+
+
+def request_erasure(sender: Harness, detail: dict[str, Any], source: str = "crm.privacy") -> None:
+    answer = wab_aws.client("events").put_events(Entries=[{
+        "Source": source, "DetailType": "WhatsApp Contact Erasure Requested", "Detail": json.dumps(detail),
+        "EventBusName": sender.aws.bus_name,
+    }])
+    assert answer["FailedEntryCount"] == 0
+
+
+def erase(sender: Harness, monkeypatch: pytest.MonkeyPatch, at: datetime = ERASED_AT) -> list[dict[str, Any]]:
+    """Run the sender on what is queued, at a known time; the events it published."""
+    from wab import clock
+
+    with monkeypatch.context() as frozen:
+        frozen.setattr(clock, "now", lambda: at)
+        assert sender.run() == {"batchItemFailures": []}
+    return sender.published()
+
+
+def of_contact(items: list[dict[str, Any]], number: str) -> list[str]:
+    return sorted(item["pk"] for item in items if item.get("contact_key") == number or item["pk"] == f"CONTACT#{number}")
+
+
+def records(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The gateway's own items, without the sender's idempotency records."""
+    return [item for item in items if not item["pk"].startswith("IDEMPOTENCY#")]
+
+
+def mentioning(items: list[dict[str, Any]], digits: str) -> list[str]:
+    return sorted(item["pk"] for item in items if digits in json.dumps(item, default=str))
+
+
+@pytest.fixture
+def stored(sender, provider) -> dict[str, list[str]]:
+    """Two contacts with MOs, an MT each (one delivered) and their window items; what is stored of each."""
+    deliver_mo("mo-customer-1", CUSTOMER)
+    deliver_mo("mo-customer-2", CUSTOMER[1:])  # the provider may drop the "+": still the same contact
+    deliver_mo("mo-other-1", OTHER)
+    send_text(sender, provider, "mt-customer-1", CUSTOMER)
+    send_text(sender, provider, "mt-other-1", OTHER)
+    deliver_dlr("mt-customer-1", "received")
+    sender.published()
+    items = sender.items()
+    contents = {number: of_contact(items, number) for number in (CUSTOMER, OTHER)}
+    assert contents[CUSTOMER] == [f"CONTACT#{CUSTOMER}", "MSG#mo-customer-1", "MSG#mo-customer-2", "MSG#mt-customer-1"]
+    assert contents[OTHER] == [f"CONTACT#{OTHER}", "MSG#mo-other-1", "MSG#mt-other-1"]
+    return contents
+
+
+def test_an_erasure_request_removes_every_record_of_the_contact_and_is_audited(sender, monkeypatch, stored):
+    others_before = [item for item in sender.items() if item["pk"] in stored[OTHER]]
+    route_erasures_to_the_queue(sender)
+
+    request_erasure(sender, {"contact": CUSTOMER[1:], "reference": "gdpr-17"})
+    published = erase(sender, monkeypatch)
+
+    items = sender.items()
+    assert of_contact(items, CUSTOMER) == []
+    assert [item for item in items if item["pk"] in stored[OTHER]] == others_before
+    [event] = published
+    assert (event["source"], event["detail-type"]) == ("wab.gateway", ERASED)
+    assert event["detail"] == {
+        "contact_hash": CUSTOMER_HASH,
+        "records_erased": 4,  # two MOs, the MT and the window item
+        "reference": "gdpr-17",
+        "requested_by": "crm.privacy",
+        "erased_at": "2026-11-25T10:30:00.000000Z",
+    }
+    assert CUSTOMER[1:] not in json.dumps(event)
+    # What still names the number is what the README says is not erased at once: the sender's idempotency record of
+    # the send to it (its stored outcome holds the destination), until IDEMPOTENCY_DAYS pass.
+    [left] = mentioning(items, CUSTOMER[1:])
+    assert left.startswith("IDEMPOTENCY#sender#") and '"destination": "+64211234567"' in sender.item(left)["data"]
+    assert sender.visible() == sender.in_flight() == 0
+
+
+def test_a_second_request_erases_nothing_more(sender, monkeypatch, stored):
+    route_erasures_to_the_queue(sender)
+    request_erasure(sender, {"contact": CUSTOMER, "reference": "gdpr-17"})
+    [first] = erase(sender, monkeypatch)
+    remaining = records(sender.items())
+
+    request_erasure(sender, {"contact": CUSTOMER, "reference": "gdpr-18"}, source="support.desk")  # a new request
+    [second] = erase(sender, monkeypatch, at=datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc))
+
+    assert records(sender.items()) == remaining
+    assert first["detail"]["records_erased"] == 4
+    assert second["detail"] == {
+        "contact_hash": CUSTOMER_HASH, "records_erased": 0, "reference": "gdpr-18", "requested_by": "support.desk",
+        "erased_at": "2026-11-26T08:00:00.000000Z",
+    }
+
+
+def test_the_same_request_delivered_again_is_recognised_and_reports_the_same_erasure(sender, monkeypatch, stored):
+    envelope = {"version": "0", "id": "erasure-event-1", "detail-type": "WhatsApp Contact Erasure Requested",
+                "source": "crm.privacy", "account": "123456789012", "time": "2026-11-25T10:29:59Z",
+                "region": "eu-west-1", "resources": [], "detail": {"contact": CUSTOMER}}
+    sender.put(envelope)
+    [first] = erase(sender, monkeypatch)
+    deliver_mo("mo-customer-3", CUSTOMER)  # the customer writes again after the erasure
+    sender.published()
+
+    sender.put(envelope)  # the same bus event a second time (EventBridge and SQS deliver at least once)
+    [again] = erase(sender, monkeypatch, at=datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc))
+
+    assert again["detail"] == first["detail"] == {
+        "contact_hash": CUSTOMER_HASH, "records_erased": 4, "requested_by": "crm.privacy",
+        "erased_at": "2026-11-25T10:30:00.000000Z",
+    }
+    assert of_contact(sender.items(), CUSTOMER) == [f"CONTACT#{CUSTOMER}", "MSG#mo-customer-3"]  # not a new request
+
+    sender.put({**envelope, "id": "erasure-event-2"})  # the same words in a new request: erased again
+    [new] = erase(sender, monkeypatch)
+    assert new["detail"]["records_erased"] == 2
+    assert of_contact(sender.items(), CUSTOMER) == []
+
+
+def test_a_bare_erasure_on_the_queue_is_requested_by_the_queue(sender, monkeypatch, stored):
+    sender.put({"command": "erase_contact", "contact": CUSTOMER, "reference": "gdpr-19"})
+
+    [event] = erase(sender, monkeypatch)
+
+    assert (event["detail"]["requested_by"], event["detail"]["records_erased"]) == ("queue", 4)
+    assert of_contact(sender.items(), CUSTOMER) == []
+
+
+def test_an_invalid_erasure_is_reported_without_the_number(sender, monkeypatch):
+    sender.put({"command": "erase_contact", "contact": "+64 21 123 4567", "reference": "gdpr-20"})
+
+    [event] = erase(sender, monkeypatch)
+
+    assert (event["detail-type"], event["detail"]) == ("WhatsApp Message Failed", {
+        "reference": "gdpr-20", "command": "erase_contact",
+        "error": {"code": "invalid_command", "message": "contact: must be an E.164 phone number such as +64211234567"},
+    })
+
+
+def test_many_records_are_found_page_by_page_and_deleted_in_batches_retrying_unprocessed(sender, monkeypatch):
+    from botocore.awsrequest import AWSResponse
+
+    from wab.models.records import MessageRecord
+    from wab.store import MessageStore
+
+    stamp = "2026-11-25T10:00:00.000000Z"
+    MessageStore("messages").put_new([
+        MessageRecord(id=f"mt-{n:03d}", direction="MT", destination=CUSTOMER, contact=CUSTOMER, created_at=stamp,
+                      updated_at=stamp, expires_at=2**31)
+        for n in range(60)
+    ])
+    dynamodb = wab_aws.client("dynamodb")
+    queries: list[Any] = []
+    writes: list[dict[str, Any]] = []
+
+    def small_pages(params: dict[str, Any], **_: Any) -> None:
+        params["Limit"] = 7
+        queries.append(params.get("ExclusiveStartKey"))
+
+    def write_requested(params: dict[str, Any], **_: Any) -> None:
+        writes.append(params["RequestItems"])
+
+    def throttled_once(**_: Any) -> Any:
+        if len(writes) == 1:  # DynamoDB took nothing of the first call: all of it comes back unprocessed
+            return AWSResponse("https://dynamodb.test", 200, {}, None), {"UnprocessedItems": writes[0]}
+        return None
+
+    hooks = [("provide-client-params.dynamodb.Query", small_pages),
+             ("provide-client-params.dynamodb.BatchWriteItem", write_requested),
+             ("before-call.dynamodb.BatchWriteItem", throttled_once)]
+    for event_name, hook in hooks:
+        dynamodb.meta.events.register(event_name, hook)
+    try:
+        sender.put({"command": "erase_contact", "contact": CUSTOMER})
+        [event] = erase(sender, monkeypatch)
+    finally:
+        for event_name, hook in hooks:
+            dynamodb.meta.events.unregister(event_name, hook)
+
+    assert event["detail"]["records_erased"] == 60
+    assert len(queries) == 9  # 60 ids, 7 a page
+    assert [len(batch["messages"]) for batch in writes] == [25, 25, 25, 10]  # 25 a call; the first one twice
+    assert writes[1] == writes[0]
+    assert of_contact(sender.items(), CUSTOMER) == []
+
+
+def test_the_sample_event_is_an_erasure_the_sender_carries_out(sender, monkeypatch):
+    event = json.loads((ROOT / "events" / "sender-erase-contact-event.json").read_text())
+
+    assert sender.module.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
+
+    [erased] = details(sender.published(), ERASED)
+    assert (erased["contact_hash"], erased["records_erased"], erased["requested_by"]) == (CUSTOMER_HASH, 0, "crm.privacy")

@@ -1,0 +1,201 @@
+"""What operators see: the EMF metrics (names, dimensions, values) and the keys on the sender's log lines.
+
+Metrics are written to stdout as CloudWatch Embedded Metric Format; tests/conftest.py turns them off, these tests
+turn them back on and read them.
+"""
+
+import io
+import json
+from collections import Counter
+from typing import Any, Callable, Iterator
+
+import pytest
+import responses
+
+from tests.helpers import LambdaContext, basic, http_event, load_handler
+from tests.integration.test_sender import BASE_URL, MESSAGE_ID, provider, sender, text_command  # noqa: F401 (fixtures)
+
+CUSTOMER = "+64211234567"
+BUSINESS = "1234567890"
+NAMESPACE = "WhatsAppGateway"
+SERVICE = ("service", "whatsapp-gateway")
+
+Metric = tuple[str, tuple[tuple[str, str], ...]]  # (name, sorted dimensions)
+
+
+def parse_emf(output: str) -> Counter[Metric]:
+    """Every metric in the EMF lines of `output`, summed by name and dimensions; other lines are ignored."""
+    totals: Counter[Metric] = Counter()
+    for line in output.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        document = json.loads(line)
+        [directive] = document["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == NAMESPACE
+        [dimension_names] = directive["Dimensions"]
+        dimensions = tuple(sorted((name, document[name]) for name in dimension_names))
+        for metric in directive["Metrics"]:
+            assert metric["Unit"] == "Count"
+            totals[(metric["Name"], dimensions)] += int(sum(document[metric["Name"]]))
+    return totals
+
+
+def metric(name: str, **dimensions: str) -> Metric:
+    return name, tuple(sorted([SERVICE, *dimensions.items()]))
+
+
+@pytest.fixture
+def emf(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], Counter[Metric]]]:
+    """Metrics on, from a clean metric set; call it for what was emitted since the last call."""
+    from wab.observability import metrics
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    metrics.clear_metrics()  # with metrics off, earlier tests' metrics were never flushed
+    capsys.readouterr()
+    yield lambda: parse_emf(capsys.readouterr().out)
+    metrics.clear_metrics()
+
+
+@pytest.fixture
+def callbacks(aws) -> Callable[..., int]:
+    module = load_handler("callbacks")
+    module.dependencies.cache_clear()
+
+    def post(route: str, body: dict[str, Any], auth: str = basic()) -> int:
+        event = http_event("POST", f"/callbacks/{route}", body=body, headers={"authorization": auth})
+        return module.lambda_handler(event, LambdaContext())["statusCode"]
+
+    return post
+
+
+def mo(message_id: str = "c1fc05e6-863e-43bf-86dc-000000000001", **content: Any) -> dict[str, Any]:
+    whatsapp = {"from": CUSTOMER, "id": "wamid.A", "timestamp": "1795600000", "type": "text", "text": {"body": "hi"}}
+    return {"id": message_id, "source": CUSTOMER, "destination": BUSINESS, "content": {**whatsapp, **content}}
+
+
+# --- callbacks -----------------------------------------------------------------------------------------------------
+
+def test_a_new_mo_counts_once_by_type_and_a_duplicate_not_at_all(callbacks, emf):
+    assert callbacks("mo", mo()) == 200
+    assert emf() == {metric("MessagesReceived", type="text"): 1}
+
+    assert callbacks("mo", mo()) == 200  # the provider's retry
+    assert emf() == {}
+
+    brand_new = mo("c1fc05e6-863e-43bf-86dc-000000000002", type="hologram", hologram={"x": 1})
+    assert callbacks("mo", brand_new) == 200
+    assert emf() == {metric("MessagesReceived", type="unknown"): 1}  # a type nobody documents yet: one bounded name
+
+
+def test_a_dlr_that_moves_the_status_counts_the_transition_by_status(callbacks, emf):
+    dlr = {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d12", "status": "sent"}
+
+    assert callbacks("dlr", dlr) == 200
+    assert emf() == {metric("StatusReports"): 1, metric("StatusTransitions", status="sent"): 1}
+
+    assert callbacks("dlr", dlr) == 200  # a duplicate DLR is a report, not a transition
+    assert callbacks("dlr", {**dlr, "status": "read"}) == 200  # kept in the history, but no documented move
+    assert emf() == {metric("StatusReports"): 2}
+
+
+def test_a_rejected_callback_counts_by_reason(callbacks, emf):
+    assert callbacks("mo", mo(), auth=basic(password="wrong")) == 401
+    assert callbacks("dlr", {"id": "not a provider id!", "status": "sent"}) == 422
+
+    assert emf() == {
+        metric("CallbacksRejected", reason="unauthorized"): 1,  # what CallbackAuthRejectionsAlarm watches
+        metric("CallbacksRejected", reason="invalid_payload"): 1,
+    }
+
+
+def test_the_auth_alarm_watches_the_metric_the_callbacks_emit():
+    from tests.integration.conftest import template_resources
+
+    alarm = template_resources()["CallbackAuthRejectionsAlarm"]["Properties"]
+    dimensions = tuple(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"]))
+    assert (alarm["Namespace"], (alarm["MetricName"], dimensions)) == (NAMESPACE, metric("CallbacksRejected", reason="unauthorized"))
+
+
+# --- the sender ----------------------------------------------------------------------------------------------------
+
+def test_an_accepted_send_counts_once(sender, provider, emf):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    sender.put(text_command())
+    sender.run()
+    assert emf() == {metric("SendsAccepted"): 1}
+
+    sender.put(text_command())  # delivered again: nothing is sent, nothing counts
+    sender.run()
+    assert emf() == {}
+
+
+def test_a_window_rejection_counts_as_a_rejection_and_a_failed_send_by_code(sender, provider, emf):
+    sender.configure(WINDOW_POLICY="enforce")
+    sender.put(text_command())  # this customer never wrote
+
+    sender.run()
+
+    assert emf() == {metric("WindowRejections"): 1, metric("SendsFailed", code="outside_24h_window"): 1}
+
+
+def test_a_retry_counts_by_reason_and_a_permanent_error_by_its_code(sender, provider, emf):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=429, json={"error": "Too Many Requests"})
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=400,
+                 json={"error": "(#131026) Message undeliverable", "message": "WhatsApp Cloud API error", "statusCode": 400})
+    sender.put(text_command())
+
+    sender.run()
+    sender.time_passes()
+    sender.run()
+
+    assert emf() == {metric("SendRetries", reason="throttled"): 1, metric("SendsFailed", code="131026"): 1}
+
+
+# --- log lines -----------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The gateway's JSON log lines at INFO and above, as dicts."""
+    from wab.observability import logger
+
+    stream = io.StringIO()
+    previous_stream = logger.registered_handler.setStream(stream)
+    previous_level = logger.log_level
+    logger.setLevel("INFO")
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logger.setLevel(previous_level)
+    logger.registered_handler.setStream(previous_stream)
+
+
+def test_the_sender_logs_each_records_keys_and_no_secret_header_or_body(sender, provider, log_lines):
+    from wab.observability import logger
+
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=503, body="busy")
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    sender.put(text_command(idempotency_key="shipment-7"))
+    sender.run()
+    sender.time_passes()
+    sender.run()
+    logger.info("after the batch")
+
+    *during, after = log_lines()
+    assert [line["message"] for line in during] == ["provider call failed", "command will be retried", "message accepted"]
+    [record] = sender.last_records
+    for line in during:
+        assert (line["sqs_message_id"], line["correlation_id"]) == (record["messageId"], record["messageId"])
+        assert (line["command"], line["reference"], line["idempotency_key"]) == ("send", "order-7", "send:shipment-7")
+    assert during[-1]["message_id"] == MESSAGE_ID  # the provider's id, as the callbacks function logs it
+    assert not {"sqs_message_id", "correlation_id", "command", "reference", "idempotency_key"} & set(after)
+    text = json.dumps(during)
+    for secret_header_or_body in ("api-secret", "Authorization", "Basic ", "Your order has shipped"):
+        assert secret_header_or_body not in text
+
+
+def test_an_erasure_logs_the_contact_by_its_hash_only(sender, log_lines):
+    sender.put({"command": "erase_contact", "contact": CUSTOMER, "reference": "gdpr-1"})
+
+    sender.run()
+
+    [line] = [line for line in log_lines() if line["message"] == "contact erased"]
+    assert (line["command"], line["reference"], line["records_erased"]) == ("erase_contact", "gdpr-1", 0)
+    assert CUSTOMER[1:] not in json.dumps(log_lines())
