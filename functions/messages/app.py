@@ -1,5 +1,6 @@
 """GET /messages/{id} and GET /messages?reference=|contact=: the record API (AWS_IAM auth at the gateway)."""
 
+import gc
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -51,3 +52,8 @@ def list_messages() -> Response:
 @metrics.log_metrics
 def lambda_handler(event: dict, context: object) -> dict:
     return app.resolve(event, context)
+
+
+# What the imports built lives as long as the container: keep it out of every garbage collection, which would
+# otherwise walk it again and again while botocore creates the first clients (bench/report.md, cold start).
+gc.freeze()

@@ -1,6 +1,7 @@
 """The send queue's consumer: send, broadcast and media upload commands, each done once, with partial batch failures
 (a record that fails is retried alone; the others are settled)."""
 
+import gc
 from functools import cache
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -25,3 +26,8 @@ def lambda_handler(event: dict, context: object) -> dict:
     return process_partial_response(
         event=event, record_handler=sender().handle_record, processor=processor, context=context
     )
+
+
+# What the imports built lives as long as the container: keep it out of every garbage collection, which would
+# otherwise walk it again and again while botocore creates the first clients (bench/report.md, cold start).
+gc.freeze()

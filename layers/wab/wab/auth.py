@@ -9,6 +9,7 @@ import base64
 import binascii
 import hmac
 
+from wab import aws
 from wab.errors import DependencyFailed, Unauthorized
 
 Credentials = list[tuple[bytes, bytes]]
@@ -18,7 +19,7 @@ def callback_credentials(secret_arn: str, max_age: int) -> Credentials:
     from aws_lambda_powertools.utilities import parameters
 
     try:
-        secret = parameters.get_secret(secret_arn, transform="json", max_age=max_age)
+        secret = aws.secrets().get(secret_arn, transform="json", max_age=max_age)
     except parameters.exceptions.GetParameterError as exc:
         raise DependencyFailed("the callback credentials could not be read") from exc
     pairs = [(secret.get("username"), secret.get("password")), (secret.get("previous_username"), secret.get("previous_password"))]

@@ -22,7 +22,7 @@ from typing import IO, Any, Callable, Iterator
 import requests
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
-from wab import jsoncodec
+from wab import aws, jsoncodec
 from wab.errors import (
     DependencyFailed,
     GatewayError,
@@ -199,7 +199,7 @@ class ProviderClient:
         from aws_lambda_powertools.utilities import parameters
 
         try:
-            secret = parameters.get_secret(
+            secret = aws.secrets().get(
                 self.secret_arn, transform="json", max_age=self.secret_max_age, force_fetch=refresh
             )
             return ProviderCredentials.model_validate(secret)
