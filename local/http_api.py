@@ -492,6 +492,7 @@ class _RequestTooLarge(Exception):
 
 class _ApiRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: don't wait for delayed ACKs
     server_version = "wab-local-http-api"
     timeout = 120  # idle keep-alive connections are closed after this many seconds
     server: "_ApiServer"

@@ -1,0 +1,139 @@
+"""`python -m bench [--quick | --smoke] [--out DIR]`: measure the gateway against hand-written baselines and write
+DIR/results.json, DIR/report.md, DIR/README-section.md and DIR/*.png (DIR defaults to bench/).
+
+What runs, in order (each figure is a ratio against a baseline measured in the same run):
+ 0. the provider simulator's throughput (context);
+ 1a. importing each handler against a bare `import boto3`, each in a new interpreter;
+ 1b, 2, 3. first invocation, warm invocations and every AWS request per flow, ours against the hand-written handlers in
+     bench/baseline/, each in a fresh process against in-process moto (bench.inproc);
+ then the local stack (bench.stackbench): memory per handler, sustained MO and DLR callbacks, broadcasts of growing
+ size end to end, and where a broadcast chunk's time goes;
+ 6, 7. cost per million messages and memory sizes, computed from all of the above (bench.analysis).
+Nothing here is a pass/fail test: `make test` only runs `--smoke` and checks the shape of what it writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "full": {
+        "simulator_seconds": 3, "import_samples": 7, "diagnostic_samples": 3, "cold_samples": 7, "warm_n": 200, "warmup": 10, "count_n": 3,
+        "memory_n": 20, "memory_warmup": 5, "broadcast_memory_recipients": 10_000, "load_clients": 4,
+        "load_seconds": 10, "load_max_requests": 4000, "broadcast_sizes": [1000, 5000, 10_000], "profile_chunks": 5,
+        "budget_s": 300,
+    },
+    "quick": {
+        "simulator_seconds": 1, "import_samples": 3, "diagnostic_samples": 1, "cold_samples": 3, "warm_n": 60, "warmup": 5, "count_n": 2,
+        "memory_n": 8, "memory_warmup": 3, "broadcast_memory_recipients": 5000, "load_clients": 4,
+        "load_seconds": 4, "load_max_requests": 2000, "broadcast_sizes": [500, 1000, 2000], "profile_chunks": 3,
+        "budget_s": 120,
+    },
+    "smoke": {
+        "simulator_seconds": 0.3, "import_samples": 1, "diagnostic_samples": 1, "cold_samples": 1, "warm_n": 4, "warmup": 1, "count_n": 1,
+        "memory_n": 2, "memory_warmup": 1, "memory_flows": ["mo"], "broadcast_memory_recipients": 300,
+        "load_clients": 2, "load_seconds": 1, "load_max_requests": 100, "broadcast_sizes": [20, 50],
+        "profile_chunks": 1, "budget_s": 100,
+    },
+}
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "load_average": os.getloadavg()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_const", dest="mode", const="quick", help="smaller sizes, ~2 min")
+    mode.add_argument("--smoke", action="store_const", dest="mode", const="smoke",
+                      help="tiny sizes, end to end in about a minute (for tests)")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR, help="where results.json, report.md and plots go")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+    args = parser.parse_args(argv)
+    mode_name = args.mode or "full"
+    config = CONFIGS[mode_name]
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    deadline = started + config["budget_s"]
+
+    from bench import analysis, handlers, report
+    from bench.simulator_throughput import measure
+    from bench.stackbench import StackBench
+    from local.simulator import Faults, Simulator, SimulatorConfig
+
+    results: dict[str, Any] = {"meta": {"mode": mode_name, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                        "machine_before": machine(), "config": config}}
+    log(f"mode {mode_name}; machine {results['meta']['machine_before']}")
+
+    log("provider simulator throughput")
+    results["simulator_throughput"] = {"sends_per_s": measure(config["simulator_seconds"]),
+                                       "seconds": config["simulator_seconds"]}
+
+    log("cold start 1a: handler import vs `import boto3`, each in a new interpreter")
+    imports = {}
+    for handler in handlers.HANDLER_FLOW:
+        imports[handler] = handlers.import_times(handler, config["import_samples"])
+        imports[handler]["breakdown_ms"] = handlers.import_breakdown(handler)
+    imports_boto3_breakdown = handlers.import_breakdown(None)
+    results["cold_start"] = {"import": imports, "boto3_import_breakdown_ms": imports_boto3_breakdown,
+                             "secrets_session": handlers.session_diagnostic("callbacks", config["diagnostic_samples"])}
+
+    log("cold start 1b, warm overhead, AWS requests: ours vs hand-written, fresh processes, in-process moto")
+    simulator = Simulator(SimulatorConfig(port=0, api_username="bench", api_password="bench-provider-password",
+                                          faults=Faults(auto_dlr=False, enforce_window=False), max_messages=50_000))
+    with simulator:
+        provider = {"base_url": simulator.api_url, "username": "bench", "password": "bench-provider-password"}
+        tasks = handlers.handler_tasks(config["cold_samples"], config["warm_n"], config["warmup"], config["count_n"])
+        seed = max(config["warm_n"] // 2 + config["warmup"], config["count_n"] + 1, 2) + 1
+        reduced = handlers.reduce_handler_results(handlers.run_worker(handlers.moto_plan(tasks, provider, seed)))
+    results["cold_start"]["first_invocation"] = reduced["cold_first_invocation"]
+    results["warm"] = reduced["warm"]
+    results["aws_calls"] = reduced["aws_calls"]
+
+    log("local stack: memory, callback load, broadcasts, sender profile")
+    stack_results = StackBench(config, log).run(deadline - 15)
+    results.update(stack_results)
+    results["broadcast_summary"] = analysis.broadcast_summary(
+        stack_results["broadcast"], stack_results["sender_profile"], config["broadcast_sizes"])
+
+    log("cost and memory sizing")
+    inputs = analysis.flow_inputs(results)
+    results["cost_inputs"] = inputs
+    results["cost"] = analysis.cost_tables(inputs)
+    results["sizing"] = analysis.sizing(results, inputs)
+    recommended = {function: value["recommended_mb"] for function, value in results["sizing"].items()}
+    results["cost_at_recommended_memory"] = analysis.cost_tables(inputs, recommended)
+    results["headline"] = analysis.headline(results)
+    results["meta"]["machine_after"] = machine()
+    results["meta"]["duration_s"] = time.monotonic() - started
+
+    (args.out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
+    plots = [] if args.no_plots else report.plots(results, args.out)
+    report.write(results, args.out, plots)
+    log(f"wrote {args.out / 'results.json'}, report.md, README-section.md and {len(plots)} plots "
+        f"in {results['meta']['duration_s']:.0f} s")
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

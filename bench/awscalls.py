@@ -1,0 +1,298 @@
+"""Every AWS request a process makes, seen through botocore's event hooks on every client it creates.
+
+`CallRecorder().install()` patches `botocore.session.Session.create_client` so that each new client (boto3's default
+session, Powertools' own sessions, the local stack's pollers) gets `before-parameter-build.*.*` and
+`after-call[-error].*.*` hooks: one `Call` per request, with its service, operation, duration, thread and where the
+client was created (`function`: the handler's code, the wab layer or Powertools; `poller`: the local SQS event
+source; `harness`: everything else). With `detail=True` it also works out what the request is billed as: DynamoDB
+read/write request units (from item sizes read before and after each write, on a client whose own calls are not
+recorded), EventBridge 64 KB event chunks, SQS 64 KB request chunks.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from typing import Any
+
+GSI_KEYS = ("reference_key", "contact_key")  # the messages table's index keys (projection ALL)
+KB = 1024
+CHUNK_64K = 64 * 1024
+
+
+@dataclass
+class Call:
+    service: str
+    operation: str
+    ms: float
+    thread: str
+    origin: str
+    ok: bool = True
+    started: float = 0.0  # perf_counter at the start
+    # Billing units (detail mode)
+    wru: float = 0.0      # DynamoDB write request units (table + indexes)
+    rru: float = 0.0      # DynamoDB read request units
+    gsi_wru: float = 0.0  # of which on global secondary indexes
+    chunks: int = 0       # EventBridge 64 KB event chunks / SQS 64 KB request chunks
+    entries: int = 0      # PutEvents entries, SQS messages, DynamoDB batch items
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _origin(stack: list[traceback.FrameSummary]) -> str:
+    files = [frame.filename for frame in stack]
+    if any(("/layers/wab/" in name or "aws_lambda_powertools" in name or "/functions/" in name
+            or "/bench/baseline/" in name) for name in files):
+        return "function"  # first: a handler's client may be created inside a poller's thread
+    if any("/local/event_source.py" in name for name in files):
+        return "poller"
+    return "harness"
+
+
+# --- DynamoDB item sizes (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)
+
+def value_size(value: dict[str, Any]) -> int:
+    (kind, inner), = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = inner.lstrip("-").replace(".", "").lstrip("0") or "0"
+        return math.ceil(len(digits) / 2) + 1
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(name.encode()) + value_size(child) + 1 for name, child in inner.items())
+    if kind == "L":
+        return 3 + sum(value_size(child) + 1 for child in inner)
+    if kind in ("SS", "NS", "BS"):
+        return sum(value_size({kind[0]: member}) for member in inner)
+    return 0
+
+
+def item_size(item: dict[str, Any] | None) -> int:
+    if not item:
+        return 0
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+
+
+def write_units(old: dict[str, Any] | None, new: dict[str, Any] | None) -> tuple[float, float]:
+    """(total WRU, of which on indexes) for one item going from `old` to `new` (None: absent)."""
+    base = max(1, math.ceil(max(item_size(old), item_size(new)) / KB))
+    index = 0
+    for key in GSI_KEYS:
+        before, after = (old or {}).get(key), (new or {}).get(key)
+        if before is None and after is None:
+            continue
+        if before is not None and after is not None and before != after:
+            index += math.ceil(item_size(old) / KB) + math.ceil(item_size(new) / KB)  # delete + put
+        elif after is not None:
+            index += max(1, math.ceil(item_size(new) / KB))  # put, or update in place
+        else:
+            index += max(1, math.ceil(item_size(old) / KB))  # removed from the index
+    return base + index, index
+
+
+def read_units(size: int, consistent: bool) -> float:
+    units = max(1, math.ceil(size / (4 * KB)))
+    return units if consistent else units / 2
+
+
+class CallRecorder:
+    def __init__(self, *, detail: bool = False):
+        self.detail = detail
+        self.calls: list[Call] = []
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._sizer: Any = None
+        self._installed = False
+        self._original: Any = None
+        self.paused = False
+
+    # -- installation ----------------------------------------------------------------------------------------------
+
+    def install(self) -> "CallRecorder":
+        import botocore.session
+
+        if self._installed:
+            return self
+        original = self._original = botocore.session.Session.create_client
+        recorder = self
+
+        def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
+            client = original(session, *args, **kwargs)
+            recorder.attach(client, _origin(traceback.extract_stack(limit=40)))
+            return client
+
+        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        self._installed = True
+        return self
+
+    def uninstall(self) -> None:
+        import botocore.session
+
+        if self._installed:
+            botocore.session.Session.create_client = self._original  # type: ignore[method-assign]
+            self._installed = False
+
+    def attach(self, client: Any, origin: str) -> None:
+        service = client.meta.service_model.service_name
+        client.meta.events.register("before-parameter-build.*.*", self._before(service, origin))
+        client.meta.events.register("after-call.*.*", self._after(ok=True))
+        client.meta.events.register("after-call-error.*.*", self._after(ok=False))
+
+    # -- recording -------------------------------------------------------------------------------------------------
+
+    def take(self) -> list[Call]:
+        with self._lock:
+            calls, self.calls = self.calls, []
+        return calls
+
+    def _suppressed(self) -> bool:
+        return self.paused or getattr(self._local, "suppress", False)
+
+    def _before(self, service: str, origin: str) -> Any:
+        def hook(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+            if self._suppressed():
+                return
+            call = Call(service, model.name, 0.0, threading.current_thread().name, origin, started=time.perf_counter())
+            if self.detail:
+                self._price_before(call, params)
+            context["bench_call"] = call
+            context["bench_params"] = params
+            call.started = time.perf_counter()
+
+        return hook
+
+    def _after(self, *, ok: bool) -> Any:
+        def hook(context: dict[str, Any], **kwargs: Any) -> None:
+            call: Call | None = context.pop("bench_call", None)
+            if call is None:
+                return
+            call.ms = (time.perf_counter() - call.started) * 1000
+            call.ok = ok and not (kwargs.get("parsed") or {}).get("Error")
+            if ok and kwargs.get("http_response") is not None and kwargs["http_response"].status_code >= 300:
+                call.ok = False
+            params = context.pop("bench_params", None) or {}
+            if self.detail:
+                self._price_after(call, params, kwargs.get("parsed") or {})
+            elif call.operation == "PutEvents":
+                entries = params.get("Entries", [])
+                call.entries = len(entries)
+                call.note = ",".join(sorted({entry.get("DetailType", "") for entry in entries}))
+            with self._lock:
+                self.calls.append(call)
+
+        return hook
+
+    # -- billing units (detail mode) -------------------------------------------------------------------------------
+
+    def _get(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        self._local.suppress = True
+        try:
+            if self._sizer is None:
+                import boto3
+
+                self._sizer = boto3.session.Session().client("dynamodb")
+            return self._sizer.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+        except Exception:
+            return None
+        finally:
+            self._local.suppress = False
+
+    def _price_before(self, call: Call, params: dict[str, Any]) -> None:
+        op = call.operation
+        if call.service == "dynamodb" and op in ("PutItem", "UpdateItem", "DeleteItem"):
+            key = params["Key"] if "Key" in params else {"pk": params["Item"]["pk"]}
+            call._old = self._get(params["TableName"], key)  # type: ignore[attr-defined]
+            call._key = key  # type: ignore[attr-defined]
+        elif call.service == "dynamodb" and op == "BatchWriteItem":
+            olds = []
+            for table, requests in params.get("RequestItems", {}).items():
+                for request in requests:
+                    put = request.get("PutRequest")
+                    key = {"pk": put["Item"]["pk"]} if put else request["DeleteRequest"]["Key"]
+                    olds.append((table, key, self._get(table, key), put["Item"] if put else None))
+            call._batch = olds  # type: ignore[attr-defined]
+
+    def _price_after(self, call: Call, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        op = call.operation
+        if call.service == "dynamodb":
+            table = params.get("TableName")
+            if op == "GetItem":
+                call.rru = read_units(item_size(parsed.get("Item")), bool(params.get("ConsistentRead")))
+                call.entries = 1
+            elif op == "BatchGetItem":
+                consistent_by_table = {name: spec.get("ConsistentRead") for name, spec in params["RequestItems"].items()}
+                sizes = {}
+                for name, items in (parsed.get("Responses") or {}).items():
+                    for item in items:
+                        sizes[item["pk"]["S"]] = item_size(self._get(name, {"pk": item["pk"]}))
+                requested = [(name, key["pk"]["S"]) for name, spec in params["RequestItems"].items() for key in spec["Keys"]]
+                call.rru = sum(read_units(sizes.get(pk, 0), bool(consistent_by_table[name])) for name, pk in requested)
+                call.entries = len(requested)
+            elif op == "Query":
+                total = sum(item_size(item) for item in parsed.get("Items", []))
+                call.rru = read_units(total, bool(params.get("ConsistentRead")))
+            elif op in ("PutItem", "UpdateItem", "DeleteItem"):
+                old = getattr(call, "_old", None)
+                new = None if op == "DeleteItem" else self._get(table, call._key)  # type: ignore[attr-defined]
+                if not call.ok:
+                    new = old  # a failed condition still consumes the units of the item's size
+                call.wru, call.gsi_wru = write_units(old, new)
+                call.entries = 1
+            elif op == "BatchWriteItem":
+                for table_name, key, old, new_item in getattr(call, "_batch", []):
+                    total, index = write_units(old, new_item)
+                    call.wru += total
+                    call.gsi_wru += index
+                    call.entries += 1
+            for attribute in ("_old", "_key", "_batch"):
+                if hasattr(call, attribute):
+                    delattr(call, attribute)
+        elif call.service == "events" and op == "PutEvents":
+            entries = params.get("Entries", [])
+            call.entries = len(entries)
+            call.chunks = sum(
+                max(1, math.ceil(sum(len(str(entry.get(part, "")).encode()) for part in ("Source", "DetailType", "Detail"))
+                                 / CHUNK_64K))
+                for entry in entries
+            )
+            call.note = ",".join(sorted({entry.get("DetailType", "") for entry in entries}))
+        elif call.service == "sqs":
+            if op in ("SendMessage",):
+                size = len(params.get("MessageBody", "").encode())
+                call.entries, call.chunks = 1, max(1, math.ceil(size / CHUNK_64K))
+            elif op == "SendMessageBatch":
+                size = sum(len(entry.get("MessageBody", "").encode()) for entry in params.get("Entries", []))
+                call.entries, call.chunks = len(params.get("Entries", [])), max(1, math.ceil(size / CHUNK_64K))
+            else:
+                call.chunks = 1
+        else:
+            call.chunks = 0
+
+
+def summarize(calls: list[Call]) -> dict[str, Any]:
+    """Counts per `service.Operation`, with billing units, in first-seen order."""
+    out: dict[str, Any] = {}
+    for call in calls:
+        key = f"{call.service}.{call.operation}"
+        entry = out.setdefault(key, {"count": 0, "ms": 0.0, "wru": 0.0, "rru": 0.0, "gsi_wru": 0.0, "chunks": 0,
+                                     "entries": 0, "failed": 0, "notes": []})
+        entry["count"] += 1
+        entry["ms"] += call.ms
+        entry["wru"] += call.wru
+        entry["rru"] += call.rru
+        entry["gsi_wru"] += call.gsi_wru
+        entry["chunks"] += call.chunks
+        entry["entries"] += call.entries
+        entry["failed"] += 0 if call.ok else 1
+        if call.note and call.note not in entry["notes"]:
+            entry["notes"].append(call.note)
+    return out

@@ -1,0 +1,125 @@
+"""Hand-written DLR callback (POST /callbacks/dlr) for a status that moves a stored MT record forward:
+GetSecretValue (once per container, cached) · GetItem record · PutItem record + outbox (versioned) · PutEvents ·
+UpdateItem clear outbox."""
+
+import base64
+import hmac
+import json
+import os
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+TABLE = os.environ["TABLE_NAME"]
+BUS = os.environ["EVENT_BUS_NAME"]
+SECRET_ARN = os.environ["CALLBACK_SECRET_ARN"]
+RETENTION_SECONDS = int(os.environ.get("RETENTION_DAYS", "180")) * 86400
+SECRET_MAX_AGE = int(os.environ.get("SECRET_MAX_AGE_SECONDS", "300"))
+RANK = {"accepted": 0, "sent": 1, "received": 2, "rejected": 2, "expired": 2}
+_clients = {}
+_secret = {"value": None, "at": 0.0}
+_serialize = TypeSerializer().serialize
+_deserialize = TypeDeserializer().deserialize
+
+
+def client(name):
+    if name not in _clients:
+        _clients[name] = boto3.client(name)
+    return _clients[name]
+
+
+def credentials():
+    if _secret["value"] is None or time.monotonic() - _secret["at"] > SECRET_MAX_AGE:
+        _secret["value"] = json.loads(client("secretsmanager").get_secret_value(SecretId=SECRET_ARN)["SecretString"])
+        _secret["at"] = time.monotonic()
+    return _secret["value"]
+
+
+def authorized(header):
+    if not header or not header.startswith("Basic "):
+        return False
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except ValueError:
+        return False
+    secret = credentials()
+    return hmac.compare_digest(user, secret["username"]) & hmac.compare_digest(password, secret["password"])
+
+
+def answer(status, body, headers=None):
+    return {"statusCode": status, "headers": {"content-type": "application/json", **(headers or {})},
+            "body": json.dumps(body)}
+
+
+def number(value):
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def lambda_handler(event, context):
+    if not authorized((event.get("headers") or {}).get("authorization")):
+        return answer(401, {"error": "unauthorized"}, {"www-authenticate": 'Basic realm="callbacks"'})
+    try:
+        payload = json.loads(event.get("body") or "", parse_float=Decimal)
+        message_id = payload.get("id") or payload["message_id"]
+        status = payload["status"]
+    except (ValueError, KeyError, TypeError):
+        return answer(422, {"error": "invalid_payload"})
+    now = datetime.now(timezone.utc)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    key = {"pk": {"S": f"MSG#{message_id}"}}
+    dynamodb = client("dynamodb")
+    stored = dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True).get("Item")
+    record = {name: _deserialize(value) for name, value in stored.items()} if stored else {
+        "pk": f"MSG#{message_id}", "id": message_id, "direction": "MT", "status_history": [], "created_at": stamp,
+        "version": 0, "outbox": {}, "expires_at": int(now.timestamp()) + RETENTION_SECONDS}
+    if any(entry["status"] == status for entry in record["status_history"]):
+        return answer(200, {"status": "ok"})
+    version = int(record["version"])
+    entry = {"status": status, "at": stamp}
+    if payload.get("detail"):
+        entry["detail"] = payload["detail"]
+    record["status_history"].append(entry)
+    record["updated_at"] = stamp
+    if not record.get("reference") and payload.get("reference"):
+        record["reference"] = record["reference_key"] = payload["reference"]
+    previous = record.get("status")
+    moves = status in RANK and (previous not in RANK or RANK[status] > RANK[previous])
+    outbox_key = f"status:{status}"
+    detail = None
+    if moves:
+        detail = {"message_id": message_id, "status": status, "previous_status": previous or "accepted",
+                  "reference": record.get("reference"), "destination": record.get("destination"),
+                  "detail": payload.get("detail"), "occurred_at": stamp}
+        detail = {name: value for name, value in detail.items() if value is not None}
+        record["status"] = status
+        record["outbox"][outbox_key] = {
+            "detail_type": "WhatsApp Message Status Changed", "detail": detail,
+            "lease_until": int(time.time() * 1000) + context.get_remaining_time_in_millis() + 1000}
+    record["version"] = version + 1
+    condition = ({"ConditionExpression": "#version = :expected", "ExpressionAttributeNames": {"#version": "version"},
+                  "ExpressionAttributeValues": {":expected": {"N": str(version)}}}
+                 if stored else {"ConditionExpression": "attribute_not_exists(pk)"})
+    try:
+        dynamodb.put_item(TableName=TABLE, Item={name: _serialize(value) for name, value in record.items()},
+                          ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition)
+    except ClientError:
+        return answer(503, {"error": "in_progress"})  # the real handler re-reads and retries; left out here
+    if detail is None:
+        return answer(200, {"status": "ok"})
+    published = client("events").put_events(Entries=[{
+        "Source": "wab.gateway", "DetailType": "WhatsApp Message Status Changed",
+        "Detail": json.dumps(detail, default=number), "EventBusName": BUS,
+    }])
+    if published.get("FailedEntryCount"):
+        return answer(503, {"error": "dependency_failed"})
+    dynamodb.update_item(
+        TableName=TABLE, Key=key, UpdateExpression="REMOVE #outbox.#k0 SET #version = #version + :one",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeNames={"#outbox": "outbox", "#k0": outbox_key, "#version": "version"},
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+    return answer(200, {"status": "ok"})

@@ -1,0 +1,141 @@
+"""Hand-written sender (the send queue's consumer) for one send command, done once:
+GetSecretValue (once per container, cached) · PutItem idempotency record (in progress) · GetItem contact window
+(free-form messages only) · provider POST /messages · UpdateItem idempotency record (completed) · PutItem MT record +
+outbox · PutEvents · UpdateItem clear outbox. The provider is called with urllib3, which ships with botocore."""
+
+import base64
+import hashlib
+import json
+import os
+import time
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import urllib3
+from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import ClientError
+
+TABLE = os.environ["TABLE_NAME"]
+BUS = os.environ["EVENT_BUS_NAME"]
+SECRET_ARN = os.environ["PROVIDER_SECRET_ARN"]
+BUSINESS_NUMBER = os.environ["BUSINESS_NUMBER"]
+RETENTION_SECONDS = int(os.environ.get("RETENTION_DAYS", "180")) * 86400
+IDEMPOTENCY_SECONDS = int(os.environ.get("IDEMPOTENCY_DAYS", "7")) * 86400
+SECRET_MAX_AGE = int(os.environ.get("SECRET_MAX_AGE_SECONDS", "300"))
+_clients = {}
+_secret = {"value": None, "at": 0.0}
+_http = urllib3.PoolManager(maxsize=4, retries=False, timeout=urllib3.Timeout(connect=3.05, read=10))
+_serialize = TypeSerializer().serialize
+
+
+def client(name):
+    if name not in _clients:
+        _clients[name] = boto3.client(name)
+    return _clients[name]
+
+
+def provider():
+    if _secret["value"] is None or time.monotonic() - _secret["at"] > SECRET_MAX_AGE:
+        _secret["value"] = json.loads(client("secretsmanager").get_secret_value(SecretId=SECRET_ARN)["SecretString"])
+        _secret["at"] = time.monotonic()
+    return _secret["value"]
+
+
+def iso(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def lambda_handler(event, context):
+    failures = []
+    for record in event["Records"]:
+        try:
+            send(json.loads(record["body"]), context)
+        except Exception:
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
+
+
+def send(body, context):
+    command = body["detail"] if "detail-type" in body else body
+    destination = command["destination"]
+    destination = destination if destination.startswith("+") else "+" + destination
+    kind = command["type"]
+    source = command.get("source") or BUSINESS_NUMBER
+    reference = command.get("reference")
+    key = command.get("idempotency_key") or reference or json.dumps(command, sort_keys=True)
+    dynamodb = client("dynamodb")
+    now = datetime.now(timezone.utc)
+    idempotency_key = {"pk": {"S": "IDEMPOTENCY#sender#" + hashlib.md5(key.encode()).hexdigest()}}
+    in_progress_until = int(time.time() * 1000) + context.get_remaining_time_in_millis()
+    try:
+        dynamodb.put_item(
+            TableName=TABLE,
+            Item={**idempotency_key, "expires_at": {"N": str(int(now.timestamp()) + IDEMPOTENCY_SECONDS)},
+                  "status": {"S": "INPROGRESS"}, "in_progress_expiration": {"N": str(in_progress_until)},
+                  "validation": {"S": hashlib.md5(json.dumps(command, sort_keys=True).encode()).hexdigest()}},
+            ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR "
+                                "(#status = :inprogress AND in_progress_expiration < :now_ms)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))},
+                                       ":now_ms": {"N": str(int(time.time() * 1000))},
+                                       ":inprogress": {"S": "INPROGRESS"}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return  # done before (the real sender completes a stored outcome; left out here)
+        raise
+    if kind != "template":  # free-form: only inside the customer's 24-hour window
+        contact = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"CONTACT#{destination}"}},
+                                    ConsistentRead=True).get("Item")
+        if not contact or contact["last_inbound_at"]["S"] <= iso(now - timedelta(hours=24)):
+            raise RuntimeError("outside the 24-hour window")  # the real sender publishes Failed; left out here
+    secret = provider()
+    wire = {"destination": destination, "type": kind, kind: command[kind], "source": source}
+    if reference:
+        wire["reference"] = reference
+    response = _http.request(
+        "POST", secret["base_url"].rstrip("/") + "/messages", body=json.dumps(wire).encode(),
+        headers={"content-type": "application/json", "accept": "application/json",
+                 "authorization": "Basic " + base64.b64encode(f"{secret['username']}:{secret['password']}".encode()).decode()},
+    )
+    if response.status >= 300:
+        raise RuntimeError(f"provider answered {response.status}")
+    accepted = json.loads(response.data)
+    message_id = (accepted[0] if isinstance(accepted, list) else accepted)["id"]
+    at = iso(datetime.now(timezone.utc))
+    dynamodb.update_item(
+        TableName=TABLE, Key=idempotency_key,
+        UpdateExpression="SET #data = :data, expires_at = :expiry, #status = :status",
+        ExpressionAttributeNames={"#data": "data", "#status": "status"},
+        ExpressionAttributeValues={
+            ":data": {"S": json.dumps({"at": at, "accepted": [{"message_id": message_id, "destination": destination}]})},
+            ":expiry": {"N": str(int(now.timestamp()) + IDEMPOTENCY_SECONDS)}, ":status": {"S": "COMPLETED"}},
+    )
+    detail = {"message_id": message_id, "destination": destination, "source": source, "type": kind}
+    if reference:
+        detail["reference"] = reference
+    item = {
+        "pk": f"MSG#{message_id}", "id": message_id, "direction": "MT", "source": source, "destination": destination,
+        "type": kind, "status": "accepted", "content": {"type": kind, kind: command[kind]},
+        "status_history": [{"status": "accepted", "at": at}], "created_at": at, "updated_at": at,
+        "contact": destination, "contact_key": destination, "version": 1,
+        "expires_at": int(now.timestamp()) + RETENTION_SECONDS,
+        "outbox": {"accepted": {"detail_type": "WhatsApp Message Accepted", "detail": detail,
+                                "lease_until": int(time.time() * 1000) + context.get_remaining_time_in_millis() + 1000}},
+    }
+    if reference:
+        item["reference"] = item["reference_key"] = reference
+    dynamodb.put_item(TableName=TABLE, Item={name: _serialize(value) for name, value in item.items()},
+                      ConditionExpression="attribute_not_exists(pk)", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    published = client("events").put_events(Entries=[{
+        "Source": "wab.gateway", "DetailType": "WhatsApp Message Accepted", "Detail": json.dumps(detail),
+        "EventBusName": BUS}])
+    if published.get("FailedEntryCount"):
+        raise RuntimeError("EventBridge did not take the event")
+    dynamodb.update_item(
+        TableName=TABLE, Key={"pk": {"S": f"MSG#{message_id}"}},
+        UpdateExpression="REMOVE #outbox.#k0 SET #version = #version + :one", ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeNames={"#outbox": "outbox", "#k0": "accepted", "#version": "version"},
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )

@@ -1,0 +1,339 @@
+"""Cold start, warm overhead, AWS requests and memory of each handler against its hand-written baseline.
+
+Everything runs in fresh worker processes (`bench.inproc`); this module builds their plans and reduces the results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from typing import Any
+
+from bench import lambda_env as L
+from bench import template_info as T
+
+HANDLER_FLOW = {"callbacks": "mo", "messages": "get", "sender": "send"}  # the flow whose first invocation is timed
+HANDLER_FUNCTION = {"callbacks": "CallbacksFunction", "messages": "MessagesFunction", "sender": "SenderFunction"}
+SIM_QUEUE_URL = f"https://sqs.{L.REGION}.amazonaws.com/{L.ACCOUNT}/{T.NAMES['queue']}"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def function_env(logical_id: str, names: dict[str, str], queue_url: str, extra: dict[str, str] | None = None
+                 ) -> dict[str, Any]:
+    spec = T.functions()[logical_id]
+    return {"memory": spec["memory"], "timeout": spec["timeout"],
+            "env": T.resolved_env(logical_id, names, queue_url=queue_url, extra=extra)}
+
+
+def run_worker(plan: dict[str, Any], timeout: float = 900) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="wab-bench-") as folder:
+        plan = {**plan, "out": os.path.join(folder, "results.json")}
+        process = subprocess.run([sys.executable, "-m", "bench.inproc"], input=json.dumps(plan), text=True,
+                                 capture_output=True, timeout=timeout, cwd=L.ROOT, env=_python_env())
+        if process.returncode != 0 or not os.path.exists(plan["out"]):
+            raise RuntimeError(f"bench worker failed ({process.returncode}):\n{process.stderr[-4000:]}")
+        results = json.load(open(plan["out"]))
+    failed = [result for result in results if not result.get("ok")]
+    if failed:
+        raise RuntimeError(f"{len(failed)} benchmark tasks failed; first: {failed[0].get('error')}\n"
+                           f"{failed[0].get('trace', '')}")
+    return results
+
+
+# Installed in this virtualenv (for moto and the SAM CLI) but not in the AWS Lambda Python runtime nor in the wab layer:
+# botocore picks up awscrt and (through urllib3) pyOpenSSL when they are importable, which adds ~45 ms to
+# `import boto3` here that Lambda never pays. Benchmark processes see stand-ins that fail to import, as in Lambda.
+NOT_IN_LAMBDA = ("awscrt", "OpenSSL")
+LAMBDA_SITE = L.ROOT / "bench" / ".cache" / "lambda-site"
+
+
+def lambda_site() -> str:
+    for name in NOT_IN_LAMBDA:
+        package = LAMBDA_SITE / name
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text(f'raise ImportError("{name} is not in the AWS Lambda Python runtime")\n')
+    return str(LAMBDA_SITE)
+
+
+def _python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "_X_AMZN"))}
+    env["PYTHONPATH"] = os.pathsep.join([lambda_site(), str(L.ROOT)])
+    env.pop("PYTHONSTARTUP", None)
+    env.update(extra or {})
+    return env
+
+
+def moto_plan(tasks: list[dict[str, Any]], provider: dict[str, str], seed: int) -> dict[str, Any]:
+    functions = {logical_id: function_env(logical_id, T.NAMES, SIM_QUEUE_URL) for logical_id in T.functions()}
+    return {"mode": "moto", "names": T.NAMES, "table": T.table_properties(), "functions": functions,
+            "provider": provider, "seed": seed, "tasks": tasks}
+
+
+# --- 1a: importing the handler against a bare `import boto3`, each in a new interpreter -------------------------------
+
+_IMPORT_HANDLER = """
+import time
+started = time.perf_counter()
+import importlib.util, sys
+sys.path[:0] = [{layer!r}, {folder!r}]
+spec = importlib.util.spec_from_file_location("handler", {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+elapsed = time.perf_counter() - started
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
+print(elapsed * 1000, int(hwm) / 1024)
+"""
+_IMPORT_BOTO3 = """
+import time
+started = time.perf_counter()
+import boto3
+elapsed = time.perf_counter() - started
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
+print(elapsed * 1000, int(hwm) / 1024)
+"""
+
+
+def _handler_code(handler: str) -> str:
+    path = L.ROOT / "functions" / handler / "app.py"
+    return _IMPORT_HANDLER.format(layer=str(L.LAYER_DIR), folder=str(path.parent), path=str(path))
+
+
+def _lambda_process_env(handler: str) -> dict[str, str]:
+    logical_id = HANDLER_FUNCTION[handler]
+    spec = function_env(logical_id, T.NAMES, SIM_QUEUE_URL)
+    return _python_env(L.lambda_environment(f"wab-{logical_id}", spec["memory"], spec["env"]))
+
+
+def _run_python(code: str, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
+    process = subprocess.run([sys.executable, *flags, "-c", code], env=env, capture_output=True, text=True,
+                             timeout=120, cwd="/")
+    if process.returncode != 0:
+        raise RuntimeError(f"import benchmark failed: {process.stderr[-2000:]}")
+    return process
+
+
+def import_times(handler: str, samples: int) -> dict[str, Any]:
+    """Wall time of importing the handler module vs `import boto3`, alternating, each in a new interpreter."""
+    env = _lambda_process_env(handler)
+    ours, boto3, ours_rss, boto3_rss = [], [], [], []
+    for _ in range(samples):
+        ms, rss = map(float, _run_python(_handler_code(handler), env).stdout.split())
+        ours.append(ms)
+        ours_rss.append(rss)
+        ms, rss = map(float, _run_python(_IMPORT_BOTO3, env).stdout.split())
+        boto3.append(ms)
+        boto3_rss.append(rss)
+    return {"ours_ms": ours, "boto3_ms": boto3, "ours_rss_mb": median(ours_rss), "boto3_rss_mb": median(boto3_rss),
+            "ratio": median(ours) / median(boto3)}
+
+
+def import_breakdown(handler: str | None) -> dict[str, float]:
+    """Self time of every module imported, summed per top-level package (python -X importtime), in ms."""
+    env = _lambda_process_env(handler or "callbacks")
+    process = _run_python(_handler_code(handler) if handler else _IMPORT_BOTO3, env, "-X", "importtime")
+    totals: Counter[str] = Counter()
+    for line in process.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _cumulative, name = line[len("import time:"):].split("|")
+        package = name.strip().split(".")[0]
+        if package in sys.stdlib_module_names or package.lstrip("_") in sys.stdlib_module_names:
+            package = "(standard library)"
+        totals[package] += int(self_us) / 1000
+    return dict(totals.most_common())
+
+
+_SESSION_CLIENTS = """
+import json, sys, time
+import importlib.util
+sys.path[:0] = [{layer!r}, {folder!r}]
+spec = importlib.util.spec_from_file_location("handler", {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+import boto3
+boto3.client("dynamodb")
+t0 = time.perf_counter()
+boto3.client("secretsmanager")
+t1 = time.perf_counter()
+boto3.session.Session().client("secretsmanager")
+t2 = time.perf_counter()
+print(json.dumps({{"shared_session_client_ms": (t1 - t0) * 1000, "new_session_client_ms": (t2 - t1) * 1000}}))
+"""
+
+
+def session_diagnostic(handler: str, samples: int) -> dict[str, float]:
+    """In a fresh interpreter with the handler imported and a first client made: one more client of the default
+    session against a client of a new session (what Powertools' parameters utility creates for itself)."""
+    path = L.ROOT / "functions" / handler / "app.py"
+    code = _SESSION_CLIENTS.format(layer=str(L.LAYER_DIR), folder=str(path.parent), path=str(path))
+    env = _lambda_process_env(handler)
+    runs = []
+    for _ in range(samples):
+        process = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                                 cwd="/")
+        if process.returncode != 0:
+            raise RuntimeError(f"session diagnostic failed: {process.stderr[-2000:]}")
+        runs.append(json.loads(process.stdout.strip().splitlines()[-1]))
+    return {key: median([run[key] for run in runs]) for key in runs[0]}
+
+
+# --- 1b, 2, 3: first invocation, warm invocations and AWS requests, against in-process moto -------------------------
+
+
+def handler_tasks(cold_samples: int, warm_n: int, warmup: int, count_n: int) -> list[dict[str, Any]]:
+    tasks: list[dict[str, Any]] = []
+    for handler, flow in HANDLER_FLOW.items():
+        for sample in range(cold_samples):
+            sides = ("ours", "baseline") if sample % 2 == 0 else ("baseline", "ours")
+            tasks += [{"kind": "cold", "handler": handler, "flow": flow, "side": side} for side in sides]
+            tasks.append({"kind": "cold", "handler": handler, "flow": flow, "side": "ours", "gc_variant": True})
+    for flow in L.FLOWS:
+        half = max(warm_n // 2, 1)
+        # Two rounds in opposite order, so a drift of the machine's speed does not favour one side.
+        for round_, sides in enumerate((("ours", "baseline"), ("baseline", "ours"))):
+            tasks += [{"kind": "warm", "flow": flow, "side": side, "warmup": warmup, "n": half, "round": round_,
+                       } for side in sides]
+        tasks += [{"kind": "count", "flow": flow, "side": side, "n": count_n} for side in ("ours", "baseline")]
+    tasks += [{"kind": "count", "flow": flow, "side": "ours", "n": count_n} for flow in L.COUNT_ONLY_FLOWS]
+    return tasks
+
+
+def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
+    cold: dict[str, Any] = {}
+    for handler in HANDLER_FLOW:
+        sides = {}
+        for side in ("ours", "baseline"):
+            samples = [r for r in results if r["kind"] == "cold" and r.get("handler") == handler and r["side"] == side
+                       and not r.get("gc_variant")]
+            totals = [r["import_ms"] + r["first_ms"] for r in samples]
+            sides[side] = {
+                "total_ms": totals, "import_ms": [r["import_ms"] for r in samples],
+                "first_ms": [r["first_ms"] for r in samples],
+                "median_total_ms": median(totals), "median_import_ms": median([r["import_ms"] for r in samples]),
+                "median_first_ms": median([r["first_ms"] for r in samples]),
+                "median_first_aws_ms": median([r["first_aws_ms"] for r in samples]),
+                "median_first_moto_ms": median([r["first_moto_ms"] for r in samples]),
+                "median_first_provider_ms": median([r["first_provider_ms"] for r in samples]),
+                "first_ops": samples[0]["first_ops"] if samples else [],
+                "median_first_gc_ms": median([r["first_gc_ms"] for r in samples]),
+                "median_first_full_collections": median([r["first_full_collections"] for r in samples]),
+                "first_sessions": max((r["first_sessions"] for r in samples), default=0),
+                "handler_freezes": any(r["handler_freezes"] for r in samples),
+                "median_import_cpu_ms": median([r["import_cpu_ms"] for r in samples]),
+                "median_first_cpu_ms": median([r["first_cpu_ms"] for r in samples]),
+                "aws_calls_first": samples[0]["first_calls"] if samples else 0,
+            }
+        variant = [r for r in results if r["kind"] == "cold" and r.get("handler") == handler and r.get("gc_variant")]
+        # The first invocation the other way round: frozen if the handler does not call gc.freeze(), unfrozen if it does.
+        sides["ours_gc_variant"] = {
+            "frozen": not any(r["handler_freezes"] for r in variant),
+            "median_first_ms": median([r["first_ms"] for r in variant]),
+            "median_first_gc_ms": median([r["first_gc_ms"] for r in variant]),
+            "median_first_full_collections": median([r["first_full_collections"] for r in variant]),
+            "median_total_ms": median([r["import_ms"] + r["first_ms"] for r in variant]),
+        }
+        cold[handler] = {**sides, "ratio": sides["ours"]["median_total_ms"] / sides["baseline"]["median_total_ms"]}
+
+    warm: dict[str, Any] = {}
+    counts: dict[str, Any] = {}
+    for flow in L.FLOWS:
+        sides = {}
+        for side in ("ours", "baseline"):
+            runs = [r for r in results if r["kind"] == "warm" and r["flow"] == flow and r["side"] == side]
+            ms = [value for r in runs for value in r["ms"]]
+            aws = [value for r in runs for value in r["aws_ms"]]
+            moto = [value for r in runs for value in r["moto_ms"]]
+            provider = [value for r in runs for value in r["provider_ms"]]
+            own = [total - inside - out for total, inside, out in zip(ms, aws, provider)]
+            sides[side] = {
+                "n": len(ms), "median_ms": median(ms), "p90_ms": percentile(ms, 0.9), "mean_ms": statistics.fmean(ms),
+                "median_aws_ms": median(aws), "median_moto_ms": median(moto), "median_provider_ms": median(provider),
+                "median_sdk_ms": median([a - m for a, m in zip(aws, moto)]),
+                "median_outside_aws_ms": median(own),
+                "median_not_moto_ms": median([total - m - p for total, m, p in zip(ms, moto, provider)]),
+                "log_bytes_per_invocation": sum(r["log_bytes"] for r in runs) / max(sum(r["n"] + r["warmup"] for r in runs), 1),
+            }
+        warm[flow] = {**sides, "ratio": sides["ours"]["median_ms"] / sides["baseline"]["median_ms"],
+                      "ratio_outside_moto": sides["ours"]["median_not_moto_ms"] / sides["baseline"]["median_not_moto_ms"]}
+        count = {}
+        for side in ("ours", "baseline"):
+            [run] = [r for r in results if r["kind"] == "count" and r["flow"] == flow and r["side"] == side]
+            count[side] = {"first": [f"{c['service']}.{c['operation']}" for c in run["first"]],
+                           "steady": run["steady"][-1], "log_bytes_per_invocation": run["log_bytes_per_invocation"]}
+        steady_ops = {side: {op: v["count"] for op, v in count[side]["steady"].items()} for side in count}
+        counts[flow] = {**count, "same_calls": steady_ops["ours"] == steady_ops["baseline"]
+                        and count["ours"]["first"] == count["baseline"]["first"]}
+    for flow in L.COUNT_ONLY_FLOWS:
+        [run] = [r for r in results if r["kind"] == "count" and r["flow"] == flow]
+        counts[flow] = {"ours": {"first": [f"{c['service']}.{c['operation']}" for c in run["first"]],
+                                 "steady": run["steady"][-1],
+                                 "log_bytes_per_invocation": run["log_bytes_per_invocation"]}}
+    return {"cold_first_invocation": cold, "warm": warm, "aws_calls": counts}
+
+
+# --- memory: in a process of its own against a moto server, so only the handler's memory is counted ---------------
+
+
+def memory_tasks(n: int, warmup: int, recipients: int, chunk: int, flows: list[str] | None = None
+                 ) -> list[dict[str, Any]]:
+    tasks = []
+    for position, flow in enumerate(flows or L.FLOWS):
+        for side_position, side in enumerate(("ours", "baseline")):
+            tasks.append({"kind": "memory", "flow": flow, "side": side, "warmup": warmup, "n": n,
+                          "offset": 1000 * (2 * position + side_position)})
+    tasks.append({"kind": "broadcast_memory", "flow": "send", "side": "ours", "warmup": 2, "recipients": recipients,
+                  "chunk": chunk, "offset": 20_000, "check_as": "send"})
+    return tasks
+
+
+def run_memory(stack: Any, tasks: list[dict[str, Any]], scratch_queue_url: str) -> list[dict[str, Any]]:
+    """Each task in a new process against the local stack's moto server and simulator."""
+    from bench.inproc import seed
+
+    info = stack.info
+    names = {"table": info["table_name"], "bus": info["event_bus_name"],
+             "callback_secret": stack.resolver.ref("CallbackCredentialsSecret"),
+             "provider_secret": stack.resolver.ref("ProviderSecret"), "queue": scratch_queue_url}
+    extra = {"AWS_ENDPOINT_URL": info["aws_endpoint_url"]}
+    functions = {logical_id: function_env(logical_id, names, scratch_queue_url, extra) for logical_id in T.functions()}
+    dynamodb = stack.client("dynamodb")
+    for task in tasks:
+        if task["kind"] == "memory":  # each task its own MT records and contacts (DLRs must find `accepted`)
+            count = task["warmup"] + task["n"] + max(task["n"] // 4, 1) + 1
+            seed(dynamodb, info["table_name"], range(task["offset"], task["offset"] + count))
+    results = []
+    for task in tasks:
+        plan = {"mode": "endpoint", "names": names, "functions": functions, "seed": 0, "tasks": [task],
+                "callback_auth": [info["callback_username"], info["callback_password"]]}
+        results += run_worker(plan)
+    return results
+
+
+def reduce_memory(results: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for result in results:
+        if result["kind"] == "memory":
+            out.setdefault(result["flow"], {})[result["side"]] = {
+                key: result[key] for key in ("rss_import_mb", "rss_warm_mb", "rss_peak_mb", "tracemalloc_peak_mb")}
+        else:
+            out["broadcast"] = {key: value for key, value in result.items()
+                                if key.endswith(("_mb", "_ms")) or key in ("recipients", "chunk")}
+    return out

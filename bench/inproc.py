@@ -1,0 +1,408 @@
+"""The benchmark worker: runs handlers in fresh processes against in-process moto (or a running moto server).
+
+    python -m bench.inproc < plan.json      (results go to plan["out"])
+
+It prepares once (moto imported and started, resources created, items seeded; nothing of the handlers imported),
+then forks one child per task, so every task starts in a fresh process in the same state: the handler module not yet
+imported, no boto3 client created. The child times what the task asks, writes its result back through a pipe and
+exits. Tasks:
+
+- `cold`:   import the handler module, then its first invocation (both timed).
+- `warm`:   import, warm up, then time each of `n` invocations (and the time spent inside AWS calls).
+- `count`:  every AWS request of the first and of `n` later invocations, with billing units; bytes logged.
+- `memory`: peak RSS (getrusage) after import, after warm-up and after `n` invocations; tracemalloc peak of one
+            invocation. Run in `endpoint` mode (a moto server elsewhere), so moto's own memory is not counted.
+- `broadcast_memory`: the sender given one broadcast of `recipients` (split into chunk commands), then one chunk.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from typing import Any
+
+from bench import lambda_env as L
+from bench.awscalls import CallRecorder, summarize
+
+TASK_TIMEOUT_SECONDS = 240
+
+
+class Sink:
+    """Stands in for stdout/stderr in a child: counts what the handler logs (for the CloudWatch Logs estimate)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.lines = 0
+
+    def write(self, text: str) -> int:
+        self.bytes += len(text.encode())
+        self.lines += text.count("\n")
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError("no file descriptor")
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_mb() -> float:
+    """Peak resident set of this process (VmHWM). Not getrusage's ru_maxrss: Linux carries that over from the
+    parent across fork and exec, so a small child would report the parent's peak."""
+    return _status_mb("VmHWM")
+
+
+# --- preparation (in the parent, before any fork) ----------------------------------------------------------------
+
+
+def start_moto(plan: dict[str, Any]) -> None:
+    from moto import mock_aws
+    from moto.core.models import responses_mock
+
+    mock_aws().start()
+    # moto also routes `requests` through the `responses` library (for AWS URLs); the handlers' provider calls go to a
+    # real loopback simulator, so take that patch off: botocore calls stay mocked by moto's botocore hook.
+    responses_mock.stop()
+    import boto3
+
+    session = boto3.session.Session(region_name=L.REGION)  # not the default session: children start without one
+    table = plan["table"]
+    dynamodb = session.client("dynamodb")
+    indexes = [{key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+               for index in table.get("GlobalSecondaryIndexes", [])]
+    dynamodb.create_table(TableName=plan["names"]["table"], AttributeDefinitions=table["AttributeDefinitions"],
+                          KeySchema=table["KeySchema"], BillingMode="PAY_PER_REQUEST",
+                          **({"GlobalSecondaryIndexes": indexes} if indexes else {}))
+    session.client("events").create_event_bus(Name=plan["names"]["bus"])
+    sqs = session.client("sqs")
+    sqs.create_queue(QueueName=plan["names"]["queue"])
+    secrets = session.client("secretsmanager")
+    secrets.create_secret(Name=plan["names"]["callback_secret"],
+                          SecretString=json.dumps({"username": L.CALLBACK_USER, "password": L.CALLBACK_PASSWORD}))
+    secrets.create_secret(Name=plan["names"]["provider_secret"], SecretString=json.dumps(plan["provider"]))
+    seed(session.client("dynamodb"), plan["names"]["table"], range(plan["seed"]))
+
+
+def seed(dynamodb: Any, table: str, indexes: range) -> None:
+    """MT records at `accepted` (for DLRs and record reads) and contacts inside the 24-hour window (for sends)."""
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(now - 60))
+    items = []
+    for index in indexes:
+        number = L.customer(index)
+        content = {"M": {"type": {"S": "text"}, "text": {"M": {"body": {"S": "Your order 1042 has shipped."}}}}}
+        items.append({
+            "pk": {"S": f"MSG#{L.mt_id(index)}"}, "id": {"S": L.mt_id(index)}, "direction": {"S": "MT"},
+            "source": {"S": L.BUSINESS_NUMBER}, "destination": {"S": number}, "contact": {"S": number},
+            "contact_key": {"S": number}, "type": {"S": "text"}, "status": {"S": "accepted"},
+            "reference": {"S": f"order-{index}"}, "reference_key": {"S": f"order-{index}"}, "content": content,
+            "status_history": {"L": [{"M": {"status": {"S": "accepted"}, "at": {"S": stamp}}}]},
+            "created_at": {"S": stamp}, "updated_at": {"S": stamp}, "version": {"N": "2"}, "outbox": {"M": {}},
+            "expires_at": {"N": str(int(now) + 180 * 86400)},
+        })
+        items.append({"pk": {"S": f"CONTACT#{number}"}, "last_inbound_at": {"S": stamp},
+                      "expires_at": {"N": str(int(now) + 180 * 86400)}})
+    for start in range(0, len(items), 25):
+        dynamodb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]})
+
+
+# --- tasks (in a forked child) -------------------------------------------------------------------------------------
+
+
+def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+    flow, side = task["flow"], task["side"]
+    spec = L.FLOWS.get(flow) or L.COUNT_ONLY_FLOWS[flow]
+    function = plan["functions"][spec["function"]]
+    os.environ.update(L.lambda_environment(f"wab-{spec['function']}", function["memory"], function["env"]))
+    if "env" in task:
+        os.environ.update(task["env"])
+    sink = Sink()
+    sys.stdout = sys.stderr = sink  # type: ignore[assignment]
+    kind = task["kind"]
+    if "callback_auth" in plan:
+        L.CALLBACK_USER, L.CALLBACK_PASSWORD = plan["callback_auth"]
+    recorder = CallRecorder(detail=kind == "count").install()
+    clocks = install_clocks(moto=plan["mode"] == "moto")
+    run = f"{task.get('run', 'r')}{os.getpid()}"
+    base = task.get("offset", 0)
+    context = lambda: L.Context(f"wab-{spec['function']}", function["memory"], function["timeout"])  # noqa: E731
+
+    def invoke(module: Any, index: int, event: dict[str, Any] | None = None) -> Any:
+        answer = module.lambda_handler(event or L.flow_event(flow, base + index, run), context())
+        if not L.succeeded(flow if event is None else task.get("check_as", flow), answer):
+            raise RuntimeError(f"{flow}/{side} invocation {index} did not succeed: {str(answer)[:500]}")
+        return answer
+
+    def load() -> Any:
+        return L.load_module(spec[side], f"bench_{flow}_{side}")
+
+    if kind == "cold":
+        gc.collect()
+        # Does the handler module call gc.freeze() at the end of its import? The variant task does it the other way
+        # round (the handler's call skipped, or a call added) to show what the freeze is worth.
+        variant, freezes, real_freeze = task.get("gc_variant"), [0], gc.freeze
+
+        def freeze() -> None:
+            freezes[0] += 1
+            if not variant:
+                real_freeze()
+
+        gc.freeze = freeze
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        module = load()
+        gc.freeze = real_freeze
+        handler_freezes = freezes[0] > 0
+        if variant and not handler_freezes:
+            real_freeze()
+        wall1, cpu1 = time.perf_counter(), time.process_time()
+        clocks.reset()
+        sessions = count_sessions()
+        collector = GcClock().start()
+        invoke(module, 0)
+        collector.stop()
+        wall2, cpu2 = time.perf_counter(), time.process_time()
+        calls = recorder.take()
+        return {"import_ms": (wall1 - wall0) * 1000, "first_ms": (wall2 - wall1) * 1000,
+                "import_cpu_ms": (cpu1 - cpu0) * 1000, "first_cpu_ms": (cpu2 - cpu1) * 1000,
+                "first_aws_ms": sum(call.ms for call in calls), "first_moto_ms": clocks.ms["moto"],
+                "first_provider_ms": clocks.ms["provider"], "first_calls": len(calls),
+                "first_gc_ms": collector.ms, "first_full_collections": collector.full,
+                "first_sessions": sessions[0], "handler_freezes": handler_freezes,
+                "first_ops": [f"{call.service}.{call.operation}" for call in calls]}
+
+    if kind == "warm":
+        module = load()
+        for index in range(task["warmup"]):
+            invoke(module, index)
+        recorder.take()
+        walls, aws, cpu, moto, provider = [], [], [], [], []
+        gc.collect()
+        for index in range(task["warmup"], task["warmup"] + task["n"]):
+            clocks.reset()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            invoke(module, index)
+            walls.append((time.perf_counter() - wall0) * 1000)
+            cpu.append((time.process_time() - cpu0) * 1000)
+            aws.append(sum(call.ms for call in recorder.take()))
+            moto.append(clocks.ms["moto"])
+            provider.append(clocks.ms["provider"])
+        return {"ms": walls, "aws_ms": aws, "cpu_ms": cpu, "moto_ms": moto, "provider_ms": provider,
+                "log_bytes": sink.bytes}
+
+    if kind == "count":
+        module = load()
+        invoke(module, 0)
+        first = [call.as_dict() for call in recorder.take()]
+        first_log = sink.bytes
+        per_invocation = []
+        for index in range(1, 1 + task["n"]):
+            invoke(module, index)
+            per_invocation.append(summarize(recorder.take()))
+        return {"first": first, "steady": per_invocation, "log_bytes_first": first_log,
+                "log_bytes_per_invocation": (sink.bytes - first_log) / max(task["n"], 1)}
+
+    if kind == "memory":
+        import tracemalloc
+
+        rss_start = rss_mb()
+        module = load()
+        rss_import = rss_mb()
+        for index in range(task["warmup"]):
+            invoke(module, index)
+        rss_warm = rss_mb()
+        for index in range(task["warmup"], task["warmup"] + task["n"]):
+            invoke(module, index)
+        rss_peak = rss_mb()  # before tracemalloc, whose own bookkeeping would add to the resident set
+        tracemalloc.start()
+        peaks = []
+        first = task["warmup"] + task["n"]
+        for index in range(first, first + max(task["n"] // 4, 1)):
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+            invoke(module, index)
+            peaks.append((tracemalloc.get_traced_memory()[1] - before) / 2**20)
+        tracemalloc.stop()
+        return {"rss_start_mb": rss_start, "rss_import_mb": rss_import, "rss_warm_mb": rss_warm,
+                "rss_peak_mb": rss_peak, "tracemalloc_peak_mb": max(peaks)}
+
+    if kind == "broadcast_memory":
+        import tracemalloc
+
+        module = load()
+        for index in range(task["warmup"]):
+            invoke(module, index)
+        gc.collect()
+        rss_warm = rss_mb()
+        destinations = [L.customer(500_000 + index) for index in range(task["recipients"])]
+        chunks = -(-task["recipients"] // task["chunk"])
+
+        def split_and_chunk(reference: str) -> tuple[float, float]:
+            started = time.perf_counter()
+            invoke(module, 0, L.sqs_event([L.broadcast_command(destinations, reference)]))
+            split_ms = (time.perf_counter() - started) * 1000
+            chunk = dict(L.broadcast_command(destinations[:task["chunk"]], reference))
+            chunk["idempotency_key"] = f"{reference}#chunk-1-of-{chunks}"
+            started = time.perf_counter()
+            invoke(module, 0, L.sqs_event([chunk]))
+            return split_ms, (time.perf_counter() - started) * 1000
+
+        # First without tracemalloc (its bookkeeping would inflate the resident set), then again, traced, under
+        # another reference (the same one would be an idempotent replay).
+        split_ms, chunk_ms = split_and_chunk(f"bench-memory-{run}")
+        rss_peak = rss_mb()
+        tracemalloc.start()
+        reference = f"bench-memory-traced-{run}"
+        invoke(module, 0, L.sqs_event([L.broadcast_command(destinations, reference)]))
+        split_peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.reset_peak()
+        chunk = dict(L.broadcast_command(destinations[:task["chunk"]], reference))
+        chunk["idempotency_key"] = f"{reference}#chunk-1-of-{chunks}"
+        invoke(module, 0, L.sqs_event([chunk]))
+        chunk_peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        return {"rss_warm_mb": rss_warm, "rss_peak_mb": rss_peak, "split_ms": split_ms, "chunk_ms": chunk_ms,
+                "split_tracemalloc_peak_mb": split_peak, "chunk_tracemalloc_peak_mb": chunk_peak,
+                "calls": len(recorder.take())}
+
+    raise ValueError(kind)
+
+
+def count_sessions() -> list[int]:
+    """How many botocore sessions are created from now on (each loads botocore's endpoint data again)."""
+    import botocore.session
+
+    created = [0]
+    original = botocore.session.Session.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        created[0] += 1
+        original(self, *args, **kwargs)
+
+    botocore.session.Session.__init__ = init  # type: ignore[method-assign]
+    return created
+
+
+class GcClock:
+    """Time spent in garbage collections (and how many were full, generation 2) while it runs."""
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+        self.full = 0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.ms += (time.perf_counter() - self._started) * 1000
+            self.full += info["generation"] == 2
+
+    def start(self) -> "GcClock":
+        gc.callbacks.append(self._callback)
+        return self
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+class Clocks:
+    """Wall time spent inside moto's request handling and inside provider HTTP calls (urllib3, under requests too)."""
+
+    def __init__(self) -> None:
+        self.ms = {"moto": 0.0, "provider": 0.0}
+
+    def reset(self) -> None:
+        self.ms = {"moto": 0.0, "provider": 0.0}
+
+    def wrap(self, owner: Any, name: str, clock: str) -> None:
+        original = getattr(owner, name)
+        clocks = self
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                clocks.ms[clock] += (time.perf_counter() - started) * 1000
+
+        setattr(owner, name, timed)
+
+
+def install_clocks(*, moto: bool) -> Clocks:
+    clocks = Clocks()
+    if moto:
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        clocks.wrap(BotocoreStubber, "__call__", "moto")
+    else:
+        return clocks  # against a moto server every AWS call is an HTTP call through urllib3 too: no provider clock
+    import urllib3.connectionpool
+
+    clocks.wrap(urllib3.connectionpool.HTTPConnectionPool, "urlopen", "provider")
+    return clocks
+
+
+def fork_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_end)
+        signal.alarm(TASK_TIMEOUT_SECONDS)
+        try:
+            result = {"ok": True, **run_task(plan, task)}
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-3000:]}
+        with os.fdopen(write_end, "w") as pipe:
+            json.dump(result, pipe)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        text = pipe.read()
+    os.waitpid(pid, 0)
+    try:
+        return {**task, **json.loads(text)}
+    except ValueError:
+        return {**task, "ok": False, "error": "the task's process died without a result"}
+
+
+def run_here(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+    """One task in this process, which has done nothing else yet (memory figures: nothing but the handler in it)."""
+    try:
+        return {**task, "ok": True, **run_task(plan, task)}
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        return {**task, "ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-3000:]}
+
+
+def main() -> None:
+    plan = json.load(sys.stdin)
+    os.environ.update({"AWS_REGION": L.REGION, "AWS_DEFAULT_REGION": L.REGION,
+                       "AWS_ACCESS_KEY_ID": "AKIABENCHMARK000000", "AWS_SECRET_ACCESS_KEY": "bench-secret-access-key"})
+    if plan["mode"] == "moto":
+        start_moto(plan)
+    results = []
+    for task in plan["tasks"]:
+        results.append(fork_task(plan, task) if plan["mode"] == "moto" else run_here(plan, task))
+        if not results[-1]["ok"]:
+            print(f"task failed: {task}: {results[-1]['error']}\n{results[-1].get('trace', '')}", file=sys.stderr)
+    with open(plan["out"], "w") as out:
+        json.dump(results, out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""`python -m bench --smoke` runs every benchmark end to end with tiny sizes and writes what `make bench` writes.
+
+Structure only: the figures themselves are never asserted (they are timings on a shared machine). It does check
+that each hand-written baseline makes the same AWS requests as the handler it is compared with, since every ratio in
+the report depends on that.
+"""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOWS = ("mo", "dlr", "send", "get")
+
+
+def test_bench_smoke_writes_results_and_report(tmp_path: Path) -> None:
+    process = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--no-plots", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["meta"]["mode"] == "smoke"
+    for key in ("simulator_throughput", "cold_start", "warm", "aws_calls", "memory", "callback_load", "broadcast",
+                "broadcast_summary", "sender_profile", "cost", "sizing", "headline"):
+        assert key in results, key
+
+    for handler in ("callbacks", "messages", "sender"):
+        assert math.isfinite(results["cold_start"]["import"][handler]["ratio"])
+        assert math.isfinite(results["cold_start"]["first_invocation"][handler]["ratio"])
+    for flow in FLOWS:
+        assert math.isfinite(results["warm"][flow]["ratio"])
+        assert results["aws_calls"][flow]["same_calls"], f"{flow}: the baseline makes different AWS requests"
+    assert results["broadcast"]["runs"], "no broadcast ran"
+    for flow in ("mo", "dlr"):
+        assert results["callback_load"][flow]["requests"] > 0
+    for flow in ("inbound_message", "outbound_message", "outbound_broadcast_recipient"):
+        assert results["cost"][flow]["per_million_measured"] > 0
+    for function in ("CallbacksFunction", "MessagesFunction", "SenderFunction"):
+        assert results["sizing"][function]["recommended_mb"] >= 128
+
+    report = (tmp_path / "report.md").read_text()
+    for heading in ("## 1. Cold start", "## 2. Warm overhead", "## 3. AWS requests per message",
+                    "## 4. Broadcast end to end", "## 5. Sustained callbacks", "## 6. Cost per 1,000,000 messages",
+                    "## 7. Memory size per function"):
+        assert heading in report
+    assert (tmp_path / "README-section.md").read_text().startswith("## Benchmarks")
