@@ -2,57 +2,23 @@
 GetSecretValue (once per container, cached) · GetItem record · PutItem record + outbox (versioned) · PutEvents ·
 UpdateItem clear outbox."""
 
-import base64
-import hmac
 import json
 import os
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from bench.baseline.callback_common import answer, authorized, client
+
 TABLE = os.environ["TABLE_NAME"]
 BUS = os.environ["EVENT_BUS_NAME"]
-SECRET_ARN = os.environ["CALLBACK_SECRET_ARN"]
 RETENTION_SECONDS = int(os.environ.get("RETENTION_DAYS", "180")) * 86400
-SECRET_MAX_AGE = int(os.environ.get("SECRET_MAX_AGE_SECONDS", "300"))
 RANK = {"accepted": 0, "sent": 1, "received": 2, "rejected": 2, "expired": 2}
-_clients = {}
-_secret = {"value": None, "at": 0.0}
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
-
-
-def client(name):
-    if name not in _clients:
-        _clients[name] = boto3.client(name)
-    return _clients[name]
-
-
-def credentials():
-    if _secret["value"] is None or time.monotonic() - _secret["at"] > SECRET_MAX_AGE:
-        _secret["value"] = json.loads(client("secretsmanager").get_secret_value(SecretId=SECRET_ARN)["SecretString"])
-        _secret["at"] = time.monotonic()
-    return _secret["value"]
-
-
-def authorized(header):
-    if not header or not header.startswith("Basic "):
-        return False
-    try:
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-    except ValueError:
-        return False
-    secret = credentials()
-    return hmac.compare_digest(user, secret["username"]) & hmac.compare_digest(password, secret["password"])
-
-
-def answer(status, body, headers=None):
-    return {"statusCode": status, "headers": {"content-type": "application/json", **(headers or {})},
-            "body": json.dumps(body)}
 
 
 def number(value):
