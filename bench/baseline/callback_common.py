@@ -42,3 +42,8 @@ def authorized(header):
 def answer(status, body, headers=None):
     return {"statusCode": status, "headers": {"content-type": "application/json", **(headers or {})},
             "body": json.dumps(body)}
+
+
+def number(value):
+    """Decimals from the JSON decoder back to JSON numbers."""
+    return int(value) if value == value.to_integral_value() else float(value)

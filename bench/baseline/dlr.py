@@ -11,7 +11,7 @@ from decimal import Decimal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from bench.baseline.callback_common import answer, authorized, client
+from bench.baseline.callback_common import answer, authorized, client, number
 
 TABLE = os.environ["TABLE_NAME"]
 BUS = os.environ["EVENT_BUS_NAME"]
@@ -19,10 +19,6 @@ RETENTION_SECONDS = int(os.environ.get("RETENTION_DAYS", "180")) * 86400
 RANK = {"accepted": 0, "sent": 1, "received": 2, "rejected": 2, "expired": 2}
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
-
-
-def number(value):
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def lambda_handler(event, context):

@@ -11,7 +11,7 @@ from decimal import Decimal
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from bench.baseline.callback_common import answer, authorized, client
+from bench.baseline.callback_common import answer, authorized, client, number
 
 TABLE = os.environ["TABLE_NAME"]
 BUS = os.environ["EVENT_BUS_NAME"]
@@ -21,10 +21,6 @@ _serialize = TypeSerializer().serialize
 
 def iso(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def number(value):
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def lambda_handler(event, context):
