@@ -20,6 +20,7 @@ from wab.models.records import MessageRecord
 BATCH_WRITE_LIMIT = 25  # BatchWriteItem's limit
 BATCH_GET_LIMIT = 100  # BatchGetItem's limit
 BATCH_ATTEMPTS = 5
+CONDITION_FAILED = "ConditionalCheckFailedException"
 INDEX_BY_KEY = {"reference": ("by-reference", "reference_key"), "contact": ("by-contact", "contact_key")}
 
 
@@ -67,19 +68,16 @@ class MessageStore:
             }
         )
         try:
-            self._dynamodb.put_item(
-                TableName=self.table_name,
+            self._call(
+                "PutItem",
+                expected=CONDITION_FAILED,
                 Item=self._item(record),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **condition,
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                old = exc.response.get("Item")
-                raise VersionConflict(self._record(old) if old else None) from None
-            raise DependencyFailed(f"DynamoDB PutItem failed: {exc.response['Error']['Code']}") from exc
-        except BotoCoreError as exc:
-            raise DependencyFailed(f"DynamoDB PutItem failed: {type(exc).__name__}") from exc
+            old = exc.response.get("Item")
+            raise VersionConflict(self._record(old) if old else None) from None
 
     def settle_outbox(self, message_id: str, keys: list[str], *, published: bool) -> None:
         """Remove published events from the record's outbox, or release their lease so a retry can publish them.
@@ -111,18 +109,16 @@ class MessageStore:
     def record_inbound(self, contact: str, at: str, expires_at: int) -> None:
         """Remember the contact's latest inbound time; an older, late callback never moves it back."""
         try:
-            self._dynamodb.update_item(
-                TableName=self.table_name,
+            self._call(
+                "UpdateItem",
+                expected=CONDITION_FAILED,
                 Key=contact_item_key(contact),
                 UpdateExpression="SET last_inbound_at = :at, expires_at = :expires",
                 ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at < :at",
                 ExpressionAttributeValues={":at": {"S": at}, ":expires": {"N": str(expires_at)}},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise DependencyFailed(f"DynamoDB UpdateItem failed: {exc.response['Error']['Code']}") from exc
-        except BotoCoreError as exc:
-            raise DependencyFailed(f"DynamoDB UpdateItem failed: {type(exc).__name__}") from exc
+        except ClientError:
+            pass  # a newer inbound time is already stored
 
     def last_inbound_at(self, contact: str) -> str | None:
         item = self._call("GetItem", Key=contact_item_key(contact), ConsistentRead=True).get("Item")
@@ -211,12 +207,8 @@ class MessageStore:
         return found
 
     def _call_batch(self, operation: str, **params: Any) -> dict[str, Any]:
-        try:
-            return getattr(self._dynamodb, _snake(operation))(**params)
-        except ClientError as exc:
-            raise DependencyFailed(f"DynamoDB {operation} failed: {exc.response['Error']['Code']}") from exc
-        except BotoCoreError as exc:
-            raise DependencyFailed(f"DynamoDB {operation} failed: {type(exc).__name__}") from exc
+        """A call naming its tables itself (batch operations)."""
+        return self._request(operation, None, params)
 
     def list_by(self, field: str, value: str, *, limit: int, cursor: str | None) -> tuple[list[MessageRecord], str | None]:
         """Records with this reference or contact, newest first, a page at a time."""
@@ -236,11 +228,18 @@ class MessageStore:
         last = page.get("LastEvaluatedKey")
         return records, encode_cursor(last) if last else None
 
-    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        method = getattr(self._dynamodb, _snake(operation))
+    def _call(self, operation: str, *, expected: str | None = None, **params: Any) -> dict[str, Any]:
+        """A call on the messages table; see `_request`."""
+        return self._request(operation, expected, {"TableName": self.table_name, **params})
+
+    def _request(self, operation: str, expected: str | None, params: dict[str, Any]) -> dict[str, Any]:
+        """DynamoDB's failures become DependencyFailed (retry later), except the `expected` error code, which the
+        caller handles as an answer (a condition that did not hold)."""
         try:
-            return method(TableName=self.table_name, **params)
+            return getattr(self._dynamodb, _snake(operation))(**params)
         except ClientError as exc:
+            if exc.response["Error"]["Code"] == expected:
+                raise
             raise DependencyFailed(f"DynamoDB {operation} failed: {exc.response['Error']['Code']}") from exc
         except BotoCoreError as exc:
             raise DependencyFailed(f"DynamoDB {operation} failed: {type(exc).__name__}") from exc
