@@ -1,6 +1,10 @@
 """POST /callbacks/mo and /callbacks/dlr: the provider's inbound messages and delivery statuses."""
 
 import gc
+
+# Nothing the imports below create is garbage: collecting while they run only lengthens the cold start.
+gc.disable()
+
 from functools import cache
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -74,3 +78,4 @@ def lambda_handler(event: dict, context: object) -> dict:
 # What the imports built lives as long as the container: keep it out of every garbage collection, which would
 # otherwise walk it again and again while botocore creates the first clients (bench/report.md, cold start).
 gc.freeze()
+gc.enable()

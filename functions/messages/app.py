@@ -1,6 +1,10 @@
 """GET /messages/{id} and GET /messages?reference=|contact=: the record API (AWS_IAM auth at the gateway)."""
 
 import gc
+
+# Nothing the imports below create is garbage: collecting while they run only lengthens the cold start.
+gc.disable()
+
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -57,3 +61,4 @@ def lambda_handler(event: dict, context: object) -> dict:
 # What the imports built lives as long as the container: keep it out of every garbage collection, which would
 # otherwise walk it again and again while botocore creates the first clients (bench/report.md, cold start).
 gc.freeze()
+gc.enable()

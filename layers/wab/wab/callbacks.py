@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from wab import jsoncodec
 from wab.clock import epoch_ms, from_epoch_seconds, iso
 from wab.errors import InvalidPayload
 from wab.models.callbacks import DlrCallback, MoCallback
 from wab.models.events import MessageReceived, MessageStatusChanged
-from wab.models.inbound import InboundBase, InboundMessage, dump_message
+from wab.models.inbound import InboundBase, dump_message, parse_message
 from wab.models.records import MessageRecord, StatusEntry
 from wab.models.types import contact_key
 from wab.outbox import Change, commit, deliver
@@ -22,19 +22,14 @@ from wab.status import moves_forward
 from wab.store import MessageStore
 
 RECEIVED_KEY = "received"
-_inbound_adapter: TypeAdapter[InboundBase] = TypeAdapter(InboundMessage)
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def validation_message(exc: ValidationError, limit: int = 3, *, prefix: str = "", tagged: bool = False) -> str:
-    """A short, readable account of what is wrong, without echoing the (possibly huge or hostile) input.
-
-    `tagged`: the model is a discriminated union, whose error locations start with the tag; drop it.
-    """
+def validation_message(exc: ValidationError, limit: int = 3, *, prefix: str = "") -> str:
+    """A short, readable account of what is wrong, without echoing the (possibly huge or hostile) input."""
     problems = []
     for error in exc.errors(include_input=False, include_url=False)[:limit]:
-        location = error["loc"][1:] if tagged else error["loc"]
-        where = prefix + ".".join(str(part) for part in location) or "body"
+        where = prefix + ".".join(str(part) for part in error["loc"]) or "body"
         problems.append(f"{where}: {error['msg']}")
     more = exc.error_count() - limit
     return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
@@ -53,9 +48,9 @@ def parse_mo(payload: Any) -> tuple[MoCallback, InboundBase]:
     callback = validate(MoCallback, payload)
     content = decode_content(callback.content, callback.encoding)
     try:
-        message = _inbound_adapter.validate_python(content)
+        message = parse_message(content)
     except ValidationError as exc:
-        raise InvalidPayload(validation_message(exc, prefix="content.", tagged=True), code="invalid_content") from None
+        raise InvalidPayload(validation_message(exc, prefix="content."), code="invalid_content") from None
     return callback, message
 
 

@@ -20,7 +20,7 @@ import uuid
 from typing import IO, Any, Callable, Iterator
 
 import requests
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+from pydantic import ConfigDict, SecretStr, ValidationError, field_validator
 
 from wab import aws, jsoncodec
 from wab.errors import (
@@ -31,7 +31,8 @@ from wab.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from wab.observability import logger
+from wab.models.types import Model
+from wab.observability import logger, trace_requests
 
 CONNECT_TIMEOUT_SECONDS = 3.05  # just over a TCP retransmission window
 READ_TIMEOUT_SECONDS = 10
@@ -40,12 +41,14 @@ WHATSAPP_CODE = re.compile(r"\(#(\d+)\)")
 MAX_ERROR_TEXT = 1000
 UPLOAD_CHUNK_BYTES = 64 * 1024
 
+trace_requests()
 
-class Lenient(BaseModel):
+
+class Lenient(Model):
     model_config = ConfigDict(extra="allow")
 
 
-class ProviderCredentials(BaseModel):
+class ProviderCredentials(Model):
     model_config = ConfigDict(extra="ignore")
 
     base_url: str

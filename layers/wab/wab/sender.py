@@ -46,7 +46,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from wab import aws, clock, jsoncodec
 from wab.errors import DependencyFailed, GatewayError, InvalidCommand, ProviderRejected
@@ -73,7 +73,7 @@ from wab.models.events import (
     MessageFailed,
 )
 from wab.models.records import MessageRecord, PendingEvent, StatusEntry
-from wab.models.types import contact_hash, contact_key
+from wab.models.types import Model, contact_hash, contact_key
 from wab.observability import count, logger
 from wab.outbox import Change, Evolve, Pending, commit, deliver
 from wab.provider import BroadcastAnswer, OpenFile, ProviderClient, SendAnswer
@@ -109,7 +109,7 @@ class Provider(Protocol):
     def upload_media(self, *, source: str, filename: str, content_type: str, open_file: OpenFile) -> str: ...
 
 
-class CommandKey(BaseModel):
+class CommandKey(Model):
     """What a command is done once under (`key`), and what it must match (`fingerprint`): a key reused for a
     different command is refused rather than silently taken for the first one."""
 
@@ -117,18 +117,18 @@ class CommandKey(BaseModel):
     fingerprint: str
 
 
-class Accepted(BaseModel):
+class Accepted(Model):
     message_id: str
     destination: str
 
 
-class Failure(BaseModel):
+class Failure(Model):
     destination: str | None = None
     code: str
     message: str
 
 
-class Outcome(BaseModel):
+class Outcome(Model):
     """What doing a command produced; stored by Powertools and handed back when the command comes again."""
 
     at: str  # when the provider answered

@@ -19,10 +19,12 @@ import os
 from functools import cache
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
+
+from wab.models.types import Model
 
 
-class Settings(BaseModel):
+class Settings(Model):
     table_name: str
     secret_max_age_seconds: int = 300
 

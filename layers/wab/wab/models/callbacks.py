@@ -2,14 +2,14 @@
 
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, StringConstraints, field_validator
 
-from wab.models.types import PhoneNumber, ProviderId, Reference, ShortText
+from wab.models.types import Model, PhoneNumber, ProviderId, Reference, ShortText
 
 Status = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]{1,32}$")]
 
 
-class ProviderPayload(BaseModel):
+class ProviderPayload(Model):
     model_config = ConfigDict(extra="allow")
 
 

@@ -2,12 +2,13 @@
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from wab.models.types import Model
+
 
 SOURCE = "wab.gateway"
 
 
-class EventDetail(BaseModel):
+class EventDetail(Model):
     detail_type: ClassVar[str]
 
     def as_dict(self) -> dict[str, Any]:
@@ -49,7 +50,7 @@ class MessageAccepted(EventDetail):
     type: str
 
 
-class FailureReason(BaseModel):
+class FailureReason(Model):
     code: str  # a WhatsApp error code ("131047") or one of the gateway's ("invalid_command", "outside_24h_window", …)
     message: str
 

@@ -2,18 +2,20 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from wab.models.types import Model
 
 Direction = Literal["MT", "MO"]
 
 
-class StatusEntry(BaseModel):
+class StatusEntry(Model):
     status: str
     at: str
     detail: str | None = None
 
 
-class PendingEvent(BaseModel):
+class PendingEvent(Model):
     """An event stored with the change that caused it and not yet confirmed as published.
 
     `lease_until` (epoch ms) marks the invocation publishing it; past it, the entry is abandoned and the next
@@ -25,7 +27,7 @@ class PendingEvent(BaseModel):
     lease_until: int
 
 
-class MessageRecord(BaseModel):
+class MessageRecord(Model):
     id: str
     direction: Direction
     source: str | None = None

@@ -3,7 +3,7 @@
 import hashlib
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 # Provider ids are UUIDs; WhatsApp ids look like "wamid.HBgL…=". Both fit a bounded, URL- and key-safe alphabet.
 ProviderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:=+-]{0,199}$")]
@@ -11,6 +11,13 @@ ProviderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._
 PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{1,32}$")]
 Reference = Annotated[str, StringConstraints(max_length=256)]
 ShortText = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class Model(BaseModel):
+    """The base of every wab model. A model's validator is built when it is first used, not on import: a function
+    imports many models and one invocation uses a few, so this keeps them off the cold start (bench/report.md)."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 def contact_key(number: str) -> str:
