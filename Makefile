@@ -81,7 +81,7 @@ bench: install $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 build: install
-	$(BIN)/sam build
+	PYTHON=$(abspath $(BIN)/python) $(BIN)/sam build
 
 deploy: build
 	$(BIN)/sam deploy $(if $(ENV),--config-env $(ENV),)
