@@ -10,6 +10,7 @@ import os
 import statistics
 import subprocess
 import sys
+import shutil
 import tempfile
 from collections import Counter
 from typing import Any
@@ -76,6 +77,7 @@ def lambda_site() -> str:
 def _python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "_X_AMZN"))}
     env["PYTHONPATH"] = os.pathsep.join([lambda_site(), str(L.ROOT)])
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # as in Lambda, whose file system is read-only
     env.pop("PYTHONSTARTUP", None)
     env.update(extra or {})
     return env
@@ -84,7 +86,7 @@ def _python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def moto_plan(tasks: list[dict[str, Any]], provider: dict[str, str], seed: int) -> dict[str, Any]:
     functions = {logical_id: function_env(logical_id, T.NAMES, SIM_QUEUE_URL) for logical_id in T.functions()}
     return {"mode": "moto", "names": T.NAMES, "table": T.table_properties(), "functions": functions,
-            "provider": provider, "seed": seed, "tasks": tasks}
+            "provider": provider, "seed": seed, "tasks": tasks, "wab_dir": wab_only_dir()}
 
 
 # --- 1a: importing the handler against a bare `import boto3`, each in a new interpreter -------------------------------
@@ -101,9 +103,37 @@ elapsed = time.perf_counter() - started
 hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
 print(elapsed * 1000, int(hwm) / 1024)
 """
+# A new process importing only the libraries the handler's import loaded (every module in sys.modules that is not
+# wab's nor the handler's, in the order they were loaded): the floor the chosen libraries set, with no wab code.
+_LIBRARIES_OF_HANDLER = """
+import sys
+sys.path[:0] = [{layer!r}, {folder!r}]
+import importlib.util
+spec = importlib.util.spec_from_file_location("handler", {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print("\\n".join(name for name in sys.modules if not name.startswith(("wab.", "handler")) and name != "wab"))
+"""
+_IMPORT_LIBRARIES = """
+import time
+started = time.perf_counter()
+import gc, importlib, sys
+gc.disable()  # as the handlers do while they import
+for name in {modules!r}:
+    if name not in sys.modules:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+elapsed = time.perf_counter() - started
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
+print(elapsed * 1000, int(hwm) / 1024)
+"""
 _IMPORT_BOTO3 = """
 import time
 started = time.perf_counter()
+import sys
+sys.path[:0] = [{layer!r}]
 import boto3
 elapsed = time.perf_counter() - started
 hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
@@ -113,7 +143,39 @@ print(elapsed * 1000, int(hwm) / 1024)
 
 def _handler_code(handler: str) -> str:
     path = L.ROOT / "functions" / handler / "app.py"
-    return _IMPORT_HANDLER.format(layer=str(L.LAYER_DIR), folder=str(path.parent), path=str(path))
+    return _IMPORT_HANDLER.format(layer=layer_dir(), folder=str(path.parent), path=str(path))
+
+
+def _boto3_code() -> str:
+    return _IMPORT_BOTO3.format(layer=layer_dir())
+
+
+# --- the layer as Lambda gets it ---------------------------------------------------------------------------------
+
+BUILT_LAYER = L.ROOT / "bench" / ".cache" / "layer"
+_layer: list[str] = []
+
+
+def layer_dir() -> str:
+    """Where cold starts import from: the layer built by its own recipe (layers/wab/Makefile, as `sam build` runs it:
+    pinned versions, compiled bytecode) for this machine's platform; until `build_layer`, the source folder."""
+    return _layer[0] if _layer else str(L.LAYER_DIR)
+
+
+def build_layer() -> str:
+    """Build it; beside it, the same without bytecode (what `sam build`'s python build method would ship) and a
+    folder holding only its `wab` package (for processes that take the other libraries from this virtualenv)."""
+    subprocess.run(["make", "-s", "-C", str(L.LAYER_DIR), "layer", f"ARTIFACTS_DIR={BUILT_LAYER}", "PLATFORM=",
+                    f"PYTHON={sys.executable}"], check=True, capture_output=True, timeout=600)
+    shutil.copytree(BUILT_LAYER / "python", BUILT_LAYER / "sources-only", ignore=shutil.ignore_patterns("__pycache__"))
+    (BUILT_LAYER / "wab-only").mkdir()
+    (BUILT_LAYER / "wab-only" / "wab").symlink_to(BUILT_LAYER / "python" / "wab")
+    _layer[:] = [str(BUILT_LAYER / "python")]
+    return _layer[0]
+
+
+def wab_only_dir() -> str | None:
+    return str(BUILT_LAYER / "wab-only") if _layer else None
 
 
 def _lambda_process_env(handler: str) -> dict[str, str]:
@@ -131,24 +193,46 @@ def _run_python(code: str, env: dict[str, str], *flags: str) -> subprocess.Compl
 
 
 def import_times(handler: str, samples: int) -> dict[str, Any]:
-    """Wall time of importing the handler module vs `import boto3`, alternating, each in a new interpreter."""
+    """Wall time of importing the handler module vs `import boto3`, alternating, each in a new interpreter; and of
+    importing just the libraries the handler's import loads (no wab code, no objects created), the floor they set."""
     env = _lambda_process_env(handler)
-    ours, boto3, ours_rss, boto3_rss = [], [], [], []
+    path = L.ROOT / "functions" / handler / "app.py"
+    listing = _LIBRARIES_OF_HANDLER.format(layer=layer_dir(), folder=str(path.parent), path=str(path))
+    modules = [name for name in _run_python(listing, env).stdout.split() if name not in _INTERPRETER_MODULES]
+    libraries_code = _IMPORT_LIBRARIES.format(modules=modules)
+    sources_only = _IMPORT_HANDLER.format(layer=str(BUILT_LAYER / "sources-only"), folder=str(path.parent),
+                                          path=str(path)) if _layer else None
+    ours, boto3, libraries, ours_sources, ours_rss, boto3_rss = [], [], [], [], [], []
     for _ in range(samples):
         ms, rss = map(float, _run_python(_handler_code(handler), env).stdout.split())
         ours.append(ms)
         ours_rss.append(rss)
-        ms, rss = map(float, _run_python(_IMPORT_BOTO3, env).stdout.split())
+        ms, rss = map(float, _run_python(_boto3_code(), env).stdout.split())
         boto3.append(ms)
         boto3_rss.append(rss)
-    return {"ours_ms": ours, "boto3_ms": boto3, "ours_rss_mb": median(ours_rss), "boto3_rss_mb": median(boto3_rss),
-            "ratio": median(ours) / median(boto3)}
+        libraries.append(float(_run_python(libraries_code, env).stdout.split()[0]))
+        if sources_only:
+            ours_sources.append(float(_run_python(sources_only, env).stdout.split()[0]))
+    return {"ours_ms": ours, "boto3_ms": boto3, "libraries_ms": libraries, "ours_sources_only_ms": ours_sources,
+            "ours_rss_mb": median(ours_rss),
+            "boto3_rss_mb": median(boto3_rss), "ratio": median(ours) / median(boto3),
+            "libraries_ratio": median(libraries) / median(boto3), "own_ms": median(ours) - median(libraries)}
+
+
+def _interpreter_modules() -> frozenset[str]:
+    """What a bare interpreter has loaded before running anything (not part of any import being timed)."""
+    listing = subprocess.run([sys.executable, "-c", "import sys; print('\\n'.join(sys.modules))"], capture_output=True,
+                             text=True, check=True, env=_python_env(), cwd="/")
+    return frozenset(listing.stdout.split())
+
+
+_INTERPRETER_MODULES = _interpreter_modules()
 
 
 def import_breakdown(handler: str | None) -> dict[str, float]:
     """Self time of every module imported, summed per top-level package (python -X importtime), in ms."""
     env = _lambda_process_env(handler or "callbacks")
-    process = _run_python(_handler_code(handler) if handler else _IMPORT_BOTO3, env, "-X", "importtime")
+    process = _run_python(_handler_code(handler) if handler else _boto3_code(), env, "-X", "importtime")
     totals: Counter[str] = Counter()
     for line in process.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
@@ -183,7 +267,7 @@ def session_diagnostic(handler: str, samples: int) -> dict[str, float]:
     """In a fresh interpreter with the handler imported and a first client made: one more client of the default
     session against a client of a new session (what Powertools' parameters utility creates for itself)."""
     path = L.ROOT / "functions" / handler / "app.py"
-    code = _SESSION_CLIENTS.format(layer=str(L.LAYER_DIR), folder=str(path.parent), path=str(path))
+    code = _SESSION_CLIENTS.format(layer=layer_dir(), folder=str(path.parent), path=str(path))
     env = _lambda_process_env(handler)
     runs = []
     for _ in range(samples):
@@ -304,16 +388,22 @@ def memory_tasks(n: int, warmup: int, recipients: int, chunk: int, flows: list[s
     return tasks
 
 
-def run_memory(stack: Any, tasks: list[dict[str, Any]], scratch_queue_url: str) -> list[dict[str, Any]]:
-    """Each task in a new process against the local stack's moto server and simulator."""
-    from bench.inproc import seed
-
+def _stack_functions(stack: Any, scratch_queue_url: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """The stack's resource names, and each function's settings pointing at the stack's moto server."""
     info = stack.info
     names = {"table": info["table_name"], "bus": info["event_bus_name"],
              "callback_secret": stack.resolver.ref("CallbackCredentialsSecret"),
              "provider_secret": stack.resolver.ref("ProviderSecret"), "queue": scratch_queue_url}
     extra = {"AWS_ENDPOINT_URL": info["aws_endpoint_url"]}
-    functions = {logical_id: function_env(logical_id, names, scratch_queue_url, extra) for logical_id in T.functions()}
+    return names, {logical_id: function_env(logical_id, names, scratch_queue_url, extra) for logical_id in T.functions()}
+
+
+def run_memory(stack: Any, tasks: list[dict[str, Any]], scratch_queue_url: str) -> list[dict[str, Any]]:
+    """Each task in a new process against the local stack's moto server and simulator."""
+    from bench.inproc import seed
+
+    info = stack.info
+    names, functions = _stack_functions(stack, scratch_queue_url)
     dynamodb = stack.client("dynamodb")
     for task in tasks:
         if task["kind"] == "memory":  # each task its own MT records and contacts (DLRs must find `accepted`)
@@ -337,3 +427,77 @@ def reduce_memory(results: list[dict[str, Any]]) -> dict[str, Any]:
             out["broadcast"] = {key: value for key, value in result.items()
                                 if key.endswith(("_mb", "_ms")) or key in ("recipients", "chunk")}
     return out
+
+
+# --- 1b: import + first invocation, each in a new interpreter against the local stack's moto server ---------------
+
+_COLD_START = """
+import json, sys, time
+event = json.loads({event!r})
+
+
+class Context:
+    function_name, function_version, memory_limit_in_mb = {function!r}, "$LATEST", {memory!r}
+    invoked_function_arn = {arn!r}
+    aws_request_id, log_group_name, log_stream_name = "bench-cold-start", "/aws/lambda/" + {function!r}, "bench"
+
+    def get_remaining_time_in_millis(self):
+        return 30000
+
+
+started = time.perf_counter()
+import importlib.util
+sys.path[:0] = [{layer!r}, {folder!r}]
+spec = importlib.util.spec_from_file_location("handler", {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+imported = time.perf_counter()
+answer = module.lambda_handler(event, Context())
+done = time.perf_counter()
+with open({out!r}, "w") as out:
+    json.dump({{"import_ms": (imported - started) * 1000, "first_ms": (done - imported) * 1000, "answer": answer}}, out)
+"""
+
+
+def run_cold_starts(stack: Any, samples: int, scratch_queue_url: str) -> dict[str, Any]:
+    """1b as Lambda has it: a new interpreter imports the handler (boto3 included, from the built layer on both
+    sides) and serves its first request, whose AWS calls go to the stack's moto server over HTTP."""
+    from bench.inproc import seed
+
+    names, functions = _stack_functions(stack, scratch_queue_url)
+    L.CALLBACK_USER, L.CALLBACK_PASSWORD = stack.info["callback_username"], stack.info["callback_password"]
+    dynamodb = stack.client("dynamodb")
+    offset = 40_000
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {}
+    with tempfile.TemporaryDirectory(prefix="wab-bench-cold-") as folder:
+        for handler, flow in HANDLER_FLOW.items():
+            spec = L.FLOWS[flow]
+            function = functions[spec["function"]]
+            env = _python_env(L.lambda_environment(f"wab-{spec['function']}", function["memory"], function["env"]))
+            for sample in range(samples):
+                for side in ("ours", "baseline") if sample % 2 == 0 else ("baseline", "ours"):
+                    offset += 1
+                    seed(dynamodb, names["table"], range(offset, offset + 1))
+                    path = L.ROOT / spec[side]
+                    out = os.path.join(folder, f"{handler}-{side}-{sample}.json")
+                    code = _COLD_START.format(
+                        event=json.dumps(L.flow_event(flow, offset, f"cold{sample}{side[0]}")),
+                        function=f"wab-{spec['function']}", memory=str(function["memory"]),
+                        arn=f"arn:aws:lambda:{L.REGION}:{L.ACCOUNT}:function:wab-{spec['function']}",
+                        layer=layer_dir(), folder=str(path.parent), path=str(path), out=out)
+                    _run_python(code, env)
+                    result = json.load(open(out))
+                    if not L.succeeded(flow, result.pop("answer")):
+                        raise RuntimeError(f"cold start {handler}/{side}: the first invocation did not succeed")
+                    runs.setdefault(handler, {}).setdefault(side, []).append(result)
+    cold: dict[str, Any] = {}
+    for handler, sides in runs.items():
+        cold[handler] = {side: {
+            "import_ms": [r["import_ms"] for r in results], "first_ms": [r["first_ms"] for r in results],
+            "total_ms": [r["import_ms"] + r["first_ms"] for r in results],
+            "median_import_ms": median([r["import_ms"] for r in results]),
+            "median_first_ms": median([r["first_ms"] for r in results]),
+            "median_total_ms": median([r["import_ms"] + r["first_ms"] for r in results]),
+        } for side, results in sides.items()}
+        cold[handler]["ratio"] = cold[handler]["ours"]["median_total_ms"] / cold[handler]["baseline"]["median_total_ms"]
+    return cold

@@ -24,6 +24,7 @@ import signal
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 from bench import lambda_env as L
@@ -391,6 +392,8 @@ def run_here(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     plan = json.load(sys.stdin)
+    if plan.get("wab_dir"):  # the built layer's wab, compiled as Lambda gets it (the other libraries: this virtualenv)
+        L.LAYER_DIR = Path(plan["wab_dir"])
     os.environ.update({"AWS_REGION": L.REGION, "AWS_DEFAULT_REGION": L.REGION,
                        "AWS_ACCESS_KEY_ID": "AKIABENCHMARK000000", "AWS_SECRET_ACCESS_KEY": "bench-secret-access-key"})
     if plan["mode"] == "moto":

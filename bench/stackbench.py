@@ -135,6 +135,8 @@ class StackBench:
                     self.config["memory_n"], self.config["memory_warmup"], self.config["broadcast_memory_recipients"],
                     100, self.config.get("memory_flows")), scratch)
                 out["memory"] = H.reduce_memory(memory)
+                self.log("cold start 1b: import + first invocation, a new interpreter each, against the moto server")
+                out["cold_starts"] = H.run_cold_starts(self.stack, self.config["cold_samples"], scratch)
                 sqs.purge_queue(QueueUrl=scratch)
                 sqs.purge_queue(QueueUrl=self.stack.info["event_tap_queue_url"])
                 time.sleep(0.5)

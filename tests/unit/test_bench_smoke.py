@@ -28,9 +28,13 @@ def test_bench_smoke_writes_results_and_report(tmp_path: Path) -> None:
                 "broadcast_summary", "sender_profile", "cost", "sizing", "headline"):
         assert key in results, key
 
+    assert Path(results["meta"]["layer"]).joinpath("wab", "__pycache__").is_dir(), "cold starts must use the built layer"
     for handler in ("callbacks", "messages", "sender"):
-        assert math.isfinite(results["cold_start"]["import"][handler]["ratio"])
+        imports = results["cold_start"]["import"][handler]
+        assert math.isfinite(imports["ratio"])
+        assert imports["libraries_ms"] and imports["ours_sources_only_ms"]
         assert math.isfinite(results["cold_start"]["first_invocation"][handler]["ratio"])
+        assert math.isfinite(results["cold_start"]["first_invocation_preloaded"][handler]["ratio"])
     for flow in FLOWS:
         assert math.isfinite(results["warm"][flow]["ratio"])
         assert results["aws_calls"][flow]["same_calls"], f"{flow}: the baseline makes different AWS requests"
