@@ -265,8 +265,9 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
                  f"${cost['outbound_broadcast_recipient']['per_million_measured']:,.2f}",
                  f"EUMS Social fee: ${eums['inbound']:,.0f} in / ${eums['outbound']:,.0f} out", "–"])
     sizing = results["sizing"]
-    rows.append(["Memory size (recommended; template has 256 MB)",
-                 ", ".join(f"{v['handler']} {v['recommended_mb']} MB" for v in sizing.values()), "", "–"])
+    rows.append(["Memory size: recommended (template.yaml)",
+                 ", ".join(f"{v['handler']} {v['recommended_mb']} MB ({v['template_mb']} MB)" for v in sizing.values()),
+                 "", "–"])
     return rows
 
 
@@ -729,7 +730,10 @@ def sizing_section(results: dict[str, Any]) -> str:
         "At the recommended sizes the totals per million become: "
         + ", ".join(f"{FLOW_NAMES.get(flow, flow)} ${recommended[flow]['per_million_modelled']['total']:,.2f} (modelled)"
                     for flow in ("mo", "dlr", "send", "broadcast", "get"))
-        + ". These are recommendations for the template's owner; `template.yaml` is unchanged.")
+        + ". " + ("`template.yaml` uses these sizes." if all(
+            value["template_mb"] == value["recommended_mb"] for value in results["sizing"].values())
+            else "`template.yaml` differs where marked above: a run on a quieter machine, or Lambda Power Tuning in "
+                 "the target account, should settle it before the template changes."))
     return "\n".join(lines)
 
 
