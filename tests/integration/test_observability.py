@@ -191,6 +191,18 @@ def test_the_sender_logs_each_records_keys_and_no_secret_header_or_body(sender, 
         assert secret_header_or_body not in text
 
 
+def test_records_handled_side_by_side_each_log_their_own_keys(sender, provider, log_lines):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    sender.put(*(text_command(destination=f"+6421000000{n}", reference=f"order-{n}") for n in range(4)))
+
+    sender.run()
+
+    accepted = [line for line in log_lines() if line["message"] == "message accepted"]
+    by_message = {record["messageId"]: json.loads(record["body"])["reference"] for record in sender.last_records}
+    assert len(accepted) == len(by_message) == 4
+    assert {line["sqs_message_id"]: line["reference"] for line in accepted} == by_message
+
+
 def test_an_erasure_logs_the_contact_by_its_hash_only(sender, log_lines):
     sender.put({"command": "erase_contact", "contact": CUSTOMER, "reference": "gdpr-1"})
 

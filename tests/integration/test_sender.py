@@ -6,7 +6,9 @@ handler, and deletes what the answer settles, so redeliveries, receive counts an
 
 import base64
 import json
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -308,6 +310,66 @@ def test_a_redelivered_or_replayed_command_is_sent_once(sender, provider):
     assert idempotency[0]["status"] == "COMPLETED"
     lifetime = idempotency[0]["expires_at"] - int(time.time())
     assert 7 * 86400 - 60 <= lifetime <= 7 * 86400  # IDEMPOTENCY_DAYS' default, as the table's TTL attribute
+
+
+class ProviderInFlight:
+    """A provider whose first `together` sends each wait until all of them are in flight (so a sender that made them
+    one after the other fails them: the wait times out), recording when every send started and ended."""
+
+    def __init__(self, together: int):
+        self.barrier = threading.Barrier(together, timeout=10)
+        self.together = together
+        self.log: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, request: Any) -> tuple[int, dict, str]:
+        body = json.loads(request.body)
+        with self.lock:
+            self.log.append(("start", body["text"]["body"]))
+            waits = sum(1 for what, _ in self.log if what == "start") <= self.together
+        if waits:
+            self.barrier.wait()
+        with self.lock:
+            self.log.append(("end", body["text"]["body"]))
+        return 202, {}, json.dumps([{"id": str(uuid.uuid4()), "status": "accepted", "reference": body.get("reference")}])
+
+
+def test_a_batchs_sends_to_different_contacts_run_side_by_side(sender, provider):
+    in_flight = ProviderInFlight(together=3)
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages", callback=in_flight)
+    sender.put(*(text_command(destination=f"+6421000000{n}", reference=f"r{n}", text={"body": f"m{n}"}) for n in range(3)))
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert [what for what, _ in in_flight.log[:3]] == ["start"] * 3
+    assert len(details(sender.published(), "WhatsApp Message Accepted")) == 3
+
+
+def test_one_contacts_sends_go_out_in_the_order_they_came(sender, provider):
+    in_flight = ProviderInFlight(together=2)
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages", callback=in_flight)
+    sender.put(
+        text_command(reference="a1", text={"body": "first for A"}),
+        text_command(destination="+64210000009", reference="b1", text={"body": "only for B"}),
+        text_command(destination=CUSTOMER.lstrip("+"), reference="a2", text={"body": "second for A"}),
+    )
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    log = in_flight.log
+    assert log.index(("end", "first for A")) < log.index(("start", "second for A"))
+    assert log.index(("start", "only for B")) < log.index(("end", "first for A"))  # B did not wait for A
+
+
+def test_a_duplicate_in_the_same_batch_waits_for_its_original_and_sends_nothing(sender, provider):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    command = text_command(idempotency_key="shipment-7-notice")
+    sender.put(command, {"detail-type": "WhatsApp Send Requested", "source": "shop.orders", "detail": command}, command)
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert len(provider.calls) == 1
+    assert len(details(sender.published(), "WhatsApp Message Accepted")) == 1
 
 
 def test_without_a_key_or_reference_the_content_decides_what_is_a_duplicate(sender, provider):

@@ -147,7 +147,7 @@ def test_event_source_mapping_has_batching_partial_failures_and_concurrency(
     assert resolver.resolve(mapping.queue_arn) == "arn-of-SendQueue"
     assert int(resolver.resolve(mapping.batch_size)) == 10
     assert mapping.report_batch_item_failures is True
-    assert int(resolver.resolve(mapping.maximum_concurrency)) == 5
+    assert int(resolver.resolve(mapping.maximum_concurrency)) == 2
 
 
 def test_parameters_use_defaults_unless_overridden() -> None:

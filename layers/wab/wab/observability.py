@@ -1,6 +1,8 @@
 """The one place that creates the logger, tracer and metrics (service name from POWERTOOLS_SERVICE_NAME, metrics
 namespace from POWERTOOLS_METRICS_NAMESPACE), and `count`, the one way the gateway counts things."""
 
+import threading
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
@@ -10,6 +12,7 @@ logger = Logger()
 # start); the provider client patches requests when it is loaded (`trace_requests`).
 tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
+_counting = threading.Lock()  # the sender counts from several threads; Powertools' metric set is not thread-safe
 
 
 def trace_requests() -> None:
@@ -25,11 +28,12 @@ def count(name: str, value: int = 1, **dimensions: str) -> None:
     is written at once as an EMF line of its own (`single_metric`). Dimension values must come from a small, known
     set (statuses, error codes, message types): each distinct value is a metric CloudWatch bills for.
     """
-    if not dimensions:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-        return
-    if is_metrics_disabled():  # single_metric itself prints whatever POWERTOOLS_METRICS_DISABLED says
-        return
-    with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
-        for dimension, dimension_value in dimensions.items():
-            metric.add_dimension(name=dimension, value=dimension_value)
+    with _counting:
+        if not dimensions:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+            return
+        if is_metrics_disabled():  # single_metric itself prints whatever POWERTOOLS_METRICS_DISABLED says
+            return
+        with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
+            for dimension, dimension_value in dimensions.items():
+                metric.add_dimension(name=dimension, value=dimension_value)

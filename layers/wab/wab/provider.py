@@ -40,6 +40,7 @@ RETRYABLE_WHATSAPP_CODES = {"130429": "throttled", "131056": "pair_rate_limited"
 WHATSAPP_CODE = re.compile(r"\(#(\d+)\)")
 MAX_ERROR_TEXT = 1000
 UPLOAD_CHUNK_BYTES = 64 * 1024
+POOL_SIZE = 10  # connections kept to the provider: one per record of a batch the sender runs side by side
 
 trace_requests()
 
@@ -193,8 +194,8 @@ class ProviderClient:
     def _http(self) -> requests.Session:
         if self._session is None:
             session = requests.Session()
-            session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=4, max_retries=0))
-            session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=4, max_retries=0))
+            session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=POOL_SIZE, max_retries=0))
+            session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=POOL_SIZE, max_retries=0))
             self._session = session
         return self._session
 

@@ -272,7 +272,8 @@ class Sender:
         """
         if lambda_context is not None:
             self.idempotency.register_lambda_context(lambda_context)  # "in progress" lasts until this deadline
-        logger.append_keys(sqs_message_id=record.message_id, correlation_id=record.message_id)
+        # The records of a batch run in threads side by side (wab.batch): their log keys belong to their thread.
+        logger.thread_safe_append_keys(sqs_message_id=record.message_id, correlation_id=record.message_id)
         try:
             _check_time_left(lambda_context)
             lease_until_ms = _lease_until_ms(lambda_context)
@@ -281,7 +282,7 @@ class Sender:
             self._postpone(record, exc)
             raise
         finally:
-            logger.remove_keys(list(RECORD_LOG_KEYS))
+            logger.thread_safe_remove_keys(list(RECORD_LOG_KEYS))
 
     def handle_body(self, body: str, *, lease_until_ms: int, sqs_message_id: str | None = None) -> None:
         try:
@@ -294,7 +295,7 @@ class Sender:
         # A bus event's id is what its requester got back from PutEvents, as the SQS message id is from SendMessage.
         delivery_id = delivery.event_id or sqs_message_id
         key = CommandKey(key=idempotency_key(command, delivery_id=delivery_id), fingerprint=fingerprint(command))
-        logger.append_keys(
+        logger.thread_safe_append_keys(
             command=command.command, reference=command.reference, idempotency_key=key.key, correlation_id=delivery_id
         )
         try:
@@ -703,6 +704,22 @@ def _log_accepted(accepted: list[Accepted]) -> None:
         logger.info("message accepted", extra={"message_id": accepted[0].message_id})
     else:
         logger.info("broadcast accepted", extra={"accepted": len(accepted)})
+
+
+def ordering_keys(record: SQSRecord) -> list[str]:
+    """What a record must not run beside an earlier record of its batch for: the same recipient (or erased contact),
+    so a contact's messages go out in the order they were asked for, and the same idempotency key, so a duplicate
+    waits for its original's outcome. An invalid command shares nothing."""
+    try:
+        delivery = parse_delivery(record.body)
+    except InvalidCommand:
+        return []
+    command = delivery.command
+    keys = [f"key:{idempotency_key(command, delivery_id=delivery.event_id or record.message_id)}"]
+    contact = command.contact if isinstance(command, EraseContactCommand) else _single_destination(command)
+    if contact:
+        keys.append(f"contact:{contact_key(contact)}")
+    return keys
 
 
 def _single_destination(command: AnyCommand) -> str | None:
