@@ -665,6 +665,10 @@ def cost_section(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _usd_change(delta: float) -> str:
+    return f"{'+' if delta >= 0 else '−'}${abs(delta):.2f}"
+
+
 def sizing_section(results: dict[str, Any]) -> str:
     sizing = results["sizing"]
     lines = [
@@ -710,16 +714,16 @@ def sizing_section(results: dict[str, Any]) -> str:
                      f"is boosted), warm {current['warm_ms']:.0f} → {chosen['warm_ms']:.0f} ms")
             if value["handler"] == "sender":
                 text += (f", a batch of ten broadcast chunks {current['batch_s']:.1f} → {chosen['batch_s']:.1f} s; Lambda "
-                         f"cost +${chosen['lambda_usd_per_million'] - current['lambda_usd_per_million']:.2f} per million "
-                         "single sends (they wait on the provider, and waiting is billed by memory) and "
-                         f"+${chosen['lambda_usd_per_million_broadcast'] - current['lambda_usd_per_million_broadcast']:.2f}"
-                         " per million broadcast recipients. If single sends far outnumber broadcasts and a slower "
-                         "broadcast is acceptable, 256 MB with a smaller SenderBatchSize is the cheaper alternative")
+                         f"cost {_usd_change(chosen['lambda_usd_per_million'] - current['lambda_usd_per_million'])} per "
+                         "million single sends (they wait on the provider, and waiting is billed by memory) and "
+                         + _usd_change(chosen['lambda_usd_per_million_broadcast']
+                                       - current['lambda_usd_per_million_broadcast'])
+                         + " per million broadcast recipients")
             else:
                 flow = {"callbacks": "mo", "messages": "get"}[value["handler"]]
                 delta = chosen["lambda_usd_per_million"] - current["lambda_usd_per_million"]
                 share = delta / results["cost"][flow]["per_million_measured"]["total"]
-                text += (f"; Lambda cost +${delta:.2f} per million invocations, {share * 100:.1f} % of the "
+                text += (f"; Lambda cost {_usd_change(delta)} per million invocations, {abs(share) * 100:.1f} % of the "
                          f"{FLOW_NAMES[flow]} flow's total (section 6)")
         elif current is chosen:
             text += ": the template's size already meets the rule"

@@ -5,7 +5,8 @@ execution environment (see `LocalFunction`), with the layers' folders on `sys.pa
 share one process, so all functions' environment variables are merged into `os.environ` once; two functions giving
 one variable different values is an error found at start (`merge_function_environments`). What a handler writes to stdout/stderr (Powertools logs, EMF
 metrics, stray prints) goes to `.wab-local/logs/<LogicalId>.log`: `sys.stdout`/`sys.stderr` are replaced by
-streams that write to the log of the function the current thread is running, and to the original stream otherwise.
+streams that write to the log of the function the current invocation is running (threads it starts included), and to
+the original stream otherwise.
 
 Differences from Lambda worth knowing: concurrent invocations get their own import of the handler module but share
 everything it imports (the layer's package, Powertools' class-level metric store, loggers), and a handler running
@@ -25,6 +26,7 @@ import time
 import traceback
 import uuid
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TextIO
@@ -154,7 +156,9 @@ class OutputRouter:
     _users = 0
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        # A context variable, not a thread-local: threads a handler starts for its work (the sender's records) run in
+        # a copy of the invocation's context, so their output reaches the same function log.
+        self._target: ContextVar[FunctionLog | None] = ContextVar("function_log", default=None)
         self._originals: tuple[TextIO, TextIO] = (sys.stdout, sys.stderr)
         self._streams = (_RoutedStream(sys.stdout, self), _RoutedStream(sys.stderr, self))
 
@@ -183,16 +187,15 @@ class OutputRouter:
             cls._installed = None
 
     def current(self) -> FunctionLog | None:
-        return getattr(self._local, "target", None)
+        return self._target.get()
 
     @contextmanager
     def routed_to(self, target: FunctionLog) -> Iterator[None]:
-        previous = self.current()
-        self._local.target = target
+        token = self._target.set(target)
         try:
             yield
         finally:
-            self._local.target = previous
+            self._target.reset(token)
 
 
 # ---------------------------------------------------------------------------------------------------------------

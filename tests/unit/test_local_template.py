@@ -302,6 +302,26 @@ def test_function_is_called_like_lambda_and_its_output_goes_to_its_log(tmp_path:
     assert log_text.count("START RequestId") == 3 and log_text.count("REPORT RequestId") == 3
 
 
+def test_output_of_threads_a_handler_starts_in_its_context_goes_to_its_log(tmp_path: Path) -> None:
+    source = """
+        import contextvars
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1)
+
+        def lambda_handler(event, context):
+            pool.submit(contextvars.copy_context().run, print, "printed by a worker thread").result()
+            return "ok"
+    """
+    with routed_output() as router:
+        function = local_function(tmp_path, router, source)
+        try:
+            assert function.invoke({}) == "ok"
+        finally:
+            function.unload()
+    assert "printed by a worker thread" in (tmp_path / "logs" / "TestFunction.log").read_text()
+
+
 def test_concurrent_invocations_get_their_own_execution_environment(tmp_path: Path, router: OutputRouter) -> None:
     function = local_function(tmp_path, router, HANDLER_SOURCE)
     results: list[dict[str, Any]] = []

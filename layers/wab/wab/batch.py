@@ -8,6 +8,7 @@ Powertools' AsyncBatchProcessor drives the coroutines and reports the failures, 
 """
 
 import asyncio
+import contextvars
 import functools
 from collections import defaultdict
 from concurrent.futures import Executor
@@ -37,5 +38,7 @@ class OrderedBatch:
             # processor starts the coroutines in the batch's order and asyncio's locks are first come, first served.
             for key in sorted(set(self._ordering_keys(record))):
                 await held.enter_async_context(self._locks[key])
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, functools.partial(self._handle_record, record, lambda_context))
+            # The thread runs in a copy of this context (as asyncio.to_thread does): what the record sets there (its
+            # log keys) stays with it, and what the invocation set (where its output goes) reaches it.
+            work = functools.partial(contextvars.copy_context().run, self._handle_record, record, lambda_context)
+            await asyncio.get_running_loop().run_in_executor(self._executor, work)
