@@ -105,6 +105,7 @@ class StackBench:
         self.recorder = CallRecorder(detail=False)
         self.watch = SenderWatch()
         self.stack: Any = None
+        self.record_threads: set[str] = set()  # where the sender ran its records (as against its settle pool)
 
     # -- lifecycle -----------------------------------------------------------------------------------------------------
 
@@ -371,7 +372,8 @@ class StackBench:
         handle_record = Sender.handle_record
 
         def profiled_handle_record(sender: Any, record: Any, lambda_context: Any = None) -> None:
-            """The record runs in a thread of the handler's (wab.batch): the profile must be enabled there."""
+            """A record may run in a thread of the handler's (wab.batch): its thread is the one to watch and profile."""
+            self.record_threads.add(threading.current_thread().name)
             if not profiling[0]:
                 return handle_record(sender, record, lambda_context)
             profile.enable()
@@ -409,13 +411,13 @@ class StackBench:
                 calls = self.recorder.take()
                 if number == 0 or profiled:
                     continue  # the first warms this environment up; the profiled one is slowed by the profiler
-                main = [call for call in calls if _record_thread(call.thread) and call.origin == "function"]
-                pool_ms = sum(ms for thread, ms in self.watch.pools if _record_thread(thread))
-                provider_ms = sum(ms for thread, ms in self.watch.provider if _record_thread(thread))
+                main = [call for call in calls if call.thread in self.record_threads and call.origin == "function"]
+                pool_ms = sum(ms for thread, ms in self.watch.pools if thread in self.record_threads)
+                provider_ms = sum(ms for thread, ms in self.watch.provider if thread in self.record_threads)
                 by_service = defaultdict(float)
                 for call in main:
                     by_service[call.service] += call.ms
-                pool_calls = [call for call in calls if not _record_thread(call.thread) and call.origin == "function"]
+                pool_calls = [call for call in calls if call.thread not in self.record_threads and call.origin == "function"]
                 per_chunk.append({
                     "total_ms": total, "cpu_ms": cpu_ms, "provider_ms": provider_ms, "settle_pool_ms": pool_ms,
                     "aws_ms_by_service": dict(by_service),
@@ -424,11 +426,6 @@ class StackBench:
                     "calls_pool": dict(Counter(f"{c.service}.{c.operation}" for c in pool_calls)),
                 })
         return {"chunk_recipients": 100, "chunks": per_chunk, "top_own_functions": _top_functions(profile)}
-
-
-def _record_thread(name: str) -> bool:
-    """The thread the sender runs a record in (functions/sender/app.py's pool), as against its settle pool's."""
-    return name.startswith("record")
 
 
 def _cpu_between(samples: list[tuple[float, float, float]], column: int, start: float, end: float) -> float:

@@ -7,19 +7,14 @@ import gc
 # Nothing the imports below create is garbage: collecting while they run only lengthens the cold start.
 gc.disable()
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
-from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
-
-from wab.batch import OrderedBatch
+from wab.batch import SideBySide
 from wab.observability import logger, metrics, tracer
 from wab.sender import Sender, ordering_keys
 from wab.settings import SenderSettings, load
 
-# An all-failed batch answers with every record listed rather than raising, so each keeps its own backoff.
-processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-record_threads = ThreadPoolExecutor(max_workers=10, thread_name_prefix="record")  # a batch holds at most 10 records
+records = SideBySide(ordering_keys, threads=10)  # a batch holds at most 10 records (SenderBatchSize)
 
 
 @cache
@@ -31,8 +26,7 @@ def sender() -> Sender:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: object) -> dict:
-    batch = OrderedBatch(sender().handle_record, ordering_keys, record_threads)
-    return async_process_partial_response(event=event, record_handler=batch.handle, processor=processor, context=context)
+    return records.process(event, context, sender().handle_record)
 
 
 # What the imports built lives as long as the container: keep it out of every garbage collection, which would

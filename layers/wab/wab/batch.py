@@ -11,11 +11,40 @@ import asyncio
 import contextvars
 import functools
 from collections import defaultdict
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from typing import Any, Callable
 
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    BatchProcessor,
+    EventType,
+    async_process_partial_response,
+    process_partial_response,
+)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+RecordHandler = Callable[[SQSRecord, Any], None]
+
+
+class SideBySide:
+    """Powertools' partial batch response for an SQS event, a batch of one handled on the spot (no thread to hand it
+    to, nothing to order), a larger one side by side (`OrderedBatch`)."""
+
+    def __init__(self, ordering_keys: Callable[[SQSRecord], list[str]], threads: int):
+        # An all-failed batch answers with every record listed rather than raising, so each keeps its own backoff.
+        self._one = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self._many = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="record")
+        self._ordering_keys = ordering_keys
+
+    def process(self, event: dict[str, Any], context: Any, handle_record: RecordHandler) -> dict[str, Any]:
+        if len(event.get("Records") or []) <= 1:
+            return process_partial_response(event=event, record_handler=handle_record, processor=self._one,
+                                            context=context)
+        batch = OrderedBatch(handle_record, self._ordering_keys, self._threads)
+        return async_process_partial_response(event=event, record_handler=batch.handle, processor=self._many,
+                                              context=context)
 
 
 class OrderedBatch:
@@ -23,7 +52,7 @@ class OrderedBatch:
 
     def __init__(
         self,
-        handle_record: Callable[[SQSRecord, Any], None],
+        handle_record: RecordHandler,
         ordering_keys: Callable[[SQSRecord], list[str]],
         executor: Executor,
     ):
