@@ -23,6 +23,9 @@ SIZING_RULES = {
                        "left (the rest wait for a retry), and the provider may well be slower than assumed"},
 }
 HEADROOM = 1.5  # memory size at least this multiple of the peak resident set measured
+# A size must meet its latency rule with a fifth to spare: the figures come from a model fed by a noisy machine, and a
+# size that only just meets a limit here flips from run to run and may miss it in AWS.
+LATENCY_MARGIN = 0.8
 
 
 def linear_fit(points: list[tuple[float, float]]) -> dict[str, float]:
@@ -210,8 +213,9 @@ def sizing(results: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[s
                                                         size) / 1000
                 row["lambda_usd_per_million_broadcast"] = (size / 1024 * row["batch_s"] / (100 * batch)
                                                            * C.PRICES["lambda_arm_gb_second"]) * 1e6
-            row["meets"] = row["fits"] and row["cold_ms"] <= rule["cold_ms"] and (
-                row["warm_ms"] <= rule["warm_ms"] if "warm_ms" in rule else row["batch_s"] <= rule["batch_s"])
+            limit = {name: bound * LATENCY_MARGIN for name, bound in rule.items() if name != "why"}
+            row["meets"] = row["fits"] and row["cold_ms"] <= limit["cold_ms"] and (
+                row["warm_ms"] <= limit["warm_ms"] if "warm_ms" in limit else row["batch_s"] <= limit["batch_s"])
             rows.append(row)
         chosen = next((row for row in rows if row["meets"]), rows[-1])
         out[function] = {"handler": handler, "template_mb": T.functions()[function]["memory"], "peak_rss_mb": peak,

@@ -8,6 +8,7 @@ from typing import Any
 
 from bench import analysis as A
 from bench import cost as C
+from bench import template_info as T
 
 FLOW_NAMES = {"mo": "MO callback", "dlr": "DLR callback", "send": "single send", "get": "record read (GET /messages/{id})",
               "chunk": "broadcast chunk (100 recipients)"}
@@ -422,8 +423,9 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
     # 4. Broadcast
     add("## 4. Broadcast end to end\n")
     add("A `WhatsApp Broadcast Requested` event put on the bus, through the bus rule, the send queue, the SQS poller "
-        "(batch 10, 5 pollers, as the template says), the sender (split into chunk commands of 100, re-queued, "
-        "each sent with one provider broadcast call), DynamoDB and EventBridge, to the provider simulator; "
+        f"(batch {T.parameter_default('SenderBatchSize')}, {T.parameter_default('SenderMaxConcurrency')} pollers, as "
+        "the template says), the sender (split into chunk commands of 100, re-queued, each sent with one provider "
+        "broadcast call; a batch's chunks side by side), DynamoDB and EventBridge, to the provider simulator; "
         "**automatic DLRs off** (the send path alone; DLR load is measured in section 5), the simulator's 24-hour "
         "window check off (the broadcast is a template, which the window does not restrict anyway). Timed from the "
         "request to the moment the last `Accepted` event was published with no sender invocation left running and the "
@@ -676,7 +678,8 @@ def sizing_section(results: dict[str, Any]) -> str:
         "stretches by 1,769 ÷ memory below that; time waiting on AWS or the provider does not. From the measurements "
         "above: the CPU time of a warm invocation (outside moto and the provider) and of a cold start (import + the "
         "first invocation's own work), the round trips assumed in section 6, and the peak resident set. Each "
-        f"function gets the smallest size that keeps {A.HEADROOM}× its peak memory and meets its latency rule; the "
+        f"function gets the smallest size that keeps {A.HEADROOM}× its peak memory and meets its latency rule with "
+        f"{1 - A.LATENCY_MARGIN:.0%} to spare (a size that only just meets a limit here flips from run to run); the "
         "cold-start column assumes the init phase gets no more CPU than the configured share (the worst case; the "
         "next column gives init a full vCPU).",
         "",

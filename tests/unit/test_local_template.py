@@ -85,8 +85,7 @@ def test_functions_know_their_code_handler_timeout_and_layer(template: Translate
     assert sender.handler == "app.lambda_handler"
     assert sender.timeout_seconds == 30
     assert functions["CallbacksFunction"].timeout_seconds == 10  # from Globals
-    assert functions["CallbacksFunction"].memory_mb == 512
-    assert functions["MessagesFunction"].memory_mb == 256  # from Globals
+    assert functions["CallbacksFunction"].memory_mb == 512  # from Globals
     (layer_id,) = sender.layer_ids
     assert template.layers()[layer_id].content_dir == ROOT / "layers" / "wab"
     # Globals' variables are merged into each function's own.
