@@ -63,8 +63,9 @@ class OrderedBatch:
 
     async def handle(self, record: SQSRecord, lambda_context: Any = None) -> None:
         async with AsyncExitStack() as held:
-            # Every record takes its locks in the same (sorted) order, so two records never wait on each other; the
-            # processor starts the coroutines in the batch's order and asyncio's locks are first come, first served.
+            # Every record takes its locks in the same (sorted) order, so no two can each hold a lock the other waits
+            # for; the processor starts the coroutines in the batch's order and asyncio's locks are first come, first
+            # served, so records sharing a key run in the order they came.
             for key in sorted(set(self._ordering_keys(record))):
                 await held.enter_async_context(self._locks[key])
             # The thread runs in a copy of this context (as asyncio.to_thread does): what the record sets there (its
