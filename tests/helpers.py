@@ -19,9 +19,13 @@ def basic(user: str = CALLBACK_USER, password: str = CALLBACK_PASSWORD) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def load_handler(function: str) -> ModuleType:
-    """Import functions/<function>/app.py under a unique module name (every handler file is called app.py)."""
-    name = f"{function}_app"
+def load_handler(function: str, environment: int = 0) -> ModuleType:
+    """Import functions/<function>/app.py under a unique module name (every handler file is called app.py).
+
+    `environment`: another execution environment of the function, with its own import of the module, as Lambda runs
+    concurrent invocations (Powertools' resolver keeps the current request on the module's `app`).
+    """
+    name = f"{function}_app" if not environment else f"{function}_app_{environment}"
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / function / "app.py")

@@ -441,7 +441,15 @@ def test_a_duplicate_arriving_while_the_original_is_publishing_is_asked_to_retry
 def test_concurrent_dlrs_for_one_message_lose_no_update(aws, post):
     statuses = ["sent", "received", "read", "sent", "received"]
     results: list[int] = []
-    threads = [threading.Thread(target=lambda s=s: results.append(post("dlr", dlr(s))[0])) for s in statuses]
+
+    # Each concurrent DLR in an execution environment of its own, as Lambda runs them.
+    environments = [load_handler("callbacks", environment) for environment in range(1, len(statuses) + 1)]
+
+    def deliver(status: str, handler: Any) -> None:
+        event = http_event("POST", "/callbacks/dlr", body=dlr(status), headers={"authorization": basic()})
+        results.append(handler.lambda_handler(event, LambdaContext())["statusCode"])
+
+    threads = [threading.Thread(target=deliver, args=pair) for pair in zip(statuses, environments)]
     for thread in threads:
         thread.start()
     for thread in threads:
