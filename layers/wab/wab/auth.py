@@ -9,6 +9,8 @@ import base64
 import binascii
 import hmac
 
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
 from wab import aws
 from wab.errors import DependencyFailed, Unauthorized
 
@@ -16,11 +18,9 @@ Credentials = list[tuple[bytes, bytes]]
 
 
 def callback_credentials(secret_arn: str, max_age: int) -> Credentials:
-    from aws_lambda_powertools.utilities import parameters
-
     try:
         secret = aws.secrets().get(secret_arn, transform="json", max_age=max_age)
-    except parameters.exceptions.GetParameterError as exc:
+    except GetParameterError as exc:
         raise DependencyFailed("the callback credentials could not be read") from exc
     pairs = [(secret.get("username"), secret.get("password")), (secret.get("previous_username"), secret.get("previous_password"))]
     credentials = [(user.encode(), password.encode()) for user, password in pairs if user and password]

@@ -1,17 +1,22 @@
-"""boto3 clients, created lazily and once per container (so moto can be active first and cold starts stay short)."""
+"""boto3 clients, created on first use and once per container (so moto can be active first in tests).
+
+boto3 itself is imported with the function: every invocation needs it, and Lambda's init phase is where a cold start
+spends its time most cheaply.
+"""
 
 import threading
 from functools import cache
 from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.config import Config
 
 _creation_lock = threading.Lock()  # boto3's default session is not safe for concurrent client creation
 
 
 @cache
 def client(service: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
     with _creation_lock:
         return boto3.client(service, config=config)
@@ -21,8 +26,6 @@ def client(service: str) -> Any:
 def secrets() -> Any:
     """Powertools' secrets provider (with its value cache) on the shared client: the module-level `get_secret`
     builds a boto3 session of its own, ~40 ms more of cold start."""
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
     return SecretsProvider(boto3_client=client("secretsmanager"))
 
 

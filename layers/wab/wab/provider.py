@@ -20,6 +20,7 @@ import uuid
 from typing import IO, Any, Callable, Iterator
 
 import requests
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pydantic import ConfigDict, SecretStr, ValidationError, field_validator
 
 from wab import aws, jsoncodec
@@ -200,14 +201,12 @@ class ProviderClient:
         return self._session
 
     def _credentials(self, *, refresh: bool) -> ProviderCredentials:
-        from aws_lambda_powertools.utilities import parameters
-
         try:
             secret = aws.secrets().get(
                 self.secret_arn, transform="json", max_age=self.secret_max_age, force_fetch=refresh
             )
             return ProviderCredentials.model_validate(secret)
-        except parameters.exceptions.GetParameterError as exc:
+        except GetParameterError as exc:
             raise DependencyFailed("the provider secret could not be read") from exc
         except ValidationError as exc:
             fields = ", ".join(str(error["loc"][0]) for error in exc.errors())

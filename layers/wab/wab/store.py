@@ -11,6 +11,7 @@ import binascii
 import time
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from wab import aws, jsoncodec
@@ -43,8 +44,6 @@ def contact_item_key(contact: str) -> dict[str, Any]:
 class MessageStore:
     def __init__(self, table_name: str):
         self.table_name = table_name
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
         self._serializer = TypeSerializer()
         self._deserializer = TypeDeserializer()
 
