@@ -11,6 +11,7 @@ from __future__ import annotations
 import cProfile
 import json
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -146,6 +147,12 @@ class StackBench:
                     self.log(f"callback load: {flow}, {self.config['load_clients']} clients, "
                              f"{self.config['load_seconds']} s")
                     out["callback_load"][flow] = self.callback_load(flow)
+                    load = out["callback_load"][flow]
+                    if load["errors"] or load["records_lost"] or load["events_lost"]:
+                        kept = L.ROOT / "bench" / ".cache" / f"load-{flow}-logs"
+                        shutil.copytree(self.stack.log_dir, kept, dirs_exist_ok=True)
+                        self.log(f"callback load {flow}: {load['statuses']}, {load['records_lost']} records and "
+                                 f"{load['events_lost']} events missing; the functions' logs are in {kept}")
                 self.detach_tap()
                 out["broadcast"] = self.broadcasts(deadline)
                 self.log("sender profile: chunk invocations one at a time, pollers paused")
