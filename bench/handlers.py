@@ -13,6 +13,7 @@ import sys
 import shutil
 import tempfile
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from bench import lambda_env as L
@@ -94,11 +95,7 @@ def moto_plan(tasks: list[dict[str, Any]], provider: dict[str, str], seed: int) 
 _IMPORT_HANDLER = """
 import time
 started = time.perf_counter()
-import importlib.util, sys
-sys.path[:0] = [{layer!r}, {folder!r}]
-spec = importlib.util.spec_from_file_location("handler", {path!r})
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+{load}
 elapsed = time.perf_counter() - started
 hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
 print(elapsed * 1000, int(hwm) / 1024)
@@ -107,11 +104,7 @@ print(elapsed * 1000, int(hwm) / 1024)
 # wab's nor the handler's, in the order they were loaded): the floor the chosen libraries set, with no wab code.
 _LIBRARIES_OF_HANDLER = """
 import sys
-sys.path[:0] = [{layer!r}, {folder!r}]
-import importlib.util
-spec = importlib.util.spec_from_file_location("handler", {path!r})
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+{load}
 print("\\n".join(name for name in sys.modules if not name.startswith(("wab.", "handler")) and name != "wab"))
 """
 _IMPORT_LIBRARIES = """
@@ -141,9 +134,20 @@ print(elapsed * 1000, int(hwm) / 1024)
 """
 
 
+def _load_handler(path: Path, layer: str | None = None) -> str:
+    """Source lines importing the handler file at `path` as Lambda does: the layer, then the handler's folder, first
+    on sys.path (the module is `module`)."""
+    return (f"import importlib.util, sys\nsys.path[:0] = [{layer or layer_dir()!r}, {str(path.parent)!r}]\n"
+            f"spec = importlib.util.spec_from_file_location('handler', {str(path)!r})\n"
+            "module = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(module)\n")
+
+
+def _handler_path(handler: str) -> Path:
+    return L.ROOT / "functions" / handler / "app.py"
+
+
 def _handler_code(handler: str) -> str:
-    path = L.ROOT / "functions" / handler / "app.py"
-    return _IMPORT_HANDLER.format(layer=layer_dir(), folder=str(path.parent), path=str(path))
+    return _IMPORT_HANDLER.format(load=_load_handler(_handler_path(handler)))
 
 
 def _boto3_code() -> str:
@@ -196,12 +200,12 @@ def import_times(handler: str, samples: int) -> dict[str, Any]:
     """Wall time of importing the handler module vs `import boto3`, alternating, each in a new interpreter; and of
     importing just the libraries the handler's import loads (no wab code, no objects created), the floor they set."""
     env = _lambda_process_env(handler)
-    path = L.ROOT / "functions" / handler / "app.py"
-    listing = _LIBRARIES_OF_HANDLER.format(layer=layer_dir(), folder=str(path.parent), path=str(path))
+    path = _handler_path(handler)
+    listing = _LIBRARIES_OF_HANDLER.format(load=_load_handler(path))
     modules = [name for name in _run_python(listing, env).stdout.split() if name not in _INTERPRETER_MODULES]
     libraries_code = _IMPORT_LIBRARIES.format(modules=modules)
-    sources_only = _IMPORT_HANDLER.format(layer=str(BUILT_LAYER / "sources-only"), folder=str(path.parent),
-                                          path=str(path)) if _layer else None
+    sources_only = (_IMPORT_HANDLER.format(load=_load_handler(path, str(BUILT_LAYER / "sources-only")))
+                    if _layer else None)
     ours, boto3, libraries, ours_sources, ours_rss, boto3_rss = [], [], [], [], [], []
     for _ in range(samples):
         ms, rss = map(float, _run_python(_handler_code(handler), env).stdout.split())
@@ -247,11 +251,7 @@ def import_breakdown(handler: str | None) -> dict[str, float]:
 
 _SESSION_CLIENTS = """
 import json, sys, time
-import importlib.util
-sys.path[:0] = [{layer!r}, {folder!r}]
-spec = importlib.util.spec_from_file_location("handler", {path!r})
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+{load}
 import boto3
 boto3.client("dynamodb")
 t0 = time.perf_counter()
@@ -266,8 +266,7 @@ print(json.dumps({{"shared_session_client_ms": (t1 - t0) * 1000, "new_session_cl
 def session_diagnostic(handler: str, samples: int) -> dict[str, float]:
     """In a fresh interpreter with the handler imported and a first client made: one more client of the default
     session against a client of a new session (what Powertools' parameters utility creates for itself)."""
-    path = L.ROOT / "functions" / handler / "app.py"
-    code = _SESSION_CLIENTS.format(layer=layer_dir(), folder=str(path.parent), path=str(path))
+    code = _SESSION_CLIENTS.format(load=_load_handler(_handler_path(handler)))
     env = _lambda_process_env(handler)
     runs = []
     for _ in range(samples):
@@ -446,11 +445,7 @@ class Context:
 
 
 started = time.perf_counter()
-import importlib.util
-sys.path[:0] = [{layer!r}, {folder!r}]
-spec = importlib.util.spec_from_file_location("handler", {path!r})
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+{load}
 imported = time.perf_counter()
 answer = module.lambda_handler(event, Context())
 done = time.perf_counter()
@@ -478,13 +473,12 @@ def run_cold_starts(stack: Any, samples: int, scratch_queue_url: str) -> dict[st
                 for side in ("ours", "baseline") if sample % 2 == 0 else ("baseline", "ours"):
                     offset += 1
                     seed(dynamodb, names["table"], range(offset, offset + 1))
-                    path = L.ROOT / spec[side]
                     out = os.path.join(folder, f"{handler}-{side}-{sample}.json")
                     code = _COLD_START.format(
                         event=json.dumps(L.flow_event(flow, offset, f"cold{sample}{side[0]}")),
                         function=f"wab-{spec['function']}", memory=str(function["memory"]),
                         arn=f"arn:aws:lambda:{L.REGION}:{L.ACCOUNT}:function:wab-{spec['function']}",
-                        layer=layer_dir(), folder=str(path.parent), path=str(path), out=out)
+                        load=_load_handler(L.ROOT / spec[side]), out=out)
                     _run_python(code, env)
                     result = json.load(open(out))
                     if not L.succeeded(flow, result.pop("answer")):
