@@ -1,7 +1,10 @@
-# Developer commands. Each installs what it needs first (a virtualenv in .venv from the pinned requirements).
-PYTHON ?= python3.11
+# Developer commands. Each installs what it needs first: virtualenvs made with Python 3.13 from the pinned requirements
+# (.venv: the product and its tests; .venv-sam: the SAM tooling; .venv-checkov: checkov).
+PYTHON ?= $(shell tools/find-python3.13)
 VENV := .venv
 BIN := $(VENV)/bin
+SAM_VENV := .venv-sam
+SAM_BIN := $(SAM_VENV)/bin
 CHECKOV_VENV := .venv-checkov
 CHECKOV_BIN := $(CHECKOV_VENV)/bin
 TRANSLATED_TEMPLATE := .aws-sam/checkov/template.json
@@ -21,25 +24,29 @@ help:
 	@echo "make build       sam build"
 	@echo "make deploy      sam deploy (see README: first deploy)"
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+# A virtualenv is (re)made when it has no python3.13 (a missing one, or one left by an older Python).
+%/bin/python3.13:
+	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it, or pass PYTHON=/path/to/python3.13" >&2; exit 1; }
+	$(PYTHON) -m venv --clear $*
 
-$(VENV)/.installed: requirements-dev.txt layers/wab/requirements.txt | $(BIN)/python
+$(VENV)/.installed: requirements-dev.txt layers/wab/requirements.txt | $(BIN)/python3.13
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+# aws-sam-cli pins older boto3 and pydantic than the layer ships, so the SAM tooling has a virtualenv of its own.
+$(SAM_VENV)/.installed: requirements-sam.txt | $(SAM_BIN)/python3.13
+	$(SAM_BIN)/python -m pip install --quiet --upgrade pip
+	$(SAM_BIN)/python -m pip install --quiet -r requirements-sam.txt
+	touch $@
 
-# checkov lives in its own virtualenv: its pinned dependencies clash with requirements-dev.txt.
-$(CHECKOV_BIN)/python:
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	echo '*' > $(CHECKOV_VENV)/.gitignore  # git ignores the whole virtualenv (as Python 3.13's venv does itself)
-
-$(CHECKOV_VENV)/.installed: requirements-checkov.txt | $(CHECKOV_BIN)/python
+# checkov pins boto3, networkx and packaging against both of the others: a virtualenv of its own too.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt | $(CHECKOV_BIN)/python3.13
 	$(CHECKOV_BIN)/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_BIN)/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed
 
 # Scans the SAM template and its translation (the roles, stage and permissions SAM generates). Skips live in the
 # template, as `Metadata: checkov: skip:` on the resource, each with its reason.
@@ -48,8 +55,8 @@ checkov: install $(CHECKOV_VENV)/.installed
 	$(CHECKOV_BIN)/checkov -f template.yaml -f $(TRANSLATED_TEMPLATE) --framework cloudformation --quiet --compact --skip-download
 
 lint: install checkov
-	$(BIN)/cfn-lint template.yaml
-	$(BIN)/sam validate --lint --region $(REGION)
+	$(SAM_BIN)/cfn-lint template.yaml
+	$(SAM_BIN)/sam validate --lint --region $(REGION)
 
 schemas: install
 	$(BIN)/python -m tools.schemas
@@ -67,7 +74,7 @@ e2e: install
 	$(BIN)/python -m pytest -q tests/e2e
 
 local: install
-	$(BIN)/python -m local
+	$(BIN)/python -m local $(ARGS)
 
 demo: install
 	$(BIN)/python -m local.demo
@@ -80,11 +87,12 @@ $(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.installed
 bench: install $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# sam build looks for the runtime's python3.13 on PATH, and the layer's Makefile runs $(PYTHON).
 build: install
-	PYTHON=$(abspath $(BIN)/python) $(BIN)/sam build
+	PATH="$(abspath $(SAM_BIN)):$$PATH" PYTHON=$(abspath $(SAM_BIN)/python3.13) $(SAM_BIN)/sam build
 
 deploy: build
-	$(BIN)/sam deploy $(if $(ENV),--config-env $(ENV),)
+	$(SAM_BIN)/sam deploy $(if $(ENV),--config-env $(ENV),)
 
 clean:
 	rm -rf .aws-sam .wab-local .pytest_cache

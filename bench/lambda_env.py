@@ -52,7 +52,7 @@ def lambda_environment(function_name: str, memory_mb: int, variables: dict[str, 
         "AWS_LAMBDA_FUNCTION_NAME": function_name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "LAMBDA_TASK_ROOT": str(ROOT),  # Powertools' Tracer only traces inside Lambda, which it detects by this
         "_X_AMZN_TRACE_ID": TRACE_HEADER,
         "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",

@@ -1,9 +1,9 @@
 """Read `template.yaml`, translate it offline with aws-sam-translator, and describe what the local stack must run.
 
 Everything the local stack creates or serves comes from here, so there is no second hand-kept list of tables,
-queues, rules or routes. Translating offline needs three things (see /work/shared/TOOLING.md):
-`AWS_DEFAULT_REGION` set, every `CodeUri`/`ContentUri` replaced by an `s3://` URI, and a managed-policy loader
-whose `load()` returns `{}`. The `s3://` URI keeps the original folder as its key, so the translated
+queues, rules or routes. Translating offline needs three things: `AWS_DEFAULT_REGION` set, every
+`CodeUri`/`ContentUri` replaced by an `s3://` URI, and a managed-policy loader whose `load()` returns `{}`
+(`tools/sam_transform.py`, run in .venv-sam). The `s3://` URI keeps the original folder as its key, so the translated
 `Code.S3Key` still tells which folder holds a function's code.
 
 This module also holds `Resolver`, which turns `Ref`, `Fn::GetAtt`, `Fn::Sub` (and the few other intrinsics the
@@ -13,8 +13,11 @@ template could use) into local physical values: names, ARNs, URLs.
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import os
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -22,6 +25,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 LOCAL_CODE_BUCKET = "wab-local-code"
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 ACCOUNT_ID = "123456789012"  # moto's default account
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 ANY_METHOD_KEY = "x-amazon-apigateway-any-method"
@@ -80,9 +84,7 @@ def _code_uri_to_s3(uri: Any) -> Any:
 
 
 def translate(sam_template: Mapping[str, Any], parameter_values: Mapping[str, str], region: str) -> dict[str, Any]:
-    """Translate a SAM template into plain CloudFormation, offline."""
-    from samtranslator.translator.transform import transform
-
+    """Translate a SAM template into plain CloudFormation, offline (by `tools.sam_transform`, in .venv-sam)."""
     prepared = copy.deepcopy(dict(sam_template))
     function_globals = prepared.get("Globals", {}).get("Function", {})
     if "CodeUri" in function_globals:
@@ -92,15 +94,22 @@ def translate(sam_template: Mapping[str, Any], parameter_values: Mapping[str, st
         for key in ("CodeUri", "ContentUri"):
             if key in properties:
                 properties[key] = _code_uri_to_s3(properties[key])
-    previous_region = os.environ.get("AWS_DEFAULT_REGION")
-    os.environ["AWS_DEFAULT_REGION"] = region  # the translator reads it to build ARNs
-    try:
-        return transform(prepared, dict(parameter_values), _NoManagedPolicies())
-    finally:
-        if previous_region is None:
-            del os.environ["AWS_DEFAULT_REGION"]
-        else:
-            os.environ["AWS_DEFAULT_REGION"] = previous_region
+    request = json.dumps({"template": prepared, "parameters": dict(parameter_values), "region": region}, sort_keys=True)
+    return json.loads(_transform(request))
+
+
+@functools.lru_cache(maxsize=32)
+def _transform(request: str) -> str:
+    """The translator's answer to one request (the same template and parameters translate the same way)."""
+    python = os.environ.get("WAB_SAM_PYTHON") or str(PROJECT_DIR / ".venv-sam" / "bin" / "python")
+    if not Path(python).is_file():
+        raise TemplateError(f"the SAM tooling is not installed ({python} is missing): run `make install`")
+    answer = subprocess.run(
+        [python, "-m", "tools.sam_transform"], input=request, capture_output=True, text=True, cwd=PROJECT_DIR
+    )
+    if answer.returncode != 0:
+        raise TemplateError(f"the SAM transform failed: {answer.stderr.strip().splitlines()[-1:]}")
+    return answer.stdout
 
 
 def effective_parameters(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
