@@ -7,7 +7,6 @@ gc.disable()
 
 from functools import cache
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from wab import api, auth, callbacks, clock
@@ -15,13 +14,12 @@ from wab.httpbody import read_json_body
 from wab.models.callbacks import DlrCallback
 from wab.models.inbound import known_type
 from wab.observability import count, logger, metrics, tracer
+from wab.outbox import lease_until_ms
 from wab.publisher import EventPublisher
 from wab.settings import CallbackSettings, load
 from wab.store import MessageStore
 
-app = APIGatewayHttpResolver()
-api.register_error_handlers(app, rejections_metric="CallbacksRejected")
-LEASE_MARGIN_MS = 1000
+app = api.resolver(rejections_metric="CallbacksRejected")
 
 
 @cache
@@ -43,29 +41,28 @@ def authenticated_payload() -> object:
 def handling() -> callbacks.Handling:
     """This invocation holds a callback's events until it can no longer be running, plus a margin."""
     settings, store, publisher = dependencies()
-    now = clock.now()
-    lease_until_ms = clock.epoch_ms(now) + app.lambda_context.get_remaining_time_in_millis() + LEASE_MARGIN_MS
-    return callbacks.Handling(store, publisher, settings.retention_days, now, lease_until_ms)
+    lease_until = lease_until_ms(app.lambda_context.get_remaining_time_in_millis())
+    return callbacks.Handling(store, publisher, settings.retention_days, clock.now(), lease_until)
 
 
 @app.post("/callbacks/mo")
-def mo_callback() -> Response:
+def mo_callback() -> dict:
     callback, message = callbacks.parse_mo(authenticated_payload())
     logger.append_keys(message_id=callback.id, message_type=message.type)
     if callbacks.receive_mo(callback, message, handling()):
         count("MessagesReceived", type=known_type(message))
-    return api.json_response(200, {"status": "ok"})
+    return {"status": "ok"}
 
 
 @app.post("/callbacks/dlr")
-def dlr_callback() -> Response:
+def dlr_callback() -> dict:
     dlr = callbacks.validate(DlrCallback, authenticated_payload())
     logger.append_keys(message_id=dlr.id, status=dlr.status)
     moved_to = callbacks.receive_dlr(dlr, handling())
     count("StatusReports")
     if moved_to:
         count("StatusTransitions", status=moved_to)
-    return api.json_response(200, {"status": "ok"})
+    return {"status": "ok"}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -8,7 +8,6 @@ gc.disable()
 from functools import cache
 from typing import TYPE_CHECKING
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from wab import api, records
@@ -19,8 +18,7 @@ from wab.store import MessageStore
 if TYPE_CHECKING:
     from wab.provider import ProviderClient
 
-app = APIGatewayHttpResolver()
-api.register_error_handlers(app, rejections_metric="RecordRequestsRejected")
+app = api.resolver(rejections_metric="RecordRequestsRejected")
 
 
 @cache
@@ -42,13 +40,13 @@ def provider_for(secret_arn: str, secret_max_age: int) -> "ProviderClient":
 
 
 @app.get("/messages/<message_id>")
-def get_message(message_id: str) -> Response:
-    return api.json_response(200, records.get_record(store(), message_id, provider()))
+def get_message(message_id: str) -> dict:
+    return records.get_record(store(), message_id, provider())
 
 
 @app.get("/messages")
-def list_messages() -> Response:
-    return api.json_response(200, records.list_records(store(), dict(app.current_event.query_string_parameters or {})))
+def list_messages() -> dict:
+    return records.list_records(store(), dict(app.current_event.query_string_parameters or {}))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

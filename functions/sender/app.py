@@ -11,10 +11,11 @@ from functools import cache
 
 from wab.batch import SideBySide
 from wab.observability import logger, metrics, tracer
-from wab.sender import Sender, ordering_keys
+from wab.ordering import ordering_keys
+from wab.sender import Sender
 from wab.settings import SenderSettings, load
 
-records = SideBySide(ordering_keys, threads=10)  # a batch holds at most 10 records (SenderBatchSize)
+batch_processor = SideBySide(ordering_keys, threads=10)  # a batch holds at most 10 records (SenderBatchSize)
 
 
 @cache
@@ -26,7 +27,7 @@ def sender() -> Sender:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: object) -> dict:
-    return records.process(event, context, sender().handle_record)
+    return batch_processor.process(event, context, sender().handle_record)
 
 
 # What the imports built lives as long as the container: keep it out of every garbage collection, which would

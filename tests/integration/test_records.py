@@ -112,7 +112,7 @@ def test_listing_by_reference(deliver, get):
         ({"contact": "+64211234567", "limit": "ten"}, "invalid_query"),
         ({"contact": "+64211234567", "cursor": "garbage"}, "invalid_cursor"),
         ({"contact": "+64211234567", "cursor": "eyJwayI6IngifQ"}, "invalid_cursor"),
-        ({"contact": "+64211234567", "sort": "asc"}, "invalid_payload"),
+        ({"contact": "+64211234567", "sort": "asc"}, "invalid_query"),
     ],
 )
 def test_bad_listing_queries_are_a_400(get, query, error):

@@ -4,7 +4,9 @@ import json
 
 from wab.models.commands import BroadcastCommand, idempotency_key, parse_command
 from wab.provider import BroadcastAnswer
-from wab.sender import Accepted, Failure, pack_batches, match_broadcast_answers, split_broadcast
+from wab.broadcasts import match_broadcast_answers, split_broadcast
+from wab.outcomes import Accepted, Failure
+from wab.queues import pack_batches
 
 
 def broadcast(count: int, **extra: object) -> BroadcastCommand:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from wab.api import http_status
 from wab.callbacks import parse_mo
 from wab.errors import InvalidPayload
 from wab.models.inbound import dump_message
@@ -100,7 +101,7 @@ def test_location_keeps_every_digit():
 def test_location_rejects_non_numbers():
     with pytest.raises(InvalidPayload) as error:
         normalise(message("location", {"latitude": "north", "longitude": 1}))
-    assert error.value.status_code == 422
+    assert http_status(error.value) == 422
     assert "latitude" in error.value.message
 
 
@@ -262,7 +263,7 @@ def test_text_is_kept_exactly_as_sent():
 def test_bad_content_is_refused_with_a_reason(content, reason):
     with pytest.raises(InvalidPayload) as error:
         normalise(content)
-    assert error.value.status_code == 422
+    assert http_status(error.value) == 422
     assert reason in error.value.message
 
 

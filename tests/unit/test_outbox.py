@@ -1,5 +1,8 @@
 """The outbox protocol with an in-memory store: leases, takeovers, conflicts."""
 
+from datetime import datetime, timezone
+from unittest.mock import patch
+
 import pytest
 
 from wab.errors import DependencyFailed, InProgress
@@ -44,9 +47,15 @@ class Publisher:
 
     def publish(self, events):
         if self.fail:
-            return list(events)
-        self.published.extend(events)
-        return []
+            return set(events)
+        self.published.extend(key for _, key in events)
+        return set()
+
+
+def commit_at(now_ms, *args, **kwargs):
+    """`commit` at a given moment (epoch ms)."""
+    with patch("wab.outbox.clock.now", return_value=datetime.fromtimestamp(now_ms / 1000, timezone.utc)):
+        return commit(*args, **kwargs)
 
 
 def mark_sent(current):
@@ -60,54 +69,54 @@ def mark_sent(current):
 
 def test_commit_then_deliver_publishes_once_and_clears_the_outbox():
     store, publisher = MemoryStore(), Publisher()
-    pending = commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1000, lease_until_ms=5000)
-    deliver(store, publisher, pending)
+    pending = commit_at(1000, store, "m1", mark_sent, own_key="status:sent", lease_until=5000)
+    deliver(store, publisher, [pending])
     assert publisher.published == ["status:sent"]
     assert store.records["m1"].outbox == {}
-    assert commit(store, "m1", mark_sent, own_key="status:sent", now_ms=2000, lease_until_ms=6000) is None
+    assert commit_at(2000, store, "m1", mark_sent, own_key="status:sent", lease_until=6000) is None
 
 
 def test_a_failed_publish_releases_the_lease_and_the_retry_takes_over():
     store = MemoryStore()
-    pending = commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1000, lease_until_ms=5000)
+    pending = commit_at(1000, store, "m1", mark_sent, own_key="status:sent", lease_until=5000)
     with pytest.raises(DependencyFailed):
-        deliver(store, Publisher(fail=True), pending)
+        deliver(store, Publisher(fail=True), [pending])
     assert store.records["m1"].outbox["status:sent"].lease_until == 0
 
     publisher = Publisher()
-    retry = commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1500, lease_until_ms=7000)
+    retry = commit_at(1500, store, "m1", mark_sent, own_key="status:sent", lease_until=7000)
     assert retry.keys == ["status:sent"]
-    deliver(store, publisher, retry)
+    deliver(store, publisher, [retry])
     assert publisher.published == ["status:sent"]
 
 
 def test_a_crashed_invocation_is_taken_over_only_after_its_lease():
     store = MemoryStore()
-    commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1000, lease_until_ms=5000)  # then it dies
+    commit_at(1000, store, "m1", mark_sent, own_key="status:sent", lease_until=5000)  # then it dies
     with pytest.raises(InProgress):
-        commit(store, "m1", mark_sent, own_key="status:sent", now_ms=4999, lease_until_ms=9000)
-    taken = commit(store, "m1", mark_sent, own_key="status:sent", now_ms=5001, lease_until_ms=9000)
+        commit_at(4999, store, "m1", mark_sent, own_key="status:sent", lease_until=9000)
+    taken = commit_at(5001, store, "m1", mark_sent, own_key="status:sent", lease_until=9000)
     assert taken.keys == ["status:sent"]
     assert store.records["m1"].outbox["status:sent"].lease_until == 9000
 
 
 def test_another_event_also_finishes_an_abandoned_one():
     store = MemoryStore()
-    commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1000, lease_until_ms=2000)
+    commit_at(1000, store, "m1", mark_sent, own_key="status:sent", lease_until=2000)
 
     def mark_received(current):
         current.status = "received"
         event = MessageStatusChanged(message_id="m1", status="received", previous_status="sent", occurred_at="t")
         return Change(record=current, events={"status:received": event})
 
-    pending = commit(store, "m1", mark_received, own_key="status:received", now_ms=3000, lease_until_ms=9000)
+    pending = commit_at(3000, store, "m1", mark_received, own_key="status:received", lease_until=9000)
     assert pending.keys == ["status:sent", "status:received"]
 
 
 def test_version_conflicts_are_retried_from_the_stored_state():
     store = MemoryStore()
     store.conflicts_to_inject = 2
-    pending = commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1000, lease_until_ms=5000, expect_new=True)
+    pending = commit_at(1000, store, "m1", mark_sent, own_key="status:sent", lease_until=5000, expect_new=True)
     assert pending.record.version == 1
     assert store.records["m1"].status == "sent"
 
@@ -116,4 +125,4 @@ def test_endless_conflicts_end_in_a_retryable_error():
     store = MemoryStore()
     store.conflicts_to_inject = 100
     with pytest.raises(InProgress):
-        commit(store, "m1", mark_sent, own_key="status:sent", now_ms=1000, lease_until_ms=5000)
+        commit_at(1000, store, "m1", mark_sent, own_key="status:sent", lease_until=5000)

@@ -7,7 +7,7 @@ import requests
 
 from wab.errors import ProviderCredentialsRejected, ProviderRejected, ProviderUnavailable
 from wab.provider import classify_failure, failure_from_exception, whatsapp_error_code
-from wab.sender import MAX_BACKOFF_SECONDS, retry_delay
+from wab.retry import MAX_BACKOFF_SECONDS, retry_delay
 
 
 def cloud_api_error(text: str, status: int = 400) -> str:

@@ -1,45 +1,70 @@
-"""HTTP answers for the API functions: domain errors mapped to JSON responses in one place."""
-
-from typing import Any
+"""The API edge: one resolver per API function, and the one table that turns domain errors into HTTP answers."""
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from wab import jsoncodec
-from wab.errors import DependencyFailed, GatewayError, Unauthorized
+from wab.errors import DependencyFailed, GatewayError, InvalidPayload, NotFound, Unauthorized
 from wab.observability import count, logger
 
 JSON = "application/json"
+# What a refusal answers, by its error code first, then by its kind (the first class in the list it is an instance of).
+STATUS_BY_CODE = {
+    "malformed_json": 400,
+    "invalid_encoding": 400,
+    "invalid_id": 400,
+    "invalid_query": 400,
+    "invalid_cursor": 400,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+}
+STATUS_BY_KIND: list[tuple[type[GatewayError], int]] = [
+    (Unauthorized, 401),
+    (NotFound, 404),
+    (InvalidPayload, 422),
+    (DependencyFailed, 503),
+]
+RETRY_AFTER_SECONDS = "5"
+WWW_AUTHENTICATE = 'Basic realm="whatsapp-gateway", charset="UTF-8"'
 
 
-def json_response(status_code: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(status_code=status_code, content_type=JSON, body=jsoncodec.encode(body), headers=headers or {})
+def http_status(error: GatewayError) -> int:
+    if error.code in STATUS_BY_CODE:
+        return STATUS_BY_CODE[error.code]
+    return next((status for kind, status in STATUS_BY_KIND if isinstance(error, kind)), 500)
 
 
 def error_response(error: GatewayError) -> Response:
     headers = {}
     if isinstance(error, Unauthorized):
-        headers["WWW-Authenticate"] = 'Basic realm="whatsapp-gateway", charset="UTF-8"'
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     if isinstance(error, DependencyFailed):
-        headers["Retry-After"] = "5"
-    return json_response(error.status_code, {"error": error.code, "message": error.message}, headers)
+        headers["Retry-After"] = RETRY_AFTER_SECONDS
+    body = {"error": error.code, "message": error.message}
+    return Response(status_code=http_status(error), content_type=JSON, body=body, headers=headers)
 
 
-def register_error_handlers(app: APIGatewayHttpResolver, *, rejections_metric: str) -> None:
-    """Map domain errors to answers; each refusal counts in `rejections_metric` with its error code as `reason`."""
+def resolver(*, rejections_metric: str) -> APIGatewayHttpResolver:
+    """An HTTP API resolver answering JSON through the gateway's codec (routes return dicts); each refusal is logged
+    and counted in `rejections_metric` with its error code as `reason`."""
+    app = APIGatewayHttpResolver(serializer=jsoncodec.encode)
 
     @app.exception_handler(GatewayError)
     def gateway_error(error: GatewayError) -> Response:
-        log = logger.error if error.status_code >= 500 else logger.warning
-        log("request refused", extra={"error": error.code, "reason": error.message, "status": error.status_code})
+        response = error_response(error)
+        log = logger.error if response.status_code >= 500 else logger.warning
+        log("request refused", extra={"error": error.code, "reason": error.message, "status": response.status_code})
         count(rejections_metric, reason=error.code)
-        return error_response(error)
+        return response
 
     @app.not_found
     def not_found(_: Exception) -> Response:
-        return json_response(404, {"error": "not_found", "message": "no such route"})
+        return Response(status_code=404, content_type=JSON, body={"error": "not_found", "message": "no such route"})
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response:
         logger.exception("unexpected error")
         count(rejections_metric, reason="internal_error")
-        return json_response(500, {"error": "internal_error", "message": "unexpected error; retry later"})
+        body = {"error": "internal_error", "message": "unexpected error; retry later"}
+        return Response(status_code=500, content_type=JSON, body=body)
+
+    return app

@@ -5,12 +5,16 @@ spends its time most cheaply.
 """
 
 import threading
+from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import Any, Iterator
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from wab.errors import DependencyFailed
 
 _creation_lock = threading.Lock()  # boto3's default session is not safe for concurrent client creation
 
@@ -33,3 +37,21 @@ def reset_clients() -> None:
     """Forget every client and cached secret (tests switch between emulated accounts)."""
     client.cache_clear()
     secrets.cache_clear()
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+
+
+@contextmanager
+def dependency(operation: str, *, expected: tuple[str, ...] = ()) -> Iterator[None]:
+    """AWS failures inside become DependencyFailed ("<operation> failed: <code>": retry later), except a ClientError
+    whose code is one of `expected`, which the caller handles as an answer (a condition that did not hold, say)."""
+    try:
+        yield
+    except ClientError as exc:
+        if error_code(exc) in expected:
+            raise
+        raise DependencyFailed(f"{operation} failed: {error_code(exc)}") from exc
+    except BotoCoreError as exc:
+        raise DependencyFailed(f"{operation} failed: {type(exc).__name__}") from exc

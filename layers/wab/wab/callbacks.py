@@ -9,13 +9,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from wab import jsoncodec
-from wab.clock import epoch_ms, from_epoch_seconds, iso
+from wab.clock import from_epoch_seconds, iso
 from wab.errors import InvalidPayload
 from wab.models.callbacks import DlrCallback, MoCallback
 from wab.models.events import MessageReceived, MessageStatusChanged
 from wab.models.inbound import InboundBase, dump_message, parse_message
 from wab.models.records import MessageRecord, StatusEntry
-from wab.models.types import contact_key
+from wab.models.validation import describe
+from wab.models.types import canonical_number
 from wab.outbox import Change, commit, deliver
 from wab.publisher import EventPublisher
 from wab.status import moves_forward
@@ -25,23 +26,13 @@ RECEIVED_KEY = "received"
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def validation_message(exc: ValidationError, limit: int = 3, *, prefix: str = "") -> str:
-    """A short, readable account of what is wrong, without echoing the (possibly huge or hostile) input."""
-    problems = []
-    for error in exc.errors(include_input=False, include_url=False)[:limit]:
-        where = prefix + ".".join(str(part) for part in error["loc"]) or "body"
-        problems.append(f"{where}: {error['msg']}")
-    more = exc.error_count() - limit
-    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
-
-
 def validate(model: type[Model], payload: Any) -> Model:
     if not isinstance(payload, dict):
         raise InvalidPayload("body must be a JSON object")
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        raise InvalidPayload(validation_message(exc)) from None
+        raise InvalidPayload(describe(exc)) from None
 
 
 def parse_mo(payload: Any) -> tuple[MoCallback, InboundBase]:
@@ -50,7 +41,7 @@ def parse_mo(payload: Any) -> tuple[MoCallback, InboundBase]:
     try:
         message = parse_message(content)
     except ValidationError as exc:
-        raise InvalidPayload(validation_message(exc, prefix="content."), code="invalid_content") from None
+        raise InvalidPayload(describe(exc, prefix="content."), code="invalid_content") from None
     return callback, message
 
 
@@ -69,7 +60,7 @@ def decode_content(content: Any, encoding: str | None) -> dict[str, Any]:
             if isinstance(content, str):
                 content = jsoncodec.decode(content, what="content")
     except InvalidPayload as exc:
-        raise InvalidPayload(exc.message, code="invalid_content", status_code=422) from None
+        raise InvalidPayload(exc.message, code="invalid_content") from None
     if not isinstance(content, dict):
         raise InvalidPayload("content must be a WhatsApp message object", code="invalid_content")
     return content
@@ -83,7 +74,7 @@ class Handling:
     publisher: EventPublisher
     retention_days: int
     now: datetime
-    lease_until_ms: int
+    lease_until: int  # epoch ms (`outbox.lease_until_ms`)
 
     @property
     def expires_at(self) -> int:
@@ -98,7 +89,7 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     """
     store, now = handling.store, handling.now
     received_at = iso(from_epoch_seconds(message.timestamp) or now)
-    contact = contact_key(callback.source)
+    contact = canonical_number(callback.source)
     content = dump_message(message)
     event = MessageReceived(
         message_id=callback.id,
@@ -133,14 +124,13 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
         return Change(record=record, events={RECEIVED_KEY: event})
 
     pending = commit(
-        store, callback.id, evolve, own_key=RECEIVED_KEY, now_ms=epoch_ms(now),
-        lease_until_ms=handling.lease_until_ms, expect_new=True,
+        store, callback.id, evolve, own_key=RECEIVED_KEY, lease_until=handling.lease_until, expect_new=True
     )
     if not pending:
         return False
     window_moves = RECEIVED_KEY in pending.keys
     deliver(
-        store, handling.publisher, pending,
+        store, handling.publisher, [pending],
         prepare=(lambda: store.record_inbound(contact, received_at, handling.expires_at)) if window_moves else None,
     )
     return window_moves
@@ -179,11 +169,8 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
         record.status = dlr.status
         return Change(record=record, events={own_key: event})
 
-    pending = commit(
-        handling.store, dlr.id, evolve, own_key=own_key, now_ms=epoch_ms(handling.now),
-        lease_until_ms=handling.lease_until_ms,
-    )
+    pending = commit(handling.store, dlr.id, evolve, own_key=own_key, lease_until=handling.lease_until)
     if not pending:
         return None
-    deliver(handling.store, handling.publisher, pending)
+    deliver(handling.store, handling.publisher, [pending])
     return dlr.status if own_key in pending.keys else None

@@ -16,11 +16,11 @@ JSON_MEDIA_TYPES = ("application/json", "text/json", "text/plain")
 def read_json_body(body: str | None, is_base64: bool, content_type: str | None) -> Any:
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type and media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
-        raise InvalidPayload(f"expected application/json, got {media_type}", code="unsupported_media_type", status_code=415)
+        raise InvalidPayload(f"expected application/json, got {media_type}", code="unsupported_media_type")
     raw = _raw_bytes(body, is_base64)
     if len(raw) > MAX_BODY_BYTES:
         raise InvalidPayload(
-            f"body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", code="payload_too_large", status_code=413
+            f"body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", code="payload_too_large"
         )
     return jsoncodec.decode(raw)
 
@@ -30,12 +30,12 @@ def _raw_bytes(body: str | None, is_base64: bool) -> bytes:
         return b""
     if is_base64:
         if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
-            raise InvalidPayload("body too large", code="payload_too_large", status_code=413)
+            raise InvalidPayload("body too large", code="payload_too_large")
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidPayload("body is not valid base64", code="invalid_encoding", status_code=400) from None
+            raise InvalidPayload("body is not valid base64", code="invalid_encoding") from None
     try:
         return body.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidPayload("body is not valid UTF-8", code="invalid_encoding", status_code=400) from None
+        raise InvalidPayload("body is not valid UTF-8", code="invalid_encoding") from None

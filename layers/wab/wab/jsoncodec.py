@@ -21,17 +21,17 @@ def decode(raw: bytes | str, *, what: str = "body") -> Any:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidPayload(f"{what} is not valid UTF-8 (byte {exc.start})", code="invalid_encoding", status_code=400)
+            raise InvalidPayload(f"{what} is not valid UTF-8 (byte {exc.start})", code="invalid_encoding")
     else:
         text = raw
     if not text.strip():
-        raise InvalidPayload(f"{what} is empty", code="malformed_json", status_code=400)
+        raise InvalidPayload(f"{what} is empty", code="malformed_json")
     try:
         value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except RecursionError:
-        raise InvalidPayload(f"{what} is nested too deeply (limit {MAX_DEPTH})", code="too_deep", status_code=422)
+        raise InvalidPayload(f"{what} is nested too deeply (limit {MAX_DEPTH})", code="too_deep")
     except (json.JSONDecodeError, ValueError) as exc:
-        raise InvalidPayload(f"{what} is not valid JSON: {_describe(exc)}", code="malformed_json", status_code=400)
+        raise InvalidPayload(f"{what} is not valid JSON: {_describe(exc)}", code="malformed_json")
     check_clean(value, what=what)
     return value
 

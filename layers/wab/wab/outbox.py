@@ -1,14 +1,24 @@
-"""Change a message record and publish the events that change causes: stored and published, never doubled by retries.
+"""Change message records and publish the events those changes cause: stored and published, never doubled by retries.
 
-The events are written into the record (its `outbox`) in the same conditional write as the change, then published,
-then removed. An invocation that dies between the two steps leaves them leased to itself; once that lease has
-passed, the next invocation touching the record (the provider's retry) publishes them. A duplicate arriving while
-the original is still publishing gets `InProgress` (503), so the provider retries after the outcome is known.
+The protocol, all of it here:
+1. `commit` (one record, read-modify-write under its version) or `commit_new` (many records known to be new, written in
+   batches) stores each change together with its events in the record's `outbox`, each event leased to this
+   invocation until `lease_until` (`lease_until_ms`: the invocation's deadline plus a margin).
+2. `deliver` publishes the leased events of any number of records (ten per PutEvents call) and settles each record's
+   outbox: published events are removed, failed ones released so the next attempt can take them at once.
+3. An invocation that dies between the two steps leaves its events leased; once the lease has passed, the next
+   invocation touching the record (a provider's retry, the sender's retry) takes them over and publishes them. A
+   duplicate arriving while the lease is held gets `InProgress` (a 503 to a callback, a retry to the sender).
+
+The one gap: EventBridge took an event but the settling write failed, so the event stays in the outbox and is published
+again if the record is touched after the lease. It is logged; nothing else can close it without a second store.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+from wab import clock
 from wab.errors import DependencyFailed, InProgress
 from wab.models.events import EventDetail
 from wab.models.records import MessageRecord, PendingEvent
@@ -17,6 +27,8 @@ from wab.publisher import EventPublisher
 from wab.store import MessageStore, VersionConflict
 
 MAX_WRITE_ATTEMPTS = 6
+LEASE_MARGIN_MS = 1000  # past the invocation's deadline, so a lease never ends while its holder may still run
+SETTLE_WORKERS = 16
 
 
 @dataclass
@@ -37,14 +49,18 @@ class Pending:
     keys: list[str]
 
 
+def lease_until_ms(remaining_ms: int) -> int:
+    """Until when an invocation with `remaining_ms` left holds what it commits: it cannot be running after that."""
+    return clock.epoch_ms(clock.now()) + remaining_ms + LEASE_MARGIN_MS
+
+
 def commit(
     store: MessageStore,
     message_id: str,
     evolve: Evolve,
     *,
     own_key: str,
-    now_ms: int,
-    lease_until_ms: int,
+    lease_until: int,
     expect_new: bool = False,
 ) -> Pending | None:
     """Apply `evolve` to the stored record with optimistic locking; None when there is nothing to write or publish.
@@ -52,12 +68,13 @@ def commit(
     `own_key` is the outbox key of the event this call would cause; `expect_new` skips the first read for records
     that are usually new (a conflict returns the stored item, so nothing is lost when the guess is wrong).
     """
+    now_ms = clock.epoch_ms(clock.now())
     current: MessageRecord | None = None
     known = expect_new
     for _ in range(MAX_WRITE_ATTEMPTS):
         if not known:
             current = store.get(message_id)
-        plan = _plan(current, evolve, own_key, now_ms, lease_until_ms)
+        plan = _plan(current, evolve, own_key, now_ms, lease_until)
         if plan is None:
             return None
         try:
@@ -68,8 +85,21 @@ def commit(
     raise InProgress(f"message {message_id} is being updated concurrently; retry")
 
 
+def commit_new(store: MessageStore, changes: list[Change], *, lease_until: int) -> list[Pending]:
+    """Write records known to be new (the caller checked) with their events leased, 25 per batch write."""
+    pendings = []
+    for change in changes:
+        record = change.record
+        for key, event in change.events.items():
+            record.outbox[key] = PendingEvent(detail_type=event.detail_type, detail=event.as_dict(), lease_until=lease_until)
+        record.version = 1
+        pendings.append(Pending(record=record, keys=list(change.events)))
+    store.put_new([pending.record for pending in pendings])
+    return pendings
+
+
 def _plan(
-    current: MessageRecord | None, evolve: Evolve, own_key: str, now_ms: int, lease_until_ms: int
+    current: MessageRecord | None, evolve: Evolve, own_key: str, now_ms: int, lease_until: int
 ) -> Pending | None:
     if current is not None:
         own = current.outbox.get(own_key)
@@ -82,12 +112,10 @@ def _plan(
     keys = []
     for key, pending in record.outbox.items():
         if pending.lease_until <= now_ms:  # abandoned by an invocation that failed: take it over
-            pending.lease_until = lease_until_ms
+            pending.lease_until = lease_until
             keys.append(key)
     for key, event in (change.events if change else {}).items():
-        record.outbox[key] = PendingEvent(
-            detail_type=event.detail_type, detail=event.as_dict(), lease_until=lease_until_ms
-        )
+        record.outbox[key] = PendingEvent(detail_type=event.detail_type, detail=event.as_dict(), lease_until=lease_until)
         keys.append(key)
     if change is None and not keys:
         return None
@@ -96,34 +124,50 @@ def _plan(
 
 
 def deliver(
-    store: MessageStore, publisher: EventPublisher, pending: Pending, prepare: Callable[[], None] | None = None
+    store: MessageStore,
+    publisher: EventPublisher,
+    pendings: list[Pending],
+    prepare: Callable[[], None] | None = None,
 ) -> None:
-    """Run `prepare` (a side effect that must precede the events), publish, then clear the outbox.
+    """Run `prepare` (a side effect that must precede the events), publish every pending event, settle each record.
 
-    On failure the leases are released so the provider's retry can complete the work at once.
+    Raises DependencyFailed when any event did not go out (after releasing its lease, so the retry takes it at once).
     """
-    events = {key: (pending.record.outbox[key].detail_type, pending.record.outbox[key].detail) for key in pending.keys}
+    events = {
+        (pending.record.id, key): pending.record.outbox[key] for pending in pendings for key in pending.keys
+    }
     try:
         if prepare:
             prepare()
-        failed = publisher.publish(events)
+        failed = set(publisher.publish(events))
     except Exception:
-        _release(store, pending.record.id, pending.keys)
+        _settle_all(store, [(pending.record.id, pending.keys, False) for pending in pendings])
         raise
-    published = [key for key in pending.keys if key not in failed]
-    if published:
-        try:
-            store.settle_outbox(pending.record.id, published, published=True)
-        except DependencyFailed:
-            # The events are out; answering 5xx would make the retry publish them again.
-            logger.exception("published events could not be cleared from the outbox", extra={"keys": published})
+    settlements = [
+        (pending.record.id, keys, published)
+        for pending in pendings
+        for published in (True, False)
+        if (keys := [key for key in pending.keys if ((pending.record.id, key) in failed) != published])
+    ]
+    _settle_all(store, settlements)
     if failed:
-        _release(store, pending.record.id, failed)
         raise DependencyFailed(f"EventBridge did not take {len(failed)} of {len(events)} events")
 
 
-def _release(store: MessageStore, message_id: str, keys: list[str]) -> None:
+def _settle_all(store: MessageStore, settlements: list[tuple[str, list[str], bool]]) -> None:
+    """One UpdateItem per record; many run side by side, so a broadcast chunk settles in a few round trips' time."""
+    if len(settlements) <= 1:
+        for settlement in settlements:
+            _settle(store, *settlement)
+        return
+    with ThreadPoolExecutor(max_workers=SETTLE_WORKERS) as pool:
+        list(pool.map(lambda settlement: _settle(store, *settlement), settlements))
+
+
+def _settle(store: MessageStore, message_id: str, keys: list[str], published: bool) -> None:
     try:
-        store.settle_outbox(message_id, keys, published=False)
+        store.settle_outbox(message_id, keys, published=published)
     except DependencyFailed:
-        logger.warning("could not release outbox leases; the retry waits for them to pass", extra={"keys": keys})
+        # Published events left in the outbox are published again only if their record is touched after the lease;
+        # released ones are taken over when the lease passes.
+        logger.warning("could not settle the outbox", extra={"message_id": message_id, "published": published})

@@ -32,7 +32,7 @@ from wab.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from wab.models.types import Model
+from wab.models.types import Model, OpenModel
 from wab.observability import logger, trace_requests
 
 CONNECT_TIMEOUT_SECONDS = 3.05  # just over a TCP retransmission window
@@ -44,10 +44,6 @@ UPLOAD_CHUNK_BYTES = 64 * 1024
 POOL_SIZE = 10  # connections kept to the provider: one per record of a batch the sender runs side by side
 
 trace_requests()
-
-
-class Lenient(Model):
-    model_config = ConfigDict(extra="allow")
 
 
 class ProviderCredentials(Model):
@@ -66,19 +62,19 @@ class ProviderCredentials(Model):
         return value.rstrip("/")
 
 
-class SendAnswer(Lenient):
+class SendAnswer(OpenModel):
     id: str
     status: str | None = None
     reference: str | None = None
 
 
-class BroadcastAnswer(Lenient):
+class BroadcastAnswer(OpenModel):
     destination: str
     id: str | None = None
     status: str | None = None
 
 
-class ProviderMessage(Lenient):
+class ProviderMessage(OpenModel):
     """A record from `GET /messages?id=`; `content` is the WhatsApp message as a JSON string."""
 
     id: str

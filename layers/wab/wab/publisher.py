@@ -1,44 +1,62 @@
-"""EventBridge adapter: PutEvents in batches of ten, reporting which events did not make it."""
+"""EventBridge adapter: the one way the gateway publishes (PutEvents, ten entries a call, source `wab.gateway`).
 
-from typing import Any
+What a caller does when an event does not go out (its failure policy):
+- the outbox (`wab.outbox.deliver`): the event stays in its record's outbox, its lease released, and the caller fails
+  (a callback answers 503, the sender retries), so the retry publishes it;
+- the sender before anything was accepted (`publish_all`): the command fails as a whole and is retried from the start;
+- the sender after the provider accepted (`publish`): the events that did not go out are kept in the command's stored
+  outcome and published when the outcome is completed, so the provider is never called twice for them.
+"""
+
+from typing import Any, Hashable, Mapping, Sequence, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from wab import aws, jsoncodec
-from wab.models.events import SOURCE
+from wab.errors import DependencyFailed
+from wab.models.events import SOURCE, EventDetail
+from wab.models.records import PendingEvent
 from wab.observability import logger
 
 MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
+Key = TypeVar("Key", bound=Hashable)
 
 
 class EventPublisher:
     def __init__(self, bus_name: str):
         self.bus_name = bus_name
 
-    def publish(self, events: dict[str, tuple[str, dict[str, Any]]]) -> list[str]:
-        """Publish `{key: (detail_type, detail)}`; return the keys of the events that failed (empty when all went)."""
+    def publish(self, events: Mapping[Key, EventDetail | PendingEvent]) -> set[Key]:
+        """Publish every event; return the keys of those that did not go out (empty when all went)."""
         keys = list(events)
-        failed: list[str] = []
+        failed: set[Key] = set()
         for start in range(0, len(keys), MAX_ENTRIES_PER_CALL):
             chunk = keys[start : start + MAX_ENTRIES_PER_CALL]
-            entries = [
-                {
-                    "Source": SOURCE,
-                    "DetailType": events[key][0],
-                    "Detail": jsoncodec.encode(events[key][1]),
-                    "EventBusName": self.bus_name,
-                }
-                for key in chunk
-            ]
+            entries = [self._entry(events[key]) for key in chunk]
             try:
                 response = aws.client("events").put_events(Entries=entries)
             except (ClientError, BotoCoreError) as exc:
                 logger.warning("PutEvents failed", extra={"error": type(exc).__name__, "events": len(chunk)})
-                failed.extend(chunk)
+                failed.update(chunk)
                 continue
             if response.get("FailedEntryCount"):
                 for key, result in zip(chunk, response["Entries"]):
                     if result.get("ErrorCode"):
-                        logger.warning("event not published", extra={"error": result["ErrorCode"], "key": key})
-                        failed.append(key)
+                        logger.warning("event not published", extra={"error": result["ErrorCode"]})
+                        failed.add(key)
         return failed
+
+    def publish_all(self, events: Sequence[EventDetail]) -> None:
+        """Publish every event, or raise DependencyFailed when any did not go out."""
+        failed = self.publish(dict(enumerate(events)))
+        if failed:
+            raise DependencyFailed(f"EventBridge did not take {len(failed)} of {len(events)} events")
+
+    def _entry(self, event: EventDetail | PendingEvent) -> dict[str, Any]:
+        detail = event.detail if isinstance(event, PendingEvent) else event.as_dict()
+        return {
+            "Source": SOURCE,
+            "DetailType": event.detail_type,
+            "Detail": jsoncodec.encode(detail),
+            "EventBusName": self.bus_name,
+        }

@@ -8,7 +8,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from wab import jsoncodec
 from wab.errors import DependencyFailed, GatewayError, InvalidPayload, NotFound
-from wab.models.types import PhoneNumber, ProviderId, Reference, contact_key
+from wab.models.types import PhoneNumber, ProviderId, Reference, canonical_number
 from wab.store import MessageStore
 
 DEFAULT_PAGE = 20
@@ -22,7 +22,7 @@ def valid_message_id(message_id: str) -> str:
     try:
         return _id.validate_python(message_id)
     except ValidationError:
-        raise InvalidPayload("not a message id", code="invalid_id", status_code=400) from None
+        raise InvalidPayload("not a message id", code="invalid_id") from None
 
 
 class ProviderRecord(Protocol):
@@ -91,16 +91,16 @@ def list_records(store: MessageStore, query: dict[str, str]) -> dict[str, Any]:
     """`?reference=` or `?contact=` (exactly one), with `limit` (1-100) and the `cursor` of the previous page."""
     unknown = set(query) - {"reference", "contact", "limit", "cursor"}
     if unknown:
-        raise InvalidPayload(f"unknown query parameters: {', '.join(sorted(unknown))}", status_code=400)
+        raise InvalidPayload(f"unknown query parameters: {', '.join(sorted(unknown))}", code="invalid_query")
     chosen = [field for field in ("reference", "contact") if query.get(field)]
     if len(chosen) != 1:
-        raise InvalidPayload("give exactly one of reference or contact", code="invalid_query", status_code=400)
+        raise InvalidPayload("give exactly one of reference or contact", code="invalid_query")
     field = chosen[0]
     value = query[field]
     try:
-        key = contact_key(_phone.validate_python(value)) if field == "contact" else _reference.validate_python(value)
+        key = canonical_number(_phone.validate_python(value)) if field == "contact" else _reference.validate_python(value)
     except ValidationError:
-        raise InvalidPayload(f"{field} is not valid", code="invalid_query", status_code=400) from None
+        raise InvalidPayload(f"{field} is not valid", code="invalid_query") from None
     records, cursor = store.list_by(field, key, limit=_limit(query.get("limit")), cursor=query.get("cursor"))
     return {"items": [record.public_view() for record in records], "next_cursor": cursor}
 
@@ -109,5 +109,5 @@ def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_PAGE
     if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_PAGE:
-        raise InvalidPayload(f"limit must be a whole number from 1 to {MAX_PAGE}", code="invalid_query", status_code=400)
+        raise InvalidPayload(f"limit must be a whole number from 1 to {MAX_PAGE}", code="invalid_query")
     return int(raw)

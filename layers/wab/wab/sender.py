@@ -1,7 +1,7 @@
 """The sender: commands from the send queue to the provider, each done once, retried when that can help, reported when
 it fails for good.
 
-Per SQS record:
+Per SQS record (`Sender.handle_record`):
 1. Parse the command (`wab.models.commands`). An invalid one is reported as `WhatsApp Message Failed` and dropped: it
    is not a batch item failure, so it neither repeats nor reaches the dead-letter queue.
 2. Do it once (`_execute`, under Powertools idempotency on the messages table, keyed by the command's idempotency key
@@ -18,21 +18,15 @@ step 3 publishes `WhatsApp Contact Erased` with that count, so a retry after a f
 the erasure deleted. A repeat of the same request publishes the same audit event again and deletes nothing.
 
 A failure that may pass (throttling, pair rate, 5xx, timeouts, AWS errors, credentials still refused after a refresh)
-pushes the record's visibility timeout out with jittered exponential backoff and makes it a batch item failure; SQS
-moves it to the dead-letter queue (which alarms) after the queue's maxReceiveCount receipts.
+pushes the record's visibility timeout out (`wab.retry`) and makes it a batch item failure; SQS moves it to the
+dead-letter queue (which alarms) after the queue's maxReceiveCount receipts.
 
 The one gap left: an invocation that dies after the provider accepted a message but before Powertools stored the
 outcome leaves the command "in progress" until that invocation's deadline; the retry after it sends again. A read
 timeout on a send has the same ambiguity. The provider offers no idempotency key of its own to close it.
 """
 
-import math
-import mimetypes
-import random
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
@@ -40,67 +34,52 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
-from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import Field
 
-from wab import aws, clock, jsoncodec
+from wab import aws, clock, jsoncodec, media
+from wab.acceptance import record_accepted
+from wab.broadcasts import match_broadcast_answers, split_broadcast
+from wab.erasure import contact_erased
 from wab.errors import DependencyFailed, GatewayError, InvalidCommand, ProviderRejected
+from wab.media import MediaBucket
 from wab.models.commands import (
     AnyCommand,
     BroadcastCommand,
     Delivery,
     EraseContactCommand,
-    MediaKind,
     MediaUploadCommand,
     MessageCommand,
     SendCommand,
     fingerprint,
     idempotency_key,
-    key_basis,
     parse_delivery,
 )
-from wab.models.events import (
-    ContactErased,
-    EventDetail,
-    FailureReason,
-    MediaUploaded,
-    MessageAccepted,
-    MessageFailed,
-)
-from wab.models.records import MessageRecord, PendingEvent, StatusEntry
-from wab.models.types import Model, contact_hash, contact_key
+from wab.models.events import EventDetail, MediaUploaded, MessageFailed
 from wab.observability import count, logger
-from wab.outbox import Change, Evolve, Pending, commit, deliver
+from wab.outbox import lease_until_ms
+from wab.outcomes import (
+    Accepted,
+    CommandKey,
+    Failure,
+    Outcome,
+    failed_event,
+    invalid_command_event,
+    rejection,
+    window_failure,
+)
 from wab.provider import BroadcastAnswer, OpenFile, ProviderClient, SendAnswer
 from wab.publisher import EventPublisher
+from wab.queues import SendQueue
+from wab.retry import retry_delay, retry_reason
 from wab.settings import SenderSettings
-from wab.status import moves_forward
-from wab.store import MessageStore, contact_item_key, message_key
+from wab.store import MessageStore
+from wab.window import outside_window
 
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#sender"
-ACCEPTED_KEY = "accepted"
-WINDOW = timedelta(hours=24)
-MAX_BACKOFF_SECONDS = 15 * 60
 DEFAULT_REMAINING_MS = 30_000
-LEASE_MARGIN_MS = 1000
-SETTLE_WORKERS = 16
 MIN_REMAINING_MS = 5000  # a record started later might be cut off by the function timeout; it waits for the next run
-SQS_BATCH_ENTRIES = 10
-SQS_BATCH_BYTES = 256 * 1024
 RECORD_LOG_KEYS = ("sqs_message_id", "correlation_id", "command", "reference", "idempotency_key")
-GENERIC_CONTENT_TYPES = {"", "binary/octet-stream", "application/octet-stream"}
-MEDIA_SIZE_LIMITS: dict[str, int] = {  # WhatsApp's limits per media kind
-    "image": 5 * 1024 * 1024,
-    "video": 16 * 1024 * 1024,
-    "audio": 16 * 1024 * 1024,
-    "document": 100 * 1024 * 1024,
-    "sticker": 500 * 1024,
-}
 
 
 class Provider(Protocol):
@@ -108,112 +87,6 @@ class Provider(Protocol):
     def broadcast(self, body: dict[str, Any]) -> list[BroadcastAnswer]: ...
     def upload_media(self, *, source: str, filename: str, content_type: str, open_file: OpenFile) -> str: ...
 
-
-class CommandKey(Model):
-    """What a command is done once under (`key`), and what it must match (`fingerprint`): a key reused for a
-    different command is refused rather than silently taken for the first one."""
-
-    key: str
-    fingerprint: str
-
-
-class Accepted(Model):
-    message_id: str
-    destination: str
-
-
-class Failure(Model):
-    destination: str | None = None
-    code: str
-    message: str
-
-
-class Outcome(Model):
-    """What doing a command produced; stored by Powertools and handed back when the command comes again."""
-
-    at: str  # when the provider answered
-    accepted: list[Accepted] = Field(default_factory=list)
-    unreported: list[Failure] = Field(default_factory=list)  # failures to publish at completion
-    media_id: str | None = None
-    chunks: int = 0
-    records_erased: int | None = None  # set by an erasure
-
-
-# --- adapters ------------------------------------------------------------------------------------------------------
-
-class SendQueue:
-    """The send queue: broadcast chunks go back on it; a record to retry gets a longer visibility timeout."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def put(self, bodies: list[str]) -> None:
-        for batch in pack_batches(bodies, SQS_BATCH_ENTRIES, SQS_BATCH_BYTES):
-            entries = [{"Id": str(index), "MessageBody": body} for index, body in enumerate(batch)]
-            for _ in range(2):
-                failed = {item["Id"] for item in self._call("send_message_batch", Entries=entries).get("Failed", [])}
-                entries = [entry for entry in entries if entry["Id"] in failed]
-                if not entries:
-                    break
-            else:
-                raise DependencyFailed(f"SQS did not take {len(entries)} broadcast chunks")
-
-    def postpone(self, receipt_handle: str, seconds: int) -> None:
-        self._call("change_message_visibility", ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
-
-    def _call(self, method: str, **params: Any) -> dict[str, Any]:
-        try:
-            return getattr(aws.client("sqs"), method)(QueueUrl=self.url, **params)
-        except (ClientError, BotoCoreError) as exc:
-            raise DependencyFailed(f"SQS {method} failed: {type(exc).__name__}") from exc
-
-
-def pack_batches(bodies: list[str], max_entries: int, max_bytes: int) -> list[list[str]]:
-    """Group bodies in order into batches within SQS's entry and size limits per SendMessageBatch."""
-    batches: list[list[str]] = []
-    size = 0
-    for body in bodies:
-        length = len(body.encode())
-        if not batches or len(batches[-1]) == max_entries or size + length > max_bytes:
-            batches.append([])
-            size = 0
-        batches[-1].append(body)
-        size += length
-    return batches
-
-
-class StoredObject(NamedTuple):
-    content_type: str
-    length: int
-
-
-class MediaBucket:
-    """Reads the object to upload: its type and size first, then the bytes as a stream."""
-
-    def head(self, bucket: str, key: str) -> StoredObject | None:
-        """The object's type and size, or None when there is no such object."""
-        try:
-            head = aws.client("s3").head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
-                return None
-            raise DependencyFailed(f"S3 HeadObject failed: {exc.response['Error']['Code']}") from exc
-        except BotoCoreError as exc:
-            raise DependencyFailed(f"S3 HeadObject failed: {type(exc).__name__}") from exc
-        return StoredObject(head.get("ContentType") or "", int(head["ContentLength"]))
-
-    def opener(self, bucket: str, key: str) -> OpenFile:
-        def open_file() -> tuple[Any, int]:
-            try:
-                answer = aws.client("s3").get_object(Bucket=bucket, Key=key)
-            except (ClientError, BotoCoreError) as exc:
-                raise DependencyFailed(f"S3 GetObject failed: {type(exc).__name__}") from exc
-            return answer["Body"], int(answer["ContentLength"])
-
-        return open_file
-
-
-# --- the sender ----------------------------------------------------------------------------------------------------
 
 class Sender:
     def __init__(
@@ -275,21 +148,22 @@ class Sender:
         # The records of a batch run in threads side by side (wab.batch): their log keys belong to their thread.
         logger.thread_safe_append_keys(sqs_message_id=record.message_id, correlation_id=record.message_id)
         try:
-            _check_time_left(lambda_context)
-            lease_until_ms = _lease_until_ms(lambda_context)
-            self.handle_body(record.body, lease_until_ms=lease_until_ms, sqs_message_id=record.message_id)
+            remaining_ms = lambda_context.get_remaining_time_in_millis() if lambda_context else DEFAULT_REMAINING_MS
+            if remaining_ms < MIN_REMAINING_MS:
+                raise DependencyFailed("too little time left in this invocation to start the command", code="deferred")
+            self.handle_body(record.body, lease_until=lease_until_ms(remaining_ms), sqs_message_id=record.message_id)
         except Exception as exc:
             self._postpone(record, exc)
             raise
         finally:
             logger.thread_safe_remove_keys(list(RECORD_LOG_KEYS))
 
-    def handle_body(self, body: str, *, lease_until_ms: int, sqs_message_id: str | None = None) -> None:
+    def handle_body(self, body: str, *, lease_until: int, sqs_message_id: str | None = None) -> None:
         try:
             delivery = parse_delivery(body)
         except InvalidCommand as invalid:
             logger.warning("invalid command dropped", extra={"reason": invalid.message})
-            self._publish([_invalid_command_event(invalid)])
+            self._publish_all([invalid_command_event(invalid)])
             return
         command = delivery.command
         # A bus event's id is what its requester got back from PutEvents, as the SQS message id is from SendMessage.
@@ -302,20 +176,20 @@ class Sender:
             outcome = self._execute_once(command_key=key, command=command)
         except IdempotencyValidationError:
             reused = Failure(
-                destination=_single_destination(command),
+                destination=command.destination if isinstance(command, SendCommand) else None,
                 code="idempotency_key_reused",
                 message="an earlier, different command used the same idempotency key (or reference)",
             )
-            self._publish([_failed_event(command, reused)])
+            self._publish_all([failed_event(command, reused)])
             return
-        self._complete(delivery, outcome, lease_until_ms)
+        self._complete(delivery, outcome, lease_until)
 
     # --- step 2: once per command --------------------------------------------------------------------------------
 
     def _execute(self, *, command_key: CommandKey, command: AnyCommand) -> Outcome:
         logger.debug("doing command")
         if isinstance(command, EraseContactCommand):
-            erased = erase_contact(self.store, command.contact)
+            erased = self.store.erase_contact(command.contact)
             count("ContactsErased")
             return Outcome(at=_now(), records_erased=erased)
         if isinstance(command, MediaUploadCommand):
@@ -328,13 +202,13 @@ class Sender:
 
     def _send(self, command: SendCommand) -> Outcome:
         destination = command.destination
-        if self._outside_window(command, [destination]):
-            self._report(command, [_window_failure(destination)], after_acceptance=False)
+        if outside_window(self.store, self.settings.window_policy, command, [destination]):
+            self._report(command, [window_failure(destination)], after_acceptance=False)
             return Outcome(at=_now())
         try:
             answer = self.provider.send(command.provider_body(destination, self._source(command)))
         except ProviderRejected as rejected:
-            self._report(command, [_rejection(rejected, destination)], after_acceptance=False)
+            self._report(command, [rejection(rejected, destination)], after_acceptance=False)
             return Outcome(at=_now())
         return Outcome(at=_now(), accepted=[Accepted(message_id=answer.id, destination=destination)])
 
@@ -345,8 +219,8 @@ class Sender:
             logger.info("broadcast split into chunks", extra={"chunks": len(chunks), "recipients": len(command.destination)})
             count("BroadcastChunks", len(chunks))
             return Outcome(at=_now(), chunks=len(chunks))
-        outside = self._outside_window(command, command.destination)
-        failures = [_window_failure(destination) for destination in command.destination if destination in outside]
+        outside = outside_window(self.store, self.settings.window_policy, command, command.destination)
+        failures = [window_failure(destination) for destination in command.destination if destination in outside]
         recipients = [destination for destination in command.destination if destination not in outside]
         if not recipients:
             self._report(command, failures, after_acceptance=False)
@@ -354,7 +228,7 @@ class Sender:
         try:
             answers = self.provider.broadcast(command.provider_body(recipients, self._source(command)))
         except ProviderRejected as rejected:
-            self._report(command, failures + [_rejection(rejected, each) for each in recipients], after_acceptance=False)
+            self._report(command, failures + [rejection(rejected, each) for each in recipients], after_acceptance=False)
             return Outcome(at=_now())
         accepted, unaccepted = match_broadcast_answers(recipients, answers)
         unreported = self._report(command, failures + unaccepted, after_acceptance=True)
@@ -366,11 +240,10 @@ class Sender:
             failure = Failure(code="media_not_found", message=f"no object s3://{command.bucket}/{command.key}")
             self._report(command, [failure], after_acceptance=False)
             return Outcome(at=_now())
-        content_type = media_content_type(stored.content_type, command.key)
-        kind = command.kind or media_kind(content_type)
-        if stored.length > MEDIA_SIZE_LIMITS[kind]:
-            message = f"the {kind} is {stored.length} bytes; WhatsApp takes up to {MEDIA_SIZE_LIMITS[kind]} bytes for a {kind}"
-            self._report(command, [Failure(code="media_too_large", message=message)], after_acceptance=False)
+        content_type = media.content_type(stored.content_type, command.key)
+        kind = command.kind or media.kind_of(content_type)
+        if problem := media.too_large(kind, stored.length):
+            self._report(command, [Failure(code="media_too_large", message=problem)], after_acceptance=False)
             return Outcome(at=_now())
         try:
             media_id = self.provider.upload_media(
@@ -380,7 +253,7 @@ class Sender:
                 open_file=self.media.opener(command.bucket, command.key),
             )
         except ProviderRejected as rejected:
-            self._report(command, [_rejection(rejected, None)], after_acceptance=False)
+            self._report(command, [rejection(rejected, None)], after_acceptance=False)
             return Outcome(at=_now())
         uploaded = MediaUploaded(
             media_id=media_id, source=self._source(command), bucket=command.bucket, key=command.key,
@@ -388,114 +261,61 @@ class Sender:
         )
         # Published here, not at completion: a retry after a failed publish uploads again (harmless), while an
         # event published twice could make a consumer send the media twice.
-        self._publish([uploaded])
+        self._publish_all([uploaded])
         count("MediaUploaded")
         return Outcome(at=_now(), media_id=media_id)
-
-    def _outside_window(self, command: MessageCommand, destinations: list[str]) -> set[str]:
-        """Recipients a free-form message may not reach now (the policy decides what that means)."""
-        policy = self.settings.window_policy
-        if policy == "off" or not command.message.free_form:
-            return set()
-        if len(destinations) == 1:
-            last_inbound = {destinations[0]: self.store.last_inbound_at(destinations[0])}
-        else:
-            last_inbound = self.store.last_inbound_times(destinations)
-        cutoff = clock.iso(clock.now() - WINDOW)
-        outside = {each for each in destinations if (last_inbound.get(each) or "") <= cutoff}
-        if outside and policy == "warn":
-            logger.warning("free-form message outside the 24-hour window; sending anyway", extra={"recipients": len(outside)})
-            count("SentOutsideWindow", len(outside))
-            return set()
-        if outside:
-            count("WindowRejections", len(outside))
-        return outside
 
     def _report(self, command: AnyCommand, failures: list[Failure], *, after_acceptance: bool) -> list[Failure]:
         """Publish failures now. Before anything was accepted a publishing failure raises (the retry starts afresh);
         after, raising would send again, so what did not go out is returned for completion to publish."""
         if not failures:
             return []
-        events = {str(index): _failed_event(command, failure) for index, failure in enumerate(failures)}
-        failed = set(self.publisher.publish({key: (event.detail_type, event.as_dict()) for key, event in events.items()}))
-        _count_failures([event for key, event in events.items() if key not in failed])
-        if failed and not after_acceptance:
-            raise DependencyFailed(f"EventBridge did not take {len(failed)} failure events")
-        return [failure for index, failure in enumerate(failures) if str(index) in failed]
+        if not after_acceptance:
+            self._publish_all([failed_event(command, failure) for failure in failures])
+            return []
+        events = dict(enumerate(failed_event(command, failure) for failure in failures))
+        unpublished = self.publisher.publish(events)
+        _count_failures([event for index, event in events.items() if index not in unpublished])
+        return [failure for index, failure in enumerate(failures) if index in unpublished]
 
     # --- step 3: completion, repeatable ------------------------------------------------------------------------
 
-    def _complete(self, delivery: Delivery, outcome: Outcome, lease_until_ms: int) -> None:
+    def _complete(self, delivery: Delivery, outcome: Outcome, lease_until: int) -> None:
         command = delivery.command
         if outcome.accepted and isinstance(command, MessageCommand):
-            self._record_accepted(command, outcome, lease_until_ms)
+            record_accepted(
+                self.store, self.publisher, command, outcome.accepted, source=self._source(command), at=outcome.at,
+                retention_days=self.settings.retention_days, lease_until=lease_until,
+            )
         if outcome.unreported:
-            self._publish([_failed_event(command, failure) for failure in outcome.unreported])
+            self._publish_all([failed_event(command, failure) for failure in outcome.unreported])
         if isinstance(command, EraseContactCommand) and outcome.records_erased is not None:
-            erased = contact_erased(command, outcome, requested_by=delivery.requested_by)
-            self._publish([erased])
+            erased = contact_erased(
+                command, records_erased=outcome.records_erased, at=outcome.at, requested_by=delivery.requested_by
+            )
+            self._publish_all([erased])
             logger.info("contact erased", extra=erased.model_dump(include={"contact_hash", "records_erased"}))
-
-    def _record_accepted(self, command: MessageCommand, outcome: Outcome, lease_until_ms: int) -> None:
-        now = clock.now()
-        expires_at = int(now.timestamp()) + self.settings.retention_days * 86400
-        source = self._source(command)
-
-        def acceptance(accepted: Accepted) -> Evolve:
-            return lambda current: accept(
-                current, accepted=accepted, command=command, source=source, at=outcome.at, expires_at=expires_at
-            )
-
-        if len(outcome.accepted) == 1:
-            [only] = outcome.accepted
-            pending = commit(
-                self.store, only.message_id, acceptance(only), own_key=ACCEPTED_KEY,
-                now_ms=clock.epoch_ms(now), lease_until_ms=lease_until_ms, expect_new=True,
-            )
-            if pending:
-                deliver(self.store, self.publisher, pending)
-            return
-        existing = self.store.existing_ids([accepted.message_id for accepted in outcome.accepted])
-        fresh = [
-            _leased_new_record(acceptance(accepted)(None), lease_until_ms)
-            for accepted in outcome.accepted
-            if accepted.message_id not in existing
-        ]
-        self.store.put_new([pending.record for pending in fresh])
-        merged = [  # records a DLR created first: merged under the versioned write, like a single send
-            commit(
-                self.store, accepted.message_id, acceptance(accepted), own_key=ACCEPTED_KEY,
-                now_ms=clock.epoch_ms(now), lease_until_ms=lease_until_ms,
-            )
-            for accepted in outcome.accepted
-            if accepted.message_id in existing
-        ]
-        deliver_all(self.store, self.publisher, fresh + [pending for pending in merged if pending])
 
     # --- plumbing ----------------------------------------------------------------------------------------------
 
     def _source(self, command: MessageCommand | MediaUploadCommand) -> str:
         return command.source or self.settings.business_number
 
-    def _publish(self, events: list[EventDetail]) -> None:
-        failed = self.publisher.publish({str(index): (event.detail_type, event.as_dict()) for index, event in enumerate(events)})
-        if failed:
-            raise DependencyFailed(f"EventBridge did not take {len(failed)} of {len(events)} events")
+    def _publish_all(self, events: list[EventDetail]) -> None:
+        self.publisher.publish_all(events)
         _count_failures(events)
 
     def _postpone(self, record: SQSRecord, error: Exception) -> None:
         receive_count = int(record.attributes.approximate_receive_count or 1)
         delay = retry_delay(receive_count, getattr(error, "retry_after", None))
-        details = {"receive_count": receive_count, "retry_in_seconds": delay}
+        reason = retry_reason(error)
+        details = {"receive_count": receive_count, "retry_in_seconds": delay, "error": reason}
         if isinstance(error, GatewayError):
-            logger.warning("command will be retried", extra={**details, "error": error.code, "reason": error.message})
-            reason = error.code
-        elif isinstance(error, IdempotencyAlreadyInProgressError):
+            logger.warning("command will be retried", extra={**details, "reason": error.message})
+        elif reason == "in_progress":
             logger.warning("the same command is being done by another invocation; retrying later", extra=details)
-            reason = "in_progress"
         else:
             logger.exception("command failed unexpectedly; it will be retried", extra=details)
-            reason = "unexpected"
         count("SendRetries", reason=reason)
         try:
             self.queue.postpone(record.receipt_handle, delay)
@@ -503,197 +323,12 @@ class Sender:
             logger.warning("could not delay the retry; the queue's visibility timeout applies")
 
 
-# --- pure steps, tested on their own -------------------------------------------------------------------------------
-
-def erase_contact(store: MessageStore, contact: str) -> int:
-    """Delete every message record of the contact (MO and MT) and its window item; the number of items deleted.
-
-    Run again, it finds nothing and returns 0.
-    """
-    keys = [message_key(message_id) for message_id in store.contact_message_ids(contact)]
-    if store.last_inbound_at(contact) is not None:
-        keys.append(contact_item_key(contact))
-    store.delete(keys)
-    return len(keys)
-
-
-def contact_erased(command: EraseContactCommand, outcome: Outcome, *, requested_by: str) -> ContactErased:
-    """The audit event of an erasure: the contact named by its hash only, never by its number."""
-    return ContactErased(
-        contact_hash=contact_hash(command.contact),
-        records_erased=outcome.records_erased or 0,
-        reference=command.reference,
-        requested_by=requested_by,
-        erased_at=outcome.at,
-    )
-
-
-def accept(
-    current: MessageRecord | None,
-    *,
-    accepted: Accepted,
-    command: MessageCommand,
-    source: str,
-    at: str,
-    expires_at: int,
-) -> Change | None:
-    """The MT record with the provider's acceptance added, and the `Accepted` event; None when already recorded.
-
-    A DLR may have created the record first: its statuses stay (a later status is never moved back to accepted),
-    the acceptance goes first in the history, and the send's own fields fill in the rest.
-    """
-    record = current or MessageRecord(
-        id=accepted.message_id, direction="MT", created_at=at, updated_at=at, expires_at=expires_at
-    )
-    if any(entry.status == "accepted" for entry in record.status_history):
-        return None
-    record.direction = "MT"
-    record.status_history.insert(0, StatusEntry(status="accepted", at=at))
-    if moves_forward(record.status, "accepted"):
-        record.status = "accepted"
-    record.source = source
-    record.destination = accepted.destination
-    record.contact = accepted.destination
-    record.type = command.message.type
-    record.content = command.stored_content()
-    record.reference = command.reference or record.reference
-    record.created_at = min(record.created_at, at)
-    record.updated_at = max(record.updated_at, at)
-    record.expires_at = record.expires_at or expires_at
-    event = MessageAccepted(
-        message_id=accepted.message_id, reference=record.reference, destination=accepted.destination, source=source,
-        type=command.message.type,
-    )
-    return Change(record=record, events={ACCEPTED_KEY: event})
-
-
-def _leased_new_record(change: Change | None, lease_until_ms: int) -> Pending:
-    """A new record with its `Accepted` event leased in the outbox, as `outbox.commit` would write it."""
-    assert change is not None  # a new record has no acceptance yet
-    record = change.record
-    for key, event in change.events.items():
-        record.outbox[key] = PendingEvent(detail_type=event.detail_type, detail=event.as_dict(), lease_until=lease_until_ms)
-    record.version = 1
-    return Pending(record=record, keys=list(change.events))
-
-
-def deliver_all(store: MessageStore, publisher: EventPublisher, pendings: list[Pending]) -> None:
-    """`outbox.deliver` for many records at once: their events go out ten per PutEvents call."""
-    events = {
-        f"{pending.record.id}|{key}": (pending.record.outbox[key].detail_type, pending.record.outbox[key].detail)
-        for pending in pendings
-        for key in pending.keys
-    }
-    failed = set(publisher.publish(events))
-    settlements = [
-        (pending.record.id, keys, published)
-        for pending in pendings
-        for published in (True, False)
-        if (keys := [key for key in pending.keys if (f"{pending.record.id}|{key}" in failed) != published])
-    ]
-    # One UpdateItem per record: run side by side so a chunk of hundreds settles in a few round trips' time.
-    with ThreadPoolExecutor(max_workers=SETTLE_WORKERS) as pool:
-        list(pool.map(lambda settlement: _settle(store, *settlement[:2], published=settlement[2]), settlements))
-    if failed:
-        raise DependencyFailed(f"EventBridge did not take {len(failed)} of {len(events)} events")
-
-
-def _settle(store: MessageStore, message_id: str, keys: list[str], *, published: bool) -> None:
-    try:
-        store.settle_outbox(message_id, keys, published=published)
-    except DependencyFailed:
-        # Published events left in the outbox are published again only if their record is touched after the lease.
-        logger.warning("could not settle the outbox", extra={"message_id": message_id, "published": published})
-
-
-def split_broadcast(command: BroadcastCommand, chunk_size: int) -> list[BroadcastCommand]:
-    """Chunk commands of at most `chunk_size` recipients, each with a key derived from the parent's and its place,
-    so a re-split parent (redelivered, replayed) yields the same chunks and each chunk still sends once."""
-    basis = key_basis(command)
-    groups = [command.destination[start : start + chunk_size] for start in range(0, len(command.destination), chunk_size)]
-    return [
-        command.model_copy(update={"destination": group, "idempotency_key": f"{basis}#chunk-{number}-of-{len(groups)}"})
-        for number, group in enumerate(groups, start=1)
-    ]
-
-
-def match_broadcast_answers(recipients: list[str], answers: list[BroadcastAnswer]) -> tuple[list[Accepted], list[Failure]]:
-    """Pair the provider's per-recipient answers with the recipients; one it did not accept is a failure."""
-    by_destination = {contact_key(answer.destination): answer for answer in answers}
-    accepted, failures = [], []
-    for destination in recipients:
-        answer = by_destination.get(destination)
-        if answer and answer.id and (answer.status or "accepted") == "accepted":
-            accepted.append(Accepted(message_id=answer.id, destination=destination))
-        else:
-            status = answer.status if answer else "missing from the answer"
-            failures.append(Failure(destination=destination, code="not_accepted", message=f"provider status: {status}"))
-    return accepted, failures
-
-
-def retry_delay(receive_count: int, retry_after: float | None = None, *, jitter: Callable[[], float] = random.random) -> int:
-    """Seconds before the next attempt: up to 2^receive_count (capped at 15 minutes), half of it fixed and half
-    random so a throttled batch does not come back all at once; never sooner than the provider asked."""
-    ceiling = min(MAX_BACKOFF_SECONDS, 2 ** min(max(receive_count, 1), 10))
-    delay = ceiling / 2 + jitter() * ceiling / 2
-    if retry_after:
-        delay = max(delay, retry_after)
-    return max(1, min(MAX_BACKOFF_SECONDS, math.ceil(delay)))
-
-
-def media_content_type(stored: str, key: str) -> str:
-    """The object's own ContentType, unless it is a generic one: then the type its name suggests."""
-    if stored.split(";")[0].strip().lower() not in GENERIC_CONTENT_TYPES:
-        return stored
-    return mimetypes.guess_type(key)[0] or "application/octet-stream"
-
-
-def media_kind(content_type: str) -> MediaKind:
-    """WhatsApp's media kind for a MIME type (its stickers are WebP images)."""
-    main = content_type.split(";")[0].strip().lower()
-    if main == "image/webp":
-        return "sticker"
-    for kind in ("image", "video", "audio"):
-        if main.startswith(f"{kind}/"):
-            return kind  # type: ignore[return-value]
-    return "document"
-
-
-def _window_failure(destination: str) -> Failure:
-    return Failure(
-        destination=destination,
-        code="outside_24h_window",
-        message="the customer has not written in the last 24 hours; only a template can be sent (WhatsApp 131047)",
-    )
-
-
-def _rejection(rejected: ProviderRejected, destination: str | None) -> Failure:
-    return Failure(destination=destination, code=rejected.code, message=rejected.message)
-
-
-def _failed_event(command: AnyCommand, failure: Failure) -> MessageFailed:
-    return MessageFailed(
-        reference=command.reference,
-        destination=failure.destination,
-        error=FailureReason(code=failure.code, message=failure.message),
-        command=command.command,
-        bucket=getattr(command, "bucket", None),
-        key=getattr(command, "key", None),
-    )
-
-
-def _invalid_command_event(invalid: InvalidCommand) -> MessageFailed:
-    return MessageFailed(
-        reference=invalid.reference,
-        destination=invalid.destination,
-        error=FailureReason(code=invalid.code, message=invalid.message),
-        command=invalid.command,
-    )
-
-
 def _count_failures(events: list[EventDetail]) -> None:
     """`SendsFailed` by error code, for the `WhatsApp Message Failed` events among those published."""
-    codes = Counter(event.error.code for event in events if isinstance(event, MessageFailed))
+    codes: dict[str, int] = {}
+    for event in events:
+        if isinstance(event, MessageFailed):
+            codes[event.error.code] = codes.get(event.error.code, 0) + 1
     for code, failures in codes.items():
         count("SendsFailed", failures, code=code)
 
@@ -706,35 +341,5 @@ def _log_accepted(accepted: list[Accepted]) -> None:
         logger.info("broadcast accepted", extra={"accepted": len(accepted)})
 
 
-def ordering_keys(record: SQSRecord) -> list[str]:
-    """What a record must not run beside an earlier record of its batch for: the same recipient (or erased contact),
-    so a contact's messages go out in the order they were asked for, and the same idempotency key, so a duplicate
-    waits for its original's outcome. An invalid command shares nothing."""
-    try:
-        delivery = parse_delivery(record.body)
-    except InvalidCommand:
-        return []
-    command = delivery.command
-    keys = [f"key:{idempotency_key(command, delivery_id=delivery.event_id or record.message_id)}"]
-    contact = command.contact if isinstance(command, EraseContactCommand) else _single_destination(command)
-    if contact:
-        keys.append(f"contact:{contact_key(contact)}")
-    return keys
-
-
-def _single_destination(command: AnyCommand) -> str | None:
-    return command.destination if isinstance(command, SendCommand) else None
-
-
 def _now() -> str:
     return clock.iso(clock.now())
-
-
-def _check_time_left(lambda_context: Any) -> None:
-    if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < MIN_REMAINING_MS:
-        raise DependencyFailed("too little time left in this invocation to start the command", code="deferred")
-
-
-def _lease_until_ms(lambda_context: Any) -> int:
-    remaining = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else DEFAULT_REMAINING_MS
-    return clock.epoch_ms(clock.now()) + remaining + LEASE_MARGIN_MS

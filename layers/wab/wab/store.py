@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from wab import aws, jsoncodec
 from wab.errors import DependencyFailed, InvalidPayload
@@ -33,11 +33,12 @@ class VersionConflict(Exception):
         self.current = current
 
 
-def message_key(message_id: str) -> dict[str, Any]:
+def _message_key(message_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"MSG#{message_id}"}}
 
 
-def contact_item_key(contact: str) -> dict[str, Any]:
+def _window_key(contact: str) -> dict[str, Any]:
+    """The contact's window item (its last inbound time)."""
     return {"pk": {"S": f"CONTACT#{contact}"}}
 
 
@@ -52,7 +53,8 @@ class MessageStore:
         return aws.client("dynamodb")
 
     def get(self, message_id: str) -> MessageRecord | None:
-        item = self._call("GetItem", Key=message_key(message_id), ConsistentRead=True).get("Item")
+        with aws.dependency("DynamoDB GetItem"):
+            item = self._dynamodb.get_item(TableName=self.table_name, Key=_message_key(message_id), ConsistentRead=True).get("Item")
         return self._record(item) if item else None
 
     def save(self, record: MessageRecord, expected_version: int | None) -> None:
@@ -67,13 +69,13 @@ class MessageStore:
             }
         )
         try:
-            self._call(
-                "PutItem",
-                expected=CONDITION_FAILED,
-                Item=self._item(record),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **condition,
-            )
+            with aws.dependency("DynamoDB PutItem", expected=(CONDITION_FAILED,)):
+                self._dynamodb.put_item(
+                    TableName=self.table_name,
+                    Item=self._item(record),
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **condition,
+                )
         except ClientError as exc:
             old = exc.response.get("Item")
             raise VersionConflict(self._record(old) if old else None) from None
@@ -96,36 +98,38 @@ class MessageStore:
             values[":zero"] = {"N": "0"}
             leases = ", ".join(f"{entry}.#lease = :zero" for entry in entries)
             expression = f"SET {leases}, #version = #version + :one"
-        self._call(
-            "UpdateItem",
-            Key=message_key(message_id),
-            UpdateExpression=expression,
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        with aws.dependency("DynamoDB UpdateItem"):
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key=_message_key(message_id),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
 
     def record_inbound(self, contact: str, at: str, expires_at: int) -> None:
         """Remember the contact's latest inbound time; an older, late callback never moves it back."""
         try:
-            self._call(
-                "UpdateItem",
-                expected=CONDITION_FAILED,
-                Key=contact_item_key(contact),
-                UpdateExpression="SET last_inbound_at = :at, expires_at = :expires",
-                ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at < :at",
-                ExpressionAttributeValues={":at": {"S": at}, ":expires": {"N": str(expires_at)}},
-            )
+            with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
+                self._dynamodb.update_item(
+                    TableName=self.table_name,
+                    Key=_window_key(contact),
+                    UpdateExpression="SET last_inbound_at = :at, expires_at = :expires",
+                    ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at < :at",
+                    ExpressionAttributeValues={":at": {"S": at}, ":expires": {"N": str(expires_at)}},
+                )
         except ClientError:
             pass  # a newer inbound time is already stored
 
     def last_inbound_at(self, contact: str) -> str | None:
-        item = self._call("GetItem", Key=contact_item_key(contact), ConsistentRead=True).get("Item")
+        with aws.dependency("DynamoDB GetItem"):
+            item = self._dynamodb.get_item(TableName=self.table_name, Key=_window_key(contact), ConsistentRead=True).get("Item")
         return item["last_inbound_at"]["S"] if item and "last_inbound_at" in item else None
 
     def last_inbound_times(self, contacts: list[str]) -> dict[str, str]:
         """`last_inbound_at` of many contacts at once (those never heard from are absent)."""
-        items = self._batch_get([contact_item_key(contact) for contact in contacts], "pk, last_inbound_at")
+        items = self._batch_get([_window_key(contact) for contact in contacts], "pk, last_inbound_at")
         return {
             item["pk"]["S"].removeprefix("CONTACT#"): item["last_inbound_at"]["S"]
             for item in items
@@ -134,7 +138,7 @@ class MessageStore:
 
     def existing_ids(self, message_ids: list[str]) -> set[str]:
         """Which of these message records are stored already."""
-        items = self._batch_get([message_key(message_id) for message_id in message_ids], "pk")
+        items = self._batch_get([_message_key(message_id) for message_id in message_ids], "pk")
         return {item["pk"]["S"].removeprefix("MSG#") for item in items}
 
     def put_new(self, records: list[MessageRecord]) -> None:
@@ -145,11 +149,20 @@ class MessageStore:
         """
         self._batch_write([{"PutRequest": {"Item": self._item(record)}} for record in records])
 
-    def contact_message_ids(self, contact: str) -> list[str]:
-        """The ids of every message record of the contact (MO and MT), all pages of the `by-contact` index.
+    def erase_contact(self, contact: str) -> int:
+        """Delete every message record of the contact (MO and MT) and its window item; the number of items deleted.
 
-        The index is eventually consistent: a record written a moment ago may not be listed yet.
+        Run again, it finds nothing and returns 0. The `by-contact` index is eventually consistent: a record written a
+        moment ago may not be listed yet.
         """
+        keys = [_message_key(message_id) for message_id in self._contact_message_ids(contact)]
+        if self.last_inbound_at(contact) is not None:
+            keys.append(_window_key(contact))
+        self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
+        return len(keys)
+
+    def _contact_message_ids(self, contact: str) -> list[str]:
+        """The ids of every message record of the contact (MO and MT), all pages of the `by-contact` index."""
         index, key_attribute = INDEX_BY_KEY["contact"]
         query: dict[str, Any] = {
             "IndexName": index,
@@ -160,7 +173,8 @@ class MessageStore:
         }
         message_ids: list[str] = []
         while True:
-            page = self._call("Query", **query)
+            with aws.dependency("DynamoDB Query"):
+                page = self._dynamodb.query(TableName=self.table_name, **query)
             message_ids.extend(item["pk"]["S"].removeprefix("MSG#") for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return message_ids
@@ -177,7 +191,8 @@ class MessageStore:
             for attempt in range(BATCH_ATTEMPTS):
                 if attempt:
                     time.sleep(min(0.05 * 2**attempt, 1.0))
-                pending = self._call_batch("BatchWriteItem", RequestItems=pending).get("UnprocessedItems") or {}
+                with aws.dependency("DynamoDB BatchWriteItem"):
+                    pending = self._dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
                 if not pending:
                     break
             else:
@@ -196,7 +211,8 @@ class MessageStore:
             for attempt in range(BATCH_ATTEMPTS):
                 if attempt:
                     time.sleep(min(0.05 * 2**attempt, 1.0))
-                answer = self._call_batch("BatchGetItem", RequestItems={self.table_name: request})
+                with aws.dependency("DynamoDB BatchGetItem"):
+                    answer = self._dynamodb.batch_get_item(RequestItems={self.table_name: request})
                 found.extend(answer.get("Responses", {}).get(self.table_name, []))
                 request = (answer.get("UnprocessedKeys") or {}).get(self.table_name)
                 if not request:
@@ -204,10 +220,6 @@ class MessageStore:
             else:
                 raise DependencyFailed("DynamoDB left keys unread after retries (throttled)")
         return found
-
-    def _call_batch(self, operation: str, **params: Any) -> dict[str, Any]:
-        """A call naming its tables itself (batch operations)."""
-        return self._request(operation, None, params)
 
     def list_by(self, field: str, value: str, *, limit: int, cursor: str | None) -> tuple[list[MessageRecord], str | None]:
         """Records with this reference or contact, newest first, a page at a time."""
@@ -222,26 +234,11 @@ class MessageStore:
         }
         if cursor:
             query["ExclusiveStartKey"] = decode_cursor(cursor, key_attribute, value)
-        page = self._call("Query", **query)
+        with aws.dependency("DynamoDB Query"):
+            page = self._dynamodb.query(TableName=self.table_name, **query)
         records = [self._record(item) for item in page.get("Items", [])]
         last = page.get("LastEvaluatedKey")
         return records, encode_cursor(last) if last else None
-
-    def _call(self, operation: str, *, expected: str | None = None, **params: Any) -> dict[str, Any]:
-        """A call on the messages table; see `_request`."""
-        return self._request(operation, expected, {"TableName": self.table_name, **params})
-
-    def _request(self, operation: str, expected: str | None, params: dict[str, Any]) -> dict[str, Any]:
-        """DynamoDB's failures become DependencyFailed (retry later), except the `expected` error code, which the
-        caller handles as an answer (a condition that did not hold)."""
-        try:
-            return getattr(self._dynamodb, _snake(operation))(**params)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == expected:
-                raise
-            raise DependencyFailed(f"DynamoDB {operation} failed: {exc.response['Error']['Code']}") from exc
-        except BotoCoreError as exc:
-            raise DependencyFailed(f"DynamoDB {operation} failed: {type(exc).__name__}") from exc
 
     def _item(self, record: MessageRecord) -> dict[str, Any]:
         data = record.model_dump(exclude_none=True)
@@ -257,10 +254,6 @@ class MessageStore:
         for bookkeeping in ("pk", "reference_key", "contact_key"):
             data.pop(bookkeeping, None)
         return MessageRecord.model_validate(data)
-
-
-def _snake(operation: str) -> str:
-    return "".join(f"_{char.lower()}" if char.isupper() else char for char in operation).lstrip("_")
 
 
 def encode_cursor(last_evaluated_key: dict[str, Any]) -> str:
@@ -282,5 +275,5 @@ def decode_cursor(cursor: str, key_attribute: str, value: str) -> dict[str, Any]
         or not all(isinstance(item, str) for item in plain.values())
         or plain[key_attribute] != value
     ):
-        raise InvalidPayload("cursor is not one this listing returned", code="invalid_cursor", status_code=400)
+        raise InvalidPayload("cursor is not one this listing returned", code="invalid_cursor")
     return {name: {"S": text} for name, text in plain.items()}

@@ -2,18 +2,14 @@
 
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AliasChoices, Field, StringConstraints, field_validator
 
-from wab.models.types import Model, PhoneNumber, ProviderId, Reference, ShortText
+from wab.models.types import OpenModel, PhoneNumber, ProviderId, Reference, ShortText
 
 Status = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]{1,32}$")]
 
 
-class ProviderPayload(Model):
-    model_config = ConfigDict(extra="allow")
-
-
-class MoCallback(ProviderPayload):
+class MoCallback(OpenModel):
     """An inbound message: `content` is a WhatsApp message object, a JSON string of one, or base64 of one."""
 
     id: ProviderId
@@ -27,7 +23,7 @@ class MoCallback(ProviderPayload):
     operator: str | None = None
 
 
-class DlrCallback(ProviderPayload):
+class DlrCallback(OpenModel):
     """A delivery status: the WAB shape `{id, status, reference}` or the SMS v2 shape `{message_id, status, detail, reference}`."""
 
     id: ProviderId = Field(validation_alias=AliasChoices("id", "message_id"))

@@ -26,7 +26,6 @@ from pydantic import (
     AfterValidator,
     AliasChoices,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     StringConstraints,
@@ -38,7 +37,8 @@ from pydantic import (
 
 from wab import jsoncodec
 from wab.errors import InvalidCommand, InvalidPayload
-from wab.models.types import Model, PhoneNumber, Reference
+from wab.models.types import OpenModel, PhoneNumber, Reference, StrictModel
+from wab.models.validation import describe
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -75,65 +75,55 @@ Link = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=20
 Label = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
-class Strict(Model):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Open(Model):
-    """A WhatsApp object with options beyond the ones modelled: the extra keys are kept and sent on."""
-
-    model_config = ConfigDict(extra="allow")
-
-
 # --- the WhatsApp objects, one per message type --------------------------------------------------------------------
 
-class Text(Strict):
+class Text(StrictModel):
     body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
     preview_url: bool | None = None
 
 
-class Media(Strict):
+class MediaToSend(StrictModel):
     """An uploaded media `id` or a public `link`, exactly one of them."""
 
     id: Label | None = None
     link: Link | None = None
 
     @model_validator(mode="after")
-    def one_source(self) -> "Media":
+    def one_source(self) -> "MediaToSend":
         if (self.id is None) == (self.link is None):
             raise ValueError("give exactly one of id (an uploaded media id) or link")
         return self
 
 
-class CaptionedMedia(Media):
+class CaptionedMediaToSend(MediaToSend):
     caption: Caption | None = None
 
 
-class DocumentMedia(CaptionedMedia):
+class DocumentMediaToSend(CaptionedMediaToSend):
     filename: Annotated[str, StringConstraints(min_length=1, max_length=240)] | None = None
 
 
-class TemplateLanguage(Strict):
+class TemplateLanguage(StrictModel):
     code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,4})?$")]
     policy: Annotated[str, StringConstraints(max_length=32)] | None = None
 
 
-class TemplateParameter(Open):
+class TemplateParameter(OpenModel):
     type: Annotated[str, StringConstraints(min_length=1, max_length=32)]
 
 
-class TemplateComponent(Open):
+class TemplateComponent(OpenModel):
     type: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     parameters: list[TemplateParameter] | None = None
 
 
-class Template(Strict):
+class Template(StrictModel):
     name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,512}$")]
     language: TemplateLanguage
     components: Annotated[list[TemplateComponent], Field(max_length=20)] | None = None
 
 
-class Location(Strict):
+class LocationToSend(StrictModel):
     latitude: Annotated[Decimal, Field(ge=-90, le=90)]
     longitude: Annotated[Decimal, Field(ge=-180, le=180)]
     name: Annotated[str, StringConstraints(max_length=1000)] | None = None
@@ -147,57 +137,57 @@ class Location(Strict):
         return value
 
 
-class ContactName(Open):
+class ContactNameToSend(OpenModel):
     formatted_name: Annotated[str, StringConstraints(min_length=1)]
 
 
-class Contact(Open):
-    name: ContactName
+class ContactToSend(OpenModel):
+    name: ContactNameToSend
 
 
-class InteractiveText(Strict):
+class InteractiveText(StrictModel):
     text: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
-class InteractiveFooter(Strict):
+class InteractiveFooter(StrictModel):
     text: Annotated[str, StringConstraints(min_length=1, max_length=60)]
 
 
-class InteractiveHeader(Open):
+class InteractiveHeader(OpenModel):
     type: Literal["text", "image", "video", "document"]
 
 
-class ReplyButtonTitle(Strict):
+class ReplyButtonTitle(StrictModel):
     id: Label
     title: Annotated[str, StringConstraints(min_length=1, max_length=20)]
 
 
-class ReplyButton(Strict):
+class ReplyButton(StrictModel):
     type: Literal["reply"] = "reply"
     reply: ReplyButtonTitle
 
 
-class ButtonAction(Strict):
+class ButtonAction(StrictModel):
     buttons: Annotated[list[ReplyButton], Field(min_length=1, max_length=3)]
 
 
-class ListRow(Strict):
+class ListRow(StrictModel):
     id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     title: Annotated[str, StringConstraints(min_length=1, max_length=24)]
     description: Annotated[str, StringConstraints(max_length=72)] | None = None
 
 
-class ListSection(Strict):
+class ListSection(StrictModel):
     title: Annotated[str, StringConstraints(max_length=24)] | None = None
     rows: Annotated[list[ListRow], Field(min_length=1, max_length=10)]
 
 
-class ListAction(Strict):
+class ListAction(StrictModel):
     button: Annotated[str, StringConstraints(min_length=1, max_length=20)]
     sections: Annotated[list[ListSection], Field(min_length=1, max_length=10)]
 
 
-class ButtonInteractive(Strict):
+class ButtonInteractive(StrictModel):
     type: Literal["button"]
     header: InteractiveHeader | None = None
     body: InteractiveText
@@ -205,7 +195,7 @@ class ButtonInteractive(Strict):
     action: ButtonAction
 
 
-class ListInteractive(Strict):
+class ListInteractive(StrictModel):
     type: Literal["list"]
     header: InteractiveHeader | None = None
     body: InteractiveText
@@ -216,18 +206,18 @@ class ListInteractive(Strict):
 Interactive = Annotated[Union[ButtonInteractive, ListInteractive], Field(discriminator="type")]
 
 
-class Reaction(Strict):
+class ReactionToSend(StrictModel):
     message_id: Label
     emoji: Annotated[str, StringConstraints(max_length=16)]  # "" removes the reaction
 
 
-class ReplyContext(Strict):
+class ReplyContext(StrictModel):
     message_id: Label
 
 
 # --- message contents: the type and its object ---------------------------------------------------------------------
 
-class Content(Strict):
+class Content(StrictModel):
     type: str
 
     @property
@@ -251,37 +241,37 @@ class TemplateContent(Content):
 
 class ImageContent(Content):
     type: Literal["image"]
-    image: CaptionedMedia
+    image: CaptionedMediaToSend
 
 
 class VideoContent(Content):
     type: Literal["video"]
-    video: CaptionedMedia
+    video: CaptionedMediaToSend
 
 
 class AudioContent(Content):
     type: Literal["audio"]
-    audio: Media
+    audio: MediaToSend
 
 
 class DocumentContent(Content):
     type: Literal["document"]
-    document: DocumentMedia
+    document: DocumentMediaToSend
 
 
 class StickerContent(Content):
     type: Literal["sticker"]
-    sticker: Media
+    sticker: MediaToSend
 
 
 class LocationContent(Content):
     type: Literal["location"]
-    location: Location
+    location: LocationToSend
 
 
 class ContactsContent(Content):
     type: Literal["contacts"]
-    contacts: Annotated[list[Contact], Field(min_length=1, max_length=100)]
+    contacts: Annotated[list[ContactToSend], Field(min_length=1, max_length=100)]
 
 
 class InteractiveContent(Content):
@@ -291,7 +281,7 @@ class InteractiveContent(Content):
 
 class ReactionContent(Content):
     type: Literal["reaction"]
-    reaction: Reaction
+    reaction: ReactionToSend
 
 
 CONTENT_MODELS: dict[str, type[Content]] = {
@@ -320,7 +310,7 @@ MessageContent = Annotated[
 
 # --- the commands --------------------------------------------------------------------------------------------------
 
-class CommandBase(Strict):
+class CommandBase(StrictModel):
     source: PhoneNumber | None = None  # the business number; the gateway's own (BUSINESS_NUMBER) when absent
     reference: Reference | None = None
     idempotency_key: IdempotencyKey | None = None
@@ -393,7 +383,7 @@ class MediaUploadCommand(CommandBase):
     kind: MediaKind | None = None  # decided from the MIME type when absent (image/webp counts as a sticker)
 
 
-class EraseContactCommand(Strict):
+class EraseContactCommand(StrictModel):
     """Erase everything the gateway stores about a contact: its message records (MO and MT) and its window time."""
 
     command: Literal["erase_contact"] = "erase_contact"
@@ -463,7 +453,7 @@ def parse_delivery(body: str | bytes) -> Delivery:
     try:
         return Delivery(validate_command(payload), event_source, event_id)
     except ValidationError as exc:
-        raise InvalidCommand(describe(exc), **_hints(payload)) from None
+        raise InvalidCommand(describe(exc, whole="command", locate=_caller_location), **_hints(payload)) from None
 
 
 def _envelope_identity(payload: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -503,16 +493,6 @@ def _hints(payload: dict[str, Any]) -> dict[str, str | None]:
         "destination": destination if isinstance(destination, str) and len(destination) <= 32 else None,
         "command": command if command in COMMAND_KINDS else None,
     }
-
-
-def describe(exc: ValidationError, limit: int = 3) -> str:
-    """A short account of what is wrong, with locations as the caller wrote them (flat, no union tags)."""
-    problems = []
-    for error in exc.errors(include_input=False, include_url=False)[:limit]:
-        where = ".".join(str(part) for part in _caller_location(error["loc"])) or "command"
-        problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
-    more = exc.error_count() - limit
-    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 
 
 def _caller_location(location: tuple[Any, ...]) -> list[Any]:

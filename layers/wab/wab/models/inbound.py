@@ -8,23 +8,19 @@ so null sibling objects (`"order": null` on a text message) never change it, and
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, computed_field, field_validator
+from pydantic import Field, computed_field, field_validator
 
 from wab.errors import InvalidPayload
 from wab.jsoncodec import decode
-from wab.models.types import Model
+from wab.models.types import OpenModel
 
 
-class Lenient(Model):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class ReferredProduct(Lenient):
+class ReferredProduct(OpenModel):
     catalog_id: str | None = None
     product_retailer_id: str | None = None
 
 
-class Context(Lenient):
+class Context(OpenModel):
     """What the message replies to, and whether it was forwarded."""
 
     from_: str | None = Field(default=None, alias="from")
@@ -34,7 +30,7 @@ class Context(Lenient):
     referred_product: ReferredProduct | None = None
 
 
-class Referral(Lenient):
+class Referral(OpenModel):
     """Click-to-WhatsApp ad or post the customer came from."""
 
     source_url: str | None = None
@@ -49,20 +45,20 @@ class Referral(Lenient):
     ctwa_clid: str | None = None
 
 
-class ErrorDetail(Lenient):
+class ErrorDetail(OpenModel):
     code: int | None = None
     title: str | None = None
     message: str | None = None
     error_data: dict[str, Any] | None = None
 
 
-class Identity(Lenient):
+class Identity(OpenModel):
     acknowledged: bool | None = None
     created_timestamp: str | int | None = None
     hash: str | None = None
 
 
-class InboundBase(Lenient):
+class InboundBase(OpenModel):
     from_: str | None = Field(default=None, alias="from")
     id: str | None = None
     timestamp: str | int | None = None  # epoch seconds, a string in WhatsApp's payloads
@@ -77,7 +73,7 @@ class InboundBase(Lenient):
         return None
 
 
-class TextBody(Lenient):
+class TextBody(OpenModel):
     body: str
     preview_url: bool | None = None
 
@@ -90,7 +86,7 @@ class TextMessage(InboundBase):
         return self.text.body
 
 
-class Media(Lenient):
+class Media(OpenModel):
     id: str
     mime_type: str | None = None
     sha256: str | None = None
@@ -147,7 +143,7 @@ class StickerMessage(InboundBase):
     sticker: Sticker
 
 
-class Location(Lenient):
+class Location(OpenModel):
     latitude: Decimal
     longitude: Decimal
     name: str | None = None
@@ -170,19 +166,19 @@ class LocationMessage(InboundBase):
         return self.location.name
 
 
-class ContactName(Lenient):
+class ContactName(OpenModel):
     formatted_name: str | None = None
     first_name: str | None = None
     last_name: str | None = None
 
 
-class ContactPhone(Lenient):
+class ContactPhone(OpenModel):
     phone: str | None = None
     type: str | None = None
     wa_id: str | None = None
 
 
-class Contact(Lenient):
+class Contact(OpenModel):
     name: ContactName | None = None
     phones: list[ContactPhone] | None = None
     emails: list[dict[str, Any]] | None = None
@@ -197,7 +193,7 @@ class ContactsMessage(InboundBase):
     contacts: list[Contact]
 
 
-class ButtonReply(Lenient):
+class ButtonReply(OpenModel):
     id: str
     title: str | None = None
 
@@ -206,7 +202,7 @@ class ListReply(ButtonReply):
     description: str | None = None
 
 
-class FlowReply(Lenient):
+class FlowReply(OpenModel):
     """A WhatsApp Flow's answer; `response_json` arrives as a JSON string and is decoded when it is JSON."""
 
     name: str | None = None
@@ -224,7 +220,7 @@ class FlowReply(Lenient):
         return value
 
 
-class Interactive(Lenient):
+class Interactive(OpenModel):
     type: str
     button_reply: ButtonReply | None = None
     list_reply: ListReply | None = None
@@ -240,7 +236,7 @@ class InteractiveMessage(InboundBase):
         return reply.title if reply else None
 
 
-class Button(Lenient):
+class Button(OpenModel):
     """A quick-reply button of a template message."""
 
     payload: str | None = None
@@ -255,7 +251,7 @@ class ButtonMessage(InboundBase):
         return self.button.text
 
 
-class Reaction(Lenient):
+class Reaction(OpenModel):
     message_id: str
     emoji: str | None = None
 
@@ -271,14 +267,14 @@ class ReactionMessage(InboundBase):
     reaction: Reaction
 
 
-class ProductItem(Lenient):
+class ProductItem(OpenModel):
     product_retailer_id: str
     quantity: int | Decimal
     item_price: Decimal
     currency: str
 
 
-class Order(Lenient):
+class Order(OpenModel):
     catalog_id: str
     text: str | None = None
     product_items: list[ProductItem]
@@ -292,7 +288,7 @@ class OrderMessage(InboundBase):
         return self.order.text
 
 
-class System(Lenient):
+class System(OpenModel):
     body: str | None = None
     type: str | None = None  # user_changed_number, customer_identity_changed, …
     new_wa_id: str | None = None

@@ -20,11 +20,23 @@ class Model(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
 
-def contact_key(number: str) -> str:
+class OpenModel(Model):
+    """What others send us or may extend (WhatsApp objects, provider answers): keys beyond the modelled ones are kept."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class StrictModel(Model):
+    """What callers give the gateway to act on: an unknown key is a mistake worth telling them about."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def canonical_number(number: str) -> str:
     """One spelling per contact ("+64…"), whether the provider wrote the number with or without the plus."""
     return number if number.startswith("+") else f"+{number}"
 
 
 def contact_hash(number: str) -> str:
-    """SHA-256 (hex) of the number as `contact_key` spells it: names a contact without repeating its number."""
-    return hashlib.sha256(contact_key(number).encode()).hexdigest()
+    """SHA-256 (hex) of the number as `canonical_number` spells it: names a contact without repeating its number."""
+    return hashlib.sha256(canonical_number(number).encode()).hexdigest()

@@ -1,0 +1,91 @@
+"""The MT records of accepted messages and their `WhatsApp Message Accepted` events, written through the outbox."""
+
+from wab import clock
+from wab.models.commands import MessageCommand
+from wab.models.events import MessageAccepted
+from wab.models.records import MessageRecord, StatusEntry
+from wab.outbox import Change, Evolve, commit, commit_new, deliver
+from wab.outcomes import Accepted
+from wab.publisher import EventPublisher
+from wab.status import moves_forward
+from wab.store import MessageStore
+
+ACCEPTED_KEY = "accepted"
+
+
+def record_accepted(
+    store: MessageStore,
+    publisher: EventPublisher,
+    command: MessageCommand,
+    accepted: list[Accepted],
+    *,
+    source: str,
+    at: str,
+    retention_days: int,
+    lease_until: int,
+) -> None:
+    """Write the records and publish their events, each once however often this runs.
+
+    A single send's record is usually new: written with one conditional put. A broadcast chunk's records are written
+    25 at a time, except those a DLR created first, which are merged under the versioned write like a single send.
+    """
+    expires_at = int(clock.now().timestamp()) + retention_days * 86400
+
+    def acceptance(one: Accepted) -> Evolve:
+        return lambda current: accept(current, accepted=one, command=command, source=source, at=at, expires_at=expires_at)
+
+    if len(accepted) == 1:
+        [only] = accepted
+        pending = commit(store, only.message_id, acceptance(only), own_key=ACCEPTED_KEY, lease_until=lease_until,
+                         expect_new=True)
+        if pending:
+            deliver(store, publisher, [pending])
+        return
+    existing = store.existing_ids([one.message_id for one in accepted])
+    fresh = [change for one in accepted if one.message_id not in existing if (change := acceptance(one)(None))]
+    pendings = commit_new(store, fresh, lease_until=lease_until)
+    for one in accepted:
+        if one.message_id in existing:
+            pending = commit(store, one.message_id, acceptance(one), own_key=ACCEPTED_KEY, lease_until=lease_until)
+            if pending:
+                pendings.append(pending)
+    deliver(store, publisher, pendings)
+
+
+def accept(
+    current: MessageRecord | None,
+    *,
+    accepted: Accepted,
+    command: MessageCommand,
+    source: str,
+    at: str,
+    expires_at: int,
+) -> Change | None:
+    """The MT record with the provider's acceptance added, and the `Accepted` event; None when already recorded.
+
+    A DLR may have created the record first: its statuses stay (a later status is never moved back to accepted),
+    the acceptance goes first in the history, and the send's own fields fill in the rest.
+    """
+    record = current or MessageRecord(
+        id=accepted.message_id, direction="MT", created_at=at, updated_at=at, expires_at=expires_at
+    )
+    if any(entry.status == "accepted" for entry in record.status_history):
+        return None
+    record.direction = "MT"
+    record.status_history.insert(0, StatusEntry(status="accepted", at=at))
+    if moves_forward(record.status, "accepted"):
+        record.status = "accepted"
+    record.source = source
+    record.destination = accepted.destination
+    record.contact = accepted.destination
+    record.type = command.message.type
+    record.content = command.stored_content()
+    record.reference = command.reference or record.reference
+    record.created_at = min(record.created_at, at)
+    record.updated_at = max(record.updated_at, at)
+    record.expires_at = record.expires_at or expires_at
+    event = MessageAccepted(
+        message_id=accepted.message_id, reference=record.reference, destination=accepted.destination, source=source,
+        type=command.message.type,
+    )
+    return Change(record=record, events={ACCEPTED_KEY: event})

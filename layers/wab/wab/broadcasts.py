@@ -1,0 +1,31 @@
+"""Broadcasts: split into chunk commands that each send once, and the provider's per-recipient answers matched up."""
+
+from wab.models.commands import BroadcastCommand, key_basis
+from wab.models.types import canonical_number
+from wab.outcomes import Accepted, Failure
+from wab.provider import BroadcastAnswer
+
+
+def split_broadcast(command: BroadcastCommand, chunk_size: int) -> list[BroadcastCommand]:
+    """Chunk commands of at most `chunk_size` recipients, each with a key derived from the parent's and its place,
+    so a re-split parent (redelivered, replayed) yields the same chunks and each chunk still sends once."""
+    basis = key_basis(command)
+    groups = [command.destination[start : start + chunk_size] for start in range(0, len(command.destination), chunk_size)]
+    return [
+        command.model_copy(update={"destination": group, "idempotency_key": f"{basis}#chunk-{number}-of-{len(groups)}"})
+        for number, group in enumerate(groups, start=1)
+    ]
+
+
+def match_broadcast_answers(recipients: list[str], answers: list[BroadcastAnswer]) -> tuple[list[Accepted], list[Failure]]:
+    """Pair the provider's per-recipient answers with the recipients; one it did not accept is a failure."""
+    by_destination = {canonical_number(answer.destination): answer for answer in answers}
+    accepted, failures = [], []
+    for destination in recipients:
+        answer = by_destination.get(destination)
+        if answer and answer.id and (answer.status or "accepted") == "accepted":
+            accepted.append(Accepted(message_id=answer.id, destination=destination))
+        else:
+            status = answer.status if answer else "missing from the answer"
+            failures.append(Failure(destination=destination, code="not_accepted", message=f"provider status: {status}"))
+    return accepted, failures

@@ -1,0 +1,73 @@
+"""Media to upload from S3: the object's type and size first, then its bytes as a stream; WhatsApp's rules for both."""
+
+import mimetypes
+from typing import IO, Any, NamedTuple
+
+from botocore.exceptions import ClientError
+
+from wab import aws
+from wab.models.commands import MediaKind
+from wab.provider import OpenFile
+
+GENERIC_CONTENT_TYPES = {"", "binary/octet-stream", "application/octet-stream"}
+MISSING_OBJECT_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
+SIZE_LIMITS: dict[str, int] = {  # WhatsApp's limits per media kind
+    "image": 5 * 1024 * 1024,
+    "video": 16 * 1024 * 1024,
+    "audio": 16 * 1024 * 1024,
+    "document": 100 * 1024 * 1024,
+    "sticker": 500 * 1024,
+}
+
+
+class StoredObject(NamedTuple):
+    content_type: str
+    length: int
+
+
+class MediaBucket:
+    def head(self, bucket: str, key: str) -> StoredObject | None:
+        """The object's type and size, or None when there is no such object."""
+        try:
+            with aws.dependency("S3 HeadObject", expected=MISSING_OBJECT_CODES):
+                head = aws.client("s3").head_object(Bucket=bucket, Key=key)
+        except ClientError:
+            return None
+        return StoredObject(head.get("ContentType") or "", int(head["ContentLength"]))
+
+    def opener(self, bucket: str, key: str) -> OpenFile:
+        def open_file() -> tuple[IO[bytes], int]:
+            with aws.dependency("S3 GetObject"):
+                answer: dict[str, Any] = aws.client("s3").get_object(Bucket=bucket, Key=key)
+            return answer["Body"], int(answer["ContentLength"])
+
+        return open_file
+
+
+def content_type(stored: str, key: str) -> str:
+    """The object's own ContentType, unless it is a generic one: then the type its name suggests."""
+    if stored.split(";")[0].strip().lower() not in GENERIC_CONTENT_TYPES:
+        return stored
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+def kind_of(mime_type: str) -> MediaKind:
+    """WhatsApp's media kind for a MIME type (its stickers are WebP images)."""
+    main = mime_type.split(";")[0].strip().lower()
+    if main == "image/webp":
+        return "sticker"
+    if main.startswith("image/"):
+        return "image"
+    if main.startswith("video/"):
+        return "video"
+    if main.startswith("audio/"):
+        return "audio"
+    return "document"
+
+
+def too_large(kind: MediaKind, length: int) -> str | None:
+    """Why WhatsApp would refuse an object of this size for this kind, or None when it fits."""
+    limit = SIZE_LIMITS[kind]
+    if length <= limit:
+        return None
+    return f"the {kind} is {length} bytes; WhatsApp takes up to {limit} bytes for {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
