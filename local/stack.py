@@ -454,8 +454,8 @@ class LocalStack:
     def _start_simulator(
         self, template: TranslatedTemplate, endpoints: "Endpoints", credentials: "LocalCredentials"
     ) -> ChildProcess | None:
-        if not (PROJECT_DIR / "local" / "simulator.py").is_file():
-            log.warning("local/simulator.py does not exist yet: the provider simulator is not running")
+        if not (PROJECT_DIR / "local" / "simulator" / "__main__.py").is_file():
+            log.warning("local/simulator/__main__.py does not exist: the provider simulator is not running")
             return None
         callback_root = (f"http://{credentials.callback_username}:{credentials.callback_password}"
                          f"@{self.host}:{endpoints.api_port}/callbacks")
