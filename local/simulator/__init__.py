@@ -1,8 +1,10 @@
 """A fake of the messaging provider's WhatsApp Business API, for the local stack, `make demo`, e2e tests and benchmarks.
 
-    python -m local.simulator --port 4010 --api-username U --api-password P \
-        --mo-url http://user:pass@127.0.0.1:3000/callbacks/mo --dlr-url http://user:pass@127.0.0.1:3000/callbacks/dlr
+    WAB_SIM_API_PASSWORD=P WAB_SIM_CALLBACK_USERNAME=user WAB_SIM_CALLBACK_PASSWORD=pass \
+    python -m local.simulator --port 4010 --api-username U \
+        --mo-url http://127.0.0.1:3000/callbacks/mo --dlr-url http://127.0.0.1:3000/callbacks/dlr
 
+(secrets in the environment, never on the command line, which `ps` shows to everyone),
 or in-process: `sim = Simulator(SimulatorConfig(port=0, ...)); sim.start(); sim.url; ...; sim.stop()`.
 It only binds to, and only calls, loopback addresses.
 

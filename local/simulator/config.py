@@ -11,6 +11,11 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4010
 DEFAULT_SOURCE = "1234567890"
 
+# Where `python -m local.simulator` reads its secrets: a command line is visible to every user of the machine (`ps`).
+API_PASSWORD_ENV = "WAB_SIM_API_PASSWORD"
+CALLBACK_USERNAME_ENV = "WAB_SIM_CALLBACK_USERNAME"
+CALLBACK_PASSWORD_ENV = "WAB_SIM_CALLBACK_PASSWORD"
+
 
 class SimulatorError(Exception):
     """The simulator cannot start (busy port, non-loopback address, bad callback URL)."""
