@@ -472,8 +472,7 @@ class LocalStack:
         self._attach_access_log()
         for api in template.http_apis():
             self._api_server.start(
-                HttpApi(api.routes, self.functions, api_id=resolver.ref(api.logical_id), account_id=ACCOUNT_ID,
-                        region=self.region)
+                HttpApi(api.routes, self.functions, api_id=resolver.ref(api.logical_id), account_id=ACCOUNT_ID)
             )
 
     def _spawn(
