@@ -5,14 +5,13 @@ Behaves like an API Gateway HTTP API on its `$default` stage, as far as a client
   `{param}` over `{greedy+}`, a method over `ANY`, `$default` last); no route → 404 `{"message":"Not Found"}`;
 - `AWS_IAM` routes need a SigV4 `Authorization` header (or presigned query) with `x-amz-date`; it is parsed, not
   verified, so any test credentials do; missing or malformed → 403 `{"message":"Forbidden"}`;
-- Lambda REQUEST authorizers (payload 2.0, simple or IAM-policy responses) run before the route's function:
-  missing identity source → 401, denied → 403, authorizer failure → 500;
+- a route with any other authorizer (Lambda, JWT) is never left open: it answers 500 and a warning names it;
 - the event is a genuine format 2.0 event; the body is base64-encoded (`isBase64Encoded: true`) unless its
   content type is text-like and it is valid UTF-8 — so a form post or a body without a content type arrive
   base64-encoded, as they do from API Gateway;
 - the handler's answer becomes HTTP like API Gateway does it; a handler exception, a Lambda error or a malformed
   answer → 500 `{"message":"Internal Server Error"}`; a body over 10 MB → 413.
-Not emulated: throttling (DefaultRouteSettings), CORS, custom domains, stage variables, JWT authorizers.
+Not emulated: throttling (DefaultRouteSettings), CORS, custom domains, stage variables, Lambda and JWT authorizers.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from urllib.parse import parse_qsl, unquote
 
 from local.keepalive import KeepAliveHTTPServer
 from local.lambda_runtime import InvocationError, LocalFunction
-from local.template import IamAuth, LambdaAuthorizerSpec, RouteSpec, UnsupportedAuth
+from local.template import IamAuth, RouteSpec, UnsupportedAuth
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("local.http_api.access")
@@ -306,38 +305,6 @@ def iam_authorizer_context(credential: SigV4Credential, account_id: str) -> dict
     }
 
 
-def identity_source_values(sources: tuple[str, ...], event: Mapping[str, Any]) -> list[str] | None:
-    """Values of an authorizer's identity sources; None when one is missing (API Gateway then answers 401)."""
-    values = []
-    for source in sources:
-        kind, _, name = source.removeprefix("$request.").partition(".")
-        if kind == "header":
-            value = event.get("headers", {}).get(name.lower())
-        elif kind == "querystring":
-            value = (event.get("queryStringParameters") or {}).get(name)
-        elif source.startswith("$context."):
-            value = event["requestContext"].get(source.removeprefix("$context."))
-        else:
-            value = None
-        if not value:
-            return None
-        values.append(str(value))
-    return values
-
-
-def authorizer_decision(response: Any, simple_responses: bool) -> tuple[bool, dict[str, Any]]:
-    """(authorized, context) from a Lambda authorizer's answer, simple or IAM-policy shaped."""
-    if not isinstance(response, dict):
-        raise ValueError("authorizer answer is not an object")
-    context = response.get("context") or {}
-    if simple_responses:
-        return response.get("isAuthorized") is True, context
-    statements = (response.get("policyDocument") or {}).get("Statement") or []
-    statements = [statements] if isinstance(statements, dict) else statements
-    effects = {str(statement.get("Effect", "")).lower() for statement in statements}
-    return "allow" in effects and "deny" not in effects, context
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The handler's answer as HTTP
 # ---------------------------------------------------------------------------------------------------------------
@@ -392,7 +359,7 @@ def _header_text(value: Any) -> str:
 
 
 class HttpApi:
-    """Routes requests to local functions the way the API's integrations and authorizers say."""
+    """Routes requests to local functions the way the API's integrations and authorization say."""
 
     def __init__(
         self,
@@ -401,13 +368,11 @@ class HttpApi:
         *,
         api_id: str,
         account_id: str,
-        region: str,
     ):
         self.routes = RouteTable(routes)
         self.functions = functions
         self.api_id = api_id
         self.account_id = account_id
-        self.region = region
         for route in routes:
             if isinstance(route.auth, UnsupportedAuth):
                 log.warning(
@@ -439,10 +404,6 @@ class HttpApi:
             request, match, api_id=self.api_id, account_id=self.account_id, request_id=request_id,
             authorizer=authorizer,
         )
-        if isinstance(route.auth, LambdaAuthorizerSpec):
-            denied = self._run_lambda_authorizer(route.auth, event, request.method, request.raw_path)
-            if denied is not None:
-                return denied
         try:
             result = self.functions[route.function_id].invoke(event)
             return lambda_result_to_http(result)
@@ -451,34 +412,6 @@ class HttpApi:
         except MalformedResponse as exc:
             log.warning("%s answered %s malformed: %s", route.function_id, route.route_key, exc)
             return message_response(500, "Internal Server Error")
-
-    def _run_lambda_authorizer(
-        self, spec: LambdaAuthorizerSpec, event: dict[str, Any], method: str, raw_path: str
-    ) -> HttpResponse | None:
-        """Run a Lambda authorizer; None when the request may go on (the event then carries its context)."""
-        if spec.payload_format_version != "2.0":
-            log.warning("authorizer %s uses payload format %s; only 2.0 is emulated", spec.name,
-                        spec.payload_format_version)
-            return message_response(500, "Internal Server Error")
-        identity = identity_source_values(spec.identity_sources, event)
-        if identity is None:
-            return message_response(401, "Unauthorized")
-        authorizer_event = {
-            **{key: value for key, value in event.items() if key not in ("body", "isBase64Encoded")},
-            "type": "REQUEST",
-            "routeArn": f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api_id}/{STAGE}/{method}{raw_path}",
-            "identitySource": identity,
-        }
-        try:
-            response = self.functions[spec.function_id].invoke(authorizer_event)
-            authorized, context = authorizer_decision(response, spec.simple_responses)
-        except (InvocationError, ValueError) as exc:
-            log.warning("authorizer %s failed: %s", spec.name, exc)
-            return message_response(500, "Internal Server Error")
-        if not authorized:
-            return message_response(403, "Forbidden")
-        event["requestContext"]["authorizer"] = {"lambda": context}
-        return None
 
 
 # ---------------------------------------------------------------------------------------------------------------

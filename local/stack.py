@@ -47,6 +47,7 @@ from local.aws import (
 from local.event_source import DEFAULT_POLLERS, SqsEventSource, SqsEventSourceConfig
 from local.http_api import HttpApi, HttpApiServer
 from local.lambda_runtime import LocalFunction, OutputRouter, ProcessEnvironment, merge_function_environments
+from local.simulator.config import API_PASSWORD_ENV, CALLBACK_PASSWORD_ENV, CALLBACK_USERNAME_ENV
 from local.template import ACCOUNT_ID, Resolver, TemplateError, TranslatedTemplate, referenced_logical_ids
 
 log = logging.getLogger(__name__)
@@ -130,9 +131,12 @@ runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
 class ChildProcess:
-    """A `python -m <module>` child whose output goes to a log file."""
+    """A `python -m <module>` child whose output goes to a log file; `environment` is added to this process's."""
 
-    def __init__(self, name: str, module: str, args: list[str], log_path: Path, cwd: Path):
+    def __init__(
+        self, name: str, module: str, args: list[str], log_path: Path, cwd: Path,
+        environment: Mapping[str, str] | None = None,
+    ):
         self.name = name
         self.log_path = log_path
         self._log_file = open(log_path, "wb")  # each start begins a fresh log
@@ -142,6 +146,7 @@ class ChildProcess:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            env={**os.environ, **environment} if environment else None,
             start_new_session=True,
         )
 
@@ -229,6 +234,31 @@ class LocalCredentials:
             provider_username=f"wab-local-{secrets.token_hex(4)}",
             provider_password=secrets.token_urlsafe(24),
         )
+
+
+def simulator_command(
+    endpoints: Endpoints, credentials: LocalCredentials, source: str | None
+) -> tuple[list[str], dict[str, str]]:
+    """The provider simulator's arguments, and the environment variables that carry its secrets: a command line is
+    visible to every user of the machine (`ps`). `source` is the business number customers write to."""
+    callback_root = f"{endpoints.api_url}/callbacks"
+    options = {
+        "host": endpoints.host,
+        "port": endpoints.simulator_port,
+        "api-username": credentials.provider_username,
+        "mo-url": f"{callback_root}/mo",
+        "dlr-url": f"{callback_root}/dlr",
+    }
+    if source is not None:
+        options["source"] = source
+    # `--name=value`: a value that starts with "-" is not taken for an option.
+    args = [f"--{name}={value}" for name, value in options.items()]
+    environment = {
+        API_PASSWORD_ENV: credentials.provider_password,
+        CALLBACK_USERNAME_ENV: credentials.callback_username,
+        CALLBACK_PASSWORD_ENV: credentials.callback_password,
+    }
+    return args, environment
 
 
 def environment_text(value: Any) -> str:
@@ -442,36 +472,25 @@ class LocalStack:
         self._attach_access_log()
         for api in template.http_apis():
             self._api_server.start(
-                HttpApi(api.routes, self.functions, api_id=resolver.ref(api.logical_id), account_id=ACCOUNT_ID,
-                        region=self.region)
+                HttpApi(api.routes, self.functions, api_id=resolver.ref(api.logical_id), account_id=ACCOUNT_ID)
             )
 
-    def _spawn(self, name: str, module: str, args: list[str], log_name: str) -> ChildProcess:
-        child = ChildProcess(name, module, args, self.log_dir / log_name, cwd=PROJECT_DIR)
+    def _spawn(
+        self, name: str, module: str, args: list[str], log_name: str, environment: Mapping[str, str] | None = None
+    ) -> ChildProcess:
+        child = ChildProcess(name, module, args, self.log_dir / log_name, cwd=PROJECT_DIR, environment=environment)
         self._children.append(child)
         return child
 
     def _start_simulator(
         self, template: TranslatedTemplate, endpoints: "Endpoints", credentials: "LocalCredentials"
     ) -> ChildProcess | None:
-        if not (PROJECT_DIR / "local" / "simulator.py").is_file():
-            log.warning("local/simulator.py does not exist yet: the provider simulator is not running")
+        if not (PROJECT_DIR / "local" / "simulator" / "__main__.py").is_file():
+            log.warning("local/simulator/__main__.py does not exist: the provider simulator is not running")
             return None
-        callback_root = (f"http://{credentials.callback_username}:{credentials.callback_password}"
-                         f"@{self.host}:{endpoints.api_port}/callbacks")
-        options = {
-            "host": self.host,
-            "port": endpoints.simulator_port,
-            "api-username": credentials.provider_username,
-            "api-password": credentials.provider_password,
-            "mo-url": f"{callback_root}/mo",
-            "dlr-url": f"{callback_root}/dlr",
-        }
-        if BUSINESS_NUMBER_PARAMETER in template.parameters:
-            options["source"] = template.parameters[BUSINESS_NUMBER_PARAMETER]  # customers write to this number
-        # `--name=value`: a generated password may start with "-", which argparse would take for an option.
-        args = [f"--{name}={value}" for name, value in options.items()]
-        return self._spawn("provider simulator", "local.simulator", args, "simulator.log")
+        source = template.parameters.get(BUSINESS_NUMBER_PARAMETER)
+        args, environment = simulator_command(endpoints, credentials, source)
+        return self._spawn("provider simulator", "local.simulator", args, "simulator.log", environment)
 
     @staticmethod
     def _callback_username(template: TranslatedTemplate) -> str:

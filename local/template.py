@@ -380,25 +380,14 @@ class IamAuth:
 
 
 @dataclass(frozen=True)
-class LambdaAuthorizerSpec:
-    """A Lambda (REQUEST) authorizer of an HTTP API."""
-
-    name: str
-    function_id: str
-    identity_sources: tuple[str, ...]
-    payload_format_version: str
-    simple_responses: bool
-
-
-@dataclass(frozen=True)
 class UnsupportedAuth:
-    """An authorizer the local stack cannot run (for example JWT): its routes answer 500 and a warning is logged."""
+    """An authorizer the local stack cannot run (Lambda, JWT): its routes answer 500 and a warning is logged."""
 
     name: str
     kind: str
 
 
-RouteAuth = IamAuth | LambdaAuthorizerSpec | UnsupportedAuth | None
+RouteAuth = IamAuth | UnsupportedAuth | None
 
 
 @dataclass(frozen=True)
@@ -565,14 +554,6 @@ class TranslatedTemplate:
         if name == "AWS_IAM" or scheme.get("x-amazon-apigateway-authtype") == "awsSigv4":
             return IamAuth()
         authorizer = scheme.get("x-amazon-apigateway-authorizer") or {}
-        if authorizer.get("type") == "request":
-            return LambdaAuthorizerSpec(
-                name=name,
-                function_id=self._function_id_in(authorizer.get("authorizerUri"), f"{what} authorizer {name}"),
-                identity_sources=tuple(authorizer.get("identitySource") or ()),
-                payload_format_version=str(authorizer.get("authorizerPayloadFormatVersion", "2.0")),
-                simple_responses=bool(authorizer.get("enableSimpleResponses", False)),
-            )
         return UnsupportedAuth(name=name, kind=str(authorizer.get("type") or scheme.get("type") or "unknown"))
 
     def event_source_mappings(self) -> list[EventSourceMappingSpec]:

@@ -34,12 +34,12 @@ from local.lambda_runtime import (
 )
 from local.template import (
     IamAuth,
-    LambdaAuthorizerSpec,
     PhysicalResource,
     Resolver,
     RouteSpec,
     TemplateError,
     TranslatedTemplate,
+    UnsupportedAuth,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -510,8 +510,7 @@ class FakeFunction:
 def test_http_api_dispatch_answers_like_api_gateway() -> None:
     messages = FakeFunction({"statusCode": 200, "body": "{}"})
     callbacks = FakeFunction(error=InvocationError("ValueError", "boom"))
-    api = HttpApi(ROUTES, {"Messages": messages, "Callbacks": callbacks}, api_id="a", account_id="123456789012",
-                  region=REGION)
+    api = HttpApi(ROUTES, {"Messages": messages, "Callbacks": callbacks}, api_id="a", account_id="123456789012")
     assert api.handle(request("GET", "/nope")).status == 404
     assert json.loads(api.handle(request("GET", "/nope")).body) == {"message": "Not Found"}
     forbidden = api.handle(request("GET", "/messages/x"))
@@ -525,29 +524,58 @@ def test_http_api_dispatch_answers_like_api_gateway() -> None:
     assert (failed.status, json.loads(failed.body)) == (500, {"message": "Internal Server Error"})
 
 
-def test_lambda_authorizer_runs_first_like_api_gateway() -> None:
-    authorizer_spec = LambdaAuthorizerSpec(name="TokenCheck", function_id="Authorizer",
-                                           identity_sources=("$request.header.Authorization",),
-                                           payload_format_version="2.0", simple_responses=True)
-    route = RouteSpec("POST", "/guarded", "Guarded", "2.0", authorizer_spec)
+AUTHORIZED_TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Check
+        Authorizers:
+          Check: {authorizer}
+  Guarded:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/guarded/
+      Handler: app.handler
+      Runtime: python3.11
+      Events:
+        Post:
+          Type: HttpApi
+          Properties: {{ApiId: !Ref Api, Method: POST, Path: /guarded}}
+  Authorizer:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/authorizer/
+      Handler: app.handler
+      Runtime: python3.11
+"""
+
+
+@pytest.mark.parametrize(
+    ("authorizer", "kind"),
+    [
+        ("{FunctionArn: !GetAtt Authorizer.Arn, AuthorizerPayloadFormatVersion: '2.0', EnableSimpleResponses: true,"
+         " Identity: {Headers: [Authorization]}}", "request"),
+        ("{JwtConfiguration: {issuer: 'https://issuer.example.com', audience: [wab]},"
+         " IdentitySource: $request.header.Authorization}", "jwt"),
+    ],
+)
+def test_a_route_whose_authorizer_cannot_run_locally_is_never_open(
+    tmp_path: Path, authorizer: str, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "template.yaml").write_text(AUTHORIZED_TEMPLATE.format(authorizer=authorizer), encoding="utf-8")
+    (spec,) = TranslatedTemplate(tmp_path / "template.yaml", region=REGION).http_apis()
+    (route,) = spec.routes
+    assert route.auth == UnsupportedAuth(name="Check", kind=kind)
+
     guarded = FakeFunction({"statusCode": 204})
-    authorizer = FakeFunction({"isAuthorized": True, "context": {"tenant": "t1"}})
-    api = HttpApi([route], {"Guarded": guarded, "Authorizer": authorizer}, api_id="a", account_id="1", region=REGION)
-
-    assert api.handle(request("POST", "/guarded")).status == 401  # no identity source: the authorizer is not called
-    assert authorizer.events == []
-    assert api.handle(request("POST", "/guarded", headers=[("Authorization", "token")])).status == 204
-    authorizer_event = authorizer.events[0]
-    assert authorizer_event["type"] == "REQUEST" and authorizer_event["identitySource"] == ["token"]
-    assert authorizer_event["routeArn"] == f"arn:aws:execute-api:{REGION}:1:a/$default/POST/guarded"
-    assert guarded.events[0]["requestContext"]["authorizer"] == {"lambda": {"tenant": "t1"}}
-
-    authorizer.answer = {"isAuthorized": False}
-    denied = api.handle(request("POST", "/guarded", headers=[("Authorization", "token")]))
-    assert (denied.status, json.loads(denied.body)) == (403, {"message": "Forbidden"})
-    authorizer.error = InvocationError("ValueError", "boom")
-    assert api.handle(request("POST", "/guarded", headers=[("Authorization", "token")])).status == 500
-    assert len(guarded.events) == 1
+    api = HttpApi(spec.routes, {"Guarded": guarded}, api_id="a", account_id="1")
+    assert f"route POST /guarded uses a {kind} authorizer (Check)" in caplog.text
+    answer = api.handle(request("POST", "/guarded", headers=[("Authorization", "token")]))
+    assert (answer.status, json.loads(answer.body)) == (500, {"message": "Internal Server Error"})
+    assert guarded.events == []
 
 
 # -- SQS event source ---------------------------------------------------------------------------------------------
