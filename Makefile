@@ -12,11 +12,12 @@ REGION ?= eu-west-1
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= $(REGION)
 
-.PHONY: help install lint checkov schemas test unit integration e2e local demo bench build deploy clean
+.PHONY: help install lint checkov schemas test unit integration emulator bench-smoke e2e local demo bench build deploy clean
 
 help:
 	@echo "make demo        run the main job on the local stack (send, delivery, customer reply, events)"
-	@echo "make test        lint the template and run every test (unit, integration, e2e)"
+	@echo "make test        lint, then every test tier (unit, integration, emulator, bench-smoke, e2e)"
+	@echo "make unit        the pure-logic tests, in seconds (also: integration, emulator, bench-smoke, e2e)"
 	@echo "make lint        cfn-lint, sam validate --lint and checkov over the template"
 	@echo "make schemas     regenerate schemas/*.json and the template's event schemas from the models"
 	@echo "make local       run the local stack in the foreground until Ctrl-C"
@@ -24,33 +25,34 @@ help:
 	@echo "make build       sam build"
 	@echo "make deploy      sam deploy (see README: first deploy)"
 
-# A virtualenv is (re)made when it has no python3.13 (a missing one, or one left by an older Python).
+# A virtualenv is (re)made when it has no python3.13 (a missing one, or one left by an older Python). Its marker names
+# the Python version, so a marker left by an older Python never passes for a fresh install.
 %/bin/python3.13:
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it, or pass PYTHON=/path/to/python3.13" >&2; exit 1; }
 	$(PYTHON) -m venv --clear $*
 
-$(VENV)/.installed: requirements-dev.txt layers/wab/requirements.txt | $(BIN)/python3.13
+$(VENV)/.installed-py3.13: requirements-dev.txt layers/wab/requirements.txt | $(BIN)/python3.13
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 # aws-sam-cli pins older boto3 and pydantic than the layer ships, so the SAM tooling has a virtualenv of its own.
-$(SAM_VENV)/.installed: requirements-sam.txt | $(SAM_BIN)/python3.13
+$(SAM_VENV)/.installed-py3.13: requirements-sam.txt | $(SAM_BIN)/python3.13
 	$(SAM_BIN)/python -m pip install --quiet --upgrade pip
 	$(SAM_BIN)/python -m pip install --quiet -r requirements-sam.txt
 	touch $@
 
 # checkov pins boto3, networkx and packaging against both of the others: a virtualenv of its own too.
-$(CHECKOV_VENV)/.installed: requirements-checkov.txt | $(CHECKOV_BIN)/python3.13
+$(CHECKOV_VENV)/.installed-py3.13: requirements-checkov.txt | $(CHECKOV_BIN)/python3.13
 	$(CHECKOV_BIN)/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_BIN)/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed
+install: $(VENV)/.installed-py3.13 $(SAM_VENV)/.installed-py3.13
 
 # Scans the SAM template and its translation (the roles, stage and permissions SAM generates). Skips live in the
 # template, as `Metadata: checkov: skip:` on the resource, each with its reason.
-checkov: install $(CHECKOV_VENV)/.installed
+checkov: install $(CHECKOV_VENV)/.installed-py3.13
 	$(BIN)/python -m tools.translate_template --region $(REGION) --output $(TRANSLATED_TEMPLATE)
 	$(CHECKOV_BIN)/checkov -f template.yaml -f $(TRANSLATED_TEMPLATE) --framework cloudformation --quiet --compact --skip-download
 
@@ -64,13 +66,20 @@ schemas: install
 test: lint
 	$(BIN)/python -m pytest -q
 
-unit: install
+# The test tiers, cheapest first; `make test` runs them all after the linters.
+unit: install  # pure logic, in seconds
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: install
+integration: install  # the handlers against moto in-process
 	$(BIN)/python -m pytest -q tests/integration
 
-e2e: install
+emulator: install  # the local stack's own parts: template translation, the provider simulator
+	$(BIN)/python -m pytest -q tests/emulator
+
+bench-smoke: install  # `make bench` in miniature: structure and call-for-call parity, never times
+	$(BIN)/python -m pytest -q tests/bench
+
+e2e: install  # the whole local stack over HTTP
 	$(BIN)/python -m pytest -q tests/e2e
 
 local: install
@@ -80,7 +89,7 @@ demo: install
 	$(BIN)/python -m local.demo
 
 # Plotting for the benchmark report only (not in requirements-dev.txt); the dev pins constrain what both share.
-$(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.installed
+$(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.installed-py3.13
 	$(BIN)/python -m pip install --quiet -r requirements-bench.txt -c requirements-dev.txt
 	touch $@
 

@@ -25,22 +25,59 @@ from typing import Any
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "full": {
-        "simulator_seconds": 3, "import_samples": 7, "diagnostic_samples": 3, "cold_samples": 7, "warm_n": 200, "warmup": 10, "count_n": 3,
-        "memory_n": 20, "memory_warmup": 5, "broadcast_memory_recipients": 10_000, "load_clients": 4,
-        "load_seconds": 10, "load_max_requests": 4000, "broadcast_sizes": [1000, 5000, 10_000], "profile_chunks": 5,
+        "simulator_seconds": 3,
+        "import_samples": 7,
+        "diagnostic_samples": 3,
+        "cold_samples": 7,
+        "warm_n": 200,
+        "warmup": 10,
+        "count_n": 3,
+        "memory_n": 20,
+        "memory_warmup": 5,
+        "broadcast_memory_recipients": 10_000,
+        "load_clients": 4,
+        "load_seconds": 10,
+        "load_max_requests": 4000,
+        "broadcast_sizes": [1000, 5000, 10_000],
+        "profile_chunks": 5,
         "budget_s": 300,
     },
     "quick": {
-        "simulator_seconds": 1, "import_samples": 3, "diagnostic_samples": 1, "cold_samples": 3, "warm_n": 60, "warmup": 5, "count_n": 2,
-        "memory_n": 8, "memory_warmup": 3, "broadcast_memory_recipients": 5000, "load_clients": 4,
-        "load_seconds": 4, "load_max_requests": 2000, "broadcast_sizes": [500, 1000, 2000], "profile_chunks": 3,
+        "simulator_seconds": 1,
+        "import_samples": 3,
+        "diagnostic_samples": 1,
+        "cold_samples": 3,
+        "warm_n": 60,
+        "warmup": 5,
+        "count_n": 2,
+        "memory_n": 8,
+        "memory_warmup": 3,
+        "broadcast_memory_recipients": 5000,
+        "load_clients": 4,
+        "load_seconds": 4,
+        "load_max_requests": 2000,
+        "broadcast_sizes": [500, 1000, 2000],
+        "profile_chunks": 3,
         "budget_s": 120,
     },
     "smoke": {
-        "simulator_seconds": 0.3, "import_samples": 1, "diagnostic_samples": 1, "cold_samples": 1, "warm_n": 4, "warmup": 1, "count_n": 1,
-        "memory_n": 2, "memory_warmup": 1, "memory_flows": ["mo"], "broadcast_memory_recipients": 300,
-        "load_clients": 2, "load_seconds": 1, "load_max_requests": 100, "broadcast_sizes": [20, 50],
-        "profile_chunks": 1, "budget_s": 100,
+        "simulator_seconds": 0.3,
+        "import_samples": 1,
+        "diagnostic_samples": 1,
+        "cold_samples": 1,
+        "warm_n": 4,
+        "warmup": 1,
+        "count_n": 1,
+        "memory_n": 2,
+        "memory_warmup": 1,
+        "memory_flows": ["mo"],
+        "broadcast_memory_recipients": 300,
+        "load_clients": 2,
+        "load_seconds": 1,
+        "load_max_requests": 100,
+        "broadcast_sizes": [20, 50],
+        "profile_chunks": 1,
+        "budget_s": 100,
     },
 }
 BENCH_DIR = Path(__file__).resolve().parent
@@ -51,16 +88,25 @@ def log(message: str) -> None:
 
 
 def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "load_average": os.getloadavg()}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": os.getloadavg(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_const", dest="mode", const="quick", help="smaller sizes, ~2 min")
-    mode.add_argument("--smoke", action="store_const", dest="mode", const="smoke",
-                      help="tiny sizes, end to end in about a minute (for tests)")
+    mode.add_argument(
+        "--smoke",
+        action="store_const",
+        dest="mode",
+        const="smoke",
+        help="tiny sizes, end to end in about a minute (for tests)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR, help="where results.json, report.md and plots go")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
     args = parser.parse_args(argv)
@@ -75,13 +121,21 @@ def main(argv: list[str] | None = None) -> int:
     from bench.stackbench import StackBench
     from local.simulator import Faults, Simulator, SimulatorConfig
 
-    results: dict[str, Any] = {"meta": {"mode": mode_name, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                        "machine_before": machine(), "config": config}}
+    results: dict[str, Any] = {
+        "meta": {
+            "mode": mode_name,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine_before": machine(),
+            "config": config,
+        }
+    }
     log(f"mode {mode_name}; machine {results['meta']['machine_before']}")
 
     log("provider simulator throughput")
-    results["simulator_throughput"] = {"sends_per_s": measure(config["simulator_seconds"]),
-                                       "seconds": config["simulator_seconds"]}
+    results["simulator_throughput"] = {
+        "sends_per_s": measure(config["simulator_seconds"]),
+        "seconds": config["simulator_seconds"],
+    }
 
     log("the wab layer, built by its recipe for this machine (cold starts import from it)")
     results["meta"]["layer"] = handlers.build_layer()
@@ -91,12 +145,22 @@ def main(argv: list[str] | None = None) -> int:
         imports[handler] = handlers.import_times(handler, config["import_samples"])
         imports[handler]["breakdown_ms"] = handlers.import_breakdown(handler)
     imports_boto3_breakdown = handlers.import_breakdown(None)
-    results["cold_start"] = {"import": imports, "boto3_import_breakdown_ms": imports_boto3_breakdown,
-                             "secrets_session": handlers.session_diagnostic("callbacks", config["diagnostic_samples"])}
+    results["cold_start"] = {
+        "import": imports,
+        "boto3_import_breakdown_ms": imports_boto3_breakdown,
+        "secrets_session": handlers.session_diagnostic("callbacks", config["diagnostic_samples"]),
+    }
 
     log("first invocations (libraries preloaded), warm overhead, AWS requests: ours vs hand-written, in-process moto")
-    simulator = Simulator(SimulatorConfig(port=0, api_username="bench", api_password="bench-provider-password",
-                                          faults=Faults(auto_dlr=False, enforce_window=False), max_messages=50_000))
+    simulator = Simulator(
+        SimulatorConfig(
+            port=0,
+            api_username="bench",
+            api_password="bench-provider-password",
+            faults=Faults(auto_dlr=False, enforce_window=False),
+            max_messages=50_000,
+        )
+    )
     with simulator:
         provider = {"base_url": simulator.api_url, "username": "bench", "password": "bench-provider-password"}
         tasks = handlers.handler_tasks(config["cold_samples"], config["warm_n"], config["warmup"], config["count_n"])
@@ -111,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     results["cold_start"]["first_invocation"] = stack_results.pop("cold_starts")
     results.update(stack_results)
     results["broadcast_summary"] = analysis.broadcast_summary(
-        stack_results["broadcast"], stack_results["sender_profile"], config["broadcast_sizes"])
+        stack_results["broadcast"], stack_results["sender_profile"], config["broadcast_sizes"]
+    )
 
     log("cost and memory sizing")
     inputs = analysis.flow_inputs(results)
@@ -127,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
     plots = [] if args.no_plots else report.plots(results, args.out)
     report.write(results, args.out, plots)
-    log(f"wrote {args.out / 'results.json'}, report.md, README-section.md and {len(plots)} plots "
-        f"in {results['meta']['duration_s']:.0f} s")
+    log(
+        f"wrote {args.out / 'results.json'}, report.md, README-section.md and {len(plots)} plots "
+        f"in {results['meta']['duration_s']:.0f} s"
+    )
     return 0
 
 

@@ -9,18 +9,32 @@ from typing import Any
 from bench import cost as C
 from bench import template_info as T
 
-TARGETS = {"import_ratio": 1.5, "first_invocation_ratio": 1.2, "warm_ratio": 1.3, "own_code_share": 0.20,
-           "callback_errors": 0, "callback_lost": 0}
+TARGETS = {
+    "import_ratio": 1.5,
+    "first_invocation_ratio": 1.2,
+    "warm_ratio": 1.3,
+    "own_code_share": 0.20,
+    "callback_errors": 0,
+    "callback_lost": 0,
+}
 HANDLER_FUNCTION = {"callbacks": "CallbacksFunction", "messages": "MessagesFunction", "sender": "SenderFunction"}
 MEMORY_CANDIDATES = [128, 256, 512, 768, 1024, 1536, 1769]
 # What each function must achieve at its memory size (modelled for Lambda, see cost.ASSUMED_LATENCY_MS).
 SIZING_RULES = {
-    "CallbacksFunction": {"cold_ms": 2000, "warm_ms": 60, "why": "answers the provider synchronously; a slow or "
-                          "timed-out callback is retried by the provider and delays every subscriber"},
+    "CallbacksFunction": {
+        "cold_ms": 2000,
+        "warm_ms": 60,
+        "why": "answers the provider synchronously; a slow or "
+        "timed-out callback is retried by the provider and delays every subscriber",
+    },
     "MessagesFunction": {"cold_ms": 2000, "warm_ms": 40, "why": "answers API callers synchronously"},
-    "SenderFunction": {"cold_ms": 5000, "batch_s": 15, "why": "runs asynchronously, but a batch of ten broadcast chunks "
-                       "should take at most half its 30 s timeout: the handler starts no record with less than 5 s "
-                       "left (the rest wait for a retry), and the provider may well be slower than assumed"},
+    "SenderFunction": {
+        "cold_ms": 5000,
+        "batch_s": 15,
+        "why": "runs asynchronously, but a batch of ten broadcast chunks "
+        "should take at most half its 30 s timeout: the handler starts no record with less than 5 s "
+        "left (the rest wait for a retry), and the provider may well be slower than assumed",
+    },
 }
 HEADROOM = 1.5  # memory size at least this multiple of the peak resident set measured
 # A size must meet its latency rule with a fifth to spare: the figures come from a model fed by a noisy machine, and a
@@ -62,8 +76,14 @@ def broadcast_summary(broadcast: dict[str, Any], profile: dict[str, Any], wanted
         parts["provider (HTTP call)"] += chunk["provider_ms"]
         parts["DynamoDB: settle outbox (UpdateItem x100, 16 threads)"] += chunk["settle_pool_ms"]
         for service, ms in chunk["aws_ms_by_service"].items():
-            parts[{"dynamodb": "DynamoDB: idempotency, BatchGet, BatchWrite", "events": "EventBridge PutEvents",
-                   "secretsmanager": "Secrets Manager", "sqs": "SQS"}.get(service, service)] += ms
+            parts[
+                {
+                    "dynamodb": "DynamoDB: idempotency, BatchGet, BatchWrite",
+                    "events": "EventBridge PutEvents",
+                    "secretsmanager": "Secrets Manager",
+                    "sqs": "SQS",
+                }.get(service, service)
+            ] += ms
         parts["own code (wab, Powertools, pydantic)"] += chunk["own_ms"]
     shares = {name: ms / total for name, ms in parts.items()} if total else {}
     per_recipient: Counter[str] = Counter()
@@ -72,17 +92,26 @@ def broadcast_summary(broadcast: dict[str, Any], profile: dict[str, Any], wanted
         for op, value in largest["requests_per_recipient"].items():
             per_recipient[op] = value
     return {
-        "fit": fit, "extrapolated_s": extrapolated, "linear": fit["r2"] >= 0.98 if runs and len(runs) > 1 else None,
+        "fit": fit,
+        "extrapolated_s": extrapolated,
+        "linear": fit["r2"] >= 0.98 if runs and len(runs) > 1 else None,
         "largest_measured": largest["recipients"] if largest else 0,
         "recipients_per_s": {str(run["recipients"]): run["recipients_per_s"] for run in runs},
         "chunk_ms_median": sorted(chunk["total_ms"] for chunk in chunks)[len(chunks) // 2] if chunks else float("nan"),
-        "chunk_cpu_ms_median": sorted(chunk["cpu_ms"] for chunk in chunks)[len(chunks) // 2] if chunks else float("nan"),
-        "time_shares": shares, "own_code_share": shares.get("own code (wab, Powertools, pydantic)", float("nan")),
+        "chunk_cpu_ms_median": sorted(chunk["cpu_ms"] for chunk in chunks)[len(chunks) // 2]
+        if chunks
+        else float("nan"),
+        "time_shares": shares,
+        "own_code_share": shares.get("own code (wab, Powertools, pydantic)", float("nan")),
         "requests_per_recipient": dict(per_recipient),
         "requests_per_recipient_function": sum(v for op, v in per_recipient.items() if op.startswith("function:")),
-        "all_complete": all(run["completed"] and run["records_stored"] == run["recipients"]
-                            and run["accepted_by_provider"] == run["recipients"]
-                            and run["accepted_events_published"] >= run["recipients"] for run in broadcast["runs"]),
+        "all_complete": all(
+            run["completed"]
+            and run["records_stored"] == run["recipients"]
+            and run["accepted_by_provider"] == run["recipients"]
+            and run["accepted_events_published"] >= run["recipients"]
+            for run in broadcast["runs"]
+        ),
     }
 
 
@@ -95,8 +124,12 @@ def flow_inputs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     warm, calls = results["warm"], results["aws_calls"]
     batch = C.ASSUMPTIONS["sqs_batch"]
     out: dict[str, dict[str, Any]] = {}
-    for flow, function, http in (("mo", "CallbacksFunction", 1), ("dlr", "CallbacksFunction", 1),
-                                 ("get", "MessagesFunction", 1), ("send", "SenderFunction", 0)):
+    for flow, function, http in (
+        ("mo", "CallbacksFunction", 1),
+        ("dlr", "CallbacksFunction", 1),
+        ("get", "MessagesFunction", 1),
+        ("send", "SenderFunction", 0),
+    ):
         steady = calls[flow]["ours"]["steady"]
         write, read, chunks = C.units(steady)
         ours = warm[flow]["ours"]
@@ -109,9 +142,17 @@ def flow_inputs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if flow == "send":
             chunks += 1  # the "WhatsApp Send Requested" event the caller puts on the bus
         out[flow] = {
-            "function": function, "memory_mb": functions[function]["memory"], "lambda_invocations": invocations,
-            "measured_ms": ours["median_ms"], "cpu_ms": cpu, "wait_ms": wait, "http_api_requests": http,
-            "sqs_requests": sqs, "write_units": write, "read_units": read, "event_chunks": chunks,
+            "function": function,
+            "memory_mb": functions[function]["memory"],
+            "lambda_invocations": invocations,
+            "measured_ms": ours["median_ms"],
+            "cpu_ms": cpu,
+            "wait_ms": wait,
+            "http_api_requests": http,
+            "sqs_requests": sqs,
+            "write_units": write,
+            "read_units": read,
+            "event_chunks": chunks,
             # a one-record invocation's logs; counted per message also in batches (an upper bound); HTTP API access log
             "log_bytes_per_message": calls[flow]["ours"]["log_bytes_per_invocation"]
             + http * C.ASSUMPTIONS["http_api_access_log_bytes"],
@@ -123,7 +164,8 @@ def flow_inputs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     profile = results.get("broadcast_summary", {})
     chunk_wait = C.wait_ms_for(op_counts(chunk_calls), "provider_broadcast", parallel={"dynamodb.UpdateItem": 16})
     out["broadcast"] = {
-        "function": "SenderFunction", "memory_mb": functions["SenderFunction"]["memory"],
+        "function": "SenderFunction",
+        "memory_mb": functions["SenderFunction"]["memory"],
         "lambda_invocations": 1 / (recipients * batch),
         "measured_ms": profile.get("chunk_ms_median", float("nan")) / recipients,
         "cpu_ms": profile.get("chunk_cpu_ms_median", float("nan")) / recipients,
@@ -131,7 +173,9 @@ def flow_inputs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "http_api_requests": 0,
         # the command (EventBridge→SQS, 64 KB chunks) is negligible per recipient; chunk commands: one SendMessageBatch,
         # ReceiveMessage and DeleteMessageBatch per ten chunks
-        "sqs_requests": 3 / (recipients * batch), "write_units": write / recipients, "read_units": read / recipients,
+        "sqs_requests": 3 / (recipients * batch),
+        "write_units": write / recipients,
+        "read_units": read / recipients,
         "event_chunks": chunks / recipients,
         "log_bytes_per_message": calls["chunk"]["ours"]["log_bytes_per_invocation"] / recipients,
         "aws_requests": sum(op_counts(chunk_calls).values()) / recipients,
@@ -144,9 +188,13 @@ def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, in
     for flow, item in inputs.items():
         memory = (memory_override or {}).get(item["function"], item["memory_mb"])
         common = dict(
-            lambda_invocations=item["lambda_invocations"], memory_mb=memory,
-            http_api_requests=item["http_api_requests"], sqs_requests=item["sqs_requests"],
-            write_units=item["write_units"], read_units=item["read_units"], event_chunks=item["event_chunks"],
+            lambda_invocations=item["lambda_invocations"],
+            memory_mb=memory,
+            http_api_requests=item["http_api_requests"],
+            sqs_requests=item["sqs_requests"],
+            write_units=item["write_units"],
+            read_units=item["read_units"],
+            event_chunks=item["event_chunks"],
             secret_calls=C.secret_calls_per_message() if flow != "get" else 0,
             log_bytes=C.log_bytes(item["log_bytes_per_message"], item["lambda_invocations"]),
             traced_invocations=C.ASSUMPTIONS["xray_sampled_share"] * item["lambda_invocations"],
@@ -154,9 +202,14 @@ def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, in
         measured = C.flow_cost(duration_ms=item["measured_ms"], **common)
         modelled_ms = C.modelled_duration_ms(item["cpu_ms"], item["wait_ms"], memory)
         modelled = C.flow_cost(duration_ms=modelled_ms, **common)
-        tables[flow] = {"memory_mb": memory, "measured_duration_ms": item["measured_ms"],
-                        "modelled_duration_ms": modelled_ms,
-                        "per_million_measured": C.per_million(measured), "per_million_modelled": C.per_million(modelled)}
+        tables[flow] = {
+            "memory_mb": memory,
+            "measured_duration_ms": item["measured_ms"],
+            "modelled_duration_ms": modelled_ms,
+            "per_million_measured": C.per_million(measured),
+            "per_million_modelled": C.per_million(modelled),
+        }
+
     # What one message costs end to end: an inbound message is one MO callback; an outbound one is a send (or one
     # broadcast recipient) plus its DLRs (the provider reports `sent`, then `received`).
     def total(flow: str, basis: str) -> float:
@@ -164,10 +217,14 @@ def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, in
 
     for basis in ("per_million_measured", "per_million_modelled"):
         tables.setdefault("outbound_message", {})[basis] = total("send", basis) + 2 * total("dlr", basis)
-        tables.setdefault("outbound_broadcast_recipient", {})[basis] = total("broadcast", basis) + 2 * total("dlr", basis)
+        tables.setdefault("outbound_broadcast_recipient", {})[basis] = total("broadcast", basis) + 2 * total(
+            "dlr", basis
+        )
         tables.setdefault("inbound_message", {})[basis] = total("mo", basis)
-    tables["eums_social_per_million"] = {"outbound": C.PRICES["eums_social_outbound"] * 1e6,
-                                         "inbound": C.PRICES["eums_social_inbound"] * 1e6}
+    tables["eums_social_per_million"] = {
+        "outbound": C.PRICES["eums_social_outbound"] * 1e6,
+        "inbound": C.PRICES["eums_social_inbound"] * 1e6,
+    }
     return tables
 
 
@@ -183,7 +240,9 @@ def sizing(results: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[s
         flow = {"callbacks": "mo", "messages": "get", "sender": "send"}[handler]
         ours_first = first[handler]["ours"]
         cold_cpu_import = min(cold_import[handler]["ours_ms"])  # import is CPU-bound: its fastest run is closest
-        cold_cpu_first = ours_first["median_first_ms"] - ours_first["median_first_moto_ms"] - ours_first["median_first_provider_ms"]
+        cold_cpu_first = (
+            ours_first["median_first_ms"] - ours_first["median_first_moto_ms"] - ours_first["median_first_provider_ms"]
+        )
         first_ops = Counter(ours_first["first_ops"])
         cold_wait = C.wait_ms_for(dict(first_ops), "provider_send" if handler == "sender" else None)
         flows = [f for f in memory if f in ("mo", "dlr", "get", "send")]
@@ -201,28 +260,44 @@ def sizing(results: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[s
                 "cold_ms": C.modelled_duration_ms(cold_cpu_import + cold_cpu_first, cold_wait, size),
                 "cold_ms_if_init_boosted": cold_cpu_import + C.modelled_duration_ms(cold_cpu_first, cold_wait, size),
                 "warm_ms": warm_ms,
-                "lambda_usd_per_million": (size / 1024 * warm_ms / 1000 * C.PRICES["lambda_arm_gb_second"]
-                                           + C.PRICES["lambda_request"] * inputs[flow]["lambda_invocations"]) * 1e6,
+                "lambda_usd_per_million": (
+                    size / 1024 * warm_ms / 1000 * C.PRICES["lambda_arm_gb_second"]
+                    + C.PRICES["lambda_request"] * inputs[flow]["lambda_invocations"]
+                )
+                * 1e6,
             }
             if handler == "sender":
                 chunk = inputs["broadcast"]
                 batch = C.ASSUMPTIONS["sqs_batch"]
                 row["chunk_ms"] = C.modelled_duration_ms(chunk["cpu_ms"] * 100, chunk["wait_ms"] * 100 * batch, size)
                 # Side by side, the chunks' CPU adds up (one interpreter) while their waits overlap.
-                row["batch_s"] = C.modelled_duration_ms(chunk["cpu_ms"] * 100 * batch, chunk["wait_ms"] * 100 * batch,
-                                                        size) / 1000
-                row["lambda_usd_per_million_broadcast"] = (size / 1024 * row["batch_s"] / (100 * batch)
-                                                           * C.PRICES["lambda_arm_gb_second"]) * 1e6
+                row["batch_s"] = (
+                    C.modelled_duration_ms(chunk["cpu_ms"] * 100 * batch, chunk["wait_ms"] * 100 * batch, size) / 1000
+                )
+                row["lambda_usd_per_million_broadcast"] = (
+                    size / 1024 * row["batch_s"] / (100 * batch) * C.PRICES["lambda_arm_gb_second"]
+                ) * 1e6
             limit = {name: bound * LATENCY_MARGIN for name, bound in rule.items() if name != "why"}
-            row["meets"] = row["fits"] and row["cold_ms"] <= limit["cold_ms"] and (
-                row["warm_ms"] <= limit["warm_ms"] if "warm_ms" in limit else row["batch_s"] <= limit["batch_s"])
+            row["meets"] = (
+                row["fits"]
+                and row["cold_ms"] <= limit["cold_ms"]
+                and (row["warm_ms"] <= limit["warm_ms"] if "warm_ms" in limit else row["batch_s"] <= limit["batch_s"])
+            )
             rows.append(row)
         chosen = next((row for row in rows if row["meets"]), rows[-1])
-        out[function] = {"handler": handler, "template_mb": T.functions()[function]["memory"], "peak_rss_mb": peak,
-                         "cold_cpu_ms": cold_cpu_import + cold_cpu_first, "cold_cpu_import_ms": cold_cpu_import,
-                         "cold_cpu_first_ms": cold_cpu_first, "warm_cpu_ms": inputs[flow]["cpu_ms"],
-                         "warm_wait_ms": inputs[flow]["wait_ms"], "rule": rule, "rows": rows,
-                         "recommended_mb": chosen["memory_mb"]}
+        out[function] = {
+            "handler": handler,
+            "template_mb": T.functions()[function]["memory"],
+            "peak_rss_mb": peak,
+            "cold_cpu_ms": cold_cpu_import + cold_cpu_first,
+            "cold_cpu_import_ms": cold_cpu_import,
+            "cold_cpu_first_ms": cold_cpu_first,
+            "warm_cpu_ms": inputs[flow]["cpu_ms"],
+            "warm_wait_ms": inputs[flow]["wait_ms"],
+            "rule": rule,
+            "rows": rows,
+            "recommended_mb": chosen["memory_mb"],
+        }
     return out
 
 
@@ -236,17 +311,31 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
     load = results.get("callback_load", {})
     summary = results.get("broadcast_summary", {})
     return {
-        "import_ratio": {"values": import_ratios, "target": TARGETS["import_ratio"],
-                         "met": all(v <= TARGETS["import_ratio"] for v in import_ratios.values())},
-        "first_invocation_ratio": {"values": first_ratios, "target": TARGETS["first_invocation_ratio"],
-                                   "met": all(v <= TARGETS["first_invocation_ratio"] for v in first_ratios.values())},
-        "warm_ratio": {"values": warm_ratios, "target": TARGETS["warm_ratio"],
-                       "met": all(v <= TARGETS["warm_ratio"] for v in warm_ratios.values())},
-        "own_code_share": {"value": summary.get("own_code_share"), "target": TARGETS["own_code_share"],
-                           "met": (summary.get("own_code_share") or 1) <= TARGETS["own_code_share"]},
+        "import_ratio": {
+            "values": import_ratios,
+            "target": TARGETS["import_ratio"],
+            "met": all(v <= TARGETS["import_ratio"] for v in import_ratios.values()),
+        },
+        "first_invocation_ratio": {
+            "values": first_ratios,
+            "target": TARGETS["first_invocation_ratio"],
+            "met": all(v <= TARGETS["first_invocation_ratio"] for v in first_ratios.values()),
+        },
+        "warm_ratio": {
+            "values": warm_ratios,
+            "target": TARGETS["warm_ratio"],
+            "met": all(v <= TARGETS["warm_ratio"] for v in warm_ratios.values()),
+        },
+        "own_code_share": {
+            "value": summary.get("own_code_share"),
+            "target": TARGETS["own_code_share"],
+            "met": (summary.get("own_code_share") or 1) <= TARGETS["own_code_share"],
+        },
         "callback_errors_and_losses": {
-            "values": {flow: {"errors": v["errors"], "records_lost": v["records_lost"], "events_lost": v["events_lost"]}
-                       for flow, v in load.items()},
+            "values": {
+                flow: {"errors": v["errors"], "records_lost": v["records_lost"], "events_lost": v["events_lost"]}
+                for flow, v in load.items()
+            },
             "met": all(v["errors"] == 0 and v["records_lost"] == 0 and v["events_lost"] == 0 for v in load.values()),
         },
     }

@@ -33,11 +33,11 @@ class Call:
     ok: bool = True
     started: float = 0.0  # perf_counter at the start
     # Billing units (detail mode)
-    wru: float = 0.0      # DynamoDB write request units (table + indexes)
-    rru: float = 0.0      # DynamoDB read request units
+    wru: float = 0.0  # DynamoDB write request units (table + indexes)
+    rru: float = 0.0  # DynamoDB read request units
     gsi_wru: float = 0.0  # of which on global secondary indexes
-    chunks: int = 0       # EventBridge 64 KB event chunks / SQS 64 KB request chunks
-    entries: int = 0      # PutEvents entries, SQS messages, DynamoDB batch items
+    chunks: int = 0  # EventBridge 64 KB event chunks / SQS 64 KB request chunks
+    entries: int = 0  # PutEvents entries, SQS messages, DynamoDB batch items
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -46,8 +46,15 @@ class Call:
 
 def _origin(stack: list[traceback.FrameSummary]) -> str:
     files = [frame.filename for frame in stack]
-    if any(("/layers/wab/" in name or "aws_lambda_powertools" in name or "/functions/" in name
-            or "/bench/baseline/" in name) for name in files):
+    if any(
+        (
+            "/layers/wab/" in name
+            or "aws_lambda_powertools" in name
+            or "/functions/" in name
+            or "/bench/baseline/" in name
+        )
+        for name in files
+    ):
         return "function"  # first: a handler's client may be created inside a poller's thread
     if any("/local/event_source.py" in name for name in files):
         return "poller"
@@ -56,8 +63,9 @@ def _origin(stack: list[traceback.FrameSummary]) -> str:
 
 # --- DynamoDB item sizes (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)
 
+
 def value_size(value: dict[str, Any]) -> int:
-    (kind, inner), = value.items()
+    ((kind, inner),) = value.items()
     if kind == "S":
         return len(inner.encode())
     if kind == "N":
@@ -229,12 +237,16 @@ class CallRecorder:
                 call.rru = read_units(item_size(parsed.get("Item")), bool(params.get("ConsistentRead")))
                 call.entries = 1
             elif op == "BatchGetItem":
-                consistent_by_table = {name: spec.get("ConsistentRead") for name, spec in params["RequestItems"].items()}
+                consistent_by_table = {
+                    name: spec.get("ConsistentRead") for name, spec in params["RequestItems"].items()
+                }
                 sizes = {}
                 for name, items in (parsed.get("Responses") or {}).items():
                     for item in items:
                         sizes[item["pk"]["S"]] = item_size(self._get(name, {"pk": item["pk"]}))
-                requested = [(name, key["pk"]["S"]) for name, spec in params["RequestItems"].items() for key in spec["Keys"]]
+                requested = [
+                    (name, key["pk"]["S"]) for name, spec in params["RequestItems"].items() for key in spec["Keys"]
+                ]
                 call.rru = sum(read_units(sizes.get(pk, 0), bool(consistent_by_table[name])) for name, pk in requested)
                 call.entries = len(requested)
             elif op == "Query":
@@ -260,8 +272,13 @@ class CallRecorder:
             entries = params.get("Entries", [])
             call.entries = len(entries)
             call.chunks = sum(
-                max(1, math.ceil(sum(len(str(entry.get(part, "")).encode()) for part in ("Source", "DetailType", "Detail"))
-                                 / CHUNK_64K))
+                max(
+                    1,
+                    math.ceil(
+                        sum(len(str(entry.get(part, "")).encode()) for part in ("Source", "DetailType", "Detail"))
+                        / CHUNK_64K
+                    ),
+                )
                 for entry in entries
             )
             call.note = ",".join(sorted({entry.get("DetailType", "") for entry in entries}))
@@ -283,8 +300,20 @@ def summarize(calls: list[Call]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for call in calls:
         key = f"{call.service}.{call.operation}"
-        entry = out.setdefault(key, {"count": 0, "ms": 0.0, "wru": 0.0, "rru": 0.0, "gsi_wru": 0.0, "chunks": 0,
-                                     "entries": 0, "failed": 0, "notes": []})
+        entry = out.setdefault(
+            key,
+            {
+                "count": 0,
+                "ms": 0.0,
+                "wru": 0.0,
+                "rru": 0.0,
+                "gsi_wru": 0.0,
+                "chunks": 0,
+                "entries": 0,
+                "failed": 0,
+                "notes": [],
+            },
+        )
         entry["count"] += 1
         entry["ms"] += call.ms
         entry["wru"] += call.wru

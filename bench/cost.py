@@ -12,41 +12,53 @@ from typing import Any
 
 PRICES_AS_OF = "2025-11 (AWS public pricing pages, us-east-1; not re-checked at run time)"
 PRICE_UNITS = {
-    "lambda_arm_gb_second": "per GB-second", "lambda_request": "per request", "http_api_request": "per request",
-    "sqs_request": "per request (64 KB)", "dynamodb_write_unit": "per write request unit",
-    "dynamodb_read_unit": "per read request unit", "eventbridge_event": "per event (64 KB)",
-    "secrets_api_call": "per API call", "logs_ingest_gb": "per GB ingested", "xray_trace": "per trace recorded",
-    "eums_social_outbound": "per outbound message", "eums_social_inbound": "per inbound message",
+    "lambda_arm_gb_second": "per GB-second",
+    "lambda_request": "per request",
+    "http_api_request": "per request",
+    "sqs_request": "per request (64 KB)",
+    "dynamodb_write_unit": "per write request unit",
+    "dynamodb_read_unit": "per read request unit",
+    "eventbridge_event": "per event (64 KB)",
+    "secrets_api_call": "per API call",
+    "logs_ingest_gb": "per GB ingested",
+    "xray_trace": "per trace recorded",
+    "eums_social_outbound": "per outbound message",
+    "eums_social_inbound": "per inbound message",
 }
 PRICES = {
-    "lambda_arm_gb_second": 0.0000133334,        # Lambda, arm64, first tier
-    "lambda_request": 0.20 / 1e6,                # Lambda requests
-    "http_api_request": 1.00 / 1e6,              # API Gateway HTTP API, first 300 M/month
-    "sqs_request": 0.40 / 1e6,                   # SQS standard queue, per 64 KB chunk of a request
-    "dynamodb_write_unit": 0.625 / 1e6,          # DynamoDB on-demand write request unit (1 KB)
-    "dynamodb_read_unit": 0.125 / 1e6,           # DynamoDB on-demand read request unit (4 KB strongly consistent)
-    "eventbridge_event": 1.00 / 1e6,             # EventBridge custom event, per 64 KB chunk
-    "secrets_api_call": 0.05 / 10_000,           # Secrets Manager API calls
-    "logs_ingest_gb": 0.50,                      # CloudWatch Logs standard ingestion
-    "xray_trace": 5.00 / 1e6,                    # X-Ray traces recorded
-    "eums_social_outbound": 0.005,               # AWS End User Messaging Social, per outbound message (excl. Meta)
-    "eums_social_inbound": 0.001,                # AWS End User Messaging Social, per inbound message (excl. Meta)
+    "lambda_arm_gb_second": 0.0000133334,  # Lambda, arm64, first tier
+    "lambda_request": 0.20 / 1e6,  # Lambda requests
+    "http_api_request": 1.00 / 1e6,  # API Gateway HTTP API, first 300 M/month
+    "sqs_request": 0.40 / 1e6,  # SQS standard queue, per 64 KB chunk of a request
+    "dynamodb_write_unit": 0.625 / 1e6,  # DynamoDB on-demand write request unit (1 KB)
+    "dynamodb_read_unit": 0.125 / 1e6,  # DynamoDB on-demand read request unit (4 KB strongly consistent)
+    "eventbridge_event": 1.00 / 1e6,  # EventBridge custom event, per 64 KB chunk
+    "secrets_api_call": 0.05 / 10_000,  # Secrets Manager API calls
+    "logs_ingest_gb": 0.50,  # CloudWatch Logs standard ingestion
+    "xray_trace": 5.00 / 1e6,  # X-Ray traces recorded
+    "eums_social_outbound": 0.005,  # AWS End User Messaging Social, per outbound message (excl. Meta)
+    "eums_social_inbound": 0.001,  # AWS End User Messaging Social, per inbound message (excl. Meta)
 }
 ASSUMPTIONS = {
-    "messages_per_second": 10,          # steady traffic, for how often a warm container re-reads its secret
-    "secret_max_age_s": 300,            # SECRET_MAX_AGE_SECONDS default: one GetSecretValue per container per 5 min
-    "xray_sampled_share": 0.05,         # X-Ray's default rule: 1 request/s, then 5 %; at volume about 5 %
-    "sqs_batch": 10,                    # SenderBatchSize (template default) under sustained load
-    "lambda_platform_log_bytes": 330,   # START, END, REPORT (+ XRAY TraceId) lines Lambda writes per invocation
-    "http_api_access_log_bytes": 420,   # one JSON line per request in the template's access log format
-    "logs_event_overhead_bytes": 26,    # CloudWatch Logs bills 26 bytes per log event on top of the message
+    "messages_per_second": 10,  # steady traffic, for how often a warm container re-reads its secret
+    "secret_max_age_s": 300,  # SECRET_MAX_AGE_SECONDS default: one GetSecretValue per container per 5 min
+    "xray_sampled_share": 0.05,  # X-Ray's default rule: 1 request/s, then 5 %; at volume about 5 %
+    "sqs_batch": 10,  # SenderBatchSize (template default) under sustained load
+    "lambda_platform_log_bytes": 330,  # START, END, REPORT (+ XRAY TraceId) lines Lambda writes per invocation
+    "http_api_access_log_bytes": 420,  # one JSON line per request in the template's access log format
+    "logs_event_overhead_bytes": 26,  # CloudWatch Logs bills 26 bytes per log event on top of the message
 }
 LAMBDA_FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at 1,769 MB and a proportional share below
 # Round trips the local measurements cannot show (moto answers in-process, the simulator on loopback). Assumed
 # same-region medians; used only for the "modelled in Lambda" durations and the memory sizing, never for ratios.
 ASSUMED_LATENCY_MS = {
-    "dynamodb": 5.0, "dynamodb_batch": 10.0, "events": 15.0, "secretsmanager": 20.0, "sqs": 10.0,
-    "provider_send": 150.0, "provider_broadcast": 400.0,
+    "dynamodb": 5.0,
+    "dynamodb_batch": 10.0,
+    "events": 15.0,
+    "secretsmanager": 20.0,
+    "sqs": 10.0,
+    "provider_send": 150.0,
+    "provider_broadcast": 400.0,
 }
 
 
@@ -73,9 +85,20 @@ def wait_ms_for(calls: dict[str, int], provider: str | None = None, parallel: di
     return total
 
 
-def flow_cost(*, lambda_invocations: float, duration_ms: float, memory_mb: int, http_api_requests: float,
-              sqs_requests: float, write_units: float, read_units: float, event_chunks: float,
-              secret_calls: float, log_bytes: float, traced_invocations: float) -> dict[str, float]:
+def flow_cost(
+    *,
+    lambda_invocations: float,
+    duration_ms: float,
+    memory_mb: int,
+    http_api_requests: float,
+    sqs_requests: float,
+    write_units: float,
+    read_units: float,
+    event_chunks: float,
+    secret_calls: float,
+    log_bytes: float,
+    traced_invocations: float,
+) -> dict[str, float]:
     """USD per message for each line item (all arguments per message)."""
     lines = {
         "Lambda requests": lambda_invocations * PRICES["lambda_request"],

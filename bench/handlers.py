@@ -38,25 +38,37 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def function_env(logical_id: str, names: dict[str, str], queue_url: str, extra: dict[str, str] | None = None
-                 ) -> dict[str, Any]:
+def function_env(
+    logical_id: str, names: dict[str, str], queue_url: str, extra: dict[str, str] | None = None
+) -> dict[str, Any]:
     spec = T.functions()[logical_id]
-    return {"memory": spec["memory"], "timeout": spec["timeout"],
-            "env": T.resolved_env(logical_id, names, queue_url=queue_url, extra=extra)}
+    return {
+        "memory": spec["memory"],
+        "timeout": spec["timeout"],
+        "env": T.resolved_env(logical_id, names, queue_url=queue_url, extra=extra),
+    }
 
 
 def run_worker(plan: dict[str, Any], timeout: float = 900) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="wab-bench-") as folder:
         plan = {**plan, "out": os.path.join(folder, "results.json")}
-        process = subprocess.run([sys.executable, "-m", "bench.inproc"], input=json.dumps(plan), text=True,
-                                 capture_output=True, timeout=timeout, cwd=L.ROOT, env=_python_env())
+        process = subprocess.run(
+            [sys.executable, "-m", "bench.inproc"],
+            input=json.dumps(plan),
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            cwd=L.ROOT,
+            env=_python_env(),
+        )
         if process.returncode != 0 or not os.path.exists(plan["out"]):
             raise RuntimeError(f"bench worker failed ({process.returncode}):\n{process.stderr[-4000:]}")
         results = json.load(open(plan["out"]))
     failed = [result for result in results if not result.get("ok")]
     if failed:
-        raise RuntimeError(f"{len(failed)} benchmark tasks failed; first: {failed[0].get('error')}\n"
-                           f"{failed[0].get('trace', '')}")
+        raise RuntimeError(
+            f"{len(failed)} benchmark tasks failed; first: {failed[0].get('error')}\n{failed[0].get('trace', '')}"
+        )
     return results
 
 
@@ -86,8 +98,16 @@ def _python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def moto_plan(tasks: list[dict[str, Any]], provider: dict[str, str], seed: int) -> dict[str, Any]:
     functions = {logical_id: function_env(logical_id, T.NAMES, SIM_QUEUE_URL) for logical_id in T.functions()}
-    return {"mode": "moto", "names": T.NAMES, "table": T.table_properties(), "functions": functions,
-            "provider": provider, "seed": seed, "tasks": tasks, "wab_dir": wab_only_dir()}
+    return {
+        "mode": "moto",
+        "names": T.NAMES,
+        "table": T.table_properties(),
+        "functions": functions,
+        "provider": provider,
+        "seed": seed,
+        "tasks": tasks,
+        "wab_dir": wab_only_dir(),
+    }
 
 
 # --- 1a: importing the handler against a bare `import boto3`, each in a new interpreter -------------------------------
@@ -137,9 +157,11 @@ print(elapsed * 1000, int(hwm) / 1024)
 def _load_handler(path: Path, layer: str | None = None) -> str:
     """Source lines importing the handler file at `path` as Lambda does: the layer, then the handler's folder, first
     on sys.path (the module is `module`)."""
-    return (f"import importlib.util, sys\nsys.path[:0] = [{layer or layer_dir()!r}, {str(path.parent)!r}]\n"
-            f"spec = importlib.util.spec_from_file_location('handler', {str(path)!r})\n"
-            "module = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(module)\n")
+    return (
+        f"import importlib.util, sys\nsys.path[:0] = [{layer or layer_dir()!r}, {str(path.parent)!r}]\n"
+        f"spec = importlib.util.spec_from_file_location('handler', {str(path)!r})\n"
+        "module = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(module)\n"
+    )
 
 
 def _handler_path(handler: str) -> Path:
@@ -169,8 +191,21 @@ def layer_dir() -> str:
 def build_layer() -> str:
     """Build it; beside it, the same without bytecode (what `sam build`'s python build method would ship) and a
     folder holding only its `wab` package (for processes that take the other libraries from this virtualenv)."""
-    subprocess.run(["make", "-s", "-C", str(L.LAYER_DIR), "layer", f"ARTIFACTS_DIR={BUILT_LAYER}", "PLATFORM=",
-                    f"PYTHON={sys.executable}"], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [
+            "make",
+            "-s",
+            "-C",
+            str(L.LAYER_DIR),
+            "layer",
+            f"ARTIFACTS_DIR={BUILT_LAYER}",
+            "PLATFORM=",
+            f"PYTHON={sys.executable}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     shutil.copytree(BUILT_LAYER / "python", BUILT_LAYER / "sources-only", ignore=shutil.ignore_patterns("__pycache__"))
     (BUILT_LAYER / "wab-only").mkdir()
     (BUILT_LAYER / "wab-only" / "wab").symlink_to(BUILT_LAYER / "python" / "wab")
@@ -189,8 +224,9 @@ def _lambda_process_env(handler: str) -> dict[str, str]:
 
 
 def _run_python(code: str, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
-    process = subprocess.run([sys.executable, *flags, "-c", code], env=env, capture_output=True, text=True,
-                             timeout=120, cwd="/")
+    process = subprocess.run(
+        [sys.executable, *flags, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd="/"
+    )
     if process.returncode != 0:
         raise RuntimeError(f"import benchmark failed: {process.stderr[-2000:]}")
     return process
@@ -204,8 +240,9 @@ def import_times(handler: str, samples: int) -> dict[str, Any]:
     listing = _LIBRARIES_OF_HANDLER.format(load=_load_handler(path))
     modules = [name for name in _run_python(listing, env).stdout.split() if name not in _INTERPRETER_MODULES]
     libraries_code = _IMPORT_LIBRARIES.format(modules=modules)
-    sources_only = (_IMPORT_HANDLER.format(load=_load_handler(path, str(BUILT_LAYER / "sources-only")))
-                    if _layer else None)
+    sources_only = (
+        _IMPORT_HANDLER.format(load=_load_handler(path, str(BUILT_LAYER / "sources-only"))) if _layer else None
+    )
     ours, boto3, libraries, ours_sources, ours_rss, boto3_rss = [], [], [], [], [], []
     for _ in range(samples):
         ms, rss = map(float, _run_python(_handler_code(handler), env).stdout.split())
@@ -217,16 +254,29 @@ def import_times(handler: str, samples: int) -> dict[str, Any]:
         libraries.append(float(_run_python(libraries_code, env).stdout.split()[0]))
         if sources_only:
             ours_sources.append(float(_run_python(sources_only, env).stdout.split()[0]))
-    return {"ours_ms": ours, "boto3_ms": boto3, "libraries_ms": libraries, "ours_sources_only_ms": ours_sources,
-            "ours_rss_mb": median(ours_rss),
-            "boto3_rss_mb": median(boto3_rss), "ratio": median(ours) / median(boto3),
-            "libraries_ratio": median(libraries) / median(boto3), "own_ms": median(ours) - median(libraries)}
+    return {
+        "ours_ms": ours,
+        "boto3_ms": boto3,
+        "libraries_ms": libraries,
+        "ours_sources_only_ms": ours_sources,
+        "ours_rss_mb": median(ours_rss),
+        "boto3_rss_mb": median(boto3_rss),
+        "ratio": median(ours) / median(boto3),
+        "libraries_ratio": median(libraries) / median(boto3),
+        "own_ms": median(ours) - median(libraries),
+    }
 
 
 def _interpreter_modules() -> frozenset[str]:
     """What a bare interpreter has loaded before running anything (not part of any import being timed)."""
-    listing = subprocess.run([sys.executable, "-c", "import sys; print('\\n'.join(sys.modules))"], capture_output=True,
-                             text=True, check=True, env=_python_env(), cwd="/")
+    listing = subprocess.run(
+        [sys.executable, "-c", "import sys; print('\\n'.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_python_env(),
+        cwd="/",
+    )
     return frozenset(listing.stdout.split())
 
 
@@ -241,7 +291,7 @@ def import_breakdown(handler: str | None) -> dict[str, float]:
     for line in process.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        self_us, _cumulative, name = line[len("import time:"):].split("|")
+        self_us, _cumulative, name = line[len("import time:") :].split("|")
         package = name.strip().split(".")[0]
         if package in sys.stdlib_module_names or package.lstrip("_") in sys.stdlib_module_names:
             package = "(standard library)"
@@ -270,8 +320,9 @@ def session_diagnostic(handler: str, samples: int) -> dict[str, float]:
     env = _lambda_process_env(handler)
     runs = []
     for _ in range(samples):
-        process = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                                 cwd="/")
+        process = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd="/"
+        )
         if process.returncode != 0:
             raise RuntimeError(f"session diagnostic failed: {process.stderr[-2000:]}")
         runs.append(json.loads(process.stdout.strip().splitlines()[-1]))
@@ -292,8 +343,17 @@ def handler_tasks(cold_samples: int, warm_n: int, warmup: int, count_n: int) -> 
         half = max(warm_n // 2, 1)
         # Two rounds in opposite order, so a drift of the machine's speed does not favour one side.
         for round_, sides in enumerate((("ours", "baseline"), ("baseline", "ours"))):
-            tasks += [{"kind": "warm", "flow": flow, "side": side, "warmup": warmup, "n": half, "round": round_,
-                       } for side in sides]
+            tasks += [
+                {
+                    "kind": "warm",
+                    "flow": flow,
+                    "side": side,
+                    "warmup": warmup,
+                    "n": half,
+                    "round": round_,
+                }
+                for side in sides
+            ]
         tasks += [{"kind": "count", "flow": flow, "side": side, "n": count_n} for side in ("ours", "baseline")]
     tasks += [{"kind": "count", "flow": flow, "side": "ours", "n": count_n} for flow in L.COUNT_ONLY_FLOWS]
     return tasks
@@ -304,13 +364,18 @@ def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
     for handler in HANDLER_FLOW:
         sides = {}
         for side in ("ours", "baseline"):
-            samples = [r for r in results if r["kind"] == "cold" and r.get("handler") == handler and r["side"] == side
-                       and not r.get("gc_variant")]
+            samples = [
+                r
+                for r in results
+                if r["kind"] == "cold" and r.get("handler") == handler and r["side"] == side and not r.get("gc_variant")
+            ]
             totals = [r["import_ms"] + r["first_ms"] for r in samples]
             sides[side] = {
-                "total_ms": totals, "import_ms": [r["import_ms"] for r in samples],
+                "total_ms": totals,
+                "import_ms": [r["import_ms"] for r in samples],
                 "first_ms": [r["first_ms"] for r in samples],
-                "median_total_ms": median(totals), "median_import_ms": median([r["import_ms"] for r in samples]),
+                "median_total_ms": median(totals),
+                "median_import_ms": median([r["import_ms"] for r in samples]),
                 "median_first_ms": median([r["first_ms"] for r in samples]),
                 "median_first_aws_ms": median([r["first_aws_ms"] for r in samples]),
                 "median_first_moto_ms": median([r["first_moto_ms"] for r in samples]),
@@ -347,54 +412,98 @@ def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
             provider = [value for r in runs for value in r["provider_ms"]]
             own = [total - inside - out for total, inside, out in zip(ms, aws, provider)]
             sides[side] = {
-                "n": len(ms), "median_ms": median(ms), "p90_ms": percentile(ms, 0.9), "mean_ms": statistics.fmean(ms),
-                "median_aws_ms": median(aws), "median_moto_ms": median(moto), "median_provider_ms": median(provider),
+                "n": len(ms),
+                "median_ms": median(ms),
+                "p90_ms": percentile(ms, 0.9),
+                "mean_ms": statistics.fmean(ms),
+                "median_aws_ms": median(aws),
+                "median_moto_ms": median(moto),
+                "median_provider_ms": median(provider),
                 "median_sdk_ms": median([a - m for a, m in zip(aws, moto)]),
                 "median_outside_aws_ms": median(own),
                 "median_not_moto_ms": median([total - m - p for total, m, p in zip(ms, moto, provider)]),
-                "log_bytes_per_invocation": sum(r["log_bytes"] for r in runs) / max(sum(r["n"] + r["warmup"] for r in runs), 1),
+                "log_bytes_per_invocation": sum(r["log_bytes"] for r in runs)
+                / max(sum(r["n"] + r["warmup"] for r in runs), 1),
             }
-        warm[flow] = {**sides, "ratio": sides["ours"]["median_ms"] / sides["baseline"]["median_ms"],
-                      "ratio_outside_moto": sides["ours"]["median_not_moto_ms"] / sides["baseline"]["median_not_moto_ms"]}
+        warm[flow] = {
+            **sides,
+            "ratio": sides["ours"]["median_ms"] / sides["baseline"]["median_ms"],
+            "ratio_outside_moto": sides["ours"]["median_not_moto_ms"] / sides["baseline"]["median_not_moto_ms"],
+        }
         count = {}
         for side in ("ours", "baseline"):
             [run] = [r for r in results if r["kind"] == "count" and r["flow"] == flow and r["side"] == side]
-            count[side] = {"first": [f"{c['service']}.{c['operation']}" for c in run["first"]],
-                           "steady": run["steady"][-1], "log_bytes_per_invocation": run["log_bytes_per_invocation"]}
+            count[side] = {
+                "first": [f"{c['service']}.{c['operation']}" for c in run["first"]],
+                "steady": run["steady"][-1],
+                "log_bytes_per_invocation": run["log_bytes_per_invocation"],
+            }
         steady_ops = {side: {op: v["count"] for op, v in count[side]["steady"].items()} for side in count}
-        counts[flow] = {**count, "same_calls": steady_ops["ours"] == steady_ops["baseline"]
-                        and count["ours"]["first"] == count["baseline"]["first"]}
+        counts[flow] = {
+            **count,
+            "same_calls": steady_ops["ours"] == steady_ops["baseline"]
+            and count["ours"]["first"] == count["baseline"]["first"],
+        }
     for flow in L.COUNT_ONLY_FLOWS:
         [run] = [r for r in results if r["kind"] == "count" and r["flow"] == flow]
-        counts[flow] = {"ours": {"first": [f"{c['service']}.{c['operation']}" for c in run["first"]],
-                                 "steady": run["steady"][-1],
-                                 "log_bytes_per_invocation": run["log_bytes_per_invocation"]}}
+        counts[flow] = {
+            "ours": {
+                "first": [f"{c['service']}.{c['operation']}" for c in run["first"]],
+                "steady": run["steady"][-1],
+                "log_bytes_per_invocation": run["log_bytes_per_invocation"],
+            }
+        }
     return {"cold_first_invocation": cold, "warm": warm, "aws_calls": counts}
 
 
 # --- memory: in a process of its own against a moto server, so only the handler's memory is counted ---------------
 
 
-def memory_tasks(n: int, warmup: int, recipients: int, chunk: int, flows: list[str] | None = None
-                 ) -> list[dict[str, Any]]:
+def memory_tasks(
+    n: int, warmup: int, recipients: int, chunk: int, flows: list[str] | None = None
+) -> list[dict[str, Any]]:
     tasks = []
     for position, flow in enumerate(flows or L.FLOWS):
         for side_position, side in enumerate(("ours", "baseline")):
-            tasks.append({"kind": "memory", "flow": flow, "side": side, "warmup": warmup, "n": n,
-                          "offset": 1000 * (2 * position + side_position)})
-    tasks.append({"kind": "broadcast_memory", "flow": "send", "side": "ours", "warmup": 2, "recipients": recipients,
-                  "chunk": chunk, "offset": 20_000, "check_as": "send"})
+            tasks.append(
+                {
+                    "kind": "memory",
+                    "flow": flow,
+                    "side": side,
+                    "warmup": warmup,
+                    "n": n,
+                    "offset": 1000 * (2 * position + side_position),
+                }
+            )
+    tasks.append(
+        {
+            "kind": "broadcast_memory",
+            "flow": "send",
+            "side": "ours",
+            "warmup": 2,
+            "recipients": recipients,
+            "chunk": chunk,
+            "offset": 20_000,
+            "check_as": "send",
+        }
+    )
     return tasks
 
 
 def _stack_functions(stack: Any, scratch_queue_url: str) -> tuple[dict[str, str], dict[str, Any]]:
     """The stack's resource names, and each function's settings pointing at the stack's moto server."""
     info = stack.info
-    names = {"table": info["table_name"], "bus": info["event_bus_name"],
-             "callback_secret": stack.resolver.ref("CallbackCredentialsSecret"),
-             "provider_secret": stack.resolver.ref("ProviderSecret"), "queue": scratch_queue_url}
+    names = {
+        "table": info["table_name"],
+        "bus": info["event_bus_name"],
+        "callback_secret": stack.resolver.ref("CallbackCredentialsSecret"),
+        "provider_secret": stack.resolver.ref("ProviderSecret"),
+        "queue": scratch_queue_url,
+    }
     extra = {"AWS_ENDPOINT_URL": info["aws_endpoint_url"]}
-    return names, {logical_id: function_env(logical_id, names, scratch_queue_url, extra) for logical_id in T.functions()}
+    return names, {
+        logical_id: function_env(logical_id, names, scratch_queue_url, extra) for logical_id in T.functions()
+    }
 
 
 def run_memory(stack: Any, tasks: list[dict[str, Any]], scratch_queue_url: str) -> list[dict[str, Any]]:
@@ -410,8 +519,14 @@ def run_memory(stack: Any, tasks: list[dict[str, Any]], scratch_queue_url: str) 
             seed(dynamodb, info["table_name"], range(task["offset"], task["offset"] + count))
     results = []
     for task in tasks:
-        plan = {"mode": "endpoint", "names": names, "functions": functions, "seed": 0, "tasks": [task],
-                "callback_auth": [info["callback_username"], info["callback_password"]]}
+        plan = {
+            "mode": "endpoint",
+            "names": names,
+            "functions": functions,
+            "seed": 0,
+            "tasks": [task],
+            "callback_auth": [info["callback_username"], info["callback_password"]],
+        }
         results += run_worker(plan)
     return results
 
@@ -421,10 +536,14 @@ def reduce_memory(results: list[dict[str, Any]]) -> dict[str, Any]:
     for result in results:
         if result["kind"] == "memory":
             out.setdefault(result["flow"], {})[result["side"]] = {
-                key: result[key] for key in ("rss_import_mb", "rss_warm_mb", "rss_peak_mb", "tracemalloc_peak_mb")}
+                key: result[key] for key in ("rss_import_mb", "rss_warm_mb", "rss_peak_mb", "tracemalloc_peak_mb")
+            }
         else:
-            out["broadcast"] = {key: value for key, value in result.items()
-                                if key.endswith(("_mb", "_ms")) or key in ("recipients", "chunk")}
+            out["broadcast"] = {
+                key: value
+                for key, value in result.items()
+                if key.endswith(("_mb", "_ms")) or key in ("recipients", "chunk")
+            }
     return out
 
 
@@ -476,9 +595,12 @@ def run_cold_starts(stack: Any, samples: int, scratch_queue_url: str) -> dict[st
                     out = os.path.join(folder, f"{handler}-{side}-{sample}.json")
                     code = _COLD_START.format(
                         event=json.dumps(L.flow_event(flow, offset, f"cold{sample}{side[0]}")),
-                        function=f"wab-{spec['function']}", memory=str(function["memory"]),
+                        function=f"wab-{spec['function']}",
+                        memory=str(function["memory"]),
                         arn=f"arn:aws:lambda:{L.REGION}:{L.ACCOUNT}:function:wab-{spec['function']}",
-                        load=_load_handler(L.ROOT / spec[side]), out=out)
+                        load=_load_handler(L.ROOT / spec[side]),
+                        out=out,
+                    )
                     _run_python(code, env)
                     result = json.load(open(out))
                     if not L.succeeded(flow, result.pop("answer")):
@@ -486,12 +608,16 @@ def run_cold_starts(stack: Any, samples: int, scratch_queue_url: str) -> dict[st
                     runs.setdefault(handler, {}).setdefault(side, []).append(result)
     cold: dict[str, Any] = {}
     for handler, sides in runs.items():
-        cold[handler] = {side: {
-            "import_ms": [r["import_ms"] for r in results], "first_ms": [r["first_ms"] for r in results],
-            "total_ms": [r["import_ms"] + r["first_ms"] for r in results],
-            "median_import_ms": median([r["import_ms"] for r in results]),
-            "median_first_ms": median([r["first_ms"] for r in results]),
-            "median_total_ms": median([r["import_ms"] + r["first_ms"] for r in results]),
-        } for side, results in sides.items()}
+        cold[handler] = {
+            side: {
+                "import_ms": [r["import_ms"] for r in results],
+                "first_ms": [r["first_ms"] for r in results],
+                "total_ms": [r["import_ms"] + r["first_ms"] for r in results],
+                "median_import_ms": median([r["import_ms"] for r in results]),
+                "median_first_ms": median([r["first_ms"] for r in results]),
+                "median_total_ms": median([r["import_ms"] + r["first_ms"] for r in results]),
+            }
+            for side, results in sides.items()
+        }
         cold[handler]["ratio"] = cold[handler]["ours"]["median_total_ms"] / cold[handler]["baseline"]["median_total_ms"]
     return cold

@@ -85,17 +85,25 @@ def start_moto(plan: dict[str, Any]) -> None:
     session = boto3.session.Session(region_name=L.REGION)  # not the default session: children start without one
     table = plan["table"]
     dynamodb = session.client("dynamodb")
-    indexes = [{key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
-               for index in table.get("GlobalSecondaryIndexes", [])]
-    dynamodb.create_table(TableName=plan["names"]["table"], AttributeDefinitions=table["AttributeDefinitions"],
-                          KeySchema=table["KeySchema"], BillingMode="PAY_PER_REQUEST",
-                          **({"GlobalSecondaryIndexes": indexes} if indexes else {}))
+    indexes = [
+        {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+        for index in table.get("GlobalSecondaryIndexes", [])
+    ]
+    dynamodb.create_table(
+        TableName=plan["names"]["table"],
+        AttributeDefinitions=table["AttributeDefinitions"],
+        KeySchema=table["KeySchema"],
+        BillingMode="PAY_PER_REQUEST",
+        **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
+    )
     session.client("events").create_event_bus(Name=plan["names"]["bus"])
     sqs = session.client("sqs")
     sqs.create_queue(QueueName=plan["names"]["queue"])
     secrets = session.client("secretsmanager")
-    secrets.create_secret(Name=plan["names"]["callback_secret"],
-                          SecretString=json.dumps({"username": L.CALLBACK_USER, "password": L.CALLBACK_PASSWORD}))
+    secrets.create_secret(
+        Name=plan["names"]["callback_secret"],
+        SecretString=json.dumps({"username": L.CALLBACK_USER, "password": L.CALLBACK_PASSWORD}),
+    )
     secrets.create_secret(Name=plan["names"]["provider_secret"], SecretString=json.dumps(plan["provider"]))
     seed(session.client("dynamodb"), plan["names"]["table"], range(plan["seed"]))
 
@@ -108,19 +116,39 @@ def seed(dynamodb: Any, table: str, indexes: range) -> None:
     for index in indexes:
         number = L.customer(index)
         content = {"M": {"type": {"S": "text"}, "text": {"M": {"body": {"S": "Your order 1042 has shipped."}}}}}
-        items.append({
-            "pk": {"S": f"MSG#{L.mt_id(index)}"}, "id": {"S": L.mt_id(index)}, "direction": {"S": "MT"},
-            "source": {"S": L.BUSINESS_NUMBER}, "destination": {"S": number}, "contact": {"S": number},
-            "contact_key": {"S": number}, "type": {"S": "text"}, "status": {"S": "accepted"},
-            "reference": {"S": f"order-{index}"}, "reference_key": {"S": f"order-{index}"}, "content": content,
-            "status_history": {"L": [{"M": {"status": {"S": "accepted"}, "at": {"S": stamp}}}]},
-            "created_at": {"S": stamp}, "updated_at": {"S": stamp}, "version": {"N": "2"}, "outbox": {"M": {}},
-            "expires_at": {"N": str(int(now) + 180 * 86400)},
-        })
-        items.append({"pk": {"S": f"CONTACT#{number}"}, "last_inbound_at": {"S": stamp},
-                      "expires_at": {"N": str(int(now) + 180 * 86400)}})
+        items.append(
+            {
+                "pk": {"S": f"MSG#{L.mt_id(index)}"},
+                "id": {"S": L.mt_id(index)},
+                "direction": {"S": "MT"},
+                "source": {"S": L.BUSINESS_NUMBER},
+                "destination": {"S": number},
+                "contact": {"S": number},
+                "contact_key": {"S": number},
+                "type": {"S": "text"},
+                "status": {"S": "accepted"},
+                "reference": {"S": f"order-{index}"},
+                "reference_key": {"S": f"order-{index}"},
+                "content": content,
+                "status_history": {"L": [{"M": {"status": {"S": "accepted"}, "at": {"S": stamp}}}]},
+                "created_at": {"S": stamp},
+                "updated_at": {"S": stamp},
+                "version": {"N": "2"},
+                "outbox": {"M": {}},
+                "expires_at": {"N": str(int(now) + 180 * 86400)},
+            }
+        )
+        items.append(
+            {
+                "pk": {"S": f"CONTACT#{number}"},
+                "last_inbound_at": {"S": stamp},
+                "expires_at": {"N": str(int(now) + 180 * 86400)},
+            }
+        )
     for start in range(0, len(items), 25):
-        dynamodb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]})
+        dynamodb.batch_write_item(
+            RequestItems={table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
+        )
 
 
 # --- tasks (in a forked child) -------------------------------------------------------------------------------------
@@ -179,13 +207,21 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
         collector.stop()
         wall2, cpu2 = time.perf_counter(), time.process_time()
         calls = recorder.take()
-        return {"import_ms": (wall1 - wall0) * 1000, "first_ms": (wall2 - wall1) * 1000,
-                "import_cpu_ms": (cpu1 - cpu0) * 1000, "first_cpu_ms": (cpu2 - cpu1) * 1000,
-                "first_aws_ms": sum(call.ms for call in calls), "first_moto_ms": clocks.ms["moto"],
-                "first_provider_ms": clocks.ms["provider"], "first_calls": len(calls),
-                "first_gc_ms": collector.ms, "first_full_collections": collector.full,
-                "first_sessions": sessions[0], "handler_freezes": handler_freezes,
-                "first_ops": [f"{call.service}.{call.operation}" for call in calls]}
+        return {
+            "import_ms": (wall1 - wall0) * 1000,
+            "first_ms": (wall2 - wall1) * 1000,
+            "import_cpu_ms": (cpu1 - cpu0) * 1000,
+            "first_cpu_ms": (cpu2 - cpu1) * 1000,
+            "first_aws_ms": sum(call.ms for call in calls),
+            "first_moto_ms": clocks.ms["moto"],
+            "first_provider_ms": clocks.ms["provider"],
+            "first_calls": len(calls),
+            "first_gc_ms": collector.ms,
+            "first_full_collections": collector.full,
+            "first_sessions": sessions[0],
+            "handler_freezes": handler_freezes,
+            "first_ops": [f"{call.service}.{call.operation}" for call in calls],
+        }
 
     if kind == "warm":
         module = load()
@@ -203,8 +239,14 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
             aws.append(sum(call.ms for call in recorder.take()))
             moto.append(clocks.ms["moto"])
             provider.append(clocks.ms["provider"])
-        return {"ms": walls, "aws_ms": aws, "cpu_ms": cpu, "moto_ms": moto, "provider_ms": provider,
-                "log_bytes": sink.bytes}
+        return {
+            "ms": walls,
+            "aws_ms": aws,
+            "cpu_ms": cpu,
+            "moto_ms": moto,
+            "provider_ms": provider,
+            "log_bytes": sink.bytes,
+        }
 
     if kind == "count":
         module = load()
@@ -215,8 +257,12 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
         for index in range(1, 1 + task["n"]):
             invoke(module, index)
             per_invocation.append(summarize(recorder.take()))
-        return {"first": first, "steady": per_invocation, "log_bytes_first": first_log,
-                "log_bytes_per_invocation": (sink.bytes - first_log) / max(task["n"], 1)}
+        return {
+            "first": first,
+            "steady": per_invocation,
+            "log_bytes_first": first_log,
+            "log_bytes_per_invocation": (sink.bytes - first_log) / max(task["n"], 1),
+        }
 
     if kind == "memory":
         import tracemalloc
@@ -239,8 +285,13 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
             invoke(module, index)
             peaks.append((tracemalloc.get_traced_memory()[1] - before) / 2**20)
         tracemalloc.stop()
-        return {"rss_start_mb": rss_start, "rss_import_mb": rss_import, "rss_warm_mb": rss_warm,
-                "rss_peak_mb": rss_peak, "tracemalloc_peak_mb": max(peaks)}
+        return {
+            "rss_start_mb": rss_start,
+            "rss_import_mb": rss_import,
+            "rss_warm_mb": rss_warm,
+            "rss_peak_mb": rss_peak,
+            "tracemalloc_peak_mb": max(peaks),
+        }
 
     if kind == "broadcast_memory":
         import tracemalloc
@@ -257,7 +308,7 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
             started = time.perf_counter()
             invoke(module, 0, L.sqs_event([L.broadcast_command(destinations, reference)]))
             split_ms = (time.perf_counter() - started) * 1000
-            chunk = dict(L.broadcast_command(destinations[:task["chunk"]], reference))
+            chunk = dict(L.broadcast_command(destinations[: task["chunk"]], reference))
             chunk["idempotency_key"] = f"{reference}#chunk-1-of-{chunks}"
             started = time.perf_counter()
             invoke(module, 0, L.sqs_event([chunk]))
@@ -272,14 +323,20 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
         invoke(module, 0, L.sqs_event([L.broadcast_command(destinations, reference)]))
         split_peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.reset_peak()
-        chunk = dict(L.broadcast_command(destinations[:task["chunk"]], reference))
+        chunk = dict(L.broadcast_command(destinations[: task["chunk"]], reference))
         chunk["idempotency_key"] = f"{reference}#chunk-1-of-{chunks}"
         invoke(module, 0, L.sqs_event([chunk]))
         chunk_peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
-        return {"rss_warm_mb": rss_warm, "rss_peak_mb": rss_peak, "split_ms": split_ms, "chunk_ms": chunk_ms,
-                "split_tracemalloc_peak_mb": split_peak, "chunk_tracemalloc_peak_mb": chunk_peak,
-                "calls": len(recorder.take())}
+        return {
+            "rss_warm_mb": rss_warm,
+            "rss_peak_mb": rss_peak,
+            "split_ms": split_ms,
+            "chunk_ms": chunk_ms,
+            "split_tracemalloc_peak_mb": split_peak,
+            "chunk_tracemalloc_peak_mb": chunk_peak,
+            "calls": len(recorder.take()),
+        }
 
     raise ValueError(kind)
 
@@ -394,8 +451,14 @@ def main() -> None:
     plan = json.load(sys.stdin)
     if plan.get("wab_dir"):  # the built layer's wab, compiled as Lambda gets it (the other libraries: this virtualenv)
         L.LAYER_DIR = Path(plan["wab_dir"])
-    os.environ.update({"AWS_REGION": L.REGION, "AWS_DEFAULT_REGION": L.REGION,
-                       "AWS_ACCESS_KEY_ID": "AKIABENCHMARK000000", "AWS_SECRET_ACCESS_KEY": "bench-secret-access-key"})
+    os.environ.update(
+        {
+            "AWS_REGION": L.REGION,
+            "AWS_DEFAULT_REGION": L.REGION,
+            "AWS_ACCESS_KEY_ID": "AKIABENCHMARK000000",
+            "AWS_SECRET_ACCESS_KEY": "bench-secret-access-key",
+        }
+    )
     if plan["mode"] == "moto":
         start_moto(plan)
     results = []

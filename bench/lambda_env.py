@@ -33,7 +33,11 @@ FLOWS: dict[str, dict[str, str]] = {
     "mo": {"function": "CallbacksFunction", "ours": "functions/callbacks/app.py", "baseline": "bench/baseline/mo.py"},
     "dlr": {"function": "CallbacksFunction", "ours": "functions/callbacks/app.py", "baseline": "bench/baseline/dlr.py"},
     "send": {"function": "SenderFunction", "ours": "functions/sender/app.py", "baseline": "bench/baseline/sender.py"},
-    "get": {"function": "MessagesFunction", "ours": "functions/messages/app.py", "baseline": "bench/baseline/messages.py"},
+    "get": {
+        "function": "MessagesFunction",
+        "ours": "functions/messages/app.py",
+        "baseline": "bench/baseline/messages.py",
+    },
 }
 # Counted only (no hand-written baseline): one broadcast chunk command of CHUNK recipients, as the sender re-queues it.
 COUNT_ONLY_FLOWS: dict[str, dict[str, str]] = {
@@ -99,8 +103,15 @@ def basic_auth() -> str:
     return "Basic " + base64.b64encode(f"{CALLBACK_USER}:{CALLBACK_PASSWORD}".encode()).decode()
 
 
-def http_event(method: str, path: str, *, body: Any = None, route: str | None = None,
-               path_parameters: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def http_event(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    route: str | None = None,
+    path_parameters: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) event, as the HTTP API hands it to the function."""
     all_headers = {"host": "api.example.test", "user-agent": "provider-callbacks/1.0", **(headers or {})}
     if body is not None:
@@ -113,11 +124,22 @@ def http_event(method: str, path: str, *, body: Any = None, route: str | None = 
         "rawQueryString": "",
         "headers": all_headers,
         "requestContext": {
-            "accountId": ACCOUNT, "apiId": "bench", "domainName": "api.example.test", "domainPrefix": "api",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                     "userAgent": all_headers["user-agent"]},
-            "requestId": str(uuid.uuid4()), "routeKey": route or f"{method} {path}", "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)), "timeEpoch": int(now * 1000),
+            "accountId": ACCOUNT,
+            "apiId": "bench",
+            "domainName": "api.example.test",
+            "domainPrefix": "api",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": all_headers["user-agent"],
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route or f"{method} {path}",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
         },
         "pathParameters": path_parameters,
         "body": json.dumps(body) if body is not None else None,
@@ -142,8 +164,12 @@ def mo_body(index: int, run: str) -> dict[str, Any]:
         "type": "text",
         "text": {"body": "Kia ora! Is my order on its way? It was order 1042, placed last Tuesday."},
     }
-    return {"id": str(uuid.uuid4()), "source": customer(index), "destination": BUSINESS_NUMBER,
-            "content": json.dumps(content)}
+    return {
+        "id": str(uuid.uuid4()),
+        "source": customer(index),
+        "destination": BUSINESS_NUMBER,
+        "content": json.dumps(content),
+    }
 
 
 def dlr_body(index: int, status: str = "sent") -> dict[str, Any]:
@@ -166,32 +192,58 @@ def get_event(index: int) -> dict[str, Any]:
 def send_command(index: int, run: str) -> dict[str, Any]:
     """`WhatsApp Send Requested` as the bus rule puts it on the send queue: a free-form reply inside the 24-hour window."""
     return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "WhatsApp Send Requested", "source": "shop.orders",
-        "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": REGION,
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "WhatsApp Send Requested",
+        "source": "shop.orders",
+        "account": ACCOUNT,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": REGION,
         "resources": [],
-        "detail": {"destination": customer(index), "type": "text",
-                   "text": {"body": "Your order 1042 has shipped and arrives on Thursday."},
-                   "reference": f"order-{index}-{run}", "idempotency_key": f"order-{index}-shipped-{run}"},
+        "detail": {
+            "destination": customer(index),
+            "type": "text",
+            "text": {"body": "Your order 1042 has shipped and arrives on Thursday."},
+            "reference": f"order-{index}-{run}",
+            "idempotency_key": f"order-{index}-shipped-{run}",
+        },
     }
 
 
 def broadcast_command(destinations: list[str], reference: str) -> dict[str, Any]:
-    return {"command": "broadcast", "destination": destinations, "type": "template", "reference": reference,
-            "idempotency_key": reference,
-            "template": {"name": "spring_sale", "language": {"code": "en"}}}
+    return {
+        "command": "broadcast",
+        "destination": destinations,
+        "type": "template",
+        "reference": reference,
+        "idempotency_key": reference,
+        "template": {"name": "spring_sale", "language": {"code": "en"}},
+    }
 
 
 def sqs_event(bodies: list[Any], queue_arn: str = f"arn:aws:sqs:{REGION}:{ACCOUNT}:send-queue") -> dict[str, Any]:
     now_ms = str(int(time.time() * 1000))
-    return {"Records": [
-        {"messageId": str(uuid.uuid4()), "receiptHandle": base64.b64encode(uuid.uuid4().bytes).decode(),
-         "body": body if isinstance(body, str) else json.dumps(body),
-         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": now_ms, "SenderId": "AIDABENCH",
-                        "ApproximateFirstReceiveTimestamp": now_ms},
-         "messageAttributes": {}, "md5OfBody": "0" * 32, "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
-         "awsRegion": REGION}
-        for body in bodies
-    ]}
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": base64.b64encode(uuid.uuid4().bytes).decode(),
+                "body": body if isinstance(body, str) else json.dumps(body),
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": now_ms,
+                    "SenderId": "AIDABENCH",
+                    "ApproximateFirstReceiveTimestamp": now_ms,
+                },
+                "messageAttributes": {},
+                "md5OfBody": "0" * 32,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for body in bodies
+        ]
+    }
 
 
 def flow_event(flow: str, index: int, run: str) -> dict[str, Any]:

@@ -92,8 +92,11 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
     def drain() -> None:
         sqs = boto3.session.Session(region_name=spec["region"]).client(
-            "sqs", endpoint_url=spec["aws_endpoint_url"], aws_access_key_id="AKIABENCHMARK000000",
-            aws_secret_access_key="bench")
+            "sqs",
+            endpoint_url=spec["aws_endpoint_url"],
+            aws_access_key_id="AKIABENCHMARK000000",
+            aws_secret_access_key="bench",
+        )
         quiet_since = None
         stop_at = None
         while True:
@@ -102,18 +105,29 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 stop_at = stop_at or now + spec["drain_seconds"]
                 if now > stop_at or (quiet_since is not None and now - quiet_since > 2):
                     return
-            messages = sqs.receive_message(QueueUrl=spec["tap_queue_url"], MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=1).get("Messages", [])
+            messages = sqs.receive_message(
+                QueueUrl=spec["tap_queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", [])
             if not messages:
                 quiet_since = quiet_since or time.monotonic()
                 continue
             quiet_since = None
-            sqs.delete_message_batch(QueueUrl=spec["tap_queue_url"], Entries=[
-                {"Id": str(number), "ReceiptHandle": message["ReceiptHandle"]} for number, message in enumerate(messages)])
+            sqs.delete_message_batch(
+                QueueUrl=spec["tap_queue_url"],
+                Entries=[
+                    {"Id": str(number), "ReceiptHandle": message["ReceiptHandle"]}
+                    for number, message in enumerate(messages)
+                ],
+            )
             for message in messages:
                 envelope = json.loads(message["Body"])
-                events.append({"id": envelope.get("id"), "detail_type": envelope.get("detail-type"),
-                               "message_id": (envelope.get("detail") or {}).get("message_id")})
+                events.append(
+                    {
+                        "id": envelope.get("id"),
+                        "detail_type": envelope.get("detail-type"),
+                        "message_id": (envelope.get("detail") or {}).get("message_id"),
+                    }
+                )
 
     drainer = threading.Thread(target=drain, name="tap-drainer")
     drainer.start()
@@ -129,8 +143,15 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     elapsed = time.monotonic() - started
     load_done.set()
     drainer.join()
-    return {"flow": flow, "elapsed_s": elapsed, "started_epoch": started_epoch, "results": results, "warmups": warmups,
-            "errors": errors, "events": events}
+    return {
+        "flow": flow,
+        "elapsed_s": elapsed,
+        "started_epoch": started_epoch,
+        "results": results,
+        "warmups": warmups,
+        "errors": errors,
+        "events": events,
+    }
 
 
 if __name__ == "__main__":

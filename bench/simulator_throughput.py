@@ -20,8 +20,13 @@ from local.simulator import Faults, Simulator, SimulatorConfig
 USERNAME = "bench"
 PASSWORD = "bench-secret"
 CLIENT_THREADS = 2
-SEND_BODY = {"destination": "+64211234567", "type": "text", "text": {"body": "benchmark"}, "source": "1234567890",
-             "reference": "bench"}
+SEND_BODY = {
+    "destination": "+64211234567",
+    "type": "text",
+    "text": {"body": "benchmark"},
+    "source": "1234567890",
+    "reference": "bench",
+}
 
 
 def _hammer(url: str, deadline: float, counts: list[int], index: int, failures: list[int]) -> None:
@@ -37,15 +42,22 @@ def _hammer(url: str, deadline: float, counts: list[int], index: int, failures: 
 
 def measure(seconds: float = 3) -> float:
     """Sends per second accepted (202) by a fresh simulator on a free port, from a few keep-alive client threads."""
-    config = SimulatorConfig(port=0, api_username=USERNAME, api_password=PASSWORD,
-                             faults=Faults(auto_dlr=False, enforce_window=False), max_messages=10_000)
+    config = SimulatorConfig(
+        port=0,
+        api_username=USERNAME,
+        api_password=PASSWORD,
+        faults=Faults(auto_dlr=False, enforce_window=False),
+        max_messages=10_000,
+    )
     with Simulator(config) as simulator:
         url = simulator.api_url + "/messages"
         counts, failures = [0] * CLIENT_THREADS, [0] * CLIENT_THREADS
         started = time.monotonic()
         deadline = started + seconds
-        threads = [threading.Thread(target=_hammer, args=(url, deadline, counts, index, failures))
-                   for index in range(CLIENT_THREADS)]
+        threads = [
+            threading.Thread(target=_hammer, args=(url, deadline, counts, index, failures))
+            for index in range(CLIENT_THREADS)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -51,8 +51,9 @@ class SenderWatch:
             finally:
                 with watch.lock:
                     watch.in_flight -= 1
-                    watch.invocations.append((started, (time.perf_counter() - started) * 1000,
-                                              threading.current_thread().name))
+                    watch.invocations.append(
+                        (started, (time.perf_counter() - started) * 1000, threading.current_thread().name)
+                    )
 
         function.invoke = invoke
 
@@ -84,8 +85,9 @@ class SenderWatch:
                     return super().__exit__(*exc)
                 finally:
                     with watch.lock:
-                        watch.pools.append((threading.current_thread().name,
-                                            (time.perf_counter() - self._bench_started) * 1000))
+                        watch.pools.append(
+                            (threading.current_thread().name, (time.perf_counter() - self._bench_started) * 1000)
+                        )
 
         sender.ThreadPoolExecutor = TimedPool
 
@@ -95,8 +97,11 @@ class SenderWatch:
 
 
 def _published_accepted(calls: list[Call]) -> int:
-    return sum(call.entries for call in calls if call.ok and call.operation == "PutEvents"
-               and call.origin == "function" and "Accepted" in call.note)
+    return sum(
+        call.entries
+        for call in calls
+        if call.ok and call.operation == "PutEvents" and call.origin == "function" and "Accepted" in call.note
+    )
 
 
 class StackBench:
@@ -133,9 +138,17 @@ class StackBench:
                 sqs = self.stack.client("sqs")
                 scratch = sqs.create_queue(QueueName="bench-scratch")["QueueUrl"]
                 self.log("memory per handler (a process each, against the stack's moto server)")
-                memory = H.run_memory(self.stack, H.memory_tasks(
-                    self.config["memory_n"], self.config["memory_warmup"], self.config["broadcast_memory_recipients"],
-                    100, self.config.get("memory_flows")), scratch)
+                memory = H.run_memory(
+                    self.stack,
+                    H.memory_tasks(
+                        self.config["memory_n"],
+                        self.config["memory_warmup"],
+                        self.config["broadcast_memory_recipients"],
+                        100,
+                        self.config.get("memory_flows"),
+                    ),
+                    scratch,
+                )
                 out["memory"] = H.reduce_memory(memory)
                 self.log("cold start 1b: import + first invocation, a new interpreter each, against the moto server")
                 out["cold_starts"] = H.run_cold_starts(self.stack, self.config["cold_samples"], scratch)
@@ -144,15 +157,18 @@ class StackBench:
                 time.sleep(0.5)
                 out["callback_load"] = {}
                 for flow in ("mo", "dlr"):
-                    self.log(f"callback load: {flow}, {self.config['load_clients']} clients, "
-                             f"{self.config['load_seconds']} s")
+                    self.log(
+                        f"callback load: {flow}, {self.config['load_clients']} clients, {self.config['load_seconds']} s"
+                    )
                     out["callback_load"][flow] = self.callback_load(flow)
                     load = out["callback_load"][flow]
                     if load["errors"] or load["records_lost"] or load["events_lost"]:
                         kept = L.ROOT / "bench" / ".cache" / f"load-{flow}-logs"
                         shutil.copytree(self.stack.log_dir, kept, dirs_exist_ok=True)
-                        self.log(f"callback load {flow}: {load['statuses']}, {load['records_lost']} records and "
-                                 f"{load['events_lost']} events missing; the functions' logs are in {kept}")
+                        self.log(
+                            f"callback load {flow}: {load['statuses']}, {load['records_lost']} records and "
+                            f"{load['events_lost']} events missing; the functions' logs are in {kept}"
+                        )
                 self.detach_tap()
                 out["broadcast"] = self.broadcasts(deadline)
                 self.log("sender profile: chunk invocations one at a time, pollers paused")
@@ -166,7 +182,7 @@ class StackBench:
         import requests
 
         url = self.stack.info["simulator_url"] + path
-        response = (requests.post(url, json=body, timeout=60) if body is not None else requests.get(url, timeout=60))
+        response = requests.post(url, json=body, timeout=60) if body is not None else requests.get(url, timeout=60)
         response.raise_for_status()
         return response.json()
 
@@ -193,12 +209,22 @@ class StackBench:
             first_index = 300_000
             count = config["load_max_requests"] + config["load_clients"] * LOAD_WARMUP
             seed(self.stack.client("dynamodb"), info["table_name"], range(first_index, first_index + count))
-        spec = {"api_url": info["api_url"], "aws_endpoint_url": info["aws_endpoint_url"], "region": info["region"],
-                "tap_queue_url": info["event_tap_queue_url"], "username": info["callback_username"],
-                "password": info["callback_password"], "flow": flow, "run": f"load{int(time.time())}",
-                "clients": config["load_clients"], "seconds": config["load_seconds"],
-                "max_requests": config["load_max_requests"], "first_index": first_index, "drain_seconds": 30,
-                "warmup": LOAD_WARMUP}
+        spec = {
+            "api_url": info["api_url"],
+            "aws_endpoint_url": info["aws_endpoint_url"],
+            "region": info["region"],
+            "tap_queue_url": info["event_tap_queue_url"],
+            "username": info["callback_username"],
+            "password": info["callback_password"],
+            "flow": flow,
+            "run": f"load{int(time.time())}",
+            "clients": config["load_clients"],
+            "seconds": config["load_seconds"],
+            "max_requests": config["load_max_requests"],
+            "first_index": first_index,
+            "drain_seconds": 30,
+            "warmup": LOAD_WARMUP,
+        }
         samples: list[tuple[float, float, float]] = []  # (epoch, moto server CPU s, gateway process CPU s)
         sampling = threading.Event()
 
@@ -209,9 +235,15 @@ class StackBench:
         sampler = threading.Thread(target=sample, name="cpu-sampler", daemon=True)
         sampler.start()
         try:
-            process = subprocess.run([sys.executable, "-m", "bench.loadgen"], input=json.dumps(spec), text=True,
-                                     capture_output=True, timeout=config["load_seconds"] + 120, cwd=L.ROOT,
-                                     env=H._python_env())
+            process = subprocess.run(
+                [sys.executable, "-m", "bench.loadgen"],
+                input=json.dumps(spec),
+                text=True,
+                capture_output=True,
+                timeout=config["load_seconds"] + 120,
+                cwd=L.ROOT,
+                env=H._python_env(),
+            )
         finally:
             sampling.set()
             sampler.join()
@@ -219,8 +251,11 @@ class StackBench:
             raise RuntimeError(f"load generator failed: {process.stderr[-3000:]}")
         result = json.loads(process.stdout)
         window = (result["started_epoch"], result["started_epoch"] + result["elapsed_s"])
-        cpu = {"wall": result["elapsed_s"],
-               "moto_server": _cpu_between(samples, 1, *window), "gateway_process": _cpu_between(samples, 2, *window)}
+        cpu = {
+            "wall": result["elapsed_s"],
+            "moto_server": _cpu_between(samples, 1, *window),
+            "gateway_process": _cpu_between(samples, 2, *window),
+        }
         answers = result["results"]
         everything = answers + result["warmups"]
         ok_ids = [message_id for message_id, status, _ in everything if status == 200]
@@ -231,15 +266,26 @@ class StackBench:
         stored = self.stored(ok_ids, flow)
         unique_events = set(seen)
         return {
-            "clients": config["load_clients"], "seconds": result["elapsed_s"], "requests": len(answers),
+            "clients": config["load_clients"],
+            "seconds": result["elapsed_s"],
+            "requests": len(answers),
             "warmup_requests": len(result["warmups"]),
-            "requests_per_s": len(answers) / result["elapsed_s"], "ok": len(ok_ids), "statuses": dict(statuses),
-            "errors": len(everything) - len(ok_ids), "client_errors": dict(Counter(result["errors"])),
+            "requests_per_s": len(answers) / result["elapsed_s"],
+            "ok": len(ok_ids),
+            "statuses": dict(statuses),
+            "errors": len(everything) - len(ok_ids),
+            "client_errors": dict(Counter(result["errors"])),
             "cpu_s_during_load": cpu,
-            "latency_ms": {"p50": H.percentile(latencies, 0.5), "p95": H.percentile(latencies, 0.95),
-                           "p99": H.percentile(latencies, 0.99), "max": max(latencies) if latencies else float("nan")},
-            "records_stored": stored, "records_lost": len(ok_ids) - stored,
-            "events_seen": len(seen), "events_lost": len(set(ok_ids) - unique_events),
+            "latency_ms": {
+                "p50": H.percentile(latencies, 0.5),
+                "p95": H.percentile(latencies, 0.95),
+                "p99": H.percentile(latencies, 0.99),
+                "max": max(latencies) if latencies else float("nan"),
+            },
+            "records_stored": stored,
+            "records_lost": len(ok_ids) - stored,
+            "events_seen": len(seen),
+            "events_lost": len(set(ok_ids) - unique_events),
             "events_duplicated": len(seen) - len(unique_events),
             "bounded_by": "time" if len(answers) < config["load_max_requests"] else "count",
             "warmup_latency_ms_max": max((ms for _, _, ms in result["warmups"]), default=float("nan")),
@@ -254,7 +300,7 @@ class StackBench:
         self.recorder.paused = True
         try:
             for start in range(0, len(ids), 100):
-                keys = [{"pk": {"S": f"MSG#{message_id}"}} for message_id in ids[start:start + 100]]
+                keys = [{"pk": {"S": f"MSG#{message_id}"}} for message_id in ids[start : start + 100]]
                 request = {table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk, status_history"}}
                 while request:
                     answer = dynamodb.batch_get_item(RequestItems=request)
@@ -295,7 +341,11 @@ class StackBench:
         destinations = [f"+6422{size % 100:02d}{index:05d}" for index in range(size)]
         self.recorder.take()
         self.watch.reset()
-        moto_cpu0, sim_cpu0, own_cpu0 = self.child_cpu("moto server"), self.child_cpu("provider simulator"), time.process_time()
+        moto_cpu0, sim_cpu0, own_cpu0 = (
+            self.child_cpu("moto server"),
+            self.child_cpu("provider simulator"),
+            time.process_time(),
+        )
         started = time.monotonic()
         detail = L.broadcast_command(destinations, reference)
         detail.pop("command")
@@ -308,8 +358,10 @@ class StackBench:
             calls += self.recorder.take()
             published = _published_accepted(calls)
             if published >= size and self.watch.in_flight == 0:
-                attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
-                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=queue_url,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
                 calls += self.recorder.take()
                 if all(value == "0" for value in attributes.values()) and self.watch.in_flight == 0:
                     done_at = time.monotonic()
@@ -319,8 +371,11 @@ class StackBench:
         try:
             stored = self.count_records(reference)
             accepted = len(self.simulate(f"/_sim/messages?reference={reference}"))
-            dead = int(sqs.get_queue_attributes(QueueUrl=self.stack.info["dlq_url"],
-                                                AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+            dead = int(
+                sqs.get_queue_attributes(
+                    QueueUrl=self.stack.info["dlq_url"], AttributeNames=["ApproximateNumberOfMessages"]
+                )["Attributes"]["ApproximateNumberOfMessages"]
+            )
         finally:
             self.recorder.paused = False
         per_op: Counter[str] = Counter()
@@ -328,27 +383,41 @@ class StackBench:
             per_op[f"{call.origin}:{call.service}.{call.operation}"] += 1
         invocations = list(self.watch.invocations)
         return {
-            "recipients": size, "reference": reference, "completed": done_at is not None, "elapsed_s": elapsed,
-            "recipients_per_s": size / elapsed, "accepted_by_provider": accepted, "records_stored": stored,
-            "accepted_events_published": published, "dead_letters": dead,
-            "requests": dict(per_op), "requests_per_recipient": {op: count / size for op, count in per_op.items()},
+            "recipients": size,
+            "reference": reference,
+            "completed": done_at is not None,
+            "elapsed_s": elapsed,
+            "recipients_per_s": size / elapsed,
+            "accepted_by_provider": accepted,
+            "records_stored": stored,
+            "accepted_events_published": published,
+            "dead_letters": dead,
+            "requests": dict(per_op),
+            "requests_per_recipient": {op: count / size for op, count in per_op.items()},
             "sender_invocations": len(invocations),
             "sender_invocation_ms_sum": sum(ms for _, ms, _ in invocations),
-            "provider_calls": len(self.watch.provider), "provider_ms_sum": sum(ms for _, ms in self.watch.provider),
+            "provider_calls": len(self.watch.provider),
+            "provider_ms_sum": sum(ms for _, ms in self.watch.provider),
             "aws_ms_sum_by_service": _sum_by(calls, lambda call: call.origin == "function"),
-            "cpu_s": {"moto_server": self.child_cpu("moto server") - moto_cpu0,
-                      "simulator": self.child_cpu("provider simulator") - sim_cpu0,
-                      "gateway_process": time.process_time() - own_cpu0},
+            "cpu_s": {
+                "moto_server": self.child_cpu("moto server") - moto_cpu0,
+                "simulator": self.child_cpu("provider simulator") - sim_cpu0,
+                "gateway_process": time.process_time() - own_cpu0,
+            },
         }
 
     def count_records(self, reference: str) -> int:
         dynamodb = self.stack.client("dynamodb")
         count, start = 0, None
         while True:
-            page = dynamodb.query(TableName=self.stack.info["table_name"], IndexName="by-reference",
-                                  KeyConditionExpression="reference_key = :r",
-                                  ExpressionAttributeValues={":r": {"S": reference}}, Select="COUNT",
-                                  **({"ExclusiveStartKey": start} if start else {}))
+            page = dynamodb.query(
+                TableName=self.stack.info["table_name"],
+                IndexName="by-reference",
+                KeyConditionExpression="reference_key = :r",
+                ExpressionAttributeValues={":r": {"S": reference}},
+                Select="COUNT",
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
             count += page["Count"]
             start = page.get("LastEvaluatedKey")
             if not start:
@@ -395,8 +464,15 @@ class StackBench:
         finally:
             Sender.handle_record = handle_record  # type: ignore[method-assign]
 
-    def _profile_chunks(self, function: Any, reference: str, chunks: int, per_chunk: list[dict[str, Any]],
-                        profile: cProfile.Profile, profiling: list[bool]) -> dict[str, Any]:
+    def _profile_chunks(
+        self,
+        function: Any,
+        reference: str,
+        chunks: int,
+        per_chunk: list[dict[str, Any]],
+        profile: cProfile.Profile,
+        profiling: list[bool],
+    ) -> dict[str, Any]:
         with self.stack.paused_event_sources():
             for number in range(chunks + 2):
                 destinations = [f"+6423{number:02d}{index:05d}" for index in range(100)]
@@ -424,19 +500,27 @@ class StackBench:
                 by_service = defaultdict(float)
                 for call in main:
                     by_service[call.service] += call.ms
-                pool_calls = [call for call in calls if call.thread not in self.record_threads and call.origin == "function"]
-                per_chunk.append({
-                    "total_ms": total, "cpu_ms": cpu_ms, "provider_ms": provider_ms, "settle_pool_ms": pool_ms,
-                    "aws_ms_by_service": dict(by_service),
-                    "own_ms": total - provider_ms - pool_ms - sum(by_service.values()),
-                    "calls_main_thread": dict(Counter(f"{c.service}.{c.operation}" for c in main)),
-                    "calls_pool": dict(Counter(f"{c.service}.{c.operation}" for c in pool_calls)),
-                })
+                pool_calls = [
+                    call for call in calls if call.thread not in self.record_threads and call.origin == "function"
+                ]
+                per_chunk.append(
+                    {
+                        "total_ms": total,
+                        "cpu_ms": cpu_ms,
+                        "provider_ms": provider_ms,
+                        "settle_pool_ms": pool_ms,
+                        "aws_ms_by_service": dict(by_service),
+                        "own_ms": total - provider_ms - pool_ms - sum(by_service.values()),
+                        "calls_main_thread": dict(Counter(f"{c.service}.{c.operation}" for c in main)),
+                        "calls_pool": dict(Counter(f"{c.service}.{c.operation}" for c in pool_calls)),
+                    }
+                )
         return {"chunk_recipients": 100, "chunks": per_chunk, "top_own_functions": _top_functions(profile)}
 
 
 def _cpu_between(samples: list[tuple[float, float, float]], column: int, start: float, end: float) -> float:
     """CPU seconds used between two moments, interpolated from (epoch, cpu, cpu) samples taken every 0.2 s."""
+
     def at(moment: float) -> float:
         before = [s for s in samples if s[0] <= moment]
         after = [s for s in samples if s[0] >= moment]
@@ -467,9 +551,13 @@ def _sum_by(calls: list[Call], keep: Callable[[Call], bool]) -> dict[str, float]
 
 
 OWN_CODE = ("/layers/wab/", "/functions/")
-LIBRARY_GROUPS = {"pydantic": ("pydantic",), "aws_lambda_powertools": ("aws_lambda_powertools",),
-                  "botocore/boto3": ("botocore", "boto3"), "requests/urllib3": ("requests", "urllib3"),
-                  "aws_xray_sdk": ("aws_xray_sdk",)}
+LIBRARY_GROUPS = {
+    "pydantic": ("pydantic",),
+    "aws_lambda_powertools": ("aws_lambda_powertools",),
+    "botocore/boto3": ("botocore", "boto3"),
+    "requests/urllib3": ("requests", "urllib3"),
+    "aws_xray_sdk": ("aws_xray_sdk",),
+}
 
 
 def _top_functions(profile: cProfile.Profile) -> dict[str, Any]:
@@ -489,6 +577,7 @@ def _top_functions(profile: cProfile.Profile) -> dict[str, Any]:
                     break
         by_group[group] += tottime * 1000
     own.sort(reverse=True)
-    return {"self_ms_by_package": dict(by_group.most_common()),
-            "own_functions": [{"ms": round(ms, 3), "function": where} for ms, where in own[:12]]}
-
+    return {
+        "self_ms_by_package": dict(by_group.most_common()),
+        "own_functions": [{"ms": round(ms, 3), "function": where} for ms, where in own[:12]],
+    }

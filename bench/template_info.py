@@ -54,12 +54,17 @@ def parameter_default(name: str) -> Any:
     return template().get("Parameters", {}).get(name, {}).get("Default")
 
 
-def resolved_env(logical_id: str, names: dict[str, str], *, queue_url: str, extra: dict[str, str] | None = None
-                 ) -> dict[str, str]:
+def resolved_env(
+    logical_id: str, names: dict[str, str], *, queue_url: str, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """The function's environment with every !Ref replaced by the benchmark's resource (parameters: defaults)."""
     refs = {
-        "MessagesTable": names["table"], "EventBus": names["bus"], "CallbackCredentialsSecret": names["callback_secret"],
-        "ProviderSecret": names["provider_secret"], "SendQueue": queue_url, "BusinessNumber": BUSINESS_NUMBER,
+        "MessagesTable": names["table"],
+        "EventBus": names["bus"],
+        "CallbackCredentialsSecret": names["callback_secret"],
+        "ProviderSecret": names["provider_secret"],
+        "SendQueue": queue_url,
+        "BusinessNumber": BUSINESS_NUMBER,
     }
     env = {}
     for name, value in functions()[logical_id]["template_env"].items():

@@ -64,24 +64,54 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--api-port", type=int, default=_env_int("WAB_API_PORT", DEFAULT_PORTS["api"]),
-                        help="port of the HTTP API emulation (default %(default)s)")
-    parser.add_argument("--aws-port", type=int, default=_env_int("WAB_AWS_PORT", DEFAULT_PORTS["aws"]),
-                        help="port of moto's server, the AWS endpoint (default %(default)s)")
-    parser.add_argument("--simulator-port", type=int,
-                        default=_env_int("WAB_SIMULATOR_PORT", DEFAULT_PORTS["simulator"]),
-                        help="port of the provider simulator (default %(default)s)")
-    parser.add_argument("--stack-name", default=os.environ.get("WAB_STACK_NAME", DEFAULT_STACK_NAME),
-                        help="prefix of the physical resource names (default %(default)s)")
-    parser.add_argument("--region", default=os.environ.get("WAB_REGION", DEFAULT_REGION),
-                        help="AWS region to emulate (default %(default)s)")
-    parser.add_argument("--state-dir", type=Path,
-                        default=Path(os.environ.get("WAB_STATE_DIR", PROJECT_DIR / ".wab-local")),
-                        help="where stack.json and logs/ go (default %(default)s)")
-    parser.add_argument("--parameter", action="append", type=_parameter, default=[], metavar="NAME=VALUE",
-                        help="override a template parameter (repeatable); others keep their defaults")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="console log level of the local stack itself (default %(default)s)")
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        default=_env_int("WAB_API_PORT", DEFAULT_PORTS["api"]),
+        help="port of the HTTP API emulation (default %(default)s)",
+    )
+    parser.add_argument(
+        "--aws-port",
+        type=int,
+        default=_env_int("WAB_AWS_PORT", DEFAULT_PORTS["aws"]),
+        help="port of moto's server, the AWS endpoint (default %(default)s)",
+    )
+    parser.add_argument(
+        "--simulator-port",
+        type=int,
+        default=_env_int("WAB_SIMULATOR_PORT", DEFAULT_PORTS["simulator"]),
+        help="port of the provider simulator (default %(default)s)",
+    )
+    parser.add_argument(
+        "--stack-name",
+        default=os.environ.get("WAB_STACK_NAME", DEFAULT_STACK_NAME),
+        help="prefix of the physical resource names (default %(default)s)",
+    )
+    parser.add_argument(
+        "--region",
+        default=os.environ.get("WAB_REGION", DEFAULT_REGION),
+        help="AWS region to emulate (default %(default)s)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get("WAB_STATE_DIR", PROJECT_DIR / ".wab-local")),
+        help="where stack.json and logs/ go (default %(default)s)",
+    )
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        type=_parameter,
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a template parameter (repeatable); others keep their defaults",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="console log level of the local stack itself (default %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -118,8 +148,12 @@ class _StopRequested(Exception):
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     OutputRouter.install()  # before logging is set up, so handler threads' log lines go to their function's log
-    logging.basicConfig(level=arguments.log_level, format="%(asctime)s %(levelname)-7s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.basicConfig(
+        level=arguments.log_level,
+        format="%(asctime)s %(levelname)-7s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
     logging.getLogger("botocore").setLevel(logging.WARNING)  # its INFO lines are noise in the function logs
     stopping = threading.Event()
 

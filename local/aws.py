@@ -52,9 +52,7 @@ NO_LOCAL_MEANING = frozenset(
         "AWS::EventSchemas::Schema",
     }
 )
-SERVED_IN_PROCESS = frozenset(
-    {"AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping", "AWS::ApiGatewayV2::Api"}
-)
+SERVED_IN_PROCESS = frozenset({"AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping", "AWS::ApiGatewayV2::Api"})
 
 
 _session_lock = threading.Lock()

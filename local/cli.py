@@ -21,12 +21,16 @@ from local.client import Gateway
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="wab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--stack", help="deployed stack name (default: the local stack)")
     parser.add_argument("--region", default="eu-west-1", help="region of the deployed stack")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    send = commands.add_parser("send", help="ask the gateway to send a message (puts 'WhatsApp Send Requested' on the bus)")
+    send = commands.add_parser(
+        "send", help="ask the gateway to send a message (puts 'WhatsApp Send Requested' on the bus)"
+    )
     send.add_argument("destination", help="E.164 number, e.g. +64211234567")
     send.add_argument("text", nargs="?", help="text body (free-form message)")
     send.add_argument("--template", help="template name (instead of text)")
@@ -49,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     tail.add_argument("--seconds", type=float, default=3600, help="stop after this long")
 
     mo = commands.add_parser("mo", help="the simulated customer sends an inbound message (local stack)")
-    mo.add_argument("type", help="text, image, video, audio, document, sticker, location, contacts, interactive, button, reaction, order, system, …")
+    mo.add_argument(
+        "type",
+        help="text, image, video, audio, document, sticker, location, contacts, interactive, button, reaction, order, system, …",
+    )
     mo.add_argument("text", nargs="?", help="text body for type text")
     mo.add_argument("--from", dest="sender", default="+64211234567", help="customer number")
 
@@ -62,8 +69,14 @@ def command_send(gateway: Gateway, args: argparse.Namespace) -> int:
     command: dict[str, Any] = {"destination": args.destination, "reference": args.reference or str(uuid.uuid4())}
     if args.template:
         parameters = [{"type": "text", "text": value} for value in args.param]
-        command.update(type="template", template={"name": args.template, "language": {"code": args.language},
-                                                  "components": [{"type": "body", "parameters": parameters}] if parameters else []})
+        command.update(
+            type="template",
+            template={
+                "name": args.template,
+                "language": {"code": args.language},
+                "components": [{"type": "body", "parameters": parameters}] if parameters else [],
+            },
+        )
     elif args.text:
         command.update(type="text", text={"body": args.text})
     else:
@@ -93,7 +106,16 @@ def command_get(gateway: Gateway, args: argparse.Namespace) -> int:
 
 
 def command_list(gateway: Gateway, args: argparse.Namespace) -> int:
-    query = {key: value for key, value in {"contact": args.contact, "reference": args.reference, "limit": args.limit, "cursor": args.cursor}.items() if value}
+    query = {
+        key: value
+        for key, value in {
+            "contact": args.contact,
+            "reference": args.reference,
+            "limit": args.limit,
+            "cursor": args.cursor,
+        }.items()
+        if value
+    }
     status, body = gateway.list_messages(**query)
     print(json.dumps(body, indent=2, ensure_ascii=False))
     return 0 if status == 200 else 1
@@ -102,7 +124,13 @@ def command_list(gateway: Gateway, args: argparse.Namespace) -> int:
 def command_tail(gateway: Gateway, args: argparse.Namespace) -> int:
     try:
         for event in gateway.events(timeout=args.seconds):
-            print(json.dumps({"time": event["time"], "detail-type": event["detail-type"], "detail": event["detail"]}, ensure_ascii=False), flush=True)
+            print(
+                json.dumps(
+                    {"time": event["time"], "detail-type": event["detail-type"], "detail": event["detail"]},
+                    ensure_ascii=False,
+                ),
+                flush=True,
+            )
     except KeyboardInterrupt:
         pass
     return 0

@@ -41,9 +41,17 @@ class Gateway:
 
     @classmethod
     def deployed(cls, stack_name: str, region: str) -> "Gateway":
-        outputs = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack_name)["Stacks"][0]["Outputs"]
+        outputs = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack_name)["Stacks"][0][
+            "Outputs"
+        ]
         info = {"region": region}
-        info.update({OUTPUT_KEYS[output["OutputKey"]]: output["OutputValue"] for output in outputs if output["OutputKey"] in OUTPUT_KEYS})
+        info.update(
+            {
+                OUTPUT_KEYS[output["OutputKey"]]: output["OutputValue"]
+                for output in outputs
+                if output["OutputKey"] in OUTPUT_KEYS
+            }
+        )
         return cls(info)
 
     def client(self, service: str) -> Any:
@@ -53,7 +61,12 @@ class Gateway:
 
     def request(self, detail_type: str, detail: dict[str, Any], source: str = CLIENT_SOURCE) -> str:
         """Put a command event (`WhatsApp Send Requested`, …) on the gateway's bus; returns the event id."""
-        entry = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": self.info["event_bus_name"]}
+        entry = {
+            "Source": source,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail),
+            "EventBusName": self.info["event_bus_name"],
+        }
         result = self.client("events").put_events(Entries=[entry])
         if result.get("FailedEntryCount"):
             raise RuntimeError(f"EventBridge refused the command: {result['Entries'][0]}")
@@ -89,7 +102,9 @@ class Gateway:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             wait = max(0, min(1, int(deadline - time.monotonic())))
-            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait).get("Messages", [])
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait).get(
+                "Messages", []
+            )
             for message in messages:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 event = json.loads(message["Body"])
@@ -101,6 +116,8 @@ class Gateway:
 
     def simulate(self, path: str, body: dict[str, Any] | None = None) -> Any:
         url = self.info["simulator_url"].rstrip("/") + path
-        response = self.http.post(url, json=body or {}, timeout=30) if body is not None else self.http.get(url, timeout=30)
+        response = (
+            self.http.post(url, json=body or {}, timeout=30) if body is not None else self.http.get(url, timeout=30)
+        )
         response.raise_for_status()
         return response.json()

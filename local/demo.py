@@ -61,9 +61,15 @@ def is_event(kind: str, **fields: Any) -> Callable[[dict[str, Any]], bool]:
 def send_and_follow(gateway: Gateway, timeline: Timeline, command: dict[str, Any], label: str) -> str:
     timeline.say("▶", f"a service puts 'WhatsApp Send Requested' on the bus: {label}")
     gateway.request("WhatsApp Send Requested", command, source="demo.shop")
-    accepted = timeline.wait_for(gateway, "'WhatsApp Message Accepted'", is_event("WhatsApp Message Accepted", reference=command["reference"]))
+    accepted = timeline.wait_for(
+        gateway, "'WhatsApp Message Accepted'", is_event("WhatsApp Message Accepted", reference=command["reference"])
+    )
     message_id = accepted["detail"]["message_id"]
-    timeline.wait_for(gateway, "delivery to the handset", is_event("WhatsApp Message Status Changed", message_id=message_id, status="received"))
+    timeline.wait_for(
+        gateway,
+        "delivery to the handset",
+        is_event("WhatsApp Message Status Changed", message_id=message_id, status="received"),
+    )
     return message_id
 
 
@@ -74,15 +80,20 @@ def run(gateway: Gateway, timeline: Timeline) -> None:
         {
             "destination": CUSTOMER,
             "type": "template",
-            "template": {"name": "order_shipped", "language": {"code": "en"},
-                         "components": [{"type": "body", "parameters": [{"type": "text", "text": "1042"}]}]},
+            "template": {
+                "name": "order_shipped",
+                "language": {"code": "en"},
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": "1042"}]}],
+            },
             "reference": "order-1042-shipped",
         },
         f"template 'order_shipped' to {CUSTOMER}",
     )
 
     timeline.say("▶", "the customer replies with a text")
-    gateway.simulate("/_sim/mo", {"type": "text", "from": CUSTOMER, "text": "Thanks! Can I change the delivery address?"})
+    gateway.simulate(
+        "/_sim/mo", {"type": "text", "from": CUSTOMER, "text": "Thanks! Can I change the delivery address?"}
+    )
     timeline.wait_for(gateway, "the customer's text", is_event("WhatsApp Message Received", type="text"))
     timeline.say("▶", "and a photo of the parcel")
     gateway.simulate("/_sim/mo", {"type": "image", "from": CUSTOMER})
@@ -91,8 +102,12 @@ def run(gateway: Gateway, timeline: Timeline) -> None:
     reply = send_and_follow(
         gateway,
         timeline,
-        {"destination": CUSTOMER, "type": "text", "text": {"body": "Of course — reply with the new address."},
-         "reference": "order-1042-reply"},
+        {
+            "destination": CUSTOMER,
+            "type": "text",
+            "text": {"body": "Of course — reply with the new address."},
+            "reference": "order-1042-reply",
+        },
         "a free-form text reply, inside the 24-hour window the customer just opened",
     )
 
@@ -105,8 +120,14 @@ def run(gateway: Gateway, timeline: Timeline) -> None:
         timeline.say("  ✓", f"GET /messages/{message_id}: {record['type']} to {record['destination']}, {history}")
     status, page = gateway.list_messages(contact=CUSTOMER)
     if status != 200 or len(page["items"]) != 4:
-        raise DemoFailed(f"GET /messages?contact={CUSTOMER} answered {status} with {len(page.get('items', []))} records, expected 4")
-    timeline.say("  ✓", f"GET /messages?contact={CUSTOMER}: " + ", ".join(f"{item['direction']} {item['type']}" for item in page["items"]))
+        raise DemoFailed(
+            f"GET /messages?contact={CUSTOMER} answered {status} with {len(page.get('items', []))} records, expected 4"
+        )
+    timeline.say(
+        "  ✓",
+        f"GET /messages?contact={CUSTOMER}: "
+        + ", ".join(f"{item['direction']} {item['type']}" for item in page["items"]),
+    )
 
 
 def main() -> int:

@@ -114,9 +114,7 @@ class SqsEventSource:
 
     def start(self) -> None:
         for index in range(self.config.maximum_concurrency):
-            thread = threading.Thread(
-                target=self._poll, name=f"esm-{self.function.logical_id}-{index}", daemon=True
-            )
+            thread = threading.Thread(target=self._poll, name=f"esm-{self.function.logical_id}-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
 

@@ -161,7 +161,9 @@ def new_request_id() -> str:
 
 def _apigateway_time(epoch_seconds: float) -> str:
     moment = time.gmtime(epoch_seconds)
-    return f"{moment.tm_mday:02d}/{_MONTHS[moment.tm_mon - 1]}/{moment.tm_year}:{time.strftime('%H:%M:%S', moment)} +0000"
+    return (
+        f"{moment.tm_mday:02d}/{_MONTHS[moment.tm_mon - 1]}/{moment.tm_year}:{time.strftime('%H:%M:%S', moment)} +0000"
+    )
 
 
 def _joined_query_parameters(raw_query: str) -> dict[str, str]:
@@ -250,7 +252,9 @@ class SigV4Credential:
     service: str
 
 
-_CREDENTIAL = re.compile(r"(?P<key>[^/\s]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")
+_CREDENTIAL = re.compile(
+    r"(?P<key>[^/\s]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request"
+)
 
 
 def parse_sigv4(request: HttpRequest) -> SigV4Credential | None:
@@ -389,8 +393,9 @@ class HttpApi:
             return message_response(404, "Not Found")
         route = match.route
         if route.payload_format_version != "2.0":
-            log.warning("route %s uses payload format %s; only 2.0 is emulated", route.route_key,
-                        route.payload_format_version)
+            log.warning(
+                "route %s uses payload format %s; only 2.0 is emulated", route.route_key, route.payload_format_version
+            )
             return message_response(500, "Internal Server Error")
         authorizer: dict[str, Any] | None = None
         if isinstance(route.auth, IamAuth):
@@ -401,7 +406,11 @@ class HttpApi:
         elif isinstance(route.auth, UnsupportedAuth):
             return message_response(500, "Internal Server Error")
         event = build_event(
-            request, match, api_id=self.api_id, account_id=self.account_id, request_id=request_id,
+            request,
+            match,
+            api_id=self.api_id,
+            account_id=self.account_id,
+            request_id=request_id,
             authorizer=authorizer,
         )
         try:
@@ -551,4 +560,3 @@ class HttpApiServer:
             self._thread = None
         self._server.close_connections()
         self._server.server_close()
-

@@ -407,4 +407,3 @@ class LocalFunction:
             log.warning("%s failed: %s (see %s)", self.logical_id, error, self.log.path)
             raise error
         return result
-

@@ -70,8 +70,11 @@ INFO_FROM_RESOURCES = {
     "dlq_url": "SendDeadLetterQueue",
     "media_bucket": "MediaBucket",
 }
-PORT_OPTIONS = {"api": "--api-port / WAB_API_PORT", "aws": "--aws-port / WAB_AWS_PORT",
-                "simulator": "--simulator-port / WAB_SIMULATOR_PORT"}
+PORT_OPTIONS = {
+    "api": "--api-port / WAB_API_PORT",
+    "aws": "--aws-port / WAB_AWS_PORT",
+    "simulator": "--simulator-port / WAB_SIMULATOR_PORT",
+}
 
 
 class StackStartError(RuntimeError):
@@ -134,7 +137,12 @@ class ChildProcess:
     """A `python -m <module>` child whose output goes to a log file; `environment` is added to this process's."""
 
     def __init__(
-        self, name: str, module: str, args: list[str], log_path: Path, cwd: Path,
+        self,
+        name: str,
+        module: str,
+        args: list[str],
+        log_path: Path,
+        cwd: Path,
         environment: Mapping[str, str] | None = None,
     ):
         self.name = name
@@ -351,8 +359,9 @@ class LocalStack:
         wait_for_http(f"{endpoints.aws_url}/moto-api/")
 
         resolver = self._create_aws_resources(template, endpoints, credentials)
-        event_tap_queue_url = create_event_tap(self._creation_context(endpoints, credentials),
-                                               resolver.ref(INFO_FROM_RESOURCES["event_bus_name"]))
+        event_tap_queue_url = create_event_tap(
+            self._creation_context(endpoints, credentials), resolver.ref(INFO_FROM_RESOURCES["event_bus_name"])
+        )
         self._load_functions(template, resolver, endpoints.aws_url)
         self._serve_http_api(template, resolver)
         self._start_event_sources(template, resolver, endpoints.aws_url)
@@ -431,7 +440,9 @@ class LocalStack:
 
     def _translate_template(self) -> TranslatedTemplate:
         template = self.template = TranslatedTemplate(
-            self.template_path, region=self.region, stack_name=self.stack_name,
+            self.template_path,
+            region=self.region,
+            stack_name=self.stack_name,
             parameter_overrides=self.parameter_overrides,
         )
         check_supported(template)
@@ -462,8 +473,9 @@ class LocalStack:
         self, template: TranslatedTemplate, endpoints: "Endpoints", credentials: "LocalCredentials"
     ) -> Resolver:
         resolver = self.resolver = template.resolver(self.stack_name, self.region)
-        register_in_process_resources(template, resolver, stack_name=self.stack_name, region=self.region,
-                                      api_url=endpoints.api_url)
+        register_in_process_resources(
+            template, resolver, stack_name=self.stack_name, region=self.region, api_url=endpoints.api_url
+        )
         create_resources(template, resolver, self._creation_context(endpoints, credentials))
         return resolver
 
@@ -517,8 +529,14 @@ class LocalStack:
             environments[logical_id] = {
                 name: environment_text(value) for name, value in resolver.resolve(spec.environment).items()
             }
-        layer_dirs = sorted({layers[layer_id].content_dir for spec in specs.values() for layer_id in spec.layer_ids
-                             if layer_id in layers})
+        layer_dirs = sorted(
+            {
+                layers[layer_id].content_dir
+                for spec in specs.values()
+                for layer_id in spec.layer_ids
+                if layer_id in layers
+            }
+        )
         self._code_folders = [*layer_dirs, *(spec.code_dir for spec in specs.values())]
         self._environment = ProcessEnvironment(merge_function_environments(environments), layer_dirs)
         self._environment.apply()
@@ -540,8 +558,11 @@ class LocalStack:
             )
             function.load()
             if not function.ready:
-                log.warning("%s is not available: %s — its routes answer 500 and its queues are not polled",
-                            logical_id, function.unavailable_reason)
+                log.warning(
+                    "%s is not available: %s — its routes answer 500 and its queues are not polled",
+                    logical_id,
+                    function.unavailable_reason,
+                )
             self.functions[logical_id] = function
 
     def _forget_imported_modules(self) -> None:
@@ -576,9 +597,7 @@ class LocalStack:
                 maximum_concurrency=int(concurrency) if concurrency is not None else DEFAULT_POLLERS,
                 batching_window_seconds=float(resolver.resolve(spec.maximum_batching_window_seconds) or 0),
             )
-            source = SqsEventSource(
-                function, config, lambda: aws_client("sqs", aws_url, self.region, read_timeout=30)
-            )
+            source = SqsEventSource(function, config, lambda: aws_client("sqs", aws_url, self.region, read_timeout=30))
             source.start()
             self.event_sources.append(source)
 

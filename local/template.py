@@ -236,7 +236,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             if key == "Ref":
                 return self.ref(argument)
             if key == "Fn::GetAtt":
@@ -439,9 +439,9 @@ class TranslatedTemplate:
         self.sam = load_template(self.path)
         self.parameters = effective_parameters(self.sam, parameter_overrides)
         self.cfn = translate(self.sam, self.parameters, region)
-        self.conditions = Resolver(parameters=self.parameters, stack_name=stack_name, region=region).evaluate_conditions(
-            self.cfn.get("Conditions") or {}
-        )
+        self.conditions = Resolver(
+            parameters=self.parameters, stack_name=stack_name, region=region
+        ).evaluate_conditions(self.cfn.get("Conditions") or {})
         # Resources whose Condition is false do not exist, as in CloudFormation.
         self.resources: dict[str, dict[str, Any]] = {
             logical_id: resource

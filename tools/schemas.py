@@ -190,7 +190,9 @@ def _flatten_message(detail: dict[str, Any], definitions: dict[str, Any]) -> dic
         alternative = {key: value for key, value in detail.items() if key not in ("properties", "required", "title")}
         alternative["title"] = variant.get("title", detail.get("title"))
         alternative["properties"] = {**own_properties, **(variant.get("properties") or {})}
-        alternative["required"] = own_required + [name for name in variant.get("required", []) if name not in own_required]
+        alternative["required"] = own_required + [
+            name for name in variant.get("required", []) if name not in own_required
+        ]
         alternatives.append(alternative)
     flat = {"title": detail.get("title"), "description": detail.get("description"), "oneOf": alternatives}
     return {key: value for key, value in flat.items() if value is not None}
@@ -263,7 +265,7 @@ def event_schema(event: EventModel) -> dict[str, Any]:
     else:
         description = (
             f"Consumed by the sender from any source but {SOURCE}, through the bus or as the body of a message on the "
-            f"send queue (then the detail alone, with \"command\" set); the detail is {name}."
+            f'send queue (then the detail alone, with "command" set); the detail is {name}.'
         )
         source = {"type": "string", "not": {"enum": [SOURCE]}}
     schema: dict[str, Any] = {
@@ -318,7 +320,7 @@ def template_block(events: list[EventModel]) -> str:
             f"      RegistryName: !GetAtt EventSchemaRegistry.RegistryName\n"
             f"      SchemaName: wab.gateway@{event.pascal_name}\n"
             f"      Type: JSONSchemaDraft4\n"
-            f"      Description: Detail-type \"{event.detail_type}\" (schemas/{event.file_name}).\n"
+            f'      Description: Detail-type "{event.detail_type}" (schemas/{event.file_name}).\n'
             f"      Content: '{content}'\n"
             f"\n"
         )

@@ -40,8 +40,11 @@ def authorized(header):
 
 
 def answer(status, body, headers=None):
-    return {"statusCode": status, "headers": {"content-type": "application/json", **(headers or {})},
-            "body": json.dumps(body)}
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json", **(headers or {})},
+        "body": json.dumps(body),
+    }
 
 
 def number(value):

@@ -35,9 +35,20 @@ def lambda_handler(event, context):
     key = {"pk": {"S": f"MSG#{message_id}"}}
     dynamodb = client("dynamodb")
     stored = dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True).get("Item")
-    record = {name: _deserialize(value) for name, value in stored.items()} if stored else {
-        "pk": f"MSG#{message_id}", "id": message_id, "direction": "MT", "status_history": [], "created_at": stamp,
-        "version": 0, "outbox": {}, "expires_at": int(now.timestamp()) + RETENTION_SECONDS}
+    record = (
+        {name: _deserialize(value) for name, value in stored.items()}
+        if stored
+        else {
+            "pk": f"MSG#{message_id}",
+            "id": message_id,
+            "direction": "MT",
+            "status_history": [],
+            "created_at": stamp,
+            "version": 0,
+            "outbox": {},
+            "expires_at": int(now.timestamp()) + RETENTION_SECONDS,
+        }
+    )
     if any(entry["status"] == status for entry in record["status_history"]):
         return answer(200, {"status": "ok"})
     version = int(record["version"])
@@ -53,33 +64,59 @@ def lambda_handler(event, context):
     outbox_key = f"status:{status}"
     detail = None
     if moves:
-        detail = {"message_id": message_id, "status": status, "previous_status": previous or "accepted",
-                  "reference": record.get("reference"), "destination": record.get("destination"),
-                  "detail": payload.get("detail"), "occurred_at": stamp}
+        detail = {
+            "message_id": message_id,
+            "status": status,
+            "previous_status": previous or "accepted",
+            "reference": record.get("reference"),
+            "destination": record.get("destination"),
+            "detail": payload.get("detail"),
+            "occurred_at": stamp,
+        }
         detail = {name: value for name, value in detail.items() if value is not None}
         record["status"] = status
         record["outbox"][outbox_key] = {
-            "detail_type": "WhatsApp Message Status Changed", "detail": detail,
-            "lease_until": int(time.time() * 1000) + context.get_remaining_time_in_millis() + 1000}
+            "detail_type": "WhatsApp Message Status Changed",
+            "detail": detail,
+            "lease_until": int(time.time() * 1000) + context.get_remaining_time_in_millis() + 1000,
+        }
     record["version"] = version + 1
-    condition = ({"ConditionExpression": "#version = :expected", "ExpressionAttributeNames": {"#version": "version"},
-                  "ExpressionAttributeValues": {":expected": {"N": str(version)}}}
-                 if stored else {"ConditionExpression": "attribute_not_exists(pk)"})
+    condition = (
+        {
+            "ConditionExpression": "#version = :expected",
+            "ExpressionAttributeNames": {"#version": "version"},
+            "ExpressionAttributeValues": {":expected": {"N": str(version)}},
+        }
+        if stored
+        else {"ConditionExpression": "attribute_not_exists(pk)"}
+    )
     try:
-        dynamodb.put_item(TableName=TABLE, Item={name: _serialize(value) for name, value in record.items()},
-                          ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition)
+        dynamodb.put_item(
+            TableName=TABLE,
+            Item={name: _serialize(value) for name, value in record.items()},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            **condition,
+        )
     except ClientError:
         return answer(503, {"error": "in_progress"})  # the real handler re-reads and retries; left out here
     if detail is None:
         return answer(200, {"status": "ok"})
-    published = client("events").put_events(Entries=[{
-        "Source": "wab.gateway", "DetailType": "WhatsApp Message Status Changed",
-        "Detail": json.dumps(detail, default=number), "EventBusName": BUS,
-    }])
+    published = client("events").put_events(
+        Entries=[
+            {
+                "Source": "wab.gateway",
+                "DetailType": "WhatsApp Message Status Changed",
+                "Detail": json.dumps(detail, default=number),
+                "EventBusName": BUS,
+            }
+        ]
+    )
     if published.get("FailedEntryCount"):
         return answer(503, {"error": "dependency_failed"})
     dynamodb.update_item(
-        TableName=TABLE, Key=key, UpdateExpression="REMOVE #outbox.#k0 SET #version = #version + :one",
+        TableName=TABLE,
+        Key=key,
+        UpdateExpression="REMOVE #outbox.#k0 SET #version = #version + :one",
         ConditionExpression="attribute_exists(pk)",
         ExpressionAttributeNames={"#outbox": "outbox", "#k0": outbox_key, "#version": "version"},
         ExpressionAttributeValues={":one": {"N": "1"}},

@@ -8,8 +8,19 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 TABLE = os.environ["TABLE_NAME"]
-PUBLIC = ("id", "direction", "source", "destination", "type", "status", "reference", "content", "status_history",
-          "created_at", "updated_at")
+PUBLIC = (
+    "id",
+    "direction",
+    "source",
+    "destination",
+    "type",
+    "status",
+    "reference",
+    "content",
+    "status_history",
+    "created_at",
+    "updated_at",
+)
 _clients = {}
 _deserialize = TypeDeserializer().deserialize
 
@@ -28,11 +39,20 @@ def number(value):
 
 def lambda_handler(event, context):
     message_id = (event.get("pathParameters") or {}).get("id", "")
-    stored = client("dynamodb").get_item(TableName=TABLE, Key={"pk": {"S": f"MSG#{message_id}"}},
-                                         ConsistentRead=True).get("Item")
+    stored = (
+        client("dynamodb")
+        .get_item(TableName=TABLE, Key={"pk": {"S": f"MSG#{message_id}"}}, ConsistentRead=True)
+        .get("Item")
+    )
     if not stored:
-        return {"statusCode": 404, "headers": {"content-type": "application/json"},
-                "body": json.dumps({"error": "not_found"})}
+        return {
+            "statusCode": 404,
+            "headers": {"content-type": "application/json"},
+            "body": json.dumps({"error": "not_found"}),
+        }
     record = {name: _deserialize(stored[name]) if name in stored else None for name in PUBLIC}
-    return {"statusCode": 200, "headers": {"content-type": "application/json"},
-            "body": json.dumps(record, default=number)}
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(record, default=number),
+    }

@@ -45,31 +45,56 @@ def lambda_handler(event, context):
     contact = source if source.startswith("+") else "+" + source
     text = (content.get(kind) or {}).get("body") if kind == "text" else None
     expires_at = int(now.timestamp()) + RETENTION_SECONDS
-    detail = {"message_id": message_id, "whatsapp_message_id": content.get("id"), "source": source,
-              "destination": destination, "type": kind, "text": text, "content": content, "received_at": received_at}
+    detail = {
+        "message_id": message_id,
+        "whatsapp_message_id": content.get("id"),
+        "source": source,
+        "destination": destination,
+        "type": kind,
+        "text": text,
+        "content": content,
+        "received_at": received_at,
+    }
     detail = {key: value for key, value in detail.items() if value is not None}
     lease_until = int(time.time() * 1000) + context.get_remaining_time_in_millis() + 1000
     item = {
-        "pk": f"MSG#{message_id}", "id": message_id, "direction": "MO", "source": source, "destination": destination,
-        "type": kind, "status": "received", "content": content,
-        "status_history": [{"status": "received", "at": received_at}], "created_at": stamp, "updated_at": stamp,
-        "contact": contact, "contact_key": contact, "version": 1, "expires_at": expires_at,
-        "outbox": {"received": {"detail_type": "WhatsApp Message Received", "detail": detail,
-                                "lease_until": lease_until}},
+        "pk": f"MSG#{message_id}",
+        "id": message_id,
+        "direction": "MO",
+        "source": source,
+        "destination": destination,
+        "type": kind,
+        "status": "received",
+        "content": content,
+        "status_history": [{"status": "received", "at": received_at}],
+        "created_at": stamp,
+        "updated_at": stamp,
+        "contact": contact,
+        "contact_key": contact,
+        "version": 1,
+        "expires_at": expires_at,
+        "outbox": {
+            "received": {"detail_type": "WhatsApp Message Received", "detail": detail, "lease_until": lease_until}
+        },
     }
     if payload.get("reference"):
         item["reference"] = item["reference_key"] = payload["reference"]
     dynamodb = client("dynamodb")
     try:
-        dynamodb.put_item(TableName=TABLE, Item={key: _serialize(value) for key, value in item.items()},
-                          ConditionExpression="attribute_not_exists(pk)", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        dynamodb.put_item(
+            TableName=TABLE,
+            Item={key: _serialize(value) for key, value in item.items()},
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             return answer(503, {"error": "dependency_failed"})
         return answer(200, {"status": "ok"})  # a duplicate (the outbox recovery of the real handler is left out)
     try:
         dynamodb.update_item(
-            TableName=TABLE, Key={"pk": {"S": f"CONTACT#{contact}"}},
+            TableName=TABLE,
+            Key={"pk": {"S": f"CONTACT#{contact}"}},
             UpdateExpression="SET last_inbound_at = :at, expires_at = :expires",
             ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at < :at",
             ExpressionAttributeValues={":at": {"S": received_at}, ":expires": {"N": str(expires_at)}},
@@ -77,14 +102,21 @@ def lambda_handler(event, context):
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             return answer(503, {"error": "dependency_failed"})
-    published = client("events").put_events(Entries=[{
-        "Source": "wab.gateway", "DetailType": "WhatsApp Message Received",
-        "Detail": json.dumps(detail, default=number), "EventBusName": BUS,
-    }])
+    published = client("events").put_events(
+        Entries=[
+            {
+                "Source": "wab.gateway",
+                "DetailType": "WhatsApp Message Received",
+                "Detail": json.dumps(detail, default=number),
+                "EventBusName": BUS,
+            }
+        ]
+    )
     if published.get("FailedEntryCount"):
         return answer(503, {"error": "dependency_failed"})
     dynamodb.update_item(
-        TableName=TABLE, Key={"pk": {"S": f"MSG#{message_id}"}},
+        TableName=TABLE,
+        Key={"pk": {"S": f"MSG#{message_id}"}},
         UpdateExpression="REMOVE #outbox.#k0 SET #version = #version + :one",
         ConditionExpression="attribute_exists(pk)",
         ExpressionAttributeNames={"#outbox": "outbox", "#k0": "received", "#version": "version"},

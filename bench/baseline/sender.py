@@ -70,15 +70,21 @@ def send(body, context):
     try:
         dynamodb.put_item(
             TableName=TABLE,
-            Item={**idempotency_key, "expires_at": {"N": str(int(now.timestamp()) + IDEMPOTENCY_SECONDS)},
-                  "status": {"S": "INPROGRESS"}, "in_progress_expiration": {"N": str(in_progress_until)},
-                  "validation": {"S": hashlib.md5(json.dumps(command, sort_keys=True).encode()).hexdigest()}},
+            Item={
+                **idempotency_key,
+                "expires_at": {"N": str(int(now.timestamp()) + IDEMPOTENCY_SECONDS)},
+                "status": {"S": "INPROGRESS"},
+                "in_progress_expiration": {"N": str(in_progress_until)},
+                "validation": {"S": hashlib.md5(json.dumps(command, sort_keys=True).encode()).hexdigest()},
+            },
             ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR "
-                                "(#status = :inprogress AND in_progress_expiration < :now_ms)",
+            "(#status = :inprogress AND in_progress_expiration < :now_ms)",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))},
-                                       ":now_ms": {"N": str(int(time.time() * 1000))},
-                                       ":inprogress": {"S": "INPROGRESS"}},
+            ExpressionAttributeValues={
+                ":now": {"N": str(int(now.timestamp()))},
+                ":now_ms": {"N": str(int(time.time() * 1000))},
+                ":inprogress": {"S": "INPROGRESS"},
+            },
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
@@ -86,8 +92,9 @@ def send(body, context):
             return  # done before (the real sender completes a stored outcome; left out here)
         raise
     if kind != "template":  # free-form: only inside the customer's 24-hour window
-        contact = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"CONTACT#{destination}"}},
-                                    ConsistentRead=True).get("Item")
+        contact = dynamodb.get_item(
+            TableName=TABLE, Key={"pk": {"S": f"CONTACT#{destination}"}}, ConsistentRead=True
+        ).get("Item")
         if not contact or contact["last_inbound_at"]["S"] <= iso(now - timedelta(hours=24)):
             raise RuntimeError("outside the 24-hour window")  # the real sender publishes Failed; left out here
     secret = provider()
@@ -95,9 +102,15 @@ def send(body, context):
     if reference:
         wire["reference"] = reference
     response = _http.request(
-        "POST", secret["base_url"].rstrip("/") + "/messages", body=json.dumps(wire).encode(),
-        headers={"content-type": "application/json", "accept": "application/json",
-                 "authorization": "Basic " + base64.b64encode(f"{secret['username']}:{secret['password']}".encode()).decode()},
+        "POST",
+        secret["base_url"].rstrip("/") + "/messages",
+        body=json.dumps(wire).encode(),
+        headers={
+            "content-type": "application/json",
+            "accept": "application/json",
+            "authorization": "Basic "
+            + base64.b64encode(f"{secret['username']}:{secret['password']}".encode()).decode(),
+        },
     )
     if response.status >= 300:
         raise RuntimeError(f"provider answered {response.status}")
@@ -105,37 +118,70 @@ def send(body, context):
     message_id = (accepted[0] if isinstance(accepted, list) else accepted)["id"]
     at = iso(datetime.now(timezone.utc))
     dynamodb.update_item(
-        TableName=TABLE, Key=idempotency_key,
+        TableName=TABLE,
+        Key=idempotency_key,
         UpdateExpression="SET #data = :data, expires_at = :expiry, #status = :status",
         ExpressionAttributeNames={"#data": "data", "#status": "status"},
         ExpressionAttributeValues={
-            ":data": {"S": json.dumps({"at": at, "accepted": [{"message_id": message_id, "destination": destination}]})},
-            ":expiry": {"N": str(int(now.timestamp()) + IDEMPOTENCY_SECONDS)}, ":status": {"S": "COMPLETED"}},
+            ":data": {
+                "S": json.dumps({"at": at, "accepted": [{"message_id": message_id, "destination": destination}]})
+            },
+            ":expiry": {"N": str(int(now.timestamp()) + IDEMPOTENCY_SECONDS)},
+            ":status": {"S": "COMPLETED"},
+        },
     )
     detail = {"message_id": message_id, "destination": destination, "source": source, "type": kind}
     if reference:
         detail["reference"] = reference
     item = {
-        "pk": f"MSG#{message_id}", "id": message_id, "direction": "MT", "source": source, "destination": destination,
-        "type": kind, "status": "accepted", "content": {"type": kind, kind: command[kind]},
-        "status_history": [{"status": "accepted", "at": at}], "created_at": at, "updated_at": at,
-        "contact": destination, "contact_key": destination, "version": 1,
+        "pk": f"MSG#{message_id}",
+        "id": message_id,
+        "direction": "MT",
+        "source": source,
+        "destination": destination,
+        "type": kind,
+        "status": "accepted",
+        "content": {"type": kind, kind: command[kind]},
+        "status_history": [{"status": "accepted", "at": at}],
+        "created_at": at,
+        "updated_at": at,
+        "contact": destination,
+        "contact_key": destination,
+        "version": 1,
         "expires_at": int(now.timestamp()) + RETENTION_SECONDS,
-        "outbox": {"accepted": {"detail_type": "WhatsApp Message Accepted", "detail": detail,
-                                "lease_until": int(time.time() * 1000) + context.get_remaining_time_in_millis() + 1000}},
+        "outbox": {
+            "accepted": {
+                "detail_type": "WhatsApp Message Accepted",
+                "detail": detail,
+                "lease_until": int(time.time() * 1000) + context.get_remaining_time_in_millis() + 1000,
+            }
+        },
     }
     if reference:
         item["reference"] = item["reference_key"] = reference
-    dynamodb.put_item(TableName=TABLE, Item={name: _serialize(value) for name, value in item.items()},
-                      ConditionExpression="attribute_not_exists(pk)", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-    published = client("events").put_events(Entries=[{
-        "Source": "wab.gateway", "DetailType": "WhatsApp Message Accepted", "Detail": json.dumps(detail),
-        "EventBusName": BUS}])
+    dynamodb.put_item(
+        TableName=TABLE,
+        Item={name: _serialize(value) for name, value in item.items()},
+        ConditionExpression="attribute_not_exists(pk)",
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )
+    published = client("events").put_events(
+        Entries=[
+            {
+                "Source": "wab.gateway",
+                "DetailType": "WhatsApp Message Accepted",
+                "Detail": json.dumps(detail),
+                "EventBusName": BUS,
+            }
+        ]
+    )
     if published.get("FailedEntryCount"):
         raise RuntimeError("EventBridge did not take the event")
     dynamodb.update_item(
-        TableName=TABLE, Key={"pk": {"S": f"MSG#{message_id}"}},
-        UpdateExpression="REMOVE #outbox.#k0 SET #version = #version + :one", ConditionExpression="attribute_exists(pk)",
+        TableName=TABLE,
+        Key={"pk": {"S": f"MSG#{message_id}"}},
+        UpdateExpression="REMOVE #outbox.#k0 SET #version = #version + :one",
+        ConditionExpression="attribute_exists(pk)",
         ExpressionAttributeNames={"#outbox": "outbox", "#k0": "accepted", "#version": "version"},
         ExpressionAttributeValues={":one": {"N": "1"}},
     )

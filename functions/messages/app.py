@@ -29,7 +29,11 @@ def store() -> MessageStore:
 def provider() -> "ProviderClient | None":
     """The provider's record API, for ids not stored here (none when no provider secret is configured)."""
     settings = load(RecordSettings)
-    return provider_for(settings.provider_secret_arn, settings.secret_max_age_seconds) if settings.provider_secret_arn else None
+    return (
+        provider_for(settings.provider_secret_arn, settings.secret_max_age_seconds)
+        if settings.provider_secret_arn
+        else None
+    )
 
 
 @cache

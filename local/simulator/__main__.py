@@ -36,10 +36,16 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local.simulator", description=package.__doc__.split("\n\n")[0])
     parser.add_argument("--host", default=DEFAULT_HOST, help="loopback address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (default %(default)s)")
-    parser.add_argument("--api-username", required=True,
-                        help=f"HTTP Basic username clients must send (the password: ${API_PASSWORD_ENV})")
-    parser.add_argument("--mo-url", help="where MO callbacks go, e.g. http://127.0.0.1:3000/callbacks/mo "
-                        f"(with Basic credentials ${CALLBACK_USERNAME_ENV} and ${CALLBACK_PASSWORD_ENV} when set)")
+    parser.add_argument(
+        "--api-username",
+        required=True,
+        help=f"HTTP Basic username clients must send (the password: ${API_PASSWORD_ENV})",
+    )
+    parser.add_argument(
+        "--mo-url",
+        help="where MO callbacks go, e.g. http://127.0.0.1:3000/callbacks/mo "
+        f"(with Basic credentials ${CALLBACK_USERNAME_ENV} and ${CALLBACK_PASSWORD_ENV} when set)",
+    )
     parser.add_argument("--dlr-url", help="where DLR callbacks go, e.g. http://127.0.0.1:3000/callbacks/dlr")
     parser.add_argument("--source", default=DEFAULT_SOURCE, help="business number MOs go to (default %(default)s)")
     parser.add_argument("--seed", type=int, help="seed of the fault dice")
@@ -62,9 +68,14 @@ def simulator_config(arguments: argparse.Namespace, environ: Mapping[str, str]) 
         mo_url = mo_url and with_credentials(mo_url, callback_username, callback_password)
         dlr_url = dlr_url and with_credentials(dlr_url, callback_username, callback_password)
     return SimulatorConfig(
-        host=arguments.host, port=arguments.port, api_username=arguments.api_username,
-        api_password=api_password, mo_url=mo_url, dlr_url=dlr_url,
-        source=arguments.source, faults=Faults(seed=arguments.seed, enforce_window=not arguments.no_enforce_window),
+        host=arguments.host,
+        port=arguments.port,
+        api_username=arguments.api_username,
+        api_password=api_password,
+        mo_url=mo_url,
+        dlr_url=dlr_url,
+        source=arguments.source,
+        faults=Faults(seed=arguments.seed, enforce_window=not arguments.no_enforce_window),
     )
 
 
@@ -86,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     stop_requested = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda *_: stop_requested.set())
-    print(f"provider simulator ready on {simulator.url} (API {simulator.api_url}, control {simulator.url}/_sim)",
-          flush=True)
+    print(
+        f"provider simulator ready on {simulator.url} (API {simulator.api_url}, control {simulator.url}/_sim)",
+        flush=True,
+    )
     try:
         while not stop_requested.wait(0.5):
             pass

@@ -33,7 +33,7 @@ def check_loopback(host: str, what: str) -> None:
 
 @dataclass(frozen=True)
 class CallbackTarget:
-    url: str                   # without credentials
+    url: str  # without credentials
     authorization: str | None  # "Basic …" from the credentials the configured URL carried
 
     @classmethod

@@ -25,19 +25,19 @@ class SimulatorError(Exception):
 class Faults:
     """What the simulator does wrong, and how fast it reports deliveries. Rates are probabilities in 0..1."""
 
-    error_rate: float = 0.0            # answer 500
-    throttle_rate: float = 0.0         # answer 429 with (#130429)
-    timeout_rate: float = 0.0          # hold the request `timeout_seconds`, then answer normally
+    error_rate: float = 0.0  # answer 500
+    throttle_rate: float = 0.0  # answer 429 with (#130429)
+    timeout_rate: float = 0.0  # hold the request `timeout_seconds`, then answer normally
     timeout_seconds: float = 35.0
-    latency_ms: float = 0.0            # added to every provider API answer
-    duplicate_dlr_rate: float = 0.0    # send each DLR of a message twice
+    latency_ms: float = 0.0  # added to every provider API answer
+    duplicate_dlr_rate: float = 0.0  # send each DLR of a message twice
     out_of_order_dlr_rate: float = 0.0  # send the final DLR before `sent`
-    reject_rate: float = 0.0           # the final DLR is `rejected` instead of `received`
+    reject_rate: float = 0.0  # the final DLR is `rejected` instead of `received`
     auto_dlr: bool = True
-    enforce_window: bool = True        # 131047 for free-form sends outside the 24-hour window
+    enforce_window: bool = True  # 131047 for free-form sends outside the 24-hour window
     dlr_sent_delay: float = 0.05
     dlr_received_delay: float = 0.1
-    seed: int | None = None            # setting it reseeds the fault dice
+    seed: int | None = None  # setting it reseeds the fault dice
 
     def updated(self, changes: Any) -> Faults:
         """A copy with `changes` applied; ValueError says which key or value is wrong."""
@@ -83,14 +83,14 @@ class RetryPolicy:
 @dataclass
 class SimulatorConfig:
     host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT            # 0 picks a free port
+    port: int = DEFAULT_PORT  # 0 picks a free port
     api_username: str = "wab"
     api_password: str = "wab-secret"
-    mo_url: str | None = None           # may carry Basic credentials: http://user:pass@127.0.0.1:3000/callbacks/mo
+    mo_url: str | None = None  # may carry Basic credentials: http://user:pass@127.0.0.1:3000/callbacks/mo
     dlr_url: str | None = None
-    source: str = DEFAULT_SOURCE        # the business number customers write to by default
+    source: str = DEFAULT_SOURCE  # the business number customers write to by default
     faults: Faults = field(default_factory=Faults)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     callback_workers: int = 8
     callback_timeout: float = 10.0
-    max_messages: int = 100_000         # oldest records are forgotten beyond this (long load tests)
+    max_messages: int = 100_000  # oldest records are forgotten beyond this (long load tests)

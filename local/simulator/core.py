@@ -87,11 +87,14 @@ class Simulator:
         try:
             self._server = SimulatorServer((self.config.host, self.config.port), self)
         except OSError as exc:
-            raise SimulatorError(f"cannot listen on {self.config.host}:{self.config.port}: "
-                                 f"{'the port is already in use' if _is_address_in_use(exc) else exc}") from None
+            raise SimulatorError(
+                f"cannot listen on {self.config.host}:{self.config.port}: "
+                f"{'the port is already in use' if _is_address_in_use(exc) else exc}"
+            ) from None
         self.scheduler.start()
-        self._server_thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                               name="simulator-http", daemon=True)
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="simulator-http", daemon=True
+        )
         self._server_thread.start()
         log.info("provider simulator listening on %s", self.url)
         return self
@@ -156,8 +159,10 @@ class Simulator:
 
     def broadcast(self, body: Any) -> list[dict[str, Any]]:
         request = parse_send_request(body, broadcast=True)
-        return [{"destination": record.destination, "id": record.id, "status": "accepted"}
-                for record in self._accept(request)]
+        return [
+            {"destination": record.destination, "id": record.id, "status": "accepted"}
+            for record in self._accept(request)
+        ]
 
     def _accept(self, request: SendRequest) -> list[MtRecord]:
         accepted_at = utc_now_iso()
@@ -166,8 +171,15 @@ class Simulator:
             self._check_whatsapp_rules(request, faults)
             records = []
             for destination in request.destinations:
-                record = MtRecord(self.state.next_id(), destination, request.source, request.type, request.reference,
-                                  request.body, accepted_at)
+                record = MtRecord(
+                    self.state.next_id(),
+                    destination,
+                    request.source,
+                    request.type,
+                    request.reference,
+                    request.body,
+                    accepted_at,
+                )
                 self.state.add_message(record)
                 records.append(record)
             plans = [self._dlr_plan(faults) for _ in records] if faults.auto_dlr else []
@@ -184,8 +196,10 @@ class Simulator:
                 raise bad_request(ERROR_NO_TEMPLATE)
         elif faults.enforce_window:
             opened_after = time.time() - CUSTOMER_SERVICE_WINDOW_SECONDS
-            if any(self.state.last_inbound.get(contact_key(destination), 0) < opened_after
-                   for destination in request.destinations):
+            if any(
+                self.state.last_inbound.get(contact_key(destination), 0) < opened_after
+                for destination in request.destinations
+            ):
                 raise bad_request(ERROR_OUTSIDE_WINDOW)
 
     def _dlr_plan(self, faults: Faults) -> list[DlrStep]:
@@ -224,9 +238,14 @@ class Simulator:
         upload = read_upload(content_type, body)
         media_id = new_media_id()
         with self.state.lock:
-            self.state.media[media_id] = {"id": media_id, "source": source, "filename": upload.filename,
-                                          "mime_type": upload.content_type, "size": len(upload.data),
-                                          "sha256": hashlib.sha256(upload.data).hexdigest()}
+            self.state.media[media_id] = {
+                "id": media_id,
+                "source": source,
+                "filename": upload.filename,
+                "mime_type": upload.content_type,
+                "size": len(upload.data),
+                "sha256": hashlib.sha256(upload.data).hexdigest(),
+            }
         return [{"id": media_id}]
 
     def message_record(self, message_id: str | None) -> dict[str, Any]:
@@ -268,8 +287,11 @@ class Simulator:
 
     def list_messages(self, reference: str | None = None) -> list[dict[str, Any]]:
         with self.state.lock:
-            return [record.listing() for record in self.state.messages.values()
-                    if reference is None or record.reference == reference]
+            return [
+                record.listing()
+                for record in self.state.messages.values()
+                if reference is None or record.reference == reference
+            ]
 
     def reset(self) -> dict[str, Any]:
         self.scheduler.clear()
@@ -305,13 +327,23 @@ class Simulator:
         sender = str(body.get("from") or DEFAULT_CUSTOMER)
         business = str(body.get("to") or self.config.source)
         now = time.time()
-        content = body["content"] if "content" in body else inbound_message(
-            str(body.get("type") or "text"), sender, business, body, now)
+        content = (
+            body["content"]
+            if "content" in body
+            else inbound_message(str(body.get("type") or "text"), sender, business, body, now)
+        )
         envelope_content, encoding_keys = encode_mo_content(
-            content, as_string=bool(body.get("content_as_string")), base64_encoded=body.get("encoding") == "base64")
+            content, as_string=bool(body.get("content_as_string")), base64_encoded=body.get("encoding") == "base64"
+        )
         mo_id = str(uuid.uuid4())
-        envelope = {"id": mo_id, "source": sender, str(body.get("destination_key") or "destination"): business,
-                    "content": envelope_content, **encoding_keys, **(body.get("extra") or {})}
+        envelope = {
+            "id": mo_id,
+            "source": sender,
+            str(body.get("destination_key") or "destination"): business,
+            "content": envelope_content,
+            **encoding_keys,
+            **(body.get("extra") or {}),
+        }
         with self.state.lock:
             self.state.last_inbound[contact_key(sender)] = now
             self.state.add_mo(MoRecord(mo_id, sender, business, content))

@@ -32,8 +32,15 @@ def inbound_message(kind: str, sender: str, business: str, options: dict[str, An
     text = options.get("text")
     replied_to = options.get("message_id") or new_wamid()
     # The provider's own mock serialises absent objects as nulls (see its GET /messages MO example).
-    message: dict[str, Any] = {"errors": None, "from": sender, "id": new_wamid(), "order": None, "reaction": None,
-                               "timestamp": str(int(now)), "type": kind}
+    message: dict[str, Any] = {
+        "errors": None,
+        "from": sender,
+        "id": new_wamid(),
+        "order": None,
+        "reaction": None,
+        "timestamp": str(int(now)),
+        "type": kind,
+    }
     if kind == "text":
         message["text"] = {"preview_url": False, "body": text or "Hello from the provider simulator"}
     elif kind == "image":
@@ -47,14 +54,20 @@ def inbound_message(kind: str, sender: str, business: str, options: dict[str, An
     elif kind == "sticker":
         message["sticker"] = _media_object("image/webp", animated=False)
     elif kind == "location":
-        message["location"] = {"latitude": -36.8484597, "longitude": 174.7633315, "name": "Sky Tower",
-                               "address": "Victoria Street West, Auckland 1010"}
+        message["location"] = {
+            "latitude": -36.8484597,
+            "longitude": 174.7633315,
+            "name": "Sky Tower",
+            "address": "Victoria Street West, Auckland 1010",
+        }
     elif kind == "contacts":
-        message["contacts"] = [{
-            "name": {"formatted_name": "Aroha Ngata", "first_name": "Aroha", "last_name": "Ngata"},
-            "phones": [{"phone": "+64 21 555 0199", "wa_id": "64215550199", "type": "CELL"}],
-            "emails": [{"email": "aroha@example.co.nz", "type": "WORK"}],
-        }]
+        message["contacts"] = [
+            {
+                "name": {"formatted_name": "Aroha Ngata", "first_name": "Aroha", "last_name": "Ngata"},
+                "phones": [{"phone": "+64 21 555 0199", "wa_id": "64215550199", "type": "CELL"}],
+                "emails": [{"email": "aroha@example.co.nz", "type": "WORK"}],
+            }
+        ]
     elif kind == "interactive":
         message["interactive"] = _interactive_reply(options.get("interactive_type", "button_reply"))
         message["context"] = {"from": business, "id": replied_to}
@@ -62,18 +75,29 @@ def inbound_message(kind: str, sender: str, business: str, options: dict[str, An
         message["button"] = {"payload": "STOP_PROMOTIONS", "text": text or "Stop promotions"}
         message["context"] = {"from": business, "id": replied_to}
     elif kind == "reaction":
-        message["reaction"] = {"message_id": replied_to, "emoji": text or "\U0001F44D"}
+        message["reaction"] = {"message_id": replied_to, "emoji": text or "\U0001f44d"}
     elif kind == "order":
-        message["order"] = {"catalog_id": "1234567890123456", "text": text or "Please deliver before Friday",
-                            "product_items": [_order_item("SKU-TEE-BLK-M", 2, 29.9),
-                                              _order_item("SKU-CAP-RED", 1, 19.5)]}
+        message["order"] = {
+            "catalog_id": "1234567890123456",
+            "text": text or "Please deliver before Friday",
+            "product_items": [_order_item("SKU-TEE-BLK-M", 2, 29.9), _order_item("SKU-CAP-RED", 1, 19.5)],
+        }
     elif kind == "system":
         new_number = "64219998877"
-        message["system"] = {"type": "user_changed_number", "new_wa_id": new_number,
-                             "body": f"User {sender} changed from {sender} to +{new_number}"}
+        message["system"] = {
+            "type": "user_changed_number",
+            "new_wa_id": new_number,
+            "body": f"User {sender} changed from {sender} to +{new_number}",
+        }
     elif kind == "unsupported":
-        message["errors"] = [{"code": 131051, "title": "Message type unknown", "message": "Message type unknown",
-                              "error_data": {"details": "Message type is currently not supported."}}]
+        message["errors"] = [
+            {
+                "code": 131051,
+                "title": "Message type unknown",
+                "message": "Message type unknown",
+                "error_data": {"details": "Message type is currently not supported."},
+            }
+        ]
     elif kind != "request_welcome":  # request_welcome carries no object of its own
         message[kind] = {"note": "a message type the simulator does not know", "text": text}
     return message
@@ -85,8 +109,10 @@ def _order_item(sku: str, quantity: int, price: float) -> dict[str, Any]:
 
 def _interactive_reply(reply_type: str) -> dict[str, Any]:
     if reply_type == "list_reply":
-        return {"type": "list_reply", "list_reply": {"id": "slot-tomorrow-9", "title": "Tomorrow 9am",
-                                                     "description": "Courier arrives 9-10am"}}
+        return {
+            "type": "list_reply",
+            "list_reply": {"id": "slot-tomorrow-9", "title": "Tomorrow 9am", "description": "Courier arrives 9-10am"},
+        }
     return {"type": "button_reply", "button_reply": {"id": "confirm-delivery", "title": "Confirm"}}
 
 

@@ -14,13 +14,18 @@ MEDIA_LIMITS: dict[str, tuple[frozenset[str], int]] = {
     "video": (frozenset({"video/mp4", "video/3gpp"}), 16 * 1024 * 1024),
     "audio": (frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"}), 16 * 1024 * 1024),
     "document": (
-        frozenset({
-            "text/plain", "application/pdf", "application/msword", "application/vnd.ms-excel",
-            "application/vnd.ms-powerpoint",
-            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        }),
+        frozenset(
+            {
+                "text/plain",
+                "application/pdf",
+                "application/msword",
+                "application/vnd.ms-excel",
+                "application/vnd.ms-powerpoint",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            }
+        ),
         100 * 1024 * 1024,
     ),
     "sticker": (frozenset({"image/webp"}), 500 * 1024),
@@ -83,8 +88,9 @@ def _multipart_file(content_type: str, body: bytes) -> UploadedFile | None:
             continue
         part_type = _header_with_params("content-type", headers.get("content-type", "application/octet-stream"))
         filename = disposition.get_param("filename", header="content-disposition")
-        return UploadedFile(filename if isinstance(filename, str) else None, part_type.get_content_type(),
-                            data.removesuffix(b"\r\n"))
+        return UploadedFile(
+            filename if isinstance(filename, str) else None, part_type.get_content_type(), data.removesuffix(b"\r\n")
+        )
     return None
 
 

@@ -67,21 +67,35 @@ class Route:
 
 
 ROUTES: dict[str, Route] = {
-    f"{API_PREFIX}/messages": Route({
-        "POST": lambda sim, request: (202, sim.send(request.json(provider=True))),
-        "GET": lambda sim, request: (200, sim.message_record(request.param("id"))),
-    }, provider_api=True),
-    f"{API_PREFIX}/messages/broadcast": Route({
-        "POST": lambda sim, request: (202, sim.broadcast(request.json(provider=True))),
-    }, provider_api=True),
-    f"{API_PREFIX}/media": Route({
-        "POST": lambda sim, request: (200, sim.upload_media(request.headers.get("Content-Type", ""), request.body,
-                                                           request.param("source"))),
-    }, provider_api=True, max_body=MAX_UPLOAD_BYTES),
-    "/_sim/faults": Route({
-        "GET": lambda sim, request: (200, sim.faults()),
-        "POST": lambda sim, request: (200, sim.update_faults(request.json(provider=False))),
-    }),
+    f"{API_PREFIX}/messages": Route(
+        {
+            "POST": lambda sim, request: (202, sim.send(request.json(provider=True))),
+            "GET": lambda sim, request: (200, sim.message_record(request.param("id"))),
+        },
+        provider_api=True,
+    ),
+    f"{API_PREFIX}/messages/broadcast": Route(
+        {
+            "POST": lambda sim, request: (202, sim.broadcast(request.json(provider=True))),
+        },
+        provider_api=True,
+    ),
+    f"{API_PREFIX}/media": Route(
+        {
+            "POST": lambda sim, request: (
+                200,
+                sim.upload_media(request.headers.get("Content-Type", ""), request.body, request.param("source")),
+            ),
+        },
+        provider_api=True,
+        max_body=MAX_UPLOAD_BYTES,
+    ),
+    "/_sim/faults": Route(
+        {
+            "GET": lambda sim, request: (200, sim.faults()),
+            "POST": lambda sim, request: (200, sim.update_faults(request.json(provider=False))),
+        }
+    ),
     "/_sim/stats": Route({"GET": lambda sim, request: (200, sim.stats())}),
     "/_sim/ids": Route({"POST": lambda sim, request: (200, sim.queue_ids(request.json(provider=False)))}),
     "/_sim/messages": Route({"GET": lambda sim, request: (200, sim.list_messages(request.param("reference")))}),
@@ -131,8 +145,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(405, {"error": f"{self.command} is not allowed on {parts.path}"})
             if route.provider_api:
                 if not simulator.authorized(self.headers.get("Authorization")):
-                    raise ApiError(401, {"error": "Unauthorized", "message": "missing or wrong API credentials",
-                                         "statusCode": 401})
+                    raise ApiError(
+                        401, {"error": "Unauthorized", "message": "missing or wrong API credentials", "statusCode": 401}
+                    )
                 simulator.apply_api_faults()
             request = HttpRequest(self.command, parts.path, parse_qs(parts.query), self.headers, body)
             status, payload = handler(simulator, request)

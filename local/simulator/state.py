@@ -35,16 +35,34 @@ class MtRecord:
     dlrs: list[dict[str, Any]] = field(default_factory=list)
 
     def listing(self) -> dict[str, Any]:
-        return {"id": self.id, "destination": self.destination, "source": self.source, "type": self.type,
-                "reference": self.reference, "body": self.body, "accepted_at": self.accepted_at,
-                "dlrs": list(self.dlrs)}
+        return {
+            "id": self.id,
+            "destination": self.destination,
+            "source": self.source,
+            "type": self.type,
+            "reference": self.reference,
+            "body": self.body,
+            "accepted_at": self.accepted_at,
+            "dlrs": list(self.dlrs),
+        }
 
     def provider_record(self) -> dict[str, Any]:
         # As the provider shows it: the WhatsApp Cloud API payload it sent on, as a JSON string.
-        content = {"messaging_product": "whatsapp", "to": self.destination, "type": self.type,
-                   self.type: self.body.get(self.type), "biz_opaque_callback_data": self.id}
-        return {"id": self.id, "source": self.source, "destination": self.destination, "direction": "MT",
-                "reference": self.reference, "content": compact_json(content)}
+        content = {
+            "messaging_product": "whatsapp",
+            "to": self.destination,
+            "type": self.type,
+            self.type: self.body.get(self.type),
+            "biz_opaque_callback_data": self.id,
+        }
+        return {
+            "id": self.id,
+            "source": self.source,
+            "destination": self.destination,
+            "direction": "MT",
+            "reference": self.reference,
+            "content": compact_json(content),
+        }
 
 
 @dataclass
@@ -56,8 +74,14 @@ class MoRecord:
 
     def provider_record(self) -> dict[str, Any]:
         content = self.content if isinstance(self.content, str) else compact_json(self.content)
-        return {"id": self.id, "source": self.source, "destination": self.destination, "direction": "MO",
-                "reference": "", "content": content}
+        return {
+            "id": self.id,
+            "source": self.source,
+            "destination": self.destination,
+            "direction": "MO",
+            "reference": "",
+            "content": content,
+        }
 
 
 @dataclass(frozen=True)

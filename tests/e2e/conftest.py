@@ -36,8 +36,12 @@ def callback_auth(local_stack: LocalStack) -> tuple[str, str]:
     return local_stack.info["callback_username"], local_stack.info["callback_password"]
 
 
-def signed_request(local_stack: LocalStack, method: str, path: str, params: dict[str, str] | None = None,
-                   ) -> requests.Response:
+def signed_request(
+    local_stack: LocalStack,
+    method: str,
+    path: str,
+    params: dict[str, str] | None = None,
+) -> requests.Response:
     """A SigV4-signed (service `execute-api`) request to the HTTP API, as an IAM-authenticated caller sends it."""
     url = local_stack.info["api_url"] + path
     aws_request = AWSRequest(method=method, url=url, params=params or {})
@@ -52,14 +56,17 @@ def signed_get(local_stack: LocalStack) -> Callable[..., requests.Response]:
     return lambda path, params=None: signed_request(local_stack, "GET", path, params)
 
 
-def receive_until(local_stack: LocalStack, queue_url: str, predicate: Callable[[dict[str, Any]], bool],
-                  timeout: float = 10) -> dict[str, Any]:
+def receive_until(
+    local_stack: LocalStack, queue_url: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10
+) -> dict[str, Any]:
     """Receive (and delete) JSON messages from a queue until one matches; return it, or fail after `timeout`."""
     sqs = local_stack.client("sqs")
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
         for message in messages:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             body = json.loads(message["Body"])

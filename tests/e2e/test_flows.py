@@ -13,8 +13,23 @@ from local.stack import LocalStack
 pytestmark = pytest.mark.e2e
 
 FINAL = {"received", "rejected", "expired"}
-MO_TYPES = ["text", "image", "video", "audio", "document", "sticker", "location", "contacts", "interactive", "button",
-            "reaction", "order", "system", "request_welcome", "unsupported"]
+MO_TYPES = [
+    "text",
+    "image",
+    "video",
+    "audio",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "interactive",
+    "button",
+    "reaction",
+    "order",
+    "system",
+    "request_welcome",
+    "unsupported",
+]
 
 
 @pytest.fixture
@@ -31,10 +46,16 @@ def customer() -> str:
 
 def send_template(gateway: Gateway, destination: str) -> str:
     reference = f"e2e-{uuid.uuid4()}"
-    gateway.request("WhatsApp Send Requested", {
-        "destination": destination, "type": "template", "reference": reference,
-        "template": {"name": "order_shipped", "language": {"code": "en"}},
-    }, source="e2e.tests")
+    gateway.request(
+        "WhatsApp Send Requested",
+        {
+            "destination": destination,
+            "type": "template",
+            "reference": reference,
+            "template": {"name": "order_shipped", "language": {"code": "en"}},
+        },
+        source="e2e.tests",
+    )
     return reference
 
 
@@ -54,19 +75,29 @@ def collect(gateway: Gateway, done: Any, timeout: float = 15, grace: float = 0.5
 
 
 def status_changes(events: list[dict[str, Any]], message_id: str) -> list[tuple[str, str]]:
-    return [(e["detail"]["previous_status"], e["detail"]["status"]) for e in events
-            if e["detail-type"] == "WhatsApp Message Status Changed" and e["detail"]["message_id"] == message_id]
+    return [
+        (e["detail"]["previous_status"], e["detail"]["status"])
+        for e in events
+        if e["detail-type"] == "WhatsApp Message Status Changed" and e["detail"]["message_id"] == message_id
+    ]
 
 
 def accepted_id(events: list[dict[str, Any]], reference: str) -> str | None:
-    return next((e["detail"]["message_id"] for e in events
-                 if e["detail-type"] == "WhatsApp Message Accepted" and e["detail"].get("reference") == reference), None)
+    return next(
+        (
+            e["detail"]["message_id"]
+            for e in events
+            if e["detail-type"] == "WhatsApp Message Accepted" and e["detail"].get("reference") == reference
+        ),
+        None,
+    )
 
 
 def delivered(reference: str):
     def check(events: list[dict[str, Any]]) -> bool:
         message_id = accepted_id(events, reference)
         return message_id is not None and any(status in FINAL for _, status in status_changes(events, message_id))
+
     return check
 
 
@@ -93,7 +124,12 @@ def test_a_send_is_accepted_sent_and_received_and_readable(gateway: Gateway) -> 
     assert (sent["id"], sent["destination"], sent["type"]) == (message_id, destination, "template")
     status, record = gateway.get_message(message_id)
     assert status == 200
-    assert (record["direction"], record["destination"], record["status"], record["reference"]) == ("MT", destination, "received", reference)
+    assert (record["direction"], record["destination"], record["status"], record["reference"]) == (
+        "MT",
+        destination,
+        "received",
+        reference,
+    )
     assert [entry["status"] for entry in record["status_history"]] == ["accepted", "sent", "received"]
 
 
@@ -111,7 +147,11 @@ def test_every_mo_type_reaches_the_bus(gateway: Gateway) -> None:
 
     events = collect(gateway, lambda events: sent.keys() <= {e["detail"].get("message_id") for e in events})
 
-    received = {e["detail"]["message_id"]: e["detail"]["type"] for e in events if e["detail-type"] == "WhatsApp Message Received"}
+    received = {
+        e["detail"]["message_id"]: e["detail"]["type"]
+        for e in events
+        if e["detail-type"] == "WhatsApp Message Received"
+    }
     assert received == sent
     status, page = gateway.list_messages(contact=sender, limit="50")
     assert status == 200 and len(page["items"]) == len(sent)
@@ -167,7 +207,12 @@ def test_outside_the_window_a_free_form_send_fails_fast_and_a_reply_opens_it(gat
     command = {"destination": destination, "type": "text", "text": {"body": "hello"}, "reference": reference}
     gateway.request("WhatsApp Send Requested", command, source="e2e.tests")
 
-    events = collect(gateway, lambda events: any(e["detail-type"] == "WhatsApp Message Failed" and e["detail"].get("reference") == reference for e in events))
+    events = collect(
+        gateway,
+        lambda events: any(
+            e["detail-type"] == "WhatsApp Message Failed" and e["detail"].get("reference") == reference for e in events
+        ),
+    )
     [failed] = [e for e in events if e["detail-type"] == "WhatsApp Message Failed"]
     assert failed["detail"]["error"]["code"] == "outside_24h_window"
     assert gateway.simulate(f"/_sim/messages?reference={reference}") == []
@@ -180,8 +225,12 @@ def test_outside_the_window_a_free_form_send_fails_fast_and_a_reply_opens_it(gat
 
 def test_unauthenticated_callbacks_are_refused_and_nothing_is_stored(gateway: Gateway, local_stack: LocalStack) -> None:
     message_id = str(uuid.uuid4())
-    body = {"id": message_id, "source": "+64211234567", "destination": "1234567890",
-            "content": {"type": "text", "text": {"body": "forged"}}}
+    body = {
+        "id": message_id,
+        "source": "+64211234567",
+        "destination": "1234567890",
+        "content": {"type": "text", "text": {"body": "forged"}},
+    }
     for auth in (None, (local_stack.info["callback_username"], "wrong")):
         answer = requests.post(local_stack.info["api_url"] + "/callbacks/mo", json=body, auth=auth, timeout=10)
         assert answer.status_code == 401
@@ -200,7 +249,9 @@ def test_an_erasure_request_on_the_bus_removes_the_contact_s_records_and_is_audi
     assert len(gateway.list_messages(contact=destination)[1]["items"]) == 2
 
     reference = f"e2e-erasure-{uuid.uuid4()}"
-    gateway.request("WhatsApp Contact Erasure Requested", {"contact": destination, "reference": reference}, source="e2e.tests")
+    gateway.request(
+        "WhatsApp Contact Erasure Requested", {"contact": destination, "reference": reference}, source="e2e.tests"
+    )
     events = collect(gateway, lambda events: any(e["detail-type"] == "WhatsApp Contact Erased" for e in events))
 
     [erased] = [e["detail"] for e in events if e["detail-type"] == "WhatsApp Contact Erased"]

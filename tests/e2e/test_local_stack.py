@@ -16,8 +16,19 @@ from local.stack import LocalStack, PortInUseError
 pytestmark = pytest.mark.e2e
 
 STACK_JSON_KEYS = {
-    "api_url", "aws_endpoint_url", "region", "simulator_url", "callback_username", "callback_password", "table_name",
-    "event_bus_name", "send_queue_url", "dlq_url", "event_tap_queue_url", "media_bucket", "provider_username",
+    "api_url",
+    "aws_endpoint_url",
+    "region",
+    "simulator_url",
+    "callback_username",
+    "callback_password",
+    "table_name",
+    "event_bus_name",
+    "send_queue_url",
+    "dlq_url",
+    "event_tap_queue_url",
+    "media_bucket",
+    "provider_username",
     "provider_password",
 }
 
@@ -45,8 +56,12 @@ def test_template_resources_exist_in_moto(local_stack: LocalStack) -> None:
     events = local_stack.client("events")
     assert events.describe_event_bus(Name=info["event_bus_name"])["Name"] == info["event_bus_name"]
     rules = {rule["Name"] for rule in events.list_rules(EventBusName=info["event_bus_name"])["Rules"]}
-    assert {"wab-local-SendRequestedRule", "wab-local-BroadcastRequestedRule",
-            "wab-local-MediaUploadRequestedRule", "wab-local-event-tap"} <= rules
+    assert {
+        "wab-local-SendRequestedRule",
+        "wab-local-BroadcastRequestedRule",
+        "wab-local-MediaUploadRequestedRule",
+        "wab-local-event-tap",
+    } <= rules
 
     sqs = local_stack.client("sqs")
     send = sqs.get_queue_attributes(QueueUrl=info["send_queue_url"], AttributeNames=["All"])["Attributes"]
@@ -55,7 +70,9 @@ def test_template_resources_exist_in_moto(local_stack: LocalStack) -> None:
     assert send["VisibilityTimeout"] == "180"
 
     secrets = local_stack.client("secretsmanager")
-    callback_secret = json.loads(secrets.get_secret_value(SecretId="wab-local-CallbackCredentialsSecret")["SecretString"])
+    callback_secret = json.loads(
+        secrets.get_secret_value(SecretId="wab-local-CallbackCredentialsSecret")["SecretString"]
+    )
     assert callback_secret == {"username": info["callback_username"], "password": info["callback_password"]}
     provider_secret = json.loads(secrets.get_secret_value(SecretId="wab-local-ProviderSecret")["SecretString"])
     assert provider_secret == {
@@ -86,16 +103,23 @@ def test_unknown_route_is_404(local_stack: LocalStack) -> None:
 
 
 def test_callback_is_stored_published_and_readable_through_the_signed_record_api(
-    local_stack: LocalStack, callback_auth: tuple[str, str], signed_get: Callable[..., requests.Response],
+    local_stack: LocalStack,
+    callback_auth: tuple[str, str],
+    signed_get: Callable[..., requests.Response],
     wait_for_event: Callable[..., dict[str, Any]],
 ) -> None:
     require_handler(local_stack, "CallbacksFunction")
     require_handler(local_stack, "MessagesFunction")
     message_id = f"e2e-{uuid.uuid4().hex[:12]}"
-    callback = {"id": message_id, "source": "491701234567", "destination": "1234567890",
-                "content": {"type": "text", "text": {"body": "hello from e2e"}}}
-    response = requests.post(local_stack.info["api_url"] + "/callbacks/mo", json=callback, auth=callback_auth,
-                             timeout=30)
+    callback = {
+        "id": message_id,
+        "source": "491701234567",
+        "destination": "1234567890",
+        "content": {"type": "text", "text": {"body": "hello from e2e"}},
+    }
+    response = requests.post(
+        local_stack.info["api_url"] + "/callbacks/mo", json=callback, auth=callback_auth, timeout=30
+    )
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
     event = wait_for_event(lambda e: e["detail"].get("message_id") == message_id)
     assert (event["source"], event["detail-type"]) == ("wab.gateway", "WhatsApp Message Received")
@@ -105,10 +129,16 @@ def test_callback_is_stored_published_and_readable_through_the_signed_record_api
 
 
 def put_event(local_stack: LocalStack, source: str, detail_type: str, detail: dict[str, Any]) -> None:
-    answer = local_stack.client("events").put_events(Entries=[{
-        "EventBusName": local_stack.info["event_bus_name"], "Source": source, "DetailType": detail_type,
-        "Detail": json.dumps(detail),
-    }])
+    answer = local_stack.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": local_stack.info["event_bus_name"],
+                "Source": source,
+                "DetailType": detail_type,
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )
     assert answer["FailedEntryCount"] == 0
 
 
@@ -130,8 +160,11 @@ def test_send_requests_from_other_sources_reach_the_send_queue_but_the_gateways_
     with local_stack.paused_event_sources():  # so a running sender cannot take the message first
         put_event(local_stack, "wab.gateway", "WhatsApp Send Requested", {"marker": marker, "from": "gateway"})
         put_event(local_stack, "test.client", "WhatsApp Send Requested", {"marker": marker, "from": "client"})
-        delivered = [body for body in drain(local_stack, local_stack.info["send_queue_url"])
-                     if body.get("detail", {}).get("marker") == marker]
+        delivered = [
+            body
+            for body in drain(local_stack, local_stack.info["send_queue_url"])
+            if body.get("detail", {}).get("marker") == marker
+        ]
     assert [(body["source"], body["detail-type"]) for body in delivered] == [("test.client", "WhatsApp Send Requested")]
 
 
@@ -158,8 +191,11 @@ class ScriptedFunction:
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         self.records.extend(event["Records"])
-        return {"batchItemFailures": [{"itemIdentifier": record["messageId"]}
-                                      for record in event["Records"] if record["body"] in self.failing]}
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": record["messageId"]} for record in event["Records"] if record["body"] in self.failing
+            ]
+        }
 
 
 def test_event_source_deletes_successes_and_moto_redrives_repeated_failures(local_stack: LocalStack) -> None:
@@ -167,17 +203,26 @@ def test_event_source_deletes_successes_and_moto_redrives_repeated_failures(loca
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(QueueName=name, Attributes={
-        "VisibilityTimeout": "1",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
-    })["QueueUrl"]
+    queue_url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": "1",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+        },
+    )["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     for body in ("ok-1", "ok-2", "poison"):
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)
 
     function = ScriptedFunction(failing={"poison"})
-    config = SqsEventSourceConfig(queue_url=queue_url, queue_arn=queue_arn, region=local_stack.region, batch_size=10,
-                                  report_batch_item_failures=True, maximum_concurrency=2)
+    config = SqsEventSourceConfig(
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        region=local_stack.region,
+        batch_size=10,
+        report_batch_item_failures=True,
+        maximum_concurrency=2,
+    )
     source = SqsEventSource(function, config, lambda: local_stack.client("sqs"))  # type: ignore[arg-type]
     source.start()
     try:
@@ -187,12 +232,14 @@ def test_event_source_deletes_successes_and_moto_redrives_repeated_failures(loca
 
     assert [message["Body"] for message in dead] == ["poison"]
     assert sorted(record["body"] for record in function.records) == ["ok-1", "ok-2", "poison", "poison"]
-    poison_counts = [record["attributes"]["ApproximateReceiveCount"] for record in function.records
-                     if record["body"] == "poison"]
+    poison_counts = [
+        record["attributes"]["ApproximateReceiveCount"] for record in function.records if record["body"] == "poison"
+    ]
     assert poison_counts == ["1", "2"]
     assert {record["eventSourceARN"] for record in function.records} == {queue_arn}
-    left = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages",
-                                                                        "ApproximateNumberOfMessagesNotVisible"])
+    left = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )
     assert set(left["Attributes"].values()) == {"0"}
 
 
@@ -216,8 +263,10 @@ def test_connections_are_kept_alive(local_stack: LocalStack) -> None:
 def test_a_body_over_10_mb_is_413(local_stack: LocalStack) -> None:
     port = int(local_stack.info["api_url"].rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall(b"POST /callbacks/mo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                           b"Content-Length: 10485761\r\n\r\n")
+        connection.sendall(
+            b"POST /callbacks/mo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 10485761\r\n\r\n"
+        )
         received = b""
         while chunk := connection.recv(4096):  # the stack closes the connection after a 413
             received += chunk

@@ -93,11 +93,14 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         events.put_targets(Rule="tap", EventBusName=bus, Targets=[{"Id": "tap", "Arn": tap_arn}])
         secrets = boto3.client("secretsmanager")
         callback_secret = secrets.create_secret(
-            Name="callback-credentials", SecretString=json.dumps({"username": CALLBACK_USER, "password": CALLBACK_PASSWORD})
+            Name="callback-credentials",
+            SecretString=json.dumps({"username": CALLBACK_USER, "password": CALLBACK_PASSWORD}),
         )["ARN"]
         provider_secret = secrets.create_secret(
             Name="provider",
-            SecretString=json.dumps({"base_url": "https://provider.test/rest/wab/v1", "username": "api", "password": "api-secret"}),
+            SecretString=json.dumps(
+                {"base_url": "https://provider.test/rest/wab/v1", "username": "api", "password": "api-secret"}
+            ),
         )["ARN"]
         for name, value in {
             "TABLE_NAME": "messages",

@@ -17,7 +17,13 @@ BUSINESS = "1234567890"
 
 
 def mo_body(text: str = "Kia ora 👋", message_id: str = MO_ID, **content: Any) -> dict[str, Any]:
-    whatsapp = {"from": CUSTOMER, "id": "wamid.ABC123", "timestamp": "1795600000", "type": "text", "text": {"body": text}}
+    whatsapp = {
+        "from": CUSTOMER,
+        "id": "wamid.ABC123",
+        "timestamp": "1795600000",
+        "type": "text",
+        "text": {"body": text},
+    }
     whatsapp.update(content)
     return {"id": message_id, "source": CUSTOMER, "destination": BUSINESS, "content": whatsapp}
 
@@ -31,8 +37,14 @@ def callbacks(aws):
 
 @pytest.fixture
 def post(callbacks):
-    def post(route: str, body: Any = None, *, auth: str | None = basic(), raw: str | bytes | None = None,
-             headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+    def post(
+        route: str,
+        body: Any = None,
+        *,
+        auth: str | None = basic(),
+        raw: str | bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
         all_headers = {"authorization": auth} if auth else {}
         all_headers.update(headers or {})
         event = http_event("POST", f"/callbacks/{route}", body=body, raw_body=raw, headers=all_headers)
@@ -56,13 +68,19 @@ def sent_entries(aws):
 
 # --- MO -----------------------------------------------------------------------------------------------------------
 
+
 def test_mo_is_stored_windows_the_contact_and_is_published(aws, post):
     status, answer, _ = post("mo", mo_body())
 
     assert (status, answer) == (200, {"status": "ok"})
     item = aws.item(f"MSG#{MO_ID}")
     assert item["direction"] == "MO"
-    assert (item["source"], item["destination"], item["type"], item["status"]) == (CUSTOMER, BUSINESS, "text", "received")
+    assert (item["source"], item["destination"], item["type"], item["status"]) == (
+        CUSTOMER,
+        BUSINESS,
+        "text",
+        "received",
+    )
     assert item["content"]["text"] == {"body": "Kia ora 👋"}
     assert item["status_history"] == [{"status": "received", "at": "2026-11-25T09:46:40.000000Z"}]
     assert item["outbox"] == {}
@@ -76,7 +94,13 @@ def test_mo_is_stored_windows_the_contact_and_is_published(aws, post):
         "destination": BUSINESS,
         "type": "text",
         "text": "Kia ora 👋",
-        "content": {"from": CUSTOMER, "id": "wamid.ABC123", "timestamp": "1795600000", "type": "text", "text": {"body": "Kia ora 👋"}},
+        "content": {
+            "from": CUSTOMER,
+            "id": "wamid.ABC123",
+            "timestamp": "1795600000",
+            "type": "text",
+            "text": {"body": "Kia ora 👋"},
+        },
         "received_at": "2026-11-25T09:46:40.000000Z",
     }
 
@@ -96,18 +120,47 @@ def test_a_repeated_mo_is_answered_ok_and_publishes_nothing_new(aws, post):
 @pytest.mark.parametrize(
     "content, text, published",
     [
-        ('{"type": "image", "image": {"id": "m1", "mime_type": "image/jpeg", "caption": "receipt"}}', "receipt",
-         {"type": "image", "image": {"id": "m1", "mime_type": "image/jpeg", "caption": "receipt"}}),
-        ('{"type": "location", "location": {"latitude": -41.286640000000000001, "longitude": 174.77557}}', None,
-         {"type": "location", "location": {"latitude": "-41.286640000000000001", "longitude": "174.77557"}}),
-        ('{"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "y", "title": "Yes"}}}', "Yes",
-         {"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "y", "title": "Yes"}}}),
-        ('{"type": "reaction", "reaction": {"message_id": "wamid.X"}}', None,
-         {"type": "reaction", "reaction": {"message_id": "wamid.X", "removed": True}}),
-        ('{"type": "order", "order": {"catalog_id": "c", "product_items": [{"product_retailer_id": "p", "quantity": 2, "item_price": 12.50, "currency": "NZD"}]}}', None,
-         {"type": "order", "order": {"catalog_id": "c", "product_items": [{"product_retailer_id": "p", "quantity": 2, "item_price": "12.50", "currency": "NZD"}]}}),
-        ('{"type": "brand_new_type", "brand_new_type": {"deep": {"er": [1]}}}', None,
-         {"type": "brand_new_type", "brand_new_type": {"deep": {"er": [1]}}}),
+        (
+            '{"type": "image", "image": {"id": "m1", "mime_type": "image/jpeg", "caption": "receipt"}}',
+            "receipt",
+            {"type": "image", "image": {"id": "m1", "mime_type": "image/jpeg", "caption": "receipt"}},
+        ),
+        (
+            '{"type": "location", "location": {"latitude": -41.286640000000000001, "longitude": 174.77557}}',
+            None,
+            {"type": "location", "location": {"latitude": "-41.286640000000000001", "longitude": "174.77557"}},
+        ),
+        (
+            '{"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "y", "title": "Yes"}}}',
+            "Yes",
+            {
+                "type": "interactive",
+                "interactive": {"type": "button_reply", "button_reply": {"id": "y", "title": "Yes"}},
+            },
+        ),
+        (
+            '{"type": "reaction", "reaction": {"message_id": "wamid.X"}}',
+            None,
+            {"type": "reaction", "reaction": {"message_id": "wamid.X", "removed": True}},
+        ),
+        (
+            '{"type": "order", "order": {"catalog_id": "c", "product_items": [{"product_retailer_id": "p", "quantity": 2, "item_price": 12.50, "currency": "NZD"}]}}',
+            None,
+            {
+                "type": "order",
+                "order": {
+                    "catalog_id": "c",
+                    "product_items": [
+                        {"product_retailer_id": "p", "quantity": 2, "item_price": "12.50", "currency": "NZD"}
+                    ],
+                },
+            },
+        ),
+        (
+            '{"type": "brand_new_type", "brand_new_type": {"deep": {"er": [1]}}}',
+            None,
+            {"type": "brand_new_type", "brand_new_type": {"deep": {"er": [1]}}},
+        ),
     ],
 )
 def test_every_kind_of_mo_is_stored_and_published(aws, post, sent_entries, content, text, published):
@@ -116,8 +169,13 @@ def test_every_kind_of_mo_is_stored_and_published(aws, post, sent_entries, conte
     assert post("mo", raw=raw, headers={"content-type": "application/json"})[0] == 200
 
     exact = json.loads(json.dumps(published), parse_float=Decimal)
-    exact = json.loads(json.dumps(exact, default=str).replace('"-41.286640000000000001"', "-41.286640000000000001")
-                       .replace('"174.77557"', "174.77557").replace('"12.50"', "12.50"), parse_float=Decimal)
+    exact = json.loads(
+        json.dumps(exact, default=str)
+        .replace('"-41.286640000000000001"', "-41.286640000000000001")
+        .replace('"174.77557"', "174.77557")
+        .replace('"12.50"', "12.50"),
+        parse_float=Decimal,
+    )
     [entry] = sent_entries
     detail = json.loads(entry["Detail"], parse_float=Decimal)
     assert detail["type"] == published["type"]
@@ -136,6 +194,7 @@ def test_an_older_mo_arriving_late_does_not_move_the_window_back(aws, post):
 
 
 # --- authentication -------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "auth",
@@ -167,8 +226,14 @@ def test_bad_credentials_are_checked_before_the_body(aws, post):
 def test_previous_credentials_still_work_during_a_rotation(aws, post):
     boto3.client("secretsmanager").put_secret_value(
         SecretId=aws.callback_secret_arn,
-        SecretString=json.dumps({"username": CALLBACK_USER, "password": "new-password",
-                                 "previous_username": CALLBACK_USER, "previous_password": CALLBACK_PASSWORD}),
+        SecretString=json.dumps(
+            {
+                "username": CALLBACK_USER,
+                "password": "new-password",
+                "previous_username": CALLBACK_USER,
+                "previous_password": CALLBACK_PASSWORD,
+            }
+        ),
     )
     assert post("mo", mo_body(), auth=basic(password="new-password"))[0] == 200
     assert post("mo", mo_body(), auth=basic(password=CALLBACK_PASSWORD))[0] == 200
@@ -178,7 +243,15 @@ def test_previous_credentials_still_work_during_a_rotation(aws, post):
 # --- bad input -------------------------------------------------------------------------------------------------------
 
 NESTED = '{"id":"' + MO_ID + '","source":"+64211234567","destination":"1","content":' + "[" * 5000 + "]" * 5000 + "}"
-DEEP_BUT_PARSEABLE = '{"id":"' + MO_ID + '","source":"+64211234567","destination":"1","content":{"type":"x","x":' + '{"a":' * 30 + "1" + "}" * 30 + "}}"
+DEEP_BUT_PARSEABLE = (
+    '{"id":"'
+    + MO_ID
+    + '","source":"+64211234567","destination":"1","content":{"type":"x","x":'
+    + '{"a":' * 30
+    + "1"
+    + "}" * 30
+    + "}}"
+)
 
 
 @pytest.mark.parametrize(
@@ -192,23 +265,114 @@ DEEP_BUT_PARSEABLE = '{"id":"' + MO_ID + '","source":"+64211234567","destination
         ("mo", "null", 422, "invalid_payload"),
         ("mo", '"just a string"', 422, "invalid_payload"),
         ("mo", '{"source": "+64211234567", "destination": "1", "content": {}}', 422, "invalid_payload"),
-        ("mo", '{"id": 12345, "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}', 422, "invalid_payload"),
-        ("mo", '{"id": {"$ne": null}, "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}', 422, "invalid_payload"),
-        ("mo", '{"id": "' + MO_ID + '", "source": {"$gt": ""}, "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}', 422, "invalid_payload"),
-        ("mo", '{"id": "' + "a" * 201 + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}', 422, "invalid_payload"),
-        ("mo", '{"id": "../../etc/passwd", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}', 422, "invalid_payload"),
-        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": "not json"}', 422, "invalid_content"),
-        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": "%%%", "encoding": "base64"}', 422, "invalid_content"),
-        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": null}', 422, "invalid_content"),
-        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "a\\u0000b"}}}', 422, "invalid_text"),
-        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "\\ud800"}}}', 422, "invalid_text"),
-        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"type": ["text"], "text": {"body": "x"}}}', 422, "invalid_content"),
-        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"type": {"text": 1}}}', 422, "invalid_content"),
-        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"text": {"body": "x"}}}', 422, "invalid_content"),
-        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": 7}}}', 422, "invalid_content"),
+        (
+            "mo",
+            '{"id": 12345, "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}',
+            422,
+            "invalid_payload",
+        ),
+        (
+            "mo",
+            '{"id": {"$ne": null}, "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}',
+            422,
+            "invalid_payload",
+        ),
+        (
+            "mo",
+            '{"id": "'
+            + MO_ID
+            + '", "source": {"$gt": ""}, "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}',
+            422,
+            "invalid_payload",
+        ),
+        (
+            "mo",
+            '{"id": "'
+            + "a" * 201
+            + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}',
+            422,
+            "invalid_payload",
+        ),
+        (
+            "mo",
+            '{"id": "../../etc/passwd", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}',
+            422,
+            "invalid_payload",
+        ),
+        (
+            "mo",
+            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": "not json"}',
+            422,
+            "invalid_content",
+        ),
+        (
+            "mo",
+            '{"id": "'
+            + MO_ID
+            + '", "source": "+64211234567", "destination": "1", "content": "%%%", "encoding": "base64"}',
+            422,
+            "invalid_content",
+        ),
+        (
+            "mo",
+            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": null}',
+            422,
+            "invalid_content",
+        ),
+        (
+            "mo",
+            '{"id": "'
+            + MO_ID
+            + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "a\\u0000b"}}}',
+            422,
+            "invalid_text",
+        ),
+        (
+            "mo",
+            '{"id": "'
+            + MO_ID
+            + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "\\ud800"}}}',
+            422,
+            "invalid_text",
+        ),
+        (
+            "mo",
+            '{"id": "'
+            + MO_ID
+            + '", "source": "+64211234567", "destination": "1", "content": {"type": ["text"], "text": {"body": "x"}}}',
+            422,
+            "invalid_content",
+        ),
+        (
+            "mo",
+            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"type": {"text": 1}}}',
+            422,
+            "invalid_content",
+        ),
+        (
+            "mo",
+            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"text": {"body": "x"}}}',
+            422,
+            "invalid_content",
+        ),
+        (
+            "mo",
+            '{"id": "'
+            + MO_ID
+            + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": 7}}}',
+            422,
+            "invalid_content",
+        ),
         ("mo", NESTED, 422, "too_deep"),
         ("mo", DEEP_BUT_PARSEABLE, 422, "too_deep"),
-        ("mo", '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": NaN}}}', 400, "malformed_json"),
+        (
+            "mo",
+            '{"id": "'
+            + MO_ID
+            + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": NaN}}}',
+            400,
+            "malformed_json",
+        ),
         ("dlr", '{"status": "sent"}', 422, "invalid_payload"),
         ("dlr", '{"id": "' + MT_ID + '"}', 422, "invalid_payload"),
         ("dlr", '{"id": "' + MT_ID + '", "status": ["sent"]}', 422, "invalid_payload"),
@@ -240,7 +404,9 @@ def test_a_huge_body_is_refused_with_413(aws, post):
 
 
 def test_a_body_that_is_not_json_by_media_type_is_refused_with_415(aws, post):
-    status, answer, _ = post("dlr", raw="id=1&status=sent", headers={"content-type": "application/x-www-form-urlencoded"})
+    status, answer, _ = post(
+        "dlr", raw="id=1&status=sent", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert (status, answer["error"]) == (415, "unsupported_media_type")
 
 
@@ -253,13 +419,17 @@ def test_text_is_stored_and_published_exactly_as_sent(aws, post):
 
 # --- DLR -------------------------------------------------------------------------------------------------------------
 
+
 def dlr(status: str, message_id: str = MT_ID, reference: str = "order-7", **extra: Any) -> dict[str, Any]:
     return {"id": message_id, "status": status, "reference": reference, **extra}
 
 
 def status_events(aws) -> list[tuple[str, str]]:
-    return [(event["detail"]["previous_status"], event["detail"]["status"]) for event in aws.published()
-            if event["detail-type"] == "WhatsApp Message Status Changed"]
+    return [
+        (event["detail"]["previous_status"], event["detail"]["status"])
+        for event in aws.published()
+        if event["detail-type"] == "WhatsApp Message Status Changed"
+    ]
 
 
 def test_statuses_move_forward_and_each_move_is_published_once(aws, post):
@@ -272,12 +442,16 @@ def test_statuses_move_forward_and_each_move_is_published_once(aws, post):
     assert item["reference"] == "order-7" and item["reference_key"] == "order-7"
     [first, second] = aws.published()
     assert first["detail"]["message_id"] == MT_ID and first["detail"]["reference"] == "order-7"
-    assert [(first["detail"]["previous_status"], first["detail"]["status"]),
-            (second["detail"]["previous_status"], second["detail"]["status"])] == [("accepted", "sent"), ("sent", "received")]
+    assert [
+        (first["detail"]["previous_status"], first["detail"]["status"]),
+        (second["detail"]["previous_status"], second["detail"]["status"]),
+    ] == [("accepted", "sent"), ("sent", "received")]
 
 
 def test_sms_v2_shape_is_accepted(aws, post):
-    assert post("dlr", {"message_id": MT_ID, "status": "REJECTED", "detail": "carrier said no", "reference": ""})[0] == 200
+    assert (
+        post("dlr", {"message_id": MT_ID, "status": "REJECTED", "detail": "carrier said no", "reference": ""})[0] == 200
+    )
     item = aws.item(f"MSG#{MT_ID}")
     assert item["status"] == "rejected"
     assert item["status_history"][0]["detail"] == "carrier said no"
@@ -334,6 +508,7 @@ def test_a_dlr_before_the_send_is_stored_keeps_the_record_for_reconciliation(aws
 
 # --- dependency failures, retries, races ---------------------------------------------------------------------------------
 
+
 def fail_put_events(monkeypatch, *, partially: bool = False) -> list[int]:
     """Make the events client fail; returns a list counting the calls made."""
     from wab import aws as wab_aws
@@ -389,7 +564,9 @@ def test_a_storage_failure_gets_503_and_stores_or_publishes_nothing(aws, post, m
     from wab import aws as wab_aws
 
     def unavailable(**_):
-        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "PutItem")
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "PutItem"
+        )
 
     with monkeypatch.context() as patch:
         patch.setattr(wab_aws.client("dynamodb"), "put_item", unavailable)
@@ -411,7 +588,11 @@ def test_a_window_update_failure_is_retried_before_anything_is_published(aws, po
     client = wab_aws.client("dynamodb")
     real_update = client.update_item
     with monkeypatch.context() as patch:
-        patch.setattr(client, "update_item", lambda **kw: unavailable() if kw["Key"]["pk"]["S"].startswith("CONTACT#") else real_update(**kw))
+        patch.setattr(
+            client,
+            "update_item",
+            lambda **kw: unavailable() if kw["Key"]["pk"]["S"].startswith("CONTACT#") else real_update(**kw),
+        )
         assert post("mo", mo_body())[0] == 503
     assert aws.published() == []
     assert aws.item(f"CONTACT#{CUSTOMER}") is None
@@ -434,7 +615,9 @@ def test_a_duplicate_arriving_while_the_original_is_publishing_is_asked_to_retry
 
     monkeypatch.setattr(EventPublisher, "publish", publish_after_a_duplicate_arrives)
     assert post("mo", mo_body())[0] == 200
-    assert answers == [(503, {"error": "in_progress", "message": "this callback is being processed by another invocation; retry"})]
+    assert answers == [
+        (503, {"error": "in_progress", "message": "this callback is being processed by another invocation; retry"})
+    ]
     assert len(aws.published()) == 1
 
 

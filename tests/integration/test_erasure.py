@@ -27,23 +27,41 @@ def deliver_mo(message_id: str, source: str) -> None:
     """A customer's message through the callbacks function: its record and the contact's window item."""
     callbacks = load_handler("callbacks")
     callbacks.dependencies.cache_clear()
-    content = {"from": source, "id": f"wamid.{message_id}", "timestamp": "1795600000", "type": "text", "text": {"body": "hi"}}
-    event = http_event("POST", "/callbacks/mo", headers={"authorization": basic()},
-                       body={"id": message_id, "source": source, "destination": BUSINESS, "content": content})
+    content = {
+        "from": source,
+        "id": f"wamid.{message_id}",
+        "timestamp": "1795600000",
+        "type": "text",
+        "text": {"body": "hi"},
+    }
+    event = http_event(
+        "POST",
+        "/callbacks/mo",
+        headers={"authorization": basic()},
+        body={"id": message_id, "source": source, "destination": BUSINESS, "content": content},
+    )
     assert callbacks.lambda_handler(event, LambdaContext())["statusCode"] == 200
 
 
 def deliver_dlr(message_id: str, status: str) -> None:
     callbacks = load_handler("callbacks")
-    event = http_event("POST", "/callbacks/dlr", headers={"authorization": basic()},
-                       body={"id": message_id, "status": status})
+    event = http_event(
+        "POST", "/callbacks/dlr", headers={"authorization": basic()}, body={"id": message_id, "status": status}
+    )
     assert callbacks.lambda_handler(event, LambdaContext())["statusCode"] == 200
 
 
 def send_text(sender: Harness, provider: Any, message_id: str, destination: str) -> None:
     """A free-form send the provider accepts: the MT record (and the sender's idempotency record of the send)."""
     provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": message_id, "status": "accepted"}])
-    sender.put({"destination": destination, "type": "text", "text": {"body": "Your order has shipped"}, "reference": message_id})
+    sender.put(
+        {
+            "destination": destination,
+            "type": "text",
+            "text": {"body": "Your order has shipped"},
+            "reference": message_id,
+        }
+    )
     assert sender.run() == {"batchItemFailures": []}
 
 
@@ -51,17 +69,29 @@ def route_erasures_to_the_queue(sender: Harness) -> None:
     """The template's rule for erasure requests, as deployed: from any source but the gateway, to the send queue."""
     rule = template_resources()["ContactErasureRequestedRule"]["Properties"]
     events = wab_aws.client("events")
-    events.put_rule(Name="ContactErasureRequestedRule", EventBusName=sender.aws.bus_name,
-                    EventPattern=json.dumps(rule["EventPattern"]))
-    events.put_targets(Rule="ContactErasureRequestedRule", EventBusName=sender.aws.bus_name,
-                       Targets=[{"Id": "SendQueue", "Arn": sender.queue_arn}])
+    events.put_rule(
+        Name="ContactErasureRequestedRule",
+        EventBusName=sender.aws.bus_name,
+        EventPattern=json.dumps(rule["EventPattern"]),
+    )
+    events.put_targets(
+        Rule="ContactErasureRequestedRule",
+        EventBusName=sender.aws.bus_name,
+        Targets=[{"Id": "SendQueue", "Arn": sender.queue_arn}],
+    )
 
 
 def request_erasure(sender: Harness, detail: dict[str, Any], source: str = "crm.privacy") -> None:
-    answer = wab_aws.client("events").put_events(Entries=[{
-        "Source": source, "DetailType": "WhatsApp Contact Erasure Requested", "Detail": json.dumps(detail),
-        "EventBusName": sender.aws.bus_name,
-    }])
+    answer = wab_aws.client("events").put_events(
+        Entries=[
+            {
+                "Source": source,
+                "DetailType": "WhatsApp Contact Erasure Requested",
+                "Detail": json.dumps(detail),
+                "EventBusName": sender.aws.bus_name,
+            }
+        ]
+    )
     assert answer["FailedEntryCount"] == 0
 
 
@@ -76,7 +106,9 @@ def erase(sender: Harness, monkeypatch: pytest.MonkeyPatch, at: datetime = ERASE
 
 
 def of_contact(items: list[dict[str, Any]], number: str) -> list[str]:
-    return sorted(item["pk"] for item in items if item.get("contact_key") == number or item["pk"] == f"CONTACT#{number}")
+    return sorted(
+        item["pk"] for item in items if item.get("contact_key") == number or item["pk"] == f"CONTACT#{number}"
+    )
 
 
 def records(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -144,15 +176,26 @@ def test_a_second_request_erases_nothing_more(sender, monkeypatch, stored):
     assert records(sender.items()) == remaining
     assert first["detail"]["records_erased"] == 4
     assert second["detail"] == {
-        "contact_hash": CUSTOMER_HASH, "records_erased": 0, "reference": "gdpr-18", "requested_by": "support.desk",
+        "contact_hash": CUSTOMER_HASH,
+        "records_erased": 0,
+        "reference": "gdpr-18",
+        "requested_by": "support.desk",
         "erased_at": "2026-11-26T08:00:00.000000Z",
     }
 
 
 def test_the_same_request_delivered_again_is_recognised_and_reports_the_same_erasure(sender, monkeypatch, stored):
-    envelope = {"version": "0", "id": "erasure-event-1", "detail-type": "WhatsApp Contact Erasure Requested",
-                "source": "crm.privacy", "account": "123456789012", "time": "2026-11-25T10:29:59Z",
-                "region": "eu-west-1", "resources": [], "detail": {"contact": CUSTOMER}}
+    envelope = {
+        "version": "0",
+        "id": "erasure-event-1",
+        "detail-type": "WhatsApp Contact Erasure Requested",
+        "source": "crm.privacy",
+        "account": "123456789012",
+        "time": "2026-11-25T10:29:59Z",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": {"contact": CUSTOMER},
+    }
     sender.put(envelope)
     [first] = erase(sender, monkeypatch)
     deliver_mo("mo-customer-3", CUSTOMER)  # the customer writes again after the erasure
@@ -161,10 +204,16 @@ def test_the_same_request_delivered_again_is_recognised_and_reports_the_same_era
     sender.put(envelope)  # the same bus event a second time (EventBridge and SQS deliver at least once)
     [again] = erase(sender, monkeypatch, at=datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc))
 
-    assert again["detail"] == first["detail"] == {
-        "contact_hash": CUSTOMER_HASH, "records_erased": 4, "requested_by": "crm.privacy",
-        "erased_at": "2026-11-25T10:30:00.000000Z",
-    }
+    assert (
+        again["detail"]
+        == first["detail"]
+        == {
+            "contact_hash": CUSTOMER_HASH,
+            "records_erased": 4,
+            "requested_by": "crm.privacy",
+            "erased_at": "2026-11-25T10:30:00.000000Z",
+        }
+    )
     assert of_contact(sender.items(), CUSTOMER) == [f"CONTACT#{CUSTOMER}", "MSG#mo-customer-3"]  # not a new request
 
     sender.put({**envelope, "id": "erasure-event-2"})  # the same words in a new request: erased again
@@ -187,10 +236,17 @@ def test_an_invalid_erasure_is_reported_without_the_number(sender, monkeypatch):
 
     [event] = erase(sender, monkeypatch)
 
-    assert (event["detail-type"], event["detail"]) == ("WhatsApp Message Failed", {
-        "reference": "gdpr-20", "command": "erase_contact",
-        "error": {"code": "invalid_command", "message": "contact: must be an E.164 phone number such as +64211234567"},
-    })
+    assert (event["detail-type"], event["detail"]) == (
+        "WhatsApp Message Failed",
+        {
+            "reference": "gdpr-20",
+            "command": "erase_contact",
+            "error": {
+                "code": "invalid_command",
+                "message": "contact: must be an E.164 phone number such as +64211234567",
+            },
+        },
+    )
 
 
 def test_many_records_are_found_page_by_page_and_deleted_in_batches_retrying_unprocessed(sender, monkeypatch):
@@ -200,11 +256,20 @@ def test_many_records_are_found_page_by_page_and_deleted_in_batches_retrying_unp
     from wab.store import MessageStore
 
     stamp = "2026-11-25T10:00:00.000000Z"
-    MessageStore("messages").put_new([
-        MessageRecord(id=f"mt-{n:03d}", direction="MT", destination=CUSTOMER, contact=CUSTOMER, created_at=stamp,
-                      updated_at=stamp, expires_at=2**31)
-        for n in range(60)
-    ])
+    MessageStore("messages").put_new(
+        [
+            MessageRecord(
+                id=f"mt-{n:03d}",
+                direction="MT",
+                destination=CUSTOMER,
+                contact=CUSTOMER,
+                created_at=stamp,
+                updated_at=stamp,
+                expires_at=2**31,
+            )
+            for n in range(60)
+        ]
+    )
     dynamodb = wab_aws.client("dynamodb")
     queries: list[Any] = []
     writes: list[dict[str, Any]] = []
@@ -221,9 +286,11 @@ def test_many_records_are_found_page_by_page_and_deleted_in_batches_retrying_unp
             return AWSResponse("https://dynamodb.test", 200, {}, None), {"UnprocessedItems": writes[0]}
         return None
 
-    hooks = [("provide-client-params.dynamodb.Query", small_pages),
-             ("provide-client-params.dynamodb.BatchWriteItem", write_requested),
-             ("before-call.dynamodb.BatchWriteItem", throttled_once)]
+    hooks = [
+        ("provide-client-params.dynamodb.Query", small_pages),
+        ("provide-client-params.dynamodb.BatchWriteItem", write_requested),
+        ("before-call.dynamodb.BatchWriteItem", throttled_once),
+    ]
     for event_name, hook in hooks:
         dynamodb.meta.events.register(event_name, hook)
     try:
@@ -246,4 +313,8 @@ def test_the_sample_event_is_an_erasure_the_sender_carries_out(sender, monkeypat
     assert sender.module.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
 
     [erased] = details(sender.published(), ERASED)
-    assert (erased["contact_hash"], erased["records_erased"], erased["requested_by"]) == (CUSTOMER_HASH, 0, "crm.privacy")
+    assert (erased["contact_hash"], erased["records_erased"], erased["requested_by"]) == (
+        CUSTOMER_HASH,
+        0,
+        "crm.privacy",
+    )

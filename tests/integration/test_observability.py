@@ -75,6 +75,7 @@ def mo(message_id: str = "c1fc05e6-863e-43bf-86dc-000000000001", **content: Any)
 
 # --- callbacks -----------------------------------------------------------------------------------------------------
 
+
 def test_a_new_mo_counts_once_by_type_and_a_duplicate_not_at_all(callbacks, emf):
     assert callbacks("mo", mo()) == 200
     assert emf() == {metric("MessagesReceived", type="text"): 1}
@@ -113,10 +114,14 @@ def test_the_auth_alarm_watches_the_metric_the_callbacks_emit():
 
     alarm = template_resources()["CallbackAuthRejectionsAlarm"]["Properties"]
     dimensions = tuple(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"]))
-    assert (alarm["Namespace"], (alarm["MetricName"], dimensions)) == (NAMESPACE, metric("CallbacksRejected", reason="unauthorized"))
+    assert (alarm["Namespace"], (alarm["MetricName"], dimensions)) == (
+        NAMESPACE,
+        metric("CallbacksRejected", reason="unauthorized"),
+    )
 
 
 # --- the sender ----------------------------------------------------------------------------------------------------
+
 
 def test_an_accepted_send_counts_once(sender, provider, emf):
     provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
@@ -140,8 +145,12 @@ def test_a_window_rejection_counts_as_a_rejection_and_a_failed_send_by_code(send
 
 def test_a_retry_counts_by_reason_and_a_permanent_error_by_its_code(sender, provider, emf):
     provider.add(responses.POST, f"{BASE_URL}/messages", status=429, json={"error": "Too Many Requests"})
-    provider.add(responses.POST, f"{BASE_URL}/messages", status=400,
-                 json={"error": "(#131026) Message undeliverable", "message": "WhatsApp Cloud API error", "statusCode": 400})
+    provider.add(
+        responses.POST,
+        f"{BASE_URL}/messages",
+        status=400,
+        json={"error": "(#131026) Message undeliverable", "message": "WhatsApp Cloud API error", "statusCode": 400},
+    )
     sender.put(text_command())
 
     sender.run()
@@ -152,6 +161,7 @@ def test_a_retry_counts_by_reason_and_a_permanent_error_by_its_code(sender, prov
 
 
 # --- log lines -----------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
@@ -179,7 +189,11 @@ def test_the_sender_logs_each_records_keys_and_no_secret_header_or_body(sender, 
     logger.info("after the batch")
 
     *during, after = log_lines()
-    assert [line["message"] for line in during] == ["provider call failed", "command will be retried", "message accepted"]
+    assert [line["message"] for line in during] == [
+        "provider call failed",
+        "command will be retried",
+        "message accepted",
+    ]
     [record] = sender.last_records
     for line in during:
         assert (line["sqs_message_id"], line["correlation_id"]) == (record["messageId"], record["messageId"])

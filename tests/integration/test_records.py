@@ -40,7 +40,13 @@ def inbound(number: int, source: str = CUSTOMER) -> dict[str, Any]:
         "id": f"c1fc05e6-863e-43bf-86dc-{number:012d}",
         "source": source,
         "destination": "1234567890",
-        "content": {"from": source, "id": f"wamid.{number}", "timestamp": str(1795600000 + number), "type": "text", "text": {"body": f"message {number}"}},
+        "content": {
+            "from": source,
+            "id": f"wamid.{number}",
+            "timestamp": str(1795600000 + number),
+            "type": "text",
+            "text": {"body": f"message {number}"},
+        },
     }
 
 
@@ -51,10 +57,25 @@ def test_a_record_is_returned_in_the_documented_shape(deliver, get):
     status, record = get("/messages/b95fc11e-37f0-4770-a082-6ea22d4c4d12")
 
     assert status == 200
-    assert set(record) == {"id", "direction", "source", "destination", "type", "status", "reference", "content",
-                           "status_history", "created_at", "updated_at"}
+    assert set(record) == {
+        "id",
+        "direction",
+        "source",
+        "destination",
+        "type",
+        "status",
+        "reference",
+        "content",
+        "status_history",
+        "created_at",
+        "updated_at",
+    }
     assert (record["id"], record["direction"], record["status"], record["reference"]) == (
-        "b95fc11e-37f0-4770-a082-6ea22d4c4d12", "MT", "received", "order-7")
+        "b95fc11e-37f0-4770-a082-6ea22d4c4d12",
+        "MT",
+        "received",
+        "order-7",
+    )
     assert [entry["status"] for entry in record["status_history"]] == ["sent", "received"]
     assert set(record["status_history"][0]) == {"status", "at"}
 
@@ -97,7 +118,10 @@ def test_listing_by_reference(deliver, get):
     status, page = get("/messages", {"reference": "campaign-9"})
 
     assert status == 200
-    assert [item["id"] for item in page["items"]] == ["b95fc11e-37f0-4770-a082-6ea22d4c4d13", "b95fc11e-37f0-4770-a082-6ea22d4c4d12"]
+    assert [item["id"] for item in page["items"]] == [
+        "b95fc11e-37f0-4770-a082-6ea22d4c4d13",
+        "b95fc11e-37f0-4770-a082-6ea22d4c4d12",
+    ]
     assert page["next_cursor"] is None
 
 

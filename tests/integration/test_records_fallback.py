@@ -13,9 +13,14 @@ from tests.helpers import LambdaContext, answer_json, basic, http_event, load_ha
 BASE_URL = "https://provider.test/rest/wab/v1"  # the provider secret of the `aws` fixture
 MT_ID = "53a3e147-0cc5-4001-874a-000000000000"
 MT_CONTENT = {
-    "messaging_product": "whatsapp", "to": "+64123456789", "type": "template",
-    "template": {"name": "sample_flight_confirmation", "language": {"policy": "", "code": "en_US"},
-                 "components": [{"type": "body", "parameters": [{"type": "text", "parameter_name": "", "text": "Home"}]}]},
+    "messaging_product": "whatsapp",
+    "to": "+64123456789",
+    "type": "template",
+    "template": {
+        "name": "sample_flight_confirmation",
+        "language": {"policy": "", "code": "en_US"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "parameter_name": "", "text": "Home"}]}],
+    },
     "biz_opaque_callback_data": MT_ID,
 }
 
@@ -27,7 +32,9 @@ def get(aws):
     messages.provider_for.cache_clear()
 
     def get(message_id: str) -> tuple[int, Any]:
-        event = http_event("GET", f"/messages/{message_id}", route="GET /messages/{id}", path_parameters={"message_id": message_id})
+        event = http_event(
+            "GET", f"/messages/{message_id}", route="GET /messages/{id}", path_parameters={"message_id": message_id}
+        )
         response = messages.lambda_handler(event, LambdaContext())
         return response["statusCode"], answer_json(response)
 
@@ -42,18 +49,35 @@ def provider():
 
 
 def test_an_id_not_stored_is_read_from_the_provider_in_our_record_shape(get, provider):
-    provider.add(responses.GET, f"{BASE_URL}/messages", match=[responses.matchers.query_param_matcher({"id": MT_ID})], json={
-        "id": MT_ID, "source": "167141142137144145111111", "destination": "+64123456789", "direction": "MT",
-        "reference": "c15e301d-ab04-46a0-8a76-9bfb589a5df9", "content": json.dumps(MT_CONTENT),
-    })
+    provider.add(
+        responses.GET,
+        f"{BASE_URL}/messages",
+        match=[responses.matchers.query_param_matcher({"id": MT_ID})],
+        json={
+            "id": MT_ID,
+            "source": "167141142137144145111111",
+            "destination": "+64123456789",
+            "direction": "MT",
+            "reference": "c15e301d-ab04-46a0-8a76-9bfb589a5df9",
+            "content": json.dumps(MT_CONTENT),
+        },
+    )
 
     status, record = get(MT_ID)
 
     assert status == 200
     assert record == {
-        "id": MT_ID, "direction": "MT", "source": "167141142137144145111111", "destination": "+64123456789",
-        "type": "template", "status": None, "reference": "c15e301d-ab04-46a0-8a76-9bfb589a5df9", "content": MT_CONTENT,
-        "status_history": [], "created_at": None, "updated_at": None,
+        "id": MT_ID,
+        "direction": "MT",
+        "source": "167141142137144145111111",
+        "destination": "+64123456789",
+        "type": "template",
+        "status": None,
+        "reference": "c15e301d-ab04-46a0-8a76-9bfb589a5df9",
+        "content": MT_CONTENT,
+        "status_history": [],
+        "created_at": None,
+        "updated_at": None,
     }
     [call] = provider.calls
     assert call.request.headers["accept"] == "application/json"
@@ -62,22 +86,40 @@ def test_an_id_not_stored_is_read_from_the_provider_in_our_record_shape(get, pro
 
 def test_an_inbound_record_keeps_the_providers_direction_and_exact_numbers(get, provider):
     content = '{"from":"+64123456789","id":"wamid.e53f","type":"location","location":{"latitude":-36.848461,"longitude":174.763336},"timestamp":"1767739600"}'
-    provider.add(responses.GET, f"{BASE_URL}/messages", json={
-        "id": "c1fc05e6-863e-43bf-86dc-000000000000", "source": "+64123456789", "destination": "167141142137144145111111",
-        "direction": "MO", "reference": "", "content": content,
-    })
+    provider.add(
+        responses.GET,
+        f"{BASE_URL}/messages",
+        json={
+            "id": "c1fc05e6-863e-43bf-86dc-000000000000",
+            "source": "+64123456789",
+            "destination": "167141142137144145111111",
+            "direction": "MO",
+            "reference": "",
+            "content": content,
+        },
+    )
 
     status, record = get("c1fc05e6-863e-43bf-86dc-000000000000")
 
     assert status == 200
-    assert (record["direction"], record["type"], record["reference"], record["status"]) == ("MO", "location", None, None)
+    assert (record["direction"], record["type"], record["reference"], record["status"]) == (
+        "MO",
+        "location",
+        None,
+        None,
+    )
     assert record["content"]["location"] == {"latitude": -36.848461, "longitude": 174.763336}
 
 
 def test_a_stored_record_is_answered_without_asking_the_provider(get, provider, aws):
     callbacks = load_handler("callbacks")
     callbacks.dependencies.cache_clear()
-    dlr = http_event("POST", "/callbacks/dlr", body={"id": MT_ID, "status": "sent", "reference": "r"}, headers={"authorization": basic()})
+    dlr = http_event(
+        "POST",
+        "/callbacks/dlr",
+        body={"id": MT_ID, "status": "sent", "reference": "r"},
+        headers={"authorization": basic()},
+    )
     assert callbacks.lambda_handler(dlr, LambdaContext())["statusCode"] == 200
 
     status, record = get(MT_ID)
@@ -87,8 +129,12 @@ def test_a_stored_record_is_answered_without_asking_the_provider(get, provider, 
 
 
 def test_404_when_the_provider_has_none_either(get, provider):
-    provider.add(responses.GET, f"{BASE_URL}/messages", status=404,
-                 json={"errors": [{"field": "id", "code": "", "description": "Not Found"}]})
+    provider.add(
+        responses.GET,
+        f"{BASE_URL}/messages",
+        status=404,
+        json={"errors": [{"field": "id", "code": "", "description": "Not Found"}]},
+    )
 
     status, answer = get(MT_ID)
 
@@ -96,7 +142,8 @@ def test_404_when_the_provider_has_none_either(get, provider):
 
 
 @pytest.mark.parametrize(
-    "failure", [{"status": 500, "body": "down"}, {"body": requests.ConnectTimeout("slow")}, {"status": 200, "body": "not json"}]
+    "failure",
+    [{"status": 500, "body": "down"}, {"body": requests.ConnectTimeout("slow")}, {"status": 200, "body": "not json"}],
 )
 def test_503_when_the_provider_cannot_be_asked(get, provider, failure):
     provider.add(responses.GET, f"{BASE_URL}/messages", **failure)

@@ -26,4 +26,7 @@ def test_the_sample_callbacks_and_record_reads_work_end_to_end(aws):
     status, page = invoke("messages", sample("messages-list.json"))
     assert status == 200
     assert [item["content"]["text"]["body"] for item in page["items"]] == ["Kia ora! Is my order on its way?"]
-    assert [event["detail-type"] for event in aws.published()] == ["WhatsApp Message Received", "WhatsApp Message Status Changed"]
+    assert [event["detail-type"] for event in aws.published()] == [
+        "WhatsApp Message Received",
+        "WhatsApp Message Status Changed",
+    ]

@@ -30,7 +30,12 @@ REQUEST_RULES = ("SendRequestedRule", "BroadcastRequestedRule", "MediaUploadRequ
 
 
 def text_command(**overrides: Any) -> dict[str, Any]:
-    command = {"destination": CUSTOMER, "type": "text", "text": {"body": "Your order has shipped"}, "reference": "order-7"}
+    command = {
+        "destination": CUSTOMER,
+        "type": "text",
+        "text": {"body": "Your order has shipped"},
+        "reference": "order-7",
+    }
     command.update(overrides)
     return command
 
@@ -64,7 +69,9 @@ class Harness:
 
     def put(self, *bodies: Any) -> None:
         for body in bodies:
-            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body if isinstance(body, str) else json.dumps(body))
+            self.sqs.send_message(
+                QueueUrl=self.queue_url, MessageBody=body if isinstance(body, str) else json.dumps(body)
+            )
 
     def run(self, context: LambdaContext | None = None) -> dict[str, Any]:
         """One invocation on up to ten visible messages; settles what the answer says succeeded."""
@@ -88,7 +95,9 @@ class Harness:
         raise AssertionError("the send queue did not drain")
 
     def visible(self) -> int:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
         return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
     def in_flight(self) -> int:
@@ -101,7 +110,9 @@ class Harness:
         """Every postponed message becomes visible again."""
         for record in self.last_records:
             try:
-                self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0)
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+                )
             except self.sqs.exceptions.ClientError:
                 pass  # already deleted
 
@@ -110,7 +121,9 @@ class Harness:
         bodies = []
         for message in self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", []):
             bodies.append(json.loads(message["Body"]))
-            self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            self.sqs.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
         return bodies
 
     def record(self, message_id: str = MESSAGE_ID) -> dict[str, Any] | None:
@@ -126,7 +139,9 @@ class Harness:
 
     def published(self) -> list[dict[str, Any]]:
         events = []
-        while batch := self.sqs.receive_message(QueueUrl=self.aws.tap_queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        while batch := self.sqs.receive_message(QueueUrl=self.aws.tap_queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
             for message in batch:
                 events.append(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=self.aws.tap_queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -165,7 +180,10 @@ def sender(aws, monkeypatch) -> Harness:
     queue = template_resources()["SendQueue"]["Properties"]
     sqs = wab_aws.client("sqs")
     dlq_url = sqs.create_queue(QueueName="send-dlq")["QueueUrl"]
-    redrive = {"deadLetterTargetArn": queue_arn(dlq_url), "maxReceiveCount": str(queue["RedrivePolicy"]["maxReceiveCount"])}
+    redrive = {
+        "deadLetterTargetArn": queue_arn(dlq_url),
+        "maxReceiveCount": str(queue["RedrivePolicy"]["maxReceiveCount"]),
+    }
     queue_url = sqs.create_queue(
         QueueName="send",
         Attributes={"VisibilityTimeout": str(queue["VisibilityTimeout"]), "RedrivePolicy": json.dumps(redrive)},
@@ -173,7 +191,10 @@ def sender(aws, monkeypatch) -> Harness:
     module = load_handler("sender")
     harness = Harness(aws, queue_url, queue_arn(queue_url), dlq_url, module, monkeypatch)
     harness.configure(
-        SEND_QUEUE_URL=queue_url, BUSINESS_NUMBER=BUSINESS, WINDOW_POLICY="off", BROADCAST_CHUNK_SIZE="100",
+        SEND_QUEUE_URL=queue_url,
+        BUSINESS_NUMBER=BUSINESS,
+        WINDOW_POLICY="off",
+        BROADCAST_CHUNK_SIZE="100",
     )
 
     def postponed(params: dict[str, Any], **_: Any) -> None:
@@ -186,7 +207,9 @@ def sender(aws, monkeypatch) -> Harness:
 
 
 def queue_arn(queue_url: str) -> str:
-    return wab_aws.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return wab_aws.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
 
 
 def route_requests_to_the_queue(bus_name: str, target_arn: str) -> None:
@@ -195,7 +218,9 @@ def route_requests_to_the_queue(bus_name: str, target_arn: str) -> None:
     for name in REQUEST_RULES:
         pattern = json.dumps(resources[name]["Properties"]["EventPattern"])
         wab_aws.client("events").put_rule(Name=name, EventBusName=bus_name, EventPattern=pattern)
-        wab_aws.client("events").put_targets(Rule=name, EventBusName=bus_name, Targets=[{"Id": "SendQueue", "Arn": target_arn}])
+        wab_aws.client("events").put_targets(
+            Rule=name, EventBusName=bus_name, Targets=[{"Id": "SendQueue", "Arn": target_arn}]
+        )
 
 
 def s3() -> Any:
@@ -220,8 +245,14 @@ def basic_credentials(call: Any) -> tuple[str, str]:
 
 # --- sending -------------------------------------------------------------------------------------------------------
 
+
 def test_a_send_calls_the_provider_stores_the_record_and_publishes_accepted(sender, provider):
-    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted", "reference": "order-7"}])
+    provider.add(
+        responses.POST,
+        f"{BASE_URL}/messages",
+        status=202,
+        json=[{"id": MESSAGE_ID, "status": "accepted", "reference": "order-7"}],
+    )
     sender.put(text_command())
 
     result = sender.run()
@@ -229,15 +260,25 @@ def test_a_send_calls_the_provider_stores_the_record_and_publishes_accepted(send
     assert result == {"batchItemFailures": []}
     [call] = provider.calls
     assert request_json(call) == {
-        "destination": CUSTOMER, "type": "text", "text": {"body": "Your order has shipped"}, "source": BUSINESS,
+        "destination": CUSTOMER,
+        "type": "text",
+        "text": {"body": "Your order has shipped"},
+        "source": BUSINESS,
         "reference": "order-7",
     }
     assert call.request.headers["content-type"] == "application/json"
     assert basic_credentials(call) == ("api", "api-secret")
     record = sender.record()
-    assert {key: record[key] for key in ("direction", "source", "destination", "type", "status", "reference", "contact_key")} == {
-        "direction": "MT", "source": BUSINESS, "destination": CUSTOMER, "type": "text", "status": "accepted",
-        "reference": "order-7", "contact_key": CUSTOMER,
+    assert {
+        key: record[key] for key in ("direction", "source", "destination", "type", "status", "reference", "contact_key")
+    } == {
+        "direction": "MT",
+        "source": BUSINESS,
+        "destination": CUSTOMER,
+        "type": "text",
+        "status": "accepted",
+        "reference": "order-7",
+        "contact_key": CUSTOMER,
     }
     assert record["content"] == {"type": "text", "text": {"body": "Your order has shipped"}}
     assert [entry["status"] for entry in record["status_history"]] == ["accepted"]
@@ -245,41 +286,81 @@ def test_a_send_calls_the_provider_stores_the_record_and_publishes_accepted(send
     [event] = sender.published()
     assert (event["source"], event["detail-type"]) == ("wab.gateway", "WhatsApp Message Accepted")
     assert event["detail"] == {
-        "message_id": MESSAGE_ID, "reference": "order-7", "destination": CUSTOMER, "source": BUSINESS, "type": "text",
+        "message_id": MESSAGE_ID,
+        "reference": "order-7",
+        "destination": CUSTOMER,
+        "source": BUSINESS,
+        "type": "text",
     }
     assert sender.visible() == sender.in_flight() == 0
 
 
 def test_a_send_requested_on_the_bus_reaches_the_queue_and_is_sent_with_every_field(sender, provider):
-    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted", "reference": ""}])
+    provider.add(
+        responses.POST,
+        f"{BASE_URL}/messages",
+        status=202,
+        json=[{"id": MESSAGE_ID, "status": "accepted", "reference": ""}],
+    )
     detail = {
-        "to": "64211234567", "type": "document", "source": "+15550001111",
-        "document": {"link": "https://files.example.com/invoice.pdf", "caption": "Invoice 42", "filename": "invoice-42.pdf"},
+        "to": "64211234567",
+        "type": "document",
+        "source": "+15550001111",
+        "document": {
+            "link": "https://files.example.com/invoice.pdf",
+            "caption": "Invoice 42",
+            "filename": "invoice-42.pdf",
+        },
         "context": {"message_id": "wamid.HBgLNjQyMTEyMzQ1Njc"},
     }
     route_requests_to_the_queue(sender.aws.bus_name, sender.queue_arn)
-    wab_aws.client("events").put_events(Entries=[
-        {"Source": "shop.orders", "DetailType": "WhatsApp Send Requested", "Detail": json.dumps(detail), "EventBusName": sender.aws.bus_name},
-        {"Source": "wab.gateway", "DetailType": "WhatsApp Send Requested", "Detail": json.dumps(detail), "EventBusName": sender.aws.bus_name},
-    ])
+    wab_aws.client("events").put_events(
+        Entries=[
+            {
+                "Source": "shop.orders",
+                "DetailType": "WhatsApp Send Requested",
+                "Detail": json.dumps(detail),
+                "EventBusName": sender.aws.bus_name,
+            },
+            {
+                "Source": "wab.gateway",
+                "DetailType": "WhatsApp Send Requested",
+                "Detail": json.dumps(detail),
+                "EventBusName": sender.aws.bus_name,
+            },
+        ]
+    )
     sender.published()  # the gateway-sourced copy also reached the tap; only the other one may reach the send queue
 
     assert sender.run() == {"batchItemFailures": []}
 
     [call] = provider.calls
     assert request_json(call) == {
-        "destination": CUSTOMER, "type": "document",
-        "document": {"link": "https://files.example.com/invoice.pdf", "caption": "Invoice 42", "filename": "invoice-42.pdf"},
-        "source": "+15550001111", "context": {"message_id": "wamid.HBgLNjQyMTEyMzQ1Njc"},
+        "destination": CUSTOMER,
+        "type": "document",
+        "document": {
+            "link": "https://files.example.com/invoice.pdf",
+            "caption": "Invoice 42",
+            "filename": "invoice-42.pdf",
+        },
+        "source": "+15550001111",
+        "context": {"message_id": "wamid.HBgLNjQyMTEyMzQ1Njc"},
     }
     assert sender.visible() == 0
     [accepted_event] = details(sender.published(), "WhatsApp Message Accepted")
-    assert accepted_event == {"message_id": MESSAGE_ID, "destination": CUSTOMER, "source": "+15550001111", "type": "document"}
+    assert accepted_event == {
+        "message_id": MESSAGE_ID,
+        "destination": CUSTOMER,
+        "source": "+15550001111",
+        "type": "document",
+    }
 
 
 def test_location_numbers_keep_their_digits_on_the_way_to_the_provider(sender, provider):
     provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
-    sender.put('{"destination": "+64211234567", "type": "location", "location": {"latitude": -36.848461, "longitude": 174.763336, "name": "Sky Tower"}}')
+    sender.put(
+        '{"destination": "+64211234567", "type": "location", "location": {"latitude": -36.848461, "longitude": 174.763336, "name": "Sky Tower"}}'
+    )
 
     sender.run()
 
@@ -291,6 +372,7 @@ def test_location_numbers_keep_their_digits_on_the_way_to_the_provider(sender, p
 
 
 # --- exactly once --------------------------------------------------------------------------------------------------
+
 
 def test_a_redelivered_or_replayed_command_is_sent_once(sender, provider):
     provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
@@ -331,13 +413,19 @@ class ProviderInFlight:
             self.barrier.wait()
         with self.lock:
             self.log.append(("end", body["text"]["body"]))
-        return 202, {}, json.dumps([{"id": str(uuid.uuid4()), "status": "accepted", "reference": body.get("reference")}])
+        return (
+            202,
+            {},
+            json.dumps([{"id": str(uuid.uuid4()), "status": "accepted", "reference": body.get("reference")}]),
+        )
 
 
 def test_a_batchs_sends_to_different_contacts_run_side_by_side(sender, provider):
     in_flight = ProviderInFlight(together=3)
     provider.add_callback(responses.POST, f"{BASE_URL}/messages", callback=in_flight)
-    sender.put(*(text_command(destination=f"+6421000000{n}", reference=f"r{n}", text={"body": f"m{n}"}) for n in range(3)))
+    sender.put(
+        *(text_command(destination=f"+6421000000{n}", reference=f"r{n}", text={"body": f"m{n}"}) for n in range(3))
+    )
 
     assert sender.run() == {"batchItemFailures": []}
 
@@ -381,7 +469,10 @@ def test_without_a_key_or_reference_the_content_decides_what_is_a_duplicate(send
     sender.put(command, command, {**command, "text": {"body": "another message"}})
     sender.run_until_empty()
 
-    assert [request_json(call)["text"]["body"] for call in provider.calls] == ["Your order has shipped", "another message"]
+    assert [request_json(call)["text"]["body"] for call in provider.calls] == [
+        "Your order has shipped",
+        "another message",
+    ]
 
 
 def test_a_reference_reused_for_a_different_command_is_reported_not_sent(sender, provider):
@@ -401,6 +492,7 @@ def test_a_reference_reused_for_a_different_command_is_reported_not_sent(sender,
 
 # --- failures and retries ------------------------------------------------------------------------------------------
 
+
 def test_one_failing_record_is_the_only_batch_item_failure(sender, provider):
     def answer(request: Any) -> tuple[int, dict, str]:
         destination = json.loads(request.body)["destination"]
@@ -416,7 +508,10 @@ def test_one_failing_record_is_the_only_batch_item_failure(sender, provider):
     [bad] = [record for record in sender.last_records if "+64210000002" in record["body"]]
     assert failures(result) == [bad["messageId"]]
     assert [change["ReceiptHandle"] for change in sender.visibility_changes] == [bad["receiptHandle"]]
-    assert sorted(detail["message_id"] for detail in details(sender.published(), "WhatsApp Message Accepted")) == ["id-1", "id-3"]
+    assert sorted(detail["message_id"] for detail in details(sender.published(), "WhatsApp Message Accepted")) == [
+        "id-1",
+        "id-3",
+    ]
     assert (sender.visible(), sender.in_flight()) == (0, 1)
 
 
@@ -457,7 +552,9 @@ def test_the_backoff_grows_with_each_receipt_and_respects_retry_after(sender, pr
     for _ in range(3):
         sender.run()
         sender.time_passes()
-    provider.replace(responses.POST, f"{BASE_URL}/messages", status=429, headers={"Retry-After": "120"}, json={"error": "slow down"})
+    provider.replace(
+        responses.POST, f"{BASE_URL}/messages", status=429, headers={"Retry-After": "120"}, json={"error": "slow down"}
+    )
     sender.run()
 
     timeouts = [change["VisibilityTimeout"] for change in sender.visibility_changes]
@@ -477,7 +574,9 @@ def test_a_timeout_is_retried(sender, provider):
 
 def test_a_permanent_error_is_reported_and_not_retried(sender, provider):
     provider.add(
-        responses.POST, f"{BASE_URL}/messages", status=400,
+        responses.POST,
+        f"{BASE_URL}/messages",
+        status=400,
         json={"error": "(#131026) Message undeliverable", "message": "WhatsApp Cloud API error", "statusCode": 400},
     )
     sender.put(text_command())
@@ -487,10 +586,15 @@ def test_a_permanent_error_is_reported_and_not_retried(sender, provider):
     assert sender.visibility_changes == [] and sender.visible() == sender.in_flight() == 0
     assert sender.record() is None
     [event] = sender.published()
-    assert (event["detail-type"], event["detail"]) == ("WhatsApp Message Failed", {
-        "reference": "order-7", "destination": CUSTOMER, "command": "send",
-        "error": {"code": "131026", "message": "(#131026) Message undeliverable"},
-    })
+    assert (event["detail-type"], event["detail"]) == (
+        "WhatsApp Message Failed",
+        {
+            "reference": "order-7",
+            "destination": CUSTOMER,
+            "command": "send",
+            "error": {"code": "131026", "message": "(#131026) Message undeliverable"},
+        },
+    )
     sender.put(text_command())  # the same command again: the outcome stands, nothing is called or published
     sender.run()
     assert len(provider.calls) == 1 and sender.published() == []
@@ -521,7 +625,8 @@ def test_a_body_that_is_not_json_is_reported_too(sender, provider):
 
     [event] = sender.published()
     assert event["detail"]["error"] == {
-        "code": "invalid_command", "message": "message body is not valid JSON: Expecting value at line 1 column 1",
+        "code": "invalid_command",
+        "message": "message body is not valid JSON: Expecting value at line 1 column 1",
     }
 
 
@@ -543,7 +648,9 @@ def test_when_publishing_fails_after_the_send_the_retry_completes_without_sendin
 
     assert len(failures(sender.run())) == 1
     stranded = sender.record()
-    assert stranded["status"] == "accepted" and stranded["outbox"]["accepted"]["lease_until"] == 0  # released for the retry
+    assert (
+        stranded["status"] == "accepted" and stranded["outbox"]["accepted"]["lease_until"] == 0
+    )  # released for the retry
     sender.time_passes()
     assert sender.run() == {"batchItemFailures": []}
 
@@ -563,6 +670,7 @@ def test_a_record_reached_with_too_little_time_left_waits_for_the_next_invocatio
 
 # --- credentials ---------------------------------------------------------------------------------------------------
 
+
 def test_refused_credentials_are_read_again_once_and_the_send_goes_through(sender, provider):
     def answer(request: Any) -> tuple[int, dict, str]:
         user, _, password = base64.b64decode(request.headers["Authorization"].split(" ")[1]).decode().partition(":")
@@ -572,7 +680,9 @@ def test_refused_credentials_are_read_again_once_and_the_send_goes_through(sende
     sender.put(text_command())
     sender.run()  # warms the cached secret with the old password (401 twice: retried later)
     secret = {"base_url": BASE_URL, "username": "api", "password": "rotated-secret"}
-    wab_aws.client("secretsmanager").put_secret_value(SecretId=sender.aws.provider_secret_arn, SecretString=json.dumps(secret))
+    wab_aws.client("secretsmanager").put_secret_value(
+        SecretId=sender.aws.provider_secret_arn, SecretString=json.dumps(secret)
+    )
     sender.time_passes()
 
     assert sender.run() == {"batchItemFailures": []}
@@ -594,6 +704,7 @@ def test_credentials_refused_after_a_refresh_fail_the_record_for_a_retry_not_for
 
 
 # --- the 24-hour window --------------------------------------------------------------------------------------------
+
 
 def inbound_at(seconds_ago: int) -> None:
     from wab import clock
@@ -626,13 +737,20 @@ def test_enforce_sends_inside_the_window_and_templates_at_any_time(sender, provi
     inbound_at(23 * 3600)
     sender.put(text_command())
     sender.run()
-    template = {"destination": "+64219999999", "type": "template", "reference": "t-1",
-                "template": {"name": "order_shipped", "language": {"code": "en_US"}}}
+    template = {
+        "destination": "+64219999999",
+        "type": "template",
+        "reference": "t-1",
+        "template": {"name": "order_shipped", "language": {"code": "en_US"}},
+    }
     sender.put(template)
     sender.run()
 
     assert [request_json(call)["type"] for call in provider.calls] == ["text", "template"]
-    assert [detail["message_id"] for detail in details(sender.published(), "WhatsApp Message Accepted")] == ["in-window", "template"]
+    assert [detail["message_id"] for detail in details(sender.published(), "WhatsApp Message Accepted")] == [
+        "in-window",
+        "template",
+    ]
 
 
 @pytest.mark.parametrize("policy", ["warn", "off"])
@@ -649,12 +767,17 @@ def test_warn_and_off_send_outside_the_window(sender, provider, policy):
 
 # --- DLR first -----------------------------------------------------------------------------------------------------
 
+
 def deliver_dlr(message_id: str, status: str) -> None:
     """The provider's DLR through the callbacks function, as it arrives in production."""
     callbacks = load_handler("callbacks")
     callbacks.dependencies.cache_clear()
-    event = http_event("POST", "/callbacks/dlr", body={"id": message_id, "status": status, "reference": ""},
-                       headers={"authorization": basic()})
+    event = http_event(
+        "POST",
+        "/callbacks/dlr",
+        body={"id": message_id, "status": status, "reference": ""},
+        headers={"authorization": basic()},
+    )
     assert callbacks.lambda_handler(event, LambdaContext())["statusCode"] == 200
 
 
@@ -669,7 +792,12 @@ def test_a_dlr_that_came_first_keeps_its_status_and_the_send_completes_the_recor
     record = sender.record()
     assert record["status"] == "sent"
     assert [entry["status"] for entry in record["status_history"]] == ["accepted", "sent"]
-    assert (record["source"], record["destination"], record["type"], record["reference"]) == (BUSINESS, CUSTOMER, "text", "order-7")
+    assert (record["source"], record["destination"], record["type"], record["reference"]) == (
+        BUSINESS,
+        CUSTOMER,
+        "text",
+        "order-7",
+    )
     assert record["created_at"] == min(entry["at"] for entry in record["status_history"])
     assert record["outbox"] == {}
     assert [event["detail-type"] for event in sender.published()] == ["WhatsApp Message Accepted"]
@@ -677,29 +805,50 @@ def test_a_dlr_that_came_first_keeps_its_status_and_the_send_completes_the_recor
 
 # --- broadcast -----------------------------------------------------------------------------------------------------
 
+
 def recipients(count: int) -> list[str]:
     return [f"+6421{n:07d}" for n in range(1, count + 1)]
 
 
 def broadcast_answer(request: Any) -> tuple[int, dict, str]:
     destinations = json.loads(request.body)["destination"]
-    return 202, {}, json.dumps([{"destination": number, "id": f"id{number[1:]}", "status": "accepted"} for number in destinations])
+    return (
+        202,
+        {},
+        json.dumps([{"destination": number, "id": f"id{number[1:]}", "status": "accepted"} for number in destinations]),
+    )
 
 
 def test_a_broadcast_within_one_chunk_is_one_call_with_a_record_and_an_event_per_recipient(sender, provider):
     provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=broadcast_answer)
     numbers = recipients(12)
-    sender.put({"destination": numbers + [numbers[0][1:]], "type": "template", "reference": "promo-1",
-                "template": {"name": "spring_sale", "language": {"code": "en"}}})
+    sender.put(
+        {
+            "destination": numbers + [numbers[0][1:]],
+            "type": "template",
+            "reference": "promo-1",
+            "template": {"name": "spring_sale", "language": {"code": "en"}},
+        }
+    )
 
     assert sender.run() == {"batchItemFailures": []}
 
     [call] = provider.calls
-    assert request_json(call) == {"destination": numbers, "type": "template", "source": BUSINESS, "reference": "promo-1",
-                                  "template": {"name": "spring_sale", "language": {"code": "en"}}}
+    assert request_json(call) == {
+        "destination": numbers,
+        "type": "template",
+        "source": BUSINESS,
+        "reference": "promo-1",
+        "template": {"name": "spring_sale", "language": {"code": "en"}},
+    }
     for number in numbers:
         record = sender.record(f"id{number[1:]}")
-        assert (record["destination"], record["status"], record["reference"], record["outbox"]) == (number, "accepted", "promo-1", {})
+        assert (record["destination"], record["status"], record["reference"], record["outbox"]) == (
+            number,
+            "accepted",
+            "promo-1",
+            {},
+        )
     accepted_events = details(sender.published(), "WhatsApp Message Accepted")
     assert sorted(event["destination"] for event in accepted_events) == numbers
     assert {event["reference"] for event in accepted_events} == {"promo-1"}
@@ -709,8 +858,12 @@ def test_a_large_broadcast_is_split_into_chunks_that_each_send_once(sender, prov
     sender.configure(BROADCAST_CHUNK_SIZE="2")
     provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=broadcast_answer)
     numbers = recipients(5)
-    parent = {"destination": numbers, "type": "template", "reference": "promo-2",
-              "template": {"name": "spring_sale", "language": {"code": "en"}}}
+    parent = {
+        "destination": numbers,
+        "type": "template",
+        "reference": "promo-2",
+        "template": {"name": "spring_sale", "language": {"code": "en"}},
+    }
     sender.put(parent)
 
     assert sender.run() == {"batchItemFailures": []}
@@ -728,7 +881,9 @@ def test_a_large_broadcast_is_split_into_chunks_that_each_send_once(sender, prov
     sender.run_until_empty()
 
     assert sorted(tuple(request_json(call)["destination"]) for call in provider.calls) == [
-        tuple(numbers[0:2]), tuple(numbers[2:4]), tuple(numbers[4:5]),
+        tuple(numbers[0:2]),
+        tuple(numbers[2:4]),
+        tuple(numbers[4:5]),
     ]  # ...and still every recipient got one copy
     assert sorted(event["destination"] for event in details(sender.published(), "WhatsApp Message Accepted")) == numbers
 
@@ -745,8 +900,14 @@ def test_a_failed_chunk_retries_alone(sender, provider):
 
     provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=flaky)
     numbers = recipients(4)
-    sender.put({"destination": numbers, "type": "template", "reference": "promo-3",
-                "template": {"name": "spring_sale", "language": {"code": "en"}}})
+    sender.put(
+        {
+            "destination": numbers,
+            "type": "template",
+            "reference": "promo-3",
+            "template": {"name": "spring_sale", "language": {"code": "en"}},
+        }
+    )
     sender.run()
 
     result = sender.run()  # both chunks
@@ -771,7 +932,11 @@ def test_a_broadcast_recipient_whose_dlr_came_first_is_merged(sender, provider):
     merged = sender.record(f"id{numbers[1][1:]}")
     assert merged["status"] == "received"
     assert [entry["status"] for entry in merged["status_history"]] == ["accepted", "received"]
-    assert (merged["destination"], merged["reference"], merged["content"]["text"]["body"]) == (numbers[1], "event-1", "Doors open at 9")
+    assert (merged["destination"], merged["reference"], merged["content"]["text"]["body"]) == (
+        numbers[1],
+        "event-1",
+        "Doors open at 9",
+    )
     assert sorted(event["destination"] for event in details(sender.published(), "WhatsApp Message Accepted")) == numbers
 
 
@@ -787,10 +952,15 @@ def test_enforce_leaves_out_broadcast_recipients_outside_the_window(sender, prov
     events = sender.published()
     assert [detail["destination"] for detail in details(events, "WhatsApp Message Accepted")] == [CUSTOMER]
     [failed] = details(events, "WhatsApp Message Failed")
-    assert (failed["destination"], failed["error"]["code"], failed["command"]) == ("+64219999999", "outside_24h_window", "broadcast")
+    assert (failed["destination"], failed["error"]["code"], failed["command"]) == (
+        "+64219999999",
+        "outside_24h_window",
+        "broadcast",
+    )
 
 
 # --- media ---------------------------------------------------------------------------------------------------------
+
 
 def put_object(key: str, data: bytes, content_type: str | None = None) -> None:
     if not s3().list_buckets()["Buckets"]:
@@ -825,28 +995,52 @@ def test_media_is_streamed_from_s3_to_the_provider_and_announced(sender, provide
     boundary = seen["content_type"].split("boundary=")[1]
     assert seen["body"] == (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="banner.png"\r\n'
-        f"Content-Type: image/png\r\n\r\n".encode() + image + f"\r\n--{boundary}--\r\n".encode()
+        f"Content-Type: image/png\r\n\r\n".encode()
+        + image
+        + f"\r\n--{boundary}--\r\n".encode()
     )
     assert int(seen["length"]) == len(seen["body"])
     [event] = sender.published()
-    assert (event["detail-type"], event["detail"]) == ("WhatsApp Media Uploaded", {
-        "media_id": "media-123", "source": BUSINESS, "bucket": BUCKET, "key": "campaigns/2026/banner.png", "reference": "banner",
-    })
+    assert (event["detail-type"], event["detail"]) == (
+        "WhatsApp Media Uploaded",
+        {
+            "media_id": "media-123",
+            "source": BUSINESS,
+            "bucket": BUCKET,
+            "key": "campaigns/2026/banner.png",
+            "reference": "banner",
+        },
+    )
 
 
 def test_media_the_provider_refuses_is_reported_with_its_errors(sender, provider):
     put_object("docs/contract.pdf", b"%PDF-1.7 tiny", "application/pdf")
-    provider.add(responses.POST, f"{BASE_URL}/media", status=422,
-                 json={"errors": [{"field": "file", "code": "invalid_media", "description": "Unprocessable Entity"}]})
-    sender.put({"detail-type": "WhatsApp Media Upload Requested", "source": "crm", "detail": {"bucket": BUCKET, "key": "docs/contract.pdf"}})
+    provider.add(
+        responses.POST,
+        f"{BASE_URL}/media",
+        status=422,
+        json={"errors": [{"field": "file", "code": "invalid_media", "description": "Unprocessable Entity"}]},
+    )
+    sender.put(
+        {
+            "detail-type": "WhatsApp Media Upload Requested",
+            "source": "crm",
+            "detail": {"bucket": BUCKET, "key": "docs/contract.pdf"},
+        }
+    )
 
     assert sender.run() == {"batchItemFailures": []}
 
     [event] = sender.published()
-    assert (event["detail-type"], event["detail"]) == ("WhatsApp Message Failed", {
-        "command": "media_upload", "bucket": BUCKET, "key": "docs/contract.pdf",
-        "error": {"code": "invalid_media", "message": "file: Unprocessable Entity"},
-    })
+    assert (event["detail-type"], event["detail"]) == (
+        "WhatsApp Message Failed",
+        {
+            "command": "media_upload",
+            "bucket": BUCKET,
+            "key": "docs/contract.pdf",
+            "error": {"code": "invalid_media", "message": "file: Unprocessable Entity"},
+        },
+    )
 
 
 def test_media_over_whatsapps_limit_or_missing_is_refused_before_uploading(sender, provider):
@@ -856,11 +1050,14 @@ def test_media_over_whatsapps_limit_or_missing_is_refused_before_uploading(sende
     assert sender.run() == {"batchItemFailures": []}
 
     assert len(provider.calls) == 0
-    errors = sorted((detail["key"], detail["error"]["code"]) for detail in details(sender.published(), "WhatsApp Message Failed"))
+    errors = sorted(
+        (detail["key"], detail["error"]["code"]) for detail in details(sender.published(), "WhatsApp Message Failed")
+    )
     assert errors == [("nowhere.png", "media_not_found"), ("stickers/big.webp", "media_too_large")]
 
 
 # --- the sample events for `sam local invoke` ----------------------------------------------------------------------
+
 
 def test_the_sample_events_are_commands_the_sender_carries_out(sender, provider):
     from tests.helpers import ROOT
@@ -877,7 +1074,10 @@ def test_the_sample_events_are_commands_the_sender_carries_out(sender, provider)
         assert sender.module.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}, name
 
     assert [call.request.url.removeprefix(BASE_URL) for call in provider.calls] == [
-        "/messages", "/messages", "/messages/broadcast", f"/media?source={BUSINESS}",
+        "/messages",
+        "/messages",
+        "/messages/broadcast",
+        f"/media?source={BUSINESS}",
     ]
     published = [event["detail-type"] for event in sender.published()]
     assert published.count("WhatsApp Message Accepted") == 5 and published.count("WhatsApp Media Uploaded") == 1

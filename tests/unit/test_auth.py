@@ -23,8 +23,19 @@ def test_scheme_is_case_insensitive_and_password_may_hold_colons():
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "", "Basic", "Basic ", "Bearer abc", "Basic ***", header("wab-callbacks", "S3CRET"), header("WAB-CALLBACKS", "s3cret"),
-     header("wab-callbacks", "s3cret "), header("", ""), "Basic " + base64.b64encode(b"no-colon").decode()],
+    [
+        None,
+        "",
+        "Basic",
+        "Basic ",
+        "Bearer abc",
+        "Basic ***",
+        header("wab-callbacks", "S3CRET"),
+        header("WAB-CALLBACKS", "s3cret"),
+        header("wab-callbacks", "s3cret "),
+        header("", ""),
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+    ],
 )
 def test_anything_else_is_unauthorized(authorization):
     with pytest.raises(Unauthorized):

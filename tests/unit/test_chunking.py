@@ -10,8 +10,12 @@ from wab.queues import pack_batches
 
 
 def broadcast(count: int, **extra: object) -> BroadcastCommand:
-    body = {"destination": [f"+6421{n:07d}" for n in range(1, count + 1)], "type": "template",
-            "template": {"name": "spring_sale", "language": {"code": "en"}}, **extra}
+    body = {
+        "destination": [f"+6421{n:07d}" for n in range(1, count + 1)],
+        "type": "template",
+        "template": {"name": "spring_sale", "language": {"code": "en"}},
+        **extra,
+    }
     command = parse_command(json.dumps(body))
     assert isinstance(command, BroadcastCommand)
     return command
@@ -22,15 +26,23 @@ def test_chunks_cover_every_recipient_once_in_order():
 
     chunks = split_broadcast(command, 3)
 
-    assert [chunk.destination for chunk in chunks] == [command.destination[0:3], command.destination[3:6], command.destination[6:7]]
+    assert [chunk.destination for chunk in chunks] == [
+        command.destination[0:3],
+        command.destination[3:6],
+        command.destination[6:7],
+    ]
     assert all(chunk.message == command.message and chunk.reference == "promo" for chunk in chunks)
 
 
 def test_chunk_keys_derive_from_the_parent_key_and_the_chunk_place():
     assert [c.idempotency_key for c in split_broadcast(broadcast(3, idempotency_key="launch"), 2)] == [
-        "launch#chunk-1-of-2", "launch#chunk-2-of-2"]
+        "launch#chunk-1-of-2",
+        "launch#chunk-2-of-2",
+    ]
     assert [c.idempotency_key for c in split_broadcast(broadcast(3, reference="promo"), 2)] == [
-        "ref:promo#chunk-1-of-2", "ref:promo#chunk-2-of-2"]
+        "ref:promo#chunk-1-of-2",
+        "ref:promo#chunk-2-of-2",
+    ]
     hashed = split_broadcast(broadcast(3), 2)[0].idempotency_key
     assert hashed.startswith("sha256:") and hashed.endswith("#chunk-1-of-2")
 
@@ -65,12 +77,19 @@ def test_broadcast_answers_are_matched_to_recipients():
 
     accepted, failures = match_broadcast_answers(recipients, answers)
 
-    assert accepted == [Accepted(message_id="id-1", destination="+64210000001"), Accepted(message_id="id-2", destination="+64210000002")]
-    assert failures == [Failure(destination="+64210000003", code="not_accepted", message="provider status: missing from the answer")]
+    assert accepted == [
+        Accepted(message_id="id-1", destination="+64210000001"),
+        Accepted(message_id="id-2", destination="+64210000002"),
+    ]
+    assert failures == [
+        Failure(destination="+64210000003", code="not_accepted", message="provider status: missing from the answer")
+    ]
 
 
 def test_a_recipient_the_provider_did_not_accept_is_a_failure():
-    accepted, failures = match_broadcast_answers(["+64210000001"], [BroadcastAnswer(destination="+64210000001", status="rejected")])
+    accepted, failures = match_broadcast_answers(
+        ["+64210000001"], [BroadcastAnswer(destination="+64210000001", status="rejected")]
+    )
 
     assert accepted == []
     assert failures == [Failure(destination="+64210000001", code="not_accepted", message="provider status: rejected")]

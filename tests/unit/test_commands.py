@@ -34,28 +34,70 @@ def refusal(body: Any) -> InvalidCommand:
 
 VALID_MESSAGES = {
     "text": {"text": {"body": "Kia ora", "preview_url": True}},
-    "template": {"template": {
-        "name": "order_update", "language": {"code": "en_US", "policy": "deterministic"},
-        "components": [
-            {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://cdn.example.com/a.png"}}]},
-            {"type": "body", "parameters": [{"type": "text", "text": "Aroha"},
-                                            {"type": "currency", "currency": {"fallback_value": "$10", "code": "NZD", "amount_1000": 10000}}]},
-            {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "STOP"}]},
-        ],
-    }},
+    "template": {
+        "template": {
+            "name": "order_update",
+            "language": {"code": "en_US", "policy": "deterministic"},
+            "components": [
+                {
+                    "type": "header",
+                    "parameters": [{"type": "image", "image": {"link": "https://cdn.example.com/a.png"}}],
+                },
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "text": "Aroha"},
+                        {
+                            "type": "currency",
+                            "currency": {"fallback_value": "$10", "code": "NZD", "amount_1000": 10000},
+                        },
+                    ],
+                },
+                {
+                    "type": "button",
+                    "sub_type": "quick_reply",
+                    "index": "0",
+                    "parameters": [{"type": "payload", "payload": "STOP"}],
+                },
+            ],
+        }
+    },
     "image": {"image": {"id": "1479537139650973", "caption": "Your receipt"}},
     "video": {"video": {"link": "https://cdn.example.com/clip.mp4", "caption": "How to"}},
     "audio": {"audio": {"id": "media-audio-1"}},
-    "document": {"document": {"link": "https://cdn.example.com/invoice.pdf", "caption": "Invoice", "filename": "invoice.pdf"}},
+    "document": {
+        "document": {"link": "https://cdn.example.com/invoice.pdf", "caption": "Invoice", "filename": "invoice.pdf"}
+    },
     "sticker": {"sticker": {"id": "media-sticker-1"}},
-    "location": {"location": {"latitude": Decimal("-36.848461"), "longitude": Decimal("174.763336"), "name": "Sky Tower", "address": "Victoria St"}},
-    "contacts": {"contacts": [{"name": {"formatted_name": "Aroha Ngata", "first_name": "Aroha"},
-                               "phones": [{"phone": "+64 21 765 4321", "type": "CELL"}]}]},
-    "interactive": {"interactive": {
-        "type": "button", "body": {"text": "Keep your booking?"}, "footer": {"text": "Reply below"},
-        "action": {"buttons": [{"type": "reply", "reply": {"id": "keep", "title": "Keep"}},
-                               {"type": "reply", "reply": {"id": "cancel", "title": "Cancel"}}]},
-    }},
+    "location": {
+        "location": {
+            "latitude": Decimal("-36.848461"),
+            "longitude": Decimal("174.763336"),
+            "name": "Sky Tower",
+            "address": "Victoria St",
+        }
+    },
+    "contacts": {
+        "contacts": [
+            {
+                "name": {"formatted_name": "Aroha Ngata", "first_name": "Aroha"},
+                "phones": [{"phone": "+64 21 765 4321", "type": "CELL"}],
+            }
+        ]
+    },
+    "interactive": {
+        "interactive": {
+            "type": "button",
+            "body": {"text": "Keep your booking?"},
+            "footer": {"text": "Reply below"},
+            "action": {
+                "buttons": [
+                    {"type": "reply", "reply": {"id": "keep", "title": "Keep"}},
+                    {"type": "reply", "reply": {"id": "cancel", "title": "Cancel"}},
+                ]
+            },
+        }
+    },
     "reaction": {"reaction": {"message_id": "wamid.HBgLNjQyMTEyMzQ1Njc", "emoji": "👍"}},
 }
 
@@ -69,17 +111,33 @@ def test_every_message_type_is_sent_to_the_provider_as_given(message_type):
     assert isinstance(command, SendCommand)
     assert command.message.type == message_type
     assert command.provider_body(command.destination, "1234567890") == {
-        "destination": CUSTOMER, "type": message_type, **VALID_MESSAGES[message_type], "source": "1234567890",
+        "destination": CUSTOMER,
+        "type": message_type,
+        **VALID_MESSAGES[message_type],
+        "source": "1234567890",
     }
 
 
 def test_an_interactive_list_and_a_reply_context_are_taken():
-    command = parse({
-        "to": CUSTOMER, "type": "interactive", "context": {"message_id": "wamid.ABC"}, "reference": "menu-1",
-        "interactive": {"type": "list", "header": {"type": "text", "text": "Menu"}, "body": {"text": "Pick one"},
-                        "action": {"button": "Options", "sections": [{"title": "Mains", "rows": [
-                            {"id": "pie", "title": "Mince pie", "description": "With cheese"}]}]}},
-    })
+    command = parse(
+        {
+            "to": CUSTOMER,
+            "type": "interactive",
+            "context": {"message_id": "wamid.ABC"},
+            "reference": "menu-1",
+            "interactive": {
+                "type": "list",
+                "header": {"type": "text", "text": "Menu"},
+                "body": {"text": "Pick one"},
+                "action": {
+                    "button": "Options",
+                    "sections": [
+                        {"title": "Mains", "rows": [{"id": "pie", "title": "Mince pie", "description": "With cheese"}]}
+                    ],
+                },
+            },
+        }
+    )
 
     body = command.provider_body(command.destination, "1234567890")
     assert body["context"] == {"message_id": "wamid.ABC"}
@@ -97,9 +155,17 @@ def test_to_is_a_spelling_of_destination_and_a_missing_plus_is_added():
 
 def test_the_eventbridge_envelope_and_the_bare_command_are_the_same_command():
     detail = {"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, "reference": "r-1"}
-    envelope = {"version": "0", "id": "e1", "detail-type": "WhatsApp Send Requested", "source": "shop.orders",
-                "account": "123456789012", "time": "2026-11-25T10:00:00Z", "region": "eu-west-1", "resources": [],
-                "detail": detail}
+    envelope = {
+        "version": "0",
+        "id": "e1",
+        "detail-type": "WhatsApp Send Requested",
+        "source": "shop.orders",
+        "account": "123456789012",
+        "time": "2026-11-25T10:00:00Z",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": detail,
+    }
 
     from_bus, bare = parse(envelope), parse(detail)
 
@@ -116,10 +182,22 @@ def test_the_eventbridge_envelope_and_the_bare_command_are_the_same_command():
         ({"to": [CUSTOMER], "type": "text", "text": {"body": "hi"}}, BroadcastCommand),
         ({"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}}, SendCommand),
         ({"command": "broadcast", "destination": [CUSTOMER], "type": "text", "text": {"body": "hi"}}, BroadcastCommand),
-        ({"detail-type": "WhatsApp Media Upload Requested", "source": "crm", "detail": {"bucket": "media-bucket", "key": "k"}},
-         MediaUploadCommand),
-        ({"detail-type": "WhatsApp Broadcast Requested", "source": "crm",
-          "detail": {"destination": [CUSTOMER], "type": "text", "text": {"body": "hi"}}}, BroadcastCommand),
+        (
+            {
+                "detail-type": "WhatsApp Media Upload Requested",
+                "source": "crm",
+                "detail": {"bucket": "media-bucket", "key": "k"},
+            },
+            MediaUploadCommand,
+        ),
+        (
+            {
+                "detail-type": "WhatsApp Broadcast Requested",
+                "source": "crm",
+                "detail": {"destination": [CUSTOMER], "type": "text", "text": {"body": "hi"}},
+            },
+            BroadcastCommand,
+        ),
     ],
 )
 def test_the_kind_of_command_comes_from_command_or_detail_type_else_from_its_shape(body, kind):
@@ -144,15 +222,35 @@ def test_the_idempotency_key_is_the_callers_key_else_the_reference_else_the_cont
 
 
 def test_a_media_upload_command():
-    command = parse({"bucket": "media-bucket", "key": "stickers/smile.webp", "source": "1234567890", "reference": "s-1", "kind": "sticker"})
+    command = parse(
+        {
+            "bucket": "media-bucket",
+            "key": "stickers/smile.webp",
+            "source": "1234567890",
+            "reference": "s-1",
+            "kind": "sticker",
+        }
+    )
 
     assert (command.bucket, command.key, command.source, command.reference, command.kind) == (
-        "media-bucket", "stickers/smile.webp", "1234567890", "s-1", "sticker")
+        "media-bucket",
+        "stickers/smile.webp",
+        "1234567890",
+        "s-1",
+        "sticker",
+    )
 
 
 def test_a_broadcast_travels_flat_as_it_came():
-    body = {"command": "broadcast", "destination": [CUSTOMER], "type": "text", "text": {"body": "hi"}, "reference": "r",
-            "idempotency_key": "k#chunk-1-of-2", "context": {"message_id": "wamid.1"}}
+    body = {
+        "command": "broadcast",
+        "destination": [CUSTOMER],
+        "type": "text",
+        "text": {"body": "hi"},
+        "reference": "r",
+        "idempotency_key": "k#chunk-1-of-2",
+        "context": {"message_id": "wamid.1"},
+    }
 
     assert parse(body).wire() == body
 
@@ -160,64 +258,134 @@ def test_a_broadcast_travels_flat_as_it_came():
 @pytest.mark.parametrize(
     "body, reason",
     [
-        ({"destination": "+0123", "type": "text", "text": {"body": "hi"}},
-         "destination: must be an E.164 phone number such as +64211234567"),
-        ({"destination": "+64 21 123", "type": "text", "text": {"body": "hi"}},
-         "destination: must be an E.164 phone number such as +64211234567"),
-        ({"destination": CUSTOMER, "type": "text", "text": {"body": "x" * 4097}},
-         "text.body: String should have at most 4096 characters"),
-        ({"destination": CUSTOMER, "type": "text", "text": {"body": ""}},
-         "text.body: String should have at least 1 character"),
-        ({"destination": CUSTOMER, "type": "image", "image": {"id": "m", "caption": "c" * 1025}},
-         "image.caption: String should have at most 1024 characters"),
-        ({"destination": CUSTOMER, "type": "audio", "audio": {"id": "m", "caption": "no captions on audio"}},
-         "audio.caption: Extra inputs are not permitted"),
-        ({"destination": CUSTOMER, "type": "sticker", "sticker": {"id": "m", "caption": "nor on stickers"}},
-         "sticker.caption: Extra inputs are not permitted"),
-        ({"destination": CUSTOMER, "type": "image", "image": {"id": "m", "filename": "a.png"}},
-         "image.filename: Extra inputs are not permitted"),
-        ({"destination": CUSTOMER, "type": "video", "video": {"id": "m", "link": "https://x.example/v.mp4"}},
-         "video: give exactly one of id (an uploaded media id) or link"),
-        ({"destination": CUSTOMER, "type": "document", "document": {"filename": "a.pdf"}},
-         "document: give exactly one of id (an uploaded media id) or link"),
-        ({"destination": CUSTOMER, "type": "image", "image": {"link": "ftp://x.example/a.png"}},
-         "image.link: String should match pattern '^https?://\\S+$'"),
+        (
+            {"destination": "+0123", "type": "text", "text": {"body": "hi"}},
+            "destination: must be an E.164 phone number such as +64211234567",
+        ),
+        (
+            {"destination": "+64 21 123", "type": "text", "text": {"body": "hi"}},
+            "destination: must be an E.164 phone number such as +64211234567",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "text", "text": {"body": "x" * 4097}},
+            "text.body: String should have at most 4096 characters",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "text", "text": {"body": ""}},
+            "text.body: String should have at least 1 character",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "image", "image": {"id": "m", "caption": "c" * 1025}},
+            "image.caption: String should have at most 1024 characters",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "audio", "audio": {"id": "m", "caption": "no captions on audio"}},
+            "audio.caption: Extra inputs are not permitted",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "sticker", "sticker": {"id": "m", "caption": "nor on stickers"}},
+            "sticker.caption: Extra inputs are not permitted",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "image", "image": {"id": "m", "filename": "a.png"}},
+            "image.filename: Extra inputs are not permitted",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "video", "video": {"id": "m", "link": "https://x.example/v.mp4"}},
+            "video: give exactly one of id (an uploaded media id) or link",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "document", "document": {"filename": "a.pdf"}},
+            "document: give exactly one of id (an uploaded media id) or link",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "image", "image": {"link": "ftp://x.example/a.png"}},
+            "image.link: String should match pattern '^https?://\\S+$'",
+        ),
         ({"destination": CUSTOMER, "type": "text"}, "text: Field required"),
-        ({"destination": CUSTOMER, "text": {"body": "hi"}},
-         "type: type must be one of text, template, image, video, audio, document, sticker, location, contacts, "
-         "interactive, reaction"),
-        ({"destination": CUSTOMER, "type": "order", "order": {}},
-         "type: type must be one of text, template, image, video, audio, document, sticker, location, contacts, "
-         "interactive, reaction; order: Extra inputs are not permitted"),
-        ({"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, "image": {"id": "m"}},
-         "image: Extra inputs are not permitted"),
+        (
+            {"destination": CUSTOMER, "text": {"body": "hi"}},
+            "type: type must be one of text, template, image, video, audio, document, sticker, location, contacts, "
+            "interactive, reaction",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "order", "order": {}},
+            "type: type must be one of text, template, image, video, audio, document, sticker, location, contacts, "
+            "interactive, reaction; order: Extra inputs are not permitted",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, "image": {"id": "m"}},
+            "image: Extra inputs are not permitted",
+        ),
         ({"type": "text", "text": {"body": "hi"}}, "destination: Field required"),
-        ({"destination": CUSTOMER, "type": "template", "template": {"name": "Order Update", "language": {"code": "en"}}},
-         "template.name: String should match pattern '^[a-z0-9_]{1,512}$'"),
-        ({"destination": CUSTOMER, "type": "template", "template": {"name": "order_update"}},
-         "template.language: Field required"),
-        ({"destination": CUSTOMER, "type": "location", "location": {"latitude": "north", "longitude": 1}},
-         "location.latitude: must be a number"),
-        ({"destination": CUSTOMER, "type": "location", "location": {"latitude": 91, "longitude": 1}},
-         "location.latitude: Input should be less than or equal to 90"),
-        ({"destination": CUSTOMER, "type": "contacts", "contacts": []},
-         "contacts: List should have at least 1 item after validation, not 0"),
-        ({"destination": CUSTOMER, "type": "contacts", "contacts": [{"phones": []}]}, "contacts.0.name: Field required"),
-        ({"destination": CUSTOMER, "type": "interactive", "interactive": {"type": "flow", "body": {"text": "x"}}},
-         "interactive: Input tag 'flow' found using 'type' does not match any of the expected tags: 'button', 'list'"),
-        ({"destination": CUSTOMER, "type": "interactive", "interactive": {
-            "type": "button", "body": {"text": "x"}, "action": {"buttons": [{"reply": {"id": str(n), "title": "t"}} for n in range(4)]}}},
-         "interactive.action.buttons: List should have at most 3 items after validation, not 4"),
-        ({"destination": CUSTOMER, "type": "reaction", "reaction": {"emoji": "👍"}}, "reaction.message_id: Field required"),
-        ({"destination": [], "type": "text", "text": {"body": "hi"}},
-         "destination: List should have at least 1 item after validation, not 0"),
-        ({"destination": [CUSTOMER, "nope"], "type": "text", "text": {"body": "hi"}},
-         "destination.1: must be an E.164 phone number such as +64211234567"),
-        ({"command": "fax", "destination": CUSTOMER},
-         "command: command must be send, broadcast, media_upload or erase_contact"),
-        ({"bucket": "Not A Bucket", "key": "k"}, "bucket: String should match pattern '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'"),
-        ({"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, "priority": "high"},
-         "priority: Extra inputs are not permitted"),
+        (
+            {
+                "destination": CUSTOMER,
+                "type": "template",
+                "template": {"name": "Order Update", "language": {"code": "en"}},
+            },
+            "template.name: String should match pattern '^[a-z0-9_]{1,512}$'",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "template", "template": {"name": "order_update"}},
+            "template.language: Field required",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "location", "location": {"latitude": "north", "longitude": 1}},
+            "location.latitude: must be a number",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "location", "location": {"latitude": 91, "longitude": 1}},
+            "location.latitude: Input should be less than or equal to 90",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "contacts", "contacts": []},
+            "contacts: List should have at least 1 item after validation, not 0",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "contacts", "contacts": [{"phones": []}]},
+            "contacts.0.name: Field required",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "interactive", "interactive": {"type": "flow", "body": {"text": "x"}}},
+            "interactive: Input tag 'flow' found using 'type' does not match any of the expected tags: 'button', 'list'",
+        ),
+        (
+            {
+                "destination": CUSTOMER,
+                "type": "interactive",
+                "interactive": {
+                    "type": "button",
+                    "body": {"text": "x"},
+                    "action": {"buttons": [{"reply": {"id": str(n), "title": "t"}} for n in range(4)]},
+                },
+            },
+            "interactive.action.buttons: List should have at most 3 items after validation, not 4",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "reaction", "reaction": {"emoji": "👍"}},
+            "reaction.message_id: Field required",
+        ),
+        (
+            {"destination": [], "type": "text", "text": {"body": "hi"}},
+            "destination: List should have at least 1 item after validation, not 0",
+        ),
+        (
+            {"destination": [CUSTOMER, "nope"], "type": "text", "text": {"body": "hi"}},
+            "destination.1: must be an E.164 phone number such as +64211234567",
+        ),
+        (
+            {"command": "fax", "destination": CUSTOMER},
+            "command: command must be send, broadcast, media_upload or erase_contact",
+        ),
+        (
+            {"bucket": "Not A Bucket", "key": "k"},
+            "bucket: String should match pattern '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, "priority": "high"},
+            "priority: Extra inputs are not permitted",
+        ),
     ],
 )
 def test_an_invalid_command_is_refused_with_a_clear_reason(body, reason):
@@ -235,11 +403,18 @@ def test_a_refusal_names_what_it_could_read_of_the_command():
     [
         ("", "message body is empty"),
         ("[1, 2]", "message body must be a JSON object"),
-        ('{"detail-type": "Order Placed", "source": "shop", "detail": {}}',
-         "detail-type 'Order Placed' is not a command the sender takes"),
-        ('{"detail-type": "WhatsApp Send Requested", "source": "shop", "detail": "hi"}', "detail must be a JSON object"),
-        ('{"detail-type": "WhatsApp Send Requested", "source": "shop", "detail": {"command": "broadcast"}}',
-         "detail.command 'broadcast' contradicts detail-type 'WhatsApp Send Requested'"),
+        (
+            '{"detail-type": "Order Placed", "source": "shop", "detail": {}}',
+            "detail-type 'Order Placed' is not a command the sender takes",
+        ),
+        (
+            '{"detail-type": "WhatsApp Send Requested", "source": "shop", "detail": "hi"}',
+            "detail must be a JSON object",
+        ),
+        (
+            '{"detail-type": "WhatsApp Send Requested", "source": "shop", "detail": {"command": "broadcast"}}',
+            "detail.command 'broadcast' contradicts detail-type 'WhatsApp Send Requested'",
+        ),
     ],
 )
 def test_a_body_that_holds_no_command_is_refused(body, reason):
@@ -248,9 +423,17 @@ def test_a_body_that_holds_no_command_is_refused(body, reason):
 
 # --- erasure -------------------------------------------------------------------------------------------------------
 
-ERASURE_ENVELOPE = {"version": "0", "id": "5f0e8b1c-erasure-event", "detail-type": "WhatsApp Contact Erasure Requested",
-                    "source": "crm.privacy", "account": "123456789012", "time": "2026-11-25T10:00:00Z",
-                    "region": "eu-west-1", "resources": [], "detail": {"contact": "64211234567", "reference": "gdpr-17"}}
+ERASURE_ENVELOPE = {
+    "version": "0",
+    "id": "5f0e8b1c-erasure-event",
+    "detail-type": "WhatsApp Contact Erasure Requested",
+    "source": "crm.privacy",
+    "account": "123456789012",
+    "time": "2026-11-25T10:00:00Z",
+    "region": "eu-west-1",
+    "resources": [],
+    "detail": {"contact": "64211234567", "reference": "gdpr-17"},
+}
 
 
 def test_an_erasure_request_on_the_bus_names_the_contact_and_who_asked():
@@ -274,10 +457,18 @@ def test_a_bare_erasure_must_say_so_and_was_asked_for_by_the_queue():
     "body, reason",
     [
         ({"command": "erase_contact"}, "contact: Field required"),
-        ({"command": "erase_contact", "contact": "+64 21 123"}, "contact: must be an E.164 phone number such as +64211234567"),
-        ({"command": "erase_contact", "contact": CUSTOMER, "destination": CUSTOMER}, "destination: Extra inputs are not permitted"),
-        ({"command": "erase_contact", "contact": CUSTOMER, "reference": "r" * 257},
-         "reference: String should have at most 256 characters"),
+        (
+            {"command": "erase_contact", "contact": "+64 21 123"},
+            "contact: must be an E.164 phone number such as +64211234567",
+        ),
+        (
+            {"command": "erase_contact", "contact": CUSTOMER, "destination": CUSTOMER},
+            "destination: Extra inputs are not permitted",
+        ),
+        (
+            {"command": "erase_contact", "contact": CUSTOMER, "reference": "r" * 257},
+            "reference: String should have at most 256 characters",
+        ),
     ],
 )
 def test_an_invalid_erasure_is_refused_without_repeating_the_number(body, reason):
@@ -292,7 +483,8 @@ def test_an_erasure_is_repeated_by_its_key_or_reference_else_only_by_its_own_del
 
     assert idempotency_key(erasure, delivery_id="event-1") == "erase_contact:delivery:event-1"
     assert idempotency_key(parse({**ERASURE_ENVELOPE["detail"], "command": "erase_contact"}), delivery_id="e") == (
-        "erase_contact:ref:gdpr-17")
+        "erase_contact:ref:gdpr-17"
+    )
     keyed = parse({"command": "erase_contact", "contact": CUSTOMER, "idempotency_key": "ticket-9", "reference": "r"})
     assert idempotency_key(keyed, delivery_id="e") == "erase_contact:ticket-9"
     # A send's identity stays its content: the delivery does not change what counts as the same send.

@@ -16,11 +16,22 @@ BUSINESS = "167141142137144145111111"
 
 
 def mo(content, **extra):
-    return {"id": "c1fc05e6-863e-43bf-86dc-000000000000", "source": CUSTOMER, "destination": BUSINESS, "content": content, **extra}
+    return {
+        "id": "c1fc05e6-863e-43bf-86dc-000000000000",
+        "source": CUSTOMER,
+        "destination": BUSINESS,
+        "content": content,
+        **extra,
+    }
 
 
 def message(kind, body=None, **fields):
-    content = {"from": CUSTOMER, "id": "wamid.HBgLNjQyMTEyMzQ1NjcVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=", "timestamp": "1767739600", "type": kind}
+    content = {
+        "from": CUSTOMER,
+        "id": "wamid.HBgLNjQyMTEyMzQ1NjcVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
+        "timestamp": "1767739600",
+        "type": kind,
+    }
     if body is not None:
         content[kind] = body
     content.update(fields)
@@ -37,7 +48,10 @@ def test_text_with_reply_context_forwarded_flags_and_referred_product():
         "text",
         {"body": "Is this still available? ā ē 🙂"},
         context={
-            "from": BUSINESS, "id": "wamid.original", "forwarded": True, "frequently_forwarded": False,
+            "from": BUSINESS,
+            "id": "wamid.original",
+            "forwarded": True,
+            "frequently_forwarded": False,
             "referred_product": {"catalog_id": "cat-1", "product_retailer_id": "sku-42"},
         },
     )
@@ -45,15 +59,24 @@ def test_text_with_reply_context_forwarded_flags_and_referred_product():
     assert type(parsed).__name__ == "TextMessage"
     assert parsed.summary_text() == "Is this still available? ā ē 🙂"
     assert dumped["context"] == {
-        "from": BUSINESS, "id": "wamid.original", "forwarded": True, "frequently_forwarded": False,
+        "from": BUSINESS,
+        "id": "wamid.original",
+        "forwarded": True,
+        "frequently_forwarded": False,
         "referred_product": {"catalog_id": "cat-1", "product_retailer_id": "sku-42"},
     }
 
 
 def test_text_from_click_to_whatsapp_ad_keeps_the_referral():
     referral = {
-        "source_url": "https://fb.me/ad", "source_id": "1200", "source_type": "ad", "headline": "Sale",
-        "body": "50% off", "media_type": "image", "image_url": "https://img", "ctwa_clid": "ARAkx",
+        "source_url": "https://fb.me/ad",
+        "source_id": "1200",
+        "source_type": "ad",
+        "headline": "Sale",
+        "body": "50% off",
+        "media_type": "image",
+        "image_url": "https://img",
+        "ctwa_clid": "ARAkx",
     }
     _, parsed, dumped = normalise(message("text", {"body": "Hi"}, referral=referral))
     assert parsed.referral.ctwa_clid == "ARAkx"
@@ -70,13 +93,21 @@ def test_captioned_media(kind):
 
 @pytest.mark.parametrize("voice", [True, False])
 def test_audio_voice_note_or_file(voice):
-    _, parsed, dumped = normalise(message("audio", {"id": "a-1", "mime_type": "audio/ogg; codecs=opus", "voice": voice}))
+    _, parsed, dumped = normalise(
+        message("audio", {"id": "a-1", "mime_type": "audio/ogg; codecs=opus", "voice": voice})
+    )
     assert parsed.audio.voice is voice
     assert dumped["audio"]["mime_type"] == "audio/ogg; codecs=opus"
 
 
 def test_document_keeps_filename_and_caption():
-    body = {"id": "d-1", "mime_type": "application/pdf", "sha256": "x", "filename": "invoice 2026.pdf", "caption": "my invoice"}
+    body = {
+        "id": "d-1",
+        "mime_type": "application/pdf",
+        "sha256": "x",
+        "filename": "invoice 2026.pdf",
+        "caption": "my invoice",
+    }
     _, parsed, dumped = normalise(message("document", body))
     assert dumped["document"] == body
     assert parsed.summary_text() == "my invoice"
@@ -118,17 +149,28 @@ def test_contacts():
 
 
 def test_interactive_button_and_list_replies():
-    _, parsed, _ = normalise(message("interactive", {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes please"}}))
+    _, parsed, _ = normalise(
+        message("interactive", {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes please"}})
+    )
     assert parsed.summary_text() == "Yes please"
     _, parsed, dumped = normalise(
-        message("interactive", {"type": "list_reply", "list_reply": {"id": "r2", "title": "Tuesday", "description": "9-12"}})
+        message(
+            "interactive", {"type": "list_reply", "list_reply": {"id": "r2", "title": "Tuesday", "description": "9-12"}}
+        )
     )
     assert parsed.summary_text() == "Tuesday"
     assert dumped["interactive"]["list_reply"]["description"] == "9-12"
 
 
 def test_interactive_flow_reply_decodes_response_json():
-    flow = {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent", "response_json": '{"flow_token": "t1", "rating": 5, "score": 4.5}'}}
+    flow = {
+        "type": "nfm_reply",
+        "nfm_reply": {
+            "name": "flow",
+            "body": "Sent",
+            "response_json": '{"flow_token": "t1", "rating": 5, "score": 4.5}',
+        },
+    }
     _, parsed, dumped = normalise(message("interactive", flow))
     assert parsed.interactive.nfm_reply.response_json == {"flow_token": "t1", "rating": 5, "score": Decimal("4.5")}
     assert dumped["interactive"]["nfm_reply"]["response_json"]["flow_token"] == "t1"
@@ -151,7 +193,8 @@ def test_reaction_and_its_removal():
 
 def test_order_prices_stay_exact():
     order = {
-        "catalog_id": "cat-1", "text": "for Friday",
+        "catalog_id": "cat-1",
+        "text": "for Friday",
         "product_items": [
             {"product_retailer_id": "sku-1", "quantity": 3, "item_price": Decimal("19.99"), "currency": "NZD"},
             {"product_retailer_id": "sku-2", "quantity": 1, "item_price": Decimal("0.1"), "currency": "NZD"},
@@ -168,11 +211,18 @@ def test_order_prices_stay_exact():
     "system",
     [
         {"body": "User A changed from +64 21 to +64 22", "type": "user_changed_number", "new_wa_id": "6422"},
-        {"body": "User's identity changed", "type": "customer_identity_changed", "identity": "hash", "customer": "64211234567"},
+        {
+            "body": "User's identity changed",
+            "type": "customer_identity_changed",
+            "identity": "hash",
+            "customer": "64211234567",
+        },
     ],
 )
 def test_system_messages(system):
-    _, parsed, dumped = normalise(message("system", system, identity={"acknowledged": True, "created_timestamp": 1767739000, "hash": "h"}))
+    _, parsed, dumped = normalise(
+        message("system", system, identity={"acknowledged": True, "created_timestamp": 1767739000, "hash": "h"})
+    )
     assert dumped["system"] == system
     assert parsed.identity.hash == "h"
 
@@ -187,7 +237,14 @@ def test_unsupported_keeps_raw_content_and_error_codes():
     content = message(
         "unsupported",
         {"type": "poll"},
-        errors=[{"code": 131051, "title": "Message type unknown", "message": "Message type unknown", "error_data": {"details": "polls"}}],
+        errors=[
+            {
+                "code": 131051,
+                "title": "Message type unknown",
+                "message": "Message type unknown",
+                "error_data": {"details": "polls"},
+            }
+        ],
     )
     _, parsed, dumped = normalise(content)
     assert parsed.errors[0].code == 131051
@@ -233,15 +290,30 @@ def test_base64_content():
 
 
 def test_capital_destination_and_sms_style_keys():
-    payload = {"id": "c1fc05e6-863e-43bf-86dc-000000000000", "source": CUSTOMER, "Destination": BUSINESS,
-               "content": message("text", {"body": "x"}), "operator": "One NZ", "reply_to": "r", "reference": "ref-1"}
+    payload = {
+        "id": "c1fc05e6-863e-43bf-86dc-000000000000",
+        "source": CUSTOMER,
+        "Destination": BUSINESS,
+        "content": message("text", {"body": "x"}),
+        "operator": "One NZ",
+        "reply_to": "r",
+        "reference": "ref-1",
+    }
     callback, _ = parse_mo(payload)
     assert callback.destination == BUSINESS and callback.reference == "ref-1"
 
 
 def test_text_is_kept_exactly_as_sent():
-    tricky = ["  leading and trailing  ", "'; DROP TABLE messages; --", "{{7*7}} ${jndi:ldap://x}", "<script>alert(1)</script>",
-              "Māori macrons ā ē ī ō ū", "👩🏽‍💻🇳🇿", "x" * 4096, "line\nbreak\ttab"]
+    tricky = [
+        "  leading and trailing  ",
+        "'; DROP TABLE messages; --",
+        "{{7*7}} ${jndi:ldap://x}",
+        "<script>alert(1)</script>",
+        "Māori macrons ā ē ī ō ū",
+        "👩🏽‍💻🇳🇿",
+        "x" * 4096,
+        "line\nbreak\ttab",
+    ]
     for text in tricky:
         _, parsed, dumped = normalise(message("text", {"body": text}))
         assert dumped["text"]["body"] == text

@@ -35,7 +35,9 @@ def test_a_permanent_whatsapp_error_is_a_rejection_with_its_code_and_text(code, 
 
 def test_a_numeric_code_field_is_read_too():
     assert classify_failure(400, json.dumps({"code": 131047, "error": "Re-engagement message"})).code == "131047"
-    assert classify_failure(400, json.dumps({"error": {"code": 132001, "message": "template missing"}})).code == "132001"
+    assert (
+        classify_failure(400, json.dumps({"error": {"code": 132001, "message": "template missing"}})).code == "132001"
+    )
 
 
 @pytest.mark.parametrize(
@@ -43,7 +45,11 @@ def test_a_numeric_code_field_is_read_too():
     [
         (429, '{"error": "Too Many Requests"}', "throttled"),
         (400, cloud_api_error("(#130429) Rate limit hit"), "throttled"),
-        (400, cloud_api_error("(#131056) (Business Account, Consumer Account) pair rate limit hit"), "pair_rate_limited"),
+        (
+            400,
+            cloud_api_error("(#131056) (Business Account, Consumer Account) pair rate limit hit"),
+            "pair_rate_limited",
+        ),
     ],
 )
 def test_throttling_is_unavailability_to_retry(status, body, code):
@@ -63,7 +69,10 @@ def test_server_errors_and_request_timeouts_are_unavailability(status):
     failure = classify_failure(status, "<html>Bad Gateway</html>")
 
     assert isinstance(failure, ProviderUnavailable)
-    assert (failure.code, failure.message) == (f"http_{status}", f"provider answered HTTP {status}: <html>Bad Gateway</html>")
+    assert (failure.code, failure.message) == (
+        f"http_{status}",
+        f"provider answered HTTP {status}: <html>Bad Gateway</html>",
+    )
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -80,14 +89,28 @@ def test_other_client_errors_are_rejections_named_by_status():
 
 
 def test_a_media_422_lists_every_error_under_the_first_code():
-    body = json.dumps({"errors": [{"field": "file", "code": "unsupported_type", "description": "image/bmp is not supported"},
-                                  {"field": "", "code": "", "description": "Unprocessable Entity"}]})
+    body = json.dumps(
+        {
+            "errors": [
+                {"field": "file", "code": "unsupported_type", "description": "image/bmp is not supported"},
+                {"field": "", "code": "", "description": "Unprocessable Entity"},
+            ]
+        }
+    )
 
     failure = classify_failure(422, body)
 
     assert isinstance(failure, ProviderRejected)
-    assert (failure.code, failure.message) == ("unsupported_type", "file: image/bmp is not supported; Unprocessable Entity")
-    assert classify_failure(422, json.dumps({"errors": [{"field": "", "code": "", "description": "Unprocessable Entity"}]})).code == "http_422"
+    assert (failure.code, failure.message) == (
+        "unsupported_type",
+        "file: image/bmp is not supported; Unprocessable Entity",
+    )
+    assert (
+        classify_failure(
+            422, json.dumps({"errors": [{"field": "", "code": "", "description": "Unprocessable Entity"}]})
+        ).code
+        == "http_422"
+    )
 
 
 def test_an_answer_that_is_not_json_is_still_classified():
@@ -119,6 +142,7 @@ def test_whatsapp_error_code_needs_the_marker():
 
 
 # --- backoff -------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("receive_count, low, high", [(1, 1, 2), (2, 2, 4), (3, 4, 8), (5, 16, 32), (9, 256, 512)])
 def test_the_backoff_grows_with_each_receipt_and_is_jittered(receive_count, low, high):

@@ -131,7 +131,10 @@ def test_published_events_match_their_schema(detail: events.EventDetail) -> None
 
 
 COMMAND_SAMPLES = [
-    ("WhatsApp Send Requested", {"destination": "+64211234567", "type": "text", "text": {"body": "Your order shipped"}}),
+    (
+        "WhatsApp Send Requested",
+        {"destination": "+64211234567", "type": "text", "text": {"body": "Your order shipped"}},
+    ),
     (
         "WhatsApp Send Requested",
         {
@@ -142,8 +145,18 @@ COMMAND_SAMPLES = [
             "idempotency_key": "order-42-shipped",
         },
     ),
-    ("WhatsApp Send Requested", {"destination": "+64211234567", "type": "location", "location": {"latitude": -36.8, "longitude": 174.7}}),
-    ("WhatsApp Broadcast Requested", {"destination": ["+64211234567", "+64219876543"], "type": "image", "image": {"link": "https://example.com/a.png"}}),
+    (
+        "WhatsApp Send Requested",
+        {"destination": "+64211234567", "type": "location", "location": {"latitude": -36.8, "longitude": 174.7}},
+    ),
+    (
+        "WhatsApp Broadcast Requested",
+        {
+            "destination": ["+64211234567", "+64219876543"],
+            "type": "image",
+            "image": {"link": "https://example.com/a.png"},
+        },
+    ),
     ("WhatsApp Media Upload Requested", {"bucket": "media-bucket", "key": "uploads/a.png", "reference": "r-1"}),
     ("WhatsApp Contact Erasure Requested", {"contact": "64211234567", "reference": "privacy-request-1042"}),
 ]
@@ -180,7 +193,9 @@ def sender_sample_bodies() -> list[tuple[str, dict[str, Any]]]:
     return bodies
 
 
-@pytest.mark.parametrize("body", [body for _, body in sender_sample_bodies()], ids=[name for name, _ in sender_sample_bodies()])
+@pytest.mark.parametrize(
+    "body", [body for _, body in sender_sample_bodies()], ids=[name for name, _ in sender_sample_bodies()]
+)
 def test_sample_send_queue_messages_match_the_command_schemas(body: dict[str, Any]) -> None:
     """A body is an EventBridge envelope (checked whole) or a bare command (checked against the detail's schema)."""
     if "detail-type" in body:
@@ -188,8 +203,10 @@ def test_sample_send_queue_messages_match_the_command_schemas(body: dict[str, An
         return
     kind_to_detail_type = {kind: detail_type for detail_type, kind in commands.DETAIL_TYPES.items()}
     kind = body.get("command") or (  # without `command`, the shape decides (wab/models/commands.py)
-        "media_upload" if "bucket" in body and "key" in body
-        else "broadcast" if isinstance(body.get("destination", body.get("to")), list)
+        "media_upload"
+        if "bucket" in body and "key" in body
+        else "broadcast"
+        if isinstance(body.get("destination", body.get("to")), list)
         else "send"
     )
     detail_type = kind_to_detail_type[kind]

@@ -6,11 +6,21 @@ from wab.status import moves_forward
 @pytest.mark.parametrize(
     "current, new, forward",
     [
-        (None, "sent", True), (None, "received", True), ("accepted", "sent", True), ("sent", "received", True),
-        ("sent", "rejected", True), ("sent", "expired", True), ("accepted", "received", True),
-        ("sent", "sent", False), ("received", "sent", False), ("received", "rejected", False),
-        ("expired", "received", False), ("rejected", "expired", False), ("sent", "accepted", False),
-        ("sent", "read", False), (None, "read", False),
+        (None, "sent", True),
+        (None, "received", True),
+        ("accepted", "sent", True),
+        ("sent", "received", True),
+        ("sent", "rejected", True),
+        ("sent", "expired", True),
+        ("accepted", "received", True),
+        ("sent", "sent", False),
+        ("received", "sent", False),
+        ("received", "rejected", False),
+        ("expired", "received", False),
+        ("rejected", "expired", False),
+        ("sent", "accepted", False),
+        ("sent", "read", False),
+        (None, "read", False),
     ],
 )
 def test_status_order(current, new, forward):

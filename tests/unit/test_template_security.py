@@ -58,7 +58,7 @@ def condition_values(template: dict[str, Any], parameters: dict[str, str]) -> di
 
     def value(node: Any) -> Any:
         if isinstance(node, dict) and len(node) == 1:
-            (key, argument), = node.items()
+            ((key, argument),) = node.items()
             if key == "Ref":
                 return parameters[argument]
             if key == "Condition":
@@ -132,7 +132,7 @@ def refers_to(value: Any, logical_id: str) -> bool:
     """`value` is Ref / GetAtt of `logical_id` (or a Sub whose only variable is one of its attributes)."""
     if not isinstance(value, dict) or len(value) != 1:
         return False
-    (key, argument), = value.items()
+    ((key, argument),) = value.items()
     if key == "Ref":
         return argument == logical_id
     if key == "Fn::GetAtt":
@@ -146,7 +146,9 @@ def allow_statements(resources: dict[str, dict[str, Any]]) -> Iterator[tuple[str
         properties = resource.get("Properties") or {}
         documents: list[tuple[str, Any]] = []
         if resource["Type"] == "AWS::IAM::Role":
-            documents = [(f"{logical_id}/{p.get('PolicyName')}", p["PolicyDocument"]) for p in properties.get("Policies", [])]
+            documents = [
+                (f"{logical_id}/{p.get('PolicyName')}", p["PolicyDocument"]) for p in properties.get("Policies", [])
+            ]
         elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             documents = [(logical_id, properties["PolicyDocument"])]
         for where, document in documents:
@@ -213,7 +215,11 @@ def test_functions_get_only_the_baseline_managed_policies(resources: dict[str, d
 
 def test_kms_is_granted_only_on_the_customer_key(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
     overrides, resources = scenario
-    kms = [(where, s) for where, s in allow_statements(resources) if any(a.startswith("kms:") for a in as_list(s["Action"]))]
+    kms = [
+        (where, s)
+        for where, s in allow_statements(resources)
+        if any(a.startswith("kms:") for a in as_list(s["Action"]))
+    ]
     if "KmsKeyArn" not in overrides:
         assert not kms, f"no customer key, yet KMS is granted: {kms}"
         return
@@ -240,7 +246,9 @@ def test_table_keeps_backups_encryption_and_expiry(scenario: tuple[dict[str, str
         assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, logical_id
         assert properties["SSESpecification"]["SSEEnabled"] is True, logical_id
         assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}, logical_id
-        assert resources[logical_id].get("DeletionPolicy") == "Retain", f"{logical_id}: deleting the stack must keep the data"
+        assert resources[logical_id].get("DeletionPolicy") == "Retain", (
+            f"{logical_id}: deleting the stack must keep the data"
+        )
         if "KmsKeyArn" in overrides:
             assert properties["SSESpecification"].get("SSEType") == "KMS", logical_id
             assert uses_customer_key(properties["SSESpecification"].get("KMSMasterKeyId")), logical_id
@@ -257,7 +265,9 @@ def test_queues_are_encrypted(scenario: tuple[dict[str, str], dict[str, dict[str
             assert properties.get("SqsManagedSseEnabled") is True or properties.get("KmsMasterKeyId"), logical_id
 
 
-def test_secrets_exist_for_the_callbacks_and_the_provider(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
+def test_secrets_exist_for_the_callbacks_and_the_provider(
+    scenario: tuple[dict[str, str], dict[str, dict[str, Any]]],
+) -> None:
     overrides, resources = scenario
     secrets = of_type(resources, "AWS::SecretsManager::Secret")
     functions = of_type(resources, "AWS::Lambda::Function")
@@ -268,7 +278,9 @@ def test_secrets_exist_for_the_callbacks_and_the_provider(scenario: tuple[dict[s
     for variable, users in needed.items():
         for function in users:
             value = functions[function]["Environment"]["Variables"].get(variable)
-            assert any(refers_to(value, secret) for secret in secrets), f"{function}: {variable} must name a secret of this template"
+            assert any(refers_to(value, secret) for secret in secrets), (
+                f"{function}: {variable} must name a secret of this template"
+            )
     for logical_id, properties in secrets.items():
         assert "SecretString" not in properties, f"{logical_id}: a secret's value never belongs in the template"
         assert "GenerateSecretString" in properties, logical_id
@@ -291,7 +303,9 @@ def test_bucket_blocks_public_access_and_plain_http(scenario: tuple[dict[str, st
         block = properties["PublicAccessBlockConfiguration"]
         for setting in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
             assert block.get(setting) is True, f"{logical_id}: {setting}"
-        default = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        default = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+            "ServerSideEncryptionByDefault"
+        ]
         if "KmsKeyArn" in overrides:
             assert default["SSEAlgorithm"] == "aws:kms" and uses_customer_key(default.get("KMSMasterKeyID")), logical_id
         else:
@@ -401,7 +415,9 @@ def dead_letter_queues(resources: dict[str, dict[str, Any]]) -> set[str]:
     return found
 
 
-def test_dead_letter_queue_has_an_alarm_that_notifies(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
+def test_dead_letter_queue_has_an_alarm_that_notifies(
+    scenario: tuple[dict[str, str], dict[str, dict[str, Any]]],
+) -> None:
     overrides, resources = scenario
     queues = dead_letter_queues(resources)
     assert queues, "the send queue must redrive to a dead-letter queue"
@@ -426,7 +442,9 @@ def test_every_alarm_notifies_the_alarm_topic(scenario: tuple[dict[str, str], di
     expected = [{"Ref": "AlarmTopicArn"} if "AlarmTopicArn" in overrides else {"Ref": "AlarmTopic"}]
     assert alarms
     for logical_id, alarm in alarms.items():
-        assert alarm.get("AlarmActions") == expected, f"{logical_id}: must notify the alarm topic, not {alarm.get('AlarmActions')}"
+        assert alarm.get("AlarmActions") == expected, (
+            f"{logical_id}: must notify the alarm topic, not {alarm.get('AlarmActions')}"
+        )
     topics = of_type(resources, "AWS::SNS::Topic")
     if "AlarmTopicArn" in overrides:
         assert not topics, "with AlarmTopicArn given, the stack must not create a topic of its own"

@@ -32,12 +32,15 @@ def record_accepted(
     expires_at = int(clock.now().timestamp()) + retention_days * 86400
 
     def acceptance(one: Accepted) -> Evolve:
-        return lambda current: accept(current, accepted=one, command=command, source=source, at=at, expires_at=expires_at)
+        return lambda current: accept(
+            current, accepted=one, command=command, source=source, at=at, expires_at=expires_at
+        )
 
     if len(accepted) == 1:
         [only] = accepted
-        pending = commit(store, only.message_id, acceptance(only), own_key=ACCEPTED_KEY, lease_until=lease_until,
-                         expect_new=True)
+        pending = commit(
+            store, only.message_id, acceptance(only), own_key=ACCEPTED_KEY, lease_until=lease_until, expect_new=True
+        )
         if pending:
             deliver(store, publisher, [pending])
         return
@@ -85,7 +88,10 @@ def accept(
     record.updated_at = max(record.updated_at, at)
     record.expires_at = record.expires_at or expires_at
     event = MessageAccepted(
-        message_id=accepted.message_id, reference=record.reference, destination=accepted.destination, source=source,
+        message_id=accepted.message_id,
+        reference=record.reference,
+        destination=accepted.destination,
+        source=source,
         type=command.message.type,
     )
     return Change(record=record, events={ACCEPTED_KEY: event})

@@ -22,7 +22,10 @@ def callback_credentials(secret_arn: str, max_age: int) -> Credentials:
         secret = aws.secrets().get(secret_arn, transform="json", max_age=max_age)
     except GetParameterError as exc:
         raise DependencyFailed("the callback credentials could not be read") from exc
-    pairs = [(secret.get("username"), secret.get("password")), (secret.get("previous_username"), secret.get("previous_password"))]
+    pairs = [
+        (secret.get("username"), secret.get("password")),
+        (secret.get("previous_username"), secret.get("previous_password")),
+    ]
     credentials = [(user.encode(), password.encode()) for user, password in pairs if user and password]
     if not credentials:
         raise DependencyFailed("the callback credentials secret holds no username and password")

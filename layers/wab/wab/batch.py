@@ -40,11 +40,13 @@ class SideBySide:
 
     def process(self, event: dict[str, Any], context: Any, handle_record: RecordHandler) -> dict[str, Any]:
         if len(event.get("Records") or []) <= 1:
-            return process_partial_response(event=event, record_handler=handle_record, processor=self._one,
-                                            context=context)
+            return process_partial_response(
+                event=event, record_handler=handle_record, processor=self._one, context=context
+            )
         batch = OrderedBatch(handle_record, self._ordering_keys, self._threads)
-        return async_process_partial_response(event=event, record_handler=batch.handle, processor=self._many,
-                                              context=context)
+        return async_process_partial_response(
+            event=event, record_handler=batch.handle, processor=self._many, context=context
+        )
 
 
 class OrderedBatch:

@@ -10,14 +10,18 @@ def split_broadcast(command: BroadcastCommand, chunk_size: int) -> list[Broadcas
     """Chunk commands of at most `chunk_size` recipients, each with a key derived from the parent's and its place,
     so a re-split parent (redelivered, replayed) yields the same chunks and each chunk still sends once."""
     basis = key_basis(command)
-    groups = [command.destination[start : start + chunk_size] for start in range(0, len(command.destination), chunk_size)]
+    groups = [
+        command.destination[start : start + chunk_size] for start in range(0, len(command.destination), chunk_size)
+    ]
     return [
         command.model_copy(update={"destination": group, "idempotency_key": f"{basis}#chunk-{number}-of-{len(groups)}"})
         for number, group in enumerate(groups, start=1)
     ]
 
 
-def match_broadcast_answers(recipients: list[str], answers: list[BroadcastAnswer]) -> tuple[list[Accepted], list[Failure]]:
+def match_broadcast_answers(
+    recipients: list[str], answers: list[BroadcastAnswer]
+) -> tuple[list[Accepted], list[Failure]]:
     """Pair the provider's per-recipient answers with the recipients; one it did not accept is a failure."""
     by_destination = {canonical_number(answer.destination): answer for answer in answers}
     accepted, failures = [], []

@@ -130,7 +130,9 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
         return False
     window_moves = RECEIVED_KEY in pending.keys
     deliver(
-        store, handling.publisher, [pending],
+        store,
+        handling.publisher,
+        [pending],
         prepare=(lambda: store.record_inbound(contact, received_at, handling.expires_at)) if window_moves else None,
     )
     return window_moves

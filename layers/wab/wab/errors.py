@@ -48,8 +48,9 @@ class InvalidCommand(InvalidPayload):
 
     code = "invalid_command"
 
-    def __init__(self, message: str, *, reference: str | None = None, destination: str | None = None,
-                 command: str | None = None):
+    def __init__(
+        self, message: str, *, reference: str | None = None, destination: str | None = None, command: str | None = None
+    ):
         super().__init__(message)
         self.reference = reference
         self.destination = destination

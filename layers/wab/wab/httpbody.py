@@ -19,9 +19,7 @@ def read_json_body(body: str | None, is_base64: bool, content_type: str | None) 
         raise InvalidPayload(f"expected application/json, got {media_type}", code="unsupported_media_type")
     raw = _raw_bytes(body, is_base64)
     if len(raw) > MAX_BODY_BYTES:
-        raise InvalidPayload(
-            f"body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", code="payload_too_large"
-        )
+        raise InvalidPayload(f"body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", code="payload_too_large")
     return jsoncodec.decode(raw)
 
 

@@ -16,8 +16,10 @@ def ordering_keys(record: SQSRecord) -> list[str]:
         return []
     command = delivery.command
     keys = [f"key:{idempotency_key(command, delivery_id=delivery.event_id or record.message_id)}"]
-    contact = command.contact if isinstance(command, EraseContactCommand) else (
-        command.destination if isinstance(command, SendCommand) else None
+    contact = (
+        command.contact
+        if isinstance(command, EraseContactCommand)
+        else (command.destination if isinstance(command, SendCommand) else None)
     )
     if contact:
         keys.append(f"contact:{canonical_number(contact)}")

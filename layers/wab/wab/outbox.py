@@ -91,16 +91,16 @@ def commit_new(store: MessageStore, changes: list[Change], *, lease_until: int) 
     for change in changes:
         record = change.record
         for key, event in change.events.items():
-            record.outbox[key] = PendingEvent(detail_type=event.detail_type, detail=event.as_dict(), lease_until=lease_until)
+            record.outbox[key] = PendingEvent(
+                detail_type=event.detail_type, detail=event.as_dict(), lease_until=lease_until
+            )
         record.version = 1
         pendings.append(Pending(record=record, keys=list(change.events)))
     store.put_new([pending.record for pending in pendings])
     return pendings
 
 
-def _plan(
-    current: MessageRecord | None, evolve: Evolve, own_key: str, now_ms: int, lease_until: int
-) -> Pending | None:
+def _plan(current: MessageRecord | None, evolve: Evolve, own_key: str, now_ms: int, lease_until: int) -> Pending | None:
     if current is not None:
         own = current.outbox.get(own_key)
         if own is not None and own.lease_until > now_ms:
@@ -115,7 +115,9 @@ def _plan(
             pending.lease_until = lease_until
             keys.append(key)
     for key, event in (change.events if change else {}).items():
-        record.outbox[key] = PendingEvent(detail_type=event.detail_type, detail=event.as_dict(), lease_until=lease_until)
+        record.outbox[key] = PendingEvent(
+            detail_type=event.detail_type, detail=event.as_dict(), lease_until=lease_until
+        )
         keys.append(key)
     if change is None and not keys:
         return None
@@ -133,9 +135,7 @@ def deliver(
 
     Raises DependencyFailed when any event did not go out (after releasing its lease, so the retry takes it at once).
     """
-    events = {
-        (pending.record.id, key): pending.record.outbox[key] for pending in pendings for key in pending.keys
-    }
+    events = {(pending.record.id, key): pending.record.outbox[key] for pending in pendings for key in pending.keys}
     try:
         if prepare:
             prepare()

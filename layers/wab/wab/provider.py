@@ -137,7 +137,9 @@ class ProviderClient:
         try:
             return ProviderMessage.model_validate(_json_or_none(response.content))
         except ValidationError:
-            raise ProviderUnavailable("the provider's message record is not readable", code="unreadable_answer") from None
+            raise ProviderUnavailable(
+                "the provider's message record is not readable", code="unreadable_answer"
+            ) from None
 
     # --- transport -------------------------------------------------------------------------------------------------
 
@@ -176,14 +178,24 @@ class ProviderClient:
         raise AssertionError("unreachable")
 
     def _send_http(
-        self, method: str, url: str, credentials: ProviderCredentials, headers: dict[str, str],
-        params: dict[str, str] | None, data: Any,
+        self,
+        method: str,
+        url: str,
+        credentials: ProviderCredentials,
+        headers: dict[str, str],
+        params: dict[str, str] | None,
+        data: Any,
     ) -> requests.Response:
         try:
             return self._http().request(
-                method, url, params=params, data=data, headers=headers,
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
                 auth=(credentials.username, credentials.password.get_secret_value()),
-                timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS), allow_redirects=False,
+                timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             raise failure_from_exception(exc) from exc
@@ -208,6 +220,7 @@ class ProviderClient:
             fields = ", ".join(str(error["loc"][0]) for error in exc.errors())
             raise DependencyFailed(f"the provider secret is incomplete or wrong: {fields}") from None
 
+
 def _unreadable_acceptance() -> ProviderRejected:
     # The provider said yes, so the message may be on its way: retrying could send it twice. Report it instead.
     return ProviderRejected(
@@ -216,6 +229,7 @@ def _unreadable_acceptance() -> ProviderRejected:
 
 
 # --- failures ----------------------------------------------------------------------------------------------------
+
 
 def classify_failure(status: int, body: bytes | str, headers: Any = None) -> GatewayError:
     """The domain error for a provider answer that is not a success (see the table at the top)."""
@@ -226,11 +240,13 @@ def classify_failure(status: int, body: bytes | str, headers: Any = None) -> Gat
         return ProviderCredentialsRejected(f"the provider refused the credentials (HTTP {status})")
     if status == 429 or whatsapp_code in RETRYABLE_WHATSAPP_CODES:
         code = RETRYABLE_WHATSAPP_CODES.get(whatsapp_code or "", "throttled")
-        return ProviderUnavailable(f"provider throttled the request: {text}", code=code,
-                                   retry_after=retry_after_seconds(headers))
+        return ProviderUnavailable(
+            f"provider throttled the request: {text}", code=code, retry_after=retry_after_seconds(headers)
+        )
     if status == 408 or status >= 500 or status < 400:
-        return ProviderUnavailable(f"provider answered HTTP {status}: {text}", code=f"http_{status}",
-                                   retry_after=retry_after_seconds(headers))
+        return ProviderUnavailable(
+            f"provider answered HTTP {status}: {text}", code=f"http_{status}", retry_after=retry_after_seconds(headers)
+        )
     if status == 422 and isinstance(payload, dict) and isinstance(payload.get("errors"), list):
         return _unprocessable(payload["errors"])
     return ProviderRejected(whatsapp_code or f"http_{status}", text, http_status=status)
@@ -309,6 +325,7 @@ def log_failure(method: str, path: str, status: int, failure: GatewayError) -> N
 
 
 # --- multipart upload ------------------------------------------------------------------------------------------
+
 
 class MultipartFile:
     """A multipart/form-data body with one file field, streamed from `stream` in chunks.

@@ -98,7 +98,9 @@ def list_records(store: MessageStore, query: dict[str, str]) -> dict[str, Any]:
     field = chosen[0]
     value = query[field]
     try:
-        key = canonical_number(_phone.validate_python(value)) if field == "contact" else _reference.validate_python(value)
+        key = (
+            canonical_number(_phone.validate_python(value)) if field == "contact" else _reference.validate_python(value)
+        )
     except ValidationError:
         raise InvalidPayload(f"{field} is not valid", code="invalid_query") from None
     records, cursor = store.list_by(field, key, limit=_limit(query.get("limit")), cursor=query.get("cursor"))

@@ -216,7 +216,9 @@ class Sender:
         if len(command.destination) > self.settings.broadcast_chunk_size:
             chunks = split_broadcast(command, self.settings.broadcast_chunk_size)
             self.queue.put([jsoncodec.encode(chunk.wire()) for chunk in chunks])
-            logger.info("broadcast split into chunks", extra={"chunks": len(chunks), "recipients": len(command.destination)})
+            logger.info(
+                "broadcast split into chunks", extra={"chunks": len(chunks), "recipients": len(command.destination)}
+            )
             count("BroadcastChunks", len(chunks))
             return Outcome(at=_now(), chunks=len(chunks))
         outside = outside_window(self.store, self.settings.window_policy, command, command.destination)
@@ -256,7 +258,10 @@ class Sender:
             self._report(command, [rejection(rejected, None)], after_acceptance=False)
             return Outcome(at=_now())
         uploaded = MediaUploaded(
-            media_id=media_id, source=self._source(command), bucket=command.bucket, key=command.key,
+            media_id=media_id,
+            source=self._source(command),
+            bucket=command.bucket,
+            key=command.key,
             reference=command.reference,
         )
         # Published here, not at completion: a retry after a failed publish uploads again (harmless), while an
@@ -284,8 +289,14 @@ class Sender:
         command = delivery.command
         if outcome.accepted and isinstance(command, MessageCommand):
             record_accepted(
-                self.store, self.publisher, command, outcome.accepted, source=self._source(command), at=outcome.at,
-                retention_days=self.settings.retention_days, lease_until=lease_until,
+                self.store,
+                self.publisher,
+                command,
+                outcome.accepted,
+                source=self._source(command),
+                at=outcome.at,
+                retention_days=self.settings.retention_days,
+                lease_until=lease_until,
             )
         if outcome.unreported:
             self._publish_all([failed_event(command, failure) for failure in outcome.unreported])

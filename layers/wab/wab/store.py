@@ -54,7 +54,9 @@ class MessageStore:
 
     def get(self, message_id: str) -> MessageRecord | None:
         with aws.dependency("DynamoDB GetItem"):
-            item = self._dynamodb.get_item(TableName=self.table_name, Key=_message_key(message_id), ConsistentRead=True).get("Item")
+            item = self._dynamodb.get_item(
+                TableName=self.table_name, Key=_message_key(message_id), ConsistentRead=True
+            ).get("Item")
         return self._record(item) if item else None
 
     def save(self, record: MessageRecord, expected_version: int | None) -> None:
@@ -124,7 +126,9 @@ class MessageStore:
 
     def last_inbound_at(self, contact: str) -> str | None:
         with aws.dependency("DynamoDB GetItem"):
-            item = self._dynamodb.get_item(TableName=self.table_name, Key=_window_key(contact), ConsistentRead=True).get("Item")
+            item = self._dynamodb.get_item(
+                TableName=self.table_name, Key=_window_key(contact), ConsistentRead=True
+            ).get("Item")
         return item["last_inbound_at"]["S"] if item and "last_inbound_at" in item else None
 
     def last_inbound_times(self, contacts: list[str]) -> dict[str, str]:
@@ -221,7 +225,9 @@ class MessageStore:
                 raise DependencyFailed("DynamoDB left keys unread after retries (throttled)")
         return found
 
-    def list_by(self, field: str, value: str, *, limit: int, cursor: str | None) -> tuple[list[MessageRecord], str | None]:
+    def list_by(
+        self, field: str, value: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[MessageRecord], str | None]:
         """Records with this reference or contact, newest first, a page at a time."""
         index, key_attribute = INDEX_BY_KEY[field]
         query: dict[str, Any] = {

@@ -12,7 +12,9 @@ WINDOW = timedelta(hours=24)
 WindowPolicy = Literal["enforce", "warn", "off"]
 
 
-def outside_window(store: MessageStore, policy: WindowPolicy, command: MessageCommand, destinations: list[str]) -> set[str]:
+def outside_window(
+    store: MessageStore, policy: WindowPolicy, command: MessageCommand, destinations: list[str]
+) -> set[str]:
     """Recipients a free-form message may not reach now: under `enforce` those whose window is closed; under `warn`
     none (the closed ones are logged and counted, then sent); under `off` none."""
     if policy == "off" or not command.message.free_form:
@@ -24,7 +26,9 @@ def outside_window(store: MessageStore, policy: WindowPolicy, command: MessageCo
     cutoff = clock.iso(clock.now() - WINDOW)
     outside = {each for each in destinations if (last_inbound.get(each) or "") <= cutoff}
     if outside and policy == "warn":
-        logger.warning("free-form message outside the 24-hour window; sending anyway", extra={"recipients": len(outside)})
+        logger.warning(
+            "free-form message outside the 24-hour window; sending anyway", extra={"recipients": len(outside)}
+        )
         count("SentOutsideWindow", len(outside))
         return set()
     if outside:

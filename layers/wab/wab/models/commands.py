@@ -77,6 +77,7 @@ Label = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 # --- the WhatsApp objects, one per message type --------------------------------------------------------------------
 
+
 class Text(StrictModel):
     body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
     preview_url: bool | None = None
@@ -217,6 +218,7 @@ class ReplyContext(StrictModel):
 
 # --- message contents: the type and its object ---------------------------------------------------------------------
 
+
 class Content(StrictModel):
     type: str
 
@@ -285,9 +287,17 @@ class ReactionContent(Content):
 
 
 CONTENT_MODELS: dict[str, type[Content]] = {
-    "text": TextContent, "template": TemplateContent, "image": ImageContent, "video": VideoContent,
-    "audio": AudioContent, "document": DocumentContent, "sticker": StickerContent, "location": LocationContent,
-    "contacts": ContactsContent, "interactive": InteractiveContent, "reaction": ReactionContent,
+    "text": TextContent,
+    "template": TemplateContent,
+    "image": ImageContent,
+    "video": VideoContent,
+    "audio": AudioContent,
+    "document": DocumentContent,
+    "sticker": StickerContent,
+    "location": LocationContent,
+    "contacts": ContactsContent,
+    "interactive": InteractiveContent,
+    "reaction": ReactionContent,
 }
 MESSAGE_TYPES = tuple(CONTENT_MODELS)
 CONTENT_KEYS = ("type", *MESSAGE_TYPES)
@@ -309,6 +319,7 @@ MessageContent = Annotated[
 
 
 # --- the commands --------------------------------------------------------------------------------------------------
+
 
 class CommandBase(StrictModel):
     source: PhoneNumber | None = None  # the business number; the gateway's own (BUSINESS_NUMBER) when absent
@@ -404,7 +415,9 @@ def _command_kind(value: dict[str, Any]) -> str | None:
 
 AnyCommand = SendCommand | BroadcastCommand | MediaUploadCommand | EraseContactCommand
 COMMAND_MODELS: dict[str, type[AnyCommand]] = {
-    "send": SendCommand, "broadcast": BroadcastCommand, "media_upload": MediaUploadCommand,
+    "send": SendCommand,
+    "broadcast": BroadcastCommand,
+    "media_upload": MediaUploadCommand,
     "erase_contact": EraseContactCommand,
 }
 
@@ -417,11 +430,14 @@ def validate_command(payload: dict[str, Any]) -> AnyCommand:
     """
     kind = _command_kind(payload)
     if kind is None:
-        raise InvalidCommand("command: command must be send, broadcast, media_upload or erase_contact", **_hints(payload))
+        raise InvalidCommand(
+            "command: command must be send, broadcast, media_upload or erase_contact", **_hints(payload)
+        )
     return COMMAND_MODELS[kind].model_validate(payload)
 
 
 # --- parsing -------------------------------------------------------------------------------------------------------
+
 
 class Delivery(NamedTuple):
     """A command and how it came: in a bus event (its `source` and `id`) or straight on the send queue."""
@@ -476,7 +492,9 @@ def _unwrap_envelope(payload: dict[str, Any]) -> dict[str, Any]:
         raise InvalidCommand("detail must be a JSON object")
     kind = DETAIL_TYPES[detail_type]
     if detail.get("command", kind) != kind:
-        raise InvalidCommand(f"detail.command {detail['command']!r} contradicts detail-type {detail_type!r}", **_hints(detail))
+        raise InvalidCommand(
+            f"detail.command {detail['command']!r} contradicts detail-type {detail_type!r}", **_hints(detail)
+        )
     return {**detail, "command": kind}
 
 
@@ -505,6 +523,7 @@ def _caller_location(location: tuple[Any, ...]) -> list[Any]:
 
 
 # --- identity ------------------------------------------------------------------------------------------------------
+
 
 def fingerprint(command: AnyCommand) -> str:
     """A hash of everything the command says, the same however it arrived (envelope or bare, `to` or `destination`)."""

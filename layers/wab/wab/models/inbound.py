@@ -322,10 +322,21 @@ class UnknownMessage(InboundBase):
 
 
 MESSAGE_MODELS: dict[str, type[InboundBase]] = {
-    "text": TextMessage, "image": ImageMessage, "video": VideoMessage, "audio": AudioMessage,
-    "document": DocumentMessage, "sticker": StickerMessage, "location": LocationMessage, "contacts": ContactsMessage,
-    "interactive": InteractiveMessage, "button": ButtonMessage, "reaction": ReactionMessage, "order": OrderMessage,
-    "system": SystemMessage, "request_welcome": RequestWelcomeMessage, "unsupported": UnsupportedMessage,
+    "text": TextMessage,
+    "image": ImageMessage,
+    "video": VideoMessage,
+    "audio": AudioMessage,
+    "document": DocumentMessage,
+    "sticker": StickerMessage,
+    "location": LocationMessage,
+    "contacts": ContactsMessage,
+    "interactive": InteractiveMessage,
+    "button": ButtonMessage,
+    "reaction": ReactionMessage,
+    "order": OrderMessage,
+    "system": SystemMessage,
+    "request_welcome": RequestWelcomeMessage,
+    "unsupported": UnsupportedMessage,
 }
 
 

@@ -53,6 +53,15 @@ class MessageRecord(Model):
 
 
 PUBLIC_FIELDS = {
-    "id", "direction", "source", "destination", "type", "status", "reference", "content", "status_history",
-    "created_at", "updated_at",
+    "id",
+    "direction",
+    "source",
+    "destination",
+    "type",
+    "status",
+    "reference",
+    "content",
+    "status_history",
+    "created_at",
+    "updated_at",
 }

@@ -8,12 +8,16 @@ from pydantic import ValidationError
 Locate = Callable[[tuple[Any, ...]], list[Any]]
 
 
-def describe(exc: ValidationError, *, limit: int = 3, prefix: str = "", whole: str = "body", locate: Locate = list) -> str:
+def describe(
+    exc: ValidationError, *, limit: int = 3, prefix: str = "", whole: str = "body", locate: Locate = list
+) -> str:
     """Up to `limit` problems as `where: what`, `where` the dotted location (`locate` may rewrite it) after `prefix`,
     or `whole` when the problem is with the value as a whole."""
     problems = []
     for error in exc.errors(include_input=False, include_url=False)[:limit]:
         where = ".".join(str(part) for part in locate(error["loc"]))
-        problems.append(f"{prefix + where if where else prefix.rstrip('.') or whole}: {error['msg'].removeprefix('Value error, ')}")
+        problems.append(
+            f"{prefix + where if where else prefix.rstrip('.') or whole}: {error['msg'].removeprefix('Value error, ')}"
+        )
     more = exc.error_count() - limit
     return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")

@@ -122,8 +122,10 @@ def test_send_queue_redrives_to_the_dead_letter_queue(template: TranslatedTempla
 def test_rules_route_commands_from_other_sources_to_the_send_queue(
     template: TranslatedTemplate, resolver: Resolver
 ) -> None:
-    rules = {logical_id: resolver.resolve(template.properties(logical_id))
-             for logical_id in template.of_type("AWS::Events::Rule")}
+    rules = {
+        logical_id: resolver.resolve(template.properties(logical_id))
+        for logical_id in template.of_type("AWS::Events::Rule")
+    }
     detail_types = set()
     for rule in rules.values():
         assert rule["EventBusName"] == "ref-of-EventBus"
@@ -185,8 +187,11 @@ def test_conditions_decide_which_resources_exist_and_which_branch_is_used(templa
     assert queue == {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600}  # NoValue drops the key
 
     key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    customer = TranslatedTemplate(ROOT / "template.yaml", region=REGION, parameter_overrides={
-        "KmsKeyArn": key_arn, "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms"})
+    customer = TranslatedTemplate(
+        ROOT / "template.yaml",
+        region=REGION,
+        parameter_overrides={"KmsKeyArn": key_arn, "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms"},
+    )
     assert "AlarmTopic" not in customer.resources and "AlarmTopicKey" not in customer.resources
     queue = customer.resolver("wab-local", REGION).resolve(customer.properties("SendDeadLetterQueue"))
     assert queue == {"KmsMasterKeyId": key_arn, "MessageRetentionPeriod": 1209600}
@@ -194,8 +199,9 @@ def test_conditions_decide_which_resources_exist_and_which_branch_is_used(templa
 
 def test_resolver_turns_intrinsics_into_local_values(template: TranslatedTemplate) -> None:
     resolver = Resolver(parameters=template.parameters, stack_name="wab-local", region=REGION)
-    register_in_process_resources(template, resolver, stack_name="wab-local", region=REGION,
-                                  api_url="http://127.0.0.1:3000")
+    register_in_process_resources(
+        template, resolver, stack_name="wab-local", region=REGION, api_url="http://127.0.0.1:3000"
+    )
     resolver.physical["SendQueue"] = PhysicalResource(ref="http://q", attributes={"Arn": "arn:q", "QueueName": "q"})
     assert resolver.resolve({"Ref": "SendQueue"}) == "http://q"
     assert resolver.resolve({"Fn::GetAtt": ["SendQueue", "Arn"]}) == "arn:q"
@@ -204,7 +210,9 @@ def test_resolver_turns_intrinsics_into_local_values(template: TranslatedTemplat
     assert resolver.resolve({"Fn::Sub": "${SendQueue.Arn}/${RetentionDays}/${!Literal}"}) == "arn:q/180/${Literal}"
     assert resolver.resolve({"Fn::Sub": ["${X}-${Y}", {"X": {"Ref": "SendQueue"}, "Y": "y"}]}) == "http://q-y"
     assert resolver.resolve({"Ref": "CallbacksFunction"}) == "wab-local-CallbacksFunction"
-    assert resolver.resolve({"Fn::GetAtt": ["CallbacksFunction", "Arn"]}).endswith(":function:wab-local-CallbacksFunction")
+    assert resolver.resolve({"Fn::GetAtt": ["CallbacksFunction", "Arn"]}).endswith(
+        ":function:wab-local-CallbacksFunction"
+    )
     with pytest.raises(TemplateError, match="Nope"):
         resolver.resolve({"Ref": "Nope"})
 
@@ -273,9 +281,17 @@ def local_function(tmp_path: Path, router: OutputRouter, source: str | None) -> 
     code_dir.mkdir(exist_ok=True)
     if source is not None:
         (code_dir / "app.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    function = LocalFunction(logical_id="TestFunction", name="wab-local-TestFunction", arn="arn:test",
-                             code_dir=code_dir, handler="app.lambda_handler", timeout_seconds=3, memory_mb=128,
-                             log_dir=tmp_path / "logs", router=router)
+    function = LocalFunction(
+        logical_id="TestFunction",
+        name="wab-local-TestFunction",
+        arn="arn:test",
+        code_dir=code_dir,
+        handler="app.lambda_handler",
+        timeout_seconds=3,
+        memory_mb=128,
+        log_dir=tmp_path / "logs",
+        router=router,
+    )
     function.load()
     return function
 
@@ -340,8 +356,11 @@ def test_concurrent_invocations_get_their_own_execution_environment(tmp_path: Pa
 
 @pytest.mark.parametrize(
     ("source", "error_type"),
-    [(None, "Runtime.ImportModuleError"), ("x = 1\n", "Runtime.HandlerNotFound"),
-     ("raise RuntimeError('import fails')\n", "Runtime.ImportModuleError")],
+    [
+        (None, "Runtime.ImportModuleError"),
+        ("x = 1\n", "Runtime.HandlerNotFound"),
+        ("raise RuntimeError('import fails')\n", "Runtime.ImportModuleError"),
+    ],
 )
 def test_a_function_without_a_usable_handler_is_unavailable(
     tmp_path: Path, router: OutputRouter, source: str | None, error_type: str
@@ -365,10 +384,17 @@ ROUTES = [
 ]
 
 
-def request(method: str = "POST", path: str = "/callbacks/mo", *, query: str = "", body: bytes = b"",
-            headers: list[tuple[str, str]] | None = None) -> HttpRequest:
-    return HttpRequest(method=method, raw_path=path, raw_query=query, headers=headers or [], body=body,
-                       source_ip="10.1.2.3")
+def request(
+    method: str = "POST",
+    path: str = "/callbacks/mo",
+    *,
+    query: str = "",
+    body: bytes = b"",
+    headers: list[tuple[str, str]] | None = None,
+) -> HttpRequest:
+    return HttpRequest(
+        method=method, raw_path=path, raw_query=query, headers=headers or [], body=body, source_ip="10.1.2.3"
+    )
 
 
 def test_routes_match_the_most_specific_route_and_decode_path_parameters() -> None:
@@ -395,7 +421,9 @@ def test_routes_match_the_most_specific_route_and_decode_path_parameters() -> No
         (b'{"a": "\xff"}', "application/json", True),  # not UTF-8
     ],
 )
-def test_body_is_base64_encoded_unless_text_and_utf8(body: bytes, content_type: str | None, expect_base64: bool) -> None:
+def test_body_is_base64_encoded_unless_text_and_utf8(
+    body: bytes, content_type: str | None, expect_base64: bool
+) -> None:
     text, is_base64 = encode_body(body, content_type)
     assert is_base64 is expect_base64
     assert (base64.b64decode(text) if is_base64 else text.encode()) == body
@@ -406,8 +434,14 @@ def test_event_is_payload_format_2() -> None:
         "GET",
         "/messages/m%201",
         query="reference=r1&contact=a&contact=b",
-        headers=[("Content-Type", "application/json"), ("X-Multi", "1"), ("x-multi", "2"), ("User-Agent", "ua/1"),
-                 ("Cookie", "a=1; b=2"), ("Host", "127.0.0.1:3000")],
+        headers=[
+            ("Content-Type", "application/json"),
+            ("X-Multi", "1"),
+            ("x-multi", "2"),
+            ("User-Agent", "ua/1"),
+            ("Cookie", "a=1; b=2"),
+            ("Host", "127.0.0.1:3000"),
+        ],
     )
     match = RouteTable(ROUTES).match("GET", "/messages/m%201")
     event = build_event(incoming, match, api_id="abc123", account_id="123456789012", request_id="rid", now=1700000000.5)
@@ -425,8 +459,13 @@ def test_event_is_payload_format_2() -> None:
     context = event["requestContext"]
     assert context["accountId"] == "123456789012" and context["apiId"] == "abc123"
     assert context["stage"] == "$default" and context["requestId"] == "rid"
-    assert context["http"] == {"method": "GET", "path": "/messages/m%201", "protocol": "HTTP/1.1",
-                               "sourceIp": "10.1.2.3", "userAgent": "ua/1"}
+    assert context["http"] == {
+        "method": "GET",
+        "path": "/messages/m%201",
+        "protocol": "HTTP/1.1",
+        "sourceIp": "10.1.2.3",
+        "userAgent": "ua/1",
+    }
     assert context["timeEpoch"] == 1700000000500
     assert context["time"] == "14/Nov/2023:22:13:20 +0000"
     assert context["domainName"] == "127.0.0.1:3000"
@@ -457,12 +496,29 @@ def test_sigv4_header_is_parsed_not_verified() -> None:
     [
         [],
         [("Authorization", "Bearer abc"), ("X-Amz-Date", "20240101T000000Z")],
-        [("Authorization", "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/execute-api/aws4_request, "
-                           "SignedHeaders=host;x-amz-date, Signature=" + "a" * 64)],  # no x-amz-date
-        [("Authorization", "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/s3/aws4_request, "
-                           "SignedHeaders=host;x-amz-date, Signature=" + "a" * 64), ("X-Amz-Date", "20240101T000000Z")],
-        [("Authorization", "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/execute-api/aws4_request, "
-                           "SignedHeaders=host;x-amz-date, Signature=nothex"), ("X-Amz-Date", "20240101T000000Z")],
+        [
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/execute-api/aws4_request, "
+                "SignedHeaders=host;x-amz-date, Signature=" + "a" * 64,
+            )
+        ],  # no x-amz-date
+        [
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/s3/aws4_request, "
+                "SignedHeaders=host;x-amz-date, Signature=" + "a" * 64,
+            ),
+            ("X-Amz-Date", "20240101T000000Z"),
+        ],
+        [
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/execute-api/aws4_request, "
+                "SignedHeaders=host;x-amz-date, Signature=nothex",
+            ),
+            ("X-Amz-Date", "20240101T000000Z"),
+        ],
     ],
 )
 def test_missing_or_malformed_sigv4_is_rejected(headers: list[tuple[str, str]]) -> None:
@@ -477,14 +533,16 @@ def test_answer_without_status_code_becomes_200_json() -> None:
 
 
 def test_structured_answer_keeps_status_headers_cookies_and_binary_body() -> None:
-    response = lambda_result_to_http({
-        "statusCode": 201,
-        "headers": {"X-One": 1},
-        "multiValueHeaders": {"X-Many": ["a", "b"]},
-        "cookies": ["c=1; Path=/"],
-        "body": base64.b64encode(b"\x00\x01").decode(),
-        "isBase64Encoded": True,
-    })
+    response = lambda_result_to_http(
+        {
+            "statusCode": 201,
+            "headers": {"X-One": 1},
+            "multiValueHeaders": {"X-Many": ["a", "b"]},
+            "cookies": ["c=1; Path=/"],
+            "body": base64.b64encode(b"\x00\x01").decode(),
+            "isBase64Encoded": True,
+        }
+    )
     assert response.status == 201
     assert response.headers == [("X-One", "1"), ("X-Many", "a"), ("X-Many", "b"), ("set-cookie", "c=1; Path=/")]
     assert response.body == b"\x00\x01"
@@ -556,10 +614,16 @@ Resources:
 @pytest.mark.parametrize(
     ("authorizer", "kind"),
     [
-        ("{FunctionArn: !GetAtt Authorizer.Arn, AuthorizerPayloadFormatVersion: '2.0', EnableSimpleResponses: true,"
-         " Identity: {Headers: [Authorization]}}", "request"),
-        ("{JwtConfiguration: {issuer: 'https://issuer.example.com', audience: [wab]},"
-         " IdentitySource: $request.header.Authorization}", "jwt"),
+        (
+            "{FunctionArn: !GetAtt Authorizer.Arn, AuthorizerPayloadFormatVersion: '2.0', EnableSimpleResponses: true,"
+            " Identity: {Headers: [Authorization]}}",
+            "request",
+        ),
+        (
+            "{JwtConfiguration: {issuer: 'https://issuer.example.com', audience: [wab]},"
+            " IdentitySource: $request.header.Authorization}",
+            "jwt",
+        ),
     ],
 )
 def test_a_route_whose_authorizer_cannot_run_locally_is_never_open(
@@ -587,16 +651,22 @@ def records(*ids: str) -> list[dict[str, Any]]:
 
 def test_partial_batch_response_deletes_all_but_the_failures() -> None:
     batch = records("a", "b", "c")
-    assert records_to_delete(batch, {"batchItemFailures": [{"itemIdentifier": "b"}]},
-                             report_batch_item_failures=True) == [batch[0], batch[2]]
+    assert records_to_delete(
+        batch, {"batchItemFailures": [{"itemIdentifier": "b"}]}, report_batch_item_failures=True
+    ) == [batch[0], batch[2]]
     assert records_to_delete(batch, {"batchItemFailures": []}, report_batch_item_failures=True) == batch
     assert records_to_delete(batch, None, report_batch_item_failures=True) == batch
-    assert records_to_delete(batch, {"batchItemFailures": [{"itemIdentifier": "zzz"}]},
-                             report_batch_item_failures=True) == []
-    assert records_to_delete(batch, {"batchItemFailures": [{"itemIdentifier": ""}]},
-                             report_batch_item_failures=True) == []
-    assert records_to_delete(batch, {"batchItemFailures": [{"itemIdentifier": "b"}]},
-                             report_batch_item_failures=False) == batch
+    assert (
+        records_to_delete(batch, {"batchItemFailures": [{"itemIdentifier": "zzz"}]}, report_batch_item_failures=True)
+        == []
+    )
+    assert (
+        records_to_delete(batch, {"batchItemFailures": [{"itemIdentifier": ""}]}, report_batch_item_failures=True) == []
+    )
+    assert (
+        records_to_delete(batch, {"batchItemFailures": [{"itemIdentifier": "b"}]}, report_batch_item_failures=False)
+        == batch
+    )
 
 
 def test_sqs_record_is_shaped_like_lambdas() -> None:
@@ -606,18 +676,28 @@ def test_sqs_record_is_shaped_like_lambdas() -> None:
         "Body": "{}",
         "MD5OfBody": "99914b932bd37a50b983c5e7c90ae93b",
         "MD5OfMessageAttributes": "abc",
-        "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1", "SenderId": "s",
-                       "ApproximateFirstReceiveTimestamp": "2"},
-        "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "send"},
-                              "raw": {"DataType": "Binary", "BinaryValue": b"\x00"}},
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1",
+            "SenderId": "s",
+            "ApproximateFirstReceiveTimestamp": "2",
+        },
+        "MessageAttributes": {
+            "kind": {"DataType": "String", "StringValue": "send"},
+            "raw": {"DataType": "Binary", "BinaryValue": b"\x00"},
+        },
     }
     record = sqs_record(message, "arn:aws:sqs:us-east-1:123456789012:q", REGION)
     assert record == {
         "messageId": "m1",
         "receiptHandle": "rh",
         "body": "{}",
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1", "SenderId": "s",
-                       "ApproximateFirstReceiveTimestamp": "2"},
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1",
+            "SenderId": "s",
+            "ApproximateFirstReceiveTimestamp": "2",
+        },
         "messageAttributes": {
             "kind": {"stringValue": "send", "stringListValues": [], "binaryListValues": [], "dataType": "String"},
             "raw": {"binaryValue": "AA==", "stringListValues": [], "binaryListValues": [], "dataType": "Binary"},

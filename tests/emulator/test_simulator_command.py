@@ -11,13 +11,18 @@ from local.stack import Endpoints, LocalCredentials, simulator_command
 
 ENDPOINTS = Endpoints(host="127.0.0.1", api_port=3000, aws_port=5000, simulator_port=4010)
 # Characters a URL would otherwise misread, and a leading "-" that argparse would take for an option.
-CREDENTIALS = LocalCredentials(callback_username="wab-callbacks", callback_password="-cb:p@ss/w%rd",
-                               provider_username="wab-local-1234", provider_password="-provider-secret")
+CREDENTIALS = LocalCredentials(
+    callback_username="wab-callbacks",
+    callback_password="-cb:p@ss/w%rd",
+    provider_username="wab-local-1234",
+    provider_password="-provider-secret",
+)
 
 
 def test_the_command_line_holds_no_secret() -> None:
-    args, environment = simulator_command(ENDPOINTS, LocalCredentials.generate(callback_username="wab-callbacks"),
-                                          "1234567890")
+    args, environment = simulator_command(
+        ENDPOINTS, LocalCredentials.generate(callback_username="wab-callbacks"), "1234567890"
+    )
     command_line = " ".join(args)
     for secret in environment.values():
         assert secret not in command_line

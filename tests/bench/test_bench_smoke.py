@@ -18,17 +18,34 @@ FLOWS = ("mo", "dlr", "send", "get")
 def test_bench_smoke_writes_results_and_report(tmp_path: Path) -> None:
     process = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--no-plots", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
 
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["meta"]["mode"] == "smoke"
-    for key in ("simulator_throughput", "cold_start", "warm", "aws_calls", "memory", "callback_load", "broadcast",
-                "broadcast_summary", "sender_profile", "cost", "sizing", "headline"):
+    for key in (
+        "simulator_throughput",
+        "cold_start",
+        "warm",
+        "aws_calls",
+        "memory",
+        "callback_load",
+        "broadcast",
+        "broadcast_summary",
+        "sender_profile",
+        "cost",
+        "sizing",
+        "headline",
+    ):
         assert key in results, key
 
-    assert Path(results["meta"]["layer"]).joinpath("wab", "__pycache__").is_dir(), "cold starts must use the built layer"
+    assert Path(results["meta"]["layer"]).joinpath("wab", "__pycache__").is_dir(), (
+        "cold starts must use the built layer"
+    )
     for handler in ("callbacks", "messages", "sender"):
         imports = results["cold_start"]["import"][handler]
         assert math.isfinite(imports["ratio"])
@@ -47,8 +64,14 @@ def test_bench_smoke_writes_results_and_report(tmp_path: Path) -> None:
         assert results["sizing"][function]["recommended_mb"] >= 128
 
     report = (tmp_path / "report.md").read_text()
-    for heading in ("## 1. Cold start", "## 2. Warm overhead", "## 3. AWS requests per message",
-                    "## 4. Broadcast end to end", "## 5. Sustained callbacks", "## 6. Cost per 1,000,000 messages",
-                    "## 7. Memory size per function"):
+    for heading in (
+        "## 1. Cold start",
+        "## 2. Warm overhead",
+        "## 3. AWS requests per message",
+        "## 4. Broadcast end to end",
+        "## 5. Sustained callbacks",
+        "## 6. Cost per 1,000,000 messages",
+        "## 7. Memory size per function",
+    ):
         assert heading in report
     assert (tmp_path / "README-section.md").read_text().startswith("## Benchmarks")

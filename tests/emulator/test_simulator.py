@@ -31,6 +31,7 @@ TEXT = {"type": "text", "text": {"body": "Kia ora"}}
 
 # --- a stand-in for the gateway's callback endpoints ----------------------------------------------------------------
 
+
 @dataclass
 class Received:
     path: str
@@ -80,8 +81,11 @@ class Receiver:
 
     def posted(self, path: str, **matching: Any) -> list[Received]:
         with self._lock:
-            return [request for request in self.requests if request.path == path
-                    and all(request.body.get(key) == value for key, value in matching.items())]
+            return [
+                request
+                for request in self.requests
+                if request.path == path and all(request.body.get(key) == value for key, value in matching.items())
+            ]
 
     def wait_for(self, path: str, count: int, timeout: float = 3, **matching: Any) -> list[Received]:
         deadline = time.monotonic() + timeout
@@ -114,9 +118,16 @@ def config_for(receiver_url: str, **overrides: Any) -> SimulatorConfig:
     netloc = receiver_url.removeprefix("http://")
     credentials = f"{CALLBACK_USER}:{requests.utils.quote(CALLBACK_PASSWORD, safe='')}"
     values: dict[str, Any] = dict(
-        port=0, api_username=API_USER, api_password=API_PASSWORD, source=BUSINESS,
-        mo_url=f"http://{credentials}@{netloc}/mo", dlr_url=f"http://{credentials}@{netloc}/dlr",
-        faults=Faults(**FAST), retry=FAST_RETRY, callback_workers=4, callback_timeout=2,
+        port=0,
+        api_username=API_USER,
+        api_password=API_PASSWORD,
+        source=BUSINESS,
+        mo_url=f"http://{credentials}@{netloc}/mo",
+        dlr_url=f"http://{credentials}@{netloc}/dlr",
+        faults=Faults(**FAST),
+        retry=FAST_RETRY,
+        callback_workers=4,
+        callback_timeout=2,
     )
     values.update(overrides)
     return SimulatorConfig(**values)
@@ -149,8 +160,9 @@ def api(sim: Simulator) -> requests.Session:
     return session
 
 
-def send(api: requests.Session, sim: Simulator, destination: Any = CUSTOMER, path: str = "/messages",
-         **body: Any) -> requests.Response:
+def send(
+    api: requests.Session, sim: Simulator, destination: Any = CUSTOMER, path: str = "/messages", **body: Any
+) -> requests.Response:
     return api.post(sim.api_url + path, json={"destination": destination, "source": BUSINESS, **(body or TEMPLATE)})
 
 
@@ -165,6 +177,7 @@ def customer_writes(sim: Simulator, **body: Any) -> dict[str, Any]:
 
 
 # --- sending ---------------------------------------------------------------------------------------------------------
+
 
 def test_send_is_accepted_with_the_queued_ids_then_fresh_uuids(sim: Simulator, api: requests.Session) -> None:
     assert control(sim, "/_sim/ids", {"ids": ["mt-1", "mt-2"]}) == {"queued": 2}
@@ -186,36 +199,66 @@ def test_to_is_accepted_as_the_destination(sim: Simulator, api: requests.Session
     assert control(sim, "/_sim/messages")[0]["destination"] == "64211234567"
 
 
-@pytest.mark.parametrize("body, error", [
-    ([{"destination": CUSTOMER}], "request body must be a JSON object"),
-    ({"source": BUSINESS, **TEMPLATE}, "destination is required"),
-    ({"destination": "12ab", "source": BUSINESS, **TEMPLATE}, "destination must be a phone number in E.164 format"),
-    ({"destination": "+1234", "source": BUSINESS, **TEMPLATE}, "destination must be a phone number"),
-    ({"destination": [CUSTOMER], "source": BUSINESS, **TEMPLATE}, "use /messages/broadcast"),
-    ({"destination": CUSTOMER, "source": BUSINESS, "type": "fax", "fax": {}}, "type 'fax' is not supported"),
-    ({"destination": CUSTOMER, "source": BUSINESS, "text": {"body": "x"}}, "type is required"),
-    ({"destination": CUSTOMER, "source": BUSINESS, "type": "text"}, "text object is required for type text"),
-    ({"destination": CUSTOMER, "source": BUSINESS, "type": "text", "text": {"body": "x" * 4097}},
-     "text.body is longer than 4096 characters (4097)"),
-    ({"destination": CUSTOMER, "source": BUSINESS, "type": "image", "image": {"caption": "hi"}},
-     "image needs an id (uploaded media) or a link"),
-    ({"destination": CUSTOMER, "source": BUSINESS, "type": "document", "document": {"id": "1", "caption": "c" * 1025}},
-     "document.caption must be a string of at most 1024 characters"),
-    ({"destination": CUSTOMER, "source": BUSINESS, "type": "template", "template": {"name": "x", "language": {}}},
-     "template.language.code is required"),
-    ({"destination": CUSTOMER, "source": BUSINESS, "type": "location", "location": {"latitude": -36.8}},
-     "location.longitude is required"),
-    ({"destination": CUSTOMER, "source": BUSINESS, "type": "reaction", "reaction": {"emoji": "👍"}},
-     "reaction.message_id is required"),
-    ({"destination": CUSTOMER, "source": BUSINESS, "type": "interactive", "interactive": {"type": "button"}},
-     "interactive.action must be an object"),
-    ({"destination": CUSTOMER, "source": BUSINESS, "type": "contacts", "contacts": []},
-     "contacts must be a non-empty list of contacts"),
-    ({"destination": CUSTOMER, **TEMPLATE}, "source is required"),
-    ({"destination": CUSTOMER, "source": BUSINESS, "reference": 42, **TEMPLATE}, "reference must be a string"),
-])
-def test_invalid_sends_are_answered_400_naming_the_problem(sim: Simulator, api: requests.Session, body: Any,
-                                                          error: str) -> None:
+@pytest.mark.parametrize(
+    "body, error",
+    [
+        ([{"destination": CUSTOMER}], "request body must be a JSON object"),
+        ({"source": BUSINESS, **TEMPLATE}, "destination is required"),
+        ({"destination": "12ab", "source": BUSINESS, **TEMPLATE}, "destination must be a phone number in E.164 format"),
+        ({"destination": "+1234", "source": BUSINESS, **TEMPLATE}, "destination must be a phone number"),
+        ({"destination": [CUSTOMER], "source": BUSINESS, **TEMPLATE}, "use /messages/broadcast"),
+        ({"destination": CUSTOMER, "source": BUSINESS, "type": "fax", "fax": {}}, "type 'fax' is not supported"),
+        ({"destination": CUSTOMER, "source": BUSINESS, "text": {"body": "x"}}, "type is required"),
+        ({"destination": CUSTOMER, "source": BUSINESS, "type": "text"}, "text object is required for type text"),
+        (
+            {"destination": CUSTOMER, "source": BUSINESS, "type": "text", "text": {"body": "x" * 4097}},
+            "text.body is longer than 4096 characters (4097)",
+        ),
+        (
+            {"destination": CUSTOMER, "source": BUSINESS, "type": "image", "image": {"caption": "hi"}},
+            "image needs an id (uploaded media) or a link",
+        ),
+        (
+            {
+                "destination": CUSTOMER,
+                "source": BUSINESS,
+                "type": "document",
+                "document": {"id": "1", "caption": "c" * 1025},
+            },
+            "document.caption must be a string of at most 1024 characters",
+        ),
+        (
+            {
+                "destination": CUSTOMER,
+                "source": BUSINESS,
+                "type": "template",
+                "template": {"name": "x", "language": {}},
+            },
+            "template.language.code is required",
+        ),
+        (
+            {"destination": CUSTOMER, "source": BUSINESS, "type": "location", "location": {"latitude": -36.8}},
+            "location.longitude is required",
+        ),
+        (
+            {"destination": CUSTOMER, "source": BUSINESS, "type": "reaction", "reaction": {"emoji": "👍"}},
+            "reaction.message_id is required",
+        ),
+        (
+            {"destination": CUSTOMER, "source": BUSINESS, "type": "interactive", "interactive": {"type": "button"}},
+            "interactive.action must be an object",
+        ),
+        (
+            {"destination": CUSTOMER, "source": BUSINESS, "type": "contacts", "contacts": []},
+            "contacts must be a non-empty list of contacts",
+        ),
+        ({"destination": CUSTOMER, **TEMPLATE}, "source is required"),
+        ({"destination": CUSTOMER, "source": BUSINESS, "reference": 42, **TEMPLATE}, "reference must be a string"),
+    ],
+)
+def test_invalid_sends_are_answered_400_naming_the_problem(
+    sim: Simulator, api: requests.Session, body: Any, error: str
+) -> None:
     response = api.post(sim.api_url + "/messages", json=body)
 
     assert response.status_code == 400
@@ -226,8 +269,9 @@ def test_invalid_sends_are_answered_400_naming_the_problem(sim: Simulator, api: 
 
 
 def test_malformed_json_is_a_400(sim: Simulator, api: requests.Session) -> None:
-    response = api.post(sim.api_url + "/messages", data=b'{"destination": ',
-                        headers={"Content-Type": "application/json"})
+    response = api.post(
+        sim.api_url + "/messages", data=b'{"destination": ', headers={"Content-Type": "application/json"}
+    )
 
     assert response.status_code == 400
     assert response.json()["error"].startswith("request body is not valid JSON")
@@ -245,13 +289,16 @@ def test_missing_or_wrong_credentials_are_a_401(sim: Simulator, auth: tuple[str,
 
 # --- WhatsApp's rules -------------------------------------------------------------------------------------------------
 
-def test_free_form_needs_the_customer_to_have_written_in_the_last_24_hours(sim: Simulator,
-                                                                           api: requests.Session) -> None:
+
+def test_free_form_needs_the_customer_to_have_written_in_the_last_24_hours(
+    sim: Simulator, api: requests.Session
+) -> None:
     outside = send(api, sim, **TEXT)
     assert outside.status_code == 400
     assert outside.json() == {
         "error": "(#131047) Re-engagement message: more than 24 hours have passed since the customer last replied",
-        "message": "WhatsApp Cloud API error", "statusCode": 400,
+        "message": "WhatsApp Cloud API error",
+        "statusCode": 400,
     }
     assert send(api, sim, **TEMPLATE).status_code == 202  # templates open conversations
 
@@ -271,14 +318,18 @@ def test_missing_template_and_undeliverable_number(sim: Simulator, api: requests
     undeliverable = send(api, sim, destination="+15550000000")
 
     assert (missing.status_code, missing.json()["error"]) == (
-        400, "(#132001) Template name does not exist in the translation")
+        400,
+        "(#132001) Template name does not exist in the translation",
+    )
     assert (undeliverable.status_code, undeliverable.json()["error"]) == (400, "(#131026) Message undeliverable")
 
 
 # --- DLRs -------------------------------------------------------------------------------------------------------------
 
-def test_every_accepted_message_gets_sent_then_received_with_basic_auth(sim: Simulator, api: requests.Session,
-                                                                         receiver: Receiver) -> None:
+
+def test_every_accepted_message_gets_sent_then_received_with_basic_auth(
+    sim: Simulator, api: requests.Session, receiver: Receiver
+) -> None:
     message_id = send(api, sim, reference="order-7", **TEMPLATE).json()[0]["id"]
 
     dlrs = receiver.wait_for("/dlr", 2, id=message_id)
@@ -290,12 +341,15 @@ def test_every_accepted_message_gets_sent_then_received_with_basic_auth(sim: Sim
     assert {dlr.headers["Authorization"] for dlr in dlrs} == {CALLBACK_AUTH}
     assert {dlr.headers["Content-Type"] for dlr in dlrs} == {"application/json"}
     listed = wait_until(lambda: control(sim, "/_sim/messages")[0], lambda record: len(record["dlrs"]) == 2)
-    assert listed["dlrs"] == [{"status": "sent", "http_status": 200, "attempts": 1},
-                              {"status": "received", "http_status": 200, "attempts": 1}]
+    assert listed["dlrs"] == [
+        {"status": "sent", "http_status": 200, "attempts": 1},
+        {"status": "received", "http_status": 200, "attempts": 1},
+    ]
 
 
-def test_a_dlr_is_retried_until_the_gateway_answers_2xx(sim: Simulator, api: requests.Session,
-                                                         receiver: Receiver) -> None:
+def test_a_dlr_is_retried_until_the_gateway_answers_2xx(
+    sim: Simulator, api: requests.Session, receiver: Receiver
+) -> None:
     receiver.answer_next("/dlr", 500, 503)
     message_id = send(api, sim).json()[0]["id"]
 
@@ -308,8 +362,11 @@ def test_a_dlr_to_an_unreachable_gateway_is_given_up_after_the_last_attempt(rece
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    config = config_for(receiver.url, dlr_url=f"http://127.0.0.1:{closed_port}/dlr",
-                        faults=Faults(**FAST, auto_dlr=True, enforce_window=False))
+    config = config_for(
+        receiver.url,
+        dlr_url=f"http://127.0.0.1:{closed_port}/dlr",
+        faults=Faults(**FAST, auto_dlr=True, enforce_window=False),
+    )
     with Simulator(config) as simulator:
         api = requests.Session()
         api.auth = (API_USER, API_PASSWORD)
@@ -320,21 +377,26 @@ def test_a_dlr_to_an_unreachable_gateway_is_given_up_after_the_last_attempt(rece
     assert record["dlrs"][0] == {"status": "sent", "http_status": None, "attempts": 4}
 
 
-@pytest.mark.parametrize("faults, statuses", [
-    ({"duplicate_dlr_rate": 1}, ["sent", "sent", "received", "received"]),
-    ({"out_of_order_dlr_rate": 1}, ["received", "sent"]),
-    ({"reject_rate": 1}, ["sent", "rejected"]),
-])
-def test_dlr_faults(sim: Simulator, api: requests.Session, receiver: Receiver, faults: dict[str, Any],
-                    statuses: list[str]) -> None:
+@pytest.mark.parametrize(
+    "faults, statuses",
+    [
+        ({"duplicate_dlr_rate": 1}, ["sent", "sent", "received", "received"]),
+        ({"out_of_order_dlr_rate": 1}, ["received", "sent"]),
+        ({"reject_rate": 1}, ["sent", "rejected"]),
+    ],
+)
+def test_dlr_faults(
+    sim: Simulator, api: requests.Session, receiver: Receiver, faults: dict[str, Any], statuses: list[str]
+) -> None:
     control(sim, "/_sim/faults", faults)
     message_id = send(api, sim).json()[0]["id"]
 
     assert receiver.dlr_statuses(message_id, len(statuses)) == statuses
 
 
-def test_no_dlrs_when_auto_dlr_is_off_and_one_by_hand(sim: Simulator, api: requests.Session,
-                                                      receiver: Receiver) -> None:
+def test_no_dlrs_when_auto_dlr_is_off_and_one_by_hand(
+    sim: Simulator, api: requests.Session, receiver: Receiver
+) -> None:
     control(sim, "/_sim/faults", {"auto_dlr": False})
     message_id = send(api, sim, reference="ref-9", **TEMPLATE).json()[0]["id"]
     time.sleep(0.1)
@@ -350,6 +412,7 @@ def test_no_dlrs_when_auto_dlr_is_off_and_one_by_hand(sim: Simulator, api: reque
 
 # --- faults on the API ------------------------------------------------------------------------------------------------
 
+
 def test_throttle_and_error_faults(sim: Simulator, api: requests.Session) -> None:
     control(sim, "/_sim/faults", {"throttle_rate": 1})
     throttled = send(api, sim)
@@ -357,7 +420,9 @@ def test_throttle_and_error_faults(sim: Simulator, api: requests.Session) -> Non
     failed = send(api, sim)
 
     assert (throttled.status_code, throttled.json()) == (
-        429, {"error": "(#130429) Rate limit hit", "message": "WhatsApp Cloud API error", "statusCode": 429})
+        429,
+        {"error": "(#130429) Rate limit hit", "message": "WhatsApp Cloud API error", "statusCode": 429},
+    )
     assert failed.status_code == 500 and failed.json()["statusCode"] == 500
     assert control(sim, "/_sim/messages") == []
 
@@ -370,8 +435,7 @@ def test_latency_and_timeout_faults(sim: Simulator, api: requests.Session) -> No
 
     control(sim, "/_sim/faults", {"latency_ms": 0, "timeout_rate": 1, "timeout_seconds": 0.3, "auto_dlr": False})
     with pytest.raises(requests.ReadTimeout):
-        api.post(sim.api_url + "/messages", json={"destination": CUSTOMER, "source": BUSINESS, **TEMPLATE},
-                 timeout=0.1)
+        api.post(sim.api_url + "/messages", json={"destination": CUSTOMER, "source": BUSINESS, **TEMPLATE}, timeout=0.1)
     # Like a real timeout, the client cannot know: the held request is then served as usual.
     wait_until(lambda: control(sim, "/_sim/messages"), lambda messages: len(messages) == 2)
 
@@ -393,7 +457,8 @@ def test_faults_are_partially_updated_validated_and_reset(sim: Simulator) -> Non
 
     assert after == {**before, "error_rate": 0.25}
     assert requests.post(sim.url + "/_sim/faults", json={"error_rate": 2}).json() == {
-        "error": "error_rate must be between 0 and 1"}
+        "error": "error_rate must be between 0 and 1"
+    }
     assert "unknown fault 'eror_rate'" in requests.post(sim.url + "/_sim/faults", json={"eror_rate": 1}).json()["error"]
     assert requests.post(sim.url + "/_sim/faults", json={"auto_dlr": "yes"}).status_code == 400
     assert control(sim, "/_sim/reset", {})["faults"] == before
@@ -401,8 +466,10 @@ def test_faults_are_partially_updated_validated_and_reset(sim: Simulator) -> Non
 
 # --- broadcast -------------------------------------------------------------------------------------------------------
 
-def test_broadcast_accepts_each_recipient_and_each_gets_dlrs(sim: Simulator, api: requests.Session,
-                                                              receiver: Receiver) -> None:
+
+def test_broadcast_accepts_each_recipient_and_each_gets_dlrs(
+    sim: Simulator, api: requests.Session, receiver: Receiver
+) -> None:
     control(sim, "/_sim/ids", {"ids": ["b-1"]})
     recipients = ["+64211111111", "+64222222222", "64233333333"]
 
@@ -418,14 +485,18 @@ def test_broadcast_accepts_each_recipient_and_each_gets_dlrs(sim: Simulator, api
     assert len(control(sim, "/_sim/messages?reference=promo")) == 3
 
 
-@pytest.mark.parametrize("destination, error", [
-    (["+64211111111", "nope"], "destination[1] must be a phone number"),
-    ([], "destination must be a list of 1 to 10000"),
-    ("+64211111111", "destination must be a list"),
-    (["+64211111111", "+15550000000"], "(#131026)"),
-])
-def test_a_broadcast_with_any_bad_recipient_is_refused_whole(sim: Simulator, api: requests.Session,
-                                                              destination: Any, error: str) -> None:
+@pytest.mark.parametrize(
+    "destination, error",
+    [
+        (["+64211111111", "nope"], "destination[1] must be a phone number"),
+        ([], "destination must be a list of 1 to 10000"),
+        ("+64211111111", "destination must be a list"),
+        (["+64211111111", "+15550000000"], "(#131026)"),
+    ],
+)
+def test_a_broadcast_with_any_bad_recipient_is_refused_whole(
+    sim: Simulator, api: requests.Session, destination: Any, error: str
+) -> None:
     response = send(api, sim, destination=destination, path="/messages/broadcast")
 
     assert response.status_code == 400 and error in response.json()["error"]
@@ -434,24 +505,32 @@ def test_a_broadcast_with_any_bad_recipient_is_refused_whole(sim: Simulator, api
 
 # --- media ------------------------------------------------------------------------------------------------------------
 
+
 def test_media_upload_answers_a_media_id(sim: Simulator, api: requests.Session) -> None:
-    response = api.post(sim.api_url + "/media?source=" + BUSINESS, headers={"x-xsrf-token": "t"},
-                        files={"file": ("parcel.jpg", b"\xff\xd8\xff\xe0 jpeg bytes", "image/jpeg")})
+    response = api.post(
+        sim.api_url + "/media?source=" + BUSINESS,
+        headers={"x-xsrf-token": "t"},
+        files={"file": ("parcel.jpg", b"\xff\xd8\xff\xe0 jpeg bytes", "image/jpeg")},
+    )
 
     assert response.status_code == 200
     [item] = response.json()
     assert list(item) == ["id"] and item["id"].isdigit()
 
 
-@pytest.mark.parametrize("files, code", [
-    ({"document": ("a.pdf", b"%PDF", "application/pdf")}, "missing_file"),
-    ({"file": ("a.pdf", b"", "application/pdf")}, "empty_file"),
-    ({"file": ("a.gif", b"GIF89a", "image/gif")}, "unsupported_mime_type"),
-    ({"file": ("big.webp", b"R" * (500 * 1024 + 1), "image/webp")}, "file_too_large"),
-    ({"file": ("big.jpg", b"J" * (5 * 1024 * 1024 + 1), "image/jpeg")}, "file_too_large"),
-])
-def test_media_upload_problems_are_a_422(sim: Simulator, api: requests.Session, files: dict[str, Any],
-                                         code: str) -> None:
+@pytest.mark.parametrize(
+    "files, code",
+    [
+        ({"document": ("a.pdf", b"%PDF", "application/pdf")}, "missing_file"),
+        ({"file": ("a.pdf", b"", "application/pdf")}, "empty_file"),
+        ({"file": ("a.gif", b"GIF89a", "image/gif")}, "unsupported_mime_type"),
+        ({"file": ("big.webp", b"R" * (500 * 1024 + 1), "image/webp")}, "file_too_large"),
+        ({"file": ("big.jpg", b"J" * (5 * 1024 * 1024 + 1), "image/jpeg")}, "file_too_large"),
+    ],
+)
+def test_media_upload_problems_are_a_422(
+    sim: Simulator, api: requests.Session, files: dict[str, Any], code: str
+) -> None:
     response = api.post(sim.api_url + "/media?source=" + BUSINESS, files=files)
 
     assert response.status_code == 422
@@ -469,6 +548,7 @@ def test_media_upload_that_is_not_multipart_is_a_422(sim: Simulator, api: reques
 
 # --- records ----------------------------------------------------------------------------------------------------------
 
+
 def test_get_message_for_an_mt_and_an_mo_has_content_as_a_json_string(sim: Simulator, api: requests.Session) -> None:
     mt_id = send(api, sim, reference="order-3", **TEMPLATE).json()[0]["id"]
     mo = customer_writes(sim, text="Where is my parcel?")
@@ -479,9 +559,19 @@ def test_get_message_for_an_mt_and_an_mo_has_content_as_a_json_string(sim: Simul
     assert mt_record.status_code == 200
     mt = mt_record.json()
     assert {key: mt[key] for key in ("id", "source", "destination", "direction", "reference")} == {
-        "id": mt_id, "source": BUSINESS, "destination": CUSTOMER, "direction": "MT", "reference": "order-3"}
-    assert json.loads(mt["content"]) == {"messaging_product": "whatsapp", "to": CUSTOMER, "type": "template",
-                                         "template": TEMPLATE["template"], "biz_opaque_callback_data": mt_id}
+        "id": mt_id,
+        "source": BUSINESS,
+        "destination": CUSTOMER,
+        "direction": "MT",
+        "reference": "order-3",
+    }
+    assert json.loads(mt["content"]) == {
+        "messaging_product": "whatsapp",
+        "to": CUSTOMER,
+        "type": "template",
+        "template": TEMPLATE["template"],
+        "biz_opaque_callback_data": mt_id,
+    }
     expected_mo = {"id": mo["id"], "source": CUSTOMER, "destination": BUSINESS, "direction": "MO", "reference": ""}
     assert {key: mo_record.json()[key] for key in expected_mo} == expected_mo
     assert isinstance(mo_record.json()["content"], str)
@@ -509,37 +599,75 @@ def test_sim_messages_lists_the_request_and_filters_by_reference(sim: Simulator,
 
 # --- MOs --------------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind, options, check", [
-    ("text", {"text": "Kia ora"}, lambda c: c["text"] == {"preview_url": False, "body": "Kia ora"}),
-    ("image", {"text": "the parcel"}, lambda c: c["image"]["mime_type"] == "image/jpeg"
-        and c["image"]["caption"] == "the parcel" and len(c["image"]["sha256"]) == 64 and c["image"]["id"].isdigit()),
-    ("audio", {}, lambda c: c["audio"]["voice"] is True and c["audio"]["mime_type"].startswith("audio/ogg")),
-    ("document", {}, lambda c: c["document"]["filename"].endswith(".pdf")),
-    ("location", {}, lambda c: set(c["location"]) >= {"latitude", "longitude", "name", "address"}),
-    ("contacts", {}, lambda c: c["contacts"][0]["name"]["formatted_name"]),
-    ("interactive", {}, lambda c: c["interactive"]["type"] == "button_reply"
-        and c["interactive"]["button_reply"]["id"]),
-    ("interactive", {"interactive_type": "list_reply"}, lambda c: c["interactive"]["list_reply"]["title"]),
-    ("button", {}, lambda c: c["button"]["payload"] and c["context"]["from"] == BUSINESS),
-    ("reaction", {"message_id": "wamid.X"}, lambda c: c["reaction"] == {"message_id": "wamid.X", "emoji": "👍"}),
-    ("order", {}, lambda c: set(c["order"]["product_items"][0]) == {"product_retailer_id", "quantity", "item_price",
-                                                                    "currency"} and c["order"]["catalog_id"]),
-    ("system", {}, lambda c: c["system"]["type"] == "user_changed_number" and c["system"]["new_wa_id"]),
-    ("unsupported", {}, lambda c: c["errors"] == [{"code": 131051, "title": "Message type unknown",
-                                                   "message": "Message type unknown", "error_data": {
-                                                       "details": "Message type is currently not supported."}}]),
-    ("request_welcome", {}, lambda c: "request_welcome" not in c),
-    ("hologram", {}, lambda c: isinstance(c["hologram"], dict)),
-])
-def test_mo_of_each_type_reaches_the_gateway(sim: Simulator, receiver: Receiver, kind: str, options: dict[str, Any],
-                                             check: Callable[[dict[str, Any]], Any]) -> None:
+
+@pytest.mark.parametrize(
+    "kind, options, check",
+    [
+        ("text", {"text": "Kia ora"}, lambda c: c["text"] == {"preview_url": False, "body": "Kia ora"}),
+        (
+            "image",
+            {"text": "the parcel"},
+            lambda c: (
+                c["image"]["mime_type"] == "image/jpeg"
+                and c["image"]["caption"] == "the parcel"
+                and len(c["image"]["sha256"]) == 64
+                and c["image"]["id"].isdigit()
+            ),
+        ),
+        ("audio", {}, lambda c: c["audio"]["voice"] is True and c["audio"]["mime_type"].startswith("audio/ogg")),
+        ("document", {}, lambda c: c["document"]["filename"].endswith(".pdf")),
+        ("location", {}, lambda c: set(c["location"]) >= {"latitude", "longitude", "name", "address"}),
+        ("contacts", {}, lambda c: c["contacts"][0]["name"]["formatted_name"]),
+        (
+            "interactive",
+            {},
+            lambda c: c["interactive"]["type"] == "button_reply" and c["interactive"]["button_reply"]["id"],
+        ),
+        ("interactive", {"interactive_type": "list_reply"}, lambda c: c["interactive"]["list_reply"]["title"]),
+        ("button", {}, lambda c: c["button"]["payload"] and c["context"]["from"] == BUSINESS),
+        ("reaction", {"message_id": "wamid.X"}, lambda c: c["reaction"] == {"message_id": "wamid.X", "emoji": "👍"}),
+        (
+            "order",
+            {},
+            lambda c: (
+                set(c["order"]["product_items"][0]) == {"product_retailer_id", "quantity", "item_price", "currency"}
+                and c["order"]["catalog_id"]
+            ),
+        ),
+        ("system", {}, lambda c: c["system"]["type"] == "user_changed_number" and c["system"]["new_wa_id"]),
+        (
+            "unsupported",
+            {},
+            lambda c: (
+                c["errors"]
+                == [
+                    {
+                        "code": 131051,
+                        "title": "Message type unknown",
+                        "message": "Message type unknown",
+                        "error_data": {"details": "Message type is currently not supported."},
+                    }
+                ]
+            ),
+        ),
+        ("request_welcome", {}, lambda c: "request_welcome" not in c),
+        ("hologram", {}, lambda c: isinstance(c["hologram"], dict)),
+    ],
+)
+def test_mo_of_each_type_reaches_the_gateway(
+    sim: Simulator, receiver: Receiver, kind: str, options: dict[str, Any], check: Callable[[dict[str, Any]], Any]
+) -> None:
     answer = customer_writes(sim, type=kind, **options)
 
     assert answer["callback_status"] == 200 and UUID4.fullmatch(answer["id"])
     [posted] = receiver.posted("/mo")
     assert posted.headers["Authorization"] == CALLBACK_AUTH
-    assert posted.body == {"id": answer["id"], "source": CUSTOMER, "destination": BUSINESS,
-                           "content": answer["content"]}
+    assert posted.body == {
+        "id": answer["id"],
+        "source": CUSTOMER,
+        "destination": BUSINESS,
+        "content": answer["content"],
+    }
     content = posted.body["content"]
     assert (content["type"], content["from"]) == (kind, CUSTOMER)
     assert content["id"].startswith("wamid.") and content["timestamp"].isdigit()
@@ -563,8 +691,14 @@ def test_mo_content_as_string_base64_and_capital_destination(sim: Simulator, rec
 
 
 def test_mo_with_raw_content_is_sent_as_is_and_retried(sim: Simulator, receiver: Receiver) -> None:
-    raw = {"from": CUSTOMER, "id": "wamid.RAW", "timestamp": "1700000000", "type": "text",
-           "text": {"body": "raw"}, "surprise": {"nested": [1, 2]}}
+    raw = {
+        "from": CUSTOMER,
+        "id": "wamid.RAW",
+        "timestamp": "1700000000",
+        "type": "text",
+        "text": {"body": "raw"},
+        "surprise": {"nested": [1, 2]},
+    }
     receiver.answer_next("/mo", 503)
 
     answer = customer_writes(sim, content=raw)
@@ -582,6 +716,7 @@ def test_bad_control_requests_are_400(sim: Simulator) -> None:
 
 
 # --- lifecycle --------------------------------------------------------------------------------------------------------
+
 
 def test_a_busy_port_is_a_clear_error_and_stop_closes_everything(receiver: Receiver) -> None:
     threads_before = set(threading.enumerate())
@@ -607,6 +742,7 @@ def test_only_loopback_is_allowed(receiver: Receiver) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------------
+
 
 def wait_until(read: Callable[[], Any], done: Callable[[Any], Any], timeout: float = 3) -> Any:
     deadline = time.monotonic() + timeout
