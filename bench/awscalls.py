@@ -125,7 +125,7 @@ class CallRecorder:
 
     # -- installation ----------------------------------------------------------------------------------------------
 
-    def install(self) -> "CallRecorder":
+    def install(self) -> CallRecorder:
         import botocore.session
 
         if self._installed:

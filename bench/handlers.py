@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
-import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path

@@ -371,7 +371,7 @@ class GcClock:
             self.ms += (time.perf_counter() - self._started) * 1000
             self.full += info["generation"] == 2
 
-    def start(self) -> "GcClock":
+    def start(self) -> GcClock:
         gc.callbacks.append(self._callback)
         return self
 
@@ -424,7 +424,7 @@ def fork_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
         signal.alarm(TASK_TIMEOUT_SECONDS)
         try:
             result = {"ok": True, **run_task(plan, task)}
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        except BaseException as exc:
             result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-3000:]}
         with os.fdopen(write_end, "w") as pipe:
             json.dump(result, pipe)
@@ -443,7 +443,7 @@ def run_here(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
     """One task in this process, which has done nothing else yet (memory figures: nothing but the handler in it)."""
     try:
         return {**task, "ok": True, **run_task(plan, task)}
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+    except BaseException as exc:
         return {**task, "ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-3000:]}
 
 

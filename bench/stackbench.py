@@ -18,7 +18,8 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bench import handlers as H
 from bench import lambda_env as L

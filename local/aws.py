@@ -19,9 +19,10 @@ import logging
 import secrets
 import string
 import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import boto3
 from botocore.config import Config

@@ -6,8 +6,9 @@ SQS queue subscribed to the gateway's events, and (locally) the provider simulat
 
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 import requests

@@ -8,8 +8,9 @@ with a text and an image, which arrive as `WhatsApp Message Received`; the servi
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from local.client import Gateway
 from local.stack import LocalStack

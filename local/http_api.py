@@ -24,9 +24,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from local.keepalive import KeepAliveHTTPServer
@@ -437,7 +438,7 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out in separate writes: don't wait for delayed ACKs
     server_version = "wab-local-http-api"
     timeout = 120  # idle keep-alive connections are closed after this many seconds
-    server: "_ApiServer"
+    server: _ApiServer
 
     def version_string(self) -> str:
         return self.server_version
@@ -522,7 +523,7 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         access_log.info("%s %s", self.client_address[0], format % args)
 
 

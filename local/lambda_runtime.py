@@ -25,11 +25,12 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, TextIO
+from typing import Any, TextIO
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class FunctionLog:
 class _RoutedStream:
     """Stands in for sys.stdout/sys.stderr: writes go to the current thread's function log, else to the original."""
 
-    def __init__(self, original: TextIO, router: "OutputRouter"):
+    def __init__(self, original: TextIO, router: OutputRouter):
         self._original = original
         self._router = router
 
@@ -152,7 +153,7 @@ class OutputRouter:
     loggers created at import time keep a reference to the stream they saw."""
 
     _lock = threading.Lock()
-    _installed: "OutputRouter | None" = None
+    _installed: OutputRouter | None = None
     _users = 0
 
     def __init__(self) -> None:
@@ -163,7 +164,7 @@ class OutputRouter:
         self._streams = (_RoutedStream(sys.stdout, self), _RoutedStream(sys.stderr, self))
 
     @classmethod
-    def install(cls) -> "OutputRouter":
+    def install(cls) -> OutputRouter:
         with cls._lock:
             if cls._installed is None:
                 router = cls()

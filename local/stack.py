@@ -29,10 +29,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from local.aws import (
     FAKE_ACCESS_KEY_ID,
@@ -235,7 +236,7 @@ class LocalCredentials:
     provider_password: str
 
     @classmethod
-    def generate(cls, *, callback_username: str) -> "LocalCredentials":
+    def generate(cls, *, callback_username: str) -> LocalCredentials:
         return cls(
             callback_username=callback_username,
             callback_password=secrets.token_urlsafe(30),
@@ -331,13 +332,13 @@ class LocalStack:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         started = time.monotonic()
         try:
             self._start()
@@ -421,7 +422,7 @@ class LocalStack:
 
     # -- parts ---------------------------------------------------------------------------------------------------
 
-    def _reserve_ports(self) -> "Endpoints":
+    def _reserve_ports(self) -> Endpoints:
         """Fail on a busy port before anything starts; bind the HTTP API now; pick free ports for those given as 0."""
         for what, port in self.ports.items():
             if port:
@@ -450,7 +451,7 @@ class LocalStack:
             raise TemplateError("the local stack serves one HTTP API; the template declares more")
         return template
 
-    def _creation_context(self, endpoints: "Endpoints", credentials: "LocalCredentials") -> CreationContext:
+    def _creation_context(self, endpoints: Endpoints, credentials: LocalCredentials) -> CreationContext:
         return CreationContext(
             stack_name=self.stack_name,
             region=self.region,
@@ -470,7 +471,7 @@ class LocalStack:
         )
 
     def _create_aws_resources(
-        self, template: TranslatedTemplate, endpoints: "Endpoints", credentials: "LocalCredentials"
+        self, template: TranslatedTemplate, endpoints: Endpoints, credentials: LocalCredentials
     ) -> Resolver:
         resolver = self.resolver = template.resolver(self.stack_name, self.region)
         register_in_process_resources(
@@ -495,7 +496,7 @@ class LocalStack:
         return child
 
     def _start_simulator(
-        self, template: TranslatedTemplate, endpoints: "Endpoints", credentials: "LocalCredentials"
+        self, template: TranslatedTemplate, endpoints: Endpoints, credentials: LocalCredentials
     ) -> ChildProcess | None:
         if not (PROJECT_DIR / "local" / "simulator" / "__main__.py").is_file():
             log.warning("local/simulator/__main__.py does not exist: the provider simulator is not running")

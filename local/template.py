@@ -18,9 +18,10 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -63,7 +64,7 @@ _CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
 def load_template(path: Path) -> dict[str, Any]:
     """Parse a CloudFormation/SAM YAML template, short-form intrinsics included."""
     with open(path, encoding="utf-8") as stream:
-        document = yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml.load(stream, Loader=_CloudFormationLoader)
     if not isinstance(document, dict) or "Resources" not in document:
         raise TemplateError(f"{path} is not a CloudFormation template (no Resources)")
     return document

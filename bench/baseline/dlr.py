@@ -5,7 +5,7 @@ UpdateItem clear outbox."""
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -30,7 +30,7 @@ def lambda_handler(event, context):
         status = payload["status"]
     except (ValueError, KeyError, TypeError):
         return answer(422, {"error": "invalid_payload"})
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     key = {"pk": {"S": f"MSG#{message_id}"}}
     dynamodb = client("dynamodb")

@@ -5,7 +5,7 @@ UpdateItem clear outbox."""
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from boto3.dynamodb.types import TypeSerializer
@@ -38,10 +38,10 @@ def lambda_handler(event, context):
     except (ValueError, KeyError, TypeError):
         return answer(422, {"error": "invalid_payload"})
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     stamp = iso(now)
     seconds = content.get("timestamp")
-    received_at = iso(datetime.fromtimestamp(int(seconds), timezone.utc)) if str(seconds).isdigit() else stamp
+    received_at = iso(datetime.fromtimestamp(int(seconds), UTC)) if str(seconds).isdigit() else stamp
     contact = source if source.startswith("+") else "+" + source
     text = (content.get(kind) or {}).get("body") if kind == "text" else None
     expires_at = int(now.timestamp()) + RETENTION_SECONDS

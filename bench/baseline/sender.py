@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import urllib3
@@ -64,7 +64,7 @@ def send(body, context):
     reference = command.get("reference")
     key = command.get("idempotency_key") or reference or json.dumps(command, sort_keys=True)
     dynamodb = client("dynamodb")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     idempotency_key = {"pk": {"S": "IDEMPOTENCY#sender#" + hashlib.md5(key.encode()).hexdigest()}}
     in_progress_until = int(time.time() * 1000) + context.get_remaining_time_in_millis()
     try:
@@ -116,7 +116,7 @@ def send(body, context):
         raise RuntimeError(f"provider answered {response.status}")
     accepted = json.loads(response.data)
     message_id = (accepted[0] if isinstance(accepted, list) else accepted)["id"]
-    at = iso(datetime.now(timezone.utc))
+    at = iso(datetime.now(UTC))
     dynamodb.update_item(
         TableName=TABLE,
         Key=idempotency_key,

@@ -8,7 +8,6 @@ gc.disable()
 from functools import cache
 
 from aws_lambda_powertools.logging import correlation_paths
-
 from wab import api, auth, callbacks, clock
 from wab.httpbody import read_json_body
 from wab.models.callbacks import DlrCallback

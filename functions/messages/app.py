@@ -9,7 +9,6 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.logging import correlation_paths
-
 from wab import api, records
 from wab.observability import logger, metrics, tracer
 from wab.settings import RecordSettings, load

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Mapping
+from collections.abc import Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import local.simulator as package

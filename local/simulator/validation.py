@@ -4,8 +4,9 @@ of the simulator raises."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 PROVIDER_ERROR_MESSAGE = "WhatsApp Cloud API error"
 
@@ -170,7 +171,7 @@ def _validate_reaction(value: Any, where: str) -> None:
 TYPE_VALIDATORS: dict[str, Callable[[Any, str], None]] = {
     "text": _validate_text,
     "template": _validate_template,
-    **{media_type: _validate_media for media_type in MEDIA_TYPES},
+    **dict.fromkeys(MEDIA_TYPES, _validate_media),
     "location": _validate_location,
     "contacts": _validate_contacts,
     "interactive": _validate_interactive,

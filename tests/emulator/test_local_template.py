@@ -4,9 +4,10 @@ import base64
 import json
 import textwrap
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from botocore.auth import SigV4Auth

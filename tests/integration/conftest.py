@@ -1,9 +1,10 @@
 """moto-backed AWS for handler tests: the table comes from template.yaml, so tests and infrastructure cannot drift."""
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -69,7 +70,6 @@ class Aws:
 
 def reset_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
-
     from wab import aws, settings
 
     aws.reset_clients()

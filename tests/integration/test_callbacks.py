@@ -560,7 +560,6 @@ def test_a_dlr_publish_failure_is_completed_by_the_retry(aws, post, monkeypatch)
 
 def test_a_storage_failure_gets_503_and_stores_or_publishes_nothing(aws, post, monkeypatch):
     from botocore.exceptions import ClientError
-
     from wab import aws as wab_aws
 
     def unavailable(**_):
@@ -579,7 +578,6 @@ def test_a_storage_failure_gets_503_and_stores_or_publishes_nothing(aws, post, m
 
 def test_a_window_update_failure_is_retried_before_anything_is_published(aws, post, monkeypatch):
     from botocore.exceptions import ClientError
-
     from wab import aws as wab_aws
 
     def unavailable(**_):

@@ -4,22 +4,22 @@ every record of the contact, leaves everyone else's alone and publishes `WhatsAp
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import responses
+from wab import aws as wab_aws
 
 from tests.helpers import ROOT, LambdaContext, basic, http_event, load_handler
 from tests.integration.conftest import template_resources
 from tests.integration.test_sender import BASE_URL, Harness, details, provider, sender  # noqa: F401 (fixtures)
-from wab import aws as wab_aws
 
 CUSTOMER = "+64211234567"
 OTHER = "+64219876543"
 BUSINESS = "1234567890"
 CUSTOMER_HASH = hashlib.sha256(CUSTOMER.encode()).hexdigest()
-ERASED_AT = datetime(2026, 11, 25, 10, 30, tzinfo=timezone.utc)
+ERASED_AT = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
 ERASED = "WhatsApp Contact Erased"
 
 
@@ -171,7 +171,7 @@ def test_a_second_request_erases_nothing_more(sender, monkeypatch, stored):
     remaining = records(sender.items())
 
     request_erasure(sender, {"contact": CUSTOMER, "reference": "gdpr-18"}, source="support.desk")  # a new request
-    [second] = erase(sender, monkeypatch, at=datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc))
+    [second] = erase(sender, monkeypatch, at=datetime(2026, 11, 26, 8, 0, tzinfo=UTC))
 
     assert records(sender.items()) == remaining
     assert first["detail"]["records_erased"] == 4
@@ -202,7 +202,7 @@ def test_the_same_request_delivered_again_is_recognised_and_reports_the_same_era
     sender.published()
 
     sender.put(envelope)  # the same bus event a second time (EventBridge and SQS deliver at least once)
-    [again] = erase(sender, monkeypatch, at=datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc))
+    [again] = erase(sender, monkeypatch, at=datetime(2026, 11, 25, 11, 0, tzinfo=UTC))
 
     assert (
         again["detail"]
@@ -251,7 +251,6 @@ def test_an_invalid_erasure_is_reported_without_the_number(sender, monkeypatch):
 
 def test_many_records_are_found_page_by_page_and_deleted_in_batches_retrying_unprocessed(sender, monkeypatch):
     from botocore.awsrequest import AWSResponse
-
     from wab.models.records import MessageRecord
     from wab.store import MessageStore
 

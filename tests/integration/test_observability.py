@@ -7,7 +7,8 @@ turn them back on and read them.
 import io
 import json
 from collections import Counter
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import responses

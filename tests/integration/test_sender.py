@@ -10,14 +10,15 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import responses
+from wab import aws as wab_aws
 
 from local.event_source import records_to_delete, sqs_record
-from wab import aws as wab_aws
 from tests.helpers import LambdaContext, basic, http_event, load_handler
 from tests.integration.conftest import template_resources
 
@@ -711,9 +712,9 @@ def inbound_at(seconds_ago: int) -> None:
     from wab.store import MessageStore
 
     moment = clock.now().timestamp() - seconds_ago
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    MessageStore("messages").record_inbound(CUSTOMER, clock.iso(datetime.fromtimestamp(moment, timezone.utc)), 2**31)
+    MessageStore("messages").record_inbound(CUSTOMER, clock.iso(datetime.fromtimestamp(moment, UTC)), 2**31)
 
 
 def test_enforce_refuses_free_form_outside_the_window_without_calling_the_provider(sender, provider):

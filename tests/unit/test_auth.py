@@ -1,7 +1,6 @@
 import base64
 
 import pytest
-
 from wab.auth import check_basic
 from wab.errors import Unauthorized
 

@@ -2,10 +2,10 @@
 
 import json
 
-from wab.models.commands import BroadcastCommand, idempotency_key, parse_command
-from wab.provider import BroadcastAnswer
 from wab.broadcasts import match_broadcast_answers, split_broadcast
+from wab.models.commands import BroadcastCommand, idempotency_key, parse_command
 from wab.outcomes import Accepted, Failure
+from wab.provider import BroadcastAnswer
 from wab.queues import pack_batches
 
 

@@ -5,7 +5,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-
 from wab import jsoncodec
 from wab.errors import InvalidCommand
 from wab.models.commands import (

@@ -1,7 +1,6 @@
 from decimal import Decimal
 
 import pytest
-
 from wab.api import http_status
 from wab.errors import InvalidPayload
 from wab.jsoncodec import MAX_DEPTH, decode, encode

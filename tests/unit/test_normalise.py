@@ -5,7 +5,6 @@ import json
 from decimal import Decimal
 
 import pytest
-
 from wab.api import http_status
 from wab.callbacks import parse_mo
 from wab.errors import InvalidPayload

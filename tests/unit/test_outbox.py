@@ -1,10 +1,9 @@
 """The outbox protocol with an in-memory store: leases, takeovers, conflicts."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from unittest.mock import patch
 
 import pytest
-
 from wab.errors import DependencyFailed, InProgress
 from wab.models.events import MessageStatusChanged
 from wab.models.records import MessageRecord
@@ -54,7 +53,7 @@ class Publisher:
 
 def commit_at(now_ms, *args, **kwargs):
     """`commit` at a given moment (epoch ms)."""
-    with patch("wab.outbox.clock.now", return_value=datetime.fromtimestamp(now_ms / 1000, timezone.utc)):
+    with patch("wab.outbox.clock.now", return_value=datetime.fromtimestamp(now_ms / 1000, UTC)):
         return commit(*args, **kwargs)
 
 

@@ -4,7 +4,6 @@ import json
 
 import pytest
 import requests
-
 from wab.errors import ProviderCredentialsRejected, ProviderRejected, ProviderUnavailable
 from wab.provider import classify_failure, failure_from_exception, whatsapp_error_code
 from wab.retry import MAX_BACKOFF_SECONDS, retry_delay

@@ -9,10 +9,10 @@ from typing import Any, ClassVar
 import pytest
 from jsonschema import Draft4Validator
 from pydantic import ValidationError
+from wab.models import commands, events
 
 from tests.helpers import ROOT
 from tools import schemas
-from wab.models import commands, events
 
 SAMPLE_ENVELOPE = {
     "version": "0",

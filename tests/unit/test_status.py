@@ -1,5 +1,4 @@
 import pytest
-
 from wab.status import moves_forward
 
 

@@ -8,8 +8,9 @@ every deployment the parameters allow: each `Fn::If` is decided as CloudFormatio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

@@ -5,9 +5,10 @@ spends its time most cheaply.
 """
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider

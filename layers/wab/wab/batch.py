@@ -11,9 +11,10 @@ import asyncio
 import contextvars
 import functools
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AsyncExitStack
-from typing import Any, Callable
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,

@@ -15,8 +15,8 @@ from wab.models.callbacks import DlrCallback, MoCallback
 from wab.models.events import MessageReceived, MessageStatusChanged
 from wab.models.inbound import InboundBase, dump_message, parse_message
 from wab.models.records import MessageRecord, StatusEntry
-from wab.models.validation import describe
 from wab.models.types import canonical_number
+from wab.models.validation import describe
 from wab.outbox import Change, commit, deliver
 from wab.publisher import EventPublisher
 from wab.status import moves_forward

@@ -1,14 +1,14 @@
 """Time in one format: ISO 8601 UTC with microseconds, so records sort by creation time as strings."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -23,4 +23,4 @@ def from_epoch_seconds(value: str | int | None) -> datetime | None:
         return None
     if not 0 < seconds < 32503680000:  # before year 3000
         return None
-    return datetime.fromtimestamp(seconds, timezone.utc)
+    return datetime.fromtimestamp(seconds, UTC)

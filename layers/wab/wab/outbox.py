@@ -14,9 +14,9 @@ The one gap: EventBridge took an event but the settling write failed, so the eve
 again if the record is touched after the lease. It is logged; nothing else can close it without a second store.
 """
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
 
 from wab import clock
 from wab.errors import DependencyFailed, InProgress

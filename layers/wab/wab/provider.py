@@ -17,7 +17,8 @@ Nothing secret is logged: only paths, status codes and the provider's error text
 
 import re
 import uuid
-from typing import IO, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 import requests
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
@@ -267,7 +268,7 @@ def whatsapp_error_code(payload: Any) -> str | None:
         candidates.insert(0, payload["error"])
     for candidate in candidates:
         code = candidate.get("code")
-        if isinstance(code, int) and not isinstance(code, bool) or isinstance(code, str) and code.isdigit():
+        if (isinstance(code, int) and not isinstance(code, bool)) or (isinstance(code, str) and code.isdigit()):
             return str(code)
     for candidate in candidates:
         for field in ("error", "message"):

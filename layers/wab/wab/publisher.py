@@ -8,7 +8,8 @@ What a caller does when an event does not go out (its failure policy):
   outcome and published when the outcome is completed, so the provider is never called twice for them.
 """
 
-from typing import Any, Hashable, Mapping, Sequence, TypeVar
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 

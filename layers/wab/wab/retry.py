@@ -2,7 +2,7 @@
 
 import math
 import random
-from typing import Callable
+from collections.abc import Callable
 
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 

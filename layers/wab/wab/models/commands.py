@@ -204,7 +204,7 @@ class ListInteractive(StrictModel):
     action: ListAction
 
 
-Interactive = Annotated[Union[ButtonInteractive, ListInteractive], Field(discriminator="type")]
+Interactive = Annotated[ButtonInteractive | ListInteractive, Field(discriminator="type")]
 
 
 class ReactionToSend(StrictModel):
@@ -309,7 +309,7 @@ def _content_type(value: Any) -> str | None:
 
 
 MessageContent = Annotated[
-    Union[tuple(Annotated[model, Tag(kind)] for kind, model in CONTENT_MODELS.items())],  # type: ignore[misc]
+    Union[tuple(Annotated[model, Tag(kind)] for kind, model in CONTENT_MODELS.items())],  # type: ignore[misc]  # noqa: UP007
     Discriminator(
         _content_type,
         custom_error_type="unknown_message_type",

@@ -4,7 +4,6 @@ from typing import Any, ClassVar
 
 from wab.models.types import Model
 
-
 SOURCE = "wab.gateway"
 
 

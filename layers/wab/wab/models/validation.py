@@ -1,7 +1,8 @@
 """The one way a validation failure is told back: short, readable, and without echoing the (possibly huge or hostile)
 input."""
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import ValidationError
 
