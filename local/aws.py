@@ -53,7 +53,16 @@ NO_LOCAL_MEANING = frozenset(
         "AWS::EventSchemas::Schema",
     }
 )
-SERVED_IN_PROCESS = frozenset({"AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping", "AWS::ApiGatewayV2::Api"})
+# A function's published version and alias run its code from the project folder, like the function itself.
+SERVED_IN_PROCESS = frozenset(
+    {
+        "AWS::Lambda::Function",
+        "AWS::Lambda::Version",
+        "AWS::Lambda::Alias",
+        "AWS::Lambda::EventSourceMapping",
+        "AWS::ApiGatewayV2::Api",
+    }
+)
 
 
 _session_lock = threading.Lock()

@@ -501,8 +501,15 @@ class TranslatedTemplate:
         return functions
 
     def _function_id_in(self, value: Any, what: str) -> str:
+        """The function `value` refers to, directly or through one of its versions or aliases."""
         functions = set(self.of_type("AWS::Lambda::Function"))
-        candidates = referenced_logical_ids(value) & functions
+        candidates = set()
+        for logical_id in referenced_logical_ids(value):
+            resource_type = self.resources.get(logical_id, {}).get("Type")
+            if resource_type in ("AWS::Lambda::Alias", "AWS::Lambda::Version"):
+                candidates |= referenced_logical_ids(self.properties(logical_id).get("FunctionName")) & functions
+            elif logical_id in functions:
+                candidates.add(logical_id)
         if len(candidates) != 1:
             raise TemplateError(f"{what}: cannot tell which function of this template it calls ({value})")
         return candidates.pop()

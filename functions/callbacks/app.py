@@ -8,7 +8,7 @@ gc.disable()
 from functools import cache
 
 from aws_lambda_powertools.logging import correlation_paths
-from wab import api, auth, callbacks, clock
+from wab import api, auth, callbacks, clock, snapstart
 from wab.httpbody import read_json_body
 from wab.models.callbacks import DlrCallback
 from wab.models.inbound import known_type
@@ -25,6 +25,9 @@ app = api.resolver(rejections_metric="CallbacksRejected")
 def dependencies() -> tuple[CallbackSettings, MessageStore, EventPublisher]:
     settings = load(CallbackSettings)
     return settings, MessageStore(settings.table_name), EventPublisher(settings.event_bus_name)
+
+
+snapstart.on_restore(dependencies.cache_clear)
 
 
 def authenticated_payload() -> object:

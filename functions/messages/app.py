@@ -9,7 +9,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.logging import correlation_paths
-from wab import api, records
+from wab import api, records, snapstart
 from wab.observability import logger, metrics, tracer
 from wab.settings import RecordSettings, load
 from wab.store import MessageStore
@@ -40,6 +40,9 @@ def provider_for(secret_arn: str, secret_max_age: int) -> "ProviderClient":
     from wab.provider import ProviderClient  # only this fallback needs requests: keep it off the cold start
 
     return ProviderClient(secret_arn, secret_max_age=secret_max_age)
+
+
+snapstart.on_restore(store.cache_clear, provider_for.cache_clear)
 
 
 @app.get("/messages/<message_id>")

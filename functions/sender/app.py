@@ -9,6 +9,7 @@ gc.disable()
 
 from functools import cache
 
+from wab import snapstart
 from wab.batch import SideBySide
 from wab.observability import logger, metrics, tracer
 from wab.ordering import ordering_keys
@@ -21,6 +22,9 @@ batch_processor = SideBySide(ordering_keys, threads=10)  # a batch holds at most
 @cache
 def sender() -> Sender:
     return Sender.from_settings(load(SenderSettings))
+
+
+snapstart.on_restore(sender.cache_clear)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -181,7 +181,12 @@ def test_an_unknown_resource_type_stops_the_stack(tmp_path: Path) -> None:
 
 
 def test_conditions_decide_which_resources_exist_and_which_branch_is_used(template: TranslatedTemplate) -> None:
-    assert template.conditions == {"UseCustomerKey": False, "CreateAlarmTopic": True, "CreateAlarmTopicKey": True}
+    assert template.conditions == {
+        "UseCustomerKey": False,
+        "CreateAlarmTopic": True,
+        "CreateAlarmTopicKey": True,
+        "UseSnapStart": False,
+    }
     assert {"AlarmTopic", "AlarmTopicKey"} <= set(template.resources)
     resolver = template.resolver("wab-local", REGION)
     queue = resolver.resolve(template.properties("SendDeadLetterQueue"))

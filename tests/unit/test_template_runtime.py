@@ -1,0 +1,52 @@
+"""The template's runtime and SnapStart wiring, checked on the translated template as CloudFormation deploys it."""
+
+from typing import Any
+
+import pytest
+
+from local.template import referenced_logical_ids
+from tests.unit.test_template_security import deployed, of_type, translated
+
+FUNCTIONS = ("CallbacksFunction", "MessagesFunction", "SenderFunction")
+
+
+def test_every_function_and_the_layer_run_python_3_13_on_arm64() -> None:
+    resources = deployed(translated(), {})
+    functions = of_type(resources, "AWS::Lambda::Function")
+    assert {name: (f["Runtime"], f["Architectures"]) for name, f in functions.items()} == {
+        name: ("python3.13", ["arm64"]) for name in FUNCTIONS
+    }
+    [layer] = of_type(resources, "AWS::Lambda::LayerVersion").values()
+    assert (layer["CompatibleRuntimes"], layer["CompatibleArchitectures"]) == (["python3.13"], ["arm64"])
+
+
+@pytest.mark.parametrize("setting, applied", [("off", "None"), ("on", "PublishedVersions")])
+def test_snapstart_follows_its_parameter(setting: str, applied: str) -> None:
+    functions = of_type(deployed(translated(), {"SnapStart": setting}), "AWS::Lambda::Function")
+    assert {name: f["SnapStart"] for name, f in functions.items()} == {name: {"ApplyOn": applied} for name in FUNCTIONS}
+
+
+def test_the_event_sources_and_the_api_invoke_the_live_alias() -> None:
+    """SnapStart applies to published versions only: whatever invokes a function must go through its alias."""
+    resources = deployed(translated(), {"SnapStart": "on"})
+    aliases = {
+        logical_id: props["FunctionName"]["Ref"]
+        for logical_id, props in of_type(resources, "AWS::Lambda::Alias").items()
+        if props["Name"] == "live"
+    }
+    assert sorted(aliases.values()) == sorted(FUNCTIONS)
+
+    def target(function_name: Any) -> str:
+        return function_name["Ref"]
+
+    mappings = of_type(resources, "AWS::Lambda::EventSourceMapping")
+    permissions = of_type(resources, "AWS::Lambda::Permission")
+    assert mappings and all(target(props["FunctionName"]) in aliases for props in mappings.values())
+    assert permissions and all(target(props["FunctionName"]) in aliases for props in permissions.values())
+    [api] = of_type(resources, "AWS::ApiGatewayV2::Api").values()
+    uris = [
+        operation["x-amazon-apigateway-integration"]["uri"]
+        for operations in api["Body"]["paths"].values()
+        for operation in operations.values()
+    ]
+    assert uris and all(referenced_logical_ids(uri) & set(aliases) for uri in uris), uris
