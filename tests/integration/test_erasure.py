@@ -12,8 +12,8 @@ import responses
 from wab import aws as wab_aws
 
 from tests.helpers import ROOT, LambdaContext, basic, http_event, load_handler
-from tests.integration.conftest import template_resources
-from tests.integration.test_sender import BASE_URL, Harness, details, provider, sender  # noqa: F401 (fixtures)
+from tests.integration.conftest import Harness, template_resources
+from tests.integration.test_sender import BASE_URL, details
 
 CUSTOMER = "+64211234567"
 OTHER = "+64219876543"

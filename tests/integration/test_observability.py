@@ -14,7 +14,8 @@ import pytest
 import responses
 
 from tests.helpers import LambdaContext, basic, http_event, load_handler
-from tests.integration.test_sender import BASE_URL, MESSAGE_ID, provider, sender, text_command  # noqa: F401 (fixtures)
+from tests.integration.conftest import MESSAGE_ID
+from tests.integration.test_sender import BASE_URL, text_command
 
 CUSTOMER = "+64211234567"
 BUSINESS = "1234567890"

@@ -42,12 +42,6 @@ def get(aws):
     messages.provider_for.cache_clear()
 
 
-@pytest.fixture
-def provider():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
 def test_an_id_not_stored_is_read_from_the_provider_in_our_record_shape(get, provider):
     provider.add(
         responses.GET,
