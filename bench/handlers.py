@@ -410,7 +410,7 @@ def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
             aws = [value for r in runs for value in r["aws_ms"]]
             moto = [value for r in runs for value in r["moto_ms"]]
             provider = [value for r in runs for value in r["provider_ms"]]
-            own = [total - inside - out for total, inside, out in zip(ms, aws, provider)]
+            own = [total - inside - out for total, inside, out in zip(ms, aws, provider, strict=True)]
             sides[side] = {
                 "n": len(ms),
                 "median_ms": median(ms),
@@ -419,9 +419,9 @@ def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "median_aws_ms": median(aws),
                 "median_moto_ms": median(moto),
                 "median_provider_ms": median(provider),
-                "median_sdk_ms": median([a - m for a, m in zip(aws, moto)]),
+                "median_sdk_ms": median([a - m for a, m in zip(aws, moto, strict=True)]),
                 "median_outside_aws_ms": median(own),
-                "median_not_moto_ms": median([total - m - p for total, m, p in zip(ms, moto, provider)]),
+                "median_not_moto_ms": median([total - m - p for total, m, p in zip(ms, moto, provider, strict=True)]),
                 "log_bytes_per_invocation": sum(r["log_bytes"] for r in runs)
                 / max(sum(r["n"] + r["warmup"] for r in runs), 1),
             }

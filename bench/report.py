@@ -198,7 +198,7 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
     bottom = [0.0] * len(labels)
     for name, values in parts.items():
         ax.bar(range(len(labels)), values, bottom=bottom, label=name)
-        bottom = [b + v for b, v in zip(bottom, values)]
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_xticks(range(len(labels)), labels, fontsize=7)
     ax.set_ylabel("ms per invocation (medians of each part)")
     ax.set_title("2. Warm invocation, against in-process moto")
@@ -246,7 +246,7 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
         if max(values) <= 0:
             continue
         ax.bar(range(len(bars)), values, bottom=bottom, label=item)
-        bottom = [b + v for b, v in zip(bottom, values)]
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     eums = costs["eums_social_per_million"]
     ax.set_xticks(range(len(bars)), [bar[0] for bar in bars], fontsize=8)
     ax.set_ylabel("USD per 1,000,000 messages")

@@ -125,7 +125,7 @@ class RouteTable:
             found = compiled.pattern.fullmatch(raw_path)
             if found:
                 values = [unquote(value) for value in found.groups()]
-                return RouteMatch(compiled.spec, dict(zip(compiled.parameter_names, values)))
+                return RouteMatch(compiled.spec, dict(zip(compiled.parameter_names, values, strict=True)))
         return None
 
 

@@ -184,7 +184,7 @@ class Simulator:
                 self.state.add_message(record)
                 records.append(record)
             plans = [self._dlr_plan(faults) for _ in records] if faults.auto_dlr else []
-        for record, plan in zip(records, plans):
+        for record, plan in zip(records, plans, strict=False):  # no plans at all when DLRs are not automatic
             self._schedule_dlrs(record, plan)
         return records
 
@@ -211,7 +211,7 @@ class Simulator:
         if self.state.chance(faults.out_of_order_dlr_rate):
             statuses.reverse()
         delays = [faults.dlr_sent_delay, faults.dlr_received_delay]
-        return [DlrStep(status, delay, duplicate) for status, delay in zip(statuses, delays)]
+        return [DlrStep(status, delay, duplicate) for status, delay in zip(statuses, delays, strict=True)]
 
     def _schedule_dlrs(self, record: MtRecord, steps: list[DlrStep]) -> None:
         """Each DLR is scheduled once the one before it is delivered (or given up), so they arrive in plan order."""

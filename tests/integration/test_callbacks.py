@@ -630,7 +630,7 @@ def test_concurrent_dlrs_for_one_message_lose_no_update(aws, post):
         event = http_event("POST", "/callbacks/dlr", body=dlr(status), headers={"authorization": basic()})
         results.append(handler.lambda_handler(event, LambdaContext())["statusCode"])
 
-    threads = [threading.Thread(target=deliver, args=pair) for pair in zip(statuses, environments)]
+    threads = [threading.Thread(target=deliver, args=pair) for pair in zip(statuses, environments, strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -41,7 +41,7 @@ class EventPublisher:
                 failed.update(chunk)
                 continue
             if response.get("FailedEntryCount"):
-                for key, result in zip(chunk, response["Entries"]):
+                for key, result in zip(chunk, response["Entries"], strict=True):
                     if result.get("ErrorCode"):
                         logger.warning("event not published", extra={"error": result["ErrorCode"]})
                         failed.add(key)
