@@ -16,12 +16,12 @@ MAX_DEPTH = 20  # well under DynamoDB's 32 levels of nested attributes
 
 
 def decode(raw: bytes | str, *, what: str = "body") -> Any:
-    """Parse JSON bytes or text into Python values, with `Decimal` numbers; raise InvalidPayload when it is not clean."""
+    """Parse JSON bytes or text into Python values with `Decimal` numbers; raise InvalidPayload when it is not clean."""
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidPayload(f"{what} is not valid UTF-8 (byte {exc.start})", code="invalid_encoding")
+            raise InvalidPayload(f"{what} is not valid UTF-8 (byte {exc.start})", code="invalid_encoding") from None
     else:
         text = raw
     if not text.strip():
@@ -29,9 +29,9 @@ def decode(raw: bytes | str, *, what: str = "body") -> Any:
     try:
         value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except RecursionError:
-        raise InvalidPayload(f"{what} is nested too deeply (limit {MAX_DEPTH})", code="too_deep")
+        raise InvalidPayload(f"{what} is nested too deeply (limit {MAX_DEPTH})", code="too_deep") from None
     except (json.JSONDecodeError, ValueError) as exc:
-        raise InvalidPayload(f"{what} is not valid JSON: {_describe(exc)}", code="malformed_json")
+        raise InvalidPayload(f"{what} is not valid JSON: {_describe(exc)}", code="malformed_json") from None
     check_clean(value, what=what)
     return value
 
@@ -70,7 +70,7 @@ def _check_text(text: str, what: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidPayload(f"{what} contains a lone surrogate (invalid Unicode)", code="invalid_text")
+        raise InvalidPayload(f"{what} contains a lone surrogate (invalid Unicode)", code="invalid_text") from None
 
 
 def encode(value: Any) -> str:
