@@ -122,7 +122,7 @@ def secret_calls_per_message() -> float:
 
 
 def log_bytes(function_bytes_per_message: float, invocations_per_message: float) -> float:
-    """What the handler logs for one message, plus Lambda's own lines (and CloudWatch's per-event bytes) per invocation."""
+    """What the handler logs per message, plus Lambda's own lines (and CloudWatch's per-event bytes) per invocation."""
     platform = ASSUMPTIONS["lambda_platform_log_bytes"] + 4 * ASSUMPTIONS["logs_event_overhead_bytes"]
     return function_bytes_per_message + platform * invocations_per_message
 

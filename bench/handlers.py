@@ -390,7 +390,8 @@ def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "aws_calls_first": samples[0]["first_calls"] if samples else 0,
             }
         variant = [r for r in results if r["kind"] == "cold" and r.get("handler") == handler and r.get("gc_variant")]
-        # The first invocation the other way round: frozen if the handler does not call gc.freeze(), unfrozen if it does.
+        # The first invocation the other way round: frozen if the handler does not call gc.freeze(), unfrozen if it
+        # does.
         sides["ours_gc_variant"] = {
             "frozen": not any(r["handler_freezes"] for r in variant),
             "median_first_ms": median([r["first_ms"] for r in variant]),

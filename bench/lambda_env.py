@@ -83,7 +83,7 @@ class Context:
 
 
 def load_module(relative_path: str, name: str) -> ModuleType:
-    """Import a handler file under its own name, with its folder and the layer on sys.path (as Lambda has /opt/python)."""
+    """Import a handler file under its own name, with its folder and the layer on sys.path (Lambda's /opt/python)."""
     path = ROOT / relative_path
     for folder in (str(LAYER_DIR), str(path.parent)):
         if folder not in sys.path:
@@ -190,7 +190,7 @@ def get_event(index: int) -> dict[str, Any]:
 
 
 def send_command(index: int, run: str) -> dict[str, Any]:
-    """`WhatsApp Send Requested` as the bus rule puts it on the send queue: a free-form reply inside the 24-hour window."""
+    """`WhatsApp Send Requested` as the rule puts it on the send queue: a free-form reply inside the 24-hour window."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),

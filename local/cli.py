@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     mo = commands.add_parser("mo", help="the simulated customer sends an inbound message (local stack)")
     mo.add_argument(
         "type",
-        help="text, image, video, audio, document, sticker, location, contacts, interactive, button, reaction, order, system, …",
+        help="text, image, video, audio, document, sticker, location, contacts, interactive, button, reaction, order, "
+        "system, …",
     )
     mo.add_argument("text", nargs="?", help="text body for type text")
     mo.add_argument("--from", dest="sender", default="+64211234567", help="customer number")

@@ -49,7 +49,10 @@ def describe(event: dict[str, Any]) -> str:
         text = f" {detail['text']!r}" if detail.get("text") else ""
         return f"{kind}: {detail['type']}{text} from {detail['source']}"
     if kind == "WhatsApp Message Accepted":
-        return f"{kind}: {detail['type']} to {detail['destination']}  (id {detail['message_id']}, reference {detail.get('reference')})"
+        return (
+            f"{kind}: {detail['type']} to {detail['destination']}  "
+            f"(id {detail['message_id']}, reference {detail.get('reference')})"
+        )
     if kind == "WhatsApp Message Failed":
         return f"{kind}: {detail.get('error')}"
     return kind

@@ -3,10 +3,10 @@
 Each function's module is imported under a unique name (every handler lives in a file called `app.py`), once per
 execution environment (see `LocalFunction`), with the layers' folders on `sys.path` like `/opt/python`. All handlers
 share one process, so all functions' environment variables are merged into `os.environ` once; two functions giving
-one variable different values is an error found at start (`merge_function_environments`). What a handler writes to stdout/stderr (Powertools logs, EMF
-metrics, stray prints) goes to `.wab-local/logs/<LogicalId>.log`: `sys.stdout`/`sys.stderr` are replaced by
-streams that write to the log of the function the current invocation is running (threads it starts included), and to
-the original stream otherwise.
+one variable different values is an error found at start (`merge_function_environments`). What a handler writes
+to stdout/stderr (Powertools logs, EMF metrics, stray prints) goes to `.wab-local/logs/<LogicalId>.log`:
+`sys.stdout`/`sys.stderr` are replaced by streams that write to the log of the function the current invocation is
+running (threads it starts included), and to the original stream otherwise.
 
 Differences from Lambda worth knowing: concurrent invocations get their own import of the handler module but share
 everything it imports (the layer's package, Powertools' class-level metric store, loggers), and a handler running

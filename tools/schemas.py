@@ -44,8 +44,10 @@ COMMANDS_MODULE = "wab.models.commands"
 BLOCK_BEGIN = "  # BEGIN GENERATED EVENT SCHEMAS"
 BLOCK_END = "  # END GENERATED EVENT SCHEMAS"
 BLOCK_HEADER = (
-    "  # BEGIN GENERATED EVENT SCHEMAS: `make schemas` (python -m tools.schemas) rewrites this block from the event models,\n"
-    "  # with the same content as schemas/*.json; tests/unit/test_schemas.py fails when it is stale. Do not edit by hand.\n"
+    "  # BEGIN GENERATED EVENT SCHEMAS: `make schemas` (python -m tools.schemas) rewrites this block from the "
+    "event models,\n"
+    "  # with the same content as schemas/*.json; tests/unit/test_schemas.py fails when it is stale. "
+    "Do not edit by hand.\n"
 )
 ENVELOPE_REQUIRED = ["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"]
 

@@ -1,4 +1,4 @@
-"""The local stack as a whole: it starts, creates the template's resources in moto, and behaves like AWS at its edges."""
+"""The local stack as a whole: it starts, creates the template's resources in moto and behaves like AWS at its edges."""
 
 import json
 import socket

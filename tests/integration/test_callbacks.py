@@ -131,7 +131,8 @@ def test_a_repeated_mo_is_answered_ok_and_publishes_nothing_new(aws, post):
             {"type": "location", "location": {"latitude": "-41.286640000000000001", "longitude": "174.77557"}},
         ),
         (
-            '{"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "y", "title": "Yes"}}}',
+            '{"type": "interactive", "interactive": '
+            '{"type": "button_reply", "button_reply": {"id": "y", "title": "Yes"}}}',
             "Yes",
             {
                 "type": "interactive",
@@ -144,7 +145,8 @@ def test_a_repeated_mo_is_answered_ok_and_publishes_nothing_new(aws, post):
             {"type": "reaction", "reaction": {"message_id": "wamid.X", "removed": True}},
         ),
         (
-            '{"type": "order", "order": {"catalog_id": "c", "product_items": [{"product_retailer_id": "p", "quantity": 2, "item_price": 12.50, "currency": "NZD"}]}}',
+            '{"type": "order", "order": {"catalog_id": "c", "product_items": '
+            '[{"product_retailer_id": "p", "quantity": 2, "item_price": 12.50, "currency": "NZD"}]}}',
             None,
             {
                 "type": "order",
@@ -267,13 +269,15 @@ DEEP_BUT_PARSEABLE = (
         ("mo", '{"source": "+64211234567", "destination": "1", "content": {}}', 422, "invalid_payload"),
         (
             "mo",
-            '{"id": 12345, "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}',
+            '{"id": 12345, "source": "+64211234567", "destination": "1", '
+            '"content": {"type": "text", "text": {"body": "x"}}}',
             422,
             "invalid_payload",
         ),
         (
             "mo",
-            '{"id": {"$ne": null}, "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}',
+            '{"id": {"$ne": null}, "source": "+64211234567", "destination": "1", '
+            '"content": {"type": "text", "text": {"body": "x"}}}',
             422,
             "invalid_payload",
         ),
@@ -295,7 +299,8 @@ DEEP_BUT_PARSEABLE = (
         ),
         (
             "mo",
-            '{"id": "../../etc/passwd", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "x"}}}',
+            '{"id": "../../etc/passwd", "source": "+64211234567", "destination": "1", '
+            '"content": {"type": "text", "text": {"body": "x"}}}',
             422,
             "invalid_payload",
         ),
@@ -321,17 +326,15 @@ DEEP_BUT_PARSEABLE = (
         ),
         (
             "mo",
-            '{"id": "'
-            + MO_ID
-            + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "a\\u0000b"}}}',
+            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", '
+            '"content": {"type": "text", "text": {"body": "a\\u0000b"}}}',
             422,
             "invalid_text",
         ),
         (
             "mo",
-            '{"id": "'
-            + MO_ID
-            + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": "\\ud800"}}}',
+            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", '
+            '"content": {"type": "text", "text": {"body": "\\ud800"}}}',
             422,
             "invalid_text",
         ),
@@ -506,7 +509,7 @@ def test_a_dlr_before_the_send_is_stored_keeps_the_record_for_reconciliation(aws
     assert "destination" not in item and "contact_key" not in item
 
 
-# --- dependency failures, retries, races ---------------------------------------------------------------------------------
+# --- dependency failures, retries, races ------------------------------------------------------------------------------
 
 
 def fail_put_events(monkeypatch, *, partially: bool = False) -> list[int]:

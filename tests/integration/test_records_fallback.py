@@ -79,7 +79,10 @@ def test_an_id_not_stored_is_read_from_the_provider_in_our_record_shape(get, pro
 
 
 def test_an_inbound_record_keeps_the_providers_direction_and_exact_numbers(get, provider):
-    content = '{"from":"+64123456789","id":"wamid.e53f","type":"location","location":{"latitude":-36.848461,"longitude":174.763336},"timestamp":"1767739600"}'
+    content = (
+        '{"from":"+64123456789","id":"wamid.e53f","type":"location",'
+        '"location":{"latitude":-36.848461,"longitude":174.763336},"timestamp":"1767739600"}'
+    )
     provider.add(
         responses.GET,
         f"{BASE_URL}/messages",

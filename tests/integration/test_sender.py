@@ -194,7 +194,8 @@ def test_a_send_requested_on_the_bus_reaches_the_queue_and_is_sent_with_every_fi
 def test_location_numbers_keep_their_digits_on_the_way_to_the_provider(sender, provider):
     provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
     sender.put(
-        '{"destination": "+64211234567", "type": "location", "location": {"latitude": -36.848461, "longitude": 174.763336, "name": "Sky Tower"}}'
+        '{"destination": "+64211234567", "type": "location", '
+        '"location": {"latitude": -36.848461, "longitude": 174.763336, "name": "Sky Tower"}}'
     )
 
     sender.run()

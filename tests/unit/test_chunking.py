@@ -1,4 +1,6 @@
-"""Broadcast chunking: chunk commands with deterministic keys, SQS batches within limits, answers matched to recipients."""
+"""Broadcast chunking: chunk commands with deterministic keys, SQS batches within limits, answers matched to
+recipients.
+"""
 
 import json
 

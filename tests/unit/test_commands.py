@@ -347,7 +347,8 @@ def test_a_broadcast_travels_flat_as_it_came():
         ),
         (
             {"destination": CUSTOMER, "type": "interactive", "interactive": {"type": "flow", "body": {"text": "x"}}},
-            "interactive: Input tag 'flow' found using 'type' does not match any of the expected tags: 'button', 'list'",
+            "interactive: Input tag 'flow' found using 'type' does not match any of the expected tags: "
+            "'button', 'list'",
         ),
         (
             {

@@ -119,7 +119,11 @@ def test_sticker_animated_or_not(animated):
 
 
 def test_location_keeps_every_digit():
-    raw = '{"id":"c1fc05e6-863e-43bf-86dc-000000000000","source":"+64211234567","destination":"1","content":{"type":"location","location":{"latitude":-36.848461123456789012345,"longitude":174.76333,"name":"Sky Tower","address":"Victoria St"}}}'
+    raw = (
+        '{"id":"c1fc05e6-863e-43bf-86dc-000000000000","source":"+64211234567","destination":"1",'
+        '"content":{"type":"location","location":{"latitude":-36.848461123456789012345,"longitude":174.76333,'
+        '"name":"Sky Tower","address":"Victoria St"}}}'
+    )
     from wab.jsoncodec import decode, encode
 
     callback, parsed = parse_mo(decode(raw.encode()))

@@ -169,7 +169,8 @@ def test_every_function_runs_with_a_role_of_this_template(resources: dict[str, d
     assert functions
     for logical_id, properties in functions.items():
         assert any(refers_to(properties.get("Role"), role) for role in roles), (
-            f"{logical_id} must run with a role declared here (its policies are checked below), not {properties.get('Role')}"
+            f"{logical_id} must run with a role declared here (its policies are checked below), "
+            f"not {properties.get('Role')}"
         )
 
 

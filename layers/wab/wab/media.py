@@ -70,4 +70,5 @@ def too_large(kind: MediaKind, length: int) -> str | None:
     limit = SIZE_LIMITS[kind]
     if length <= limit:
         return None
-    return f"the {kind} is {length} bytes; WhatsApp takes up to {limit} bytes for {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+    article = "an" if kind[0] in "aeiou" else "a"
+    return f"the {kind} is {length} bytes; WhatsApp takes up to {limit} bytes for {article} {kind}"

@@ -185,7 +185,7 @@ class MessageStore:
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def delete(self, keys: list[dict[str, Any]]) -> None:
-        """Delete items by key (`message_key`, `contact_item_key`), 25 per BatchWriteItem; a missing item is no error."""
+        """Delete items by key (`message_key`, `contact_item_key`), 25 per BatchWriteItem; a missing one is no error."""
         self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:

@@ -24,7 +24,9 @@ class MoCallback(OpenModel):
 
 
 class DlrCallback(OpenModel):
-    """A delivery status: the WAB shape `{id, status, reference}` or the SMS v2 shape `{message_id, status, detail, reference}`."""
+    """A delivery status: the WAB shape `{id, status, reference}` or the SMS v2 shape
+    `{message_id, status, detail, reference}`.
+    """
 
     id: ProviderId = Field(validation_alias=AliasChoices("id", "message_id"))
     status: Status

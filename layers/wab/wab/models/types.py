@@ -21,7 +21,7 @@ class Model(BaseModel):
 
 
 class OpenModel(Model):
-    """What others send us or may extend (WhatsApp objects, provider answers): keys beyond the modelled ones are kept."""
+    """What others send us or may extend (WhatsApp objects, provider answers): keys beyond those modelled are kept."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
