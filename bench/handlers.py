@@ -63,7 +63,7 @@ def run_worker(plan: dict[str, Any], timeout: float = 900) -> list[dict[str, Any
         )
         if process.returncode != 0 or not os.path.exists(plan["out"]):
             raise RuntimeError(f"bench worker failed ({process.returncode}):\n{process.stderr[-4000:]}")
-        results = json.load(open(plan["out"]))
+        results = json.loads(Path(plan["out"]).read_text())
     failed = [result for result in results if not result.get("ok")]
     if failed:
         raise RuntimeError(
@@ -603,7 +603,7 @@ def run_cold_starts(stack: Any, samples: int, scratch_queue_url: str) -> dict[st
                         out=out,
                     )
                     _run_python(code, env)
-                    result = json.load(open(out))
+                    result = json.loads(Path(out).read_text())
                     if not L.succeeded(flow, result.pop("answer")):
                         raise RuntimeError(f"cold start {handler}/{side}: the first invocation did not succeed")
                     runs.setdefault(handler, {}).setdefault(side, []).append(result)

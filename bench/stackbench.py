@@ -430,7 +430,8 @@ class StackBench:
         for child in self.stack._children:
             if child.name == name:
                 try:
-                    fields = open(f"/proc/{child.process.pid}/stat").read().rsplit(")", 1)[1].split()
+                    with open(f"/proc/{child.process.pid}/stat") as stat:
+                        fields = stat.read().rsplit(")", 1)[1].split()
                     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
                 except OSError:
                     return float("nan")
@@ -566,7 +567,7 @@ def _top_functions(profile: cProfile.Profile) -> dict[str, Any]:
     stats = pstats.Stats(profile)
     by_group: Counter[str] = Counter()
     own: list[tuple[float, str]] = []
-    for (filename, line, name), (_, _, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, name), (_, _, tottime, _cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
         group = "other (standard library, waits)"
         if any(marker in filename for marker in OWN_CODE):
             group = "wab (own code)"

@@ -110,7 +110,7 @@ class FunctionLog:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._file = open(path, "w", encoding="utf-8", buffering=1)
+        self._file = open(path, "w", encoding="utf-8", buffering=1)  # noqa: SIM115 (open until close())
         self._lock = threading.Lock()
 
     def write(self, text: str) -> int:

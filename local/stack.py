@@ -148,7 +148,7 @@ class ChildProcess:
     ):
         self.name = name
         self.log_path = log_path
-        self._log_file = open(log_path, "wb")  # each start begins a fresh log
+        self._log_file = open(log_path, "wb")  # noqa: SIM115 (the child's; each start begins a fresh log)
         self.process = subprocess.Popen(
             [sys.executable, "-c", _CHILD_BOOTSTRAP, str(os.getpid()), module, *args],
             stdin=subprocess.DEVNULL,
