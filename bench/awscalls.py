@@ -260,7 +260,7 @@ class CallRecorder:
                 call.wru, call.gsi_wru = write_units(old, new)
                 call.entries = 1
             elif op == "BatchWriteItem":
-                for table_name, key, old, new_item in getattr(call, "_batch", []):
+                for _table_name, _key, old, new_item in getattr(call, "_batch", []):
                     total, index = write_units(old, new_item)
                     call.wru += total
                     call.gsi_wru += index

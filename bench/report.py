@@ -472,7 +472,7 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
         for handler in cold["import"]
     ]
     rows.append(["`import boto3`"] + [fmt(cold["boto3_import_breakdown_ms"].get(p, 0.0)) for p in packages])
-    add(table(["handler"] + packages, rows) + "\n")
+    add(table(["handler", *packages], rows) + "\n")
     first = cold["first_invocation"]
     add(
         "**1b. Import plus the first invocation** against the hand-written handler doing the same, each a new "

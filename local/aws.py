@@ -240,10 +240,7 @@ def _generated_secret_string(spec: Mapping[str, Any]) -> str:
 
 def _create_secret(ctx: CreationContext, logical_id: str, p: dict[str, Any]) -> PhysicalResource:
     name = p.get("Name") or ctx.name_for(logical_id)
-    if "SecretString" in p:
-        value = p["SecretString"]
-    else:
-        value = _generated_secret_string(p.get("GenerateSecretString") or {})
+    value = p["SecretString"] if "SecretString" in p else _generated_secret_string(p.get("GenerateSecretString") or {})
     if logical_id in ctx.secret_overrides:
         value = json.dumps({**json.loads(value), **ctx.secret_overrides[logical_id]})
     request = {"Name": name, "SecretString": value}

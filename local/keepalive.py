@@ -1,5 +1,6 @@
 """The threaded HTTP/1.1 server shared by the local HTTP API and the provider simulator."""
 
+import contextlib
 import logging
 import socket
 import sys
@@ -45,7 +46,5 @@ class KeepAliveHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass

@@ -4,7 +4,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,10 +23,9 @@ from wab.status import moves_forward
 from wab.store import MessageStore
 
 RECEIVED_KEY = "received"
-Model = TypeVar("Model", bound=BaseModel)
 
 
-def validate(model: type[Model], payload: Any) -> Model:
+def validate[Model: BaseModel](model: type[Model], payload: Any) -> Model:
     if not isinstance(payload, dict):
         raise InvalidPayload("body must be a JSON object")
     try:
