@@ -181,7 +181,7 @@ def test_out_of_order_dlrs_end_in_the_final_status_with_one_event(gateway: Gatew
 
     message_id = accepted_id(events, reference)
     assert status_changes(events, message_id) == [("accepted", "received")]
-    status, record = gateway.get_message(message_id)
+    _, record = gateway.get_message(message_id)
     assert record["status"] == "received"
     assert sorted(entry["status"] for entry in record["status_history"]) == ["accepted", "received", "sent"]
 

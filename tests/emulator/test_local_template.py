@@ -176,7 +176,7 @@ def test_an_unknown_resource_type_stops_the_stack(tmp_path: Path) -> None:
     (tmp_path / "template.yaml").write_text(
         "Resources:\n  Api:\n    Type: AWS::AppSync::GraphQLApi\n", encoding="utf-8"
     )
-    with pytest.raises(TemplateError, match="Api .AWS::AppSync::GraphQLApi."):
+    with pytest.raises(TemplateError, match=r"Api \(AWS::AppSync::GraphQLApi\)"):
         check_supported(TranslatedTemplate(tmp_path / "template.yaml", region=REGION))
 
 

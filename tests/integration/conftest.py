@@ -1,5 +1,6 @@
 """moto-backed AWS for handler tests: the table comes from template.yaml, so tests and infrastructure cannot drift."""
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -187,12 +188,10 @@ class Harness:
     def time_passes(self) -> None:
         """Every postponed message becomes visible again."""
         for record in self.last_records:
-            try:
+            with contextlib.suppress(self.sqs.exceptions.ClientError):  # already deleted
                 self.sqs.change_message_visibility(
                     QueueUrl=self.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
                 )
-            except self.sqs.exceptions.ClientError:
-                pass  # already deleted
 
     def queued_bodies(self) -> list[dict[str, Any]]:
         """The bodies of the visible messages, left on the queue."""

@@ -73,7 +73,7 @@ def create_bucket(name: str = BUCKET) -> None:
 
 
 def basic_credentials(call: Any) -> tuple[str, str]:
-    scheme, token = call.request.headers["Authorization"].split(" ")
+    _scheme, token = call.request.headers["Authorization"].split(" ")
     user, _, password = base64.b64decode(token).decode().partition(":")
     return user, password
 
@@ -509,7 +509,7 @@ def test_a_record_reached_with_too_little_time_left_waits_for_the_next_invocatio
 
 def test_refused_credentials_are_read_again_once_and_the_send_goes_through(sender, provider):
     def answer(request: Any) -> tuple[int, dict, str]:
-        user, _, password = base64.b64decode(request.headers["Authorization"].split(" ")[1]).decode().partition(":")
+        _user, _, password = base64.b64decode(request.headers["Authorization"].split(" ")[1]).decode().partition(":")
         return accepted() if password == "rotated-secret" else (401, {}, '{"error": "Unauthorized"}')
 
     provider.add_callback(responses.POST, f"{BASE_URL}/messages", callback=answer)
@@ -660,7 +660,7 @@ def test_a_broadcast_within_one_chunk_is_one_call_with_a_record_and_an_event_per
     numbers = recipients(12)
     sender.put(
         {
-            "destination": numbers + [numbers[0][1:]],
+            "destination": [*numbers, numbers[0][1:]],
             "type": "template",
             "reference": "promo-1",
             "template": {"name": "spring_sale", "language": {"code": "en"}},

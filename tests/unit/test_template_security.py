@@ -420,7 +420,7 @@ def dead_letter_queues(resources: dict[str, dict[str, Any]]) -> set[str]:
 def test_dead_letter_queue_has_an_alarm_that_notifies(
     scenario: tuple[dict[str, str], dict[str, dict[str, Any]]],
 ) -> None:
-    overrides, resources = scenario
+    _, resources = scenario
     queues = dead_letter_queues(resources)
     assert queues, "the send queue must redrive to a dead-letter queue"
     alarms = of_type(resources, "AWS::CloudWatch::Alarm")
