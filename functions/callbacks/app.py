@@ -6,6 +6,7 @@ import gc
 gc.disable()
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.logging import correlation_paths
 from wab import api, auth, callbacks, clock, snapstart
@@ -17,6 +18,9 @@ from wab.outbox import lease_until_ms
 from wab.publisher import EventPublisher
 from wab.settings import CallbackSettings, load
 from wab.store import MessageStore
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = api.resolver(rejections_metric="CallbacksRejected")
 
@@ -70,7 +74,7 @@ def dlr_callback() -> dict:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict, context: object) -> dict:
+def lambda_handler(event: dict, context: "LambdaContext") -> dict:
     return app.resolve(event, context)
 
 

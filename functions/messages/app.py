@@ -15,6 +15,7 @@ from wab.settings import RecordSettings, load
 from wab.store import MessageStore
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
     from wab.provider import ProviderClient
 
 app = api.resolver(rejections_metric="RecordRequestsRejected")
@@ -58,7 +59,7 @@ def list_messages() -> dict:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict, context: object) -> dict:
+def lambda_handler(event: dict, context: "LambdaContext") -> dict:
     return app.resolve(event, context)
 
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -19,9 +19,11 @@ from wab.errors import DependencyFailed
 
 _creation_lock = threading.Lock()  # boto3's default session is not safe for concurrent client creation
 
+Service = Literal["dynamodb", "events", "s3", "secretsmanager", "sqs"]  # the services the gateway calls
+
 
 @cache
-def client(service: str) -> Any:
+def client(service: Service) -> Any:
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
     with _creation_lock:
         return boto3.client(service, config=config)

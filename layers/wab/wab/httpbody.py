@@ -13,7 +13,7 @@ MAX_BODY_BYTES = 128 * 1024
 JSON_MEDIA_TYPES = ("application/json", "text/json", "text/plain")
 
 
-def read_json_body(body: str | None, is_base64: bool, content_type: str | None) -> Any:
+def read_json_body(body: str | None, is_base64: bool | None, content_type: str | None) -> Any:
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type and media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
         raise InvalidPayload(f"expected application/json, got {media_type}", code="unsupported_media_type")
@@ -23,7 +23,7 @@ def read_json_body(body: str | None, is_base64: bool, content_type: str | None) 
     return jsoncodec.decode(raw)
 
 
-def _raw_bytes(body: str | None, is_base64: bool) -> bytes:
+def _raw_bytes(body: str | None, is_base64: bool | None) -> bytes:
     if body is None:
         return b""
     if is_base64:

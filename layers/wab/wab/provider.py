@@ -292,6 +292,8 @@ def error_text(payload: Any, body: bytes | str) -> str:
 
 def retry_after_seconds(headers: Any) -> float | None:
     value = (headers or {}).get("Retry-After")
+    if value is None:
+        return None
     try:
         seconds = float(value)
     except (TypeError, ValueError):

@@ -80,7 +80,7 @@ class MessageStore:
                 )
         except ClientError as exc:
             old = exc.response.get("Item")
-            raise VersionConflict(self._record(old) if old else None) from None
+            raise VersionConflict(self._record(old) if old and isinstance(old, dict) else None) from None
 
     def settle_outbox(self, message_id: str, keys: list[str], *, published: bool) -> None:
         """Remove published events from the record's outbox, or release their lease so a retry can publish them.
@@ -207,7 +207,7 @@ class MessageStore:
         found: list[dict[str, Any]] = []
         unique = list({key["pk"]["S"]: key for key in keys}.values())  # BatchGetItem refuses duplicate keys
         for start in range(0, len(unique), BATCH_GET_LIMIT):
-            request = {
+            request: dict[str, Any] | None = {
                 "Keys": unique[start : start + BATCH_GET_LIMIT],
                 "ProjectionExpression": projection,
                 "ConsistentRead": True,

@@ -1,5 +1,6 @@
 """The customer-service window: free-form messages only within 24 hours of the customer's last message."""
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Literal
 
@@ -19,6 +20,7 @@ def outside_window(
     none (the closed ones are logged and counted, then sent); under `off` none."""
     if policy == "off" or not command.message.free_form:
         return set()
+    last_inbound: Mapping[str, str | None]
     if len(destinations) == 1:
         last_inbound = {destinations[0]: store.last_inbound_at(destinations[0])}
     else:

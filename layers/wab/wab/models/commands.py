@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal, NamedTuple, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, Union
 
 from pydantic import (
     AfterValidator,
@@ -308,14 +308,17 @@ def _content_type(value: Any) -> str | None:
     return kind if kind in CONTENT_MODELS else None
 
 
-MessageContent = Annotated[
-    Union[tuple(Annotated[model, Tag(kind)] for kind, model in CONTENT_MODELS.items())],  # type: ignore[misc]  # noqa: UP007
-    Discriminator(
-        _content_type,
-        custom_error_type="unknown_message_type",
-        custom_error_message=f"type must be one of {', '.join(MESSAGE_TYPES)}",
-    ),
-]
+if TYPE_CHECKING:
+    MessageContent = Content  # a type checker cannot follow the union built below; each of its members is a Content
+else:
+    MessageContent = Annotated[
+        Union[tuple(Annotated[model, Tag(kind)] for kind, model in CONTENT_MODELS.items())],  # noqa: UP007
+        Discriminator(
+            _content_type,
+            custom_error_type="unknown_message_type",
+            custom_error_message=f"type must be one of {', '.join(MESSAGE_TYPES)}",
+        ),
+    ]
 
 
 # --- the commands --------------------------------------------------------------------------------------------------

@@ -255,7 +255,7 @@ class Reaction(OpenModel):
     message_id: str
     emoji: str | None = None
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # mypy rejects any decorator over @property; pydantic needs it
     @property
     def removed(self) -> bool:
         """WhatsApp removes a reaction by sending it again with the emoji omitted or empty."""
