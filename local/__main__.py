@@ -117,7 +117,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def ready_block(stack: LocalStack) -> str:
     info = stack.info
-    routes = []
+    routes: list[str] = []
     if stack.template is not None:
         for api in stack.template.http_apis():
             routes.extend(route.route_key for route in api.routes)

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -65,11 +65,14 @@ SERVED_IN_PROCESS = frozenset(
 )
 
 
+# The services the local stack and its clients call (the boto3 stubs type clients per service name).
+AwsService = Literal["dynamodb", "events", "kms", "s3", "secretsmanager", "sns", "sqs"]
+
 _session_lock = threading.Lock()
 _sessions: dict[str, boto3.session.Session] = {}
 
 
-def aws_client(service: str, endpoint_url: str, region: str, **config: Any) -> Any:
+def aws_client(service: AwsService, endpoint_url: str, region: str, **config: Any) -> Any:
     """A boto3 client for moto's server, with fake credentials (moto accepts any).
 
     Clients come from one shared session per region, which loads each service's model once (creating a client
@@ -108,7 +111,7 @@ class CreationContext:
     _clients: dict[str, Any] = field(default_factory=dict)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def client(self, service: str) -> Any:
+    def client(self, service: AwsService) -> Any:
         with self._clients_lock:
             if service not in self._clients:
                 self._clients[service] = aws_client(service, self.endpoint_url, self.region)

@@ -8,12 +8,15 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+
+if TYPE_CHECKING:
+    from local.aws import AwsService
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 STACK_JSON = PROJECT_DIR / ".wab-local" / "stack.json"
@@ -55,7 +58,7 @@ class Gateway:
         )
         return cls(info)
 
-    def client(self, service: str) -> Any:
+    def client(self, service: "AwsService") -> Any:
         return self.session.client(service, endpoint_url=self.info.get("aws_endpoint_url"))
 
     # -- commands ------------------------------------------------------------------------------------------------

@@ -322,8 +322,7 @@ class MalformedResponse(ValueError):
 def lambda_result_to_http(result: Any) -> HttpResponse:
     """Turn a format 2.0 Lambda answer into the HTTP answer API Gateway would give."""
     if not (isinstance(result, dict) and "statusCode" in result):
-        body = json.dumps(result).encode()
-        return HttpResponse(200, [("content-type", "application/json")], body)
+        return HttpResponse(200, [("content-type", "application/json")], json.dumps(result).encode())
     try:
         status = int(result["statusCode"])
     except (TypeError, ValueError):

@@ -38,6 +38,7 @@ from typing import Any
 from local.aws import (
     FAKE_ACCESS_KEY_ID,
     FAKE_SECRET_ACCESS_KEY,
+    AwsService,
     CreationContext,
     aws_client,
     check_supported,
@@ -630,6 +631,6 @@ class LocalStack:
             for source in self.event_sources:
                 source.resume()
 
-    def client(self, service: str) -> Any:
+    def client(self, service: AwsService) -> Any:
         """A boto3 client for the stack's AWS emulation."""
         return aws_client(service, self.info["aws_endpoint_url"], self.region)

@@ -53,8 +53,10 @@ def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.No
             value = value.split(".", 1)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    else:
+    elif isinstance(node, yaml.MappingNode):
         value = loader.construct_mapping(node, deep=True)
+    else:  # YAML composes no other kind of node
+        raise TemplateError(f"!{tag_suffix} on an unexpected YAML node: {node!r}")
     return {name: value}
 
 

@@ -33,7 +33,11 @@ import sys
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from pydantic.json_schema import JsonSchemaMode
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "wab"
@@ -58,7 +62,7 @@ if str(LAYER) not in sys.path:
 @dataclass(frozen=True)
 class EventModel:
     detail_type: str
-    model: type
+    model: type[BaseModel]
     direction: str  # "published" or "consumed"
 
     @property
@@ -85,8 +89,8 @@ def _model_modules() -> list[Any]:
     return [importlib.import_module(f"wab.models.{info.name}") for info in pkgutil.iter_modules(wab.models.__path__)]
 
 
-def _subclasses(cls: type) -> list[type]:
-    found = []
+def _subclasses[T](cls: type[T]) -> list[type[T]]:
+    found: list[type[T]] = []
     for sub in cls.__subclasses__():
         found.append(sub)
         found.extend(_subclasses(sub))
@@ -200,7 +204,7 @@ def _flatten_message(detail: dict[str, Any], definitions: dict[str, Any]) -> dic
     return {key: value for key, value in flat.items() if value is not None}
 
 
-def _alias_choices(model: type) -> dict[str, list[str]]:
+def _alias_choices(model: type[BaseModel]) -> dict[str, list[str]]:
     """Fields a command accepts under more than one name (`AliasChoices`): the schema's name → the others."""
     from pydantic import AliasChoices
 
@@ -233,7 +237,7 @@ def _accept_aliases(detail: dict[str, Any], aliases: dict[str, list[str]]) -> di
 def _unused_definitions_removed(schema: dict[str, Any]) -> dict[str, Any]:
     definitions = schema.get("definitions") or {}
     used: set[str] = set()
-    pending = [{key: value for key, value in schema.items() if key != "definitions"}]
+    pending: list[Any] = [{key: value for key, value in schema.items() if key != "definitions"}]
     while pending:
         node = pending.pop()
         if isinstance(node, dict):
@@ -254,7 +258,7 @@ def event_schema(event: EventModel) -> dict[str, Any]:
     """The JSON Schema (draft 4) of the whole EventBridge event whose detail is `event.model`."""
     from wab.models.events import SOURCE
 
-    mode = "serialization" if event.direction == "published" else "validation"
+    mode: JsonSchemaMode = "serialization" if event.direction == "published" else "validation"
     detail = to_draft4(event.model.model_json_schema(mode=mode, ref_template="#/definitions/{model}"))
     definitions = detail.pop("definitions", {})
     if event.direction == "consumed":

@@ -215,7 +215,8 @@ class Simulator:
 
     def _schedule_dlrs(self, record: MtRecord, steps: list[DlrStep]) -> None:
         """Each DLR is scheduled once the one before it is delivered (or given up), so they arrive in plan order."""
-        if not steps or self.dlr_target is None:
+        target = self.dlr_target
+        if not steps or target is None:
             return
         step, later = steps[0], steps[1:]
         payload = {"id": record.id, "status": step.status, "reference": record.reference}
@@ -223,10 +224,10 @@ class Simulator:
         def done(delivery: Delivery) -> None:
             self._record_dlr(record, step.status, delivery)
             if step.duplicate:
-                self.scheduler.schedule(CallbackJob(self.dlr_target, payload, self._recorder(record, step.status)), 0)
+                self.scheduler.schedule(CallbackJob(target, payload, self._recorder(record, step.status)), 0)
             self._schedule_dlrs(record, later)
 
-        self.scheduler.schedule(CallbackJob(self.dlr_target, payload, done), step.delay)
+        self.scheduler.schedule(CallbackJob(target, payload, done), step.delay)
 
     def _recorder(self, record: MtRecord, status: str) -> Callable[[Delivery], None]:
         return lambda delivery: self._record_dlr(record, status, delivery)
