@@ -20,7 +20,7 @@ TARGETS = {
 HANDLER_FUNCTION = {"callbacks": "CallbacksFunction", "messages": "MessagesFunction", "sender": "SenderFunction"}
 MEMORY_CANDIDATES = [128, 256, 512, 768, 1024, 1536, 1769]
 # What each function must achieve at its memory size (modelled for Lambda, see cost.ASSUMED_LATENCY_MS).
-SIZING_RULES = {
+SIZING_RULES: dict[str, dict[str, Any]] = {
     "CallbacksFunction": {
         "cold_ms": 2000,
         "warm_ms": 60,
@@ -71,7 +71,7 @@ def broadcast_summary(broadcast: dict[str, Any], profile: dict[str, Any], wanted
     extrapolated = {str(size): fit["intercept"] + fit["slope"] * size for size in wanted if size not in measured}
     chunks = profile["chunks"]
     total = sum(chunk["total_ms"] for chunk in chunks)
-    parts = Counter()
+    parts: Counter[str] = Counter()
     for chunk in chunks:
         parts["provider (HTTP call)"] += chunk["provider_ms"]
         parts["DynamoDB: settle outbox (UpdateItem x100, 16 threads)"] += chunk["settle_pool_ms"]

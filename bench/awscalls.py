@@ -138,7 +138,7 @@ class CallRecorder:
             recorder.attach(client, _origin(traceback.extract_stack(limit=40)))
             return client
 
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        botocore.session.Session.create_client = create_client  # type: ignore[method-assign, assignment]
         self._installed = True
         return self
 
@@ -201,7 +201,7 @@ class CallRecorder:
 
     # -- billing units (detail mode) -------------------------------------------------------------------------------
 
-    def _get(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    def _get(self, table: str | None, key: dict[str, Any]) -> dict[str, Any] | None:
         self._local.suppress = True
         try:
             if self._sizer is None:
@@ -250,8 +250,8 @@ class CallRecorder:
                 call.rru = sum(read_units(sizes.get(pk, 0), bool(consistent_by_table[name])) for name, pk in requested)
                 call.entries = len(requested)
             elif op == "Query":
-                total = sum(item_size(item) for item in parsed.get("Items", []))
-                call.rru = read_units(total, bool(params.get("ConsistentRead")))
+                size = sum(item_size(item) for item in parsed.get("Items", []))
+                call.rru = read_units(size, bool(params.get("ConsistentRead")))
             elif op in ("PutItem", "UpdateItem", "DeleteItem"):
                 old = getattr(call, "_old", None)
                 new = None if op == "DeleteItem" else self._get(table, call._key)  # type: ignore[attr-defined]

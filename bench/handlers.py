@@ -12,7 +12,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -287,7 +286,7 @@ def import_breakdown(handler: str | None) -> dict[str, float]:
     """Self time of every module imported, summed per top-level package (python -X importtime), in ms."""
     env = _lambda_process_env(handler or "callbacks")
     process = _run_python(_handler_code(handler) if handler else _boto3_code(), env, "-X", "importtime")
-    totals: Counter[str] = Counter()
+    totals: dict[str, float] = {}
     for line in process.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
@@ -295,8 +294,8 @@ def import_breakdown(handler: str | None) -> dict[str, float]:
         package = name.strip().split(".")[0]
         if package in sys.stdlib_module_names or package.lstrip("_") in sys.stdlib_module_names:
             package = "(standard library)"
-        totals[package] += int(self_us) / 1000
-    return dict(totals.most_common())
+        totals[package] = totals.get(package, 0.0) + int(self_us) / 1000
+    return dict(sorted(totals.items(), key=lambda total: total[1], reverse=True))
 
 
 _SESSION_CLIENTS = """

@@ -89,12 +89,13 @@ def start_moto(plan: dict[str, Any]) -> None:
         {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
         for index in table.get("GlobalSecondaryIndexes", [])
     ]
+    optional: dict[str, Any] = {"GlobalSecondaryIndexes": indexes} if indexes else {}
     dynamodb.create_table(
         TableName=plan["names"]["table"],
         AttributeDefinitions=table["AttributeDefinitions"],
         KeySchema=table["KeySchema"],
         BillingMode="PAY_PER_REQUEST",
-        **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
+        **optional,
     )
     session.client("events").create_event_bus(Name=plan["names"]["bus"])
     sqs = session.client("sqs")
@@ -162,7 +163,7 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
     if "env" in task:
         os.environ.update(task["env"])
     sink = Sink()
-    sys.stdout = sys.stderr = sink  # type: ignore[assignment]
+    sys.stdout = sys.stderr = sink
     kind = task["kind"]
     if "callback_auth" in plan:
         L.CALLBACK_USER, L.CALLBACK_PASSWORD = plan["callback_auth"]

@@ -186,7 +186,13 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
     warm = results["warm"]
     flows = list(warm)
     fig, ax = plt.subplots(figsize=(7.5, 4))
-    labels, parts = [], {"own code": [], "botocore (SDK)": [], "moto (stands for AWS)": [], "provider (loopback)": []}
+    labels: list[str] = []
+    parts: dict[str, list[float]] = {
+        "own code": [],
+        "botocore (SDK)": [],
+        "moto (stands for AWS)": [],
+        "provider (loopback)": [],
+    }
     for flow in flows:
         for side in ("ours", "baseline"):
             value = warm[flow][side]

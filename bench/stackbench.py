@@ -74,7 +74,7 @@ class SenderWatch:
                 with watch.lock:
                     watch.provider.append((threading.current_thread().name, (time.perf_counter() - started) * 1000))
 
-        provider.ProviderClient._send_http = send_http
+        provider.ProviderClient._send_http = send_http  # type: ignore[method-assign, assignment]
 
         class TimedPool(concurrent.futures.ThreadPoolExecutor):
             def __enter__(self) -> Any:
@@ -302,7 +302,9 @@ class StackBench:
         try:
             for start in range(0, len(ids), 100):
                 keys = [{"pk": {"S": f"MSG#{message_id}"}} for message_id in ids[start : start + 100]]
-                request = {table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk, status_history"}}
+                request: dict[str, Any] | None = {
+                    table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk, status_history"}
+                }
                 while request:
                     answer = dynamodb.batch_get_item(RequestItems=request)
                     for item in answer["Responses"].get(table, []):
@@ -319,8 +321,8 @@ class StackBench:
         from local.client import Gateway
 
         gateway = Gateway(self.stack.info)
-        runs = []
-        skipped = []
+        runs: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = []
         for size in self.config["broadcast_sizes"]:
             remaining = deadline - time.monotonic()
             if runs:
@@ -444,7 +446,7 @@ class StackBench:
 
         function = self.stack.functions[SENDER]
         reference = f"bench-profile-{int(time.time())}"
-        per_chunk = []
+        per_chunk: list[dict[str, Any]] = []
         profile = cProfile.Profile()
         profiling = [False]
         handle_record = Sender.handle_record
@@ -460,7 +462,7 @@ class StackBench:
             finally:
                 profile.disable()
 
-        Sender.handle_record = profiled_handle_record  # type: ignore[method-assign]
+        Sender.handle_record = profiled_handle_record  # type: ignore[method-assign, assignment]
         try:
             return self._profile_chunks(function, reference, chunks, per_chunk, profile, profiling)
         finally:
@@ -499,7 +501,7 @@ class StackBench:
                 main = [call for call in calls if call.thread in self.record_threads and call.origin == "function"]
                 pool_ms = sum(ms for thread, ms in self.watch.pools if thread in self.record_threads)
                 provider_ms = sum(ms for thread, ms in self.watch.provider if thread in self.record_threads)
-                by_service = defaultdict(float)
+                by_service: defaultdict[str, float] = defaultdict(float)
                 for call in main:
                     by_service[call.service] += call.ms
                 pool_calls = [

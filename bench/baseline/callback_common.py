@@ -11,8 +11,8 @@ import boto3
 
 SECRET_ARN = os.environ["CALLBACK_SECRET_ARN"]
 SECRET_MAX_AGE = int(os.environ.get("SECRET_MAX_AGE_SECONDS", "300"))
-_clients = {}
-_secret = {"value": None, "at": 0.0}
+_clients: dict = {}
+_secret: dict = {"value": None, "at": 0.0}
 
 
 def client(name):

@@ -21,7 +21,7 @@ PUBLIC = (
     "created_at",
     "updated_at",
 )
-_clients = {}
+_clients: dict = {}
 _deserialize = TypeDeserializer().deserialize
 
 

@@ -22,8 +22,8 @@ BUSINESS_NUMBER = os.environ["BUSINESS_NUMBER"]
 RETENTION_SECONDS = int(os.environ.get("RETENTION_DAYS", "180")) * 86400
 IDEMPOTENCY_SECONDS = int(os.environ.get("IDEMPOTENCY_DAYS", "7")) * 86400
 SECRET_MAX_AGE = int(os.environ.get("SECRET_MAX_AGE_SECONDS", "300"))
-_clients = {}
-_secret = {"value": None, "at": 0.0}
+_clients: dict = {}
+_secret: dict = {"value": None, "at": 0.0}
 _http = urllib3.PoolManager(maxsize=4, retries=False, timeout=urllib3.Timeout(connect=3.05, read=10))
 _serialize = TypeSerializer().serialize
 
