@@ -61,7 +61,7 @@ class SenderWatch:
     def wrap_modules(self) -> None:
         import concurrent.futures
 
-        from wab import provider, sender
+        from wab import outbox, provider
 
         watch = self
         original_send = provider.ProviderClient._send_http
@@ -90,7 +90,7 @@ class SenderWatch:
                             (threading.current_thread().name, (time.perf_counter() - self._bench_started) * 1000)
                         )
 
-        sender.ThreadPoolExecutor = TimedPool
+        outbox.ThreadPoolExecutor = TimedPool  # type: ignore[misc]  # the pool that settles a chunk's outbox
 
     def reset(self) -> None:
         with self.lock:
