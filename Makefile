@@ -18,7 +18,7 @@ help:
 	@echo "make demo        run the main job on the local stack (send, delivery, customer reply, events)"
 	@echo "make test        lint, then every test tier (unit, integration, emulator, bench-smoke, e2e)"
 	@echo "make unit        the pure-logic tests, in seconds (also: integration, emulator, bench-smoke, e2e)"
-	@echo "make lint        cfn-lint, sam validate --lint and checkov over the template"
+	@echo "make lint        ruff (lint, format) and mypy over the code; cfn-lint, sam validate, checkov over the template"
 	@echo "make schemas     regenerate schemas/*.json and the template's event schemas from the models"
 	@echo "make local       run the local stack in the foreground until Ctrl-C"
 	@echo "make bench       run the benchmarks, write bench/report.md"
@@ -56,7 +56,11 @@ checkov: install $(CHECKOV_VENV)/.installed-py3.13
 	$(BIN)/python -m tools.translate_template --region $(REGION) --output $(TRANSLATED_TEMPLATE)
 	$(CHECKOV_BIN)/checkov -f template.yaml -f $(TRANSLATED_TEMPLATE) --framework cloudformation --quiet --compact --skip-download
 
+# ruff and mypy read their settings (and mypy its files) from pyproject.toml.
 lint: install checkov
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(SAM_BIN)/cfn-lint template.yaml
 	$(SAM_BIN)/sam validate --lint --region $(REGION)
 
@@ -104,4 +108,4 @@ deploy: build
 	$(SAM_BIN)/sam deploy $(if $(ENV),--config-env $(ENV),)
 
 clean:
-	rm -rf .aws-sam .wab-local .pytest_cache
+	rm -rf .aws-sam .wab-local .pytest_cache .mypy_cache .ruff_cache
