@@ -8,7 +8,7 @@ Without SnapStart (and outside Lambda) the hooks never run.
 """
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 from wab import aws
 
