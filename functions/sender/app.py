@@ -8,6 +8,7 @@ import gc
 gc.disable()
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from wab import snapstart
 from wab.batch import SideBySide
@@ -15,6 +16,9 @@ from wab.observability import logger, metrics, tracer
 from wab.ordering import ordering_keys
 from wab.sender import Sender
 from wab.settings import SenderSettings, load
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 batch_processor = SideBySide(ordering_keys, threads=10)  # a batch holds at most 10 records (SenderBatchSize)
 
@@ -30,7 +34,7 @@ snapstart.on_restore(sender.cache_clear)
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict, context: object) -> dict:
+def lambda_handler(event: dict, context: object) -> "PartialItemFailureResponse":
     return batch_processor.process(event, context, sender().handle_record)
 
 

@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.batch import (
     async_process_partial_response,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 RecordHandler = Callable[[SQSRecord, Any], None]
@@ -39,7 +40,7 @@ class SideBySide:
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="record")
         self._ordering_keys = ordering_keys
 
-    def process(self, event: dict[str, Any], context: Any, handle_record: RecordHandler) -> dict[str, Any]:
+    def process(self, event: dict[str, Any], context: Any, handle_record: RecordHandler) -> PartialItemFailureResponse:
         if len(event.get("Records") or []) <= 1:
             return process_partial_response(
                 event=event, record_handler=handle_record, processor=self._one, context=context

@@ -1,4 +1,4 @@
-"""SQS adapter for the send queue: broadcast chunks go back on it; a record to retry gets a longer visibility timeout."""
+"""SQS adapter for the send queue: broadcast chunks go back on it; a record to retry is made visible later."""
 
 from wab import aws
 from wab.errors import DependencyFailed

@@ -17,7 +17,7 @@
 
 import os
 from functools import cache
-from typing import Literal, TypeVar
+from typing import Literal
 
 from pydantic import Field, ValidationError
 
@@ -50,11 +50,8 @@ class SenderSettings(Settings):
     idempotency_days: int = Field(default=7, ge=1, le=30)
 
 
-SettingsModel = TypeVar("SettingsModel", bound=Settings)
-
-
 @cache
-def load(model: type[SettingsModel]) -> SettingsModel:
+def load[SettingsModel: Settings](model: type[SettingsModel]) -> SettingsModel:
     values = {name: os.environ[name.upper()] for name in model.model_fields if name.upper() in os.environ}
     try:
         return model.model_validate(values)
