@@ -337,6 +337,9 @@ class CommandBase(StrictModel):
 class MessageCommand(CommandBase):
     message: MessageContent
     context: ReplyContext | None = None
+    # Which lane: `high` goes ahead of bulk, `bulk` waits behind transactional traffic; by default a broadcast is
+    # bulk and a single send transactional.
+    priority: Literal["high", "bulk"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -534,22 +537,14 @@ def fingerprint(command: AnyCommand) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def key_basis(command: AnyCommand, *, delivery_id: str | None = None) -> str:
-    """What makes two commands the same: the caller's idempotency key, else its reference, else the content.
-
-    An erasure without a key or reference is the exception: asking again later to erase the same contact is a new
-    request (the contact may have written since), so only its own delivery (`delivery_id`: the bus event's id, or
-    the SQS message id of a command sent straight to the queue) repeats it.
-    """
-    if command.idempotency_key:
-        return command.idempotency_key
-    if command.reference:
-        return f"ref:{command.reference}"
-    if isinstance(command, EraseContactCommand) and delivery_id:
-        return f"delivery:{delivery_id}"
-    return f"sha256:{fingerprint(command)}"
+def key_basis(command: AnyCommand, *, delivery_id: str) -> str:
+    """What makes two requests the same command: the caller's idempotency key, else the request's own delivery (the
+    bus event's id, or the id of the message sent straight to the send queue). So a redelivered request is done once,
+    and a new request that looks like an earlier one is a new command: a `reference` is only a correlation id, which
+    many commands may share."""
+    return command.idempotency_key or f"delivery:{delivery_id}"
 
 
-def idempotency_key(command: AnyCommand, *, delivery_id: str | None = None) -> str:
+def idempotency_key(command: AnyCommand, *, delivery_id: str) -> str:
     """The key a command is done once under; the kind is part of it, so a send and an upload never collide."""
     return f"{command.command}:{key_basis(command, delivery_id=delivery_id)}"
