@@ -67,8 +67,11 @@ def test_template_resources_exist_in_moto(local_stack: LocalStack) -> None:
     sqs = local_stack.client("sqs")
     send = sqs.get_queue_attributes(QueueUrl=info["send_queue_url"], AttributeNames=["All"])["Attributes"]
     dlq = sqs.get_queue_attributes(QueueUrl=info["dlq_url"], AttributeNames=["QueueArn"])["Attributes"]
-    assert json.loads(send["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 5}
-    assert send["VisibilityTimeout"] == "180"
+    assert json.loads(send["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 1000}
+    assert (send["VisibilityTimeout"], send["FifoQueue"], send["ContentBasedDeduplication"]) == ("180", "true", "true")
+    for lane in ("priority_lane_url", "bulk_lane_url"):
+        attributes = sqs.get_queue_attributes(QueueUrl=info[lane], AttributeNames=["All"])["Attributes"]
+        assert (attributes["FifoQueue"], attributes["DeduplicationScope"]) == ("true", "messageGroup")
 
     secrets = local_stack.client("secretsmanager")
     callback_secret = json.loads(

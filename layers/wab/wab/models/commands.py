@@ -408,6 +408,9 @@ class EraseContactCommand(StrictModel):
     reference: Reference | None = None
     idempotency_key: IdempotencyKey | None = None
 
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
 
 def _command_kind(value: dict[str, Any]) -> str | None:
     if "command" in value:
