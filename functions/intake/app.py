@@ -9,7 +9,6 @@ import time
 from functools import cache
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from wab import snapstart
 from wab.intake import Intake
 from wab.lanes import LaneQueues

@@ -212,11 +212,15 @@ def test_a_broadcast_lists_each_recipient_once():
 def test_the_idempotency_key_is_the_callers_key_else_the_requests_delivery():
     base = {"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}}
 
-    assert idempotency_key(parse({**base, "idempotency_key": "k-1", "reference": "r-1"}), delivery_id="e-1") == "send:k-1"
+    assert (
+        idempotency_key(parse({**base, "idempotency_key": "k-1", "reference": "r-1"}), delivery_id="e-1") == "send:k-1"
+    )
     # A reference is a correlation id that many commands share: it never makes two requests one.
     assert idempotency_key(parse({**base, "reference": "r-1"}), delivery_id="e-1") == "send:delivery:e-1"
     assert idempotency_key(parse({**base, "reference": "r-1"}), delivery_id="e-2") == "send:delivery:e-2"
-    assert idempotency_key(parse({"bucket": "media-bucket", "key": "k"}), delivery_id="e-3") == "media_upload:delivery:e-3"
+    assert (
+        idempotency_key(parse({"bucket": "media-bucket", "key": "k"}), delivery_id="e-3") == "media_upload:delivery:e-3"
+    )
 
 
 def test_a_media_upload_command():

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from wab.lanes import Entry, Request, _next_batch, entry, lane_for, read
 from wab.models.commands import parse_command
 from wab.models.types import contact_hash

@@ -1,7 +1,6 @@
 """The rate budget's rule (GCRA), without storage: how many units leave when, per lane."""
 
 import pytest
-
 from wab.pacing import BURST_MS, BudgetState, RatePolicy, decide
 
 POLICY = RatePolicy(rate_per_second=20, bulk_share=0.8)  # one unit every 50 ms
@@ -16,7 +15,9 @@ def test_an_idle_number_sends_a_transactional_batch_at_once_within_the_burst():
 
 def test_transactional_units_beyond_the_burst_are_spaced_at_the_rate():
     decision = decide(BudgetState(), now=0, units=15, lane="priority", policy=POLICY)
-    spacing = [later - earlier for earlier, later in zip(decision.departures[10:], decision.departures[11:], strict=False)]
+    spacing = [
+        later - earlier for earlier, later in zip(decision.departures[10:], decision.departures[11:], strict=False)
+    ]
     assert decision.departures[:11] == [0] * 11 and spacing == [T] * 4
 
 

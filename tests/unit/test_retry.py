@@ -1,7 +1,6 @@
 """The retry schedule: capped, jittered exponential backoff within a window that starts when a command was requested."""
 
 import pytest
-
 from wab.retry import RetryPolicy
 
 POLICY = RetryPolicy(window_seconds=6 * 3600, max_delay_seconds=300)

@@ -24,7 +24,7 @@ from wab import clock
 from wab.broadcasts import split_broadcast
 from wab.errors import DependencyFailed, GatewayError, InvalidCommand
 from wab.lanes import Entry, LaneQueues, Request, entry, lane_for
-from wab.models.commands import BroadcastCommand, MessageCommand, MediaUploadCommand, parse_delivery
+from wab.models.commands import BroadcastCommand, MediaUploadCommand, MessageCommand, parse_delivery
 from wab.models.events import EventDetail, MessageFailed
 from wab.observability import count, logger
 from wab.outcomes import Failure, count_failures, failed_event, invalid_command_event, window_exceeded
@@ -78,7 +78,9 @@ class Intake:
         except DependencyFailed as exc:
             failed_from, error, undelivered, owners = 0, exc, None, []
         if undelivered is not None:
-            failed_from = min(records.index(owners[undelivered]), failed_from if failed_from is not None else len(records))
+            failed_from = min(
+                records.index(owners[undelivered]), failed_from if failed_from is not None else len(records)
+            )
             error = DependencyFailed("SQS did not take a lane message")
         if failed_from is None:
             return []
@@ -95,7 +97,8 @@ class Intake:
             source = command.source if isinstance(command, (MessageCommand, MediaUploadCommand)) else None
             if source and not self.settings.knows(source):
                 raise InvalidCommand(
-                    "source: not one of the business numbers this gateway sends from", reference=command.reference,
+                    "source: not one of the business numbers this gateway sends from",
+                    reference=command.reference,
                     command=command.command,
                 )
         except InvalidCommand as invalid:
@@ -110,9 +113,13 @@ class Intake:
         size = min(self.settings.broadcast_chunk_size, self.settings.rate_policy(number).largest_bulk_take())
         chunks = split_broadcast(command, size, delivery_id=request.delivery_id)
         if len(chunks) > 1:
-            logger.info("broadcast split into chunks", extra={"chunks": len(chunks), "recipients": len(command.destination)})
+            logger.info(
+                "broadcast split into chunks", extra={"chunks": len(chunks), "recipients": len(command.destination)}
+            )
             count("BroadcastChunks", len(chunks))
-        return [entry(request._replace(command=chunk), lane, part=f"chunk-{n}") for n, chunk in enumerate(chunks, 1)], []
+        return [
+            entry(request._replace(command=chunk), lane, part=f"chunk-{n}") for n, chunk in enumerate(chunks, 1)
+        ], []
 
     def _dead_letter(self, record: SQSRecord) -> MessageFailed:
         """A request that crashed the intake `CRASH_LIMIT` times goes to the dead-letter queue, reported first."""
@@ -123,8 +130,10 @@ class Intake:
             command = delivery.command
         except InvalidCommand as invalid:
             return invalid_command_event(invalid)
-        failure = Failure(code="unprocessable", message="the gateway failed on this command repeatedly; it is in the "
-                          "dead-letter queue")
+        failure = Failure(
+            code="unprocessable",
+            message="the gateway failed on this command repeatedly; it is in the dead-letter queue",
+        )
         return failed_event(command, failure)
 
     def _retry_later(self, records: list[SQSRecord], error: Exception | None) -> list[str]:
@@ -146,8 +155,9 @@ class Intake:
             except DependencyFailed:
                 logger.warning("could not delay the retry; the queue's visibility timeout applies")
         if retried:
-            logger.warning("requests will be retried", extra={"requests": len(retried), "retry_in_seconds": delay,
-                                                              "error": reason})
+            logger.warning(
+                "requests will be retried", extra={"requests": len(retried), "retry_in_seconds": delay, "error": reason}
+            )
             count("SendRetries", len(retried), reason=reason)
         return [record.message_id for record in retried]
 

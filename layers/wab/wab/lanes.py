@@ -55,7 +55,7 @@ class Entry(NamedTuple):
     deduplication: str
 
 
-def lane_for(command: AnyCommand) -> Lane:
+def lane_for(command: AnyCommand | MessageCommand) -> Lane:
     """`priority: high` and `bulk` decide; otherwise broadcasts are bulk and everything else transactional."""
     priority = command.priority if isinstance(command, MessageCommand) else None
     if priority is not None:
@@ -111,7 +111,12 @@ class LaneQueues:
             batch = _next_batch(entries, start)
             lane = entries[start].lane
             request = [
-                {"Id": str(index), "MessageBody": e.body, "MessageGroupId": e.group, "MessageDeduplicationId": e.deduplication}
+                {
+                    "Id": str(index),
+                    "MessageBody": e.body,
+                    "MessageGroupId": e.group,
+                    "MessageDeduplicationId": e.deduplication,
+                }
                 for index, e in enumerate(batch)
             ]
             with aws.dependency("SQS SendMessageBatch"):

@@ -159,7 +159,7 @@ class RateBudget:
             with aws.dependency("DynamoDB PutItem", expected=(CONDITION_FAILED,)):
                 aws.client("dynamodb").put_item(**request)
         except ClientError as exc:
-            stored = exc.response.get("Item") or {}
+            stored: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
             with self._lock:
                 self._known[number] = BudgetState(
                     tat=float(stored["tat"]["N"]) if "tat" in stored else 0.0,

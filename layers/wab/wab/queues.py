@@ -33,6 +33,9 @@ class DeadLetterQueue:
         }
         with aws.dependency("SQS SendMessage"):
             aws.client("sqs").send_message(
-                QueueUrl=self.url, MessageBody=body, MessageAttributes=attributes, MessageGroupId=queue,
+                QueueUrl=self.url,
+                MessageBody=body,
+                MessageAttributes=attributes,
+                MessageGroupId=queue,
                 MessageDeduplicationId=message_id,
             )

@@ -31,7 +31,9 @@ class RetryPolicy:
     window_seconds: int
     max_delay_seconds: int = 300
 
-    def delay(self, attempt: int, retry_after: float | None = None, *, jitter: Callable[[], float] = random.random) -> int:
+    def delay(
+        self, attempt: int, retry_after: float | None = None, *, jitter: Callable[[], float] = random.random
+    ) -> int:
         """Seconds before the next attempt: up to 2^attempt (capped), half of it fixed and half random so a throttled
         batch does not come back all at once; never sooner than the provider asked."""
         ceiling = min(self.max_delay_seconds, 2 ** min(max(attempt, 1), 16))

@@ -206,7 +206,9 @@ class Sender:
             key=idempotency_key(command, delivery_id=request.delivery_id), fingerprint=fingerprint(command)
         )
         logger.thread_safe_append_keys(
-            command=command.command, reference=command.reference, idempotency_key=key.key,
+            command=command.command,
+            reference=command.reference,
+            idempotency_key=key.key,
             correlation_id=request.delivery_id,
         )
         try:
@@ -321,8 +323,14 @@ class Sender:
         command = request.command
         if outcome.accepted and isinstance(command, MessageCommand):
             record_accepted(
-                self.store, self.publisher, command, outcome.accepted, source=self._source(command), at=outcome.at,
-                retention_days=self.settings.retention_days, lease_until=lease_until,
+                self.store,
+                self.publisher,
+                command,
+                outcome.accepted,
+                source=self._source(command),
+                at=outcome.at,
+                retention_days=self.settings.retention_days,
+                lease_until=lease_until,
             )
         if outcome.unreported:
             self._publish_all([failed_event(command, failure) for failure in outcome.unreported])
@@ -343,8 +351,13 @@ class Sender:
             source = self._source(command)
             events += [
                 MessageAccepted(
-                    message_id=one.message_id, reference=command.reference, destination=one.destination, source=source,
-                    type=command.message.type, idempotency_key=command.idempotency_key, repeat=True,
+                    message_id=one.message_id,
+                    reference=command.reference,
+                    destination=one.destination,
+                    source=source,
+                    type=command.message.type,
+                    idempotency_key=command.idempotency_key,
+                    repeat=True,
                 )
                 for one in outcome.accepted
             ]
@@ -372,8 +385,10 @@ class Sender:
             delay = self.retry.delay(receive_count, getattr(error, "retry_after", None))
             request = _readable(record.body)
             now_ms = clock.epoch_ms(clock.now())
-            if request and self.retry.exhausted(request.requested_at_ms, now_ms, delay) and self._give_up(
-                request, reason, error
+            if (
+                request
+                and self.retry.exhausted(request.requested_at_ms, now_ms, delay)
+                and self._give_up(request, reason, error)
             ):
                 return
         details = {"receive_count": receive_count, "retry_in_seconds": delay, "error": reason}
@@ -395,9 +410,11 @@ class Sender:
     def _give_up(self, request: Request, reason: str, error: Exception) -> bool:
         """Report a command still failing when its retry window ended; False when even that cannot be published."""
         command = request.command
-        destinations = command.destination if isinstance(command, BroadcastCommand) else [
-            command.destination if isinstance(command, SendCommand) else None
-        ]
+        destinations = (
+            command.destination
+            if isinstance(command, BroadcastCommand)
+            else [command.destination if isinstance(command, SendCommand) else None]
+        )
         events = [failed_event(command, window_exceeded(reason, error, each)) for each in destinations]
         try:
             self._publish_all(list(events))
@@ -432,8 +449,12 @@ class Sender:
 
     def _uploaded(self, command: MediaUploadCommand, media_id: str, *, repeat: bool = False) -> MediaUploaded:
         return MediaUploaded(
-            media_id=media_id, source=self._source(command), bucket=command.bucket, key=command.key,
-            reference=command.reference, repeat=repeat or None,
+            media_id=media_id,
+            source=self._source(command),
+            bucket=command.bucket,
+            key=command.key,
+            reference=command.reference,
+            repeat=repeat or None,
         )
 
     def _publish_all(self, events: list[EventDetail]) -> None:

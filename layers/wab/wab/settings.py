@@ -57,7 +57,9 @@ class SendPathSettings(Settings):
     dead_letter_queue_url: str
     business_number: str = Field(pattern=r"^\+?[0-9]{1,32}$")
     number_rate_per_second: float = Field(default=80, gt=0, le=10_000)
-    number_rates: str = Field(default="", pattern=r"^(\+?[0-9]{1,32}=[0-9]+(\.[0-9]+)?(,\+?[0-9]{1,32}=[0-9]+(\.[0-9]+)?)*)?$")
+    number_rates: str = Field(
+        default="", pattern=r"^(\+?[0-9]{1,32}=[0-9]+(\.[0-9]+)?(,\+?[0-9]{1,32}=[0-9]+(\.[0-9]+)?)*)?$"
+    )
     bulk_rate_share: float = Field(default=0.8, gt=0, le=1)
     send_retry_window_minutes: int = Field(default=360, ge=1, le=1440)
     send_retry_max_delay_seconds: int = Field(default=300, ge=1, le=900)
