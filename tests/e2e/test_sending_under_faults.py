@@ -52,7 +52,7 @@ def accepted(gateway: Gateway, reference: str) -> list[dict[str, Any]]:
 def wait_for(gateway: Gateway, reference: str, count: int, timeout: float) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if len(messages := accepted(gateway, reference)) >= count:
+        if len(accepted(gateway, reference)) >= count:
             time.sleep(0.5)  # anything more would be a duplicate: give it the chance to show
             return accepted(gateway, reference)
         time.sleep(0.2)
