@@ -36,7 +36,7 @@ snapstart.on_restore(intake.cache_clear)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)  # answers and errors can hold customer data
 @metrics.log_metrics
 def lambda_handler(event: dict, context: object) -> dict:
     failed = intake().handle([SQSRecord(record) for record in event.get("Records") or []])

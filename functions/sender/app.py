@@ -31,7 +31,7 @@ snapstart.on_restore(sender.cache_clear)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)  # answers and errors can hold customer data
 @metrics.log_metrics
 def lambda_handler(event: dict, context: object) -> "PartialItemFailureResponse":
     return batch_processor.process(event, context, sender().handle_record, sender().release)
