@@ -116,7 +116,13 @@ def test_the_send_queue_and_the_lanes_are_fifo_and_redrive_to_the_dead_letter_qu
     template: TranslatedTemplate, resolver: Resolver
 ) -> None:
     queues = template.of_type("AWS::SQS::Queue")
-    assert set(queues) == {"SendQueue", "PriorityLaneQueue", "BulkLaneQueue", "SendDeadLetterQueue"}
+    assert set(queues) == {
+        "SendQueue",
+        "PriorityLaneQueue",
+        "BulkLaneQueue",
+        "SendDeadLetterQueue",
+        "RuleDeadLetterQueue",
+    }
     for name in ("SendQueue", "PriorityLaneQueue", "BulkLaneQueue"):
         queue = resolver.resolve(template.properties(name))
         # A backstop only: the gateway moves what crashes it to the dead-letter queue itself, reported first.
@@ -196,6 +202,7 @@ def test_conditions_decide_which_resources_exist_and_which_branch_is_used(templa
         "CreateAlarmTopic": True,
         "CreateAlarmTopicKey": True,
         "UseSnapStart": False,
+        "RestrictCommandSources": False,
     }
     assert {"AlarmTopic", "AlarmTopicKey"} <= set(template.resources)
     resolver = template.resolver("wab-local", REGION)

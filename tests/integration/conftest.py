@@ -335,6 +335,7 @@ def sender(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
         WINDOW_POLICY="off",
         BROADCAST_CHUNK_SIZE="100",
         NUMBER_RATE_PER_SECOND="1000",
+        MEDIA_BUCKETS="wab-media-test,whatsapp-gateway-mediabucket-example",
     )
 
     def postponed(params: dict[str, Any], **_: Any) -> None:

@@ -923,6 +923,24 @@ def test_media_over_whatsapps_limit_or_missing_is_refused_before_uploading(sende
     assert errors == [("nowhere.png", "media_not_found"), ("stickers/big.webp", "media_too_large")]
 
 
+def test_media_from_a_bucket_the_gateway_does_not_upload_from_is_refused_without_reading_it(sender, provider):
+    create_bucket("someone-elses-bucket")
+    s3().put_object(Bucket="someone-elses-bucket", Key="payroll.pdf", Body=b"%PDF")
+    reads: list[str] = []
+    s3().meta.events.register("before-call.s3.*", lambda model, **_: reads.append(model.name))
+    sender.put({"bucket": "someone-elses-bucket", "key": "payroll.pdf", "reference": "doc-1"})
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert reads == [] and len(provider.calls) == 0 and sender.visibility_changes == []
+    [failed] = details(sender.published(), "WhatsApp Message Failed")
+    assert (failed["error"]["code"], failed["bucket"], failed["key"]) == (
+        "media_forbidden",
+        "someone-elses-bucket",
+        "payroll.pdf",
+    )
+
+
 # --- the sample events for `sam local invoke` ----------------------------------------------------------------------
 
 

@@ -491,3 +491,20 @@ def test_an_erasure_is_repeated_by_its_key_else_only_by_its_own_delivery():
     )
     keyed = parse({"command": "erase_contact", "contact": CUSTOMER, "idempotency_key": "ticket-9", "reference": "r"})
     assert idempotency_key(keyed, delivery_id="e") == "erase_contact:ticket-9"
+
+
+@pytest.mark.parametrize("latitude", ["1e-400", "-3E-131", "0.1234567890123456789012345678901234567891"])
+def test_a_location_the_store_cannot_hold_is_refused_before_it_is_sent(latitude):
+    """As JSON numbers: the codec keeps every digit, so the check sees what the store would be given."""
+    body = (
+        f'{{"destination": "{CUSTOMER}", "type": "location", "location": {{"latitude": {latitude}, "longitude": 1}}}}'
+    )
+    with pytest.raises(InvalidCommand, match=r"location\.latitude: must have at most 38 significant digits"):
+        parse_command(body)
+
+
+def test_a_failure_report_never_echoes_a_huge_key_or_message():
+    huge = "k" * 250_000
+    with pytest.raises(InvalidCommand) as refused:
+        parse_command(json.dumps({"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, huge: 1}))
+    assert len(refused.value.message) <= 1000 and "kkkk…" in refused.value.message

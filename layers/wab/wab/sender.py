@@ -49,7 +49,7 @@ from wab.broadcasts import match_broadcast_answers
 from wab.erasure import contact_erased
 from wab.errors import DependencyFailed, GatewayError, InvalidCommand, ProviderRejected
 from wab.lanes import Request, lane_for
-from wab.media import MediaBucket
+from wab.media import MediaBucket, MediaForbidden
 from wab.models.commands import (
     AnyCommand,
     BroadcastCommand,
@@ -149,7 +149,7 @@ class Sender:
             store=MessageStore(settings.table_name),
             publisher=EventPublisher(settings.event_bus_name),
             provider=ProviderClient(settings.provider_secret_arn, secret_max_age=settings.secret_max_age_seconds),
-            media=MediaBucket(),
+            media=MediaBucket(frozenset(filter(None, settings.media_buckets.split(",")))),
             budget=RateBudget(settings.table_name, settings.rate_policy),
             attempts=Attempts(settings.table_name, now=time.time),
             dead_letters=DeadLetterQueue(settings.dead_letter_queue_url),
@@ -279,7 +279,10 @@ class Sender:
         return outcome
 
     def _upload(self, command: MediaUploadCommand) -> Outcome:
-        stored = self.media.head(command.bucket, command.key)
+        try:
+            stored = self.media.head(command.bucket, command.key)
+        except MediaForbidden as forbidden:
+            return self._report(command, [Failure(code="media_forbidden", message=str(forbidden))])
         if stored is None:
             failure = Failure(code="media_not_found", message=f"no object s3://{command.bucket}/{command.key}")
             return self._report(command, [failure])

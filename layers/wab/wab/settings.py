@@ -19,6 +19,7 @@
 | SEND_RETRY_MAX_DELAY_SECONDS | intake, sender | the longest pause between two attempts, default 300 |
 | WINDOW_POLICY | sender | free-form send outside the 24-hour window: `enforce` (fail it), `warn` (send, log, metric), `off`; default enforce |
 | BROADCAST_CHUNK_SIZE | intake | most recipients per provider broadcast call (fewer when the number's rate needs it), default 100 |
+| MEDIA_BUCKETS | sender | the buckets media may be uploaded from, comma-separated (the stack's, and MediaBucketNames) |
 | IDEMPOTENCY_DAYS | sender | how long a command's idempotency record is kept (a replay within it never sends twice), default 7 |
 """
 
@@ -91,6 +92,7 @@ class IntakeSettings(SendPathSettings):
 
 class SenderSettings(SendPathSettings):
     provider_secret_arn: str
+    media_buckets: str = ""  # comma-separated: the only buckets media is uploaded from
     window_policy: Literal["enforce", "warn", "off"] = "enforce"
     retention_days: int = Field(default=180, ge=1)
     idempotency_days: int = Field(default=7, ge=1, le=30)

@@ -37,7 +37,7 @@ from pydantic import (
 
 from wab import jsoncodec
 from wab.errors import InvalidCommand, InvalidPayload
-from wab.models.types import OpenModel, PhoneNumber, Reference, StrictModel
+from wab.models.types import OpenModel, PhoneNumber, Reference, StrictModel, dynamodb_number
 from wab.models.validation import describe
 
 MAX_TEXT = 4096
@@ -135,6 +135,14 @@ class LocationToSend(StrictModel):
     def numbers_only(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
             raise ValueError("must be a number")
+        return value
+
+    @field_validator("latitude", "longitude")
+    @classmethod
+    def storable(cls, value: Decimal) -> Decimal:
+        """The number goes into the MT record: refuse before sending what DynamoDB could not store after."""
+        if not dynamodb_number(value):
+            raise ValueError("must have at most 38 significant digits and not be smaller than 1E-130")
         return value
 
 
