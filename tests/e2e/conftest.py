@@ -60,7 +60,7 @@ def signed_request(
 
 @pytest.fixture
 def signed_get(local_stack: LocalStack) -> Callable[..., requests.Response]:
-    """`signed_get("/messages/<id>")` or `signed_get("/messages", {"reference": "r"})`."""
+    """`signed_get("/messages/<id>")` or `signed_get("/references/<reference>/messages", {"limit": "10"})`."""
     return lambda path, params=None: signed_request(local_stack, "GET", path, params)
 
 
