@@ -5,11 +5,11 @@ SQS queue subscribed to the gateway's events, and (locally) the provider simulat
 """
 
 import json
-from urllib.parse import quote
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import boto3
 import requests

@@ -69,12 +69,18 @@ def resolver(template: TranslatedTemplate) -> Resolver:
 def test_routes_come_from_the_template(template: TranslatedTemplate) -> None:
     (api,) = template.http_apis()
     routes = {route.route_key: route for route in api.routes}
-    assert set(routes) == {"POST /callbacks/mo", "POST /callbacks/dlr", "GET /messages/{id}", "GET /messages"}
+    assert set(routes) == {
+        "POST /callbacks/mo",
+        "POST /callbacks/dlr",
+        "GET /messages/{id}",
+        "GET /references/{reference}/messages",
+        "GET /contacts/{number}/messages",
+    }
     assert routes["POST /callbacks/mo"].function_id == "CallbacksFunction"
     assert routes["POST /callbacks/mo"].auth is None  # the callbacks function checks HTTP Basic itself
     assert routes["GET /messages/{id}"].function_id == "MessagesFunction"
     assert routes["GET /messages/{id}"].auth == IamAuth()
-    assert routes["GET /messages"].auth == IamAuth()
+    assert routes["GET /contacts/{number}/messages"].auth == IamAuth()
     assert {route.payload_format_version for route in api.routes} == {"2.0"}
 
 
