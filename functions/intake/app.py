@@ -10,6 +10,7 @@ from functools import cache
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from wab import snapstart
+from wab.catalogue import Catalogue
 from wab.intake import Intake
 from wab.lanes import LaneQueues
 from wab.observability import logger, metrics, tracer
@@ -29,6 +30,7 @@ def intake() -> Intake:
         attempts=Attempts(settings.table_name, now=time.time),
         dead_letters=DeadLetterQueue(settings.dead_letter_queue_url),
         postpone=Queue(settings.send_queue_url).postpone,
+        catalogue=Catalogue(settings.table_name),
     )
 
 

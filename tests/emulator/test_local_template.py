@@ -156,6 +156,7 @@ def test_rules_route_commands_from_other_sources_to_the_send_queue(
         "WhatsApp Broadcast Requested",
         "WhatsApp Media Upload Requested",
         "WhatsApp Contact Erasure Requested",
+        "WhatsApp Template Catalogue Updated",
     }
 
 

@@ -379,7 +379,7 @@ def test_a_broadcast_travels_flat_as_it_came():
         ),
         (
             {"command": "fax", "destination": CUSTOMER},
-            "command: command must be send, broadcast, media_upload or erase_contact",
+            "command: command must be send, broadcast, media_upload, erase_contact or update_catalogue",
         ),
         (
             {"bucket": "Not A Bucket", "key": "k"},

@@ -547,6 +547,7 @@ def test_command_sources_can_be_restricted_by_a_parameter() -> None:
         "WhatsApp Broadcast Requested",
         "WhatsApp Media Upload Requested",
         "WhatsApp Contact Erasure Requested",
+        "WhatsApp Template Catalogue Updated",
     }
     assert condition["StringNotEquals"] == {"events:source": {"Ref": "CommandSources"}}
 

@@ -24,13 +24,21 @@ from wab import clock
 from wab.broadcasts import split_broadcast
 from wab.errors import DependencyFailed, GatewayError, InvalidCommand
 from wab.lanes import Entry, LaneQueues, Request, entry, lane_for
-from wab.models.commands import BroadcastCommand, MediaUploadCommand, MessageCommand, parse_delivery
+from wab.catalogue import Catalogue
+from wab.models.commands import (
+    BroadcastCommand,
+    CatalogueUpdateCommand,
+    MediaUploadCommand,
+    MessageCommand,
+    parse_delivery,
+)
 from wab.models.events import EventDetail, MessageFailed
 from wab.observability import count, logger
 from wab.outcomes import Failure, count_failures, failed_event, invalid_command_event, window_exceeded
 from wab.publisher import EventPublisher
 from wab.queues import DeadLetterQueue
 from wab.retry import CRASH_LIMIT, Attempts
+from wab.screening import template_problem
 from wab.settings import IntakeSettings
 
 QUEUE = "intake"
@@ -46,8 +54,10 @@ class Intake:
         attempts: Attempts,
         dead_letters: DeadLetterQueue,
         postpone: Any,
+        catalogue: Catalogue,
     ):
         self.settings = settings
+        self.catalogue = catalogue
         self.publisher = publisher
         self.lanes = lanes
         self.attempts = attempts
@@ -104,11 +114,18 @@ class Intake:
         except InvalidCommand as invalid:
             logger.warning("invalid command dropped", extra={"reason": invalid.message})
             return [], [invalid_command_event(invalid)]
+        if isinstance(command, CatalogueUpdateCommand):
+            self.catalogue.put(command.templates)
+            logger.info("template catalogue updated", extra={"templates": len(command.templates)})
+            return [], []
         requested_at = int(record.attributes.sent_timestamp or clock.epoch_ms(clock.now()))
         request = Request(command, delivery.event_id or record.message_id, delivery.requested_by, requested_at)
         lane = lane_for(command)
         if not isinstance(command, BroadcastCommand):
             return [entry(request, lane)], []
+        # A broadcast with a template that cannot work fails once, before any chunk (and any recipient) is sent.
+        if problem := template_problem(self.catalogue, self.settings.template_policy, command):
+            return [], [failed_event(command, problem)]
         number = command.source or self.settings.business_number
         size = min(self.settings.broadcast_chunk_size, self.settings.rate_policy(number).largest_bulk_take())
         chunks = split_broadcast(command, size, delivery_id=request.delivery_id)

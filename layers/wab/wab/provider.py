@@ -38,7 +38,8 @@ from wab.observability import logger, trace_requests
 
 CONNECT_TIMEOUT_SECONDS = 3.05  # just over a TCP retransmission window
 READ_TIMEOUT_SECONDS = 10
-RETRYABLE_WHATSAPP_CODES = {"130429": "throttled", "131056": "pair_rate_limited"}
+# 131049: the contact's per-user marketing limit this period; it passes in hours, so it is retried, never final.
+RETRYABLE_WHATSAPP_CODES = {"130429": "throttled", "131056": "pair_rate_limited", "131049": "marketing_limited"}
 WHATSAPP_CODE = re.compile(r"\(#(\d+)\)")
 MAX_ERROR_TEXT = 1000
 UPLOAD_CHUNK_BYTES = 64 * 1024

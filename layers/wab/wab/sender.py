@@ -57,10 +57,14 @@ from wab.models.commands import (
     MediaUploadCommand,
     MessageCommand,
     SendCommand,
+    TemplateContent,
     fingerprint,
     idempotency_key,
 )
-from wab.models.events import EventDetail, MediaUploaded, MessageAccepted
+from wab.catalogue import REJECTION_CODES, Catalogue
+from wab.models.events import ContactOptedOut, EventDetail, MediaUploaded, MessageAccepted, TemplateRejected
+from wab.models.types import contact_hash
+from wab.optouts import OptOuts
 from wab.observability import count, logger
 from wab.outbox import lease_until_ms
 from wab.outcomes import (
@@ -73,7 +77,6 @@ from wab.outcomes import (
     invalid_command_event,
     rejection,
     window_exceeded,
-    window_failure,
 )
 from wab.pacing import Deferred, RateBudget
 from wab.provider import BroadcastAnswer, OpenFile, ProviderClient, SendAnswer
@@ -82,11 +85,12 @@ from wab.queues import DeadLetterQueue, Queue
 from wab.retry import CRASH_LIMIT, Attempts
 from wab.settings import SenderSettings
 from wab.store import MessageStore
-from wab.window import outside_window
+from wab.screening import Screen
 
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#sender"
 DEFAULT_REMAINING_MS = 30_000
 MIN_REMAINING_MS = 5000  # a record started later might be cut off by the function timeout; it waits for the next run
+STOPPED_MARKETING = "131050"  # WhatsApp: the user has stopped marketing messages
 MAX_PACING_WAIT_MS = 10_000  # longer than this, a message goes back to its lane rather than wait in the invocation
 RECORD_LOG_KEYS = ("sqs_message_id", "correlation_id", "command", "reference", "idempotency_key")
 
@@ -109,8 +113,10 @@ class Sender:
         budget: RateBudget,
         attempts: Attempts,
         dead_letters: DeadLetterQueue,
+        screen: Screen,
     ):
         self.settings = settings
+        self.screen = screen
         self.store = store
         self.publisher = publisher
         self.provider = provider
@@ -153,6 +159,13 @@ class Sender:
             budget=RateBudget(settings.table_name, settings.rate_policy),
             attempts=Attempts(settings.table_name, now=time.time),
             dead_letters=DeadLetterQueue(settings.dead_letter_queue_url),
+            screen=Screen(
+                MessageStore(settings.table_name),
+                Catalogue(settings.table_name),
+                OptOuts(settings.table_name),
+                template_policy=settings.template_policy,
+                window_policy=settings.window_policy,
+            ),
         )
 
     # --- one lane message --------------------------------------------------------------------------------------
@@ -237,34 +250,37 @@ class Sender:
             outcome = Outcome(at=_now(), records_erased=erased)
         elif isinstance(command, MediaUploadCommand):
             outcome = self._upload(command)
-        else:
+        elif isinstance(command, SendCommand | BroadcastCommand):
             outcome = self._send(command) if isinstance(command, SendCommand) else self._broadcast(command)
             if outcome.accepted:
                 count("SendsAccepted", len(outcome.accepted))
                 _log_accepted(outcome.accepted)
+        else:  # the intake carries out catalogue updates itself; nothing else reaches a lane
+            raise InvalidCommand(f"{command.command} is not a command the sender carries out")
         return outcome.model_copy(update={"delivery_id": request.delivery_id})
 
     def _send(self, command: SendCommand) -> Outcome:
         destination = command.destination
-        if outside_window(self.store, self.settings.window_policy, command, [destination]):
-            return self._report(command, [window_failure(destination)])
+        recipients, failures = self.screen.admit(command, [destination])
+        if not recipients:
+            return self._report(command, failures)
         self._wait_for_departure(command, 1)
         try:
             answer = self.provider.send(command.provider_body(destination, self._source(command)))
         except ProviderRejected as rejected:
+            self._learn_from(rejected, command, [destination])
             return self._report(command, [rejection(rejected, destination)])
         return Outcome(at=_now(), accepted=[Accepted(message_id=answer.id, destination=destination)])
 
     def _broadcast(self, command: BroadcastCommand) -> Outcome:
-        outside = outside_window(self.store, self.settings.window_policy, command, command.destination)
-        failures = [window_failure(destination) for destination in command.destination if destination in outside]
-        recipients = [destination for destination in command.destination if destination not in outside]
+        recipients, failures = self.screen.admit(command, command.destination)
         if not recipients:
             return self._report(command, failures)
         self._wait_for_departure(command, len(recipients))
         try:
             answers = self.provider.broadcast(command.provider_body(recipients, self._source(command)))
         except ProviderRejected as rejected:
+            self._learn_from(rejected, command, recipients)
             return self._report(command, failures + [rejection(rejected, each) for each in recipients])
         accepted, unaccepted = match_broadcast_answers(recipients, answers)
         outcome = Outcome(at=_now(), accepted=accepted)
@@ -313,6 +329,32 @@ class Sender:
         pause = departures[-1] / 1000 - time.time()
         if pause > 0:
             time.sleep(pause)
+
+    def _learn_from(self, rejected: ProviderRejected, command: MessageCommand, recipients: list[str]) -> None:
+        """What the provider's refusal teaches: a template WhatsApp does not have or approve is marked rejected in the
+        catalogue; a contact who stopped marketing (131050) is recorded as opted out. Each published once."""
+        at = _now()
+        events: list[EventDetail] = []
+        if rejected.code in REJECTION_CODES and isinstance(command.message, TemplateContent):
+            template = command.message.template
+            if self.screen.catalogue.mark_rejected(template.name, template.language.code, command.category):
+                events.append(
+                    TemplateRejected(
+                        name=template.name,
+                        language=template.language.code,
+                        code=rejected.code,
+                        message=rejected.message,
+                        rejected_at=at,
+                    )
+                )
+        if rejected.code == STOPPED_MARKETING:
+            for each in recipients:
+                if self.screen.optouts.record(each, opted_out=True, reason=rejected.code, at=at):
+                    events.append(
+                        ContactOptedOut(contact_hash=contact_hash(each), destination=each, reason=rejected.code, at=at)
+                    )
+        if events:
+            self.publisher.publish_all(events)
 
     def _report(self, command: AnyCommand, failures: list[Failure]) -> Outcome:
         """Publish failures found before anything was accepted; a publishing failure raises, so the retry starts

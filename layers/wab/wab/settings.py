@@ -17,6 +17,7 @@
 | BULK_RATE_SHARE | intake, sender | the most of a number's rate bulk takes while transactional sends wait, default 0.8 |
 | SEND_RETRY_WINDOW_MINUTES | intake, sender | how long a command is retried after it was requested, default 360 |
 | SEND_RETRY_MAX_DELAY_SECONDS | intake, sender | the longest pause between two attempts, default 300 |
+| TEMPLATE_POLICY | intake, sender | a template send the catalogue does not match: `enforce` (fail it), `warn` (send, log, metric), `off`; default warn |
 | WINDOW_POLICY | sender | free-form send outside the 24-hour window: `enforce` (fail it), `warn` (send, log, metric), `off`; default enforce |
 | BROADCAST_CHUNK_SIZE | intake | most recipients per provider broadcast call (fewer when the number's rate needs it), default 100 |
 | MEDIA_BUCKETS | sender | the buckets media may be uploaded from, comma-separated (the stack's, and MediaBucketNames) |
@@ -64,6 +65,7 @@ class SendPathSettings(Settings):
     bulk_rate_share: float = Field(default=0.8, gt=0, le=1)
     send_retry_window_minutes: int = Field(default=360, ge=1, le=1440)
     send_retry_max_delay_seconds: int = Field(default=300, ge=1, le=900)
+    template_policy: Literal["enforce", "warn", "off"] = "warn"
 
     def rates(self) -> dict[str, float]:
         """Each configured business number (digits only) and its messages per second."""

@@ -37,6 +37,7 @@ from pydantic import (
 
 from wab import jsoncodec
 from wab.errors import InvalidCommand, InvalidPayload
+from wab.models.catalogue import TemplateSpec
 from wab.models.types import OpenModel, PhoneNumber, Reference, StrictModel, dynamodb_number
 from wab.models.validation import describe
 
@@ -49,6 +50,7 @@ DETAIL_TYPES = {
     "WhatsApp Broadcast Requested": "broadcast",
     "WhatsApp Media Upload Requested": "media_upload",
     "WhatsApp Contact Erasure Requested": "erase_contact",
+    "WhatsApp Template Catalogue Updated": "update_catalogue",
 }
 COMMAND_KINDS = tuple(DETAIL_TYPES.values())
 QUEUE_REQUESTER = "queue"  # who asked, for a command sent straight to the send queue (no bus event names a source)
@@ -348,6 +350,9 @@ class MessageCommand(CommandBase):
     # Which lane: `high` goes ahead of bulk, `bulk` waits behind transactional traffic; by default a broadcast is
     # bulk and a single send transactional.
     priority: Literal["high", "bulk"] | None = None
+    # What the message is, for opt-outs: marketing never reaches a contact who opted out. A template's category in the
+    # catalogue says it too.
+    category: Literal["marketing", "utility", "authentication"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -420,6 +425,18 @@ class EraseContactCommand(StrictModel):
         return self.model_dump(exclude_none=True)
 
 
+class CatalogueUpdateCommand(StrictModel):
+    """Run-time entries of the template catalogue (`wab.catalogue`), each replacing what it said of its template."""
+
+    command: Literal["update_catalogue"] = "update_catalogue"
+    templates: Annotated[list[TemplateSpec], Field(min_length=1, max_length=1000)]
+    reference: Reference | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
 def _command_kind(value: dict[str, Any]) -> str | None:
     if "command" in value:
         return value["command"] if value["command"] in COMMAND_KINDS else None
@@ -430,12 +447,13 @@ def _command_kind(value: dict[str, Any]) -> str | None:
     return "send"
 
 
-AnyCommand = SendCommand | BroadcastCommand | MediaUploadCommand | EraseContactCommand
+AnyCommand = SendCommand | BroadcastCommand | MediaUploadCommand | EraseContactCommand | CatalogueUpdateCommand
 COMMAND_MODELS: dict[str, type[AnyCommand]] = {
     "send": SendCommand,
     "broadcast": BroadcastCommand,
     "media_upload": MediaUploadCommand,
     "erase_contact": EraseContactCommand,
+    "update_catalogue": CatalogueUpdateCommand,
 }
 
 
@@ -448,7 +466,8 @@ def validate_command(payload: dict[str, Any]) -> AnyCommand:
     kind = _command_kind(payload)
     if kind is None:
         raise InvalidCommand(
-            "command: command must be send, broadcast, media_upload or erase_contact", **_hints(payload)
+            "command: command must be send, broadcast, media_upload, erase_contact or update_catalogue",
+            **_hints(payload),
         )
     return COMMAND_MODELS[kind].model_validate(payload)
 

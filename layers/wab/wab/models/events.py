@@ -105,3 +105,37 @@ class ContactErased(EventDetail):
     requested_by: str
     erased_at: str
     repeat: bool | None = None  # true: a redelivery of a request already carried out (nothing more was erased)
+
+
+class TemplateRejected(EventDetail):
+    """WhatsApp refused a template as not existing or not approved: the catalogue marks it rejected, and template
+    sends with it fail before the provider is called until the catalogue says otherwise."""
+
+    detail_type: ClassVar[str] = "WhatsApp Template Rejected"
+
+    name: str
+    language: str
+    code: str
+    message: str
+    rejected_at: str
+
+
+class ContactOptedOut(EventDetail):
+    """A contact stopped marketing messages (a keyword they wrote, or WhatsApp's 131050); marketing to them now fails
+    with `opted_out` without a provider call. The contact is named by its hash, as in erasure audits."""
+
+    detail_type: ClassVar[str] = "WhatsApp Contact Opted Out"
+
+    contact_hash: str
+    destination: str | None = None
+    reason: str  # "keyword" or the WhatsApp code
+    at: str
+
+
+class ContactOptedIn(EventDetail):
+    detail_type: ClassVar[str] = "WhatsApp Contact Opted In"
+
+    contact_hash: str
+    destination: str | None = None
+    reason: str
+    at: str
