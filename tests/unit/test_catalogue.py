@@ -4,7 +4,6 @@ act on; and the deployed catalogue files themselves."""
 import json
 
 import pytest
-
 from wab.catalogue import CATALOGUE_DIR, check, deployed, read_file
 from wab.models.catalogue import TemplateSpec
 from wab.models.commands import Template

@@ -22,9 +22,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from wab import clock
 from wab.broadcasts import split_broadcast
+from wab.catalogue import Catalogue
 from wab.errors import DependencyFailed, GatewayError, InvalidCommand
 from wab.lanes import Entry, LaneQueues, Request, entry, lane_for
-from wab.catalogue import Catalogue
 from wab.models.commands import (
     BroadcastCommand,
     CatalogueUpdateCommand,

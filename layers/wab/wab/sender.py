@@ -46,6 +46,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from wab import aws, clock, lanes, media
 from wab.acceptance import record_accepted
 from wab.broadcasts import match_broadcast_answers
+from wab.catalogue import REJECTION_CODES, Catalogue
 from wab.erasure import contact_erased
 from wab.errors import DependencyFailed, GatewayError, InvalidCommand, ProviderRejected
 from wab.lanes import Request, lane_for
@@ -61,11 +62,10 @@ from wab.models.commands import (
     fingerprint,
     idempotency_key,
 )
-from wab.catalogue import REJECTION_CODES, Catalogue
 from wab.models.events import ContactOptedOut, EventDetail, MediaUploaded, MessageAccepted, TemplateRejected
 from wab.models.types import contact_hash
-from wab.optouts import OptOuts
 from wab.observability import count, logger
+from wab.optouts import OptOuts
 from wab.outbox import lease_until_ms
 from wab.outcomes import (
     Accepted,
@@ -83,9 +83,9 @@ from wab.provider import BroadcastAnswer, OpenFile, ProviderClient, SendAnswer
 from wab.publisher import EventPublisher
 from wab.queues import DeadLetterQueue, Queue
 from wab.retry import CRASH_LIMIT, Attempts
+from wab.screening import Screen
 from wab.settings import SenderSettings
 from wab.store import MessageStore
-from wab.screening import Screen
 
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#sender"
 DEFAULT_REMAINING_MS = 30_000
