@@ -47,6 +47,7 @@ NO_LOCAL_MEANING = frozenset(
         "AWS::Lambda::Permission",
         "AWS::SQS::QueuePolicy",
         "AWS::Events::EventBusPolicy",  # moto enforces no IAM (tests/unit/test_template_security.py checks it)
+        "AWS::Events::Archive",  # replays are not emulated
         "AWS::S3::BucketPolicy",
         "AWS::ApiGatewayV2::Stage",  # the local HTTP API serves the $default stage only
         "AWS::CloudWatch::Dashboard",
