@@ -74,11 +74,13 @@ def broadcast_summary(broadcast: dict[str, Any], profile: dict[str, Any], wanted
     parts: Counter[str] = Counter()
     for chunk in chunks:
         parts["provider (HTTP call)"] += chunk["provider_ms"]
-        parts["DynamoDB: settle outbox (UpdateItem x100, 16 threads)"] += chunk["settle_pool_ms"]
+        parts[f"DynamoDB: settle outbox (UpdateItem x{profile['chunk_recipients']}, 16 threads)"] += chunk[
+            "settle_pool_ms"
+        ]
         for service, ms in chunk["aws_ms_by_service"].items():
             parts[
                 {
-                    "dynamodb": "DynamoDB: idempotency, BatchGet, BatchWrite",
+                    "dynamodb": "DynamoDB: idempotency, rate budget, BatchGet, BatchWrite",
                     "events": "EventBridge PutEvents",
                     "secretsmanager": "Secrets Manager",
                     "sqs": "SQS",
@@ -160,7 +162,7 @@ def flow_inputs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         }
     chunk_calls = calls["chunk"]["ours"]["steady"]
     write, read, chunks = C.units(chunk_calls)
-    recipients = 100
+    recipients = calls["chunk"]["recipients"]
     profile = results.get("broadcast_summary", {})
     chunk_wait = C.wait_ms_for(op_counts(chunk_calls), "provider_broadcast", parallel={"dynamodb.UpdateItem": 16})
     out["broadcast"] = {
@@ -248,7 +250,7 @@ def sizing(results: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[s
         flows = [f for f in memory if f in ("mo", "dlr", "get", "send")]
         peaks = [memory[f]["ours"]["rss_peak_mb"] for f in flows if inputs[f]["function"] == function]
         if handler == "sender" and "broadcast" in memory:
-            peaks.append(memory["broadcast"]["rss_peak_mb"])
+            peaks.append(memory["broadcast"]["sender_rss_peak_mb"])
         peak = max(peaks) if peaks else float("nan")
         rule = SIZING_RULES[function]
         rows = []
