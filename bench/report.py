@@ -1082,6 +1082,12 @@ def requests_findings(results: dict[str, Any]) -> str:
 def cost_section(results: dict[str, Any]) -> str:
     costs = results["cost"]
     inputs = results["cost_inputs"]
+    send, broadcast = inputs["send"], inputs["broadcast"]
+    intake = send["intake"]
+    memory = T.functions()["SenderFunction"]["memory"]
+    pollers = T.sqs_event_sources()
+    # Lambda polls an idle queue with 5 long polls of 20 s at a time: 15 ReceiveMessage a minute per event source.
+    idle_polls = pollers * 5 * 3 * 60 * 24 * 30
     lines = []
     flows = ["mo", "dlr", "send", "broadcast", "get"]
     items = [key for key in costs["mo"]["per_million_measured"] if key != "total"]
@@ -1098,7 +1104,16 @@ def cost_section(results: dict[str, Any]) -> str:
     )
     rows.append(
         ["Lambda duration used: measured / modelled, ms"]
-        + [f"{costs[flow]['measured_duration_ms']:.1f} / {costs[flow]['modelled_duration_ms']:.1f}" for flow in flows]
+        + [
+            f"{costs[flow]['measured_duration_ms']:.1f} / {costs[flow]['modelled_duration_ms']:.1f}"
+            + (
+                f" (+ intake {costs[flow]['intake_measured_duration_ms']:.2f} / "
+                f"{costs[flow]['intake_modelled_duration_ms']:.2f})"
+                if costs[flow].get("intake_measured_duration_ms")
+                else ""
+            )
+            for flow in flows
+        ]
     )
     rows.append(["AWS requests per message"] + [f"{inputs[flow]['aws_requests']:.2f}" for flow in flows])
     lines.append(
@@ -1142,17 +1157,26 @@ def cost_section(results: dict[str, Any]) -> str:
     lines.append(
         "Neither column includes Meta's own per-conversation/per-message charges, which both pay; this gateway also "
         "pays the messaging provider's fee, which is not known here. How the figures are made: request counts and "
-        "units from section 3; Lambda at the template's memory (256 MB, arm64), billed per ms of the measured warm "
-        "duration (in-process moto, full core: *measured*) or of a model of Lambda (*modelled*: the CPU time measured "
-        "here × 1,769 MB ÷ memory, plus assumed round trips: "
+        f"units from section 3; Lambda at the template's memory ({memory} MB, arm64), billed per ms of the measured "
+        "warm duration (in-process moto, full core: *measured*) or of a model of Lambda (*modelled*: the CPU time "
+        "measured here × 1,769 MB ÷ memory, plus assumed round trips: "
         + ", ".join(f"{name.replace('_', ' ')} {ms:.0f} ms" for name, ms in C.ASSUMED_LATENCY_MS.items())
-        + "); sends and chunks arrive in "
-        f"SQS batches of {C.ASSUMPTIONS['sqs_batch']}; the command event on the bus and EventBridge's delivery to SQS "
-        "count for sends. Assumptions: "
+        + "). A send or a broadcast goes through the intake before the sender, and both are in its figures: the "
+        "request's event on the bus, EventBridge's `SendMessage` to the send queue, the intake's invocation and its "
+        f"`SendMessageBatch` to a lane (requests and chunks arrive in SQS batches of {C.ASSUMPTIONS['sqs_batch']}), "
+        "each queue's `ReceiveMessage` and `DeleteMessageBatch` per batch, and the sender; every queue of the path is "
+        "FIFO, priced as such. Per single send: "
+        f"{send['sqs_requests']:.2f} SQS requests, {send['lambda_invocations']:.2f} Lambda invocations (intake and "
+        f"sender), {send['event_chunks']:.0f} EventBridge events, {send['write_units']:.0f} DynamoDB write units (the "
+        f"rate budget's included); the intake's Lambda time {intake['measured_ms']:.2f} ms per request (measured, a "
+        f"batch of {results['aws_calls']['intake']['requests']} over in-process moto). Per broadcast recipient, the "
+        f"request's share is spread over a broadcast of {broadcast['broadcast_recipients']:,} recipients (the one "
+        "whose split section 4 measured), and the intake's split is its measured time. Assumptions: "
         + ", ".join(f"{k} = {v}" for k, v in C.ASSUMPTIONS.items())
         + ". Not per message and so not above: storage ($0.25/GB-month, records expire after RetentionDays), point-in-"
-        "time recovery, the two secrets ($0.40 each a month), alarms, the dashboard, idle SQS long polls (a few "
-        "hundred thousand requests a month, ~$0.26) and EMF custom metrics ($0.30 per metric a month)."
+        f"time recovery, the two secrets ($0.40 each a month), alarms, the dashboard, idle SQS long polls ({pollers} "
+        f"event sources polling their queues: about {idle_polls / 1e6:.1f} million requests a month, "
+        f"~${idle_polls * C.PRICES['sqs_request']:.2f}) and EMF custom metrics ($0.30 per metric a month)."
     )
     lines.append("")
     lines.append(
@@ -1186,11 +1210,19 @@ def sizing_section(results: dict[str, Any]) -> str:
             for k, v in rule.items()
             if k != "why"
         )
+        chunk_note = (
+            f" Broadcast chunks are sized at {A.sizing_chunk()} recipients, BroadcastChunkSize's default and the "
+            "most the intake puts in a chunk unless the parameter is raised (a number at a high enough rate gets "
+            f"chunks that large; at the default rate the intake makes chunks of {T.chunk_size()}), from the "
+            "per-recipient figures of section 6."
+            if value["handler"] == "sender"
+            else ""
+        )
         lines.append(
             f"**{function}** ({value['handler']}): peak resident set {fmt(value['peak_rss_mb'])} MB; CPU per "
             f"warm invocation {value['warm_cpu_ms']:.1f} ms + {value['warm_wait_ms']:.0f} ms waiting; cold "
             f"start CPU {value['cold_cpu_ms']:.0f} ms (import {value['cold_cpu_import_ms']:.0f}, first "
-            f"invocation {value['cold_cpu_first_ms']:.0f}). Rule: {rule_text} — it {rule['why']}."
+            f"invocation {value['cold_cpu_first_ms']:.0f}). Rule: {rule_text} — it {rule['why']}.{chunk_note}"
         )
         lines.append("")
         headers = [
@@ -1202,7 +1234,11 @@ def sizing_section(results: dict[str, Any]) -> str:
             "Lambda $ / 1 M",
         ]
         if value["handler"] == "sender":
-            headers += ["chunk of 100 ms", "batch of 10 chunks s", "Lambda $ / 1 M broadcast recipients"]
+            headers += [
+                f"chunk of {A.sizing_chunk()} ms",
+                "batch of 10 chunks s",
+                "Lambda $ / 1 M broadcast recipients",
+            ]
         rows = []
         for row in value["rows"]:
             cells = [
@@ -1290,7 +1326,8 @@ def limits_section(results: dict[str, Any]) -> str:
         f"{T.bench_parameters()['NumberRatePerSecond']}`) at which the rate budget never waits (section 4), so no "
         "figure includes time spent waiting for the number's rate: a deployment at the default rate sends at most "
         f"{T.parameter_default('NumberRatePerSecond')} messages a second per number, however fast the gateway is. "
-        "The budget's write is in every figure.",
+        "The budget's write is in every figure. The intake has no cold-start or warm comparison of its own; its "
+        "requests and time enter the cost of a send and of a broadcast (section 6).",
     ]
     if results["broadcast"]["skipped"]:
         lines.append(
