@@ -210,6 +210,7 @@ def test_conditions_decide_which_resources_exist_and_which_branch_is_used(templa
         "CreateAlarmTopicKey": True,
         "UseSnapStart": False,
         "RestrictCommandSources": False,
+        "KeepEventArchive": True,
     }
     assert {"AlarmTopic", "AlarmTopicKey"} <= set(template.resources)
     resolver = template.resolver("wab-local", REGION)
