@@ -8,9 +8,10 @@ SAM_BIN := $(SAM_VENV)/bin
 CHECKOV_VENV := .venv-checkov
 CHECKOV_BIN := $(CHECKOV_VENV)/bin
 TRANSLATED_TEMPLATE := .aws-sam/checkov/template.json
-REGION ?= eu-west-1
+# The offline checks need a region to build ARNs with; `make deploy` uses REGION only when given, else the AWS
+# profile's own region (AWS_REGION, AWS_DEFAULT_REGION or the profile's config).
+CHECK_REGION := eu-west-1
 export SAM_CLI_TELEMETRY := 0
-export AWS_DEFAULT_REGION ?= $(REGION)
 
 .PHONY: help install lint checkov schemas test unit integration emulator bench-smoke e2e local demo bench build deploy clean
 
@@ -23,7 +24,7 @@ help:
 	@echo "make local       run the local stack in the foreground until Ctrl-C"
 	@echo "make bench       run the benchmarks, write bench/report.md"
 	@echo "make build       sam build"
-	@echo "make deploy      sam deploy (see README: first deploy)"
+	@echo "make deploy      sam deploy [ENV=prod] [REGION=…] [PARAMS=\"Name=Value …\"] (docs/deploying.md)"
 
 # A virtualenv is (re)made when it has no python3.13 (a missing one, or one left by an older Python). Its marker names
 # the Python version, so a marker left by an older Python never passes for a fresh install.
@@ -53,7 +54,7 @@ install: $(VENV)/.installed-py3.13 $(SAM_VENV)/.installed-py3.13
 # Scans the SAM template and its translation (the roles, stage and permissions SAM generates). Skips live in the
 # template, as `Metadata: checkov: skip:` on the resource, each with its reason.
 checkov: install $(CHECKOV_VENV)/.installed-py3.13
-	$(BIN)/python -m tools.translate_template --region $(REGION) --output $(TRANSLATED_TEMPLATE)
+	$(BIN)/python -m tools.translate_template --region $(CHECK_REGION) --output $(TRANSLATED_TEMPLATE)
 	$(CHECKOV_BIN)/checkov -f template.yaml -f $(TRANSLATED_TEMPLATE) --framework cloudformation --quiet --compact --skip-download
 
 # ruff and mypy read their settings (and mypy its files) from pyproject.toml.
@@ -61,8 +62,9 @@ lint: install checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(SAM_BIN)/cfn-lint template.yaml
-	$(SAM_BIN)/sam validate --lint --region $(REGION)
+	$(SAM_BIN)/cfn-lint template.yaml examples/*/template.yaml
+	$(SAM_BIN)/sam validate --lint --region $(CHECK_REGION)
+	for example in examples/*/template.yaml; do $(SAM_BIN)/sam validate --lint --region $(CHECK_REGION) -t $$example || exit 1; done
 
 schemas: install
 	$(BIN)/python -m tools.schemas
@@ -104,8 +106,11 @@ bench: install $(VENV)/.bench-installed
 build: install
 	PATH="$(abspath $(SAM_BIN)):$$PATH" PYTHON=$(abspath $(SAM_BIN)/python3.13) $(SAM_BIN)/sam build
 
+# `make deploy [ENV=prod] [REGION=eu-west-1] [PARAMS="WindowPolicy=enforce NumberRatePerSecond=250"]`: PARAMS replaces the
+# environment's parameter_overrides in samconfig.toml for this deploy.
 deploy: build
-	$(SAM_BIN)/sam deploy $(if $(ENV),--config-env $(ENV),)
+	$(SAM_BIN)/sam deploy $(if $(ENV),--config-env $(ENV),) $(if $(REGION),--region $(REGION),) \
+		$(if $(PARAMS),--parameter-overrides $(PARAMS),)
 
 clean:
 	rm -rf .aws-sam .wab-local .pytest_cache .mypy_cache .ruff_cache

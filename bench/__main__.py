@@ -9,6 +9,9 @@ What runs, in order (each figure is a ratio against a baseline measured in the s
  then the local stack (bench.stackbench): memory per handler, sustained MO and DLR callbacks, broadcasts of growing
  size end to end, and where a broadcast chunk's time goes;
  6, 7. cost per million messages and memory sizes, computed from all of the above (bench.analysis).
+Every function runs with the template's parameters but two (bench.template_info.bench_parameters): a number rate at
+which the rate budget never makes a send wait, and the broadcast chunk size the default rate gives, so the figures are
+the gateway's own cost, not its pacing.
 Nothing here is a pass/fail test: `make test` only runs `--smoke` and checks the shape of what it writes.
 """
 

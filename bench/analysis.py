@@ -9,6 +9,8 @@ from typing import Any
 from bench import cost as C
 from bench import template_info as T
 
+SQS_BATCH_ENTRIES = 10  # most messages per SendMessageBatch
+
 TARGETS = {
     "import_ratio": 1.5,
     "first_invocation_ratio": 1.2,
@@ -74,11 +76,13 @@ def broadcast_summary(broadcast: dict[str, Any], profile: dict[str, Any], wanted
     parts: Counter[str] = Counter()
     for chunk in chunks:
         parts["provider (HTTP call)"] += chunk["provider_ms"]
-        parts["DynamoDB: settle outbox (UpdateItem x100, 16 threads)"] += chunk["settle_pool_ms"]
+        parts[f"DynamoDB: settle outbox (UpdateItem x{profile['chunk_recipients']}, 16 threads)"] += chunk[
+            "settle_pool_ms"
+        ]
         for service, ms in chunk["aws_ms_by_service"].items():
             parts[
                 {
-                    "dynamodb": "DynamoDB: idempotency, BatchGet, BatchWrite",
+                    "dynamodb": "DynamoDB: idempotency, rate budget, BatchGet, BatchWrite",
                     "events": "EventBridge PutEvents",
                     "secretsmanager": "Secrets Manager",
                     "sqs": "SQS",
@@ -119,10 +123,15 @@ def broadcast_summary(broadcast: dict[str, Any], profile: dict[str, Any], wanted
 
 
 def flow_inputs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per message of each flow: requests, units, measured and modelled Lambda durations."""
+    """Per message of each flow: requests, units, measured and modelled Lambda durations.
+
+    A send or a broadcast goes bus → send queue → intake → lane → sender: besides the sender's own requests it pays
+    for the request event, EventBridge's SendMessage to the send queue, the intake (an invocation per batch, its
+    SendMessageBatch to the lane) and each queue's ReceiveMessage and DeleteMessageBatch per batch (`intake`)."""
     functions = T.functions()
     warm, calls = results["warm"], results["aws_calls"]
     batch = C.ASSUMPTIONS["sqs_batch"]
+    intake_memory = functions["IntakeFunction"]["memory"]
     out: dict[str, dict[str, Any]] = {}
     for flow, function, http in (
         ("mo", "CallbacksFunction", 1),
@@ -137,19 +146,15 @@ def flow_inputs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         wait = C.wait_ms_for(op_counts(steady), "provider_send" if flow == "send" else None)
         if flow == "send":
             wait /= batch  # a full batch's records wait side by side (wab.batch): each bills a tenth of its wait
-        invocations = 1 / batch if flow == "send" else 1
-        sqs = (1 + 2 / batch) if flow == "send" else 0  # EventBridge→SQS SendMessage; Receive + DeleteBatch per batch
-        if flow == "send":
-            chunks += 1  # the "WhatsApp Send Requested" event the caller puts on the bus
         out[flow] = {
             "function": function,
             "memory_mb": functions[function]["memory"],
-            "lambda_invocations": invocations,
+            "lambda_invocations": 1 / batch if flow == "send" else 1,
             "measured_ms": ours["median_ms"],
             "cpu_ms": cpu,
             "wait_ms": wait,
             "http_api_requests": http,
-            "sqs_requests": sqs,
+            "sqs_requests": 0.0,
             "write_units": write,
             "read_units": read,
             "event_chunks": chunks,
@@ -158,29 +163,77 @@ def flow_inputs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
             + http * C.ASSUMPTIONS["http_api_access_log_bytes"],
             "aws_requests": sum(op_counts(steady).values()),
         }
+    intake = intake_inputs(calls["intake"], intake_memory)
+    send = out["send"]
+    send["intake"] = intake
+    # The request: its event on the bus, EventBridge's SendMessage to the send queue; the intake's share of a batch;
+    # the send queue's and the lane's ReceiveMessage + DeleteMessageBatch per batch.
+    send["event_chunks"] += 1
+    send["sqs_requests"] = 1 + 2 / batch + intake["sqs_requests"] + 2 / batch
+    send["lambda_invocations"] += intake["lambda_invocations"]
+    send["log_bytes_per_message"] += intake["log_bytes"]
+    send["aws_requests"] += intake["aws_requests"]
+
     chunk_calls = calls["chunk"]["ours"]["steady"]
     write, read, chunks = C.units(chunk_calls)
-    recipients = 100
+    recipients = calls["chunk"]["recipients"]
     profile = results.get("broadcast_summary", {})
+    split = results.get("memory", {}).get("broadcast", {})
+    size = split.get("recipients") or C.ASSUMPTIONS["broadcast_recipients"]  # recipients of the broadcast request
     chunk_wait = C.wait_ms_for(op_counts(chunk_calls), "provider_broadcast", parallel={"dynamodb.UpdateItem": 16})
+    # The intake's part, per recipient: the request (as for a send) over the broadcast's recipients, and the split,
+    # measured (its wall time, SendMessageBatch calls included, taken as CPU: an upper bound).
+    split_ms = split.get("split_ms", 0.0)
+    broadcast_intake = {
+        "memory_mb": intake_memory,
+        "lambda_invocations": 1 / batch / size,
+        "measured_ms": split_ms / size,
+        "cpu_ms": split_ms / size,
+        "wait_ms": 0.0,
+        "log_bytes": split.get("split_log_bytes", 0.0) / size,
+        "sqs_requests": 1 / (SQS_BATCH_ENTRIES * recipients),  # the chunks go to the lane ten per SendMessageBatch
+        "aws_requests": 1 / (SQS_BATCH_ENTRIES * recipients),
+    }
     out["broadcast"] = {
         "function": "SenderFunction",
         "memory_mb": functions["SenderFunction"]["memory"],
-        "lambda_invocations": 1 / (recipients * batch),
+        "chunk_recipients": recipients,
+        "broadcast_recipients": size,
+        "lambda_invocations": 1 / (recipients * batch) + broadcast_intake["lambda_invocations"],
         "measured_ms": profile.get("chunk_ms_median", float("nan")) / recipients,
         "cpu_ms": profile.get("chunk_cpu_ms_median", float("nan")) / recipients,
         "wait_ms": chunk_wait / recipients / batch,  # the chunks of a batch wait side by side too
+        "intake": broadcast_intake,
         "http_api_requests": 0,
-        # the command (EventBridge→SQS, 64 KB chunks) is negligible per recipient; chunk commands: one SendMessageBatch,
-        # ReceiveMessage and DeleteMessageBatch per ten chunks
-        "sqs_requests": 3 / (recipients * batch),
+        # the request (its SendMessage, the send queue's Receive + DeleteMessageBatch) over the broadcast's
+        # recipients; the intake's SendMessageBatch per ten chunks; the bulk lane's Receive + DeleteMessageBatch per
+        # batch of chunks
+        "sqs_requests": (1 + 2 / batch) / size + broadcast_intake["sqs_requests"] + 2 / (recipients * batch),
         "write_units": write / recipients,
         "read_units": read / recipients,
-        "event_chunks": chunks / recipients,
-        "log_bytes_per_message": calls["chunk"]["ours"]["log_bytes_per_invocation"] / recipients,
-        "aws_requests": sum(op_counts(chunk_calls).values()) / recipients,
+        "event_chunks": chunks / recipients + 1 / size,  # the Accepted events; the request's event
+        "log_bytes_per_message": calls["chunk"]["ours"]["log_bytes_per_invocation"] / recipients
+        + broadcast_intake["log_bytes"],
+        "aws_requests": sum(op_counts(chunk_calls).values()) / recipients + broadcast_intake["aws_requests"],
     }
     return out
+
+
+def intake_inputs(intake: dict[str, Any], memory_mb: int) -> dict[str, Any]:
+    """The intake's part of one request, from a batch of `requests` routed to the lane (measured in-process)."""
+    requests = intake["requests"]
+    steady = intake["ours"]["steady"]
+    warm = intake["ours"].get("warm", {})
+    return {
+        "memory_mb": memory_mb,
+        "lambda_invocations": 1 / requests,
+        "measured_ms": warm.get("median_ms", float("nan")) / requests,
+        "cpu_ms": (warm.get("median_not_moto_ms", float("nan")) - warm.get("median_provider_ms", 0.0)) / requests,
+        "wait_ms": C.wait_ms_for(op_counts(steady)) / requests,
+        "log_bytes": intake["ours"]["log_bytes_per_invocation"] / requests,
+        "sqs_requests": sum(value["chunks"] for op, value in steady.items() if op.startswith("sqs.")) / requests,
+        "aws_requests": sum(op_counts(steady).values()) / requests,
+    }
 
 
 def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, int] | None = None) -> dict[str, Any]:
@@ -199,13 +252,27 @@ def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, in
             log_bytes=C.log_bytes(item["log_bytes_per_message"], item["lambda_invocations"]),
             traced_invocations=C.ASSUMPTIONS["xray_sampled_share"] * item["lambda_invocations"],
         )
-        measured = C.flow_cost(duration_ms=item["measured_ms"], **common)
+        # The intake's share of a send or broadcast runs in a function of its own, billed at its own memory.
+        intake = item.get("intake") or {}
+        intake_memory = (memory_override or {}).get("IntakeFunction", intake.get("memory_mb", 0))
+        intake_modelled_ms = (
+            C.modelled_duration_ms(intake["cpu_ms"], intake["wait_ms"], intake_memory) if intake else 0.0
+        )
+        measured = C.flow_cost(
+            duration_ms=item["measured_ms"],
+            other_gb_seconds=C.gb_seconds(intake_memory, intake.get("measured_ms", 0.0)),
+            **common,
+        )
         modelled_ms = C.modelled_duration_ms(item["cpu_ms"], item["wait_ms"], memory)
-        modelled = C.flow_cost(duration_ms=modelled_ms, **common)
+        modelled = C.flow_cost(
+            duration_ms=modelled_ms, other_gb_seconds=C.gb_seconds(intake_memory, intake_modelled_ms), **common
+        )
         tables[flow] = {
             "memory_mb": memory,
             "measured_duration_ms": item["measured_ms"],
             "modelled_duration_ms": modelled_ms,
+            "intake_measured_duration_ms": intake.get("measured_ms", 0.0),
+            "intake_modelled_duration_ms": intake_modelled_ms,
             "per_million_measured": C.per_million(measured),
             "per_million_modelled": C.per_million(modelled),
         }
@@ -231,6 +298,12 @@ def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, in
 # --- memory sizing --------------------------------------------------------------------------------------------------
 
 
+def sizing_chunk() -> int:
+    """The chunk the sender is sized for: BroadcastChunkSize's default, the most the intake puts in a chunk unless the
+    parameter is raised (at the default 80 messages/s the intake makes smaller ones, template_info.chunk_size)."""
+    return int(T.parameter_default("BroadcastChunkSize"))
+
+
 def sizing(results: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     cold_import = results["cold_start"]["import"]
     first = results["cold_start"]["first_invocation_preloaded"]  # it separates moto's and the provider's time out
@@ -248,7 +321,7 @@ def sizing(results: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[s
         flows = [f for f in memory if f in ("mo", "dlr", "get", "send")]
         peaks = [memory[f]["ours"]["rss_peak_mb"] for f in flows if inputs[f]["function"] == function]
         if handler == "sender" and "broadcast" in memory:
-            peaks.append(memory["broadcast"]["rss_peak_mb"])
+            peaks.append(memory["broadcast"]["sender_rss_peak_mb"])
         peak = max(peaks) if peaks else float("nan")
         rule = SIZING_RULES[function]
         rows = []
@@ -262,20 +335,27 @@ def sizing(results: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[s
                 "warm_ms": warm_ms,
                 "lambda_usd_per_million": (
                     size / 1024 * warm_ms / 1000 * C.PRICES["lambda_arm_gb_second"]
-                    + C.PRICES["lambda_request"] * inputs[flow]["lambda_invocations"]
+                    + C.PRICES["lambda_request"]
+                    * (inputs[flow]["lambda_invocations"] - inputs[flow].get("intake", {}).get("lambda_invocations", 0))
                 )
                 * 1e6,
             }
             if handler == "sender":
+                # The sender's part of a recipient (the intake's is apart), scaled to the largest chunk the template
+                # allows by default (sizing_chunk): a number at a high enough rate gets chunks that large.
                 chunk = inputs["broadcast"]
                 batch = C.ASSUMPTIONS["sqs_batch"]
-                row["chunk_ms"] = C.modelled_duration_ms(chunk["cpu_ms"] * 100, chunk["wait_ms"] * 100 * batch, size)
+                largest = sizing_chunk()
+                row["chunk_ms"] = C.modelled_duration_ms(
+                    chunk["cpu_ms"] * largest, chunk["wait_ms"] * largest * batch, size
+                )
                 # Side by side, the chunks' CPU adds up (one interpreter) while their waits overlap.
                 row["batch_s"] = (
-                    C.modelled_duration_ms(chunk["cpu_ms"] * 100 * batch, chunk["wait_ms"] * 100 * batch, size) / 1000
+                    C.modelled_duration_ms(chunk["cpu_ms"] * largest * batch, chunk["wait_ms"] * largest * batch, size)
+                    / 1000
                 )
                 row["lambda_usd_per_million_broadcast"] = (
-                    size / 1024 * row["batch_s"] / (100 * batch) * C.PRICES["lambda_arm_gb_second"]
+                    size / 1024 * row["batch_s"] / (largest * batch) * C.PRICES["lambda_arm_gb_second"]
                 ) * 1e6
             limit = {name: bound * LATENCY_MARGIN for name, bound in rule.items() if name != "why"}
             row["meets"] = (

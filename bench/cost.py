@@ -15,7 +15,7 @@ PRICE_UNITS = {
     "lambda_arm_gb_second": "per GB-second",
     "lambda_request": "per request",
     "http_api_request": "per request",
-    "sqs_request": "per request (64 KB)",
+    "sqs_request": "per request (64 KB), FIFO queue",
     "dynamodb_write_unit": "per write request unit",
     "dynamodb_read_unit": "per read request unit",
     "eventbridge_event": "per event (64 KB)",
@@ -29,7 +29,7 @@ PRICES = {
     "lambda_arm_gb_second": 0.0000133334,  # Lambda, arm64, first tier
     "lambda_request": 0.20 / 1e6,  # Lambda requests
     "http_api_request": 1.00 / 1e6,  # API Gateway HTTP API, first 300 M/month
-    "sqs_request": 0.40 / 1e6,  # SQS standard queue, per 64 KB chunk of a request
+    "sqs_request": 0.50 / 1e6,  # SQS FIFO queue (every queue of the send path is one), per 64 KB chunk of a request
     "dynamodb_write_unit": 0.625 / 1e6,  # DynamoDB on-demand write request unit (1 KB)
     "dynamodb_read_unit": 0.125 / 1e6,  # DynamoDB on-demand read request unit (4 KB strongly consistent)
     "eventbridge_event": 1.00 / 1e6,  # EventBridge custom event, per 64 KB chunk
@@ -43,7 +43,8 @@ ASSUMPTIONS = {
     "messages_per_second": 10,  # steady traffic, for how often a warm container re-reads its secret
     "secret_max_age_s": 300,  # SECRET_MAX_AGE_SECONDS default: one GetSecretValue per container per 5 min
     "xray_sampled_share": 0.05,  # X-Ray's default rule: 1 request/s, then 5 %; at volume about 5 %
-    "sqs_batch": 10,  # SenderBatchSize (template default) under sustained load
+    "sqs_batch": 10,  # SenderBatchSize and the intake's batch size (template) under sustained load
+    "broadcast_recipients": 10_000,  # a broadcast request's recipients, when no broadcast was measured
     "lambda_platform_log_bytes": 330,  # START, END, REPORT (+ XRAY TraceId) lines Lambda writes per invocation
     "http_api_access_log_bytes": 420,  # one JSON line per request in the template's access log format
     "logs_event_overhead_bytes": 26,  # CloudWatch Logs bills 26 bytes per log event on top of the message
@@ -98,11 +99,13 @@ def flow_cost(
     secret_calls: float,
     log_bytes: float,
     traced_invocations: float,
+    other_gb_seconds: float = 0.0,
 ) -> dict[str, float]:
-    """USD per message for each line item (all arguments per message)."""
+    """USD per message for each line item (all arguments per message; `other_gb_seconds`: another function's
+    duration in the same flow, at its own memory)."""
     lines = {
         "Lambda requests": lambda_invocations * PRICES["lambda_request"],
-        "Lambda duration": memory_mb / 1024 * duration_ms / 1000 * PRICES["lambda_arm_gb_second"],
+        "Lambda duration": (gb_seconds(memory_mb, duration_ms) + other_gb_seconds) * PRICES["lambda_arm_gb_second"],
         "HTTP API": http_api_requests * PRICES["http_api_request"],
         "SQS": sqs_requests * PRICES["sqs_request"],
         "DynamoDB writes": write_units * PRICES["dynamodb_write_unit"],
@@ -114,6 +117,10 @@ def flow_cost(
     }
     lines["total"] = sum(lines.values())
     return lines
+
+
+def gb_seconds(memory_mb: float, duration_ms: float) -> float:
+    return memory_mb / 1024 * duration_ms / 1000
 
 
 def secret_calls_per_message() -> float:

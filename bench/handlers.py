@@ -12,15 +12,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from bench import lambda_env as L
+from bench import lane_bodies as B
 from bench import template_info as T
 
 HANDLER_FLOW = {"callbacks": "mo", "messages": "get", "sender": "send"}  # the flow whose first invocation is timed
 HANDLER_FUNCTION = {"callbacks": "CallbacksFunction", "messages": "MessagesFunction", "sender": "SenderFunction"}
-SIM_QUEUE_URL = f"https://sqs.{L.REGION}.amazonaws.com/{L.ACCOUNT}/{T.NAMES['queue']}"
+# The queues of in-process moto (bench.inproc creates them), keyed as in template_info.QUEUES.
+SIM_QUEUE_URLS = {key: f"https://sqs.{L.REGION}.amazonaws.com/{L.ACCOUNT}/{T.NAMES[key]}" for key in T.QUEUES.values()}
 
 
 def median(values: list[float]) -> float:
@@ -38,13 +41,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def function_env(
-    logical_id: str, names: dict[str, str], queue_url: str, extra: dict[str, str] | None = None
+    logical_id: str, names: dict[str, str], queue_urls: dict[str, str], extra: dict[str, str] | None = None
 ) -> dict[str, Any]:
+    """Memory, timeout and environment of a function, with the benchmarks' parameters (template_info.UNPACED_RATE)."""
     spec = T.functions()[logical_id]
     return {
         "memory": spec["memory"],
         "timeout": spec["timeout"],
-        "env": T.resolved_env(logical_id, names, queue_url=queue_url, extra=extra),
+        "env": T.resolved_env(logical_id, names, queue_urls=queue_urls, parameters=T.bench_parameters(), extra=extra),
     }
 
 
@@ -96,7 +100,7 @@ def _python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def moto_plan(tasks: list[dict[str, Any]], provider: dict[str, str], seed: int) -> dict[str, Any]:
-    functions = {logical_id: function_env(logical_id, T.NAMES, SIM_QUEUE_URL) for logical_id in T.functions()}
+    functions = {logical_id: function_env(logical_id, T.NAMES, SIM_QUEUE_URLS) for logical_id in T.functions()}
     return {
         "mode": "moto",
         "names": T.NAMES,
@@ -106,7 +110,30 @@ def moto_plan(tasks: list[dict[str, Any]], provider: dict[str, str], seed: int) 
         "seed": seed,
         "tasks": tasks,
         "wab_dir": wab_only_dir(),
+        "lane_bodies": lane_bodies_for(tasks, f"m{int(time.time())}"),
     }
+
+
+def task_indices(task: dict[str, Any]) -> range:
+    """The flow indices a task's invocations use (bench.inproc.run_task)."""
+    counts = {
+        "cold": 1,
+        "warm": task.get("warmup", 0) + task.get("n", 0),
+        "count": task.get("n", 0) + 1,
+        "memory": task.get("warmup", 0) + task.get("n", 0) + max(task.get("n", 0) // 4, 1),
+    }
+    base = task.get("offset", 0)
+    return range(base, base + counts.get(task["kind"], 0))
+
+
+def lane_bodies_for(tasks: list[dict[str, Any]], run: str) -> dict[str, dict[str, str]]:
+    """The lane messages the tasks' `send` and `chunk` invocations take (bench.lane_bodies)."""
+    sends = sorted({index for task in tasks if task["flow"] == "send" for index in task_indices(task)})
+    chunks = max((task_indices(task).stop for task in tasks if task["flow"] == "chunk"), default=0)
+    bodies = {"send": B.sends(sends, run)}
+    if chunks:
+        bodies["chunk"] = B.chunks(chunks, run, T.bench_chunk_size())
+    return bodies
 
 
 # --- 1a: importing the handler against a bare `import boto3`, each in a new interpreter -------------------------------
@@ -218,7 +245,7 @@ def wab_only_dir() -> str | None:
 
 def _lambda_process_env(handler: str) -> dict[str, str]:
     logical_id = HANDLER_FUNCTION[handler]
-    spec = function_env(logical_id, T.NAMES, SIM_QUEUE_URL)
+    spec = function_env(logical_id, T.NAMES, SIM_QUEUE_URLS)
     return _python_env(L.lambda_environment(f"wab-{logical_id}", spec["memory"], spec["env"]))
 
 
@@ -355,6 +382,8 @@ def handler_tasks(cold_samples: int, warm_n: int, warmup: int, count_n: int) -> 
             ]
         tasks += [{"kind": "count", "flow": flow, "side": side, "n": count_n} for side in ("ours", "baseline")]
     tasks += [{"kind": "count", "flow": flow, "side": "ours", "n": count_n} for flow in L.COUNT_ONLY_FLOWS]
+    # The intake's own time per batch (no hand-written baseline): it enters the cost of a send.
+    tasks.append({"kind": "warm", "flow": "intake", "side": "ours", "warmup": warmup, "n": max(warm_n // 2, 1)})
     return tasks
 
 
@@ -453,7 +482,34 @@ def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "log_bytes_per_invocation": run["log_bytes_per_invocation"],
             }
         }
+        runs = [r for r in results if r["kind"] == "warm" and r["flow"] == flow]
+        if runs:
+            ms = [value for r in runs for value in r["ms"]]
+            moto = [value for r in runs for value in r["moto_ms"]]
+            provider = [value for r in runs for value in r["provider_ms"]]
+            counts[flow]["ours"]["warm"] = {
+                "n": len(ms),
+                "median_ms": median(ms),
+                "median_not_moto_ms": median([t - m - p for t, m, p in zip(ms, moto, provider, strict=True)]),
+                "median_provider_ms": median(provider),
+            }
+    counts["chunk"]["recipients"] = T.bench_chunk_size()
+    counts["intake"]["requests"] = L.INTAKE_BATCH
+    _check_flows(counts)
     return {"cold_first_invocation": cold, "warm": warm, "aws_calls": counts}
+
+
+def _check_flows(counts: dict[str, Any]) -> None:
+    """Each flow did what it stands for: a handler that answers without failures may still have done something else
+    (a sender that could not read its lane message reports it invalid, and that is a success too)."""
+    accepted = "WhatsApp Message Accepted"
+    for flow in ("send", "chunk"):
+        for side in ("ours", "baseline"):
+            steady = counts[flow].get(side, {}).get("steady")
+            if steady is not None and accepted not in steady.get("events.PutEvents", {}).get("notes", []):
+                raise RuntimeError(f"{flow}/{side}: no `{accepted}` published; the flow did not send ({steady})")
+    if "sqs.SendMessageBatch" not in counts["intake"]["ours"]["steady"]:
+        raise RuntimeError(f"intake: nothing put on a lane ({counts['intake']['ours']['steady']})")
 
 
 # --- memory: in a process of its own against a moto server, so only the handler's memory is counted ---------------
@@ -462,7 +518,7 @@ def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
 def memory_tasks(
     n: int, warmup: int, recipients: int, chunk: int, flows: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    tasks = []
+    tasks: list[dict[str, Any]] = []
     for position, flow in enumerate(flows or L.FLOWS):
         for side_position, side in enumerate(("ours", "baseline")):
             tasks.append(
@@ -475,22 +531,28 @@ def memory_tasks(
                     "offset": 1000 * (2 * position + side_position),
                 }
             )
-    tasks.append(
-        {
-            "kind": "broadcast_memory",
-            "flow": "send",
-            "side": "ours",
-            "warmup": 2,
-            "recipients": recipients,
-            "chunk": chunk,
-            "offset": 20_000,
-            "check_as": "send",
-        }
-    )
+    # A broadcast as it goes: the intake splits the request into chunks on the (scratch) bulk lane, then the sender
+    # takes chunks the intake made (run_memory hands them over). Each function in a process of its own, as in Lambda.
+    broadcast = {"kind": "broadcast_memory", "side": "ours", "warmup": 2, "recipients": recipients, "chunk": chunk}
+    tasks.append({**broadcast, "stage": "split", "flow": "intake", "offset": 20_000})
+    tasks.append({**broadcast, "stage": "chunk", "flow": "chunk"})
     return tasks
 
 
-def _stack_functions(stack: Any, scratch_queue_url: str) -> tuple[dict[str, str], dict[str, Any]]:
+def scratch_queues(stack: Any) -> dict[str, str]:
+    """FIFO queues on the stack's moto server for the functions run beside the stack (memory, cold starts): what
+    they put on a lane must not reach the stack's own sender. Keyed as in template_info.QUEUES."""
+    sqs = stack.client("sqs")
+    urls = {}
+    for key in T.QUEUES.values():
+        attributes = {"FifoQueue": "true", "ContentBasedDeduplication": "true" if key == "queue" else "false"}
+        urls[key] = sqs.create_queue(QueueName=f"bench-scratch-{key.replace('_', '-')}.fifo", Attributes=attributes)[
+            "QueueUrl"
+        ]
+    return urls
+
+
+def _stack_functions(stack: Any, scratch: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
     """The stack's resource names, and each function's settings pointing at the stack's moto server."""
     info = stack.info
     names = {
@@ -498,37 +560,52 @@ def _stack_functions(stack: Any, scratch_queue_url: str) -> tuple[dict[str, str]
         "bus": info["event_bus_name"],
         "callback_secret": stack.resolver.ref("CallbackCredentialsSecret"),
         "provider_secret": stack.resolver.ref("ProviderSecret"),
-        "queue": scratch_queue_url,
+        **{key: url.rsplit("/", 1)[-1] for key, url in scratch.items()},
     }
     extra = {"AWS_ENDPOINT_URL": info["aws_endpoint_url"]}
-    return names, {
-        logical_id: function_env(logical_id, names, scratch_queue_url, extra) for logical_id in T.functions()
-    }
+    return names, {logical_id: function_env(logical_id, names, scratch, extra) for logical_id in T.functions()}
 
 
-def run_memory(stack: Any, tasks: list[dict[str, Any]], scratch_queue_url: str) -> list[dict[str, Any]]:
+def run_memory(stack: Any, tasks: list[dict[str, Any]], scratch: dict[str, str]) -> list[dict[str, Any]]:
     """Each task in a new process against the local stack's moto server and simulator."""
     from bench.inproc import seed
 
     info = stack.info
-    names, functions = _stack_functions(stack, scratch_queue_url)
+    names, functions = _stack_functions(stack, scratch)
     dynamodb = stack.client("dynamodb")
     for task in tasks:
         if task["kind"] == "memory":  # each task its own MT records and contacts (DLRs must find `accepted`)
             count = task["warmup"] + task["n"] + max(task["n"] // 4, 1) + 1
             seed(dynamodb, info["table_name"], range(task["offset"], task["offset"] + count))
+    bodies = lane_bodies_for([task for task in tasks if task["kind"] == "memory"], f"e{int(time.time())}")
     results = []
     for task in tasks:
+        if task.get("stage") == "chunk":
+            task = {**task, "bodies": _take_lane_messages(stack, scratch["bulk_lane"], task["warmup"] + 2)}
         plan = {
             "mode": "endpoint",
             "names": names,
+            "queue_names": {key: names[key] for key in scratch},
             "functions": functions,
             "seed": 0,
             "tasks": [task],
+            "lane_bodies": bodies,
             "callback_auth": [info["callback_username"], info["callback_password"]],
         }
         results += run_worker(plan)
     return results
+
+
+def _take_lane_messages(stack: Any, queue_url: str, count: int) -> list[str]:
+    """`count` bodies from a lane (the intake's chunks, in the order it made them)."""
+    sqs = stack.client("sqs")
+    bodies: list[str] = []
+    for _ in range(20):
+        answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        bodies += [message["Body"] for message in answer.get("Messages", [])]
+        if len(bodies) >= count:
+            return bodies[:count]
+    raise RuntimeError(f"the intake put {len(bodies)} chunks on the scratch bulk lane, fewer than {count}")
 
 
 def reduce_memory(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -538,12 +615,19 @@ def reduce_memory(results: list[dict[str, Any]]) -> dict[str, Any]:
             out.setdefault(result["flow"], {})[result["side"]] = {
                 key: result[key] for key in ("rss_import_mb", "rss_warm_mb", "rss_peak_mb", "tracemalloc_peak_mb")
             }
-        else:
-            out["broadcast"] = {
-                key: value
-                for key, value in result.items()
-                if key.endswith(("_mb", "_ms")) or key in ("recipients", "chunk")
-            }
+            continue
+        broadcast = out.setdefault("broadcast", {})
+        broadcast.update(
+            recipients=result["recipients"],
+            chunk=result["chunk"],
+            chunks=-(-result["recipients"] // result["chunk"]),
+        )
+        function, work = ("intake", "split") if result["stage"] == "split" else ("sender", "chunk")
+        broadcast[f"{function}_rss_warm_mb"] = result["rss_warm_mb"]
+        broadcast[f"{function}_rss_peak_mb"] = result["rss_peak_mb"]
+        broadcast[f"{work}_ms"] = result["ms"]
+        broadcast[f"{work}_log_bytes"] = result["log_bytes"]
+        broadcast[f"{work}_tracemalloc_peak_mb"] = result["tracemalloc_peak_mb"]
     return out
 
 
@@ -573,16 +657,18 @@ with open({out!r}, "w") as out:
 """
 
 
-def run_cold_starts(stack: Any, samples: int, scratch_queue_url: str) -> dict[str, Any]:
+def run_cold_starts(stack: Any, samples: int, scratch: dict[str, str]) -> dict[str, Any]:
     """1b as Lambda has it: a new interpreter imports the handler (boto3 included, from the built layer on both
     sides) and serves its first request, whose AWS calls go to the stack's moto server over HTTP."""
     from bench.inproc import seed
 
-    names, functions = _stack_functions(stack, scratch_queue_url)
+    names, functions = _stack_functions(stack, scratch)
     L.CALLBACK_USER, L.CALLBACK_PASSWORD = stack.info["callback_username"], stack.info["callback_password"]
     dynamodb = stack.client("dynamodb")
     offset = 40_000
     runs: dict[str, dict[str, list[dict[str, float]]]] = {}
+    cold_run = f"cold{int(time.time())}"
+    B.install("send", B.sends(range(offset + 1, offset + 1 + 2 * samples * len(HANDLER_FLOW)), cold_run))
     with tempfile.TemporaryDirectory(prefix="wab-bench-cold-") as folder:
         for handler, flow in HANDLER_FLOW.items():
             spec = L.FLOWS[flow]
@@ -593,8 +679,12 @@ def run_cold_starts(stack: Any, samples: int, scratch_queue_url: str) -> dict[st
                     offset += 1
                     seed(dynamodb, names["table"], range(offset, offset + 1))
                     out = os.path.join(folder, f"{handler}-{side}-{sample}.json")
+                    if flow == "send":
+                        event = L.sqs_event([L.lane_body(flow, offset)], "priority_lane", names=names)
+                    else:
+                        event = L.flow_event(flow, offset, f"cold{sample}{side[0]}")
                     code = _COLD_START.format(
-                        event=json.dumps(L.flow_event(flow, offset, f"cold{sample}{side[0]}")),
+                        event=json.dumps(event),
                         function=f"wab-{spec['function']}",
                         memory=str(function["memory"]),
                         arn=f"arn:aws:lambda:{L.REGION}:{L.ACCOUNT}:function:wab-{spec['function']}",

@@ -12,7 +12,8 @@ exits. Tasks:
 - `count`:  every AWS request of the first and of `n` later invocations, with billing units; bytes logged.
 - `memory`: peak RSS (getrusage) after import, after warm-up and after `n` invocations; tracemalloc peak of one
             invocation. Run in `endpoint` mode (a moto server elsewhere), so moto's own memory is not counted.
-- `broadcast_memory`: the sender given one broadcast of `recipients` (split into chunk commands), then one chunk.
+- `broadcast_memory`: stage `split`, the intake given one broadcast request of `recipients` (split into chunks on
+            the bulk lane); stage `chunk`, the sender given chunks as the intake made them (`bodies`).
 """
 
 from __future__ import annotations
@@ -99,7 +100,11 @@ def start_moto(plan: dict[str, Any]) -> None:
     )
     session.client("events").create_event_bus(Name=plan["names"]["bus"])
     sqs = session.client("sqs")
-    sqs.create_queue(QueueName=plan["names"]["queue"])
+    for queue in ("queue", "priority_lane", "bulk_lane", "dead_letters"):  # FIFO, as in the template
+        deduplication = "true" if queue == "queue" else "false"
+        sqs.create_queue(
+            QueueName=plan["names"][queue], Attributes={"FifoQueue": "true", "ContentBasedDeduplication": deduplication}
+        )
     secrets = session.client("secretsmanager")
     secrets.create_secret(
         Name=plan["names"]["callback_secret"],
@@ -175,7 +180,7 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
 
     def invoke(module: Any, index: int, event: dict[str, Any] | None = None) -> Any:
         answer = module.lambda_handler(event or L.flow_event(flow, base + index, run), context())
-        if not L.succeeded(flow if event is None else task.get("check_as", flow), answer):
+        if not L.succeeded(flow, answer):
             raise RuntimeError(f"{flow}/{side} invocation {index} did not succeed: {str(answer)[:500]}")
         return answer
 
@@ -297,45 +302,46 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
     if kind == "broadcast_memory":
         import tracemalloc
 
+        # First without tracemalloc (its bookkeeping would inflate the resident set), then again, traced, with another
+        # request or chunk (the same one again would be an idempotent replay).
         module = load()
-        for index in range(task["warmup"]):
-            invoke(module, index)
+        if task["stage"] == "split":  # the intake: one broadcast request split into chunks on the bulk lane
+            for index in range(task["warmup"]):
+                invoke(module, index)
+            destinations = [L.customer(500_000 + index) for index in range(task["recipients"])]
+
+            def work(item: str) -> None:
+                request = L.broadcast_request(destinations, item)
+                invoke(module, 0, L.sqs_event([request], "queue", group="requests"))
+
+            items = [f"bench-memory-{run}", f"bench-memory-traced-{run}"]  # the requests' references
+        else:  # the sender: chunks as the intake made them
+            bodies = task["bodies"]
+            for index in range(task["warmup"]):
+                invoke(module, index, L.sqs_event([bodies[index]], "bulk_lane"))
+
+            def work(item: str) -> None:
+                invoke(module, 0, L.sqs_event([item], "bulk_lane"))
+
+            items = bodies[task["warmup"] : task["warmup"] + 2]  # two more chunks
         gc.collect()
         rss_warm = rss_mb()
-        destinations = [L.customer(500_000 + index) for index in range(task["recipients"])]
-        chunks = -(-task["recipients"] // task["chunk"])
-
-        def split_and_chunk(reference: str) -> tuple[float, float]:
-            started = time.perf_counter()
-            invoke(module, 0, L.sqs_event([L.broadcast_command(destinations, reference)]))
-            split_ms = (time.perf_counter() - started) * 1000
-            chunk = dict(L.broadcast_command(destinations[: task["chunk"]], reference))
-            chunk["idempotency_key"] = f"{reference}#chunk-1-of-{chunks}"
-            started = time.perf_counter()
-            invoke(module, 0, L.sqs_event([chunk]))
-            return split_ms, (time.perf_counter() - started) * 1000
-
-        # First without tracemalloc (its bookkeeping would inflate the resident set), then again, traced, under
-        # another reference (the same one would be an idempotent replay).
-        split_ms, chunk_ms = split_and_chunk(f"bench-memory-{run}")
+        logged = sink.bytes
+        started = time.perf_counter()
+        work(items[0])
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        logged = sink.bytes - logged
         rss_peak = rss_mb()
         tracemalloc.start()
-        reference = f"bench-memory-traced-{run}"
-        invoke(module, 0, L.sqs_event([L.broadcast_command(destinations, reference)]))
-        split_peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.reset_peak()
-        chunk = dict(L.broadcast_command(destinations[: task["chunk"]], reference))
-        chunk["idempotency_key"] = f"{reference}#chunk-1-of-{chunks}"
-        invoke(module, 0, L.sqs_event([chunk]))
-        chunk_peak = tracemalloc.get_traced_memory()[1] / 2**20
+        work(items[1])
+        traced_peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
         return {
             "rss_warm_mb": rss_warm,
             "rss_peak_mb": rss_peak,
-            "split_ms": split_ms,
-            "chunk_ms": chunk_ms,
-            "split_tracemalloc_peak_mb": split_peak,
-            "chunk_tracemalloc_peak_mb": chunk_peak,
+            "ms": elapsed_ms,
+            "log_bytes": logged,
+            "tracemalloc_peak_mb": traced_peak,
             "calls": len(recorder.take()),
         }
 
@@ -452,6 +458,8 @@ def main() -> None:
     plan = json.load(sys.stdin)
     if plan.get("wab_dir"):  # the built layer's wab, compiled as Lambda gets it (the other libraries: this virtualenv)
         L.LAYER_DIR = Path(plan["wab_dir"])
+    L.QUEUE_NAMES.update(plan.get("queue_names", {}))
+    L.LANE_BODIES.update(plan.get("lane_bodies", {}))
     os.environ.update(
         {
             "AWS_REGION": L.REGION,

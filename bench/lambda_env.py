@@ -39,11 +39,26 @@ FLOWS: dict[str, dict[str, str]] = {
         "baseline": "bench/baseline/messages.py",
     },
 }
-# Counted only (no hand-written baseline): one broadcast chunk command of CHUNK recipients, as the sender re-queues it.
+# Counted only (no hand-written baseline): one broadcast chunk on the bulk lane, as the intake splits a broadcast
+# (bench.template_info.chunk_size recipients); the intake routing a batch of INTAKE_BATCH send requests onto the lane.
 COUNT_ONLY_FLOWS: dict[str, dict[str, str]] = {
     "chunk": {"function": "SenderFunction", "ours": "functions/sender/app.py"},
+    "intake": {"function": "IntakeFunction", "ours": "functions/intake/app.py"},
 }
-CHUNK = 100
+INTAKE_BATCH = 10  # the intake's event source batch size (template.yaml)
+
+# The queues a record comes from (its eventSourceARN), by the names the benchmark gives them; a worker is told the
+# names of the queues it runs against (the local stack's scratch queues) in its plan.
+QUEUE_NAMES = {
+    "queue": "send-queue.fifo",
+    "priority_lane": "priority-lane.fifo",
+    "bulk_lane": "bulk-lane.fifo",
+    "dead_letters": "dead-letters.fifo",
+}
+# Lane messages (bodies) of the `send` and `chunk` flows by index, as the intake would put them on the lanes. They are
+# built with the gateway's own code (bench.lane_bodies) in the benchmark's parent process and handed over in the plan:
+# a worker must not import wab before the handler it times does, and the hand-written baseline never imports it.
+LANE_BODIES: dict[str, dict[str, str]] = {}
 
 
 def lambda_environment(function_name: str, memory_mb: int, variables: dict[str, str]) -> dict[str, str]:
@@ -189,30 +204,38 @@ def get_event(index: int) -> dict[str, Any]:
     return http_event("GET", f"/messages/{message_id}", route="GET /messages/{id}", path_parameters={"id": message_id})
 
 
-def send_command(index: int, run: str) -> dict[str, Any]:
-    """`WhatsApp Send Requested` as the rule puts it on the send queue: a free-form reply inside the 24-hour window."""
+def bus_event(detail_type: str, detail: dict[str, Any], source: str = "shop.orders") -> dict[str, Any]:
+    """An EventBridge event as a bus rule puts it on the send queue."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": "WhatsApp Send Requested",
-        "source": "shop.orders",
+        "detail-type": detail_type,
+        "source": source,
         "account": ACCOUNT,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "region": REGION,
         "resources": [],
-        "detail": {
+        "detail": detail,
+    }
+
+
+def send_request(index: int, run: str) -> dict[str, Any]:
+    """`WhatsApp Send Requested` as the rule puts it on the send queue: a free-form reply inside the 24-hour window."""
+    return bus_event(
+        "WhatsApp Send Requested",
+        {
             "destination": customer(index),
             "type": "text",
             "text": {"body": "Your order 1042 has shipped and arrives on Thursday."},
             "reference": f"order-{index}-{run}",
             "idempotency_key": f"order-{index}-shipped-{run}",
         },
-    }
+    )
 
 
-def broadcast_command(destinations: list[str], reference: str) -> dict[str, Any]:
+def broadcast_detail(destinations: list[str], reference: str) -> dict[str, Any]:
+    """The detail of `WhatsApp Broadcast Requested`: one template to every destination."""
     return {
-        "command": "broadcast",
         "destination": destinations,
         "type": "template",
         "reference": reference,
@@ -221,29 +244,53 @@ def broadcast_command(destinations: list[str], reference: str) -> dict[str, Any]
     }
 
 
-def sqs_event(bodies: list[Any], queue_arn: str = f"arn:aws:sqs:{REGION}:{ACCOUNT}:send-queue") -> dict[str, Any]:
+def broadcast_request(destinations: list[str], reference: str) -> dict[str, Any]:
+    return bus_event("WhatsApp Broadcast Requested", broadcast_detail(destinations, reference))
+
+
+def queue_arn(queue: str, names: dict[str, str] | None = None) -> str:
+    """The ARN of one of QUEUE_NAMES ("queue", "priority_lane", "bulk_lane"), or of `names`."""
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{(names or QUEUE_NAMES)[queue]}"
+
+
+def sqs_event(
+    bodies: list[Any], queue: str, group: str | None = None, names: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """An SQS event of FIFO records from one of QUEUE_NAMES (or of `names`); `group` is the records' message group
+    (on a lane: each body's own, which the sender does not read)."""
     now_ms = str(int(time.time() * 1000))
-    return {
-        "Records": [
+    records = []
+    for position, body in enumerate(bodies):
+        attributes = {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": now_ms,
+            "SenderId": "AIDABENCH",
+            "ApproximateFirstReceiveTimestamp": now_ms,
+            "MessageGroupId": group or uuid.uuid4().hex,
+            "MessageDeduplicationId": uuid.uuid4().hex,
+            "SequenceNumber": f"{int(now_ms) * 1000 + position:020d}",
+        }
+        records.append(
             {
                 "messageId": str(uuid.uuid4()),
                 "receiptHandle": base64.b64encode(uuid.uuid4().bytes).decode(),
                 "body": body if isinstance(body, str) else json.dumps(body),
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": now_ms,
-                    "SenderId": "AIDABENCH",
-                    "ApproximateFirstReceiveTimestamp": now_ms,
-                },
+                "attributes": attributes,
                 "messageAttributes": {},
                 "md5OfBody": "0" * 32,
                 "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
+                "eventSourceARN": queue_arn(queue, names),
                 "awsRegion": REGION,
             }
-            for body in bodies
-        ]
-    }
+        )
+    return {"Records": records}
+
+
+def lane_body(flow: str, index: int) -> str:
+    try:
+        return LANE_BODIES[flow][str(index)]
+    except KeyError:
+        raise KeyError(f"no lane message for {flow} #{index}: the plan must carry it (bench.lane_bodies)") from None
 
 
 def flow_event(flow: str, index: int, run: str) -> dict[str, Any]:
@@ -252,19 +299,19 @@ def flow_event(flow: str, index: int, run: str) -> dict[str, Any]:
     if flow == "dlr":
         return dlr_event(index)
     if flow == "send":
-        return sqs_event([send_command(index, run)])
+        return sqs_event([lane_body("send", index)], "priority_lane")
     if flow == "get":
         return get_event(index)
     if flow == "chunk":
-        reference = f"broadcast-{run}"
-        command = broadcast_command([f"+6424{index:03d}{number:04d}" for number in range(CHUNK)], reference)
-        command["idempotency_key"] = f"{reference}#chunk-{index + 1}-of-1000"
-        return sqs_event([command])
+        return sqs_event([lane_body("chunk", index)], "bulk_lane")
+    if flow == "intake":
+        requests = [send_request(INTAKE_BATCH * index + position, run) for position in range(INTAKE_BATCH)]
+        return sqs_event(requests, "queue", group="requests")  # the bus rules' one message group
     raise ValueError(flow)
 
 
 def succeeded(flow: str, answer: Any) -> bool:
     """Did the invocation do the whole flow (a 200, or an SQS batch with no failures)?"""
-    if flow in ("send", "chunk"):
+    if flow in ("send", "chunk", "intake"):
         return isinstance(answer, dict) and not answer.get("batchItemFailures")
     return isinstance(answer, dict) and answer.get("statusCode") == 200

@@ -15,7 +15,8 @@ FLOW_NAMES = {
     "dlr": "DLR callback",
     "send": "single send",
     "get": "record read (GET /messages/{id})",
-    "chunk": "broadcast chunk (100 recipients)",
+    "chunk": "broadcast chunk",
+    "intake": "intake (a batch of send requests)",
 }
 HANDLER_NAMES = {"callbacks": "callbacks", "messages": "messages", "sender": "sender"}
 # Why each request is made (the gateway's design; see README "How it stays correct").
@@ -59,12 +60,18 @@ WHY = {
     "send": [
         (
             "dynamodb.PutItem",
-            "Powertools idempotency: claims the command's key (in progress); a redelivered command "
-            "finds it and does not send twice",
+            "Powertools idempotency: claims the command's key (its `idempotency_key`, else the request's bus event "
+            "or queue message) as in progress; a redelivered command finds it and does not send twice",
         ),
         (
             "dynamodb.GetItem",
             "CONTACT#: is the customer inside the 24-hour window? (free-form messages only; a template skips it)",
+        ),
+        (
+            "dynamodb.PutItem",
+            "RATE#<number>: takes the send's unit from the business number's rate budget, one write conditional on "
+            "the version the container last saw (again with the stored state when another sender got in first), so "
+            "the provider never sees the number above its rate",
         ),
         ("secretsmanager.GetSecretValue", "first invocation of a container only: provider base URL and credentials"),
         ("dynamodb.UpdateItem", "Powertools idempotency: stores the outcome (the provider's message id) under the key"),
@@ -325,6 +332,7 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
             "AWS requests per message (steady state)",
             ", ".join(
                 f"{k} {sum(x['count'] for x in calls[k]['ours']['steady'].values())}"
+                + (f" (+ {_intake_requests(calls):.1f} in the intake)" if k == "send" and "intake" in calls else "")
                 for k in ("mo", "dlr", "send", "get")
             )
             + (
@@ -340,8 +348,9 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
     if largest:
         rows.append(
             [
-                f"Broadcast, local stack ({largest:,} recipients)",
-                f"{b['recipients_per_s'][str(largest)]:.0f} recipients/s; "
+                f"Broadcast, local stack ({largest:,} recipients, not paced)",
+                f"{b['recipients_per_s'][str(largest)]:.0f} recipients/s in chunks of "
+                f"{results['sender_profile']['chunk_recipients']}; "
                 f"own code {b['own_code_share'] * 100:.1f} % of a chunk; "
                 f"linear R² {b['fit']['r2']:.3f}",
                 "own code ≤ 20 %",
@@ -382,6 +391,12 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
         ]
     )
     return rows
+
+
+def _intake_requests(calls: dict[str, Any]) -> float:
+    """The intake's AWS requests per send request."""
+    intake = calls["intake"]
+    return sum(item["count"] for item in intake["ours"]["steady"].values()) / intake["requests"]
 
 
 def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
@@ -677,36 +692,65 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
         ]
         add(table(["request (steady state)", "count", "write units", "of which index", "read units"], rows) + "\n")
     chunk = calls["chunk"]["ours"]["steady"]
+    size = calls["chunk"]["recipients"]
     b = results["broadcast_summary"]
     add(
-        "**Broadcast, per recipient** (a chunk command of 100 recipients, counted the same way): "
-        + ", ".join(f"`{op}` {item['count'] / 100:.2f}" for op, item in chunk.items())
-        + f" = {sum(item['count'] for item in chunk.values()) / 100:.2f} AWS requests and one provider call per 100 "
-        f"recipients; {C.units(chunk)[0] / 100:.1f} write units, {C.units(chunk)[2] / 100:.2f} EventBridge events per "
-        "recipient. Per chunk: the idempotency claim and outcome (`PutItem`, `UpdateItem`), which records exist "
-        "already (`BatchGetItem`, 100 keys), the new records with their `Accepted` events in the outbox "
-        "(`BatchWriteItem`, 25 per call), the events (`PutEvents`, 10 per call), then one conditional `UpdateItem` per "
-        "record to clear its outbox (16 at a time). The parent command adds one `SendMessageBatch` per 10 chunks. In "
-        "the end-to-end runs below, requests per recipient: "
+        f"**Broadcast, per recipient** (a chunk of {size} recipients on the bulk lane, as the intake splits a "
+        "broadcast at the template's default rate; counted the same way): "
+        + ", ".join(f"`{op}` {item['count'] / size:.2f}" for op, item in chunk.items())
+        + f" = {sum(item['count'] for item in chunk.values()) / size:.2f} AWS requests and one provider call per "
+        f"{size} recipients; {C.units(chunk)[0] / size:.1f} write units, {C.units(chunk)[2] / size:.2f} EventBridge "
+        "events per recipient. Per chunk: the idempotency claim and outcome (`PutItem`, `UpdateItem`), the chunk's "
+        f"units from the number's rate budget (`PutItem`, all {size} at once), which records exist already "
+        f"(`BatchGetItem`, {size} keys), the new records with their `Accepted` events in the outbox (`BatchWriteItem`, "
+        "25 per call), the events (`PutEvents`, 10 per call), then one conditional `UpdateItem` per record to clear "
+        "its outbox (16 at a time). The intake adds one `SendMessageBatch` per 10 chunks when it splits the request. "
+        "In the end-to-end runs below, requests per recipient: "
         + ", ".join(
             f"`{op}` {value:.3f}" for op, value in sorted(b.get("requests_per_recipient", {}).items()) if value >= 0.001
         )
         + ".\n"
     )
+    intake = calls["intake"]
+    add(
+        f"**The intake, per send request** (before the sender: a batch of {intake['requests']} `WhatsApp Send "
+        "Requested` events from the send queue, routed onto the transactional lane, counted the same way): "
+        + ", ".join(f"`{op}` {item['count']}" for op, item in intake["ours"]["steady"].items())
+        + f" per batch, so {_intake_requests(calls):.1f} AWS requests per send; it reads and writes nothing in "
+        "DynamoDB unless a request is retried. Not counted "
+        "here, as they are not the functions' requests: EventBridge's `SendMessage` to the send queue, and each "
+        "queue's `ReceiveMessage` and `DeleteMessageBatch` by the event source (section 6 prices them).\n"
+    )
     add(requests_findings(results) + "\n")
 
     # 4. Broadcast
     add("## 4. Broadcast end to end\n")
+    parameters = T.bench_parameters()
     add(
-        "A `WhatsApp Broadcast Requested` event put on the bus, through the bus rule, the send queue, the SQS poller "
-        f"(batch {T.parameter_default('SenderBatchSize')}, {T.parameter_default('SenderMaxConcurrency')} pollers, as "
-        "the template says), the sender (split into chunk commands of 100, re-queued, each sent with one provider "
-        "broadcast call; a batch's chunks side by side), DynamoDB and EventBridge, to the provider simulator; "
-        "**automatic DLRs off** (the send path alone; DLR load is measured in section 5), the simulator's 24-hour "
-        "window check off (the broadcast is a template, which the window does not restrict anyway). Timed from the "
-        "request to the moment the last `Accepted` event was published with no sender invocation left running and the "
-        "queue empty; then checked: records stored (query on `by-reference`), messages the simulator accepted, "
-        "dead letters.\n"
+        "A `WhatsApp Broadcast Requested` event put on the bus as the gateway's client puts it, through the bus rule, "
+        "the send queue (FIFO, one message group), the intake (which splits it into chunks of "
+        f"{T.bench_chunk_size()} recipients and puts them on the bulk lane, ten per `SendMessageBatch`), the bulk "
+        f"lane's SQS poller (batch {T.parameter_default('SenderBatchSize')}, "
+        f"{T.parameter_default('SenderMaxConcurrency')} pollers, as the template says), the sender (each chunk takes "
+        "its units from the number's rate budget and is sent with one provider broadcast call; a batch's chunks side "
+        "by side), DynamoDB and EventBridge, to the provider simulator; **automatic DLRs off** (the send path alone; "
+        "DLR load is measured in section 5), the simulator's 24-hour window check off (the broadcast is a template, "
+        "which the window does not restrict anyway).\n"
+    )
+    add(
+        "**Pacing is left out on purpose.** These runs measure the gateway's own overhead, not the rate it keeps to, "
+        f"so the stack runs with `NumberRatePerSecond={parameters['NumberRatePerSecond']}` (the template's maximum; "
+        f"default {T.parameter_default('NumberRatePerSecond')}), at which the rate budget never makes a chunk wait, "
+        f"and `BroadcastChunkSize={parameters['BroadcastChunkSize']}`, the chunk size the intake makes at the default "
+        "rate, so the chunks are those of a default deployment. At the default rate a number sends "
+        f"{T.parameter_default('NumberRatePerSecond')} messages a second whatever the gateway's speed (10,000 "
+        f"recipients: at least {10_000 / float(T.parameter_default('NumberRatePerSecond')):.0f} s). The other "
+        "benchmarks run with the same parameters.\n"
+    )
+    add(
+        "Timed from the request to the moment the last `Accepted` event was published with no intake or sender "
+        "invocation left running and the send queue and both lanes empty; then checked: records stored (query on "
+        "`by-reference`), messages the simulator accepted, dead letters.\n"
     )
     rows = []
     for run in results["broadcast"]["runs"]:
@@ -719,6 +763,7 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
                 f"{run['records_stored']:,}",
                 f"{run['accepted_events_published']:,}",
                 run["dead_letters"],
+                run.get("intake_invocations", "–"),
                 run["sender_invocations"],
                 fmt(run["cpu_s"]["moto_server"], 1),
                 fmt(run["cpu_s"]["gateway_process"], 1),
@@ -738,6 +783,7 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
                 "",
                 "",
                 "",
+                "",
             ]
         )
     add(
@@ -750,6 +796,7 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
                 "records stored",
                 "Accepted events",
                 "dead letters",
+                "intake invocations",
                 "sender invocations",
                 "moto CPU s",
                 "gateway process CPU s",
@@ -782,8 +829,9 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
     )
     profile = results["sender_profile"]
     add(
-        f"**Where a chunk's time goes.** {len(profile['chunks'])} chunk commands of 100 recipients invoked one at a "
-        "time in the gateway process (pollers paused), timing every botocore call and provider call on the "
+        f"**Where a chunk's time goes.** {len(profile['chunks'])} chunks of {profile['chunk_recipients']} recipients "
+        "(lane messages as the intake makes them) given to the sender one at a time in the gateway process (pollers "
+        "paused), timing every botocore call and provider call on the "
         "invocation's thread and the 16-thread phase that clears the outbox of each record; *own code* is what "
         f"is left: the handler, wab, Powertools, pydantic. Median chunk: {fmt(b['chunk_ms_median'], 0)} ms wall, "
         f"{fmt(b['chunk_cpu_ms_median'], 0)} ms CPU in the gateway process.\n"
@@ -802,14 +850,18 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
     )
     if "broadcast" in memory:
         mb = memory["broadcast"]
+        configured = T.functions()["SenderFunction"]["memory"]
+        intake_configured = T.functions()["IntakeFunction"]["memory"]
         add(
-            f"**Sender memory at {mb['recipients']:,} recipients** (a process of its own, against the local stack): "
-            f"{fmt(mb['rss_warm_mb'])} MB resident when warm; splitting the {mb['recipients']:,}-recipient command "
-            f"into {mb['recipients'] // mb['chunk']} chunk commands took {fmt(mb['split_ms'], 0)} ms and "
-            f"{fmt(mb['split_tracemalloc_peak_mb'], 1)} MB of Python allocations at the peak; one chunk of "
-            f"{mb['chunk']} took {fmt(mb['chunk_ms'], 0)} ms and {fmt(mb['chunk_tracemalloc_peak_mb'], 1)} MB; peak "
-            f"resident set over both **{fmt(mb['rss_peak_mb'])} MB** (of 256 MB configured; measured before "
-            "tracemalloc was turned on).\n"
+            f"**Memory of a {mb['recipients']:,}-recipient broadcast** (each function in a process of its own, "
+            "against the local stack; peaks measured before tracemalloc was turned on): the intake, "
+            f"{fmt(mb['intake_rss_warm_mb'])} MB resident when warm, split the request into {mb['chunks']:,} chunks "
+            f"of {mb['chunk']} on the bulk lane in {fmt(mb['split_ms'], 0)} ms with "
+            f"{fmt(mb['split_tracemalloc_peak_mb'], 1)} MB of Python allocations at the peak, peak resident set "
+            f"**{fmt(mb['intake_rss_peak_mb'])} MB** (of {intake_configured} MB configured); the sender, "
+            f"{fmt(mb['sender_rss_warm_mb'])} MB when warm, sent one of those chunks in {fmt(mb['chunk_ms'], 0)} ms "
+            f"with {fmt(mb['chunk_tracemalloc_peak_mb'], 1)} MB, peak resident set "
+            f"**{fmt(mb['sender_rss_peak_mb'])} MB** (of {configured} MB configured).\n"
         )
 
     # 5. Callback load
@@ -922,8 +974,8 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
     add(
         f"The simulator accepted {results['simulator_throughput']['sends_per_s']:.0f} sends/s "
         f"(`bench/simulator_throughput.measure({results['simulator_throughput']['seconds']})`, in-process, two client "
-        "threads): far above the provider call rate of any figure here (a broadcast makes one provider call per 100 "
-        "recipients), so it never limits them.\n"
+        "threads): far above the provider call rate of any figure here (a broadcast makes one provider call per "
+        f"{T.bench_chunk_size()} recipients), so it never limits them.\n"
     )
     add("## What could not be measured here\n")
     add(limits_section(results) + "\n")
@@ -1030,6 +1082,12 @@ def requests_findings(results: dict[str, Any]) -> str:
 def cost_section(results: dict[str, Any]) -> str:
     costs = results["cost"]
     inputs = results["cost_inputs"]
+    send, broadcast = inputs["send"], inputs["broadcast"]
+    intake = send["intake"]
+    memory = T.functions()["SenderFunction"]["memory"]
+    pollers = T.sqs_event_sources()
+    # Lambda polls an idle queue with 5 long polls of 20 s at a time: 15 ReceiveMessage a minute per event source.
+    idle_polls = pollers * 5 * 3 * 60 * 24 * 30
     lines = []
     flows = ["mo", "dlr", "send", "broadcast", "get"]
     items = [key for key in costs["mo"]["per_million_measured"] if key != "total"]
@@ -1046,7 +1104,16 @@ def cost_section(results: dict[str, Any]) -> str:
     )
     rows.append(
         ["Lambda duration used: measured / modelled, ms"]
-        + [f"{costs[flow]['measured_duration_ms']:.1f} / {costs[flow]['modelled_duration_ms']:.1f}" for flow in flows]
+        + [
+            f"{costs[flow]['measured_duration_ms']:.1f} / {costs[flow]['modelled_duration_ms']:.1f}"
+            + (
+                f" (+ intake {costs[flow]['intake_measured_duration_ms']:.2f} / "
+                f"{costs[flow]['intake_modelled_duration_ms']:.2f})"
+                if costs[flow].get("intake_measured_duration_ms")
+                else ""
+            )
+            for flow in flows
+        ]
     )
     rows.append(["AWS requests per message"] + [f"{inputs[flow]['aws_requests']:.2f}" for flow in flows])
     lines.append(
@@ -1090,17 +1157,26 @@ def cost_section(results: dict[str, Any]) -> str:
     lines.append(
         "Neither column includes Meta's own per-conversation/per-message charges, which both pay; this gateway also "
         "pays the messaging provider's fee, which is not known here. How the figures are made: request counts and "
-        "units from section 3; Lambda at the template's memory (256 MB, arm64), billed per ms of the measured warm "
-        "duration (in-process moto, full core: *measured*) or of a model of Lambda (*modelled*: the CPU time measured "
-        "here × 1,769 MB ÷ memory, plus assumed round trips: "
+        f"units from section 3; Lambda at the template's memory ({memory} MB, arm64), billed per ms of the measured "
+        "warm duration (in-process moto, full core: *measured*) or of a model of Lambda (*modelled*: the CPU time "
+        "measured here × 1,769 MB ÷ memory, plus assumed round trips: "
         + ", ".join(f"{name.replace('_', ' ')} {ms:.0f} ms" for name, ms in C.ASSUMED_LATENCY_MS.items())
-        + "); sends and chunks arrive in "
-        f"SQS batches of {C.ASSUMPTIONS['sqs_batch']}; the command event on the bus and EventBridge's delivery to SQS "
-        "count for sends. Assumptions: "
+        + "). A send or a broadcast goes through the intake before the sender, and both are in its figures: the "
+        "request's event on the bus, EventBridge's `SendMessage` to the send queue, the intake's invocation and its "
+        f"`SendMessageBatch` to a lane (requests and chunks arrive in SQS batches of {C.ASSUMPTIONS['sqs_batch']}), "
+        "each queue's `ReceiveMessage` and `DeleteMessageBatch` per batch, and the sender; every queue of the path is "
+        "FIFO, priced as such. Per single send: "
+        f"{send['sqs_requests']:.2f} SQS requests, {send['lambda_invocations']:.2f} Lambda invocations (intake and "
+        f"sender), {send['event_chunks']:.0f} EventBridge events, {send['write_units']:.0f} DynamoDB write units (the "
+        f"rate budget's included); the intake's Lambda time {intake['measured_ms']:.2f} ms per request (measured, a "
+        f"batch of {results['aws_calls']['intake']['requests']} over in-process moto). Per broadcast recipient, the "
+        f"request's share is spread over a broadcast of {broadcast['broadcast_recipients']:,} recipients (the one "
+        "whose split section 4 measured), and the intake's split is its measured time. Assumptions: "
         + ", ".join(f"{k} = {v}" for k, v in C.ASSUMPTIONS.items())
         + ". Not per message and so not above: storage ($0.25/GB-month, records expire after RetentionDays), point-in-"
-        "time recovery, the two secrets ($0.40 each a month), alarms, the dashboard, idle SQS long polls (a few "
-        "hundred thousand requests a month, ~$0.26) and EMF custom metrics ($0.30 per metric a month)."
+        f"time recovery, the two secrets ($0.40 each a month), alarms, the dashboard, idle SQS long polls ({pollers} "
+        f"event sources polling their queues: about {idle_polls / 1e6:.1f} million requests a month, "
+        f"~${idle_polls * C.PRICES['sqs_request']:.2f}) and EMF custom metrics ($0.30 per metric a month)."
     )
     lines.append("")
     lines.append(
@@ -1134,11 +1210,19 @@ def sizing_section(results: dict[str, Any]) -> str:
             for k, v in rule.items()
             if k != "why"
         )
+        chunk_note = (
+            f" Broadcast chunks are sized at {A.sizing_chunk()} recipients, BroadcastChunkSize's default and the "
+            "most the intake puts in a chunk unless the parameter is raised (a number at a high enough rate gets "
+            f"chunks that large; at the default rate the intake makes chunks of {T.chunk_size()}), from the "
+            "per-recipient figures of section 6."
+            if value["handler"] == "sender"
+            else ""
+        )
         lines.append(
             f"**{function}** ({value['handler']}): peak resident set {fmt(value['peak_rss_mb'])} MB; CPU per "
             f"warm invocation {value['warm_cpu_ms']:.1f} ms + {value['warm_wait_ms']:.0f} ms waiting; cold "
             f"start CPU {value['cold_cpu_ms']:.0f} ms (import {value['cold_cpu_import_ms']:.0f}, first "
-            f"invocation {value['cold_cpu_first_ms']:.0f}). Rule: {rule_text} — it {rule['why']}."
+            f"invocation {value['cold_cpu_first_ms']:.0f}). Rule: {rule_text} — it {rule['why']}.{chunk_note}"
         )
         lines.append("")
         headers = [
@@ -1150,7 +1234,11 @@ def sizing_section(results: dict[str, Any]) -> str:
             "Lambda $ / 1 M",
         ]
         if value["handler"] == "sender":
-            headers += ["chunk of 100 ms", "batch of 10 chunks s", "Lambda $ / 1 M broadcast recipients"]
+            headers += [
+                f"chunk of {A.sizing_chunk()} ms",
+                "batch of 10 chunks s",
+                "Lambda $ / 1 M broadcast recipients",
+            ]
         rows = []
         for row in value["rows"]:
             cells = [
@@ -1234,6 +1322,12 @@ def limits_section(results: dict[str, Any]) -> str:
         "(building and sending segments) is not in the figures.",
         "- **Throughput of the gateway in AWS**: the local stack's rates (sections 4 and 5) are bounded by moto's "
         "single server process; they show linear scaling and that nothing is lost, not Lambda's capacity.",
+        "- **Pacing**: every benchmark runs with a number rate (`NumberRatePerSecond="
+        f"{T.bench_parameters()['NumberRatePerSecond']}`) at which the rate budget never waits (section 4), so no "
+        "figure includes time spent waiting for the number's rate: a deployment at the default rate sends at most "
+        f"{T.parameter_default('NumberRatePerSecond')} messages a second per number, however fast the gateway is. "
+        "The budget's write is in every figure. The intake has no cold-start or warm comparison of its own; its "
+        "requests and time enter the cost of a send and of a broadcast (section 6).",
     ]
     if results["broadcast"]["skipped"]:
         lines.append(

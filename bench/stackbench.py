@@ -2,8 +2,10 @@
 
 One `LocalStack` (moto server, HTTP API, SQS pollers, provider simulator) serves them all, with the simulator's
 automatic DLRs off (the send path alone is measured; DLR load is measured on its own) and its 24-hour-window check
-off. This process watches every AWS request through `CallRecorder`, and the sender's provider calls and thread-pool
-phases through small wrappers, without changing any of the project's files.
+off, and with the benchmarks' template parameters (template_info.bench_parameters: a number rate the rate budget never
+paces at, chunks as at the default rate). This process watches every AWS request through `CallRecorder`, and the
+intake's and sender's invocations, the sender's provider calls and thread-pool phases through small wrappers, without
+changing any of the project's files.
 """
 
 from __future__ import annotations
@@ -23,23 +25,27 @@ from typing import Any
 
 from bench import handlers as H
 from bench import lambda_env as L
+from bench import lane_bodies as B
+from bench import template_info as T
 from bench.awscalls import Call, CallRecorder
 
 SENDER = "SenderFunction"
+INTAKE = "IntakeFunction"
 LOAD_WARMUP = 3  # callbacks per client thread before the measured load (they start the execution environments)
 
 
 class SenderWatch:
-    """Counts the sender's invocations in flight, and times its provider calls and settle-pool phases per thread."""
+    """Counts the send path's invocations in flight (intake and sender), and times the sender's provider calls and
+    settle-pool phases per thread."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.in_flight = 0
-        self.invocations: list[tuple[float, float, str]] = []  # (start, ms, thread)
+        self.invocations: list[tuple[float, float, str, str]] = []  # (start, ms, thread, function)
         self.provider: list[tuple[str, float]] = []  # (thread, ms)
         self.pools: list[tuple[str, float]] = []
 
-    def wrap_invoke(self, function: Any) -> None:
+    def wrap_invoke(self, function: Any, name: str) -> None:
         original = function.invoke
         watch = self
 
@@ -53,10 +59,13 @@ class SenderWatch:
                 with watch.lock:
                     watch.in_flight -= 1
                     watch.invocations.append(
-                        (started, (time.perf_counter() - started) * 1000, threading.current_thread().name)
+                        (started, (time.perf_counter() - started) * 1000, threading.current_thread().name, name)
                     )
 
         function.invoke = invoke
+
+    def of(self, name: str) -> list[tuple[float, float, str, str]]:
+        return [invocation for invocation in self.invocations if invocation[3] == name]
 
     def wrap_modules(self) -> None:
         import concurrent.futures
@@ -125,7 +134,13 @@ class StackBench:
             started = time.monotonic()
             for attempt in range(3):
                 try:
-                    self.stack = LocalStack(api_port=0, aws_port=0, simulator_port=0, state_dir=state_dir).start()
+                    self.stack = LocalStack(
+                        api_port=0,
+                        aws_port=0,
+                        simulator_port=0,
+                        state_dir=state_dir,
+                        parameter_overrides=T.bench_parameters(),
+                    ).start()
                     break
                 except Exception as exc:  # a port race or a slow moto start: try again
                     if attempt == 2:
@@ -134,10 +149,11 @@ class StackBench:
             try:
                 out["stack_start_s"] = time.monotonic() - started
                 self.simulate("/_sim/faults", {"auto_dlr": False, "enforce_window": False})
-                self.watch.wrap_invoke(self.stack.functions[SENDER])
+                self.watch.wrap_invoke(self.stack.functions[SENDER], SENDER)
+                self.watch.wrap_invoke(self.stack.functions[INTAKE], INTAKE)
                 self.watch.wrap_modules()
                 sqs = self.stack.client("sqs")
-                scratch = sqs.create_queue(QueueName="bench-scratch")["QueueUrl"]
+                scratch = H.scratch_queues(self.stack)
                 self.log("memory per handler (a process each, against the stack's moto server)")
                 memory = H.run_memory(
                     self.stack,
@@ -145,7 +161,7 @@ class StackBench:
                         self.config["memory_n"],
                         self.config["memory_warmup"],
                         self.config["broadcast_memory_recipients"],
-                        100,
+                        T.bench_chunk_size(),
                         self.config.get("memory_flows"),
                     ),
                     scratch,
@@ -153,7 +169,8 @@ class StackBench:
                 out["memory"] = H.reduce_memory(memory)
                 self.log("cold start 1b: import + first invocation, a new interpreter each, against the moto server")
                 out["cold_starts"] = H.run_cold_starts(self.stack, self.config["cold_samples"], scratch)
-                sqs.purge_queue(QueueUrl=scratch)
+                for url in scratch.values():
+                    sqs.purge_queue(QueueUrl=url)
                 sqs.purge_queue(QueueUrl=self.stack.info["event_tap_queue_url"])
                 time.sleep(0.5)
                 out["callback_load"] = {}
@@ -339,7 +356,7 @@ class StackBench:
 
     def broadcast(self, gateway: Any, size: int, timeout: float) -> dict[str, Any]:
         sqs = self.stack.client("sqs")
-        queue_url = self.stack.info["send_queue_url"]
+        queues = [self.stack.info[key] for key in ("send_queue_url", "priority_lane_url", "bulk_lane_url")]
         reference = f"bench-broadcast-{size}-{int(time.time())}"
         destinations = [f"+6422{size % 100:02d}{index:05d}" for index in range(size)]
         self.recorder.take()
@@ -350,9 +367,7 @@ class StackBench:
             time.process_time(),
         )
         started = time.monotonic()
-        detail = L.broadcast_command(destinations, reference)
-        detail.pop("command")
-        gateway.request("WhatsApp Broadcast Requested", detail)
+        gateway.request("WhatsApp Broadcast Requested", L.broadcast_detail(destinations, reference))
         calls: list[Call] = []
         published = 0
         done_at = None
@@ -361,12 +376,16 @@ class StackBench:
             calls += self.recorder.take()
             published = _published_accepted(calls)
             if published >= size and self.watch.in_flight == 0:
-                attributes = sqs.get_queue_attributes(
-                    QueueUrl=queue_url,
-                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-                )["Attributes"]
+                counts = [
+                    value
+                    for queue_url in queues
+                    for value in sqs.get_queue_attributes(
+                        QueueUrl=queue_url,
+                        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                    )["Attributes"].values()
+                ]
                 calls += self.recorder.take()
-                if all(value == "0" for value in attributes.values()) and self.watch.in_flight == 0:
+                if all(value == "0" for value in counts) and self.watch.in_flight == 0:
                     done_at = time.monotonic()
                     break
         elapsed = (done_at or time.monotonic()) - started
@@ -384,7 +403,7 @@ class StackBench:
         per_op: Counter[str] = Counter()
         for call in calls:
             per_op[f"{call.origin}:{call.service}.{call.operation}"] += 1
-        invocations = list(self.watch.invocations)
+        invocations = self.watch.of(SENDER)
         return {
             "recipients": size,
             "reference": reference,
@@ -397,8 +416,11 @@ class StackBench:
             "dead_letters": dead,
             "requests": dict(per_op),
             "requests_per_recipient": {op: count / size for op, count in per_op.items()},
+            "chunk_recipients": T.bench_chunk_size(),
             "sender_invocations": len(invocations),
-            "sender_invocation_ms_sum": sum(ms for _, ms, _ in invocations),
+            "sender_invocation_ms_sum": sum(invocation[1] for invocation in invocations),
+            "intake_invocations": len(self.watch.of(INTAKE)),
+            "intake_invocation_ms_sum": sum(invocation[1] for invocation in self.watch.of(INTAKE)),
             "provider_calls": len(self.watch.provider),
             "provider_ms_sum": sum(ms for _, ms in self.watch.provider),
             "aws_ms_sum_by_service": _sum_by(calls, lambda call: call.origin == "function"),
@@ -477,12 +499,12 @@ class StackBench:
         profile: cProfile.Profile,
         profiling: list[bool],
     ) -> dict[str, Any]:
+        size = T.bench_chunk_size()
+        bodies = B.chunks(chunks + 2, reference, size)  # the chunks of one broadcast, as the intake makes them
+        names = {"bulk_lane": self.stack.info["bulk_lane_url"].rsplit("/", 1)[-1]}
         with self.stack.paused_event_sources():
             for number in range(chunks + 2):
-                destinations = [f"+6423{number:02d}{index:05d}" for index in range(100)]
-                command = L.broadcast_command(destinations, reference)
-                command["idempotency_key"] = f"{reference}#chunk-{number + 1}-of-{chunks + 2}"
-                event = L.sqs_event([command])
+                event = L.sqs_event([bodies[str(number)]], "bulk_lane", names=names)
                 self.recorder.take()
                 self.watch.reset()
                 profiled = number == chunks + 1
@@ -519,7 +541,7 @@ class StackBench:
                         "calls_pool": dict(Counter(f"{c.service}.{c.operation}" for c in pool_calls)),
                     }
                 )
-        return {"chunk_recipients": 100, "chunks": per_chunk, "top_own_functions": _top_functions(profile)}
+        return {"chunk_recipients": size, "chunks": per_chunk, "top_own_functions": _top_functions(profile)}
 
 
 def _cpu_between(samples: list[tuple[float, float, float]], column: int, start: float, end: float) -> float:

@@ -5,16 +5,28 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from bench.lambda_env import BUSINESS_NUMBER, ROOT
+from bench.lambda_env import BUSINESS_NUMBER, QUEUE_NAMES, ROOT
 
 # Values for the template's !Ref environment variables in the benchmark's own resources.
 NAMES = {
     "table": "messages",
     "bus": "gateway-bus",
-    "queue": "send-queue",
+    **QUEUE_NAMES,
     "callback_secret": "callback-credentials",
     "provider_secret": "provider-credentials",
 }
+# The template's queues, by the key their URL has in a `queue_urls` mapping (and their name in NAMES).
+QUEUES = {
+    "SendQueue": "queue",
+    "PriorityLaneQueue": "priority_lane",
+    "BulkLaneQueue": "bulk_lane",
+    "SendDeadLetterQueue": "dead_letters",
+}
+# The benchmarks measure what the gateway itself costs, not the pacing it adds on purpose, so they run with the
+# number's rate at the template's maximum: the rate budget never makes a send wait (at the default 80 per second a
+# broadcast of 10,000 takes at least 125 s, however fast the gateway is). BroadcastChunkSize is then set to the chunk
+# size the intake makes at the default rate (chunk_size()), so the chunks are those of a default deployment.
+UNPACED_RATE = 10_000
 
 
 @cache
@@ -46,6 +58,17 @@ def functions() -> dict[str, dict[str, Any]]:
     return out
 
 
+def sqs_event_sources() -> int:
+    """How many SQS event source mappings the functions have (each polls its queue, idle or not)."""
+    return sum(
+        1
+        for resource in template()["Resources"].values()
+        if resource.get("Type") == "AWS::Serverless::Function"
+        for event in (resource.get("Properties", {}).get("Events") or {}).values()
+        if event.get("Type") == "SQS"
+    )
+
+
 def table_properties() -> dict[str, Any]:
     return template()["Resources"]["MessagesTable"]["Properties"]
 
@@ -54,17 +77,51 @@ def parameter_default(name: str) -> Any:
     return template().get("Parameters", {}).get(name, {}).get("Default")
 
 
+def chunk_size(parameters: dict[str, str] | None = None) -> int:
+    """How many recipients the intake puts in a broadcast chunk with these template parameters (defaults for the
+    others): BroadcastChunkSize, or fewer when bulk's share of the number's burst is smaller (wab.pacing)."""
+    names = ("BroadcastChunkSize", "NumberRatePerSecond", "BulkRateShare")
+    values = {name: str(parameter_default(name)) for name in names}
+    values.update(parameters or {})
+    return _chunk_size(values["BroadcastChunkSize"], values["NumberRatePerSecond"], values["BulkRateShare"])
+
+
+@cache
+def _chunk_size(ceiling: str, rate: str, share: str) -> int:
+    from bench import lane_bodies
+
+    return lane_bodies.chunk_size(int(ceiling), float(rate), float(share))
+
+
+@cache
+def bench_parameters() -> dict[str, str]:
+    """The template parameters every benchmark runs with (see UNPACED_RATE)."""
+    return {"NumberRatePerSecond": str(UNPACED_RATE), "BroadcastChunkSize": str(chunk_size())}
+
+
+def bench_chunk_size() -> int:
+    """Recipients per broadcast chunk in the benchmarks: the same as at the template's defaults."""
+    return chunk_size(bench_parameters())
+
+
 def resolved_env(
-    logical_id: str, names: dict[str, str], *, queue_url: str, extra: dict[str, str] | None = None
+    logical_id: str,
+    names: dict[str, str],
+    *,
+    queue_urls: dict[str, str],
+    parameters: dict[str, str] | None = None,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The function's environment with every !Ref replaced by the benchmark's resource (parameters: defaults)."""
+    """The function's environment with every !Ref replaced by the benchmark's resource (queues: `queue_urls`, keyed
+    as in QUEUES) and every parameter by its value in `parameters`, else its default."""
     refs = {
         "MessagesTable": names["table"],
         "EventBus": names["bus"],
         "CallbackCredentialsSecret": names["callback_secret"],
         "ProviderSecret": names["provider_secret"],
-        "SendQueue": queue_url,
         "BusinessNumber": BUSINESS_NUMBER,
+        **{logical: queue_urls[key] for logical, key in QUEUES.items()},
+        **(parameters or {}),
     }
     env = {}
     for name, value in functions()[logical_id]["template_env"].items():

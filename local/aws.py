@@ -46,6 +46,8 @@ NO_LOCAL_MEANING = frozenset(
         "AWS::Lambda::LayerVersion",  # its folder goes on sys.path instead (like /opt/python)
         "AWS::Lambda::Permission",
         "AWS::SQS::QueuePolicy",
+        "AWS::Events::EventBusPolicy",  # moto enforces no IAM (tests/unit/test_template_security.py checks it)
+        "AWS::Events::Archive",  # replays are not emulated
         "AWS::S3::BucketPolicy",
         "AWS::ApiGatewayV2::Stage",  # the local HTTP API serves the $default stage only
         "AWS::CloudWatch::Dashboard",
@@ -205,7 +207,16 @@ def _create_event_bus(ctx: CreationContext, logical_id: str, p: dict[str, Any]) 
     return PhysicalResource(ref=name, attributes={"Arn": arn, "Name": name})
 
 
-_TARGET_KEYS = ("Id", "Arn", "Input", "InputPath", "InputTransformer", "SqsParameters", "RetryPolicy")
+_TARGET_KEYS = (
+    "Id",
+    "Arn",
+    "Input",
+    "InputPath",
+    "InputTransformer",
+    "SqsParameters",
+    "RetryPolicy",
+    "DeadLetterConfig",
+)
 
 
 def _create_rule(ctx: CreationContext, logical_id: str, p: dict[str, Any]) -> PhysicalResource:

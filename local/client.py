@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import boto3
 import requests
@@ -81,8 +82,18 @@ class Gateway:
     def get_message(self, message_id: str) -> tuple[int, Any]:
         return self._signed_get(f"/messages/{message_id}", {})
 
-    def list_messages(self, **query: str) -> tuple[int, Any]:
-        return self._signed_get("/messages", query)
+    def list_messages(
+        self, *, contact: str | None = None, reference: str | None = None, **page: str
+    ) -> tuple[int, Any]:
+        """A contact's or a reference's records (exactly one of them), with `limit` and `cursor`."""
+        if (contact is None) == (reference is None):
+            raise ValueError("give a contact or a reference")
+        path = (
+            f"/contacts/{quote(contact, safe='')}/messages"
+            if contact
+            else f"/references/{quote(str(reference), safe='')}/messages"
+        )
+        return self._signed_get(path, page)
 
     def _signed_get(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
         url = self.info["api_url"].rstrip("/") + path

@@ -125,11 +125,11 @@ def run(gateway: Gateway, timeline: Timeline) -> None:
     status, page = gateway.list_messages(contact=CUSTOMER)
     if status != 200 or len(page["items"]) != 4:
         raise DemoFailed(
-            f"GET /messages?contact={CUSTOMER} answered {status} with {len(page.get('items', []))} records, expected 4"
+            f"GET /contacts/{CUSTOMER}/messages answered {status} with {len(page.get('items', []))} records, expected 4"
         )
     timeline.say(
         "  ✓",
-        f"GET /messages?contact={CUSTOMER}: "
+        f"GET /contacts/{CUSTOMER}/messages: "
         + ", ".join(f"{item['direction']} {item['type']}" for item in page["items"]),
     )
 

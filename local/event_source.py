@@ -23,6 +23,10 @@ from local.lambda_runtime import InvocationError, LocalFunction
 log = logging.getLogger(__name__)
 
 POLL_WAIT_SECONDS = 1  # Lambda long-polls for 20 s; 1 s keeps shutdown and pause quick
+# A FIFO queue is short-polled, one receive at a time: moto's long poll decides which message groups are in flight when
+# it starts and not again while it waits, so two pollers could each be handed a message of the same group (SQS never
+# does that). Polling again after this pause when nothing came costs a little latency and keeps the order.
+FIFO_POLL_PAUSE_SECONDS = 0.1
 DEFAULT_POLLERS = 5  # Lambda starts five pollers when no maximum concurrency is set
 RECORD_ATTRIBUTES = (
     "ApproximateReceiveCount",
@@ -112,6 +116,8 @@ class SqsEventSource:
         self._paused = False
         self._busy = 0
         self._threads: list[threading.Thread] = []
+        self._fifo = config.queue_url.endswith(".fifo")
+        self._receiving = threading.Lock()  # a FIFO queue's pollers receive one at a time
 
     def start(self) -> None:
         for index in range(self.config.maximum_concurrency):
@@ -173,18 +179,27 @@ class SqsEventSource:
         messages: list[dict[str, Any]] = []
         window_ends = time.monotonic() + self.config.batching_window_seconds
         while len(messages) < self.config.batch_size and not self._stopping.is_set():
-            received = sqs.receive_message(
-                QueueUrl=self.config.queue_url,
-                MaxNumberOfMessages=min(self.config.batch_size - len(messages), 10),
-                WaitTimeSeconds=POLL_WAIT_SECONDS,
-                AttributeNames=["All"],
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
+            received = self._receive(sqs, min(self.config.batch_size - len(messages), 10))
             messages.extend(received)
             if not messages or time.monotonic() >= window_ends or self._paused:
                 break
         return messages
+
+    def _receive(self, sqs: Any, count: int) -> list[dict[str, Any]]:
+        request = {
+            "QueueUrl": self.config.queue_url,
+            "MaxNumberOfMessages": count,
+            "AttributeNames": ["All"],
+            "MessageSystemAttributeNames": ["All"],
+            "MessageAttributeNames": ["All"],
+        }
+        if not self._fifo:
+            return sqs.receive_message(WaitTimeSeconds=POLL_WAIT_SECONDS, **request).get("Messages", [])
+        with self._receiving:
+            received = sqs.receive_message(WaitTimeSeconds=0, **request).get("Messages", [])
+        if not received:
+            self._stopping.wait(FIFO_POLL_PAUSE_SECONDS)
+        return received
 
     def _process(self, sqs: Any, messages: list[dict[str, Any]]) -> None:
         records = [sqs_record(message, self.config.queue_arn, self.config.region) for message in messages]

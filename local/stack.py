@@ -69,6 +69,8 @@ INFO_FROM_RESOURCES = {
     "table_name": "MessagesTable",
     "event_bus_name": "EventBus",
     "send_queue_url": "SendQueue",
+    "priority_lane_url": "PriorityLaneQueue",
+    "bulk_lane_url": "BulkLaneQueue",
     "dlq_url": "SendDeadLetterQueue",
     "media_bucket": "MediaBucket",
 }

@@ -1,7 +1,10 @@
-"""Hand-written sender (the send queue's consumer) for one send command, done once:
-GetSecretValue (once per container, cached) · PutItem idempotency record (in progress) · GetItem contact window
-(free-form messages only) · provider POST /messages · UpdateItem idempotency record (completed) · PutItem MT record +
-outbox · PutEvents · UpdateItem clear outbox. The provider is called with urllib3, which ships with botocore."""
+"""Hand-written sender (the send lanes' consumer) for one send command in a lane message, done once:
+PutItem idempotency record (in progress) · GetItem contact window (free-form messages only) · PutItem the business
+number's rate budget (conditional on the version this container last saw; on a refusal, again with the stored state)
+· GetSecretValue (once per container, cached) · provider POST /messages · UpdateItem idempotency record (completed) ·
+PutItem MT record + outbox · PutEvents · UpdateItem clear outbox. The provider is called with urllib3, which ships
+with botocore. Pacing: one transactional unit per send from the same `RATE#<number>` item and rule as wab.pacing
+(GCRA, a burst of 500 ms), at NUMBER_RATE_PER_SECOND (NUMBER_RATES is not read: one business number)."""
 
 import base64
 import hashlib
@@ -22,8 +25,12 @@ BUSINESS_NUMBER = os.environ["BUSINESS_NUMBER"]
 RETENTION_SECONDS = int(os.environ.get("RETENTION_DAYS", "180")) * 86400
 IDEMPOTENCY_SECONDS = int(os.environ.get("IDEMPOTENCY_DAYS", "7")) * 86400
 SECRET_MAX_AGE = int(os.environ.get("SECRET_MAX_AGE_SECONDS", "300"))
+INTERVAL_MS = 1000 / float(os.environ.get("NUMBER_RATE_PER_SECOND", "80"))
+BURST_MS = 500.0
+MAX_WAIT_MS = 10_000
 _clients: dict = {}
 _secret: dict = {"value": None, "at": 0.0}
+_budget: dict = {"tat": 0.0, "version": 0}  # the rate budget as this container last saw it
 _http = urllib3.PoolManager(maxsize=4, retries=False, timeout=urllib3.Timeout(connect=3.05, read=10))
 _serialize = TypeSerializer().serialize
 
@@ -55,14 +62,57 @@ def lambda_handler(event, context):
     return {"batchItemFailures": failures}
 
 
+def take_unit(number):
+    """One unit from the number's budget: where the next unit may leave moves on by one interval; wait until ours
+    may (up to half a second's worth runs ahead)."""
+    for _ in range(32):
+        now = time.time() * 1000
+        start = max(_budget["tat"], now)
+        departure = max(now, start - BURST_MS)
+        if departure - now > MAX_WAIT_MS:
+            raise RuntimeError("the rate budget has no room soon enough")  # the real sender puts it back; left out
+        state = {"tat": start + INTERVAL_MS, "version": _budget["version"] + 1}
+        condition: dict = {"ConditionExpression": "attribute_not_exists(pk)"}
+        if _budget["version"]:
+            condition = {
+                "ConditionExpression": "#version = :expected",
+                "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": {":expected": {"N": str(_budget["version"])}},
+            }
+        try:
+            client("dynamodb").put_item(
+                TableName=TABLE,
+                Item={
+                    "pk": {"S": f"RATE#{number}"},
+                    "tat": {"N": repr(state["tat"])},
+                    "version": {"N": str(state["version"])},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **condition,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            stored: dict = exc.response.get("Item") or {}  # type: ignore[assignment]
+            _budget["tat"] = float(stored["tat"]["N"]) if "tat" in stored else 0.0
+            _budget["version"] = int(stored["version"]["N"]) if "version" in stored else 0
+            continue
+        _budget.update(state)
+        pause = departure / 1000 - time.time()
+        if pause > 0:
+            time.sleep(pause)
+        return
+    raise RuntimeError("the rate budget is contended")
+
+
 def send(body, context):
-    command = body["detail"] if "detail-type" in body else body
+    command = body["command"]
     destination = command["destination"]
     destination = destination if destination.startswith("+") else "+" + destination
     kind = command["type"]
     source = command.get("source") or BUSINESS_NUMBER
     reference = command.get("reference")
-    key = command.get("idempotency_key") or reference or json.dumps(command, sort_keys=True)
+    key = command.get("idempotency_key") or body["delivery_id"]
     dynamodb = client("dynamodb")
     now = datetime.now(UTC)
     idempotency_key = {"pk": {"S": "IDEMPOTENCY#sender#" + hashlib.md5(key.encode()).hexdigest()}}
@@ -97,6 +147,7 @@ def send(body, context):
         ).get("Item")
         if not contact or contact["last_inbound_at"]["S"] <= iso(now - timedelta(hours=24)):
             raise RuntimeError("outside the 24-hour window")  # the real sender publishes Failed; left out here
+    take_unit(source)
     secret = provider()
     wire = {"destination": destination, "type": kind, kind: command[kind], "source": source}
     if reference:

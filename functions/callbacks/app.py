@@ -72,7 +72,7 @@ def dlr_callback() -> dict:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)  # answers and errors can hold customer data
 @metrics.log_metrics
 def lambda_handler(event: dict, context: "LambdaContext") -> dict:
     return app.resolve(event, context)

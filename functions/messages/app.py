@@ -1,4 +1,5 @@
-"""GET /messages/{id} and GET /messages?reference=|contact=: the record API (AWS_IAM auth at the gateway)."""
+"""The record API (AWS_IAM at the gateway), one route per lookup so a caller can be granted one alone:
+GET /messages/{id}, GET /references/{reference}/messages, GET /contacts/{number}/messages."""
 
 import gc
 
@@ -51,13 +52,28 @@ def get_message(message_id: str) -> dict:
     return records.get_record(store(), message_id, provider())
 
 
-@app.get("/messages")
-def list_messages() -> dict:
-    return records.list_records(store(), dict(app.current_event.query_string_parameters or {}))
+@app.get("/references/<reference>/messages")
+def list_by_reference(reference: str) -> dict:
+    return records.list_by_reference(store(), decoded("reference", reference), query())
+
+
+@app.get("/contacts/<number>/messages")
+def list_by_contact(number: str) -> dict:
+    return records.list_by_contact(store(), decoded("number", number), query())
+
+
+def decoded(name: str, matched: str) -> str:
+    """The path parameter as API Gateway decoded it (`+` written as %2B is a plus); the resolver matches the raw
+    path, which keeps the encoding."""
+    return (app.current_event.path_parameters or {}).get(name, matched)
+
+
+def query() -> dict[str, str]:
+    return dict(app.current_event.query_string_parameters or {})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)  # answers and errors can hold customer data
 @metrics.log_metrics
 def lambda_handler(event: dict, context: "LambdaContext") -> dict:
     return app.resolve(event, context)

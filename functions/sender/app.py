@@ -1,6 +1,6 @@
-"""The send queue's consumer: send, broadcast and media upload commands, each done once, with partial batch failures
-(a record that fails is retried alone; the others are settled). A batch's records run side by side, one contact's in
-the order they came (wab.batch)."""
+"""The send lanes' consumer: send, broadcast, media upload and erasure commands, each done once, paced to its number's
+rate, with partial batch failures (a record that fails is retried alone, with the records behind it in its message
+group). A batch's records run side by side, one group's in the order they came (wab.batch)."""
 
 import gc
 
@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 from wab import snapstart
 from wab.batch import SideBySide
 from wab.observability import logger, metrics, tracer
-from wab.ordering import ordering_keys
 from wab.sender import Sender
 from wab.settings import SenderSettings, load
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-batch_processor = SideBySide(ordering_keys, threads=10)  # a batch holds at most 10 records (SenderBatchSize)
+batch_processor = SideBySide(threads=10)  # a batch holds at most 10 records (SenderBatchSize)
 
 
 @cache
@@ -32,10 +31,10 @@ snapstart.on_restore(sender.cache_clear)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)  # answers and errors can hold customer data
 @metrics.log_metrics
 def lambda_handler(event: dict, context: object) -> "PartialItemFailureResponse":
-    return batch_processor.process(event, context, sender().handle_record)
+    return batch_processor.process(event, context, sender().handle_record, sender().release)
 
 
 # What the imports built lives as long as the container: keep it out of every garbage collection, which would

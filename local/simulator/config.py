@@ -17,6 +17,11 @@ CALLBACK_USERNAME_ENV = "WAB_SIM_CALLBACK_USERNAME"
 CALLBACK_PASSWORD_ENV = "WAB_SIM_CALLBACK_PASSWORD"
 
 
+PROBABILITIES = frozenset(
+    {"error_rate", "throttle_rate", "timeout_rate", "duplicate_dlr_rate", "out_of_order_dlr_rate", "reject_rate"}
+)
+
+
 class SimulatorError(Exception):
     """The simulator cannot start (busy port, non-loopback address, bad callback URL)."""
 
@@ -37,6 +42,12 @@ class Faults:
     enforce_window: bool = True  # 131047 for free-form sends outside the 24-hour window
     dlr_sent_delay: float = 0.05
     dlr_received_delay: float = 0.1
+    # WhatsApp's limits (0: none). A business number (`source`) takes `number_rate` messages a second (a broadcast
+    # counts each recipient) with a burst of one second's worth; over it, 429 (#130429). One recipient takes
+    # `pair_rate_burst` messages per `pair_rate_window_seconds`; over it, 400 (#131056).
+    number_rate: float = 0.0
+    pair_rate_window_seconds: float = 0.0
+    pair_rate_burst: float = 1.0
     seed: int | None = None  # setting it reseeds the fault dice
 
     def updated(self, changes: Any) -> Faults:
@@ -63,7 +74,7 @@ def _checked_fault_value(name: str, value: Any, current: Any) -> Any:
         return value
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{name} must be a number >= 0")
-    if name.endswith("_rate") and value > 1:
+    if name in PROBABILITIES and value > 1:
         raise ValueError(f"{name} must be between 0 and 1")
     return float(value)
 

@@ -49,6 +49,7 @@ ERROR_OUTSIDE_WINDOW = "(#131047) Re-engagement message: more than 24 hours have
 ERROR_NO_TEMPLATE = "(#132001) Template name does not exist in the translation"
 ERROR_UNDELIVERABLE = "(#131026) Message undeliverable"
 ERROR_THROTTLED = "(#130429) Rate limit hit"
+ERROR_PAIR_RATE = "(#131056) (Business Account, Consumer Account) pair rate limit hit"
 
 
 class Simulator:
@@ -190,6 +191,16 @@ class Simulator:
 
     def _check_whatsapp_rules(self, request: SendRequest, faults: Faults) -> None:
         """The errors WhatsApp answers for a well-formed request; caller holds the state lock."""
+        now = time.monotonic()
+        recipients = [contact_key(destination) for destination in request.destinations]
+        source = contact_key(request.source)
+        if self.state.pair_rate_exceeded(source, recipients, now):
+            self.state.fault_answers.update(pair_rate_limited=1)
+            raise bad_request(ERROR_PAIR_RATE)
+        if not self.state.take_number_rate(source, len(recipients), now):
+            self.state.fault_answers.update(throttled=1)
+            raise provider_error(429, ERROR_THROTTLED)
+        self.state.count_pair_sends(source, recipients, now)
         if any(contact_key(destination) == UNDELIVERABLE_NUMBER for destination in request.destinations):
             raise bad_request(ERROR_UNDELIVERABLE)
         if request.type == "template":
@@ -266,9 +277,11 @@ class Simulator:
             return asdict(self.state.faults)
 
     def stats(self) -> dict[str, int]:
-        """How many faults were answered since the last reset: `{"throttled", "errors", "held"}`."""
+        """How many faults were answered since the last reset: `{"throttled", "errors", "held",
+        "pair_rate_limited"}` (`throttled` counts both `throttle_rate` and `number_rate` answers)."""
         with self.state.lock:
-            return {kind: self.state.fault_answers[kind] for kind in ("throttled", "errors", "held")}
+            kinds = ("throttled", "errors", "held", "pair_rate_limited")
+            return {kind: self.state.fault_answers[kind] for kind in kinds}
 
     def update_faults(self, changes: Any) -> dict[str, Any]:
         with self.state.lock:

@@ -20,7 +20,8 @@ def compact_json(value: Any) -> str:
 
 
 def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now, to the microsecond: the order and the rate of accepted messages can be checked from outside."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -106,6 +107,8 @@ class SimulatorState:
         self.queued_ids: deque[str] = deque()
         self.last_inbound: dict[str, float] = {}
         self.fault_answers: Counter[str] = Counter()  # faults actually answered since the last reset
+        self.number_tokens: dict[str, tuple[float, float]] = {}  # source -> (tokens, when last counted)
+        self.pair_sends: dict[tuple[str, str], deque[float]] = {}  # (source, recipient) -> recent send times
 
     def chance(self, rate: float) -> bool:
         """True with probability `rate`; caller holds the lock. Rates of 0 and 1 consume no randomness."""
@@ -131,7 +134,40 @@ class SimulatorState:
         if reseed:
             self.random.seed(faults.seed)
 
+    def take_number_rate(self, source: str, units: int, now: float) -> bool:
+        """Take `units` from the number's bucket (`number_rate` a second, one second's burst); caller holds the lock."""
+        rate = self.faults.number_rate
+        if rate <= 0:
+            return True
+        tokens, then = self.number_tokens.get(source, (rate, now))
+        tokens = min(rate, tokens + (now - then) * rate)
+        if tokens < units:
+            self.number_tokens[source] = (tokens, now)
+            return False
+        self.number_tokens[source] = (tokens - units, now)
+        return True
+
+    def pair_rate_exceeded(self, source: str, recipients: list[str], now: float) -> bool:
+        """Whether any recipient already had `pair_rate_burst` messages in the window; caller holds the lock."""
+        window = self.faults.pair_rate_window_seconds
+        if window <= 0:
+            return False
+        for recipient in recipients:
+            sends = self.pair_sends.setdefault((source, recipient), deque())
+            while sends and sends[0] <= now - window:
+                sends.popleft()
+            if len(sends) >= self.faults.pair_rate_burst:
+                return True
+        return False
+
+    def count_pair_sends(self, source: str, recipients: list[str], now: float) -> None:
+        if self.faults.pair_rate_window_seconds > 0:
+            for recipient in recipients:
+                self.pair_sends.setdefault((source, recipient), deque()).append(now)
+
     def reset(self) -> None:
+        self.number_tokens.clear()
+        self.pair_sends.clear()
         self.messages.clear()
         self.mos.clear()
         self.media.clear()

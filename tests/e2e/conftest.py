@@ -24,10 +24,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: E2E_DIR in Path(str(item.path)).parents)
 
 
+# The send path paced and retried at a scale a test can watch in seconds: 20 messages a second per number, retries at
+# most 2 s apart (the defaults are 80/s and 300 s).
+E2E_PARAMETERS = {"NumberRatePerSecond": "20", "SendRetryMaxDelaySeconds": "2"}
+
+
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     state_dir: Path = tmp_path_factory.mktemp("wab-local")
-    with LocalStack(api_port=0, aws_port=0, simulator_port=0, state_dir=state_dir) as stack:
+    with LocalStack(
+        api_port=0, aws_port=0, simulator_port=0, state_dir=state_dir, parameter_overrides=E2E_PARAMETERS
+    ) as stack:
         yield stack
 
 
@@ -53,7 +60,7 @@ def signed_request(
 
 @pytest.fixture
 def signed_get(local_stack: LocalStack) -> Callable[..., requests.Response]:
-    """`signed_get("/messages/<id>")` or `signed_get("/messages", {"reference": "r"})`."""
+    """`signed_get("/messages/<id>")` or `signed_get("/references/<reference>/messages", {"limit": "10"})`."""
     return lambda path, params=None: signed_request(local_stack, "GET", path, params)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -67,8 +68,11 @@ def test_template_resources_exist_in_moto(local_stack: LocalStack) -> None:
     sqs = local_stack.client("sqs")
     send = sqs.get_queue_attributes(QueueUrl=info["send_queue_url"], AttributeNames=["All"])["Attributes"]
     dlq = sqs.get_queue_attributes(QueueUrl=info["dlq_url"], AttributeNames=["QueueArn"])["Attributes"]
-    assert json.loads(send["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 5}
-    assert send["VisibilityTimeout"] == "180"
+    assert json.loads(send["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 1000}
+    assert (send["VisibilityTimeout"], send["FifoQueue"], send["ContentBasedDeduplication"]) == ("180", "true", "true")
+    for lane in ("priority_lane_url", "bulk_lane_url"):
+        attributes = sqs.get_queue_attributes(QueueUrl=info[lane], AttributeNames=["All"])["Attributes"]
+        assert (attributes["FifoQueue"], attributes["DeduplicationScope"]) == ("true", "messageGroup")
 
     secrets = local_stack.client("secretsmanager")
     callback_secret = json.loads(
@@ -284,3 +288,66 @@ def test_a_busy_port_stops_a_second_stack_before_it_starts_anything(local_stack:
     assert str(busy) in str(caught.value) and "--aws-port" in str(caught.value)
     assert time.monotonic() - started < 1
     assert not (tmp_path / "stack.json").exists() and not (tmp_path / "logs").exists()
+
+
+class GroupWatcher:
+    """Stands in for a handler: records how many records of each message group it holds at once."""
+
+    logical_id = "GroupWatcher"
+    timeout_seconds = 5
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.holding: dict[str, int] = {}
+        self.most_held_at_once = 0
+        self.bodies: list[str] = []
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        groups = [record["attributes"]["MessageGroupId"] for record in event["Records"]]
+        with self.lock:
+            for group in set(groups):
+                self.holding[group] = self.holding.get(group, 0) + 1
+                self.most_held_at_once = max(self.most_held_at_once, self.holding[group])
+        time.sleep(0.3)
+        with self.lock:
+            for group in set(groups):
+                self.holding[group] -= 1
+            self.bodies.extend(record["body"] for record in event["Records"])
+        return {"batchItemFailures": []}
+
+
+def test_a_fifo_groups_messages_are_never_held_by_two_pollers_at_once(local_stack: LocalStack) -> None:
+    """SQS hands out a message group's messages only to one consumer at a time; the local pollers must too."""
+    sqs = local_stack.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"e2e-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"})[
+        "QueueUrl"
+    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    function = GroupWatcher()
+    config = SqsEventSourceConfig(
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        region=local_stack.region,
+        batch_size=10,
+        report_batch_item_failures=True,
+        maximum_concurrency=2,
+    )
+    source = SqsEventSource(function, config, lambda: local_stack.client("sqs"))  # type: ignore[arg-type]
+    source.start()
+    try:
+        for number in range(8):  # one by one, while the pollers wait: the case a long poll gets wrong
+            sqs.send_message(
+                QueueUrl=queue_url,
+                MessageBody=str(number),
+                MessageGroupId="contact",
+                MessageDeduplicationId=str(number),
+            )
+            time.sleep(0.1)
+        deadline = time.monotonic() + 15
+        while len(function.bodies) < 8 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        source.stop()
+
+    assert function.bodies == [str(number) for number in range(8)]
+    assert function.most_held_at_once == 1

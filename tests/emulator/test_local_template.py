@@ -69,18 +69,24 @@ def resolver(template: TranslatedTemplate) -> Resolver:
 def test_routes_come_from_the_template(template: TranslatedTemplate) -> None:
     (api,) = template.http_apis()
     routes = {route.route_key: route for route in api.routes}
-    assert set(routes) == {"POST /callbacks/mo", "POST /callbacks/dlr", "GET /messages/{id}", "GET /messages"}
+    assert set(routes) == {
+        "POST /callbacks/mo",
+        "POST /callbacks/dlr",
+        "GET /messages/{id}",
+        "GET /references/{reference}/messages",
+        "GET /contacts/{number}/messages",
+    }
     assert routes["POST /callbacks/mo"].function_id == "CallbacksFunction"
     assert routes["POST /callbacks/mo"].auth is None  # the callbacks function checks HTTP Basic itself
     assert routes["GET /messages/{id}"].function_id == "MessagesFunction"
     assert routes["GET /messages/{id}"].auth == IamAuth()
-    assert routes["GET /messages"].auth == IamAuth()
+    assert routes["GET /contacts/{number}/messages"].auth == IamAuth()
     assert {route.payload_format_version for route in api.routes} == {"2.0"}
 
 
 def test_functions_know_their_code_handler_timeout_and_layer(template: TranslatedTemplate) -> None:
     functions = template.functions()
-    assert set(functions) == {"CallbacksFunction", "MessagesFunction", "SenderFunction"}
+    assert set(functions) == {"CallbacksFunction", "IntakeFunction", "MessagesFunction", "SenderFunction"}
     sender = functions["SenderFunction"]
     assert sender.code_dir == ROOT / "functions" / "sender"
     assert sender.handler == "app.lambda_handler"
@@ -91,7 +97,7 @@ def test_functions_know_their_code_handler_timeout_and_layer(template: Translate
     assert template.layers()[layer_id].content_dir == ROOT / "layers" / "wab"
     # Globals' variables are merged into each function's own.
     assert sender.environment["POWERTOOLS_SERVICE_NAME"] == "whatsapp-gateway"
-    assert sender.environment["SEND_QUEUE_URL"] == {"Ref": "SendQueue"}
+    assert sender.environment["PRIORITY_LANE_URL"] == {"Ref": "PriorityLaneQueue"}
 
 
 def test_table_has_its_keys_indexes_and_ttl(template: TranslatedTemplate) -> None:
@@ -112,12 +118,24 @@ def test_table_has_its_keys_indexes_and_ttl(template: TranslatedTemplate) -> Non
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
-def test_send_queue_redrives_to_the_dead_letter_queue(template: TranslatedTemplate, resolver: Resolver) -> None:
+def test_the_send_queue_and_the_lanes_are_fifo_and_redrive_to_the_dead_letter_queue(
+    template: TranslatedTemplate, resolver: Resolver
+) -> None:
     queues = template.of_type("AWS::SQS::Queue")
-    assert set(queues) == {"SendQueue", "SendDeadLetterQueue"}
-    send = resolver.resolve(template.properties("SendQueue"))
-    assert send["RedrivePolicy"] == {"deadLetterTargetArn": "arn-of-SendDeadLetterQueue", "maxReceiveCount": 5}
-    assert send["VisibilityTimeout"] == 180
+    assert set(queues) == {
+        "SendQueue",
+        "PriorityLaneQueue",
+        "BulkLaneQueue",
+        "SendDeadLetterQueue",
+        "RuleDeadLetterQueue",
+    }
+    for name in ("SendQueue", "PriorityLaneQueue", "BulkLaneQueue"):
+        queue = resolver.resolve(template.properties(name))
+        # A backstop only: the gateway moves what crashes it to the dead-letter queue itself, reported first.
+        assert queue["RedrivePolicy"] == {"deadLetterTargetArn": "arn-of-SendDeadLetterQueue", "maxReceiveCount": 1000}
+        assert (queue["FifoQueue"], queue["VisibilityTimeout"]) == (True, 180)
+    assert resolver.resolve(template.properties("SendQueue"))["ContentBasedDeduplication"] is True
+    assert "ContentBasedDeduplication" not in resolver.resolve(template.properties("PriorityLaneQueue"))
 
 
 def test_rules_route_commands_from_other_sources_to_the_send_queue(
@@ -138,18 +156,23 @@ def test_rules_route_commands_from_other_sources_to_the_send_queue(
         "WhatsApp Broadcast Requested",
         "WhatsApp Media Upload Requested",
         "WhatsApp Contact Erasure Requested",
+        "WhatsApp Template Catalogue Updated",
     }
 
 
 def test_event_source_mapping_has_batching_partial_failures_and_concurrency(
     template: TranslatedTemplate, resolver: Resolver
 ) -> None:
-    (mapping,) = template.event_source_mappings()
-    assert mapping.function_id == "SenderFunction"
-    assert resolver.resolve(mapping.queue_arn) == "arn-of-SendQueue"
-    assert int(resolver.resolve(mapping.batch_size)) == 10
-    assert mapping.report_batch_item_failures is True
-    assert int(resolver.resolve(mapping.maximum_concurrency)) == 2
+    mappings = {resolver.resolve(mapping.queue_arn): mapping for mapping in template.event_source_mappings()}
+    assert {queue: mapping.function_id for queue, mapping in mappings.items()} == {
+        "arn-of-SendQueue": "IntakeFunction",
+        "arn-of-PriorityLaneQueue": "SenderFunction",
+        "arn-of-BulkLaneQueue": "SenderFunction",
+    }
+    for mapping in mappings.values():
+        assert int(resolver.resolve(mapping.batch_size)) == 10
+        assert mapping.report_batch_item_failures is True
+        assert int(resolver.resolve(mapping.maximum_concurrency)) == 2
 
 
 def test_parameters_use_defaults_unless_overridden() -> None:
@@ -186,11 +209,13 @@ def test_conditions_decide_which_resources_exist_and_which_branch_is_used(templa
         "CreateAlarmTopic": True,
         "CreateAlarmTopicKey": True,
         "UseSnapStart": False,
+        "RestrictCommandSources": False,
+        "KeepEventArchive": True,
     }
     assert {"AlarmTopic", "AlarmTopicKey"} <= set(template.resources)
     resolver = template.resolver("wab-local", REGION)
     queue = resolver.resolve(template.properties("SendDeadLetterQueue"))
-    assert queue == {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600}  # NoValue drops the key
+    assert queue == {"FifoQueue": True, "SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600}  # no NoValue
 
     key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     customer = TranslatedTemplate(
@@ -200,7 +225,7 @@ def test_conditions_decide_which_resources_exist_and_which_branch_is_used(templa
     )
     assert "AlarmTopic" not in customer.resources and "AlarmTopicKey" not in customer.resources
     queue = customer.resolver("wab-local", REGION).resolve(customer.properties("SendDeadLetterQueue"))
-    assert queue == {"KmsMasterKeyId": key_arn, "MessageRetentionPeriod": 1209600}
+    assert queue == {"FifoQueue": True, "KmsMasterKeyId": key_arn, "MessageRetentionPeriod": 1209600}
 
 
 def test_resolver_turns_intrinsics_into_local_values(template: TranslatedTemplate) -> None:

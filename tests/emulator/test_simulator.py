@@ -452,6 +452,53 @@ def test_rates_follow_the_seed(sim: Simulator, api: requests.Session) -> None:
     assert set(first) == {202, 429}
 
 
+def test_a_number_over_its_rate_is_throttled_with_130429_and_recovers_as_the_bucket_refills(
+    sim: Simulator, api: requests.Session
+) -> None:
+    control(sim, "/_sim/faults", {"number_rate": 5, "auto_dlr": False})
+    answers = [send(api, sim).status_code for _ in range(7)]  # a burst of one second's worth goes through
+
+    assert answers == [202] * 5 + [429] * 2
+    assert send(api, sim, path="/messages/broadcast", destination=[CUSTOMER]).status_code == 429
+    assert control(sim, "/_sim/stats")["throttled"] == 3
+    time.sleep(0.45)  # two more tokens
+    assert [send(api, sim).status_code for _ in range(3)] == [202, 202, 429]
+
+
+def test_a_broadcast_takes_one_unit_of_the_number_rate_per_recipient(sim: Simulator, api: requests.Session) -> None:
+    control(sim, "/_sim/faults", {"number_rate": 4, "auto_dlr": False})
+    recipients = [f"+6421000000{n}" for n in range(3)]
+
+    assert send(api, sim, path="/messages/broadcast", destination=recipients).status_code == 202
+    assert send(api, sim, path="/messages/broadcast", destination=recipients[:2]).status_code == 429
+    assert send(api, sim).status_code == 202
+
+
+def test_one_recipient_over_the_pair_rate_gets_131056(sim: Simulator, api: requests.Session) -> None:
+    control(sim, "/_sim/faults", {"pair_rate_window_seconds": 0.5, "pair_rate_burst": 2, "auto_dlr": False})
+
+    assert [send(api, sim).status_code for _ in range(2)] == [202, 202]
+    refused = send(api, sim)
+    assert (refused.status_code, refused.json()["error"]) == (
+        400,
+        "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+    )
+    assert send(api, sim, destination="+64219999999").status_code == 202  # other recipients are not held back
+    assert control(sim, "/_sim/stats")["pair_rate_limited"] == 1
+    time.sleep(0.5)
+    assert send(api, sim).status_code == 202
+
+
+def test_accepted_messages_carry_their_time_to_the_microsecond(sim: Simulator, api: requests.Session) -> None:
+    control(sim, "/_sim/faults", {"auto_dlr": False})
+    send(api, sim)
+    send(api, sim)
+
+    times = [message["accepted_at"] for message in control(sim, "/_sim/messages")]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", at) for at in times), times
+    assert times == sorted(times) and times[0] != times[1]
+
+
 def test_faults_are_partially_updated_validated_and_reset(sim: Simulator) -> None:
     before = control(sim, "/_sim/faults")
     after = control(sim, "/_sim/faults", {"error_rate": 0.25})

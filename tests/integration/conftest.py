@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -123,85 +124,137 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
 # --- the sender function on a real (moto) send queue, and the provider it calls ---------------------------------------
 
 
+LANES = ("priority", "bulk")
+
+
 @dataclass
 class Harness:
+    """The send path against moto: the send queue, the intake, the two lanes and the sender, each queue a real (moto)
+    FIFO queue, each function invoked the way Lambda's poller invokes it (a batch received, the answer settled), so
+    redeliveries, receive counts, message groups and visibility changes are real."""
+
     aws: Any
-    queue_url: str
-    queue_arn: str
-    dlq_url: str
-    module: Any
+    urls: dict[str, str]  # send, priority, bulk, dlq
+    arns: dict[str, str]
+    intake: Any  # the intake handler module
+    module: Any  # the sender handler module
     monkeypatch: pytest.MonkeyPatch
     visibility_changes: list[dict[str, Any]] = field(default_factory=list)
+    last_records: list[dict[str, Any]] = field(default_factory=list)
+    received: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def sqs(self) -> Any:
         return wab_aws.client("sqs")
 
+    @property
+    def queue_url(self) -> str:
+        return self.urls["send"]
+
+    @property
+    def queue_arn(self) -> str:
+        return self.arns["send"]
+
+    @property
+    def dlq_url(self) -> str:
+        return self.urls["dlq"]
+
     def configure(self, **variables: str) -> None:
-        """Change the sender's settings (a new container, as after a deploy)."""
+        """Change the functions' settings (new containers, as after a deploy)."""
         from wab import settings
 
         for name, value in variables.items():
             self.monkeypatch.setenv(name, value)
         settings.load.cache_clear()
         self.module.sender.cache_clear()
+        self.intake.intake.cache_clear()
 
-    def put(self, *bodies: Any) -> None:
+    def put(self, *bodies: Any, group: str = "requests") -> None:
+        """Send commands straight to the send queue, each a request of its own."""
         for body in bodies:
             self.sqs.send_message(
-                QueueUrl=self.queue_url, MessageBody=body if isinstance(body, str) else json.dumps(body)
+                QueueUrl=self.queue_url,
+                MessageBody=body if isinstance(body, str) else json.dumps(body),
+                MessageGroupId=group,
+                MessageDeduplicationId=uuid.uuid4().hex,
             )
 
-    def run(self, context: LambdaContext | None = None) -> dict[str, Any]:
-        """One invocation on up to ten visible messages; settles what the answer says succeeded."""
-        messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
-        ).get("Messages", [])
-        assert messages, "no visible message on the send queue"
-        records = [sqs_record(message, self.queue_arn, "eu-west-1") for message in messages]
-        result = self.module.lambda_handler({"Records": records}, context or LambdaContext())
-        settled = records_to_delete(records, result, report_batch_item_failures=True)
-        for record in settled:
-            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=record["receiptHandle"])
-        self.last_records = records
-        return result
+    def route(self) -> list[dict[str, Any]]:
+        """Invoke the intake until the send queue has nothing visible; its answers."""
+        answers = []
+        while records := self._receive("send"):
+            answer = self.intake.lambda_handler({"Records": records}, LambdaContext())
+            self._settle("send", records, answer)
+            answers.append(answer)
+        return answers
 
-    def run_until_empty(self, limit: int = 10) -> None:
+    def run(self, context: LambdaContext | None = None, *, lane: str | None = None) -> dict[str, Any]:
+        """Route what waits on the send queue, then one sender invocation on up to ten visible messages of a lane
+        (the transactional lane first); settles what the answer says succeeded."""
+        self.route()
+        for name in (lane,) if lane else LANES:
+            if records := self._receive(name):
+                self.last_records = records
+                answer = self.module.lambda_handler({"Records": records}, context or LambdaContext())
+                self._settle(name, records, answer)
+                return answer
+        raise AssertionError("no visible message on the send lanes")
+
+    def run_until_empty(self, limit: int = 20) -> None:
         for _ in range(limit):
+            self.route()
             if not self.visible():
                 return
             self.run()
-        raise AssertionError("the send queue did not drain")
+        raise AssertionError("the send path did not drain")
+
+    def _receive(self, name: str) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.urls[name], MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        records = [sqs_record(message, self.arns[name], "eu-west-1") for message in messages]
+        self.received.setdefault(name, []).extend(records)
+        return records
+
+    def _settle(self, name: str, records: list[dict[str, Any]], answer: dict[str, Any]) -> None:
+        for record in records_to_delete(records, answer, report_batch_item_failures=True):
+            self.sqs.delete_message(QueueUrl=self.urls[name], ReceiptHandle=record["receiptHandle"])
 
     def visible(self) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-        )
-        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+        return sum(self._count(name, "ApproximateNumberOfMessages") for name in ("send", *LANES))
 
     def in_flight(self) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
-        )
-        return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+        return sum(self._count(name, "ApproximateNumberOfMessagesNotVisible") for name in ("send", *LANES))
+
+    def _count(self, name: str, attribute: str) -> int:
+        answer = self.sqs.get_queue_attributes(QueueUrl=self.urls[name], AttributeNames=[attribute])
+        return int(answer["Attributes"][attribute])
 
     def time_passes(self) -> None:
         """Every postponed message becomes visible again."""
-        for record in self.last_records:
-            with contextlib.suppress(self.sqs.exceptions.ClientError):  # already deleted
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
-                )
+        for name, records in self.received.items():
+            for record in records:
+                with contextlib.suppress(self.sqs.exceptions.ClientError):  # already deleted
+                    self.sqs.change_message_visibility(
+                        QueueUrl=self.urls[name], ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+                    )
+        self.received.clear()
 
-    def queued_bodies(self) -> list[dict[str, Any]]:
-        """The bodies of the visible messages, left on the queue."""
+    def lane_messages(self, lane: str) -> list[dict[str, Any]]:
+        """The bodies of the visible messages of a lane (routing first), left on it."""
+        self.route()
         bodies = []
-        for message in self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in self.sqs.receive_message(QueueUrl=self.urls[lane], MaxNumberOfMessages=10).get("Messages", []):
             bodies.append(json.loads(message["Body"]))
             self.sqs.change_message_visibility(
-                QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                QueueUrl=self.urls[lane], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
             )
         return bodies
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", [])
 
     def record(self, message_id: str = MESSAGE_ID) -> dict[str, Any] | None:
         return self.item(f"MSG#{message_id}")
@@ -236,39 +289,63 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {key: deserializer.deserialize(value) for key, value in item.items()}
 
 
+QUEUES = {"send": "SendQueue", "priority": "PriorityLaneQueue", "bulk": "BulkLaneQueue", "dlq": "SendDeadLetterQueue"}
+
+
 @pytest.fixture
 def sender(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
-    """The send queue (with its DLQ, settings from template.yaml) and the sender function configured for it.
+    """The send path's queues (attributes from template.yaml) and the intake and sender functions configured for them.
 
-    Every client is the one the sender itself uses (`wab.aws.client`): creating clients is most of a test's cost.
+    Every client is the one the functions themselves use (`wab.aws.client`): creating clients is most of a test's cost.
     """
-    queue = template_resources()["SendQueue"]["Properties"]
+    resources = template_resources()
     sqs = wab_aws.client("sqs")
-    dlq_url = sqs.create_queue(QueueName="send-dlq")["QueueUrl"]
-    redrive = {
-        "deadLetterTargetArn": queue_arn(dlq_url),
-        "maxReceiveCount": str(queue["RedrivePolicy"]["maxReceiveCount"]),
-    }
-    queue_url = sqs.create_queue(
-        QueueName="send",
-        Attributes={"VisibilityTimeout": str(queue["VisibilityTimeout"]), "RedrivePolicy": json.dumps(redrive)},
-    )["QueueUrl"]
-    module = load_handler("sender")
-    harness = Harness(aws, queue_url, queue_arn(queue_url), dlq_url, module, monkeypatch)
+    urls: dict[str, str] = {}
+    for name in ("dlq", "send", "priority", "bulk"):
+        properties = resources[QUEUES[name]]["Properties"]
+        attributes = {
+            key: str(properties[key]).lower() if isinstance(properties[key], bool) else str(properties[key])
+            for key in (
+                "FifoQueue",
+                "ContentBasedDeduplication",
+                "DeduplicationScope",
+                "FifoThroughputLimit",
+                "VisibilityTimeout",
+            )
+            if key in properties
+        }
+        if "RedrivePolicy" in properties:
+            redrive = {"deadLetterTargetArn": queue_arn(urls["dlq"]), "maxReceiveCount": "1000"}
+            attributes["RedrivePolicy"] = json.dumps(redrive)
+        urls[name] = sqs.create_queue(QueueName=f"{name}.fifo", Attributes=attributes)["QueueUrl"]
+    harness = Harness(
+        aws,
+        urls,
+        {name: queue_arn(url) for name, url in urls.items()},
+        load_handler("intake"),
+        load_handler("sender"),
+        monkeypatch,
+    )
     harness.configure(
-        SEND_QUEUE_URL=queue_url,
+        SEND_QUEUE_URL=urls["send"],
+        PRIORITY_LANE_URL=urls["priority"],
+        BULK_LANE_URL=urls["bulk"],
+        DEAD_LETTER_QUEUE_URL=urls["dlq"],
         BUSINESS_NUMBER=BUSINESS,
         WINDOW_POLICY="off",
         BROADCAST_CHUNK_SIZE="100",
+        NUMBER_RATE_PER_SECOND="1000",
+        MEDIA_BUCKETS="wab-media-test,whatsapp-gateway-mediabucket-example",
     )
 
     def postponed(params: dict[str, Any], **_: Any) -> None:
-        if params["VisibilityTimeout"] > 0:  # the harness itself only ever makes messages visible again (0)
+        if params["VisibilityTimeout"] > 0:  # the harness and a held-back record only make messages visible (0)
             harness.visibility_changes.append(params)
 
     sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibility", postponed)
     yield harness
-    module.sender.cache_clear()
+    harness.module.sender.cache_clear()
+    harness.intake.intake.cache_clear()
 
 
 def queue_arn(queue_url: str) -> str:

@@ -77,7 +77,7 @@ def route_erasures_to_the_queue(sender: Harness) -> None:
     events.put_targets(
         Rule="ContactErasureRequestedRule",
         EventBusName=sender.aws.bus_name,
-        Targets=[{"Id": "SendQueue", "Arn": sender.queue_arn}],
+        Targets=[{"Id": "SendQueue", "Arn": sender.queue_arn, "SqsParameters": rule["Targets"][0]["SqsParameters"]}],
     )
 
 
@@ -101,7 +101,9 @@ def erase(sender: Harness, monkeypatch: pytest.MonkeyPatch, at: datetime = ERASE
 
     with monkeypatch.context() as frozen:
         frozen.setattr(clock, "now", lambda: at)
-        assert sender.run() == {"batchItemFailures": []}
+        assert all(answer == {"batchItemFailures": []} for answer in sender.route())
+        if sender.visible():
+            assert sender.run() == {"batchItemFailures": []}
     return sender.published()
 
 

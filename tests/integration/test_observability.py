@@ -127,11 +127,11 @@ def test_the_auth_alarm_watches_the_metric_the_callbacks_emit():
 
 def test_an_accepted_send_counts_once(sender, provider, emf):
     provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
-    sender.put(text_command())
+    sender.put(text_command(idempotency_key="k-1"))
     sender.run()
     assert emf() == {metric("SendsAccepted"): 1}
 
-    sender.put(text_command())  # delivered again: nothing is sent, nothing counts
+    sender.put(text_command(idempotency_key="k-1"))  # asked for again: nothing is sent, nothing counts
     sender.run()
     assert emf() == {}
 
@@ -197,8 +197,9 @@ def test_the_sender_logs_each_records_keys_and_no_secret_header_or_body(sender, 
         "message accepted",
     ]
     [record] = sender.last_records
+    delivery_id = json.loads(record["body"])["delivery_id"]  # the request's: the id its requester was given
     for line in during:
-        assert (line["sqs_message_id"], line["correlation_id"]) == (record["messageId"], record["messageId"])
+        assert (line["sqs_message_id"], line["correlation_id"]) == (record["messageId"], delivery_id)
         assert (line["command"], line["reference"], line["idempotency_key"]) == ("send", "order-7", "send:shipment-7")
     assert during[-1]["message_id"] == MESSAGE_ID  # the provider's id, as the callbacks function logs it
     assert not {"sqs_message_id", "correlation_id", "command", "reference", "idempotency_key"} & set(after)
@@ -214,7 +215,9 @@ def test_records_handled_side_by_side_each_log_their_own_keys(sender, provider, 
     sender.run()
 
     accepted = [line for line in log_lines() if line["message"] == "message accepted"]
-    by_message = {record["messageId"]: json.loads(record["body"])["reference"] for record in sender.last_records}
+    by_message = {
+        record["messageId"]: json.loads(record["body"])["command"]["reference"] for record in sender.last_records
+    }
     assert len(accepted) == len(by_message) == 4
     assert {line["sqs_message_id"]: line["reference"] for line in accepted} == by_message
 

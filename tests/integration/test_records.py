@@ -1,6 +1,7 @@
 """The record API against moto: records by id, listings by reference and contact, newest first, paged."""
 
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -27,7 +28,11 @@ def get(aws):
     messages.store.cache_clear()
 
     def get(path: str, query: dict[str, str] | None = None) -> tuple[int, Any]:
-        parameters = {"message_id": path.rsplit("/", 1)[1]} if path.count("/") == 2 else None
+        parts = path.split("/")
+        if parts[1] == "messages":
+            parameters = {"message_id": parts[2]}
+        else:  # /references/{reference}/messages, /contacts/{number}/messages: API Gateway decodes the value
+            parameters = {"reference" if parts[1] == "references" else "number": unquote(parts[2])}
         event = http_event("GET", path, query=query, path_parameters=parameters)
         response = messages.lambda_handler(event, LambdaContext())
         return response["statusCode"], answer_json(response)
@@ -99,23 +104,36 @@ def test_listing_by_contact_is_newest_first_and_paged(deliver, get):
         deliver("mo", inbound(number))
     deliver("mo", inbound(99, source="+64229999999"))
 
-    status, page = get("/messages", {"contact": "64211234567", "limit": "2"})
+    status, page = get("/contacts/64211234567/messages", {"limit": "2"})
     assert status == 200
     assert [item["content"]["text"]["body"] for item in page["items"]] == ["message 5", "message 4"]
     seen = [item["id"] for item in page["items"]]
     while page["next_cursor"]:
-        status, page = get("/messages", {"contact": CUSTOMER, "limit": "2", "cursor": page["next_cursor"]})
+        status, page = get("/contacts/%2B64211234567/messages", {"limit": "2", "cursor": page["next_cursor"]})
         assert status == 200
         seen += [item["id"] for item in page["items"]]
     assert seen == [f"c1fc05e6-863e-43bf-86dc-{n:012d}" for n in (5, 4, 3, 2, 1)]
 
 
-def test_listing_by_reference(deliver, get):
-    deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d12", "status": "sent", "reference": "campaign-9"})
-    deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d13", "status": "sent", "reference": "campaign-9"})
-    deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d14", "status": "sent", "reference": "other"})
+def test_listing_by_reference(aws, get):
+    from wab.models.records import MessageRecord
+    from wab.store import MessageStore
 
-    status, page = get("/messages", {"reference": "campaign-9"})
+    store = MessageStore(aws.table_name)
+    for number, reference in ((12, "campaign-9"), (13, "campaign-9"), (14, "other")):
+        stamp = f"2026-11-30T10:00:{number:02d}.000000Z"
+        store.save(
+            MessageRecord(
+                id=f"b95fc11e-37f0-4770-a082-6ea22d4c4d{number}",
+                direction="MT",
+                reference=reference,
+                created_at=stamp,
+                updated_at=stamp,
+            ),
+            expected_version=None,
+        )
+
+    status, page = get("/references/campaign-9/messages")
 
     assert status == 200
     assert [item["id"] for item in page["items"]] == [
@@ -126,27 +144,34 @@ def test_listing_by_reference(deliver, get):
 
 
 @pytest.mark.parametrize(
-    "query, error",
+    "path, query, error",
     [
-        ({}, "invalid_query"),
-        ({"reference": "a", "contact": "+64211234567"}, "invalid_query"),
-        ({"contact": "not-a-number"}, "invalid_query"),
-        ({"contact": "+64211234567", "limit": "0"}, "invalid_query"),
-        ({"contact": "+64211234567", "limit": "101"}, "invalid_query"),
-        ({"contact": "+64211234567", "limit": "ten"}, "invalid_query"),
-        ({"contact": "+64211234567", "cursor": "garbage"}, "invalid_cursor"),
-        ({"contact": "+64211234567", "cursor": "eyJwayI6IngifQ"}, "invalid_cursor"),
-        ({"contact": "+64211234567", "sort": "asc"}, "invalid_query"),
+        ("/contacts/not-a-number/messages", {}, "invalid_query"),
+        ("/contacts/+64211234567/messages", {"limit": "0"}, "invalid_query"),
+        ("/contacts/+64211234567/messages", {"limit": "101"}, "invalid_query"),
+        ("/contacts/+64211234567/messages", {"limit": "ten"}, "invalid_query"),
+        ("/contacts/+64211234567/messages", {"cursor": "garbage"}, "invalid_cursor"),
+        ("/contacts/+64211234567/messages", {"cursor": "eyJwayI6IngifQ"}, "invalid_cursor"),
+        ("/contacts/+64211234567/messages", {"sort": "asc"}, "invalid_query"),
+        ("/references/campaign-9/messages", {"contact": "+64211234567"}, "invalid_query"),
+        ("/references/" + "r" * 257 + "/messages", {}, "invalid_query"),
     ],
 )
-def test_bad_listing_queries_are_a_400(get, query, error):
-    status, answer = get("/messages", query)
+def test_bad_listing_requests_are_a_400(get, path, query, error):
+    status, answer = get(path, query)
     assert (status, answer["error"]) == (400, error)
+
+
+def test_the_old_query_form_is_gone(get):
+    """One query route served references and contacts alike, and IAM cannot tell query strings apart."""
+    messages = load_handler("messages")
+    answer = messages.lambda_handler(http_event("GET", "/messages", query={"contact": CUSTOMER}), LambdaContext())
+    assert answer["statusCode"] == 404
 
 
 def test_a_cursor_from_another_listing_is_refused(deliver, get):
     for number in range(1, 4):
         deliver("mo", inbound(number))
-    _, page = get("/messages", {"contact": CUSTOMER, "limit": "1"})
-    status, answer = get("/messages", {"contact": "+64220000000", "cursor": page["next_cursor"]})
+    _, page = get(f"/contacts/{CUSTOMER}/messages", {"limit": "1"})
+    status, answer = get("/contacts/+64220000000/messages", {"cursor": page["next_cursor"]})
     assert (status, answer["error"]) == (400, "invalid_cursor")

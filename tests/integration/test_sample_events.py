@@ -23,7 +23,7 @@ def test_the_sample_callbacks_and_record_reads_work_end_to_end(aws):
 
     status, record = invoke("messages", sample("messages-get.json"))
     assert (status, record["status"], record["reference"]) == (200, "received", "order-1042")
-    status, page = invoke("messages", sample("messages-list.json"))
+    status, page = invoke("messages", sample("messages-list-by-contact.json"))
     assert status == 200
     assert [item["content"]["text"]["body"] for item in page["items"]] == ["Kia ora! Is my order on its way?"]
     assert [event["detail-type"] for event in aws.published()] == [

@@ -59,8 +59,11 @@ def route_requests_to_the_queue(bus_name: str, target_arn: str) -> None:
     for name in REQUEST_RULES:
         pattern = json.dumps(resources[name]["Properties"]["EventPattern"])
         wab_aws.client("events").put_rule(Name=name, EventBusName=bus_name, EventPattern=pattern)
+        [target] = resources[name]["Properties"]["Targets"]
         wab_aws.client("events").put_targets(
-            Rule=name, EventBusName=bus_name, Targets=[{"Id": "SendQueue", "Arn": target_arn}]
+            Rule=name,
+            EventBusName=bus_name,
+            Targets=[{"Id": "SendQueue", "Arn": target_arn, "SqsParameters": target["SqsParameters"]}],
         )
 
 
@@ -217,11 +220,16 @@ def test_a_redelivered_or_replayed_command_is_sent_once(sender, provider):
 
     sender.put(command)
     assert sender.run() == {"batchItemFailures": []}
-    sender.put(command, envelope)  # an SQS duplicate and an EventBridge replay: new message ids, same command
+    sender.put(command, envelope)  # the same command asked for again, on the queue and on the bus
     assert sender.run() == {"batchItemFailures": []}
 
     assert len(provider.calls) == 1
-    assert len(details(sender.published(), "WhatsApp Message Accepted")) == 1
+    # Each repeat is told the original's outcome, marked as a repeat: a suppressed duplicate is never silent.
+    accepted = details(sender.published(), "WhatsApp Message Accepted")
+    assert [event.get("repeat") for event in accepted] == [None, True, True]
+    assert {(event["message_id"], event["idempotency_key"]) for event in accepted} == {
+        (MESSAGE_ID, "shipment-7-notice")
+    }
     assert sender.visible() == sender.in_flight() == 0
     idempotency = [item for item in sender.items() if item["pk"].startswith("IDEMPOTENCY#sender#")]
     assert len(idempotency) == 1
@@ -293,31 +301,34 @@ def test_a_duplicate_in_the_same_batch_waits_for_its_original_and_sends_nothing(
     assert sender.run() == {"batchItemFailures": []}
 
     assert len(provider.calls) == 1
-    assert len(details(sender.published(), "WhatsApp Message Accepted")) == 1
+    accepted = details(sender.published(), "WhatsApp Message Accepted")
+    assert [event.get("repeat") for event in accepted] == [None, True, True]
 
 
-def test_without_a_key_or_reference_the_content_decides_what_is_a_duplicate(sender, provider):
-    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
-    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": "second-id", "status": "accepted"}])
-    command = text_command()
-    del command["reference"]
+def test_without_an_idempotency_key_each_request_is_a_new_send_and_a_redelivery_is_not(sender, provider):
+    for number in range(3):
+        provider.add(
+            responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": f"id-{number}", "status": "accepted"}]
+        )
+    command = text_command()  # the same reference: a correlation id, shared by many commands
+    envelope = {"id": "event-1", "detail-type": "WhatsApp Send Requested", "source": "shop.orders", "detail": command}
 
-    sender.put(command, command, {**command, "text": {"body": "another message"}})
+    sender.put(command, command)  # two requests alike: an order's "shipped" told twice is two messages
+    sender.put(envelope, envelope)  # the bus delivering one event twice: one request
     sender.run_until_empty()
 
-    assert [request_json(call)["text"]["body"] for call in provider.calls] == [
-        "Your order has shipped",
-        "another message",
-    ]
+    assert len(provider.calls) == 3
+    accepted = details(sender.published(), "WhatsApp Message Accepted")
+    assert sorted(event["message_id"] for event in accepted) == ["id-0", "id-1", "id-2"]
 
 
-def test_a_reference_reused_for_a_different_command_is_reported_not_sent(sender, provider):
+def test_an_idempotency_key_reused_for_a_different_command_is_reported_not_sent(sender, provider):
     provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
-    sender.put(text_command())
+    sender.put(text_command(idempotency_key="k-1"))
     sender.run()
     sender.published()
 
-    sender.put(text_command(text={"body": "something else"}))
+    sender.put(text_command(idempotency_key="k-1", text={"body": "something else"}))
     assert sender.run() == {"batchItemFailures": []}
 
     assert len(provider.calls) == 1
@@ -368,7 +379,7 @@ def test_throttling_postpones_the_record_and_the_next_delivery_sends_it(sender, 
 
     assert failures(first) == [sender.last_records[0]["messageId"]]
     [change] = sender.visibility_changes
-    assert change["QueueUrl"] == sender.queue_url
+    assert change["QueueUrl"] == sender.urls["priority"]
     assert 1 <= change["VisibilityTimeout"] <= 2  # first receipt: up to 2^1 s, jittered
     assert sender.visible() == 0 and sender.record() is None and sender.published() == []
     assert not [item for item in sender.items() if item["pk"].startswith("IDEMPOTENCY#")]  # the attempt is forgotten
@@ -431,15 +442,19 @@ def test_a_permanent_error_is_reported_and_not_retried(sender, provider):
             "error": {"code": "131026", "message": "(#131026) Message undeliverable"},
         },
     )
-    sender.put(text_command())  # the same command again: the outcome stands, nothing is called or published
+    sender.put(text_command(idempotency_key="k-1"))
     sender.run()
-    assert len(provider.calls) == 1 and sender.published() == []
+    sender.put(text_command(idempotency_key="k-1"))  # the same command again: the outcome stands, told again
+    sender.run()
+    assert len(provider.calls) == 2
+    [first, repeated] = details(sender.published(), "WhatsApp Message Failed")
+    assert repeated == {**first, "repeat": True}
 
 
 def test_an_invalid_command_is_reported_without_calling_the_provider_and_is_not_retried(sender, provider):
     sender.put(text_command(destination="12345", text={"body": "x" * 4097}))
 
-    assert sender.run() == {"batchItemFailures": []}
+    assert sender.route() == [{"batchItemFailures": []}]
 
     assert len(provider.calls) == 0
     assert sender.visible() == sender.in_flight() == 0
@@ -457,7 +472,7 @@ def test_an_invalid_command_is_reported_without_calling_the_provider_and_is_not_
 def test_a_body_that_is_not_json_is_reported_too(sender, provider):
     sender.put("this is not a command")
 
-    assert sender.run() == {"batchItemFailures": []}
+    assert sender.route() == [{"batchItemFailures": []}]
 
     [event] = sender.published()
     assert event["detail"]["error"] == {
@@ -698,30 +713,47 @@ def test_a_large_broadcast_is_split_into_chunks_that_each_send_once(sender, prov
         "destination": numbers,
         "type": "template",
         "reference": "promo-2",
+        "idempotency_key": "launch-2",
         "template": {"name": "spring_sale", "language": {"code": "en"}},
     }
     sender.put(parent)
 
-    assert sender.run() == {"batchItemFailures": []}
-
+    chunks = [message["command"] for message in sender.lane_messages("bulk")]
     assert len(provider.calls) == 0
-    chunks = sender.queued_bodies()
     assert sorted((chunk["idempotency_key"], chunk["destination"]) for chunk in chunks) == [
-        ("ref:promo-2#chunk-1-of-3", numbers[0:2]),
-        ("ref:promo-2#chunk-2-of-3", numbers[2:4]),
-        ("ref:promo-2#chunk-3-of-3", numbers[4:5]),
+        ("launch-2#chunk-1-of-3", numbers[0:2]),
+        ("launch-2#chunk-2-of-3", numbers[2:4]),
+        ("launch-2#chunk-3-of-3", numbers[4:5]),
     ]
     assert all(chunk["command"] == "broadcast" and chunk["reference"] == "promo-2" for chunk in chunks)
+    sender.run_until_empty()
 
-    sender.put(parent)  # the parent delivered again: the same chunks are queued again...
+    sender.put(parent)  # the same broadcast asked for again: the same chunks...
     sender.run_until_empty()
 
     assert sorted(tuple(request_json(call)["destination"]) for call in provider.calls) == [
         tuple(numbers[0:2]),
         tuple(numbers[2:4]),
         tuple(numbers[4:5]),
-    ]  # ...and still every recipient got one copy
-    assert sorted(event["destination"] for event in details(sender.published(), "WhatsApp Message Accepted")) == numbers
+    ]  # ...and still every recipient got one copy, the second request told the outcome as a repeat
+    accepted = details(sender.published(), "WhatsApp Message Accepted")
+    assert sorted(event["destination"] for event in accepted if not event.get("repeat")) == numbers
+    assert sorted(event["destination"] for event in accepted if event.get("repeat")) == numbers
+
+
+def test_a_broadcast_is_chunked_no_larger_than_its_numbers_rate_allows_at_once(sender, provider):
+    sender.configure(BROADCAST_CHUNK_SIZE="100", NUMBER_RATE_PER_SECOND="20")
+    sender.put(
+        {
+            "destination": recipients(25),
+            "type": "template",
+            "template": {"name": "spring_sale", "language": {"code": "en"}},
+        }
+    )
+
+    sizes = sorted(len(message["command"]["destination"]) for message in sender.lane_messages("bulk"))
+
+    assert sizes == [7, 9, 9]  # 20 a second, a burst of 0.4 s: 9 at once
 
 
 def test_a_failed_chunk_retries_alone(sender, provider):
@@ -744,9 +776,8 @@ def test_a_failed_chunk_retries_alone(sender, provider):
             "template": {"name": "spring_sale", "language": {"code": "en"}},
         }
     )
-    sender.run()
 
-    result = sender.run()  # both chunks
+    result = sender.run()  # both chunks, side by side
 
     assert len(failures(result)) == 1
     sender.time_passes()
@@ -892,6 +923,24 @@ def test_media_over_whatsapps_limit_or_missing_is_refused_before_uploading(sende
     assert errors == [("nowhere.png", "media_not_found"), ("stickers/big.webp", "media_too_large")]
 
 
+def test_media_from_a_bucket_the_gateway_does_not_upload_from_is_refused_without_reading_it(sender, provider):
+    create_bucket("someone-elses-bucket")
+    s3().put_object(Bucket="someone-elses-bucket", Key="payroll.pdf", Body=b"%PDF")
+    reads: list[str] = []
+    s3().meta.events.register("before-call.s3.*", lambda model, **_: reads.append(model.name))
+    sender.put({"bucket": "someone-elses-bucket", "key": "payroll.pdf", "reference": "doc-1"})
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert reads == [] and len(provider.calls) == 0 and sender.visibility_changes == []
+    [failed] = details(sender.published(), "WhatsApp Message Failed")
+    assert (failed["error"]["code"], failed["bucket"], failed["key"]) == (
+        "media_forbidden",
+        "someone-elses-bucket",
+        "payroll.pdf",
+    )
+
+
 # --- the sample events for `sam local invoke` ----------------------------------------------------------------------
 
 
@@ -905,9 +954,19 @@ def test_the_sample_events_are_commands_the_sender_carries_out(sender, provider)
     create_bucket("whatsapp-gateway-mediabucket-example")
     s3().put_object(Bucket="whatsapp-gateway-mediabucket-example", Key="campaigns/spring-sale/banner.png", Body=b"png")
 
-    for name in ("sender-send-event.json", "sender-broadcast-event.json", "sender-media-upload-event.json"):
-        event = json.loads((ROOT / "events" / name).read_text())
-        assert sender.module.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}, name
+    for name in ("send", "broadcast", "media-upload"):
+        requests = json.loads((ROOT / "events" / f"intake-{name}-event.json").read_text())
+        assert sender.intake.lambda_handler(requests, LambdaContext()) == {"batchItemFailures": []}, name
+        lane_messages = json.loads((ROOT / "events" / f"sender-{name}-event.json").read_text())
+        assert sender.module.lambda_handler(lane_messages, LambdaContext()) == {"batchItemFailures": []}, name
+    # The intake put on the lanes what the sender's samples hold.
+    routed = sorted(message["delivery_id"] for lane in ("priority", "bulk") for message in sender.lane_messages(lane))
+    samples = sorted(
+        json.loads(record["body"])["delivery_id"]
+        for name in ("send", "broadcast", "media-upload")
+        for record in json.loads((ROOT / "events" / f"sender-{name}-event.json").read_text())["Records"]
+    )
+    assert routed == samples
 
     assert [call.request.url.removeprefix(BASE_URL) for call in provider.calls] == [
         "/messages",

@@ -209,15 +209,18 @@ def test_a_broadcast_lists_each_recipient_once():
     assert command.destination == [CUSTOMER, "+64217654321"]
 
 
-def test_the_idempotency_key_is_the_callers_key_else_the_reference_else_the_content():
+def test_the_idempotency_key_is_the_callers_key_else_the_requests_delivery():
     base = {"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}}
 
-    assert idempotency_key(parse({**base, "idempotency_key": "k-1", "reference": "r-1"})) == "send:k-1"
-    assert idempotency_key(parse({**base, "reference": "r-1"})) == "send:ref:r-1"
-    hashed = idempotency_key(parse(base))
-    assert hashed.startswith("send:sha256:") and len(hashed) == len("send:sha256:") + 64
-    assert hashed != idempotency_key(parse({**base, "text": {"body": "hello"}}))
-    assert idempotency_key(parse({"bucket": "media-bucket", "key": "k", "reference": "r-1"})) == "media_upload:ref:r-1"
+    assert (
+        idempotency_key(parse({**base, "idempotency_key": "k-1", "reference": "r-1"}), delivery_id="e-1") == "send:k-1"
+    )
+    # A reference is a correlation id that many commands share: it never makes two requests one.
+    assert idempotency_key(parse({**base, "reference": "r-1"}), delivery_id="e-1") == "send:delivery:e-1"
+    assert idempotency_key(parse({**base, "reference": "r-1"}), delivery_id="e-2") == "send:delivery:e-2"
+    assert (
+        idempotency_key(parse({"bucket": "media-bucket", "key": "k"}), delivery_id="e-3") == "media_upload:delivery:e-3"
+    )
 
 
 def test_a_media_upload_command():
@@ -376,15 +379,15 @@ def test_a_broadcast_travels_flat_as_it_came():
         ),
         (
             {"command": "fax", "destination": CUSTOMER},
-            "command: command must be send, broadcast, media_upload or erase_contact",
+            "command: command must be send, broadcast, media_upload, erase_contact or update_catalogue",
         ),
         (
             {"bucket": "Not A Bucket", "key": "k"},
             "bucket: String should match pattern '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'",
         ),
         (
-            {"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, "priority": "high"},
-            "priority: Extra inputs are not permitted",
+            {"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, "priority": "urgent"},
+            "priority: Input should be 'high' or 'bulk'",
         ),
     ],
 )
@@ -478,15 +481,30 @@ def test_an_invalid_erasure_is_refused_without_repeating_the_number(body, reason
     assert (refused.command, refused.destination) == ("erase_contact", None)
 
 
-def test_an_erasure_is_repeated_by_its_key_or_reference_else_only_by_its_own_delivery():
+def test_an_erasure_is_repeated_by_its_key_else_only_by_its_own_delivery():
     erasure = parse({"command": "erase_contact", "contact": CUSTOMER})
 
     assert idempotency_key(erasure, delivery_id="event-1") == "erase_contact:delivery:event-1"
+    # A reference does not make a later erasure request a repeat: the contact may have written since.
     assert idempotency_key(parse({**ERASURE_ENVELOPE["detail"], "command": "erase_contact"}), delivery_id="e") == (
-        "erase_contact:ref:gdpr-17"
+        "erase_contact:delivery:e"
     )
     keyed = parse({"command": "erase_contact", "contact": CUSTOMER, "idempotency_key": "ticket-9", "reference": "r"})
     assert idempotency_key(keyed, delivery_id="e") == "erase_contact:ticket-9"
-    # A send's identity stays its content: the delivery does not change what counts as the same send.
-    send = parse({"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}})
-    assert idempotency_key(send, delivery_id="event-1") == idempotency_key(send)
+
+
+@pytest.mark.parametrize("latitude", ["1e-400", "-3E-131", "0.1234567890123456789012345678901234567891"])
+def test_a_location_the_store_cannot_hold_is_refused_before_it_is_sent(latitude):
+    """As JSON numbers: the codec keeps every digit, so the check sees what the store would be given."""
+    body = (
+        f'{{"destination": "{CUSTOMER}", "type": "location", "location": {{"latitude": {latitude}, "longitude": 1}}}}'
+    )
+    with pytest.raises(InvalidCommand, match=r"location\.latitude: must have at most 38 significant digits"):
+        parse_command(body)
+
+
+def test_a_failure_report_never_echoes_a_huge_key_or_message():
+    huge = "k" * 250_000
+    with pytest.raises(InvalidCommand) as refused:
+        parse_command(json.dumps({"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, huge: 1}))
+    assert len(refused.value.message) <= 1000 and "kkkk…" in refused.value.message

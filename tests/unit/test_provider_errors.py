@@ -1,4 +1,4 @@
-"""How provider answers become domain errors (one test per class of failure), and the retry backoff."""
+"""How provider answers become domain errors (one test per class of failure)."""
 
 import json
 
@@ -6,7 +6,6 @@ import pytest
 import requests
 from wab.errors import ProviderCredentialsRejected, ProviderRejected, ProviderUnavailable
 from wab.provider import classify_failure, failure_from_exception, whatsapp_error_code
-from wab.retry import MAX_BACKOFF_SECONDS, retry_delay
 
 
 def cloud_api_error(text: str, status: int = 400) -> str:
@@ -141,15 +140,3 @@ def test_whatsapp_error_code_needs_the_marker():
 
 
 # --- backoff -------------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("receive_count, low, high", [(1, 1, 2), (2, 2, 4), (3, 4, 8), (5, 16, 32), (9, 256, 512)])
-def test_the_backoff_grows_with_each_receipt_and_is_jittered(receive_count, low, high):
-    assert retry_delay(receive_count, jitter=lambda: 0.0) == low
-    assert retry_delay(receive_count, jitter=lambda: 0.999) == high
-
-
-def test_the_backoff_is_capped_at_fifteen_minutes_and_honours_retry_after():
-    assert retry_delay(30, jitter=lambda: 1.0) == MAX_BACKOFF_SECONDS == 900
-    assert retry_delay(1, 45, jitter=lambda: 0.0) == 45
-    assert retry_delay(1, 86400, jitter=lambda: 0.0) == 900

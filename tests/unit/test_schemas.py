@@ -185,9 +185,9 @@ def test_a_send_the_sender_refuses_is_refused_by_its_schema(detail: dict[str, An
 
 
 def sender_sample_bodies() -> list[tuple[str, dict[str, Any]]]:
-    """Every SQS message body in events/sender-*.json (the sample events for `sam local invoke`)."""
+    """Every SQS message body in events/intake-*.json (the send queue's sample events for `sam local invoke`)."""
     bodies = []
-    for path in sorted((ROOT / "events").glob("sender-*.json")):
+    for path in sorted((ROOT / "events").glob("intake-*.json")):
         for number, record in enumerate(json.loads(path.read_text(encoding="utf-8"))["Records"]):
             bodies.append((f"{path.name}#{number}", json.loads(record["body"])))
     return bodies

@@ -7,7 +7,7 @@ import pytest
 from local.template import referenced_logical_ids
 from tests.unit.test_template_security import deployed, of_type, translated
 
-FUNCTIONS = ("CallbacksFunction", "MessagesFunction", "SenderFunction")
+FUNCTIONS = ("CallbacksFunction", "IntakeFunction", "MessagesFunction", "SenderFunction")
 
 
 def test_every_function_and_the_layer_run_python_3_13_on_arm64() -> None:
@@ -50,3 +50,27 @@ def test_the_event_sources_and_the_api_invoke_the_live_alias() -> None:
         for operation in operations.values()
     ]
     assert uris and all(referenced_logical_ids(uri) & set(aliases) for uri in uris), uris
+
+
+@pytest.mark.parametrize("days, kept", [("7", True), ("0", False)])
+def test_the_bus_keeps_an_archive_for_replays_unless_switched_off(days: str, kept: bool) -> None:
+    archives = of_type(deployed(translated(), {"EventArchiveDays": days}), "AWS::Events::Archive")
+    if not kept:
+        assert archives == {}
+        return
+    [archive] = archives.values()
+    assert archive["SourceArn"] == {"Fn::GetAtt": ["EventBus", "Arn"]} and archive["RetentionDays"] == {
+        "Ref": "EventArchiveDays"
+    }
+
+
+def test_the_template_is_ready_for_the_serverless_application_repository() -> None:
+    from local.template import load_template
+    from tests.helpers import ROOT
+
+    application = load_template(ROOT / "template.yaml")["Metadata"]["AWS::ServerlessRepo::Application"]
+    assert {"Name", "Description", "Author", "SpdxLicenseId", "LicenseUrl", "ReadmeUrl", "SemanticVersion"} <= set(
+        application
+    )
+    assert (ROOT / application["LicenseUrl"]).is_file() and (ROOT / application["ReadmeUrl"]).is_file()
+    assert all(part.isdigit() for part in application["SemanticVersion"].split("."))

@@ -24,11 +24,11 @@ SCENARIOS = {
     "own alarm topic": {"AlarmTopicArn": OWN_TOPIC},
     "customer key and own topic": {"KmsKeyArn": CUSTOMER_KEY, "AlarmTopicArn": OWN_TOPIC},
 }
-# Managed policies SAM attaches by itself; each grants only what its feature needs (logs, traces, SQS polling).
+# Managed policies SAM attaches by itself; each grants only what its feature needs (logs, traces). No SQS one: its
+# AWSLambdaSQSQueueExecutionRole reaches every queue in the account, so the event source mappings are declared by hand.
 BASELINE_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",  # write the function's own logs
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",  # Tracing: Active
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",  # the SQS event source mapping
 }
 # Actions whose resource cannot be narrowed: X-Ray has no resource-level permissions.
 RESOURCELESS_ACTION_PREFIXES = ("xray:",)
@@ -72,6 +72,9 @@ def condition_values(template: dict[str, Any], parameters: dict[str, str]) -> di
                 return all(value(item) for item in argument)
             if key == "Fn::Or":
                 return any(value(item) for item in argument)
+            if key == "Fn::Join":  # over a CommaDelimitedList parameter, whose value is the list's text
+                items = value(argument[1])
+                return argument[0].join(items.split(",") if isinstance(items, str) else map(str, items))
         return node
 
     def condition(name: str) -> bool:
@@ -207,6 +210,28 @@ def test_the_sender_may_query_only_the_contact_index_and_nobody_scans(resources:
     assert sender_queries, "the sender erases a contact's records: it needs Query on the by-contact index"
     for statement in sender_queries:
         assert as_list(statement["Resource"]) == [{"Fn::Sub": "${MessagesTable.Arn}/index/by-contact"}], statement
+
+
+def test_each_function_polls_only_its_own_queues(resources: dict[str, dict[str, Any]]) -> None:
+    polled: dict[str, set[str]] = {}
+    for mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").values():
+        [alias] = referenced(mapping["FunctionName"])
+        function = resources[alias]["Properties"]["FunctionName"]["Ref"]
+        polled.setdefault(function, set()).update(referenced(mapping["EventSourceArn"]))
+    assert polled == {"IntakeFunction": {"SendQueue"}, "SenderFunction": {"PriorityLaneQueue", "BulkLaneQueue"}}
+    for function, queues in polled.items():
+        receive = [
+            statement
+            for where, statement in allow_statements(resources)
+            if where.startswith(f"{function}Role/") and "sqs:ReceiveMessage" in as_list(statement["Action"])
+        ]
+        assert [set().union(*(referenced(r) for r in as_list(s["Resource"]))) for s in receive] == [queues], function
+
+
+def referenced(node: Any) -> set[str]:
+    from local.template import referenced_logical_ids
+
+    return set(referenced_logical_ids(node))
 
 
 def test_functions_get_only_the_baseline_managed_policies(resources: dict[str, dict[str, Any]]) -> None:
@@ -398,8 +423,13 @@ def test_callback_routes_have_no_api_gateway_auth() -> None:
 
 
 def test_record_routes_require_iam() -> None:
-    routes = {key: security for key, security in route_security().items() if " /messages" in key}
-    assert set(routes) == {"GET /messages", "GET /messages/{id}"}
+    routes = {key: security for key, security in route_security().items() if not key.startswith("POST /callbacks")}
+    # One route per kind of lookup, so a caller's IAM policy can grant one without the others.
+    assert set(routes) == {
+        "GET /messages/{id}",
+        "GET /references/{reference}/messages",
+        "GET /contacts/{number}/messages",
+    }
     for key, security in routes.items():
         assert security == [{"AWS_IAM": []}], f"{key}: message records must need SigV4 (AWS_IAM), not {security}"
 
@@ -466,6 +496,8 @@ def test_alarms_cover_the_flows() -> None:
         ("AWS/Lambda", "Errors", "SenderFunction"),
         ("AWS/Lambda", "Throttles", "SenderFunction"),
         ("AWS/Lambda", "Errors", "CallbacksFunction"),
+        ("AWS/Lambda", "Errors", "MessagesFunction"),
+        ("AWS/Lambda", "Errors", "IntakeFunction"),
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", "SendQueue"),
         ("AWS/ApiGateway", "5xx", "HttpApi"),
         ("AWS/ApiGateway", "4xx", "HttpApi"),
@@ -476,3 +508,69 @@ def test_alarms_cover_the_flows() -> None:
         assert any(w[0] == namespace and w[1] == metric and f"'{dimension}'" in w[2] for w in watched), (
             f"no alarm on {namespace} {metric} for {dimension}"
         )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The bus, the rules' deliveries, the alarm topic's key
+# ---------------------------------------------------------------------------------------------------------------
+
+PUBLISHERS = {"CallbacksFunctionRole", "IntakeFunctionRole", "SenderFunctionRole"}
+
+
+def test_only_the_gateways_own_roles_may_publish_its_facts() -> None:
+    resources = deployed(translated(), {})
+    [policy] = [p for p in of_type(resources, "AWS::Events::EventBusPolicy").values() if "wab.gateway" in str(p)]
+    statement = policy["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "events:PutEvents")
+    assert statement["Condition"]["StringEquals"] == {"events:source": "wab.gateway"}
+    exempt = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert {arn["Fn::GetAtt"][0] for arn in exempt} == PUBLISHERS
+    # ... and those are exactly the roles allowed to put events at all.
+    putters = {
+        where.split("/")[0] for where, s in allow_statements(resources) if "events:PutEvents" in as_list(s["Action"])
+    }
+    assert putters == PUBLISHERS
+
+
+def test_command_sources_can_be_restricted_by_a_parameter() -> None:
+    assert not [
+        p
+        for p in of_type(deployed(translated(), {}), "AWS::Events::EventBusPolicy").values()
+        if "detail-type" in str(p)
+    ]
+    resources = deployed(translated(), {"CommandSources": "shop.orders,crm.privacy"})
+    [policy] = [p for p in of_type(resources, "AWS::Events::EventBusPolicy").values() if "detail-type" in str(p)]
+    condition = policy["Statement"]["Condition"]
+    assert policy["Statement"]["Effect"] == "Deny"
+    assert set(condition["StringEquals"]["events:detail-type"]) == {
+        "WhatsApp Send Requested",
+        "WhatsApp Broadcast Requested",
+        "WhatsApp Media Upload Requested",
+        "WhatsApp Contact Erasure Requested",
+        "WhatsApp Template Catalogue Updated",
+    }
+    assert condition["StringNotEquals"] == {"events:source": {"Ref": "CommandSources"}}
+
+
+def test_every_rule_into_the_send_queue_retries_then_dead_letters_into_an_alarmed_queue() -> None:
+    resources = deployed(translated(), {})
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    rules = of_type(resources, "AWS::Events::Rule")
+    assert rules
+    for name, rule in rules.items():
+        for target in rule["Targets"]:
+            assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 86400, name
+            assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["RuleDeadLetterQueue", "Arn"]}, name
+    assert any(
+        alarm.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and any(refers_to(d["Value"], "RuleDeadLetterQueue") for d in alarm["Dimensions"])
+        for alarm in alarms.values()
+    )
+    assert any(alarm.get("MetricName") == "FailedInvocations" for alarm in alarms.values())
+
+
+def test_cloudwatch_may_use_the_alarm_topics_key_only_for_this_accounts_alarms() -> None:
+    key = deployed(translated(), {})["AlarmTopicKey"]["Properties"]["KeyPolicy"]
+    [statement] = [s for s in key["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert "alarm:*" in str(statement["Condition"]["ArnLike"]["aws:SourceArn"])

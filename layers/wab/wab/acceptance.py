@@ -93,5 +93,6 @@ def accept(
         destination=accepted.destination,
         source=source,
         type=command.message.type,
+        idempotency_key=command.idempotency_key,
     )
     return Change(record=record, events={ACCEPTED_KEY: event})

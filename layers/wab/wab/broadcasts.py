@@ -6,10 +6,13 @@ from wab.outcomes import Accepted, Failure
 from wab.provider import BroadcastAnswer
 
 
-def split_broadcast(command: BroadcastCommand, chunk_size: int) -> list[BroadcastCommand]:
+def split_broadcast(command: BroadcastCommand, chunk_size: int, *, delivery_id: str) -> list[BroadcastCommand]:
     """Chunk commands of at most `chunk_size` recipients, each with a key derived from the parent's and its place,
-    so a re-split parent (redelivered, replayed) yields the same chunks and each chunk still sends once."""
-    basis = key_basis(command)
+    so a re-split parent (redelivered, replayed) yields the same chunks and each chunk still sends once. A broadcast
+    that fits one chunk stays as it is."""
+    if len(command.destination) <= chunk_size:
+        return [command]
+    basis = key_basis(command, delivery_id=delivery_id)
     groups = [
         command.destination[start : start + chunk_size] for start in range(0, len(command.destination), chunk_size)
     ]

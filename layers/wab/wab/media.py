@@ -11,6 +11,7 @@ from wab.provider import OpenFile
 
 GENERIC_CONTENT_TYPES = {"", "binary/octet-stream", "application/octet-stream"}
 MISSING_OBJECT_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
+FORBIDDEN_CODES = ("403", "AccessDenied", "Forbidden", "AllAccessDisabled")
 SIZE_LIMITS: dict[str, int] = {  # WhatsApp's limits per media kind
     "image": 5 * 1024 * 1024,
     "video": 16 * 1024 * 1024,
@@ -25,13 +26,27 @@ class StoredObject(NamedTuple):
     length: int
 
 
+class MediaForbidden(Exception):
+    """The gateway may not read this object: its bucket is not one it uploads from, or S3 refused access."""
+
+
 class MediaBucket:
+    """Reads objects to upload, from the configured buckets only (a command must not make the gateway read, and pass
+    to the provider, whatever its role happens to reach)."""
+
+    def __init__(self, allowed: frozenset[str]):
+        self.allowed = allowed
+
     def head(self, bucket: str, key: str) -> StoredObject | None:
-        """The object's type and size, or None when there is no such object."""
+        """The object's type and size, or None when there is no such object; MediaForbidden when it may not be read."""
+        if bucket not in self.allowed:
+            raise MediaForbidden(f"s3://{bucket} is not one of the buckets this gateway uploads media from")
         try:
-            with aws.dependency("S3 HeadObject", expected=MISSING_OBJECT_CODES):
+            with aws.dependency("S3 HeadObject", expected=MISSING_OBJECT_CODES + FORBIDDEN_CODES):
                 head = aws.client("s3").head_object(Bucket=bucket, Key=key)
-        except ClientError:
+        except ClientError as exc:
+            if aws.error_code(exc) in FORBIDDEN_CODES:
+                raise MediaForbidden(f"S3 refused the gateway access to s3://{bucket}") from None
             return None
         return StoredObject(head.get("ContentType") or "", int(head["ContentLength"]))
 

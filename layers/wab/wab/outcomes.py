@@ -4,8 +4,11 @@ from pydantic import Field
 
 from wab.errors import InvalidCommand, ProviderRejected
 from wab.models.commands import AnyCommand
-from wab.models.events import FailureReason, MessageFailed
+from wab.models.events import EventDetail, FailureReason, LastError, MessageFailed
 from wab.models.types import Model
+from wab.observability import count
+
+MAX_ERROR_TEXT = 500
 
 
 class CommandKey(Model):
@@ -25,28 +28,53 @@ class Failure(Model):
     destination: str | None = None
     code: str
     message: str
+    last_error: LastError | None = None
 
 
 class Outcome(Model):
     """What doing a command produced; stored by Powertools and handed back when the command comes again."""
 
     at: str  # when the provider answered
+    delivery_id: str | None = None  # the request that did it: another request with the same key is a repeat
     accepted: list[Accepted] = Field(default_factory=list)
+    reported: list[Failure] = Field(default_factory=list)  # failures published while doing it
     unreported: list[Failure] = Field(default_factory=list)  # failures to publish at completion
     media_id: str | None = None
-    chunks: int = 0
     records_erased: int | None = None  # set by an erasure
 
 
-def failed_event(command: AnyCommand, failure: Failure) -> MessageFailed:
+def failed_event(command: AnyCommand, failure: Failure, *, repeat: bool = False) -> MessageFailed:
     return MessageFailed(
         reference=command.reference,
         destination=failure.destination,
-        error=FailureReason(code=failure.code, message=failure.message),
+        error=FailureReason(code=failure.code, message=failure.message, last_error=failure.last_error),
         command=command.command,
         bucket=getattr(command, "bucket", None),
         key=getattr(command, "key", None),
+        idempotency_key=command.idempotency_key,
+        repeat=repeat or None,
     )
+
+
+def window_exceeded(reason: str, error: Exception | None, destination: str | None = None) -> Failure:
+    """The failure of a command still failing when its retry window ended, with the last error it met."""
+    message = getattr(error, "message", None) or (str(error) if error else reason)
+    return Failure(
+        destination=destination,
+        code="retry_window_exceeded",
+        message="the command kept failing in a way that may pass until its retry window ended",
+        last_error=LastError(code=reason, message=message[:MAX_ERROR_TEXT]),
+    )
+
+
+def count_failures(events: list[EventDetail]) -> None:
+    """`SendsFailed` by error code, for the `WhatsApp Message Failed` events among those published."""
+    codes: dict[str, int] = {}
+    for event in events:
+        if isinstance(event, MessageFailed):
+            codes[event.error.code] = codes.get(event.error.code, 0) + 1
+    for code, failures in codes.items():
+        count("SendsFailed", failures, code=code)
 
 
 def invalid_command_event(invalid: InvalidCommand) -> MessageFailed:

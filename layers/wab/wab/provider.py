@@ -38,10 +38,12 @@ from wab.observability import logger, trace_requests
 
 CONNECT_TIMEOUT_SECONDS = 3.05  # just over a TCP retransmission window
 READ_TIMEOUT_SECONDS = 10
-RETRYABLE_WHATSAPP_CODES = {"130429": "throttled", "131056": "pair_rate_limited"}
+# 131049: the contact's per-user marketing limit this period; it passes in hours, so it is retried, never final.
+RETRYABLE_WHATSAPP_CODES = {"130429": "throttled", "131056": "pair_rate_limited", "131049": "marketing_limited"}
 WHATSAPP_CODE = re.compile(r"\(#(\d+)\)")
 MAX_ERROR_TEXT = 1000
 UPLOAD_CHUNK_BYTES = 64 * 1024
+LOOPBACK_HTTP = r"^http://(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d+)?(/|$)"
 POOL_SIZE = 10  # connections kept to the provider: one per record of a batch the sender runs side by side
 
 trace_requests()
@@ -57,10 +59,12 @@ class ProviderCredentials(Model):
 
     @field_validator("base_url")
     @classmethod
-    def http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
+    def https_url(cls, value: str) -> str:
+        """HTTPS, so credentials and messages never cross a network in the clear; plain HTTP only to this machine
+        (the local stack's provider simulator)."""
+        if re.match(r"^https://[^\s/]+", value) or re.match(LOOPBACK_HTTP, value):
+            return value.rstrip("/")
+        raise ValueError("must be an https:// URL (http:// only to 127.0.0.1 or localhost)")
 
 
 class SendAnswer(OpenModel):

@@ -1,5 +1,5 @@
-"""Reading message records back: by id (asking the provider for ids not stored), or listed by reference or contact,
-newest first."""
+"""Reading message records back: by id (asking the provider for ids not stored), or listed by reference or by
+contact, newest first. Each lookup has a route of its own, so an IAM policy can grant one without the others."""
 
 import re
 from typing import Any, Protocol
@@ -87,22 +87,30 @@ def _provider_content(content: Any) -> dict[str, Any] | None:
     return {"raw": content}
 
 
-def list_records(store: MessageStore, query: dict[str, str]) -> dict[str, Any]:
-    """`?reference=` or `?contact=` (exactly one), with `limit` (1-100) and the `cursor` of the previous page."""
-    unknown = set(query) - {"reference", "contact", "limit", "cursor"}
+def list_by_reference(store: MessageStore, reference: str, query: dict[str, str]) -> dict[str, Any]:
+    """`GET /references/{reference}/messages`: the records with this reference, newest first, a page at a time."""
+    try:
+        key = _reference.validate_python(reference)
+    except ValidationError:
+        raise InvalidPayload("reference is not valid", code="invalid_query") from None
+    return _page(store, "reference", key, query)
+
+
+def list_by_contact(store: MessageStore, number: str, query: dict[str, str]) -> dict[str, Any]:
+    """`GET /contacts/{number}/messages`: the contact's records (in and out), newest first, a page at a time. The
+    number may be written with or without its "+" (a "+" in a URL path is itself, or %2B)."""
+    try:
+        key = canonical_number(_phone.validate_python(number.strip()))
+    except ValidationError:
+        raise InvalidPayload("the contact is not a phone number", code="invalid_query") from None
+    return _page(store, "contact", key, query)
+
+
+def _page(store: MessageStore, field: str, key: str, query: dict[str, str]) -> dict[str, Any]:
+    """`limit` (1-100) and the `cursor` of the previous page; nothing else."""
+    unknown = set(query) - {"limit", "cursor"}
     if unknown:
         raise InvalidPayload(f"unknown query parameters: {', '.join(sorted(unknown))}", code="invalid_query")
-    chosen = [field for field in ("reference", "contact") if query.get(field)]
-    if len(chosen) != 1:
-        raise InvalidPayload("give exactly one of reference or contact", code="invalid_query")
-    field = chosen[0]
-    value = query[field]
-    try:
-        key = (
-            canonical_number(_phone.validate_python(value)) if field == "contact" else _reference.validate_python(value)
-        )
-    except ValidationError:
-        raise InvalidPayload(f"{field} is not valid", code="invalid_query") from None
     records, cursor = store.list_by(field, key, limit=_limit(query.get("limit")), cursor=query.get("cursor"))
     return {"items": [record.public_view() for record in records], "next_cursor": cursor}
 

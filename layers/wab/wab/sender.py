@@ -1,31 +1,34 @@
-"""The sender: commands from the send queue to the provider, each done once, retried when that can help, reported when
-it fails for good.
+"""The sender: commands from the send lanes to the provider, each done once, paced to its number's rate, retried
+within its window when that can help, reported when it fails for good.
 
-Per SQS record (`Sender.handle_record`):
-1. Parse the command (`wab.models.commands`). An invalid one is reported as `WhatsApp Message Failed` and dropped: it
-   is not a batch item failure, so it neither repeats nor reaches the dead-letter queue.
-2. Do it once (`_execute`, under Powertools idempotency on the messages table, keyed by the command's idempotency key
-   and checked against its fingerprint). A redelivered or replayed command gets the stored outcome instead of a
-   second provider call. Whatever can be reported without a provider acceptance (window refusals, permanent
-   rejections, uploaded media) is published inside this step, so a replay publishes nothing again; a failure inside
-   it forgets the attempt (Powertools deletes the record), so the retry starts afresh.
+Per lane message (`Sender.handle_record`; a batch's messages run side by side, one message group's in order,
+`wab.batch`):
+1. A message that crashed the sender `CRASH_LIMIT` times goes to the dead-letter queue, reported first (`wab.retry`).
+2. Do the command once (`_execute`, under Powertools idempotency on the messages table, keyed by the command's
+   idempotency key, or its request's delivery, and checked against its fingerprint). Before calling the provider it
+   waits for its departure from the number's rate budget (`wab.pacing`). Whatever can be reported without a provider
+   acceptance (window refusals, permanent rejections, uploaded media) is published inside this step, so a replay
+   publishes nothing again; a failure inside it forgets the attempt (Powertools deletes the record), so the retry
+   starts afresh.
 3. Complete the outcome (`_complete`): the MT records and `WhatsApp Message Accepted` events, through the outbox, so
-   each event goes out once however often completion runs. A failure here is retried too, and the retry completes
-   the stored outcome without calling the provider again.
+   each event goes out once however often completion runs. Another request with the same idempotency key gets the
+   stored outcome published again, marked `repeat` (`_repeat`): a suppressed duplicate is never silent.
 
 An erasure (`erase_contact`) takes the same path: step 2 deletes the contact's records and stores how many went;
-step 3 publishes `WhatsApp Contact Erased` with that count, so a retry after a failed publish still reports what
-the erasure deleted. A repeat of the same request publishes the same audit event again and deletes nothing.
+step 3 publishes `WhatsApp Contact Erased` with that count.
 
-A failure that may pass (throttling, pair rate, 5xx, timeouts, AWS errors, credentials still refused after a refresh)
-pushes the record's visibility timeout out (`wab.retry`) and makes it a batch item failure; SQS moves it to the
-dead-letter queue (which alarms) after the queue's maxReceiveCount receipts.
+A failure that may pass puts the message back with backoff (`wab.retry`) as a batch item failure; the messages behind
+it in its group are put back too, unstarted, so they keep their order. Once the retry window has passed, the command
+is reported as `retry_window_exceeded` with its last error. When the budget has no room soon enough, the message
+is put back for as long as the budget needs (`Deferred`): that is pacing, not a failure.
 
 The one gap left: an invocation that dies after the provider accepted a message but before Powertools stored the
 outcome leaves the command "in progress" until that invocation's deadline; the retry after it sends again. A read
 timeout on a send has the same ambiguity. The provider offers no idempotency key of its own to close it.
 """
 
+import threading
+import time
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -34,51 +37,61 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
-from wab import aws, clock, jsoncodec, media
+from wab import aws, clock, lanes, media
 from wab.acceptance import record_accepted
-from wab.broadcasts import match_broadcast_answers, split_broadcast
+from wab.broadcasts import match_broadcast_answers
+from wab.catalogue import REJECTION_CODES, Catalogue
 from wab.erasure import contact_erased
 from wab.errors import DependencyFailed, GatewayError, InvalidCommand, ProviderRejected
-from wab.media import MediaBucket
+from wab.lanes import Request, lane_for
+from wab.media import MediaBucket, MediaForbidden
 from wab.models.commands import (
     AnyCommand,
     BroadcastCommand,
-    Delivery,
     EraseContactCommand,
     MediaUploadCommand,
     MessageCommand,
     SendCommand,
+    TemplateContent,
     fingerprint,
     idempotency_key,
-    parse_delivery,
 )
-from wab.models.events import EventDetail, MediaUploaded, MessageFailed
+from wab.models.events import ContactOptedOut, EventDetail, MediaUploaded, MessageAccepted, TemplateRejected
+from wab.models.types import contact_hash
 from wab.observability import count, logger
+from wab.optouts import OptOuts
 from wab.outbox import lease_until_ms
 from wab.outcomes import (
     Accepted,
     CommandKey,
     Failure,
     Outcome,
+    count_failures,
     failed_event,
     invalid_command_event,
     rejection,
-    window_failure,
+    window_exceeded,
 )
+from wab.pacing import Deferred, RateBudget
 from wab.provider import BroadcastAnswer, OpenFile, ProviderClient, SendAnswer
 from wab.publisher import EventPublisher
-from wab.queues import SendQueue
-from wab.retry import retry_delay, retry_reason
+from wab.queues import DeadLetterQueue, Queue
+from wab.retry import CRASH_LIMIT, Attempts
+from wab.screening import Screen
 from wab.settings import SenderSettings
 from wab.store import MessageStore
-from wab.window import outside_window
 
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#sender"
 DEFAULT_REMAINING_MS = 30_000
 MIN_REMAINING_MS = 5000  # a record started later might be cut off by the function timeout; it waits for the next run
+STOPPED_MARKETING = "131050"  # WhatsApp: the user has stopped marketing messages
+MAX_PACING_WAIT_MS = 10_000  # longer than this, a message goes back to its lane rather than wait in the invocation
 RECORD_LOG_KEYS = ("sqs_message_id", "correlation_id", "command", "reference", "idempotency_key")
 
 
@@ -96,15 +109,24 @@ class Sender:
         store: MessageStore,
         publisher: EventPublisher,
         provider: Provider,
-        queue: SendQueue,
         media: MediaBucket,
+        budget: RateBudget,
+        attempts: Attempts,
+        dead_letters: DeadLetterQueue,
+        screen: Screen,
     ):
         self.settings = settings
+        self.screen = screen
         self.store = store
         self.publisher = publisher
         self.provider = provider
-        self.queue = queue
         self.media = media
+        self.budget = budget
+        self.attempts = attempts
+        self.dead_letters = dead_letters
+        self.retry = settings.retry_policy()
+        self.lanes = {"priority": Queue(settings.priority_lane_url), "bulk": Queue(settings.bulk_lane_url)}
+        self._remaining = threading.local()  # this record's invocation deadline, for the pacing wait
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="key",
             payload_validation_jmespath="fingerprint",
@@ -133,9 +155,20 @@ class Sender:
             store=MessageStore(settings.table_name),
             publisher=EventPublisher(settings.event_bus_name),
             provider=ProviderClient(settings.provider_secret_arn, secret_max_age=settings.secret_max_age_seconds),
-            queue=SendQueue(settings.send_queue_url),
-            media=MediaBucket(),
+            media=MediaBucket(frozenset(filter(None, settings.media_buckets.split(",")))),
+            budget=RateBudget(settings.table_name, settings.rate_policy),
+            attempts=Attempts(settings.table_name, now=time.time),
+            dead_letters=DeadLetterQueue(settings.dead_letter_queue_url),
+            screen=Screen(
+                MessageStore(settings.table_name),
+                Catalogue(settings.table_name),
+                OptOuts(settings.table_name),
+                template_policy=settings.template_policy,
+                window_policy=settings.window_policy,
+            ),
         )
+
+    # --- one lane message --------------------------------------------------------------------------------------
 
     def handle_record(self, record: SQSRecord, lambda_context: Any = None) -> None:
         """The batch processor's record handler: raising makes the record a batch item failure.
@@ -147,106 +180,132 @@ class Sender:
             self.idempotency.register_lambda_context(lambda_context)  # "in progress" lasts until this deadline
         # The records of a batch run in threads side by side (wab.batch): their log keys belong to their thread.
         logger.thread_safe_append_keys(sqs_message_id=record.message_id, correlation_id=record.message_id)
+        lane = self._lane_of(record)
+        receive_count = int(record.attributes.approximate_receive_count or 1)
         try:
+            if receive_count > 1 and self.attempts.start(lane, record.message_id) >= CRASH_LIMIT:
+                self._dead_letter(record, lane)
+                return
             remaining_ms = lambda_context.get_remaining_time_in_millis() if lambda_context else DEFAULT_REMAINING_MS
             if remaining_ms < MIN_REMAINING_MS:
-                raise DependencyFailed("too little time left in this invocation to start the command", code="deferred")
-            self.handle_body(record.body, lease_until=lease_until_ms(remaining_ms), sqs_message_id=record.message_id)
+                raise Deferred(1000)
+            self._remaining.deadline_ms = clock.epoch_ms(clock.now()) + remaining_ms - MIN_REMAINING_MS
+            self.handle_body(record.body, lease_until=lease_until_ms(remaining_ms))
         except Exception as exc:
-            self._postpone(record, exc)
-            raise
+            self._retry_or_give_up(record, lane, exc)
         finally:
             logger.thread_safe_remove_keys(list(RECORD_LOG_KEYS))
 
-    def handle_body(self, body: str, *, lease_until: int, sqs_message_id: str | None = None) -> None:
+    def release(self, record: SQSRecord) -> None:
+        """Put back, unstarted and at once, a record behind a failed one of its group: SQS hands it out again only
+        after the failed one, so the group keeps its order."""
+        lane = self._lane_of(record)
         try:
-            delivery = parse_delivery(body)
+            if int(record.attributes.approximate_receive_count or 1) > 1:
+                self.attempts.conclude(lane, record.message_id)
+            self.lanes[lane].postpone(record.receipt_handle, 0)
+        except DependencyFailed:
+            logger.warning("could not put a record back; the lane's visibility timeout applies")
+
+    def handle_body(self, body: str, *, lease_until: int) -> None:
+        try:
+            request = lanes.read(body)
         except InvalidCommand as invalid:
             logger.warning("invalid command dropped", extra={"reason": invalid.message})
             self._publish_all([invalid_command_event(invalid)])
             return
-        command = delivery.command
-        # A bus event's id is what its requester got back from PutEvents, as the SQS message id is from SendMessage.
-        delivery_id = delivery.event_id or sqs_message_id
-        key = CommandKey(key=idempotency_key(command, delivery_id=delivery_id), fingerprint=fingerprint(command))
+        command = request.command
+        key = CommandKey(
+            key=idempotency_key(command, delivery_id=request.delivery_id), fingerprint=fingerprint(command)
+        )
         logger.thread_safe_append_keys(
-            command=command.command, reference=command.reference, idempotency_key=key.key, correlation_id=delivery_id
+            command=command.command,
+            reference=command.reference,
+            idempotency_key=key.key,
+            correlation_id=request.delivery_id,
         )
         try:
-            outcome = self._execute_once(command_key=key, command=command)
+            outcome = self._execute_once(command_key=key, request=request)
         except IdempotencyValidationError:
             reused = Failure(
                 destination=command.destination if isinstance(command, SendCommand) else None,
                 code="idempotency_key_reused",
-                message="an earlier, different command used the same idempotency key (or reference)",
+                message="an earlier, different command used the same idempotency key",
             )
             self._publish_all([failed_event(command, reused)])
             return
-        self._complete(delivery, outcome, lease_until)
+        if outcome.delivery_id not in (None, request.delivery_id):
+            self._repeat(request, outcome)
+        else:
+            self._complete(request, outcome, lease_until)
 
     # --- step 2: once per command --------------------------------------------------------------------------------
 
-    def _execute(self, *, command_key: CommandKey, command: AnyCommand) -> Outcome:
+    def _execute(self, *, command_key: CommandKey, request: Request) -> Outcome:
         logger.debug("doing command")
+        command = request.command
         if isinstance(command, EraseContactCommand):
             erased = self.store.erase_contact(command.contact)
             count("ContactsErased")
-            return Outcome(at=_now(), records_erased=erased)
-        if isinstance(command, MediaUploadCommand):
-            return self._upload(command)
-        outcome = self._send(command) if isinstance(command, SendCommand) else self._broadcast(command)
-        if outcome.accepted:
-            count("SendsAccepted", len(outcome.accepted))
-            _log_accepted(outcome.accepted)
-        return outcome
+            outcome = Outcome(at=_now(), records_erased=erased)
+        elif isinstance(command, MediaUploadCommand):
+            outcome = self._upload(command)
+        elif isinstance(command, SendCommand | BroadcastCommand):
+            outcome = self._send(command) if isinstance(command, SendCommand) else self._broadcast(command)
+            if outcome.accepted:
+                count("SendsAccepted", len(outcome.accepted))
+                _log_accepted(outcome.accepted)
+        else:  # the intake carries out catalogue updates itself; nothing else reaches a lane
+            raise InvalidCommand(f"{command.command} is not a command the sender carries out")
+        return outcome.model_copy(update={"delivery_id": request.delivery_id})
 
     def _send(self, command: SendCommand) -> Outcome:
         destination = command.destination
-        if outside_window(self.store, self.settings.window_policy, command, [destination]):
-            self._report(command, [window_failure(destination)], after_acceptance=False)
-            return Outcome(at=_now())
+        recipients, failures = self.screen.admit(command, [destination])
+        if not recipients:
+            return self._report(command, failures)
+        self._wait_for_departure(command, 1)
         try:
             answer = self.provider.send(command.provider_body(destination, self._source(command)))
         except ProviderRejected as rejected:
-            self._report(command, [rejection(rejected, destination)], after_acceptance=False)
-            return Outcome(at=_now())
+            self._learn_from(rejected, command, [destination])
+            return self._report(command, [rejection(rejected, destination)])
         return Outcome(at=_now(), accepted=[Accepted(message_id=answer.id, destination=destination)])
 
     def _broadcast(self, command: BroadcastCommand) -> Outcome:
-        if len(command.destination) > self.settings.broadcast_chunk_size:
-            chunks = split_broadcast(command, self.settings.broadcast_chunk_size)
-            self.queue.put([jsoncodec.encode(chunk.wire()) for chunk in chunks])
-            logger.info(
-                "broadcast split into chunks", extra={"chunks": len(chunks), "recipients": len(command.destination)}
-            )
-            count("BroadcastChunks", len(chunks))
-            return Outcome(at=_now(), chunks=len(chunks))
-        outside = outside_window(self.store, self.settings.window_policy, command, command.destination)
-        failures = [window_failure(destination) for destination in command.destination if destination in outside]
-        recipients = [destination for destination in command.destination if destination not in outside]
+        recipients, failures = self.screen.admit(command, command.destination)
         if not recipients:
-            self._report(command, failures, after_acceptance=False)
-            return Outcome(at=_now())
+            return self._report(command, failures)
+        self._wait_for_departure(command, len(recipients))
         try:
             answers = self.provider.broadcast(command.provider_body(recipients, self._source(command)))
         except ProviderRejected as rejected:
-            self._report(command, failures + [rejection(rejected, each) for each in recipients], after_acceptance=False)
-            return Outcome(at=_now())
+            self._learn_from(rejected, command, recipients)
+            return self._report(command, failures + [rejection(rejected, each) for each in recipients])
         accepted, unaccepted = match_broadcast_answers(recipients, answers)
-        unreported = self._report(command, failures + unaccepted, after_acceptance=True)
-        return Outcome(at=_now(), accepted=accepted, unreported=unreported)
+        outcome = Outcome(at=_now(), accepted=accepted)
+        if failures + unaccepted:
+            # After an acceptance a publishing failure must not raise (the retry would send again): what did not go
+            # out is kept for completion to publish.
+            events = dict(enumerate(failed_event(command, failure) for failure in failures + unaccepted))
+            unpublished = self.publisher.publish(events)
+            count_failures([event for index, event in events.items() if index not in unpublished])
+            outcome.reported = [f for index, f in enumerate(failures + unaccepted) if index not in unpublished]
+            outcome.unreported = [f for index, f in enumerate(failures + unaccepted) if index in unpublished]
+        return outcome
 
     def _upload(self, command: MediaUploadCommand) -> Outcome:
-        stored = self.media.head(command.bucket, command.key)
+        try:
+            stored = self.media.head(command.bucket, command.key)
+        except MediaForbidden as forbidden:
+            return self._report(command, [Failure(code="media_forbidden", message=str(forbidden))])
         if stored is None:
             failure = Failure(code="media_not_found", message=f"no object s3://{command.bucket}/{command.key}")
-            self._report(command, [failure], after_acceptance=False)
-            return Outcome(at=_now())
+            return self._report(command, [failure])
         content_type = media.content_type(stored.content_type, command.key)
         kind = command.kind or media.kind_of(content_type)
         if problem := media.too_large(kind, stored.length):
-            self._report(command, [Failure(code="media_too_large", message=problem)], after_acceptance=False)
-            return Outcome(at=_now())
+            return self._report(command, [Failure(code="media_too_large", message=problem)])
         try:
             media_id = self.provider.upload_media(
                 source=self._source(command),
@@ -255,38 +314,58 @@ class Sender:
                 open_file=self.media.opener(command.bucket, command.key),
             )
         except ProviderRejected as rejected:
-            self._report(command, [rejection(rejected, None)], after_acceptance=False)
-            return Outcome(at=_now())
-        uploaded = MediaUploaded(
-            media_id=media_id,
-            source=self._source(command),
-            bucket=command.bucket,
-            key=command.key,
-            reference=command.reference,
-        )
+            return self._report(command, [rejection(rejected, None)])
         # Published here, not at completion: a retry after a failed publish uploads again (harmless), while an
         # event published twice could make a consumer send the media twice.
-        self._publish_all([uploaded])
+        self._publish_all([self._uploaded(command, media_id)])
         count("MediaUploaded")
         return Outcome(at=_now(), media_id=media_id)
 
-    def _report(self, command: AnyCommand, failures: list[Failure], *, after_acceptance: bool) -> list[Failure]:
-        """Publish failures now. Before anything was accepted a publishing failure raises (the retry starts afresh);
-        after, raising would send again, so what did not go out is returned for completion to publish."""
-        if not failures:
-            return []
-        if not after_acceptance:
-            self._publish_all([failed_event(command, failure) for failure in failures])
-            return []
-        events = dict(enumerate(failed_event(command, failure) for failure in failures))
-        unpublished = self.publisher.publish(events)
-        _count_failures([event for index, event in events.items() if index not in unpublished])
-        return [failure for index, failure in enumerate(failures) if index in unpublished]
+    def _wait_for_departure(self, command: MessageCommand, units: int) -> None:
+        """Take the units from the number's budget and wait until they may leave (`wab.pacing`)."""
+        deadline = getattr(self._remaining, "deadline_ms", None) or clock.epoch_ms(clock.now()) + MAX_PACING_WAIT_MS
+        max_wait = max(0, min(MAX_PACING_WAIT_MS, deadline - clock.epoch_ms(clock.now())))
+        departures = self.budget.take(self._source(command), units, lane_for(command), max_wait_ms=max_wait)
+        pause = departures[-1] / 1000 - time.time()
+        if pause > 0:
+            time.sleep(pause)
+
+    def _learn_from(self, rejected: ProviderRejected, command: MessageCommand, recipients: list[str]) -> None:
+        """What the provider's refusal teaches: a template WhatsApp does not have or approve is marked rejected in the
+        catalogue; a contact who stopped marketing (131050) is recorded as opted out. Each published once."""
+        at = _now()
+        events: list[EventDetail] = []
+        if rejected.code in REJECTION_CODES and isinstance(command.message, TemplateContent):
+            template = command.message.template
+            if self.screen.catalogue.mark_rejected(template.name, template.language.code, command.category):
+                events.append(
+                    TemplateRejected(
+                        name=template.name,
+                        language=template.language.code,
+                        code=rejected.code,
+                        message=rejected.message,
+                        rejected_at=at,
+                    )
+                )
+        if rejected.code == STOPPED_MARKETING:
+            for each in recipients:
+                if self.screen.optouts.record(each, opted_out=True, reason=rejected.code, at=at):
+                    events.append(
+                        ContactOptedOut(contact_hash=contact_hash(each), destination=each, reason=rejected.code, at=at)
+                    )
+        if events:
+            self.publisher.publish_all(events)
+
+    def _report(self, command: AnyCommand, failures: list[Failure]) -> Outcome:
+        """Publish failures found before anything was accepted; a publishing failure raises, so the retry starts
+        afresh."""
+        self._publish_all([failed_event(command, failure) for failure in failures])
+        return Outcome(at=_now(), reported=failures)
 
     # --- step 3: completion, repeatable ------------------------------------------------------------------------
 
-    def _complete(self, delivery: Delivery, outcome: Outcome, lease_until: int) -> None:
-        command = delivery.command
+    def _complete(self, request: Request, outcome: Outcome, lease_until: int) -> None:
+        command = request.command
         if outcome.accepted and isinstance(command, MessageCommand):
             record_accepted(
                 self.store,
@@ -302,24 +381,61 @@ class Sender:
             self._publish_all([failed_event(command, failure) for failure in outcome.unreported])
         if isinstance(command, EraseContactCommand) and outcome.records_erased is not None:
             erased = contact_erased(
-                command, records_erased=outcome.records_erased, at=outcome.at, requested_by=delivery.requested_by
+                command, records_erased=outcome.records_erased, at=outcome.at, requested_by=request.requested_by
             )
             self._publish_all([erased])
             logger.info("contact erased", extra=erased.model_dump(include={"contact_hash", "records_erased"}))
 
-    # --- plumbing ----------------------------------------------------------------------------------------------
-
-    def _source(self, command: MessageCommand | MediaUploadCommand) -> str:
-        return command.source or self.settings.business_number
-
-    def _publish_all(self, events: list[EventDetail]) -> None:
+    def _repeat(self, request: Request, outcome: Outcome) -> None:
+        """Another request with an idempotency key already used: its command's outcome, published again as a repeat."""
+        command = request.command
+        events: list[EventDetail] = [
+            failed_event(command, failure, repeat=True) for failure in outcome.reported + outcome.unreported
+        ]
+        if isinstance(command, MessageCommand):
+            source = self._source(command)
+            events += [
+                MessageAccepted(
+                    message_id=one.message_id,
+                    reference=command.reference,
+                    destination=one.destination,
+                    source=source,
+                    type=command.message.type,
+                    idempotency_key=command.idempotency_key,
+                    repeat=True,
+                )
+                for one in outcome.accepted
+            ]
+        if isinstance(command, MediaUploadCommand) and outcome.media_id:
+            events.append(self._uploaded(command, outcome.media_id, repeat=True))
+        if isinstance(command, EraseContactCommand) and outcome.records_erased is not None:
+            events.append(
+                contact_erased(
+                    command, records_erased=outcome.records_erased, at=outcome.at, requested_by=request.requested_by
+                ).model_copy(update={"repeat": True})
+            )
+        logger.info("repeated command: its outcome published again", extra={"events": len(events)})
         self.publisher.publish_all(events)
-        _count_failures(events)
 
-    def _postpone(self, record: SQSRecord, error: Exception) -> None:
+    # --- retries -------------------------------------------------------------------------------------------------
+
+    def _retry_or_give_up(self, record: SQSRecord, lane: str, error: Exception) -> None:
+        """Put the record back for a later attempt (raising, so it is a batch item failure), or, when its retry
+        window has passed, report it as failed and let it go."""
         receive_count = int(record.attributes.approximate_receive_count or 1)
-        delay = retry_delay(receive_count, getattr(error, "retry_after", None))
-        reason = retry_reason(error)
+        reason = _retry_reason(error)
+        if isinstance(error, Deferred):
+            delay = max(1, round(error.retry_after or 1))
+        else:
+            delay = self.retry.delay(receive_count, getattr(error, "retry_after", None))
+            request = _readable(record.body)
+            now_ms = clock.epoch_ms(clock.now())
+            if (
+                request
+                and self.retry.exhausted(request.requested_at_ms, now_ms, delay)
+                and self._give_up(request, reason, error)
+            ):
+                return
         details = {"receive_count": receive_count, "retry_in_seconds": delay, "error": reason}
         if isinstance(error, GatewayError):
             logger.warning("command will be retried", extra={**details, "reason": error.message})
@@ -329,19 +445,82 @@ class Sender:
             logger.exception("command failed unexpectedly; it will be retried", extra=details)
         count("SendRetries", reason=reason)
         try:
-            self.queue.postpone(record.receipt_handle, delay)
+            if receive_count > 1:
+                self.attempts.conclude(lane, record.message_id)
+            self.lanes[lane].postpone(record.receipt_handle, delay)
         except DependencyFailed:
-            logger.warning("could not delay the retry; the queue's visibility timeout applies")
+            logger.warning("could not delay the retry; the lane's visibility timeout applies")
+        raise error
+
+    def _give_up(self, request: Request, reason: str, error: Exception) -> bool:
+        """Report a command still failing when its retry window ended; False when even that cannot be published."""
+        command = request.command
+        destinations = (
+            command.destination
+            if isinstance(command, BroadcastCommand)
+            else [command.destination if isinstance(command, SendCommand) else None]
+        )
+        events = [failed_event(command, window_exceeded(reason, error, each)) for each in destinations]
+        try:
+            self._publish_all(list(events))
+        except DependencyFailed:
+            return False
+        logger.warning("command given up: its retry window has passed", extra={"error": reason})
+        return True
+
+    def _dead_letter(self, record: SQSRecord, lane: str) -> None:
+        """A message that crashed the sender `CRASH_LIMIT` times: reported, then moved to the dead-letter queue."""
+        request = _readable(record.body)
+        failure = Failure(
+            code="unprocessable",
+            message="the gateway failed on this command repeatedly; it is in the dead-letter queue",
+        )
+        if request is not None:
+            self._publish_all([failed_event(request.command, failure)])
+        self.dead_letters.put(record.body, queue=lane, message_id=record.message_id, reason="unprocessable")
+        logger.error("command moved to the dead-letter queue after repeated crashes", extra={"lane": lane})
+
+    # --- plumbing ----------------------------------------------------------------------------------------------
+
+    def _lane_of(self, record: SQSRecord) -> str:
+        queue_name = (record.event_source_arn or "").rsplit(":", 1)[-1]
+        for lane, queue in self.lanes.items():
+            if queue.url.rstrip("/").rsplit("/", 1)[-1] == queue_name:
+                return lane
+        return "priority"
+
+    def _source(self, command: MessageCommand | MediaUploadCommand) -> str:
+        return command.source or self.settings.business_number
+
+    def _uploaded(self, command: MediaUploadCommand, media_id: str, *, repeat: bool = False) -> MediaUploaded:
+        return MediaUploaded(
+            media_id=media_id,
+            source=self._source(command),
+            bucket=command.bucket,
+            key=command.key,
+            reference=command.reference,
+            repeat=repeat or None,
+        )
+
+    def _publish_all(self, events: list[EventDetail]) -> None:
+        self.publisher.publish_all(events)
+        count_failures(events)
 
 
-def _count_failures(events: list[EventDetail]) -> None:
-    """`SendsFailed` by error code, for the `WhatsApp Message Failed` events among those published."""
-    codes: dict[str, int] = {}
-    for event in events:
-        if isinstance(event, MessageFailed):
-            codes[event.error.code] = codes.get(event.error.code, 0) + 1
-    for code, failures in codes.items():
-        count("SendsFailed", failures, code=code)
+def _readable(body: str) -> Request | None:
+    try:
+        return lanes.read(body)
+    except InvalidCommand:
+        return None
+
+
+def _retry_reason(error: Exception) -> str:
+    """What a retry is counted and logged as: the domain error's code, `in_progress`, or `unexpected`."""
+    if isinstance(error, GatewayError):
+        return error.code
+    if isinstance(error, IdempotencyAlreadyInProgressError):
+        return "in_progress"
+    return "unexpected"
 
 
 def _log_accepted(accepted: list[Accepted]) -> None:

@@ -3,15 +3,24 @@
 | variable | used by | meaning |
 |---|---|---|
 | TABLE_NAME | all | the messages table |
-| EVENT_BUS_NAME | callbacks, sender | the gateway's bus |
+| EVENT_BUS_NAME | callbacks, intake, sender | the gateway's bus |
 | CALLBACK_SECRET_ARN | callbacks | secret with the callbacks' HTTP Basic credentials |
 | PROVIDER_SECRET_ARN | messages, sender | secret with the provider's base URL and credentials |
 | RETENTION_DAYS | callbacks, sender | days before a record expires (TTL), default 180 |
 | SECRET_MAX_AGE_SECONDS | all | how long a secret value is cached, default 300 |
-| SEND_QUEUE_URL | sender | the send queue (broadcast chunks are put back on it; retries change visibility on it) |
-| BUSINESS_NUMBER | sender | the WhatsApp business number: the `source` of a command that gives none |
+| SEND_QUEUE_URL | intake | the send queue (FIFO): requests come in here |
+| PRIORITY_LANE_URL, BULK_LANE_URL | intake, sender | the two FIFO send lanes (`wab.lanes`) |
+| DEAD_LETTER_QUEUE_URL | intake, sender | where a command that crashed the gateway repeatedly is moved |
+| BUSINESS_NUMBER | intake, sender | the WhatsApp business number: the `source` of a command that gives none |
+| NUMBER_RATE_PER_SECOND | intake, sender | messages per second each business number may send, default 80 |
+| NUMBER_RATES | intake, sender | `number=rate,...`: other business numbers and their rates; when given, a command's `source` must be one of them or BUSINESS_NUMBER |
+| BULK_RATE_SHARE | intake, sender | the most of a number's rate bulk takes while transactional sends wait, default 0.8 |
+| SEND_RETRY_WINDOW_MINUTES | intake, sender | how long a command is retried after it was requested, default 360 |
+| SEND_RETRY_MAX_DELAY_SECONDS | intake, sender | the longest pause between two attempts, default 300 |
+| TEMPLATE_POLICY | intake, sender | a template send the catalogue does not match: `enforce` (fail it), `warn` (send, log, metric), `off`; default warn |
 | WINDOW_POLICY | sender | free-form send outside the 24-hour window: `enforce` (fail it), `warn` (send, log, metric), `off`; default enforce |
-| BROADCAST_CHUNK_SIZE | sender | recipients per provider broadcast call; larger broadcasts are split into chunk commands, default 100 |
+| BROADCAST_CHUNK_SIZE | intake | most recipients per provider broadcast call (fewer when the number's rate needs it), default 100 |
+| MEDIA_BUCKETS | sender | the buckets media may be uploaded from, comma-separated (the stack's, and MediaBucketNames) |
 | IDEMPOTENCY_DAYS | sender | how long a command's idempotency record is kept (a replay within it never sends twice), default 7 |
 """
 
@@ -22,6 +31,8 @@ from typing import Literal
 from pydantic import Field, ValidationError
 
 from wab.models.types import Model
+from wab.pacing import RatePolicy
+from wab.retry import RetryPolicy
 
 
 class Settings(Model):
@@ -39,15 +50,58 @@ class RecordSettings(Settings):
     provider_secret_arn: str | None = None
 
 
-class SenderSettings(Settings):
+class SendPathSettings(Settings):
+    """What the intake and the sender share: the lanes, the business numbers and their rates, the retry window."""
+
     event_bus_name: str
-    provider_secret_arn: str
-    send_queue_url: str
+    priority_lane_url: str
+    bulk_lane_url: str
+    dead_letter_queue_url: str
     business_number: str = Field(pattern=r"^\+?[0-9]{1,32}$")
-    window_policy: Literal["enforce", "warn", "off"] = "enforce"
+    number_rate_per_second: float = Field(default=80, gt=0, le=10_000)
+    number_rates: str = Field(
+        default="", pattern=r"^(\+?[0-9]{1,32}=[0-9]+(\.[0-9]+)?(,\+?[0-9]{1,32}=[0-9]+(\.[0-9]+)?)*)?$"
+    )
+    bulk_rate_share: float = Field(default=0.8, gt=0, le=1)
+    send_retry_window_minutes: int = Field(default=360, ge=1, le=1440)
+    send_retry_max_delay_seconds: int = Field(default=300, ge=1, le=900)
+    template_policy: Literal["enforce", "warn", "off"] = "warn"
+
+    def rates(self) -> dict[str, float]:
+        """Each configured business number (digits only) and its messages per second."""
+        rates = {_digits(self.business_number): self.number_rate_per_second}
+        for pair in filter(None, self.number_rates.split(",")):
+            number, rate = pair.split("=")
+            rates[_digits(number)] = float(rate)
+        return rates
+
+    def rate_policy(self, number: str) -> RatePolicy:
+        rate = self.rates().get(_digits(number), self.number_rate_per_second)
+        return RatePolicy(rate_per_second=rate, bulk_share=self.bulk_rate_share)
+
+    def knows(self, number: str) -> bool:
+        """A command may name any number when no list is configured, else only the configured ones."""
+        return not self.number_rates or _digits(number) in self.rates()
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.send_retry_window_minutes * 60, self.send_retry_max_delay_seconds)
+
+
+class IntakeSettings(SendPathSettings):
+    send_queue_url: str
     broadcast_chunk_size: int = Field(default=100, ge=1, le=1000)
+
+
+class SenderSettings(SendPathSettings):
+    provider_secret_arn: str
+    media_buckets: str = ""  # comma-separated: the only buckets media is uploaded from
+    window_policy: Literal["enforce", "warn", "off"] = "enforce"
     retention_days: int = Field(default=180, ge=1)
     idempotency_days: int = Field(default=7, ge=1, le=30)
+
+
+def _digits(number: str) -> str:
+    return number.lstrip("+")
 
 
 @cache

@@ -37,7 +37,8 @@ from pydantic import (
 
 from wab import jsoncodec
 from wab.errors import InvalidCommand, InvalidPayload
-from wab.models.types import OpenModel, PhoneNumber, Reference, StrictModel
+from wab.models.catalogue import TemplateSpec
+from wab.models.types import OpenModel, PhoneNumber, Reference, StrictModel, dynamodb_number
 from wab.models.validation import describe
 
 MAX_TEXT = 4096
@@ -49,6 +50,7 @@ DETAIL_TYPES = {
     "WhatsApp Broadcast Requested": "broadcast",
     "WhatsApp Media Upload Requested": "media_upload",
     "WhatsApp Contact Erasure Requested": "erase_contact",
+    "WhatsApp Template Catalogue Updated": "update_catalogue",
 }
 COMMAND_KINDS = tuple(DETAIL_TYPES.values())
 QUEUE_REQUESTER = "queue"  # who asked, for a command sent straight to the send queue (no bus event names a source)
@@ -135,6 +137,14 @@ class LocationToSend(StrictModel):
     def numbers_only(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
             raise ValueError("must be a number")
+        return value
+
+    @field_validator("latitude", "longitude")
+    @classmethod
+    def storable(cls, value: Decimal) -> Decimal:
+        """The number goes into the MT record: refuse before sending what DynamoDB could not store after."""
+        if not dynamodb_number(value):
+            raise ValueError("must have at most 38 significant digits and not be smaller than 1E-130")
         return value
 
 
@@ -337,6 +347,12 @@ class CommandBase(StrictModel):
 class MessageCommand(CommandBase):
     message: MessageContent
     context: ReplyContext | None = None
+    # Which lane: `high` goes ahead of bulk, `bulk` waits behind transactional traffic; by default a broadcast is
+    # bulk and a single send transactional.
+    priority: Literal["high", "bulk"] | None = None
+    # What the message is, for opt-outs: marketing never reaches a contact who opted out. A template's category in the
+    # catalogue says it too.
+    category: Literal["marketing", "utility", "authentication"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -405,6 +421,21 @@ class EraseContactCommand(StrictModel):
     reference: Reference | None = None
     idempotency_key: IdempotencyKey | None = None
 
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class CatalogueUpdateCommand(StrictModel):
+    """Run-time entries of the template catalogue (`wab.catalogue`), each replacing what it said of its template."""
+
+    command: Literal["update_catalogue"] = "update_catalogue"
+    templates: Annotated[list[TemplateSpec], Field(min_length=1, max_length=1000)]
+    reference: Reference | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
 
 def _command_kind(value: dict[str, Any]) -> str | None:
     if "command" in value:
@@ -416,12 +447,13 @@ def _command_kind(value: dict[str, Any]) -> str | None:
     return "send"
 
 
-AnyCommand = SendCommand | BroadcastCommand | MediaUploadCommand | EraseContactCommand
+AnyCommand = SendCommand | BroadcastCommand | MediaUploadCommand | EraseContactCommand | CatalogueUpdateCommand
 COMMAND_MODELS: dict[str, type[AnyCommand]] = {
     "send": SendCommand,
     "broadcast": BroadcastCommand,
     "media_upload": MediaUploadCommand,
     "erase_contact": EraseContactCommand,
+    "update_catalogue": CatalogueUpdateCommand,
 }
 
 
@@ -434,7 +466,8 @@ def validate_command(payload: dict[str, Any]) -> AnyCommand:
     kind = _command_kind(payload)
     if kind is None:
         raise InvalidCommand(
-            "command: command must be send, broadcast, media_upload or erase_contact", **_hints(payload)
+            "command: command must be send, broadcast, media_upload, erase_contact or update_catalogue",
+            **_hints(payload),
         )
     return COMMAND_MODELS[kind].model_validate(payload)
 
@@ -534,22 +567,14 @@ def fingerprint(command: AnyCommand) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def key_basis(command: AnyCommand, *, delivery_id: str | None = None) -> str:
-    """What makes two commands the same: the caller's idempotency key, else its reference, else the content.
-
-    An erasure without a key or reference is the exception: asking again later to erase the same contact is a new
-    request (the contact may have written since), so only its own delivery (`delivery_id`: the bus event's id, or
-    the SQS message id of a command sent straight to the queue) repeats it.
-    """
-    if command.idempotency_key:
-        return command.idempotency_key
-    if command.reference:
-        return f"ref:{command.reference}"
-    if isinstance(command, EraseContactCommand) and delivery_id:
-        return f"delivery:{delivery_id}"
-    return f"sha256:{fingerprint(command)}"
+def key_basis(command: AnyCommand, *, delivery_id: str) -> str:
+    """What makes two requests the same command: the caller's idempotency key, else the request's own delivery (the
+    bus event's id, or the id of the message sent straight to the send queue). So a redelivered request is done once,
+    and a new request that looks like an earlier one is a new command: a `reference` is only a correlation id, which
+    many commands may share."""
+    return command.idempotency_key or f"delivery:{delivery_id}"
 
 
-def idempotency_key(command: AnyCommand, *, delivery_id: str | None = None) -> str:
+def idempotency_key(command: AnyCommand, *, delivery_id: str) -> str:
     """The key a command is done once under; the kind is part of it, so a send and an upload never collide."""
     return f"{command.command}:{key_basis(command, delivery_id=delivery_id)}"

@@ -47,11 +47,19 @@ class MessageAccepted(EventDetail):
     destination: str
     source: str
     type: str
+    idempotency_key: str | None = None
+    repeat: bool | None = None  # true: a repeat of a command already done; this is that command's outcome again
+
+
+class LastError(Model):
+    code: str
+    message: str
 
 
 class FailureReason(Model):
     code: str  # a WhatsApp error code ("131047") or one of the gateway's ("invalid_command", "outside_24h_window", …)
     message: str
+    last_error: LastError | None = None  # with `retry_window_exceeded`: the error the last attempt met
 
 
 class MessageFailed(EventDetail):
@@ -65,6 +73,8 @@ class MessageFailed(EventDetail):
     command: str | None = None
     bucket: str | None = None
     key: str | None = None
+    idempotency_key: str | None = None
+    repeat: bool | None = None  # true: a repeat of a command already done; this is that command's outcome again
 
 
 class MediaUploaded(EventDetail):
@@ -75,6 +85,7 @@ class MediaUploaded(EventDetail):
     bucket: str
     key: str
     reference: str | None = None
+    repeat: bool | None = None
 
 
 class ContactErased(EventDetail):
@@ -93,3 +104,38 @@ class ContactErased(EventDetail):
     reference: str | None = None
     requested_by: str
     erased_at: str
+    repeat: bool | None = None  # true: a redelivery of a request already carried out (nothing more was erased)
+
+
+class TemplateRejected(EventDetail):
+    """WhatsApp refused a template as not existing or not approved: the catalogue marks it rejected, and template
+    sends with it fail before the provider is called until the catalogue says otherwise."""
+
+    detail_type: ClassVar[str] = "WhatsApp Template Rejected"
+
+    name: str
+    language: str
+    code: str
+    message: str
+    rejected_at: str
+
+
+class ContactOptedOut(EventDetail):
+    """A contact stopped marketing messages (a keyword they wrote, or WhatsApp's 131050); marketing to them now fails
+    with `opted_out` without a provider call. The contact is named by its hash, as in erasure audits."""
+
+    detail_type: ClassVar[str] = "WhatsApp Contact Opted Out"
+
+    contact_hash: str
+    destination: str | None = None
+    reason: str  # "keyword" or the WhatsApp code
+    at: str
+
+
+class ContactOptedIn(EventDetail):
+    detail_type: ClassVar[str] = "WhatsApp Contact Opted In"
+
+    contact_hash: str
+    destination: str | None = None
+    reason: str
+    at: str

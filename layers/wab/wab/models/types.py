@@ -1,6 +1,7 @@
 """Small annotated types shared by the models."""
 
 import hashlib
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -40,3 +41,13 @@ def canonical_number(number: str) -> str:
 def contact_hash(number: str) -> str:
     """SHA-256 (hex) of the number as `canonical_number` spells it: names a contact without repeating its number."""
     return hashlib.sha256(canonical_number(number).encode()).hexdigest()
+
+
+def dynamodb_number(value: Decimal) -> bool:
+    """Whether DynamoDB can store the number as it is: 38 significant digits, magnitude within 1E-130..1E+126."""
+    if not value.is_finite():
+        return False
+    if value.is_zero():
+        return True
+    digits = "".join(map(str, value.as_tuple().digits)).strip("0")  # normalize() would round to the context's 28
+    return len(digits) <= 38 and -130 <= value.adjusted() <= 125

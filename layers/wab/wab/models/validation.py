@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import ValidationError
 
 Locate = Callable[[tuple[Any, ...]], list[Any]]
+MAX_PART = 64  # a location part is a key of the input: a hostile one can be huge
+MAX_MESSAGE = 1000
 
 
 def describe(
@@ -16,9 +18,13 @@ def describe(
     or `whole` when the problem is with the value as a whole."""
     problems = []
     for error in exc.errors(include_input=False, include_url=False)[:limit]:
-        where = ".".join(str(part) for part in locate(error["loc"]))
+        where = ".".join(_bounded(str(part)) for part in locate(error["loc"]))
         problems.append(
             f"{prefix + where if where else prefix.rstrip('.') or whole}: {error['msg'].removeprefix('Value error, ')}"
         )
     more = exc.error_count() - limit
-    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+    return _bounded("; ".join(problems) + (f" (and {more} more)" if more > 0 else ""), MAX_MESSAGE)
+
+
+def _bounded(text: str, limit: int = MAX_PART) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

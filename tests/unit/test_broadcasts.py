@@ -8,7 +8,6 @@ from wab.broadcasts import match_broadcast_answers, split_broadcast
 from wab.models.commands import BroadcastCommand, idempotency_key, parse_command
 from wab.outcomes import Accepted, Failure
 from wab.provider import BroadcastAnswer
-from wab.queues import pack_batches
 
 
 def broadcast(count: int, **extra: object) -> BroadcastCommand:
@@ -26,7 +25,7 @@ def broadcast(count: int, **extra: object) -> BroadcastCommand:
 def test_chunks_cover_every_recipient_once_in_order():
     command = broadcast(7, reference="promo")
 
-    chunks = split_broadcast(command, 3)
+    chunks = split_broadcast(command, 3, delivery_id="event-1")
 
     assert [chunk.destination for chunk in chunks] == [
         command.destination[0:3],
@@ -37,37 +36,35 @@ def test_chunks_cover_every_recipient_once_in_order():
 
 
 def test_chunk_keys_derive_from_the_parent_key_and_the_chunk_place():
-    assert [c.idempotency_key for c in split_broadcast(broadcast(3, idempotency_key="launch"), 2)] == [
+    assert [c.idempotency_key for c in split_broadcast(broadcast(3, idempotency_key="launch"), 2, delivery_id="e")] == [
         "launch#chunk-1-of-2",
         "launch#chunk-2-of-2",
     ]
-    assert [c.idempotency_key for c in split_broadcast(broadcast(3, reference="promo"), 2)] == [
-        "ref:promo#chunk-1-of-2",
-        "ref:promo#chunk-2-of-2",
+    # Without a key, the request's delivery identifies it: a reference is only a correlation id.
+    assert [c.idempotency_key for c in split_broadcast(broadcast(3, reference="promo"), 2, delivery_id="e-7")] == [
+        "delivery:e-7#chunk-1-of-2",
+        "delivery:e-7#chunk-2-of-2",
     ]
-    hashed = split_broadcast(broadcast(3), 2)[0].idempotency_key
-    assert hashed.startswith("sha256:") and hashed.endswith("#chunk-1-of-2")
 
 
 def test_splitting_again_gives_the_same_chunks_and_keys():
     command = broadcast(25)
 
-    first, again = split_broadcast(command, 10), split_broadcast(command, 10)
+    first, again = split_broadcast(command, 10, delivery_id="e"), split_broadcast(command, 10, delivery_id="e")
 
     assert [chunk.wire() for chunk in first] == [chunk.wire() for chunk in again]
-    assert len({idempotency_key(chunk) for chunk in first}) == 3
+    assert len({idempotency_key(chunk, delivery_id="e") for chunk in first}) == 3
+
+
+def test_a_broadcast_that_fits_one_chunk_stays_as_it_is():
+    command = broadcast(3, reference="promo")
+    assert split_broadcast(command, 3, delivery_id="e") == [command]
 
 
 def test_a_chunk_travels_as_a_broadcast_command_that_parses_back_to_itself():
-    [chunk, _] = split_broadcast(broadcast(4, reference="promo"), 2)
+    [chunk, _] = split_broadcast(broadcast(4, reference="promo"), 2, delivery_id="e")
 
     assert parse_command(json.dumps(chunk.wire())) == chunk
-
-
-def test_sqs_batches_hold_at_most_ten_entries_and_the_byte_limit():
-    assert [len(batch) for batch in pack_batches(["x"] * 23, 10, 1000)] == [10, 10, 3]
-    assert pack_batches(["aaaa", "bbbb", "cccc", "dd"], 10, 9) == [["aaaa", "bbbb"], ["cccc", "dd"]]
-    assert pack_batches([], 10, 100) == []
 
 
 def test_broadcast_answers_are_matched_to_recipients():

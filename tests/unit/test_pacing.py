@@ -1,0 +1,98 @@
+"""The rate budget's rule (GCRA), without storage: how many units leave when, per lane."""
+
+import pytest
+from wab.pacing import BURST_MS, BudgetState, RatePolicy, decide
+
+POLICY = RatePolicy(rate_per_second=20, bulk_share=0.8)  # one unit every 50 ms
+T = POLICY.interval_ms
+
+
+def test_an_idle_number_sends_a_transactional_batch_at_once_within_the_burst():
+    decision = decide(BudgetState(), now=10_000, units=10, lane="priority", policy=POLICY)
+    assert decision.departures == [10_000] * 10  # 10 units = 500 ms of rate, all inside the 500 ms burst
+    assert decision.state.tat == 10_000 + 10 * T
+
+
+def test_transactional_units_beyond_the_burst_are_spaced_at_the_rate():
+    decision = decide(BudgetState(), now=0, units=15, lane="priority", policy=POLICY)
+    spacing = [
+        later - earlier for earlier, later in zip(decision.departures[10:], decision.departures[11:], strict=False)
+    ]
+    assert decision.departures[:11] == [0] * 11 and spacing == [T] * 4
+
+
+def test_over_time_nothing_leaves_faster_than_the_rate_plus_the_burst():
+    state, now, sent = BudgetState(), 0.0, []
+    while now < 10_000:
+        decision = decide(state, now, 3, "priority", POLICY)
+        state = decision.state
+        sent.extend(decision.departures)
+        now += 40  # asked for faster than the rate allows
+    for start in range(0, 10_000, 250):
+        in_a_second = [t for t in sent if start <= t < start + 1000]
+        assert len(in_a_second) <= POLICY.rate_per_second + BURST_MS / T + 1
+
+
+def test_bulk_takes_only_what_may_leave_now_and_otherwise_waits():
+    busy = BudgetState(tat=10_000 + 450, version=3)  # transactional traffic ran 450 ms ahead
+    decision = decide(busy, now=10_000, units=5, lane="bulk", policy=POLICY)
+    assert decision.state is None
+    assert decision.wait_ms == pytest.approx(450 + 4 * T - POLICY.tolerance_ms("bulk"))
+    later = decide(busy, now=10_000 + decision.wait_ms, units=5, lane="bulk", policy=POLICY)
+    assert later.state is not None and later.departures == [10_000 + decision.wait_ms] * 5
+
+
+def test_transactional_sends_go_ahead_of_bulk_that_filled_its_share_of_the_burst():
+    state, now = BudgetState(), 0.0
+    while (decision := decide(state, now, 1, "bulk", POLICY)).state is not None:  # bulk fills what it may
+        state = decision.state
+    urgent = decide(state, now, 1, "priority", POLICY)
+    assert urgent.departures == [now]  # the one-time password leaves at once
+
+
+def test_while_transactional_sends_wait_bulk_takes_nothing():
+    state, now, bulk_units = BudgetState(), 0.0, 0
+    while now < 20_000:
+        transactional = decide(state, now, 3, "priority", POLICY)  # asks for 30/s: more than the number has
+        state = transactional.state
+        bulk = decide(state, now, 1, "bulk", POLICY)
+        if bulk.state is not None:
+            state, bulk_units = bulk.state, bulk_units + 1
+        now += 100
+    assert bulk_units <= POLICY.largest_bulk_take()  # at most what fitted before the backlog built up
+
+
+def test_next_to_steady_transactional_traffic_bulk_uses_the_rest_of_the_rate():
+    state, now, units = BudgetState(), 0.0, {"priority": 0, "bulk": 0}
+    while now < 20_000:
+        if now % 1000 == 0:  # one transactional send a second
+            state = decide(state, now, 1, "priority", POLICY).state
+            units["priority"] += 1
+        decision = decide(state, now, 4, "bulk", POLICY)
+        if decision.state is not None:
+            state, units["bulk"] = decision.state, units["bulk"] + 4
+        now += 10
+    assert units["priority"] == 20
+    assert units["priority"] + units["bulk"] >= 0.9 * POLICY.rate_per_second * 20
+
+
+def test_alone_bulk_uses_the_whole_rate():
+    state, now, units = BudgetState(), 0.0, 0
+    while now < 10_000:
+        decision = decide(state, now, 4, "bulk", POLICY)
+        if decision.state is not None:
+            state, units = decision.state, units + 4
+            continue
+        now += decision.wait_ms
+    assert units >= 0.95 * POLICY.rate_per_second * 10
+
+
+def test_a_chunk_larger_than_bulk_may_ever_take_waits_for_an_idle_budget_instead_of_for_ever():
+    too_large = POLICY.largest_bulk_take() + 5
+    assert decide(BudgetState(tat=100, version=1), now=100, units=too_large, lane="bulk", policy=POLICY).state
+    assert decide(BudgetState(tat=200, version=1), now=100, units=too_large, lane="bulk", policy=POLICY).wait_ms == 100
+
+
+def test_the_largest_bulk_take_fits_bulks_share_of_the_burst():
+    assert RatePolicy(80, 0.8).largest_bulk_take() == 33
+    assert RatePolicy(20, 0.8).largest_bulk_take() == 9
