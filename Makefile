@@ -33,18 +33,21 @@ help:
 	$(PYTHON) -m venv --clear $*
 
 $(VENV)/.installed-py3.13: requirements-dev.txt layers/wab/requirements.txt | $(BIN)/python3.13
+	@echo "installing the gateway's libraries and test tools into $(VENV) (once; about a minute)…"
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 # aws-sam-cli pins older boto3 and pydantic than the layer ships, so the SAM tooling has a virtualenv of its own.
 $(SAM_VENV)/.installed-py3.13: requirements-sam.txt | $(SAM_BIN)/python3.13
+	@echo "installing the SAM tooling into $(SAM_VENV) (once; about a minute)…"
 	$(SAM_BIN)/python -m pip install --quiet --upgrade pip
 	$(SAM_BIN)/python -m pip install --quiet -r requirements-sam.txt
 	touch $@
 
 # checkov pins boto3, networkx and packaging against both of the others: a virtualenv of its own too.
 $(CHECKOV_VENV)/.installed-py3.13: requirements-checkov.txt | $(CHECKOV_BIN)/python3.13
+	@echo "installing checkov into $(CHECKOV_VENV) (once)…"
 	$(CHECKOV_BIN)/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_BIN)/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@

@@ -6,6 +6,8 @@
     ./wab list --contact +64211234567                     a contact's records, newest first
     ./wab tail                                            print the gateway's events as they come (local stack)
     ./wab mo text "Hi there" --from +64211234567          the simulated customer writes (local stack)
+    ./wab templates put catalogue.json                    run-time entries of the template catalogue
+    ./wab dlq list | show <id> | redrive [<id>]           what is in the dead-letter queue, and sending it back
 
 By default it talks to the local stack (`.wab-local/stack.json`, written by `make local`); `--stack NAME
 --region REGION` talks to a deployed stack through its CloudFormation outputs and your AWS credentials.
@@ -15,9 +17,11 @@ import argparse
 import json
 import sys
 import uuid
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from local.client import Gateway
+from local.client import Gateway, StackNotRunning
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--language", default="en", help="template language code")
     send.add_argument("--param", action="append", default=[], help="template body parameter (repeatable)")
     send.add_argument("--reference", help="your reference (default: a new uuid)")
-    send.add_argument("--wait", type=float, default=0, help="seconds to follow the message's events (local stack)")
+    send.add_argument(
+        "--wait", type=float, default=0, help="seconds to follow the message to a final status (exit 1 if it fails)"
+    )
 
     get = commands.add_parser("get", help="read one message record")
     get.add_argument("message_id")
@@ -61,8 +67,20 @@ def main(argv: list[str] | None = None) -> int:
     mo.add_argument("text", nargs="?", help="text body for type text")
     mo.add_argument("--from", dest="sender", default="+64211234567", help="customer number")
 
+    templates = commands.add_parser("templates", help="the template catalogue's run-time entries")
+    templates.add_argument("action", choices=["put"])
+    templates.add_argument("file", type=Path, help='a catalogue document: {"templates": [...]} (docs/templates.md)')
+
+    dlq = commands.add_parser("dlq", help="the dead-letter queue: what crashed the gateway, and sending it back")
+    dlq.add_argument("action", choices=["list", "show", "redrive"])
+    dlq.add_argument("message_id", nargs="?", help="one message (show, redrive); redrive without it: all")
+
     args = parser.parse_args(argv)
-    gateway = Gateway.deployed(args.stack, args.region) if args.stack else Gateway.local()
+    try:
+        gateway = Gateway.deployed(args.stack, args.region) if args.stack else Gateway.local()
+    except StackNotRunning as stopped:
+        print(stopped, file=sys.stderr)
+        return 2
     return COMMANDS[args.command](gateway, args)
 
 
@@ -83,42 +101,42 @@ def command_send(gateway: Gateway, args: argparse.Namespace) -> int:
     else:
         print("give a text or --template", file=sys.stderr)
         return 2
-    event_id = gateway.request("WhatsApp Send Requested", command)
-    print(json.dumps({"event_id": event_id, "reference": command["reference"]}))
-    if args.wait:
-        final = {"received", "rejected", "expired"}
-        for event in gateway.events(timeout=args.wait, until=lambda e: _is_final(e, command["reference"], final)):
-            if event["detail"].get("reference") == command["reference"]:
-                print(json.dumps(event["detail"] | {"detail-type": event["detail-type"]}, ensure_ascii=False))
-    return 0
+    reference = command["reference"]
+    if not args.wait:
+        event_id = gateway.request("WhatsApp Send Requested", command)
+        print(json.dumps({"event_id": event_id, "reference": reference}))
+        return 0
+    # Its own subscription, made before the request: nothing is missed, and nobody else's events are taken.
+    with gateway.subscription({"source": ["wab.gateway"], "detail": {"reference": [reference]}}) as events:
+        event_id = gateway.request("WhatsApp Send Requested", command)
+        print(json.dumps({"event_id": event_id, "reference": reference}))
+        for event in events(args.wait):
+            print(dumps(event["detail"] | {"detail-type": event["detail-type"]}))
+            outcome = _outcome(event)
+            if outcome is not None:
+                return outcome
+    print(f"no final status within {args.wait:g} s", file=sys.stderr)
+    return 1
 
 
-def _is_final(event: dict[str, Any], reference: str, final: set[str]) -> bool:
-    detail = event["detail"]
-    if detail.get("reference") != reference:
-        return False
-    return event["detail-type"] == "WhatsApp Message Failed" or detail.get("status") in final
+def _outcome(event: dict[str, Any]) -> int | None:
+    """0 once the message is delivered, 1 once it failed, was rejected or expired; None while it is on its way."""
+    status = event["detail"].get("status")
+    if event["detail-type"] == "WhatsApp Message Failed" or status in ("rejected", "expired"):
+        return 1
+    return 0 if status == "received" else None
 
 
 def command_get(gateway: Gateway, args: argparse.Namespace) -> int:
     status, body = gateway.get_message(args.message_id)
-    print(json.dumps(body, indent=2, ensure_ascii=False))
+    print(dumps(body, indent=2))
     return 0 if status == 200 else 1
 
 
 def command_list(gateway: Gateway, args: argparse.Namespace) -> int:
-    query = {
-        key: value
-        for key, value in {
-            "contact": args.contact,
-            "reference": args.reference,
-            "limit": args.limit,
-            "cursor": args.cursor,
-        }.items()
-        if value
-    }
-    status, body = gateway.list_messages(**query)
-    print(json.dumps(body, indent=2, ensure_ascii=False))
+    page = {key: value for key, value in {"limit": args.limit, "cursor": args.cursor}.items() if value}
+    status, body = gateway.list_messages(contact=args.contact, reference=args.reference, **page)
+    print(dumps(body, indent=2))
     return 0 if status == 200 else 1
 
 
@@ -145,7 +163,75 @@ def command_mo(gateway: Gateway, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"send": command_send, "get": command_get, "list": command_list, "tail": command_tail, "mo": command_mo}
+def command_templates(gateway: Gateway, args: argparse.Namespace) -> int:
+    try:
+        document = json.loads(args.file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(document, dict) or not isinstance(document.get("templates"), list):
+        print(f'{args.file}: expected {{"templates": [...]}}', file=sys.stderr)
+        return 2
+    event_id = gateway.request("WhatsApp Template Catalogue Updated", {"templates": document["templates"]})
+    print(json.dumps({"event_id": event_id, "templates": len(document["templates"])}))
+    return 0
+
+
+def command_dlq(gateway: Gateway, args: argparse.Namespace) -> int:
+    letters = gateway.dead_letters()
+    if args.action == "list":
+        for letter in letters:
+            print(json.dumps({key: letter[key] for key in ("id", "queue", "reason", "sent_at", "command")}))
+        return 0
+    chosen = [letter for letter in letters if args.message_id in (None, letter["id"])]
+    if args.message_id and not chosen:
+        print(f"no message {args.message_id} in the dead-letter queue", file=sys.stderr)
+        return 1
+    if args.action == "show":
+        print(dumps(chosen[0], indent=2))
+        return 0
+    for letter in chosen:
+        gateway.redrive(letter)
+        print(json.dumps({"redriven": letter["id"], "command": letter["command"]}))
+    return 0
+
+
+def dumps(value: Any, indent: int | None = None) -> str:
+    """JSON with decimals written with exactly their digits (json.dumps would round them through float)."""
+    placeholders: dict[str, str] = {}
+
+    def keep(number: Any) -> str:
+        if isinstance(number, Decimal):
+            token = f"@@{len(placeholders)}@@"
+            placeholders[f'"{token}"'] = str(number)
+            return token
+        raise TypeError(f"{type(number).__name__} is not JSON")
+
+    text = json.dumps(_decimals_as_tokens(value, keep), indent=indent, ensure_ascii=False)
+    for token, number in placeholders.items():
+        text = text.replace(token, number)
+    return text
+
+
+def _decimals_as_tokens(value: Any, keep: Any) -> Any:
+    if isinstance(value, Decimal):
+        return keep(value)
+    if isinstance(value, dict):
+        return {key: _decimals_as_tokens(child, keep) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_decimals_as_tokens(child, keep) for child in value]
+    return value
+
+
+COMMANDS = {
+    "send": command_send,
+    "get": command_get,
+    "list": command_list,
+    "tail": command_tail,
+    "mo": command_mo,
+    "templates": command_templates,
+    "dlq": command_dlq,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,11 +5,16 @@ SQS queue subscribed to the gateway's events, and (locally) the provider simulat
 """
 
 import json
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import boto3
 import requests
@@ -30,19 +35,37 @@ OUTPUT_KEYS = {
     "SendDeadLetterQueueUrl": "dlq_url",
     "MediaBucketName": "media_bucket",
 }
+# The local stack's moto accepts any credentials: the client needs none of the user's.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local-testing", "aws_secret_access_key": "local-testing"}
+
+
+class StackNotRunning(SystemExit):
+    pass
 
 
 class Gateway:
     def __init__(self, info: dict[str, Any]):
         self.info = info
-        self.session = boto3.session.Session(region_name=info["region"])
+        credentials = LOCAL_CREDENTIALS if "aws_endpoint_url" in info else {}
+        self.session = boto3.session.Session(
+            region_name=info["region"],
+            aws_access_key_id=credentials.get("aws_access_key_id"),
+            aws_secret_access_key=credentials.get("aws_secret_access_key"),
+        )
         self.http = requests.Session()
 
     @classmethod
-    def local(cls, path: Path = STACK_JSON) -> "Gateway":
+    def local(cls, path: Path | None = None) -> "Gateway":
+        """The local stack that `.wab-local/stack.json` (or WAB_STACK_JSON) describes."""
+        path = path or Path(os.environ.get("WAB_STACK_JSON") or STACK_JSON)
         if not path.exists():
-            raise SystemExit(f"{path} not found: start the local stack first (make local)")
-        return cls(json.loads(path.read_text()))
+            raise StackNotRunning(f"the local stack is not running ({path} not found): start it with `make local`")
+        info = json.loads(path.read_text())
+        if not _answers(info.get("api_url", "")):
+            raise StackNotRunning(
+                f"the local stack is not running ({path} is left from a stack that stopped): start it with `make local`"
+            )
+        return cls(info)
 
     @classmethod
     def deployed(cls, stack_name: str, region: str) -> "Gateway":
@@ -104,7 +127,8 @@ class Gateway:
         SigV4Auth(credentials.get_frozen_credentials(), "execute-api", self.info["region"]).add_auth(request)
         prepared = request.prepare()
         response = self.http.get(prepared.url, headers=dict(prepared.headers), timeout=30)
-        return response.status_code, response.json() if response.content else None
+        # Decimals, so a coordinate or a price is shown with every digit it was stored with.
+        return response.status_code, json.loads(response.text, parse_float=Decimal) if response.content else None
 
     # -- events ------------------------------------------------------------------------------------------------
 
@@ -127,6 +151,99 @@ class Gateway:
                 if until and until(event):
                     return
 
+    @contextmanager
+    def subscription(self, pattern: dict[str, Any]) -> Iterator[Callable[[float], Iterator[dict[str, Any]]]]:
+        """A queue of its own, fed by a rule on the gateway's bus for `pattern`, for as long as the block runs: a
+        reader that takes nothing from anyone else's (`./wab tail`'s tap, other subscribers)."""
+        sqs, events = self.client("sqs"), self.client("events")
+        name = f"wab-cli-{uuid.uuid4().hex[:12]}"
+        queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        bus = self.info["event_bus_name"]
+        rule_arn = events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))["RuleArn"]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                }
+            ],
+        }
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "cli", "Arn": queue_arn}])
+
+        def read(timeout: float) -> Iterator[dict[str, Any]]:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                wait = max(0, min(1, int(deadline - time.monotonic())))
+                for message in sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait
+                ).get("Messages", []):
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    yield json.loads(message["Body"])
+
+        try:
+            yield read
+        finally:
+            events.remove_targets(Rule=name, EventBusName=bus, Ids=["cli"])
+            events.delete_rule(Name=name, EventBusName=bus)
+            sqs.delete_queue(QueueUrl=queue_url)
+
+    # -- the dead-letter queue ---------------------------------------------------------------------------------------
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Everything in the dead-letter queue, left there: each message read once (hidden meanwhile), then shown
+        again at once."""
+        sqs, queue_url = self.client("sqs"), self.info["dlq_url"]
+        letters: list[dict[str, Any]] = []
+        while batch := sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=60,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", []):
+            letters.extend(_letter(message) for message in batch)
+        for letter in letters:
+            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=letter["receipt"], VisibilityTimeout=0)
+        return letters
+
+    def redrive(self, letter: dict[str, Any]) -> None:
+        """Send a dead letter's command to the send queue again, then delete it: sent first, so nothing is lost (a
+        failure in between leaves a copy in both, and the send queue drops a redelivered request)."""
+        sqs = self.client("sqs")
+        sqs.send_message(
+            QueueUrl=self.info["send_queue_url"],
+            MessageBody=json.dumps(letter["command"]) if letter["queue"] in ("priority", "bulk") else letter["body"],
+            MessageGroupId="redrive",
+            MessageDeduplicationId=f"redrive-{letter['id']}",
+        )
+        receipt = self.dead_letters_receipt(letter["id"])
+        if receipt:
+            sqs.delete_message(QueueUrl=self.info["dlq_url"], ReceiptHandle=receipt)
+
+    def dead_letters_receipt(self, message_id: str) -> str | None:
+        """A fresh receipt for one dead letter (the one from listing them was given back)."""
+        sqs, queue_url = self.client("sqs"), self.info["dlq_url"]
+        found, seen = None, []
+        while not found and (
+            batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
+                "Messages", []
+            )
+        ):
+            seen.extend(batch)
+            found = next((m["ReceiptHandle"] for m in batch if m["MessageId"] == message_id), None)
+        for message in seen:
+            if message["ReceiptHandle"] != found:
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        return found
+
     # -- provider simulator (local only) --------------------------------------------------------------------------
 
     def simulate(self, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -136,3 +253,40 @@ class Gateway:
         )
         response.raise_for_status()
         return response.json()
+
+
+def _letter(message: dict[str, Any]) -> dict[str, Any]:
+    """A dead letter as `wab dlq` shows it: which queue it came from, why, when, and the command it carries."""
+    attributes = {name: value.get("StringValue") for name, value in (message.get("MessageAttributes") or {}).items()}
+    body = message["Body"]
+    try:
+        document = json.loads(body, parse_float=Decimal)
+    except ValueError:
+        document = None
+    queue = attributes.get("queue") or "unknown"
+    if queue in ("priority", "bulk") and isinstance(document, dict):
+        command = document.get("command")
+    elif isinstance(document, dict) and "detail" in document:
+        command = document["detail"]
+    else:
+        command = document
+    sent = int((message.get("Attributes") or {}).get("SentTimestamp", "0")) / 1000
+    return {
+        "id": message["MessageId"],
+        "queue": queue,
+        "reason": attributes.get("reason") or "redriven by SQS after repeated receives",
+        "sent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sent)),
+        "command": command,
+        "body": body,
+        "receipt": message["ReceiptHandle"],
+    }
+
+
+def _answers(url: str) -> bool:
+    """Whether something listens where the stack's API should be (a stack killed with -9 leaves stack.json)."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=1):
+            return True
+    except OSError:
+        return False
