@@ -650,3 +650,29 @@ def test_concurrent_dlrs_for_one_message_lose_no_update(aws, post):
     assert ("sent", "received") in events or ("accepted", "received") in events
     assert len([event for event in events if event[1] == "received"]) == 1
     assert len(events) <= 2
+
+
+# --- values DynamoDB or EventBridge cannot hold as they are ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number", ["1e400", "1e-400", "1234567890123456789012345678901234567890", "18446744073709551616"]
+)
+def test_a_number_dynamodb_cannot_hold_is_stored_and_published_as_its_exact_text(aws, post, sent_entries, number):
+    raw = (
+        '{"id": "%s", "source": "%s", "destination": "%s", "content": {"type": "text", "text": {"body": "hi"}, '  # noqa: UP031
+        '"future": {"value": %s, "list": [%s, 1.5]}}}' % (MO_ID, CUSTOMER, BUSINESS, number, number)
+    )
+
+    assert post("mo", raw=raw, headers={"content-type": "application/json"})[:2] == (200, {"status": "ok"})
+
+    assert aws.item(f"MSG#{MO_ID}")["content"]["future"] == {"value": number, "list": [number, Decimal("1.5")]}
+    [entry] = sent_entries
+    assert f'"future":{{"value":"{number}","list":["{number}",1.5]}}' in entry["Detail"]
+    assert len(aws.published()) == 1
+
+
+def test_a_dlr_detail_that_is_a_huge_number_is_kept_as_text(aws, post):
+    raw = '{"id": "%s", "status": "sent", "detail": 1e400}' % MT_ID  # noqa: UP031
+    assert post("dlr", raw=raw, headers={"content-type": "application/json"})[0] == 200
+    assert aws.item(f"MSG#{MT_ID}")["status_history"][0]["detail"] == "1e400"
