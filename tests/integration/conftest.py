@@ -20,6 +20,7 @@ from tests.helpers import CALLBACK_PASSWORD, CALLBACK_USER, ROOT, LambdaContext,
 TAP_QUEUE = "event-tap"
 BUSINESS = "1234567890"  # the business number the `sender` fixture configures
 MESSAGE_ID = "b95fc11e-37f0-4770-a082-6ea22d4c4d12"  # the provider's id of the send most tests make
+CUSTOMER = "+64211234567"
 
 
 @cache
@@ -119,6 +120,41 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             monkeypatch.setenv(name, value)
         yield Aws("messages", bus, tap_url, callback_secret, provider_secret)
         reset_caches()
+
+
+@pytest.fixture
+def sent(aws: Aws) -> Any:
+    """`sent(message_id, reference)` stores an MT record and publishes its `Accepted` as the sender does (the event is
+    taken off the tap): what DLRs report on."""
+    from wab import clock
+    from wab.acceptance import record_accepted
+    from wab.models.commands import validate_command
+    from wab.outcomes import Accepted
+    from wab.publisher import EventPublisher
+    from wab.store import MessageStore
+
+    def send(message_id: str = MESSAGE_ID, reference: str = "order-7") -> None:
+        command = validate_command(
+            {
+                "destination": CUSTOMER,
+                "type": "text",
+                "text": {"body": "Your order has shipped"},
+                "reference": reference,
+            }
+        )
+        record_accepted(
+            MessageStore(aws.table_name),
+            EventPublisher(aws.bus_name),
+            command,  # type: ignore[arg-type]
+            [Accepted(message_id=message_id, destination=CUSTOMER)],
+            source=BUSINESS,
+            at=clock.iso(clock.now()),
+            retention_days=30,
+            lease_until=2**62,
+        )
+        aws.published()
+
+    return send
 
 
 # --- the sender function on a real (moto) send queue, and the provider it calls ---------------------------------------

@@ -436,13 +436,14 @@ def status_events(aws) -> list[tuple[str, str]]:
     ]
 
 
-def test_statuses_move_forward_and_each_move_is_published_once(aws, post):
+def test_statuses_move_forward_and_each_move_is_published_once(aws, post, sent):
+    sent()
     assert post("dlr", dlr("sent"))[:2] == (200, {"status": "ok"})
     assert post("dlr", dlr("received"))[0] == 200
 
     item = aws.item(f"MSG#{MT_ID}")
     assert item["status"] == "received"
-    assert [entry["status"] for entry in item["status_history"]] == ["sent", "received"]
+    assert [entry["status"] for entry in item["status_history"]] == ["accepted", "sent", "received"]
     assert item["reference"] == "order-7" and item["reference_key"] == "order-7"
     [first, second] = aws.published()
     assert first["detail"]["message_id"] == MT_ID and first["detail"]["reference"] == "order-7"
@@ -508,6 +509,84 @@ def test_a_dlr_before_the_send_is_stored_keeps_the_record_for_reconciliation(aws
     item = aws.item(f"MSG#{MT_ID}")
     assert (item["direction"], item["status"]) == ("MT", "sent")
     assert "destination" not in item and "contact_key" not in item
+
+
+# --- what a DLR may not do: forged statuses --------------------------------------------------------------------------
+
+
+def test_a_dlr_for_an_unknown_id_creates_a_provisional_record_without_its_reference(aws, post):
+    import time
+
+    for number in range(20):
+        assert post("dlr", dlr("sent", message_id=f"{MT_ID[:-2]}{number:02d}", reference="victim-order"))[0] == 200
+
+    items = aws.items()
+    assert len(items) == 20
+    assert all("reference" not in item and "reference_key" not in item for item in items)
+    assert all(item["expires_at"] <= time.time() + 86400 + 60 for item in items)  # a day, not the retention
+    assert all("reference" not in event["detail"] for event in aws.published())
+    listing = boto3.client("dynamodb").query(
+        TableName=aws.table_name,
+        IndexName="by-reference",
+        KeyConditionExpression="reference_key = :r",
+        ExpressionAttributeValues={":r": {"S": "victim-order"}},
+    )
+    assert listing["Items"] == []
+
+
+def test_a_dlr_never_changes_a_reference(aws, post, sent):
+    sent(MT_ID, reference="order-7")
+    assert post("dlr", dlr("sent", reference="someone-elses"))[0] == 200
+
+    assert aws.item(f"MSG#{MT_ID}")["reference"] == "order-7"
+    [event] = aws.published()
+    assert event["detail"]["reference"] == "order-7"
+
+
+def test_a_dlr_for_an_inbound_message_is_refused_and_changes_nothing(aws, post):
+    post("mo", mo_body())
+    aws.published()
+    before = aws.item(f"MSG#{MO_ID}")
+
+    for status in ("sent", "rejected", "read"):
+        got, answer, _ = post("dlr", dlr(status, message_id=MO_ID))
+        assert (got, answer["error"]) == (409, "not_outbound")
+    assert aws.item(f"MSG#{MO_ID}") == before
+    assert aws.published() == []
+
+
+def test_accepted_to_accepted_is_not_a_status_change(aws, post, sent):
+    assert post("dlr", dlr("accepted", message_id=MO_ID[:-1] + "9"))[0] == 200  # unknown id: provisional
+    assert aws.published() == []
+    sent(MT_ID)
+    assert post("dlr", dlr("accepted"))[0] == 200
+
+    assert aws.published() == []
+    assert aws.item(f"MSG#{MO_ID[:-1]}9")["status"] == "accepted"
+    assert [entry["status"] for entry in aws.item(f"MSG#{MT_ID}")["status_history"]] == ["accepted"]
+
+
+def test_made_up_statuses_are_bounded_and_the_documented_ones_always_apply(aws, post, sent):
+    from wab.callbacks import MAX_UNDOCUMENTED_STATUSES
+
+    sent(MT_ID)
+    detail = "d" * 1024  # the longest detail kept
+    for number in range(MAX_UNDOCUMENTED_STATUSES):
+        made_up = "x" * 30 + chr(ord("a") + number // 26) + chr(ord("a") + number % 26)  # 32 letters, the most
+        assert post("dlr", dlr(made_up, detail=detail))[0] == 200
+    for number in range(3):
+        got, answer, _ = post("dlr", dlr(f"madeup_{'x' * 20}{chr(ord('a') + number)}", detail=detail))
+        assert (got, answer["error"]) == (422, "too_many_statuses")
+
+    assert post("dlr", dlr("sent", detail=detail))[0] == 200
+    assert post("dlr", dlr("received", detail=detail))[0] == 200
+    assert post("dlr", dlr("rejected", detail=detail))[0] == 200
+    assert post("dlr", dlr("expired", detail=detail))[0] == 200
+
+    item = aws.item(f"MSG#{MT_ID}")
+    assert item["status"] == "received"
+    assert len(item["status_history"]) == 1 + MAX_UNDOCUMENTED_STATUSES + 4
+    assert status_events(aws) == [("accepted", "sent"), ("sent", "received")]
 
 
 # --- dependency failures, retries, races ------------------------------------------------------------------------------

@@ -50,7 +50,8 @@ def inbound(number: int, source: str = CUSTOMER) -> dict[str, Any]:
     }
 
 
-def test_a_record_is_returned_in_the_documented_shape(deliver, get):
+def test_a_record_is_returned_in_the_documented_shape(deliver, get, sent):
+    sent("b95fc11e-37f0-4770-a082-6ea22d4c4d12", reference="order-7")
     deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d12", "status": "sent", "reference": "order-7"})
     deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d12", "status": "received", "reference": "order-7"})
 
@@ -76,7 +77,7 @@ def test_a_record_is_returned_in_the_documented_shape(deliver, get):
         "received",
         "order-7",
     )
-    assert [entry["status"] for entry in record["status_history"]] == ["sent", "received"]
+    assert [entry["status"] for entry in record["status_history"]] == ["accepted", "sent", "received"]
     assert set(record["status_history"][0]) == {"status", "at"}
 
 
@@ -110,10 +111,10 @@ def test_listing_by_contact_is_newest_first_and_paged(deliver, get):
     assert seen == [f"c1fc05e6-863e-43bf-86dc-{n:012d}" for n in (5, 4, 3, 2, 1)]
 
 
-def test_listing_by_reference(deliver, get):
-    deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d12", "status": "sent", "reference": "campaign-9"})
-    deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d13", "status": "sent", "reference": "campaign-9"})
-    deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d14", "status": "sent", "reference": "other"})
+def test_listing_by_reference(get, sent):
+    sent("b95fc11e-37f0-4770-a082-6ea22d4c4d12", reference="campaign-9")
+    sent("b95fc11e-37f0-4770-a082-6ea22d4c4d13", reference="campaign-9")
+    sent("b95fc11e-37f0-4770-a082-6ea22d4c4d14", reference="other")
 
     status, page = get("/messages", {"reference": "campaign-9"})
 

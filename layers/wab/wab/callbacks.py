@@ -19,10 +19,15 @@ from wab.models.types import canonical_number
 from wab.models.validation import describe
 from wab.outbox import Change, commit, deliver
 from wab.publisher import EventPublisher
-from wab.status import moves_forward
+from wab.status import is_known, moves_forward
 from wab.store import MessageStore
 
 RECEIVED_KEY = "received"
+# A record's history keeps every documented status (accepted, sent, received, rejected, expired) and this many others
+# (`read`, and whatever a provider invents), so that no amount of made-up statuses can grow a record past DynamoDB's
+# 400 KB item size and keep the real ones out.
+MAX_UNDOCUMENTED_STATUSES = 8
+PROVISIONAL_DAYS = 1  # how long a record created by a DLR alone lives unless the sender completes it
 
 
 def validate[Model: BaseModel](model: type[Model], payload: Any) -> Model:
@@ -78,6 +83,11 @@ class Handling:
     @property
     def expires_at(self) -> int:
         return int(self.now.timestamp()) + self.retention_days * 86400
+
+    @property
+    def provisional_expires_at(self) -> int:
+        """The TTL of a record a DLR creates before the sender's write (which sets the full retention)."""
+        return int(self.now.timestamp()) + PROVISIONAL_DAYS * 86400
 
 
 def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -> bool:
@@ -140,28 +150,40 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
 def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
     """Add the status to the record's history; move the status forward only, publishing each forward move once.
 
-    A DLR for an id the sender has not stored yet creates the record, which the sender's write completes later.
+    A DLR for an id the sender has not stored yet creates a provisional record (no reference, a short TTL), which the
+    sender's write completes later. A DLR never sets or changes a reference and never touches an inbound record: it
+    is a report about a message the gateway sent, and anyone holding the callback credentials can post one.
     Returns the status the message moved to when this call published that move, else None.
     """
     own_key = f"status:{dlr.status}"
     stamp = iso(handling.now)
 
     def evolve(current: MessageRecord | None) -> Change | None:
+        if current is not None and current.direction != "MT":
+            raise InvalidPayload(
+                "this id names an inbound message; delivery statuses apply to sent messages only", code="not_outbound"
+            )
         record = current or MessageRecord(
-            id=dlr.id, direction="MT", created_at=stamp, updated_at=stamp, expires_at=handling.expires_at
+            id=dlr.id, direction="MT", created_at=stamp, updated_at=stamp, expires_at=handling.provisional_expires_at
         )
         if any(entry.status == dlr.status for entry in record.status_history):
             return None
+        if not is_known(dlr.status) and undocumented(record.status_history) >= MAX_UNDOCUMENTED_STATUSES:
+            raise InvalidPayload(
+                f"the message already has {MAX_UNDOCUMENTED_STATUSES} undocumented statuses; no more are kept",
+                code="too_many_statuses",
+            )
         record.status_history.append(StatusEntry(status=dlr.status, at=stamp, detail=dlr.detail))
         record.updated_at = stamp
-        if not record.reference and dlr.reference:
-            record.reference = dlr.reference
-        if not moves_forward(record.status, dlr.status):
+        previous = record.status or "accepted"
+        if dlr.status == previous or not moves_forward(record.status, dlr.status):
+            if is_known(dlr.status) and record.status is None:
+                record.status = dlr.status  # a provisional record's first status, which is no move (accepted)
             return Change(record=record, events={})
         event = MessageStatusChanged(
             message_id=dlr.id,
             status=dlr.status,
-            previous_status=record.status or "accepted",
+            previous_status=previous,
             reference=record.reference,
             destination=record.destination,
             detail=dlr.detail,
@@ -175,3 +197,7 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
         return None
     deliver(handling.store, handling.publisher, [pending])
     return dlr.status if own_key in pending.keys else None
+
+
+def undocumented(history: list[StatusEntry]) -> int:
+    return sum(1 for entry in history if not is_known(entry.status))
