@@ -476,3 +476,21 @@ def test_alarms_cover_the_flows() -> None:
         assert any(w[0] == namespace and w[1] == metric and f"'{dimension}'" in w[2] for w in watched), (
             f"no alarm on {namespace} {metric} for {dimension}"
         )
+
+
+def test_inbound_messages_the_models_do_not_type_are_alarmed() -> None:
+    resources = deployed(translated(), {})
+    watched = [
+        query["MetricStat"]["Metric"]
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        for query in alarm.get("Metrics", [])
+        if "MetricStat" in query
+    ]
+    service = {"Name": "service", "Value": "whatsapp-gateway"}
+    assert {"Namespace": "WhatsAppGateway", "MetricName": "MessagesUnsupported", "Dimensions": [service]} in watched
+    unknown_types = {"Name": "type", "Value": "unknown"}  # `known_type` (wab/models/inbound.py)
+    assert {
+        "Namespace": "WhatsAppGateway",
+        "MetricName": "MessagesReceived",
+        "Dimensions": [service, unknown_types],
+    } in watched

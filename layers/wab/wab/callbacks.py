@@ -13,7 +13,7 @@ from wab.clock import from_epoch_seconds, iso
 from wab.errors import InvalidPayload
 from wab.models.callbacks import DlrCallback, MoCallback
 from wab.models.events import MessageReceived, MessageStatusChanged
-from wab.models.inbound import InboundBase, dump_message, parse_message
+from wab.models.inbound import InboundBase, UntypedMessage, dump_message, parse_message, untyped
 from wab.models.records import MessageRecord, StatusEntry
 from wab.models.types import canonical_number
 from wab.models.validation import describe
@@ -40,34 +40,67 @@ def validate[Model: BaseModel](model: type[Model], payload: Any) -> Model:
 
 
 def parse_mo(payload: Any) -> tuple[MoCallback, InboundBase]:
+    """The callback's envelope, validated (InvalidPayload: the callback is unusable as a whole), and its content as a
+    typed message, or kept whole as an `UntypedMessage` with the reason when it does not fit the models."""
     callback = validate(MoCallback, payload)
-    content = decode_content(callback.content, callback.encoding)
+    content, reason = decode_content(callback.content, callback.encoding)
+    if reason is not None:
+        return callback, untyped(content, reason)
+    if has_empty_key(content):
+        # DynamoDB refuses a map with an empty key: the content is kept as its JSON text instead.
+        return callback, untyped(jsoncodec.encode(content), "content has an empty key, which DynamoDB cannot store")
     try:
-        message = parse_message(content)
+        return callback, parse_message(content)
     except ValidationError as exc:
-        raise InvalidPayload(describe(exc, prefix="content."), code="invalid_content") from None
-    return callback, message
+        return callback, untyped(content, describe(exc, prefix="content."))
 
 
-def decode_content(content: Any, encoding: str | None) -> dict[str, Any]:
-    """The WhatsApp message object, whether sent as an object, a JSON string (once or twice encoded) or base64."""
-    try:
-        if encoding and encoding.lower() == "base64":
-            if not isinstance(content, str):
-                raise InvalidPayload("content must be a base64 string when encoding is base64")
+def decode_content(content: Any, encoding: str | None) -> tuple[Any, str | None]:
+    """The content, decoded from base64 or a JSON string (once or twice encoded) when it is one, and None when it is
+    a WhatsApp message object, else the reason it is not one.
+
+    Only an encoding that cannot be undone is refused (InvalidPayload): base64 that is not valid, or whose bytes are
+    not UTF-8 text. Text that is not JSON, or JSON that is not an object, is content all the same.
+    """
+    if encoding and encoding.lower() == "base64":
+        if not isinstance(content, str):
+            raise InvalidPayload("content must be a base64 string when encoding is base64", code="invalid_content")
+        try:
+            raw = base64.b64decode("".join(content.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidPayload("content is not valid base64", code="invalid_content") from None
+        try:
+            content = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidPayload(
+                f"content is not valid UTF-8 once base64-decoded (byte {exc.start})", code="invalid_content"
+            ) from None
+        jsoncodec.check_clean(content, what="content")
+    if content is None:
+        return None, "content is missing"
+    for _ in range(2):
+        if isinstance(content, str):
             try:
-                raw = base64.b64decode("".join(content.split()), validate=True)
-            except (binascii.Error, ValueError):
-                raise InvalidPayload("content is not valid base64") from None
-            content = jsoncodec.decode(raw, what="content")
-        for _ in range(2):
-            if isinstance(content, str):
                 content = jsoncodec.decode(content, what="content")
-    except InvalidPayload as exc:
-        raise InvalidPayload(exc.message, code="invalid_content") from None
+            except InvalidPayload as exc:
+                return content, exc.message
     if not isinstance(content, dict):
-        raise InvalidPayload("content must be a WhatsApp message object", code="invalid_content")
-    return content
+        return content, "content is not a WhatsApp message object (a JSON object)"
+    return content, None
+
+
+def has_empty_key(value: Any) -> bool:
+    """Whether an object anywhere in `value` has the key "" (DynamoDB refuses those)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "" in item:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 @dataclass(frozen=True)
@@ -99,17 +132,6 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     store, now = handling.store, handling.now
     received_at = iso(from_epoch_seconds(message.timestamp) or now)
     contact = canonical_number(callback.source)
-    content = dump_message(message)
-    event = MessageReceived(
-        message_id=callback.id,
-        whatsapp_message_id=message.id,
-        source=callback.source,
-        destination=callback.destination,
-        type=message.type,
-        text=message.summary_text(),
-        content=content,
-        received_at=received_at,
-    )
 
     def evolve(current: MessageRecord | None) -> Change | None:
         if current is not None:
@@ -123,14 +145,17 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
             type=message.type,
             status="received",
             reference=callback.reference or None,
-            content=content,
+            whatsapp_message_id=message.id,
+            text=message.summary_text(),
+            content=dump_message(message),
+            reason=message.reason if isinstance(message, UntypedMessage) else None,
             status_history=[StatusEntry(status="received", at=received_at)],
             created_at=stamp,
             updated_at=stamp,
             contact=contact,
             expires_at=handling.expires_at,
         )
-        return Change(record=record, events={RECEIVED_KEY: event})
+        return Change(record=record, events={RECEIVED_KEY: received_event(record)})
 
     pending = commit(
         store, callback.id, evolve, own_key=RECEIVED_KEY, lease_until=handling.lease_until, expect_new=True
@@ -145,6 +170,21 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
         prepare=(lambda: store.record_inbound(contact, received_at, handling.expires_at)) if window_moves else None,
     )
     return window_moves
+
+
+def received_event(record: MessageRecord) -> MessageReceived:
+    """`WhatsApp Message Received` of an inbound record, as the record stands."""
+    return MessageReceived(
+        message_id=record.id,
+        whatsapp_message_id=record.whatsapp_message_id,
+        source=record.source or "",
+        destination=record.destination or "",
+        type=record.type or "unsupported",
+        text=record.text,
+        content=record.content or {},
+        reason=record.reason,
+        received_at=record.status_history[0].at,
+    )
 
 
 def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:

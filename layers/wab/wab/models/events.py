@@ -24,6 +24,7 @@ class MessageReceived(EventDetail):
     type: str
     text: str | None = None
     content: dict[str, Any]
+    reason: str | None = None  # type `unsupported`: why the content did not fit the models
     received_at: str
 
 

@@ -35,7 +35,10 @@ class MessageRecord(Model):
     type: str | None = None
     status: str | None = None
     reference: str | None = None
+    whatsapp_message_id: str | None = None  # inbound: WhatsApp's id of the message ("wamid…")
+    text: str | None = None  # inbound: the content's human-readable text, when it has one
     content: dict[str, Any] | None = None
+    reason: str | None = None  # inbound, type `unsupported`: why the content did not fit the models
     status_history: list[StatusEntry] = Field(default_factory=list)
     created_at: str
     updated_at: str
@@ -46,8 +49,10 @@ class MessageRecord(Model):
     expires_at: int | None = None
 
     def public_view(self) -> dict[str, Any]:
-        """The record as the record API returns it (the shape documented in the README)."""
+        """The record as the record API returns it (the shape documented in the README): every field of the shape,
+        and those only inbound messages have when they have them."""
         view = self.model_dump(include=PUBLIC_FIELDS)
+        view.update(self.model_dump(include=INBOUND_FIELDS, exclude_none=True))
         view["status_history"] = [entry.model_dump(exclude_none=True) for entry in self.status_history]
         return view
 
@@ -65,3 +70,4 @@ PUBLIC_FIELDS = {
     "created_at",
     "updated_at",
 }
+INBOUND_FIELDS = {"whatsapp_message_id", "text", "reason"}
