@@ -763,3 +763,72 @@ def test_a_dlr_detail_that_is_a_huge_number_is_kept_as_text(aws, post):
     raw = '{"id": "%s", "status": "sent", "detail": 1e400}' % MT_ID  # noqa: UP031
     assert post("dlr", raw=raw, headers={"content-type": "application/json"})[0] == 200
     assert aws.item(f"MSG#{MT_ID}")["status_history"][0]["detail"] == "1e400"
+
+
+# --- at the size limits: stored within DynamoDB's item size and EventBridge's entry size, or refused with 413 --------
+
+
+def body_of_size(content_prefix: str, filler: str, content_suffix: str, size: int = 128 * 1024) -> str:
+    """An MO body of exactly `size` bytes: the content starts with `content_prefix`, then `filler` as often as fits."""
+    head = '{"id": "%s", "source": "%s", "destination": "%s", "content": %s' % (  # noqa: UP031
+        MO_ID,
+        CUSTOMER,
+        BUSINESS,
+        content_prefix,
+    )
+    tail = content_suffix + "}"
+    room = size - len(head.encode()) - len(tail.encode())
+    repeats = room // len(filler.encode())
+    body = head + filler * repeats + tail
+    return body + " " * (size - len(body.encode()))
+
+
+def assert_within_limits(aws, sent_entries) -> None:
+    from wab import limits
+
+    assert limits.item_size(aws.item(f"MSG#{MO_ID}")) <= limits.ITEM_BUDGET
+    assert all(len(entry["Detail"].encode()) <= limits.EVENT_BUDGET for entry in sent_entries)
+
+
+@pytest.mark.parametrize(
+    "prefix, filler, suffix, keeps_text",
+    [
+        ('{"type": "text", "text": {"body": "', "y", '"}}', False),  # the whole body one text: no room for copies
+        ('{"type": "text", "text": {"body": "', "ā🇳🇿", '"}}', False),
+        ('{"type": "text", "text": {"body": "', "\\\\", '"}}', False),  # each escaped twice over in the event
+        ('{"type": "text", "text": {"body": "', "\\u0001", '"}}', False),
+        ('{"type": "text", "text": {"body": "short"}, "numbers": [', "1e400, ", "1]}", True),  # numbers kept as text
+        ('{"type": "text", "text": {"body": "short"}, "lists": [', "[], ", "[]]}", True),
+        ('{"type": "', "x", '", "x": {}}', False),  # a type name of 128 KiB: unsupported, kept once
+    ],
+)
+def test_a_body_at_the_limit_is_stored_within_dynamodb_and_eventbridge_limits(
+    aws, post, sent_entries, prefix, filler, suffix, keeps_text
+):
+    raw = body_of_size(prefix, filler, suffix)
+
+    assert post("mo", raw=raw, headers={"content-type": "application/json"})[:2] == (200, {"status": "ok"})
+
+    assert_within_limits(aws, sent_entries)
+    item = aws.item(f"MSG#{MO_ID}")
+    [event] = aws.published()
+    assert ("text" in item, "text" in event["detail"]) == (keeps_text, keeps_text)
+    assert item["outbox"] == {}
+
+
+def test_text_that_fits_twice_is_kept_in_the_record_and_the_event(aws, post, sent_entries):
+    text = "ā" * 20_000  # 40,000 bytes of UTF-8 (the test client sends it \u-escaped: 120,000 bytes of body)
+    assert post("mo", mo_body(text=text))[0] == 200
+    assert_within_limits(aws, sent_entries)
+    assert aws.item(f"MSG#{MO_ID}")["text"] == text
+    assert aws.published()[0]["detail"]["text"] == text
+
+
+def test_content_too_large_to_store_is_refused_with_413_not_retried_for_ever(aws, post):
+    raw = body_of_size('{"type": "text", "text": {"body": "hi"}, "numbers": [', "[0],", "[0]]}")
+
+    status, answer, _ = post("mo", raw=raw, headers={"content-type": "application/json"})
+
+    assert (status, answer["error"]) == (413, "payload_too_large")
+    assert answer["message"] == "the message is too large to store and publish"
+    assert aws.items() == [] and aws.published() == []

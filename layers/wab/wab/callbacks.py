@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,12 +13,12 @@ from wab import jsoncodec
 from wab.clock import from_epoch_seconds, iso
 from wab.errors import InvalidPayload
 from wab.models.callbacks import DlrCallback, MoCallback
-from wab.models.events import MessageReceived, MessageStatusChanged
+from wab.models.events import EventDetail, MessageReceived, MessageStatusChanged
 from wab.models.inbound import InboundBase, UntypedMessage, dump_message, parse_message, untyped
 from wab.models.records import MessageRecord, StatusEntry
 from wab.models.types import canonical_number
 from wab.models.validation import describe
-from wab.outbox import Change, commit, deliver
+from wab.outbox import Change, commit, deliver, fits
 from wab.publisher import EventPublisher
 from wab.status import is_known, moves_forward
 from wab.store import MessageStore
@@ -155,7 +156,7 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
             contact=contact,
             expires_at=handling.expires_at,
         )
-        return Change(record=record, events={RECEIVED_KEY: received_event(record)})
+        return fitted(record, RECEIVED_KEY, received_event)
 
     pending = commit(
         store, callback.id, evolve, own_key=RECEIVED_KEY, lease_until=handling.lease_until, expect_new=True
@@ -170,6 +171,22 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
         prepare=(lambda: store.record_inbound(contact, received_at, handling.expires_at)) if window_moves else None,
     )
     return window_moves
+
+
+def fitted(record: MessageRecord, key: str, event: Callable[[MessageRecord], EventDetail]) -> Change:
+    """The record with its event under `key`, made to fit DynamoDB's item and EventBridge's entry sizes.
+
+    The 128 KiB body limit keeps any message's content well inside both, but a record holds its content twice until
+    the event is out (once in the outbox) and the text a third and fourth time: so when they do not fit, the `text`
+    (a copy of what the content holds) is left out of the record and the event. A message that still does not fit
+    (content that grew on decoding: numbers kept as text, escapes) is refused with 413, never answered 5xx for ever.
+    """
+    for _ in range(2):
+        detail = event(record)
+        if fits(record, {key: detail}):
+            return Change(record=record, events={key: detail})
+        record.text = None
+    raise InvalidPayload("the message is too large to store and publish", code="payload_too_large")
 
 
 def received_event(record: MessageRecord) -> MessageReceived:

@@ -247,19 +247,24 @@ class MessageStore:
         return records, encode_cursor(last) if last else None
 
     def _item(self, record: MessageRecord) -> dict[str, Any]:
-        data = record.model_dump(exclude_none=True)
-        data["pk"] = f"MSG#{record.id}"
-        if record.reference:
-            data["reference_key"] = record.reference
-        if record.contact:
-            data["contact_key"] = record.contact
-        return {key: self._serializer.serialize(value) for key, value in data.items()}
+        return {key: self._serializer.serialize(value) for key, value in item_values(record).items()}
 
     def _record(self, item: dict[str, Any]) -> MessageRecord:
         data = {key: self._deserializer.deserialize(value) for key, value in item.items()}
         for bookkeeping in ("pk", "reference_key", "contact_key"):
             data.pop(bookkeeping, None)
         return MessageRecord.model_validate(data)
+
+
+def item_values(record: MessageRecord) -> dict[str, Any]:
+    """The record's item as plain Python values (what `put_item` writes, before serialisation)."""
+    data = record.model_dump(exclude_none=True)
+    data["pk"] = f"MSG#{record.id}"
+    if record.reference:
+        data["reference_key"] = record.reference
+    if record.contact:
+        data["contact_key"] = record.contact
+    return data
 
 
 def encode_cursor(last_evaluated_key: dict[str, Any]) -> str:
