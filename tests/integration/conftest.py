@@ -15,7 +15,16 @@ from moto import mock_aws
 from wab import aws as wab_aws
 
 from local.event_source import records_to_delete, sqs_record
-from tests.helpers import CALLBACK_PASSWORD, CALLBACK_USER, ROOT, LambdaContext, load_handler
+from tests.helpers import (
+    CALLBACK_PASSWORD,
+    CALLBACK_USER,
+    ROOT,
+    LambdaContext,
+    answer_json,
+    basic,
+    http_event,
+    load_handler,
+)
 
 TAP_QUEUE = "event-tap"
 BUSINESS = "1234567890"  # the business number the `sender` fixture configures
@@ -120,6 +129,44 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             monkeypatch.setenv(name, value)
         yield Aws("messages", bus, tap_url, callback_secret, provider_secret)
         reset_caches()
+
+
+@pytest.fixture
+def callbacks(aws: Aws) -> Any:
+    module = load_handler("callbacks")
+    module.dependencies.cache_clear()
+    return module
+
+
+@pytest.fixture
+def post(callbacks: Any) -> Any:
+    def post(
+        route: str,
+        body: Any = None,
+        *,
+        auth: str | None = basic(),
+        raw: str | bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        all_headers = {"authorization": auth} if auth else {}
+        all_headers.update(headers or {})
+        event = http_event("POST", f"/callbacks/{route}", body=body, raw_body=raw, headers=all_headers)
+        response = callbacks.lambda_handler(event, LambdaContext())
+        return response["statusCode"], answer_json(response), response.get("headers", {})
+
+    return post
+
+
+@pytest.fixture
+def sent_entries(aws: Aws) -> list[dict[str, Any]]:
+    """The PutEvents entries exactly as the gateway sent them (moto re-encodes numbers when it delivers)."""
+    from wab import aws as wab_aws
+
+    entries: list[dict[str, Any]] = []
+    wab_aws.client("events").meta.events.register(
+        "provide-client-params.events.PutEvents", lambda params, **_: entries.extend(params["Entries"])
+    )
+    return entries
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.helpers import CALLBACK_PASSWORD, CALLBACK_USER, LambdaContext, answer_json, basic, http_event, load_handler
+from tests.helpers import CALLBACK_PASSWORD, CALLBACK_USER, LambdaContext, basic, http_event, load_handler
 
 MO_ID = "c1fc05e6-863e-43bf-86dc-000000000001"
 MT_ID = "b95fc11e-37f0-4770-a082-6ea22d4c4d12"
@@ -26,44 +26,6 @@ def mo_body(text: str = "Kia ora 👋", message_id: str = MO_ID, **content: Any)
     }
     whatsapp.update(content)
     return {"id": message_id, "source": CUSTOMER, "destination": BUSINESS, "content": whatsapp}
-
-
-@pytest.fixture
-def callbacks(aws):
-    module = load_handler("callbacks")
-    module.dependencies.cache_clear()
-    return module
-
-
-@pytest.fixture
-def post(callbacks):
-    def post(
-        route: str,
-        body: Any = None,
-        *,
-        auth: str | None = basic(),
-        raw: str | bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any, dict[str, str]]:
-        all_headers = {"authorization": auth} if auth else {}
-        all_headers.update(headers or {})
-        event = http_event("POST", f"/callbacks/{route}", body=body, raw_body=raw, headers=all_headers)
-        response = callbacks.lambda_handler(event, LambdaContext())
-        return response["statusCode"], answer_json(response), response.get("headers", {})
-
-    return post
-
-
-@pytest.fixture
-def sent_entries(aws):
-    """The PutEvents entries exactly as the gateway sent them (moto re-encodes numbers when it delivers)."""
-    from wab import aws as wab_aws
-
-    entries: list[dict[str, Any]] = []
-    wab_aws.client("events").meta.events.register(
-        "provide-client-params.events.PutEvents", lambda params, **_: entries.extend(params["Entries"])
-    )
-    return entries
 
 
 # --- MO -----------------------------------------------------------------------------------------------------------

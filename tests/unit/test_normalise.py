@@ -255,6 +255,51 @@ def test_unsupported_keeps_raw_content_and_error_codes():
     assert dumped["errors"][0]["error_data"] == {"details": "polls"}
 
 
+def test_an_edit_names_the_original_and_carries_the_new_content_with_unknown_keys_kept():
+    content = message(
+        "edit",
+        {
+            "original_message_id": "wamid.original",
+            "message": {"context": {"id": "wamid.ctx"}, "type": "image", "image": {"id": "m-2", "caption": "new"}},
+            "future": 1,
+        },
+    )
+    _, parsed, dumped = normalise(content)
+    assert type(parsed).__name__ == "EditMessage"
+    assert parsed.edit.original_message_id == "wamid.original"
+    new = parsed.new_message()
+    assert (new.type, new.summary_text(), dump_message(new)["context"]) == ("image", "new", {"id": "wamid.ctx"})
+    assert dumped["edit"] == {"original_message_id": "wamid.original", "future": 1}  # the new content is not kept here
+
+
+@pytest.mark.parametrize(
+    "new, reason",
+    [
+        (None, "edit.message is not a WhatsApp message object (a JSON object)"),
+        ("plain", "edit.message is not a WhatsApp message object (a JSON object)"),
+        ({"type": "interactive"}, "edit.message.interactive: Field required"),
+    ],
+)
+def test_an_edit_whose_new_content_the_models_cannot_type_keeps_it_whole(new, reason):
+    _, parsed, _ = normalise(message("edit", {"original_message_id": "wamid.original", "message": new}))
+    kept = parsed.new_message()
+    assert (kept.type, kept.reason) == ("unsupported", reason)
+
+
+def test_a_revoke_names_the_deleted_message():
+    _, parsed, dumped = normalise(message("revoke", {"original_message_id": "wamid.original"}))
+    assert type(parsed).__name__ == "RevokeMessage"
+    assert dumped["revoke"] == {"original_message_id": "wamid.original"}
+
+
+@pytest.mark.parametrize("kind", ["edit", "revoke"])
+@pytest.mark.parametrize("body", [None, {}, {"original_message_id": "has spaces"}, {"original_message_id": 7}])
+def test_an_edit_or_revoke_without_a_usable_original_id_is_kept_as_unsupported(kind, body):
+    _, parsed, _ = normalise(message(kind, body))
+    assert parsed.type == "unsupported"
+    assert parsed.reason.startswith(f"content.{kind}")
+
+
 def test_unknown_type_is_kept_whole_not_rejected():
     content = message("hologram", {"frames": [1, 2, 3], "nested": {"a": None}}, brand_new_field="x")
     _, parsed, dumped = normalise(content)

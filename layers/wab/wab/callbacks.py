@@ -2,28 +2,35 @@
 
 import base64
 import binascii
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from wab import jsoncodec
+from wab import edits, jsoncodec
 from wab.clock import from_epoch_seconds, iso
 from wab.errors import InvalidPayload
 from wab.models.callbacks import DlrCallback, MoCallback
-from wab.models.events import EventDetail, MessageReceived, MessageStatusChanged
-from wab.models.inbound import InboundBase, UntypedMessage, dump_message, parse_message, untyped
+from wab.models.events import MessageStatusChanged
+from wab.models.inbound import (
+    EditMessage,
+    InboundBase,
+    RevokeMessage,
+    UntypedMessage,
+    dump_message,
+    parse_message,
+    untyped,
+)
 from wab.models.records import MessageRecord, StatusEntry
 from wab.models.types import canonical_number
 from wab.models.validation import describe
-from wab.outbox import Change, commit, deliver, fits
+from wab.outbox import Change, Pending, commit, deliver, release
 from wab.publisher import EventPublisher
+from wab.received import RECEIVED_KEY, fitted, received_event
 from wab.status import is_known, moves_forward
 from wab.store import MessageStore
 
-RECEIVED_KEY = "received"
 # A record's history keeps every documented status (accepted, sent, received, rejected, expired) and this many others
 # (`read`, and whatever a provider invents), so that no amount of made-up statuses can grow a record past DynamoDB's
 # 400 KB item size and keep the real ones out.
@@ -125,11 +132,15 @@ class Handling:
 
 
 def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -> bool:
-    """Store the inbound message once, move the contact's 24-hour window, publish `WhatsApp Message Received`.
+    """Store the inbound message once, move the contact's 24-hour window, publish `WhatsApp Message Received`; an
+    edit or deletion of an earlier message goes to `wab.edits` instead (it moves no window).
 
-    True when this call published the message's event (it was new, or an earlier attempt had stopped half-way);
-    False for a duplicate whose event is already out.
+    The message's WhatsApp id is pointed at its record, and the edits and deletions that arrived before it are
+    applied, before its event goes out. True when this call published the message's event (it was new, or an earlier
+    attempt had stopped half-way); False for a duplicate whose event is already out.
     """
+    if isinstance(message, EditMessage | RevokeMessage):
+        return edits.receive_change(callback, message, handling)
     store, now = handling.store, handling.now
     received_at = iso(from_epoch_seconds(message.timestamp) or now)
     contact = canonical_number(callback.source)
@@ -163,6 +174,13 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     )
     if not pending:
         return False
+    try:
+        applied = edits.link(store, pending.record, handling)
+    except Exception:
+        release(store, [pending])
+        raise
+    if applied:  # the record as the changes left it, with this call's events and those applying them took over
+        pending = Pending(record=applied.record, keys=list(dict.fromkeys([*pending.keys, *applied.keys])))
     window_moves = RECEIVED_KEY in pending.keys
     deliver(
         store,
@@ -171,37 +189,6 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
         prepare=(lambda: store.record_inbound(contact, received_at, handling.expires_at)) if window_moves else None,
     )
     return window_moves
-
-
-def fitted(record: MessageRecord, key: str, event: Callable[[MessageRecord], EventDetail]) -> Change:
-    """The record with its event under `key`, made to fit DynamoDB's item and EventBridge's entry sizes.
-
-    The 128 KiB body limit keeps any message's content well inside both, but a record holds its content twice until
-    the event is out (once in the outbox) and the text a third and fourth time: so when they do not fit, the `text`
-    (a copy of what the content holds) is left out of the record and the event. A message that still does not fit
-    (content that grew on decoding: numbers kept as text, escapes) is refused with 413, never answered 5xx for ever.
-    """
-    for _ in range(2):
-        detail = event(record)
-        if fits(record, {key: detail}):
-            return Change(record=record, events={key: detail})
-        record.text = None
-    raise InvalidPayload("the message is too large to store and publish", code="payload_too_large")
-
-
-def received_event(record: MessageRecord) -> MessageReceived:
-    """`WhatsApp Message Received` of an inbound record, as the record stands."""
-    return MessageReceived(
-        message_id=record.id,
-        whatsapp_message_id=record.whatsapp_message_id,
-        source=record.source or "",
-        destination=record.destination or "",
-        type=record.type or "unsupported",
-        text=record.text,
-        content=record.content or {},
-        reason=record.reason,
-        received_at=record.status_history[0].at,
-    )
 
 
 def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:

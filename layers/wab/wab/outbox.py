@@ -158,7 +158,7 @@ def deliver(
             prepare()
         failed = set(publisher.publish(events))
     except Exception:
-        _settle_all(store, [(pending.record.id, pending.keys, False) for pending in pendings])
+        release(store, pendings)
         raise
     settlements = [
         (pending.record.id, keys, published)
@@ -169,6 +169,12 @@ def deliver(
     _settle_all(store, settlements)
     if failed:
         raise DependencyFailed(f"EventBridge did not take {len(failed)} of {len(events)} events")
+
+
+def release(store: MessageStore, pendings: list[Pending]) -> None:
+    """Give up the leases of committed events that this invocation will not publish (it failed before it could), so
+    the retry takes them over at once instead of waiting for the leases to pass."""
+    _settle_all(store, [(pending.record.id, pending.keys, False) for pending in pendings if pending.keys])
 
 
 def _settle_all(store: MessageStore, settlements: list[tuple[str, list[str], bool]]) -> None:

@@ -1,9 +1,11 @@
 """DynamoDB adapter for the messages table.
 
 Items: `MSG#<id>` (a message record, with `reference_key`/`contact_key` set only when non-empty so the sparse
-indexes `by-reference` and `by-contact` list it) and `CONTACT#<+number>` (the contact's last inbound time, for the
-24-hour window). Every record write is conditional on the version read, so concurrent callbacks never lose updates.
-The sender's idempotency records (`IDEMPOTENCY#sender#…`) share the table; Powertools writes them.
+indexes `by-reference` and `by-contact` list it), `CONTACT#<+number>` (the contact's last inbound time, for the
+24-hour window) and `WAMID#<WhatsApp id>` (which record holds an inbound message WhatsApp knows by that id, and the
+edits and deletions that arrived before it; in no index). Every record and pointer write is conditional on the
+version read, so concurrent callbacks never lose updates. The sender's idempotency records (`IDEMPOTENCY#sender#…`)
+share the table; Powertools writes them.
 """
 
 import base64
@@ -16,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from wab import aws, jsoncodec
 from wab.errors import DependencyFailed, InvalidPayload
-from wab.models.records import MessageRecord
+from wab.models.records import MessageRecord, WhatsAppPointer
 
 BATCH_WRITE_LIMIT = 25  # BatchWriteItem's limit
 BATCH_GET_LIMIT = 100  # BatchGetItem's limit
@@ -33,8 +35,20 @@ class VersionConflict(Exception):
         self.current = current
 
 
+class PointerConflict(Exception):
+    """The pointer changed since it was read (or exists already); `current` is what is stored now."""
+
+    def __init__(self, current: WhatsAppPointer | None):
+        super().__init__("pointer changed concurrently")
+        self.current = current
+
+
 def _message_key(message_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"MSG#{message_id}"}}
+
+
+def _pointer_key(whatsapp_message_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"WAMID#{whatsapp_message_id}"}}
 
 
 def _window_key(contact: str) -> dict[str, Any]:
@@ -81,6 +95,44 @@ class MessageStore:
         except ClientError as exc:
             old = exc.response.get("Item")
             raise VersionConflict(self._record(old) if old and isinstance(old, dict) else None) from None
+
+    def get_pointer(self, whatsapp_message_id: str) -> WhatsAppPointer | None:
+        with aws.dependency("DynamoDB GetItem"):
+            item = self._dynamodb.get_item(
+                TableName=self.table_name, Key=_pointer_key(whatsapp_message_id), ConsistentRead=True
+            ).get("Item")
+        return self._pointer(item) if item else None
+
+    def save_pointer(self, pointer: WhatsAppPointer, expected_version: int | None) -> None:
+        """Write the pointer (its version one more) if it is still at `expected_version` (None: if there is none)."""
+        pointer.version = (expected_version or 0) + 1
+        data = pointer.model_dump(exclude_none=True)
+        data["pk"] = f"WAMID#{pointer.whatsapp_message_id}"
+        condition = (
+            {"ConditionExpression": "attribute_not_exists(pk)"}
+            if expected_version is None
+            else {
+                "ConditionExpression": "#version = :expected",
+                "ExpressionAttributeNames": {"#version": "version"},
+                "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
+            }
+        )
+        try:
+            with aws.dependency("DynamoDB PutItem", expected=(CONDITION_FAILED,)):
+                self._dynamodb.put_item(
+                    TableName=self.table_name,
+                    Item={key: self._serializer.serialize(value) for key, value in data.items()},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **condition,
+                )
+        except ClientError as exc:
+            old = exc.response.get("Item")
+            raise PointerConflict(self._pointer(old) if old and isinstance(old, dict) else None) from None
+
+    def _pointer(self, item: dict[str, Any]) -> WhatsAppPointer:
+        data = {key: self._deserializer.deserialize(value) for key, value in item.items()}
+        data.pop("pk", None)
+        return WhatsAppPointer.model_validate(data)
 
     def settle_outbox(self, message_id: str, keys: list[str], *, published: bool) -> None:
         """Remove published events from the record's outbox, or release their lease so a retry can publish them.
@@ -259,6 +311,9 @@ class MessageStore:
 def item_values(record: MessageRecord) -> dict[str, Any]:
     """The record's item as plain Python values (what `put_item` writes, before serialisation)."""
     data = record.model_dump(exclude_none=True)
+    for optional in ("content_history", "changes_applied"):  # only inbound records ever have them
+        if not data[optional]:
+            del data[optional]
     data["pk"] = f"MSG#{record.id}"
     if record.reference:
         data["reference_key"] = record.reference

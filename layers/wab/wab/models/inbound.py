@@ -16,6 +16,7 @@ from pydantic import Field, StringConstraints, ValidationError, computed_field, 
 from wab.errors import InvalidPayload
 from wab.jsoncodec import decode
 from wab.models.types import OpenModel
+from wab.models.validation import describe
 
 # WhatsApp's message types are short names ("text", "request_welcome"); a longer or stranger `type` names no type (and
 # would be stored several times over: in the record, its content and its event).
@@ -331,6 +332,47 @@ class UnsupportedMessage(InboundBase):
     type: Literal["unsupported"]
 
 
+class Edit(OpenModel):
+    """The customer edited a message they had sent (text, or a caption): `message` is its new content, a message
+    object without `from`, `id` and `timestamp` (WhatsApp sends `edit` webhooks within 15 minutes of the original)."""
+
+    original_message_id: WhatsAppId
+    message: Any = None
+
+
+class EditMessage(InboundBase):
+    type: Literal["edit"]
+    edit: Edit
+
+    def new_message(self) -> "InboundBase":
+        """The edited message's new content, typed, or kept whole with the reason when the models cannot type it."""
+        content = self.edit.message
+        if not isinstance(content, dict):
+            return untyped(content, "edit.message is not a WhatsApp message object (a JSON object)")
+        try:
+            return parse_message(content)
+        except ValidationError as exc:
+            return untyped(content, describe(exc, prefix="edit.message."))
+
+    def as_content(self) -> dict[str, Any]:
+        """The edit as its own record keeps it: which message it edits, not the new content (that goes on the
+        edited message's record, and leaves the store with it when the customer deletes the message)."""
+        content = super().as_content()
+        content["edit"].pop("message", None)
+        return content
+
+
+class Revoke(OpenModel):
+    """The customer deleted a message they had sent, for everyone (within two days of sending it)."""
+
+    original_message_id: WhatsAppId
+
+
+class RevokeMessage(InboundBase):
+    type: Literal["revoke"]
+    revoke: Revoke
+
+
 class UnknownMessage(InboundBase):
     """A type this gateway does not know yet: kept raw (extra keys are preserved), never rejected."""
 
@@ -388,6 +430,8 @@ MESSAGE_MODELS: dict[str, type[InboundBase]] = {
     "system": SystemMessage,
     "request_welcome": RequestWelcomeMessage,
     "unsupported": UnsupportedMessage,
+    "edit": EditMessage,
+    "revoke": RevokeMessage,
 }
 
 
