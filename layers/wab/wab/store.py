@@ -208,32 +208,42 @@ class MessageStore:
     def erase_contact(self, contact: str) -> int:
         """Delete every message record of the contact (MO and MT) and its window item; the number of items deleted.
 
+        The `WAMID#` pointers of its inbound records, and of the messages its edits and deletions name (which hold the
+        changes that came first), go with them, uncounted: they are part of the records they point to.
         Run again, it finds nothing and returns 0. The `by-contact` index is eventually consistent: a record written a
         moment ago may not be listed yet.
         """
-        keys = [_message_key(message_id) for message_id in self._contact_message_ids(contact)]
+        message_ids, whatsapp_ids = self._contact_message_ids(contact)
+        keys = [_message_key(message_id) for message_id in message_ids]
         if self.last_inbound_at(contact) is not None:
             keys.append(_window_key(contact))
-        self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
+        pointers = [_pointer_key(whatsapp_id) for whatsapp_id in sorted(whatsapp_ids)]
+        self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys + pointers])
         return len(keys)
 
-    def _contact_message_ids(self, contact: str) -> list[str]:
-        """The ids of every message record of the contact (MO and MT), all pages of the `by-contact` index."""
+    def _contact_message_ids(self, contact: str) -> tuple[list[str], set[str]]:
+        """The ids of every message record of the contact (MO and MT), all pages of the `by-contact` index, and the
+        WhatsApp ids they hold or name."""
         index, key_attribute = INDEX_BY_KEY["contact"]
         query: dict[str, Any] = {
             "IndexName": index,
             "KeyConditionExpression": "#key = :value",
-            "ProjectionExpression": "pk",
+            "ProjectionExpression": "pk, whatsapp_message_id, original_whatsapp_message_id",
             "ExpressionAttributeNames": {"#key": key_attribute},
             "ExpressionAttributeValues": {":value": {"S": contact}},
         }
         message_ids: list[str] = []
+        whatsapp_ids: set[str] = set()
         while True:
             with aws.dependency("DynamoDB Query"):
                 page = self._dynamodb.query(TableName=self.table_name, **query)
-            message_ids.extend(item["pk"]["S"].removeprefix("MSG#") for item in page.get("Items", []))
+            for item in page.get("Items", []):
+                message_ids.append(item["pk"]["S"].removeprefix("MSG#"))
+                for name in ("whatsapp_message_id", "original_whatsapp_message_id"):
+                    if name in item:
+                        whatsapp_ids.add(item[name]["S"])
             if "LastEvaluatedKey" not in page:
-                return message_ids
+                return message_ids, whatsapp_ids
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def delete(self, keys: list[dict[str, Any]]) -> None:
