@@ -300,3 +300,14 @@ def test_an_edit_or_deletion_without_the_original_s_id_is_kept_as_unsupported(aw
     [event] = aws.published()
     assert (event["detail-type"], event["detail"]["type"]) == (RECEIVED, "unsupported")
     assert event["detail"]["reason"] == "content.revoke.original_message_id: Field required"
+
+
+def test_an_edit_whose_new_content_the_models_cannot_type_is_applied_as_unsupported(aws, deliver):
+    broken = edit()
+    broken["content"]["edit"]["message"] = {"type": ["text"], "text": {"body": "odd"}}
+    deliver(original(), broken)
+
+    edited = by_type(aws.published())[EDITED][0]
+    assert (edited["type"], edited["content"]) == ("unsupported", {"type": ["text"], "text": {"body": "odd"}})
+    assert edited["reason"].startswith("edit.message.type")
+    assert aws.item(f"MSG#{ORIGINAL_ID}")["content"] == {"type": ["text"], "text": {"body": "odd"}}

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from wab import edits, jsoncodec
+from wab import edits, jsoncodec, limits
 from wab.clock import from_epoch_seconds, iso
 from wab.errors import InvalidPayload
 from wab.models.callbacks import DlrCallback, MoCallback
@@ -54,7 +54,7 @@ def parse_mo(payload: Any) -> tuple[MoCallback, InboundBase]:
     content, reason = decode_content(callback.content, callback.encoding)
     if reason is not None:
         return callback, untyped(content, reason)
-    if has_empty_key(content):
+    if limits.has_empty_key(content):
         # DynamoDB refuses a map with an empty key: the content is kept as its JSON text instead.
         return callback, untyped(jsoncodec.encode(content), "content has an empty key, which DynamoDB cannot store")
     try:
@@ -95,20 +95,6 @@ def decode_content(content: Any, encoding: str | None) -> tuple[Any, str | None]
     if not isinstance(content, dict):
         return content, "content is not a WhatsApp message object (a JSON object)"
     return content, None
-
-
-def has_empty_key(value: Any) -> bool:
-    """Whether an object anywhere in `value` has the key "" (DynamoDB refuses those)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if "" in item:
-                return True
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 @dataclass(frozen=True)
@@ -221,8 +207,8 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
         record.updated_at = stamp
         previous = record.status or "accepted"
         if dlr.status == previous or not moves_forward(record.status, dlr.status):
-            if is_known(dlr.status) and record.status is None:
-                record.status = dlr.status  # a provisional record's first status, which is no move (accepted)
+            if record.status is None and dlr.status == previous:
+                record.status = previous  # a provisional record's first status, `accepted`: no move
             return Change(record=record, events={})
         event = MessageStatusChanged(
             message_id=dlr.id,

@@ -22,7 +22,7 @@ from wab.clock import from_epoch_seconds, iso
 from wab.errors import InProgress, InvalidPayload
 from wab.models.callbacks import MoCallback
 from wab.models.events import EventDetail, MessageDeleted, MessageEdited
-from wab.models.inbound import EditMessage, RevokeMessage, dump_message
+from wab.models.inbound import EditMessage, RevokeMessage, UntypedMessage, dump_message
 from wab.models.records import MessageRecord, PendingChange, StatusEntry, WhatsAppPointer
 from wab.models.types import canonical_number
 from wab.observability import logger
@@ -47,6 +47,9 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
     at = iso(from_epoch_seconds(message.timestamp) or now)
     contact = canonical_number(callback.source)
     stamp = iso(now)
+    # An edit's new content: its type, and why the models cannot type it when they cannot.
+    new_type: str = message.type
+    reason: str | None = None
     if isinstance(message, EditMessage):
         target, key = message.edit.original_message_id, EDITED_KEY
         new = message.new_message()
@@ -64,6 +67,7 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
             updated_at=stamp,
         )
         fitted(probe, RECEIVED_KEY, received_event)
+        new_type, reason = new.type, new.reason if isinstance(new, UntypedMessage) else None
         change = PendingChange(
             kind="edit", change_id=callback.id, at=at, contact=contact, content=probe.content, text=probe.text
         )
@@ -80,9 +84,10 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
                 original_message_id=target,
                 source=callback.source,
                 destination=callback.destination,
-                type=change.content.get("type", "unsupported") if change.content else "unsupported",
+                type=new_type,
                 text=change.text,
                 content=change.content or {},
+                reason=reason,
                 edited_at=at,
             )
         return MessageDeleted(

@@ -35,6 +35,20 @@ def value_size(value: Any) -> int:
     return len(str(value).encode("utf-8"))
 
 
+def has_empty_key(value: Any) -> bool:
+    """Whether an object anywhere in `value` has the key "" (DynamoDB refuses a map with one)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "" in item:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def item_size(item: dict[str, Any]) -> int:
     """The size of an item given as plain Python values (attribute name → value)."""
     return sum(len(name.encode("utf-8")) + value_size(value) for name, value in item.items())

@@ -39,9 +39,10 @@ class MessageEdited(EventDetail):
     original_message_id: str  # WhatsApp's id of the edited message ("wamid…")
     source: str
     destination: str
-    type: str  # the new content's type
+    type: str  # the new content's type (`unsupported` when the models cannot type it)
     text: str | None = None
     content: dict[str, Any]
+    reason: str | None = None  # type `unsupported`: why the new content did not fit the models
     edited_at: str
 
 
