@@ -35,6 +35,14 @@ class VersionConflict(Exception):
         self.current = current
 
 
+class _ConditionFailed(Exception):
+    """A versioned put found another version (or an item where none was expected); `old` is the stored item."""
+
+    def __init__(self, old: dict[str, Any] | None):
+        super().__init__("condition failed")
+        self.old = old
+
+
 class PointerConflict(Exception):
     """The pointer changed since it was read (or exists already); `current` is what is stored now."""
 
@@ -75,6 +83,13 @@ class MessageStore:
 
     def save(self, record: MessageRecord, expected_version: int | None) -> None:
         """Write the whole record if it is still at `expected_version` (None: if it does not exist yet)."""
+        try:
+            self._put_versioned(self._item(record), expected_version)
+        except _ConditionFailed as failed:
+            raise VersionConflict(self._record(failed.old) if failed.old else None) from None
+
+    def _put_versioned(self, item: dict[str, Any], expected_version: int | None) -> None:
+        """Put the item if the stored one is still at `expected_version` (None: if there is none yet)."""
         condition = (
             {"ConditionExpression": "attribute_not_exists(pk)"}
             if expected_version is None
@@ -87,14 +102,11 @@ class MessageStore:
         try:
             with aws.dependency("DynamoDB PutItem", expected=(CONDITION_FAILED,)):
                 self._dynamodb.put_item(
-                    TableName=self.table_name,
-                    Item=self._item(record),
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    **condition,
+                    TableName=self.table_name, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition
                 )
         except ClientError as exc:
             old = exc.response.get("Item")
-            raise VersionConflict(self._record(old) if old and isinstance(old, dict) else None) from None
+            raise _ConditionFailed(old if isinstance(old, dict) and old else None) from None
 
     def get_pointer(self, whatsapp_message_id: str) -> WhatsAppPointer | None:
         with aws.dependency("DynamoDB GetItem"):
@@ -108,26 +120,12 @@ class MessageStore:
         pointer.version = (expected_version or 0) + 1
         data = pointer.model_dump(exclude_none=True)
         data["pk"] = f"WAMID#{pointer.whatsapp_message_id}"
-        condition = (
-            {"ConditionExpression": "attribute_not_exists(pk)"}
-            if expected_version is None
-            else {
-                "ConditionExpression": "#version = :expected",
-                "ExpressionAttributeNames": {"#version": "version"},
-                "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
-            }
-        )
         try:
-            with aws.dependency("DynamoDB PutItem", expected=(CONDITION_FAILED,)):
-                self._dynamodb.put_item(
-                    TableName=self.table_name,
-                    Item={key: self._serializer.serialize(value) for key, value in data.items()},
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    **condition,
-                )
-        except ClientError as exc:
-            old = exc.response.get("Item")
-            raise PointerConflict(self._pointer(old) if old and isinstance(old, dict) else None) from None
+            self._put_versioned(
+                {key: self._serializer.serialize(value) for key, value in data.items()}, expected_version
+            )
+        except _ConditionFailed as failed:
+            raise PointerConflict(self._pointer(failed.old) if failed.old else None) from None
 
     def _pointer(self, item: dict[str, Any]) -> WhatsAppPointer:
         data = {key: self._deserializer.deserialize(value) for key, value in item.items()}

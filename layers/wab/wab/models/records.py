@@ -47,9 +47,8 @@ class MessageRecord(Model):
     text: str | None = None  # inbound: the content's human-readable text, when it has one
     content: dict[str, Any] | None = None
     reason: str | None = None  # inbound, type `unsupported`: why the content did not fit the models
-    content_history: list[ContentVersion] = Field(
-        default_factory=list
-    )  # inbound, edited: earlier contents, oldest first
+    # inbound, edited: its earlier contents, oldest first
+    content_history: list[ContentVersion] = Field(default_factory=list)
     edited_at: str | None = None  # inbound: when the current content replaced the one before
     deleted_at: str | None = None  # inbound: when the customer deleted it (content, text and history are gone)
     original_whatsapp_message_id: str | None = None  # an edit or deletion: WhatsApp's id of the message it changes
