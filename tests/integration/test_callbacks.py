@@ -721,6 +721,30 @@ def test_a_number_dynamodb_cannot_hold_is_stored_and_published_as_its_exact_text
     assert len(aws.published()) == 1
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"type": "order", "order": {"catalog_id": "c", "product_items": [{"product_retailer_id": "p", '
+        '"quantity": 1e400, "item_price": 1e-400, "currency": "NZD"}]}}',
+        '{"type": "text", "text": {"body": "hi"}, "errors": [{"code": 99999999999999999999999}]}',
+    ],
+)
+def test_a_number_a_model_would_turn_back_into_one_too_large_keeps_the_content_as_unsupported(
+    aws, post, sent_entries, content
+):
+    raw = '{"id": "%s", "source": "%s", "destination": "%s", "content": %s}' % (MO_ID, CUSTOMER, BUSINESS, content)  # noqa: UP031
+
+    assert post("mo", raw=raw, headers={"content-type": "application/json"})[:2] == (200, {"status": "ok"})
+
+    item = aws.item(f"MSG#{MO_ID}")
+    assert (item["type"], item["reason"]) == (
+        "unsupported",
+        "content has a number DynamoDB or EventBridge cannot take as a number",
+    )
+    assert "1e400" in repr(item["content"]) or "99999999999999999999999" in repr(item["content"])
+    assert len(sent_entries) == 1
+
+
 def test_a_dlr_detail_that_is_a_huge_number_is_kept_as_text(aws, post):
     raw = '{"id": "%s", "status": "sent", "detail": 1e400}' % MT_ID  # noqa: UP031
     assert post("dlr", raw=raw, headers={"content-type": "application/json"})[0] == 200

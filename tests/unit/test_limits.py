@@ -25,3 +25,15 @@ def test_numbers_are_counted_at_least_a_byte_a_digit():
 
 def test_an_event_detail_is_measured_as_its_json_text():
     assert limits.detail_size({"t": "a\\b", "n": Decimal("1.50")}) == len('{"t":"a\\\\b","n":1.50}')
+
+
+def test_numbers_dynamodb_or_eventbridge_cannot_take_are_found_anywhere():
+    assert not limits.has_unstorable_number({"a": [1, Decimal("1.5"), True, "1e400", {"b": 2**63 - 1}]})
+    assert limits.has_unstorable_number({"a": [{"b": Decimal("1E+400")}]})
+    assert limits.has_unstorable_number([2**63])
+    assert limits.has_unstorable_number({"price": Decimal("1.234567890123456789012345678901234567891")})
+
+
+def test_empty_keys_are_found_anywhere():
+    assert not limits.has_empty_key({"a": [{"b": ""}], "c": " "})
+    assert limits.has_empty_key({"a": [{"b": {"": 1}}]})

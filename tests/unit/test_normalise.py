@@ -286,6 +286,21 @@ def test_an_edit_whose_new_content_the_models_cannot_type_keeps_it_whole(new, re
     assert (kept.type, kept.reason) == ("unsupported", reason)
 
 
+def test_an_edit_whose_new_content_cannot_be_stored_as_it_is_keeps_it_whole():
+    _, parsed, _ = normalise(
+        message("edit", {"original_message_id": "wamid.o", "message": {"type": "text", "text": {"body": "x"}, "": 1}})
+    )
+    assert (parsed.type, parsed.reason) == ("unsupported", "content has an empty key, which DynamoDB cannot store")
+    item = {"product_retailer_id": "p", "quantity": "1e999", "item_price": 1, "currency": "NZD"}
+    new = {"type": "order", "order": {"catalog_id": "c", "product_items": [item]}}
+    _, parsed, _ = normalise(message("edit", {"original_message_id": "wamid.o", "message": new}))
+    kept = parsed.new_message()
+    assert (kept.type, kept.reason) == (
+        "unsupported",
+        "edit.message has a number DynamoDB or EventBridge cannot take as a number",
+    )
+
+
 def test_a_revoke_names_the_deleted_message():
     _, parsed, dumped = normalise(message("revoke", {"original_message_id": "wamid.original"}))
     assert type(parsed).__name__ == "RevokeMessage"
@@ -431,6 +446,16 @@ def test_content_the_models_cannot_type_is_kept_as_unsupported_with_the_reason(c
     assert parsed.summary_text() is None
     assert dump_message(parsed) == (stored if stored is not None else parsed.raw)
     assert isinstance(dump_message(parsed), dict)
+
+
+def test_a_number_a_model_makes_of_text_must_be_storable_too():
+    order = {
+        "catalog_id": "c",
+        "product_items": [{"product_retailer_id": "p", "quantity": 1, "item_price": "1e400", "currency": "NZD"}],
+    }
+    _, parsed, dumped = normalise(message("order", order))
+    assert parsed.reason == "content has a number DynamoDB or EventBridge cannot take as a number"
+    assert dumped["order"] == order
 
 
 def test_unsupported_content_keeps_its_valid_ids_and_time():

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from wab import edits, jsoncodec, limits
+from wab import edits, jsoncodec
 from wab.clock import from_epoch_seconds, iso
 from wab.errors import InvalidPayload
 from wab.models.callbacks import DlrCallback, MoCallback
@@ -19,7 +19,7 @@ from wab.models.inbound import (
     RevokeMessage,
     UntypedMessage,
     dump_message,
-    parse_message,
+    typed_or_kept,
     untyped,
 )
 from wab.models.records import MessageRecord, StatusEntry
@@ -54,13 +54,7 @@ def parse_mo(payload: Any) -> tuple[MoCallback, InboundBase]:
     content, reason = decode_content(callback.content, callback.encoding)
     if reason is not None:
         return callback, untyped(content, reason)
-    if limits.has_empty_key(content):
-        # DynamoDB refuses a map with an empty key: the content is kept as its JSON text instead.
-        return callback, untyped(jsoncodec.encode(content), "content has an empty key, which DynamoDB cannot store")
-    try:
-        return callback, parse_message(content)
-    except ValidationError as exc:
-        return callback, untyped(content, describe(exc, prefix="content."))
+    return callback, typed_or_kept(content)
 
 
 def decode_content(content: Any, encoding: str | None) -> tuple[Any, str | None]:

@@ -49,6 +49,24 @@ def has_empty_key(value: Any) -> bool:
     return False
 
 
+def has_unstorable_number(value: Any) -> bool:
+    """Whether a number anywhere in `value` is one DynamoDB cannot hold or EventBridge cannot take. The codec keeps
+    those as text, but a model may turn text back into a number (a price, an error code): this finds them."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if item not in jsoncodec.INT64:
+                return True
+        elif isinstance(item, Decimal) and not jsoncodec.storable(item):
+            return True
+    return False
+
+
 def item_size(item: dict[str, Any]) -> int:
     """The size of an item given as plain Python values (attribute name → value)."""
     return sum(len(name.encode("utf-8")) + value_size(value) for name, value in item.items())

@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, ValidationError, computed_field, field_validator
 
 from wab.errors import InvalidPayload
-from wab.jsoncodec import decode
+from wab.jsoncodec import decode, encode
+from wab.limits import has_empty_key, has_unstorable_number
 from wab.models.types import OpenModel
 from wab.models.validation import describe
 
@@ -349,10 +350,7 @@ class EditMessage(InboundBase):
         content = self.edit.message
         if not isinstance(content, dict):
             return untyped(content, "edit.message is not a WhatsApp message object (a JSON object)")
-        try:
-            return parse_message(content)
-        except ValidationError as exc:
-            return untyped(content, describe(exc, prefix="edit.message."))
+        return typed_or_kept(content, where="edit.message")
 
     def as_content(self) -> dict[str, Any]:
         """The edit as its own record keeps it: which message it edits, not the new content (that goes on the
@@ -438,6 +436,22 @@ MESSAGE_MODELS: dict[str, type[InboundBase]] = {
 def known_type(message: InboundBase) -> str:
     """The message's type when it is one WhatsApp documents, else "unknown": a bounded name, fit for a metric."""
     return message.type if message.type in MESSAGE_MODELS else "unknown"
+
+
+def typed_or_kept(content: dict[str, Any], where: str = "content") -> InboundBase:
+    """The message as the model of its type, or kept whole as an `UntypedMessage` with the reason when the models
+    cannot type it, or when what they make of it could not be stored: an empty key anywhere (kept as its JSON text),
+    or a number DynamoDB or EventBridge cannot take (the codec keeps such numbers as text, which a model may turn back
+    into a number: a price, an error code). `where` names the content in the reason."""
+    if has_empty_key(content):
+        return untyped(encode(content), f"{where} has an empty key, which DynamoDB cannot store")
+    try:
+        message = parse_message(content)
+    except ValidationError as exc:
+        return untyped(content, describe(exc, prefix=f"{where}."))
+    if has_unstorable_number(message.as_content()):
+        return untyped(content, f"{where} has a number DynamoDB or EventBridge cannot take as a number")
+    return message
 
 
 def parse_message(content: dict[str, Any]) -> InboundBase:
