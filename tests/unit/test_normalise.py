@@ -290,7 +290,9 @@ def test_an_edit_whose_new_content_cannot_be_stored_as_it_is_keeps_it_whole():
     _, parsed, _ = normalise(
         message("edit", {"original_message_id": "wamid.o", "message": {"type": "text", "text": {"body": "x"}, "": 1}})
     )
-    assert (parsed.type, parsed.reason) == ("unsupported", "content has an empty key, which DynamoDB cannot store")
+    kept = parsed.new_message()
+    assert (kept.type, kept.reason) == ("unsupported", "edit.message has an empty key, which DynamoDB cannot store")
+    assert kept.as_content() == {"raw": '{"type":"text","text":{"body":"x"},"":1}'}
     item = {"product_retailer_id": "p", "quantity": "1e999", "item_price": 1, "currency": "NZD"}
     new = {"type": "order", "order": {"catalog_id": "c", "product_items": [item]}}
     _, parsed, _ = normalise(message("edit", {"original_message_id": "wamid.o", "message": new}))
@@ -456,6 +458,14 @@ def test_a_number_a_model_makes_of_text_must_be_storable_too():
     _, parsed, dumped = normalise(message("order", order))
     assert parsed.reason == "content has a number DynamoDB or EventBridge cannot take as a number"
     assert dumped["order"] == order
+
+
+def test_an_empty_key_a_model_decodes_keeps_the_content_as_its_json_text():
+    flow = {"type": "nfm_reply", "nfm_reply": {"name": "flow", "response_json": '{"": "empty key"}'}}
+    content = message("interactive", flow)
+    _, parsed, dumped = normalise(content)
+    assert parsed.reason == "content has an empty key, which DynamoDB cannot store"
+    assert json.loads(dumped["raw"]) == content
 
 
 def test_unsupported_content_keeps_its_valid_ids_and_time():

@@ -443,14 +443,16 @@ def typed_or_kept(content: dict[str, Any], where: str = "content") -> InboundBas
     cannot type it, or when what they make of it could not be stored: an empty key anywhere (kept as its JSON text),
     or a number DynamoDB or EventBridge cannot take (the codec keeps such numbers as text, which a model may turn back
     into a number: a price, an error code). `where` names the content in the reason."""
-    if has_empty_key(content):
-        return untyped(encode(content), f"{where} has an empty key, which DynamoDB cannot store")
+    message: InboundBase
     try:
         message = parse_message(content)
     except ValidationError as exc:
-        return untyped(content, describe(exc, prefix=f"{where}."))
-    if has_unstorable_number(message.as_content()):
-        return untyped(content, f"{where} has a number DynamoDB or EventBridge cannot take as a number")
+        message = untyped(content, describe(exc, prefix=f"{where}."))
+    else:
+        if has_unstorable_number(message.as_content()):
+            message = untyped(content, f"{where} has a number DynamoDB or EventBridge cannot take as a number")
+    if has_empty_key(message.as_content()):  # in the content, or in what a model decoded (a flow's response_json)
+        return untyped(encode(content), f"{where} has an empty key, which DynamoDB cannot store")
     return message
 
 
