@@ -33,6 +33,11 @@ WHY = {
             "stored and to-be-published together; `attribute_not_exists` makes a retried callback a no-op",
         ),
         (
+            "dynamodb.PutItem",
+            "WAMID#: points the message's WhatsApp id at its record, so an edit or deletion finds it; conditional, "
+            "so one that came first is found (and applied before the event goes out)",
+        ),
+        (
             "dynamodb.UpdateItem",
             "CONTACT#: moves the contact's 24-hour window forward (never back) before the event "
             "goes out, so a subscriber replying at once is inside the window",

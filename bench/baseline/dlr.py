@@ -15,7 +15,7 @@ from bench.baseline.callback_common import answer, authorized, client, number
 
 TABLE = os.environ["TABLE_NAME"]
 BUS = os.environ["EVENT_BUS_NAME"]
-RETENTION_SECONDS = int(os.environ.get("RETENTION_DAYS", "180")) * 86400
+PROVISIONAL_SECONDS = 86400  # a record a DLR creates lives a day unless the send completes it
 RANK = {"accepted": 0, "sent": 1, "received": 2, "rejected": 2, "expired": 2}
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
@@ -46,9 +46,11 @@ def lambda_handler(event, context):
             "created_at": stamp,
             "version": 0,
             "outbox": {},
-            "expires_at": int(now.timestamp()) + RETENTION_SECONDS,
+            "expires_at": int(now.timestamp()) + PROVISIONAL_SECONDS,
         }
     )
+    if record["direction"] != "MT":
+        return answer(409, {"error": "not_outbound"})
     if any(entry["status"] == status for entry in record["status_history"]):
         return answer(200, {"status": "ok"})
     version = int(record["version"])
@@ -57,10 +59,12 @@ def lambda_handler(event, context):
         entry["detail"] = payload["detail"]
     record["status_history"].append(entry)
     record["updated_at"] = stamp
-    if not record.get("reference") and payload.get("reference"):
-        record["reference"] = record["reference_key"] = payload["reference"]
     previous = record.get("status")
-    moves = status in RANK and (previous not in RANK or RANK[status] > RANK[previous])
+    moves = (
+        status in RANK
+        and status != (previous or "accepted")
+        and (previous not in RANK or RANK[status] > RANK[previous])
+    )
     outbox_key = f"status:{status}"
     detail = None
     if moves:

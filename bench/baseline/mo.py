@@ -1,6 +1,6 @@
 """Hand-written MO callback (POST /callbacks/mo), for a new inbound message:
-GetSecretValue (once per container, cached) · PutItem record + outbox · UpdateItem contact window · PutEvents ·
-UpdateItem clear outbox."""
+GetSecretValue (once per container, cached) · PutItem record + outbox · PutItem WhatsApp-id pointer · UpdateItem
+contact window · PutEvents · UpdateItem clear outbox."""
 
 import json
 import os
@@ -91,6 +91,24 @@ def lambda_handler(event, context):
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             return answer(503, {"error": "dependency_failed"})
         return answer(200, {"status": "ok"})  # a duplicate (the outbox recovery of the real handler is left out)
+    if content.get("id"):
+        try:  # edits and deletions find the message by its WhatsApp id (those that came first are left out here)
+            dynamodb.put_item(
+                TableName=TABLE,
+                Item={
+                    "pk": {"S": f"WAMID#{content['id']}"},
+                    "whatsapp_message_id": {"S": content["id"]},
+                    "record_id": {"S": message_id},
+                    "pending": {"L": []},
+                    "version": {"N": "1"},
+                    "expires_at": {"N": str(expires_at)},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                return answer(503, {"error": "dependency_failed"})
     try:
         dynamodb.update_item(
             TableName=TABLE,

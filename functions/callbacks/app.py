@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from wab import api, auth, callbacks, clock, snapstart
 from wab.httpbody import read_json_body
 from wab.models.callbacks import DlrCallback
-from wab.models.inbound import known_type
+from wab.models.inbound import UntypedMessage, known_type
 from wab.observability import count, logger, metrics, tracer
 from wab.outbox import lease_until_ms
 from wab.publisher import EventPublisher
@@ -57,6 +57,8 @@ def mo_callback() -> dict:
     logger.append_keys(message_id=callback.id, message_type=message.type)
     if callbacks.receive_mo(callback, message, handling()):
         count("MessagesReceived", type=known_type(message))
+        if isinstance(message, UntypedMessage):
+            count("MessagesUnsupported")  # alarmed: a new WhatsApp shape is noticed within minutes
     return {"status": "ok"}
 
 

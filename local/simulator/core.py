@@ -333,6 +333,7 @@ class Simulator:
 
         Body: type (default text), from, to, text, content (a raw WhatsApp message object, sent as is),
         content_as_string, encoding ("base64"), destination_key ("Destination"), message_id, interactive_type,
+        original_id (what an `edit` or `revoke` changes: the id this endpoint answered for that MO, or a WhatsApp id),
         extra (keys added to the callback envelope).
         """
         if not isinstance(body, dict):
@@ -342,10 +343,13 @@ class Simulator:
         sender = str(body.get("from") or DEFAULT_CUSTOMER)
         business = str(body.get("to") or self.config.source)
         now = time.time()
+        options = dict(body)
+        if body.get("original_id"):
+            options["original_id"] = self._whatsapp_id(str(body["original_id"]))
         content = (
             body["content"]
             if "content" in body
-            else inbound_message(str(body.get("type") or "text"), sender, business, body, now)
+            else inbound_message(str(body.get("type") or "text"), sender, business, options, now)
         )
         envelope_content, encoding_keys = encode_mo_content(
             content, as_string=bool(body.get("content_as_string")), base64_encoded=body.get("encoding") == "base64"
@@ -368,6 +372,15 @@ class Simulator:
         else:
             callback_status = self.callbacks.deliver(self.mo_target, envelope).http_status
         return {"id": mo_id, "content": content, "callback_status": callback_status}
+
+    def _whatsapp_id(self, mo_or_whatsapp_id: str) -> str:
+        """The WhatsApp id of the MO this simulator sent under that id, or the id itself (taken to be a WhatsApp id)."""
+        with self.state.lock:
+            sent = self.state.mos.get(mo_or_whatsapp_id)
+        content = sent.content if sent else None
+        if isinstance(content, dict) and isinstance(content.get("id"), str):
+            return content["id"]
+        return mo_or_whatsapp_id
 
 
 def _is_address_in_use(exc: OSError) -> bool:

@@ -26,8 +26,9 @@ def _media_object(mime_type: str, caption: str | None = None, **extra: Any) -> d
 def inbound_message(kind: str, sender: str, business: str, options: dict[str, Any], now: float) -> dict[str, Any]:
     """A realistic WhatsApp inbound message object of type `kind` (any string: unknown kinds get a generic object).
 
-    `options` may hold `text` (text body or caption), `message_id` (the message a reaction or button answers) and
-    `interactive_type` ("button_reply" or "list_reply").
+    `options` may hold `text` (text body or caption; an edit's new text), `message_id` (the message a reaction or
+    button answers), `original_id` (the WhatsApp id of the message an edit or revoke changes) and `interactive_type`
+    ("button_reply" or "list_reply").
     """
     text = options.get("text")
     replied_to = options.get("message_id") or new_wamid()
@@ -98,6 +99,13 @@ def inbound_message(kind: str, sender: str, business: str, options: dict[str, An
                 "error_data": {"details": "Message type is currently not supported."},
             }
         ]
+    elif kind == "edit":  # the customer edits a message they sent: the new content, without from, id and timestamp
+        message["edit"] = {
+            "original_message_id": options.get("original_id") or new_wamid(),
+            "message": {"type": "text", "text": {"body": text or "Hello from the provider simulator (edited)"}},
+        }
+    elif kind == "revoke":  # the customer deletes a message they sent, for everyone
+        message["revoke"] = {"original_message_id": options.get("original_id") or new_wamid()}
     elif kind != "request_welcome":  # request_welcome carries no object of its own
         message[kind] = {"note": "a message type the simulator does not know", "text": text}
     return message

@@ -1,5 +1,6 @@
 """The gateway's flows end to end on the local stack, over HTTP and real AWS-API calls, with the provider simulator."""
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -156,6 +157,39 @@ def test_every_mo_type_reaches_the_bus(gateway: Gateway) -> None:
     assert received == sent
     status, page = gateway.list_messages(contact=sender, limit="50")
     assert status == 200 and len(page["items"]) == len(sent)
+
+
+def test_a_customer_edits_then_deletes_a_message_and_subscribers_see_each_once(
+    gateway: Gateway, local_stack: LocalStack
+) -> None:
+    sender = customer()
+    sent = gateway.simulate("/_sim/mo", {"type": "text", "from": sender, "text": "My address is 12 Queen St"})
+    edit = gateway.simulate(
+        "/_sim/mo", {"type": "edit", "from": sender, "original_id": sent["id"], "text": "14 Queen St"}
+    )
+    revoke = gateway.simulate("/_sim/mo", {"type": "revoke", "from": sender, "original_id": sent["id"]})
+    assert [answer["callback_status"] for answer in (sent, edit, revoke)] == [200, 200, 200]
+
+    kinds = ("WhatsApp Message Received", "WhatsApp Message Edited", "WhatsApp Message Deleted")
+    wamid = sent["content"]["id"]
+
+    def about_it(event: dict[str, Any]) -> bool:
+        return event["detail"].get("message_id") == sent["id"] or event["detail"].get("original_message_id") == wamid
+
+    events = collect(gateway, lambda events: {e["detail-type"] for e in events if about_it(e)} >= set(kinds), grace=1.0)
+
+    mine = [e for e in events if about_it(e)]
+    assert [e["detail-type"] for e in mine] == list(kinds)
+    received, edited, deleted = (e["detail"] for e in mine)
+    assert received["text"] == "My address is 12 Queen St"
+    assert (edited["message_id"], edited["text"]) == (sent["id"], "14 Queen St")
+    assert (deleted["message_id"], deleted["original_message_id"]) == (sent["id"], wamid)
+    status, record = gateway.get_message(sent["id"])
+    assert status == 200
+    assert record["deleted_at"] == deleted["deleted_at"]
+    assert not {"content", "text", "content_history"} & {key for key, value in record.items() if value}
+    stored = local_stack.client("dynamodb").scan(TableName=local_stack.info["table_name"])["Items"]
+    assert "Queen St" not in json.dumps(stored)
 
 
 def test_duplicate_dlrs_change_nothing_and_publish_one_event_per_transition(gateway: Gateway) -> None:

@@ -723,6 +723,24 @@ def test_mo_of_each_type_reaches_the_gateway(
     assert check(content)
 
 
+def test_the_customer_edits_and_deletes_a_message_it_sent(sim: Simulator, receiver: Receiver) -> None:
+    sent = customer_writes(sim, text="Deliver on Tuesday")
+
+    edited = customer_writes(sim, type="edit", original_id=sent["id"], text="Deliver on Wednesday")
+    deleted = customer_writes(sim, type="revoke", original_id=sent["id"])
+    by_whatsapp_id = customer_writes(sim, type="revoke", original_id="wamid.ELSEWHERE")
+
+    assert edited["content"]["edit"] == {
+        "original_message_id": sent["content"]["id"],
+        "message": {"type": "text", "text": {"body": "Deliver on Wednesday"}},
+    }
+    assert deleted["content"]["revoke"] == {"original_message_id": sent["content"]["id"]}
+    assert by_whatsapp_id["content"]["revoke"] == {"original_message_id": "wamid.ELSEWHERE"}
+    for answer in (edited, deleted):
+        [posted] = receiver.posted("/mo", id=answer["id"])
+        assert posted.body["content"] == answer["content"] and answer["content"]["id"] != sent["content"]["id"]
+
+
 def test_mo_content_as_string_base64_and_capital_destination(sim: Simulator, receiver: Receiver) -> None:
     as_string = customer_writes(sim, text="one", content_as_string=True)
     encoded = customer_writes(sim, text="two", encoding="base64")

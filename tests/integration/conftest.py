@@ -15,11 +15,21 @@ from moto import mock_aws
 from wab import aws as wab_aws
 
 from local.event_source import records_to_delete, sqs_record
-from tests.helpers import CALLBACK_PASSWORD, CALLBACK_USER, ROOT, LambdaContext, load_handler
+from tests.helpers import (
+    CALLBACK_PASSWORD,
+    CALLBACK_USER,
+    ROOT,
+    LambdaContext,
+    answer_json,
+    basic,
+    http_event,
+    load_handler,
+)
 
 TAP_QUEUE = "event-tap"
 BUSINESS = "1234567890"  # the business number the `sender` fixture configures
 MESSAGE_ID = "b95fc11e-37f0-4770-a082-6ea22d4c4d12"  # the provider's id of the send most tests make
+CUSTOMER = "+64211234567"
 
 
 @cache
@@ -119,6 +129,79 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             monkeypatch.setenv(name, value)
         yield Aws("messages", bus, tap_url, callback_secret, provider_secret)
         reset_caches()
+
+
+@pytest.fixture
+def callbacks(aws: Aws) -> Any:
+    module = load_handler("callbacks")
+    module.dependencies.cache_clear()
+    return module
+
+
+@pytest.fixture
+def post(callbacks: Any) -> Any:
+    def post(
+        route: str,
+        body: Any = None,
+        *,
+        auth: str | None = basic(),
+        raw: str | bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        all_headers = {"authorization": auth} if auth else {}
+        all_headers.update(headers or {})
+        event = http_event("POST", f"/callbacks/{route}", body=body, raw_body=raw, headers=all_headers)
+        response = callbacks.lambda_handler(event, LambdaContext())
+        return response["statusCode"], answer_json(response), response.get("headers", {})
+
+    return post
+
+
+@pytest.fixture
+def sent_entries(aws: Aws) -> list[dict[str, Any]]:
+    """The PutEvents entries exactly as the gateway sent them (moto re-encodes numbers when it delivers)."""
+    from wab import aws as wab_aws
+
+    entries: list[dict[str, Any]] = []
+    wab_aws.client("events").meta.events.register(
+        "provide-client-params.events.PutEvents", lambda params, **_: entries.extend(params["Entries"])
+    )
+    return entries
+
+
+@pytest.fixture
+def sent(aws: Aws) -> Any:
+    """`sent(message_id, reference)` stores an MT record and publishes its `Accepted` as the sender does (the event is
+    taken off the tap): what DLRs report on."""
+    from wab import clock
+    from wab.acceptance import record_accepted
+    from wab.models.commands import validate_command
+    from wab.outcomes import Accepted
+    from wab.publisher import EventPublisher
+    from wab.store import MessageStore
+
+    def send(message_id: str = MESSAGE_ID, reference: str = "order-7") -> None:
+        command = validate_command(
+            {
+                "destination": CUSTOMER,
+                "type": "text",
+                "text": {"body": "Your order has shipped"},
+                "reference": reference,
+            }
+        )
+        record_accepted(
+            MessageStore(aws.table_name),
+            EventPublisher(aws.bus_name),
+            command,  # type: ignore[arg-type]
+            [Accepted(message_id=message_id, destination=CUSTOMER)],
+            source=BUSINESS,
+            at=clock.iso(clock.now()),
+            retention_days=30,
+            lease_until=2**62,
+        )
+        aws.published()
+
+    return send
 
 
 # --- the sender function on a real (moto) send queue, and the provider it calls ---------------------------------------

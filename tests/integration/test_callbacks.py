@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.helpers import CALLBACK_PASSWORD, CALLBACK_USER, LambdaContext, answer_json, basic, http_event, load_handler
+from tests.helpers import CALLBACK_PASSWORD, CALLBACK_USER, LambdaContext, basic, http_event, load_handler
 
 MO_ID = "c1fc05e6-863e-43bf-86dc-000000000001"
 MT_ID = "b95fc11e-37f0-4770-a082-6ea22d4c4d12"
@@ -26,44 +26,6 @@ def mo_body(text: str = "Kia ora 👋", message_id: str = MO_ID, **content: Any)
     }
     whatsapp.update(content)
     return {"id": message_id, "source": CUSTOMER, "destination": BUSINESS, "content": whatsapp}
-
-
-@pytest.fixture
-def callbacks(aws):
-    module = load_handler("callbacks")
-    module.dependencies.cache_clear()
-    return module
-
-
-@pytest.fixture
-def post(callbacks):
-    def post(
-        route: str,
-        body: Any = None,
-        *,
-        auth: str | None = basic(),
-        raw: str | bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any, dict[str, str]]:
-        all_headers = {"authorization": auth} if auth else {}
-        all_headers.update(headers or {})
-        event = http_event("POST", f"/callbacks/{route}", body=body, raw_body=raw, headers=all_headers)
-        response = callbacks.lambda_handler(event, LambdaContext())
-        return response["statusCode"], answer_json(response), response.get("headers", {})
-
-    return post
-
-
-@pytest.fixture
-def sent_entries(aws):
-    """The PutEvents entries exactly as the gateway sent them (moto re-encodes numbers when it delivers)."""
-    from wab import aws as wab_aws
-
-    entries: list[dict[str, Any]] = []
-    wab_aws.client("events").meta.events.register(
-        "provide-client-params.events.PutEvents", lambda params, **_: entries.extend(params["Entries"])
-    )
-    return entries
 
 
 # --- MO -----------------------------------------------------------------------------------------------------------
@@ -307,21 +269,9 @@ DEEP_BUT_PARSEABLE = (
         ),
         (
             "mo",
-            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": "not json"}',
-            422,
-            "invalid_content",
-        ),
-        (
-            "mo",
             '{"id": "'
             + MO_ID
             + '", "source": "+64211234567", "destination": "1", "content": "%%%", "encoding": "base64"}',
-            422,
-            "invalid_content",
-        ),
-        (
-            "mo",
-            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": null}',
             422,
             "invalid_content",
         ),
@@ -338,34 +288,6 @@ DEEP_BUT_PARSEABLE = (
             '"content": {"type": "text", "text": {"body": "\\ud800"}}}',
             422,
             "invalid_text",
-        ),
-        (
-            "mo",
-            '{"id": "'
-            + MO_ID
-            + '", "source": "+64211234567", "destination": "1", "content": {"type": ["text"], "text": {"body": "x"}}}',
-            422,
-            "invalid_content",
-        ),
-        (
-            "mo",
-            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"type": {"text": 1}}}',
-            422,
-            "invalid_content",
-        ),
-        (
-            "mo",
-            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "content": {"text": {"body": "x"}}}',
-            422,
-            "invalid_content",
-        ),
-        (
-            "mo",
-            '{"id": "'
-            + MO_ID
-            + '", "source": "+64211234567", "destination": "1", "content": {"type": "text", "text": {"body": 7}}}',
-            422,
-            "invalid_content",
         ),
         ("mo", NESTED, 422, "too_deep"),
         ("mo", DEEP_BUT_PARSEABLE, 422, "too_deep"),
@@ -392,6 +314,54 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(aws, post, route, raw, s
     assert answer["message"]
     assert aws.items() == []
     assert aws.published() == []
+
+
+@pytest.mark.parametrize(
+    "content, reason, stored",
+    [
+        ('"not json"', "content is not valid JSON", {"raw": "not json"}),
+        ("null", "content is missing", {"raw": None}),
+        ('{"type": ["text"], "text": {"body": "x"}}', "content.type", {"type": ["text"], "text": {"body": "x"}}),
+        ('{"type": {"text": 1}}', "content.type", {"type": {"text": 1}}),
+        ('{"text": {"body": "x"}}', "content.type: Field required", {"text": {"body": "x"}}),
+        ('{"type": "text", "text": {"body": 7}}', "content.text.body", {"type": "text", "text": {"body": 7}}),
+        (
+            '{"id": "wamid.I1", "timestamp": "1795600000", "type": "interactive"}',
+            "content.interactive: Field required",
+            {"id": "wamid.I1", "timestamp": "1795600000", "type": "interactive"},
+        ),
+        ('"SGVsbG8sIHBsYWluIHRleHQ=", "encoding": "base64"', "content is not valid JSON", {"raw": "Hello, plain text"}),
+        ('"[1, 2]"', "content is not a WhatsApp message object", {"raw": [1, 2]}),
+        ('{"type": "location", "location": {"latitude": 1e400, "longitude": 1}}', "latitude", None),
+    ],
+)
+def test_content_the_models_cannot_type_is_stored_and_published_as_unsupported(aws, post, content, reason, stored):
+    raw = '{"id": "%s", "source": "%s", "destination": "%s", "content": %s}' % (MO_ID, CUSTOMER, BUSINESS, content)  # noqa: UP031
+
+    assert post("mo", raw=raw, headers={"content-type": "application/json"})[:2] == (200, {"status": "ok"})
+
+    item = aws.item(f"MSG#{MO_ID}")
+    [event] = aws.published()
+    assert event["detail-type"] == "WhatsApp Message Received"
+    assert (item["type"], event["detail"]["type"]) == ("unsupported", "unsupported")
+    assert reason in item["reason"] and event["detail"]["reason"] == item["reason"]
+    assert "text" not in event["detail"]
+    if stored is not None:
+        assert item["content"] == stored
+    assert aws.item(f"CONTACT#{CUSTOMER}") is not None  # the customer wrote: the window moves all the same
+    assert post("mo", raw=raw, headers={"content-type": "application/json"})[0] == 200  # and a retry is a duplicate
+    assert aws.published() == []
+
+
+def test_unsupported_content_is_counted(aws, post, monkeypatch):
+    callbacks = load_handler("callbacks")
+    counted: list[tuple[str, dict[str, str]]] = []
+    monkeypatch.setattr(callbacks, "count", lambda name, value=1, **dimensions: counted.append((name, dimensions)))
+
+    post("mo", mo_body(type="interactive"))
+    post("mo", mo_body(type="interactive"))  # a duplicate is not counted again
+
+    assert counted == [("MessagesReceived", {"type": "unsupported"}), ("MessagesUnsupported", {})]
 
 
 def test_non_utf8_bytes_are_refused(aws, post):
@@ -436,13 +406,14 @@ def status_events(aws) -> list[tuple[str, str]]:
     ]
 
 
-def test_statuses_move_forward_and_each_move_is_published_once(aws, post):
+def test_statuses_move_forward_and_each_move_is_published_once(aws, post, sent):
+    sent()
     assert post("dlr", dlr("sent"))[:2] == (200, {"status": "ok"})
     assert post("dlr", dlr("received"))[0] == 200
 
     item = aws.item(f"MSG#{MT_ID}")
     assert item["status"] == "received"
-    assert [entry["status"] for entry in item["status_history"]] == ["sent", "received"]
+    assert [entry["status"] for entry in item["status_history"]] == ["accepted", "sent", "received"]
     assert item["reference"] == "order-7" and item["reference_key"] == "order-7"
     [first, second] = aws.published()
     assert first["detail"]["message_id"] == MT_ID and first["detail"]["reference"] == "order-7"
@@ -508,6 +479,84 @@ def test_a_dlr_before_the_send_is_stored_keeps_the_record_for_reconciliation(aws
     item = aws.item(f"MSG#{MT_ID}")
     assert (item["direction"], item["status"]) == ("MT", "sent")
     assert "destination" not in item and "contact_key" not in item
+
+
+# --- what a DLR may not do: forged statuses --------------------------------------------------------------------------
+
+
+def test_a_dlr_for_an_unknown_id_creates_a_provisional_record_without_its_reference(aws, post):
+    import time
+
+    for number in range(20):
+        assert post("dlr", dlr("sent", message_id=f"{MT_ID[:-2]}{number:02d}", reference="victim-order"))[0] == 200
+
+    items = aws.items()
+    assert len(items) == 20
+    assert all("reference" not in item and "reference_key" not in item for item in items)
+    assert all(item["expires_at"] <= time.time() + 86400 + 60 for item in items)  # a day, not the retention
+    assert all("reference" not in event["detail"] for event in aws.published())
+    listing = boto3.client("dynamodb").query(
+        TableName=aws.table_name,
+        IndexName="by-reference",
+        KeyConditionExpression="reference_key = :r",
+        ExpressionAttributeValues={":r": {"S": "victim-order"}},
+    )
+    assert listing["Items"] == []
+
+
+def test_a_dlr_never_changes_a_reference(aws, post, sent):
+    sent(MT_ID, reference="order-7")
+    assert post("dlr", dlr("sent", reference="someone-elses"))[0] == 200
+
+    assert aws.item(f"MSG#{MT_ID}")["reference"] == "order-7"
+    [event] = aws.published()
+    assert event["detail"]["reference"] == "order-7"
+
+
+def test_a_dlr_for_an_inbound_message_is_refused_and_changes_nothing(aws, post):
+    post("mo", mo_body())
+    aws.published()
+    before = aws.item(f"MSG#{MO_ID}")
+
+    for status in ("sent", "rejected", "read"):
+        got, answer, _ = post("dlr", dlr(status, message_id=MO_ID))
+        assert (got, answer["error"]) == (409, "not_outbound")
+    assert aws.item(f"MSG#{MO_ID}") == before
+    assert aws.published() == []
+
+
+def test_accepted_to_accepted_is_not_a_status_change(aws, post, sent):
+    assert post("dlr", dlr("accepted", message_id=MO_ID[:-1] + "9"))[0] == 200  # unknown id: provisional
+    assert aws.published() == []
+    sent(MT_ID)
+    assert post("dlr", dlr("accepted"))[0] == 200
+
+    assert aws.published() == []
+    assert aws.item(f"MSG#{MO_ID[:-1]}9")["status"] == "accepted"
+    assert [entry["status"] for entry in aws.item(f"MSG#{MT_ID}")["status_history"]] == ["accepted"]
+
+
+def test_made_up_statuses_are_bounded_and_the_documented_ones_always_apply(aws, post, sent):
+    from wab.callbacks import MAX_UNDOCUMENTED_STATUSES
+
+    sent(MT_ID)
+    detail = "d" * 1024  # the longest detail kept
+    for number in range(MAX_UNDOCUMENTED_STATUSES):
+        made_up = "x" * 30 + chr(ord("a") + number // 26) + chr(ord("a") + number % 26)  # 32 letters, the most
+        assert post("dlr", dlr(made_up, detail=detail))[0] == 200
+    for number in range(3):
+        got, answer, _ = post("dlr", dlr(f"madeup_{'x' * 20}{chr(ord('a') + number)}", detail=detail))
+        assert (got, answer["error"]) == (422, "too_many_statuses")
+
+    assert post("dlr", dlr("sent", detail=detail))[0] == 200
+    assert post("dlr", dlr("received", detail=detail))[0] == 200
+    assert post("dlr", dlr("rejected", detail=detail))[0] == 200
+    assert post("dlr", dlr("expired", detail=detail))[0] == 200
+
+    item = aws.item(f"MSG#{MT_ID}")
+    assert item["status"] == "received"
+    assert len(item["status_history"]) == 1 + MAX_UNDOCUMENTED_STATUSES + 4
+    assert status_events(aws) == [("accepted", "sent"), ("sent", "received")]
 
 
 # --- dependency failures, retries, races ------------------------------------------------------------------------------
@@ -650,3 +699,122 @@ def test_concurrent_dlrs_for_one_message_lose_no_update(aws, post):
     assert ("sent", "received") in events or ("accepted", "received") in events
     assert len([event for event in events if event[1] == "received"]) == 1
     assert len(events) <= 2
+
+
+# --- values DynamoDB or EventBridge cannot hold as they are ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number", ["1e400", "1e-400", "1234567890123456789012345678901234567890", "18446744073709551616"]
+)
+def test_a_number_dynamodb_cannot_hold_is_stored_and_published_as_its_exact_text(aws, post, sent_entries, number):
+    raw = (
+        '{"id": "%s", "source": "%s", "destination": "%s", "content": {"type": "text", "text": {"body": "hi"}, '  # noqa: UP031
+        '"future": {"value": %s, "list": [%s, 1.5]}}}' % (MO_ID, CUSTOMER, BUSINESS, number, number)
+    )
+
+    assert post("mo", raw=raw, headers={"content-type": "application/json"})[:2] == (200, {"status": "ok"})
+
+    assert aws.item(f"MSG#{MO_ID}")["content"]["future"] == {"value": number, "list": [number, Decimal("1.5")]}
+    [entry] = sent_entries
+    assert f'"future":{{"value":"{number}","list":["{number}",1.5]}}' in entry["Detail"]
+    assert len(aws.published()) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"type": "order", "order": {"catalog_id": "c", "product_items": [{"product_retailer_id": "p", '
+        '"quantity": 1e400, "item_price": 1e-400, "currency": "NZD"}]}}',
+        '{"type": "text", "text": {"body": "hi"}, "errors": [{"code": 99999999999999999999999}]}',
+    ],
+)
+def test_a_number_a_model_would_turn_back_into_one_too_large_keeps_the_content_as_unsupported(
+    aws, post, sent_entries, content
+):
+    raw = '{"id": "%s", "source": "%s", "destination": "%s", "content": %s}' % (MO_ID, CUSTOMER, BUSINESS, content)  # noqa: UP031
+
+    assert post("mo", raw=raw, headers={"content-type": "application/json"})[:2] == (200, {"status": "ok"})
+
+    item = aws.item(f"MSG#{MO_ID}")
+    assert (item["type"], item["reason"]) == (
+        "unsupported",
+        "content has a number DynamoDB or EventBridge cannot take as a number",
+    )
+    assert "1e400" in repr(item["content"]) or "99999999999999999999999" in repr(item["content"])
+    assert len(sent_entries) == 1
+
+
+def test_a_dlr_detail_that_is_a_huge_number_is_kept_as_text(aws, post):
+    raw = '{"id": "%s", "status": "sent", "detail": 1e400}' % MT_ID  # noqa: UP031
+    assert post("dlr", raw=raw, headers={"content-type": "application/json"})[0] == 200
+    assert aws.item(f"MSG#{MT_ID}")["status_history"][0]["detail"] == "1e400"
+
+
+# --- at the size limits: stored within DynamoDB's item size and EventBridge's entry size, or refused with 413 --------
+
+
+def body_of_size(content_prefix: str, filler: str, content_suffix: str, size: int = 128 * 1024) -> str:
+    """An MO body of exactly `size` bytes: the content starts with `content_prefix`, then `filler` as often as fits."""
+    head = '{"id": "%s", "source": "%s", "destination": "%s", "content": %s' % (  # noqa: UP031
+        MO_ID,
+        CUSTOMER,
+        BUSINESS,
+        content_prefix,
+    )
+    tail = content_suffix + "}"
+    room = size - len(head.encode()) - len(tail.encode())
+    repeats = room // len(filler.encode())
+    body = head + filler * repeats + tail
+    return body + " " * (size - len(body.encode()))
+
+
+def assert_within_limits(aws, sent_entries) -> None:
+    from wab import limits
+
+    assert limits.item_size(aws.item(f"MSG#{MO_ID}")) <= limits.ITEM_BUDGET
+    assert all(len(entry["Detail"].encode()) <= limits.EVENT_BUDGET for entry in sent_entries)
+
+
+@pytest.mark.parametrize(
+    "prefix, filler, suffix, keeps_text",
+    [
+        ('{"type": "text", "text": {"body": "', "y", '"}}', False),  # the whole body one text: no room for copies
+        ('{"type": "text", "text": {"body": "', "ā🇳🇿", '"}}', False),
+        ('{"type": "text", "text": {"body": "', "\\\\", '"}}', False),  # each escaped twice over in the event
+        ('{"type": "text", "text": {"body": "', "\\u0001", '"}}', False),
+        ('{"type": "text", "text": {"body": "short"}, "numbers": [', "1e400, ", "1]}", True),  # numbers kept as text
+        ('{"type": "text", "text": {"body": "short"}, "lists": [', "[], ", "[]]}", True),
+        ('{"type": "', "x", '", "x": {}}', False),  # a type name of 128 KiB: unsupported, kept once
+    ],
+)
+def test_a_body_at_the_limit_is_stored_within_dynamodb_and_eventbridge_limits(
+    aws, post, sent_entries, prefix, filler, suffix, keeps_text
+):
+    raw = body_of_size(prefix, filler, suffix)
+
+    assert post("mo", raw=raw, headers={"content-type": "application/json"})[:2] == (200, {"status": "ok"})
+
+    assert_within_limits(aws, sent_entries)
+    item = aws.item(f"MSG#{MO_ID}")
+    [event] = aws.published()
+    assert ("text" in item, "text" in event["detail"]) == (keeps_text, keeps_text)
+    assert item["outbox"] == {}
+
+
+def test_text_that_fits_twice_is_kept_in_the_record_and_the_event(aws, post, sent_entries):
+    text = "ā" * 20_000  # 40,000 bytes of UTF-8 (the test client sends it \u-escaped: 120,000 bytes of body)
+    assert post("mo", mo_body(text=text))[0] == 200
+    assert_within_limits(aws, sent_entries)
+    assert aws.item(f"MSG#{MO_ID}")["text"] == text
+    assert aws.published()[0]["detail"]["text"] == text
+
+
+def test_content_too_large_to_store_is_refused_with_413_not_retried_for_ever(aws, post):
+    raw = body_of_size('{"type": "text", "text": {"body": "hi"}, "numbers": [', "[0],", "[0]]}")
+
+    status, answer, _ = post("mo", raw=raw, headers={"content-type": "application/json"})
+
+    assert (status, answer["error"]) == (413, "payload_too_large")
+    assert answer["message"] == "the message is too large to store and publish"
+    assert aws.items() == [] and aws.published() == []

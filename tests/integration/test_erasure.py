@@ -166,6 +166,41 @@ def test_an_erasure_request_removes_every_record_of_the_contact_and_is_audited(s
     assert sender.visible() == sender.in_flight() == 0
 
 
+def test_the_whatsapp_id_pointers_of_the_contact_s_messages_and_changes_go_too(sender, monkeypatch, stored):
+    callbacks = load_handler("callbacks")
+    edit = {
+        "from": CUSTOMER[1:],
+        "id": "wamid.edit-1",
+        "timestamp": "1795600100",
+        "type": "edit",
+        "edit": {"original_message_id": "wamid.not-yet-received", "message": {"type": "text", "text": {"body": "x"}}},
+    }
+    event = http_event(
+        "POST",
+        "/callbacks/mo",
+        headers={"authorization": basic()},
+        body={"id": "edit-customer-1", "source": CUSTOMER, "destination": BUSINESS, "content": edit},
+    )
+    assert callbacks.lambda_handler(event, LambdaContext())["statusCode"] == 200
+    sender.published()
+    pointers = sorted(item["pk"] for item in sender.items() if item["pk"].startswith("WAMID#"))
+    assert pointers == [
+        "WAMID#wamid.mo-customer-1",
+        "WAMID#wamid.mo-customer-2",
+        "WAMID#wamid.mo-other-1",
+        "WAMID#wamid.not-yet-received",  # the edit, kept for a message that has not arrived
+    ]
+    route_erasures_to_the_queue(sender)
+
+    request_erasure(sender, {"contact": CUSTOMER})
+    [erased] = erase(sender, monkeypatch)
+
+    assert sorted(item["pk"] for item in sender.items() if item["pk"].startswith("WAMID#")) == [
+        "WAMID#wamid.mo-other-1"
+    ]
+    assert erased["detail"]["records_erased"] == 5  # two MOs, the edit, the MT and the window item
+
+
 def test_a_second_request_erases_nothing_more(sender, monkeypatch, stored):
     route_erasures_to_the_queue(sender)
     request_erasure(sender, {"contact": CUSTOMER, "reference": "gdpr-17"})

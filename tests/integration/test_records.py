@@ -55,7 +55,8 @@ def inbound(number: int, source: str = CUSTOMER) -> dict[str, Any]:
     }
 
 
-def test_a_record_is_returned_in_the_documented_shape(deliver, get):
+def test_a_record_is_returned_in_the_documented_shape(deliver, get, sent):
+    sent("b95fc11e-37f0-4770-a082-6ea22d4c4d12", reference="order-7")
     deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d12", "status": "sent", "reference": "order-7"})
     deliver("dlr", {"id": "b95fc11e-37f0-4770-a082-6ea22d4c4d12", "status": "received", "reference": "order-7"})
 
@@ -81,7 +82,7 @@ def test_a_record_is_returned_in_the_documented_shape(deliver, get):
         "received",
         "order-7",
     )
-    assert [entry["status"] for entry in record["status_history"]] == ["sent", "received"]
+    assert [entry["status"] for entry in record["status_history"]] == ["accepted", "sent", "received"]
     assert set(record["status_history"][0]) == {"status", "at"}
 
 

@@ -14,9 +14,10 @@ def invoke(function: str, event: dict) -> tuple[int, dict]:
     return response["statusCode"], answer_json(response)
 
 
-def test_the_sample_callbacks_and_record_reads_work_end_to_end(aws):
+def test_the_sample_callbacks_and_record_reads_work_end_to_end(aws, sent):
     load_handler("callbacks").dependencies.cache_clear()
     load_handler("messages").store.cache_clear()
+    sent("b95fc11e-37f0-4770-a082-6ea22d4c4d12", reference="order-1042")  # the message the sample DLR reports on
 
     assert invoke("callbacks", sample("callbacks-mo.json")) == (200, {"status": "ok"})
     assert invoke("callbacks", sample("callbacks-dlr.json")) == (200, {"status": "ok"})
@@ -25,7 +26,10 @@ def test_the_sample_callbacks_and_record_reads_work_end_to_end(aws):
     assert (status, record["status"], record["reference"]) == (200, "received", "order-1042")
     status, page = invoke("messages", sample("messages-list-by-contact.json"))
     assert status == 200
-    assert [item["content"]["text"]["body"] for item in page["items"]] == ["Kia ora! Is my order on its way?"]
+    assert [(item["direction"], item["content"]["text"]["body"]) for item in page["items"]] == [
+        ("MO", "Kia ora! Is my order on its way?"),
+        ("MT", "Your order has shipped"),
+    ]
     assert [event["detail-type"] for event in aws.published()] == [
         "WhatsApp Message Received",
         "WhatsApp Message Status Changed",

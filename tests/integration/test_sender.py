@@ -654,6 +654,23 @@ def test_a_dlr_that_came_first_keeps_its_status_and_the_send_completes_the_recor
     assert [event["detail-type"] for event in sender.published()] == ["WhatsApp Message Accepted"]
 
 
+def test_a_record_a_dlr_created_lives_a_day_until_the_send_completes_it(sender, provider):
+    import time
+
+    deliver_dlr(MESSAGE_ID, "accepted")  # no status change, but a provisional record
+    assert sender.record()["expires_at"] <= time.time() + 86400 + 60
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    sender.put(text_command())
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    record = sender.record()
+    assert record["expires_at"] >= time.time() + 29 * 86400  # the retention the tests configure (30 days)
+    assert [entry["status"] for entry in record["status_history"]] == ["accepted"]
+    assert (record["status"], record["reference"], record["destination"]) == ("accepted", "order-7", CUSTOMER)
+    assert [event["detail-type"] for event in sender.published()] == ["WhatsApp Message Accepted"]
+
+
 # --- broadcast -----------------------------------------------------------------------------------------------------
 
 

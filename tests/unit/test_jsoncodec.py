@@ -7,11 +7,53 @@ from wab.jsoncodec import MAX_DEPTH, decode, encode
 
 
 def test_numbers_keep_every_digit_both_ways():
-    text = '{"lat":-36.848461123456789012345,"price":19.99,"tiny":1E-7,"n":42,"big":123456789012345678901234567890}'
+    text = '{"lat":-36.848461123456789012345,"price":19.99,"tiny":1E-7,"n":42,"big":9223372036854775807}'
     value = decode(text.encode())
     assert value["lat"] == Decimal("-36.848461123456789012345")
     assert value["price"] == Decimal("19.99")
     assert encode(value) == text
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "1e400",  # beyond DynamoDB's largest magnitude (9.99…E+125)
+        "1e-400",  # below its smallest (1E-130)
+        "1E+126",
+        "1E-131",
+        "0e400",  # zero, but with an exponent boto3 would clamp
+        "1234567890123456789012345678901234567890",  # 40 significant digits (DynamoDB holds 38)
+        "1.234567890123456789012345678901234567891",
+        "9223372036854775808",  # one past EventBridge's 64-bit integers
+        "-9223372036854775809",
+        "123456789012345678901234567890",
+        "1" + "0" * 5000,  # more digits than Python converts at all
+    ],
+)
+def test_a_number_dynamodb_or_eventbridge_cannot_take_is_kept_as_its_exact_text(number):
+    value = decode(f'{{"n": {number}}}'.encode())
+    assert value == {"n": number}
+    assert encode(value) == f'{{"n":"{number}"}}'
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "9.9999999999999999999999999999999999999E+125",
+        "1E-130",
+        "1.2345678901234567890123456789012345678",  # 38 significant digits
+        "-0.00000000000000000000000000000000000001",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "0.0",
+    ],
+)
+def test_numbers_at_the_limits_stay_numbers_and_dynamodb_takes_them(number):
+    from boto3.dynamodb.types import TypeSerializer
+
+    value = decode(f"[{number}]".encode())[0]
+    assert not isinstance(value, str)
+    assert TypeSerializer().serialize(value)["N"]
 
 
 def test_encode_writes_unicode_as_is_and_escapes_what_json_needs():

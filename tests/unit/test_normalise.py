@@ -132,11 +132,11 @@ def test_location_keeps_every_digit():
     assert parsed.summary_text() == "Sky Tower"
 
 
-def test_location_rejects_non_numbers():
-    with pytest.raises(InvalidPayload) as error:
-        normalise(message("location", {"latitude": "north", "longitude": 1}))
-    assert http_status(error.value) == 422
-    assert "latitude" in error.value.message
+def test_a_location_that_is_not_numbers_is_kept_as_unsupported():
+    content = message("location", {"latitude": "north", "longitude": 1})
+    _, parsed, dumped = normalise(content)
+    assert (parsed.type, parsed.reason) == ("unsupported", "content.location.latitude: must be a number")
+    assert dumped == content
 
 
 def test_contacts():
@@ -255,6 +255,68 @@ def test_unsupported_keeps_raw_content_and_error_codes():
     assert dumped["errors"][0]["error_data"] == {"details": "polls"}
 
 
+def test_an_edit_names_the_original_and_carries_the_new_content_with_unknown_keys_kept():
+    content = message(
+        "edit",
+        {
+            "original_message_id": "wamid.original",
+            "message": {"context": {"id": "wamid.ctx"}, "type": "image", "image": {"id": "m-2", "caption": "new"}},
+            "future": 1,
+        },
+    )
+    _, parsed, dumped = normalise(content)
+    assert type(parsed).__name__ == "EditMessage"
+    assert parsed.edit.original_message_id == "wamid.original"
+    new = parsed.new_message()
+    assert (new.type, new.summary_text(), dump_message(new)["context"]) == ("image", "new", {"id": "wamid.ctx"})
+    assert dumped["edit"] == {"original_message_id": "wamid.original", "future": 1}  # the new content is not kept here
+
+
+@pytest.mark.parametrize(
+    "new, reason",
+    [
+        (None, "edit.message is not a WhatsApp message object (a JSON object)"),
+        ("plain", "edit.message is not a WhatsApp message object (a JSON object)"),
+        ({"type": "interactive"}, "edit.message.interactive: Field required"),
+    ],
+)
+def test_an_edit_whose_new_content_the_models_cannot_type_keeps_it_whole(new, reason):
+    _, parsed, _ = normalise(message("edit", {"original_message_id": "wamid.original", "message": new}))
+    kept = parsed.new_message()
+    assert (kept.type, kept.reason) == ("unsupported", reason)
+
+
+def test_an_edit_whose_new_content_cannot_be_stored_as_it_is_keeps_it_whole():
+    _, parsed, _ = normalise(
+        message("edit", {"original_message_id": "wamid.o", "message": {"type": "text", "text": {"body": "x"}, "": 1}})
+    )
+    kept = parsed.new_message()
+    assert (kept.type, kept.reason) == ("unsupported", "edit.message has an empty key, which DynamoDB cannot store")
+    assert kept.as_content() == {"raw": '{"type":"text","text":{"body":"x"},"":1}'}
+    item = {"product_retailer_id": "p", "quantity": "1e999", "item_price": 1, "currency": "NZD"}
+    new = {"type": "order", "order": {"catalog_id": "c", "product_items": [item]}}
+    _, parsed, _ = normalise(message("edit", {"original_message_id": "wamid.o", "message": new}))
+    kept = parsed.new_message()
+    assert (kept.type, kept.reason) == (
+        "unsupported",
+        "edit.message has a number DynamoDB or EventBridge cannot take as a number",
+    )
+
+
+def test_a_revoke_names_the_deleted_message():
+    _, parsed, dumped = normalise(message("revoke", {"original_message_id": "wamid.original"}))
+    assert type(parsed).__name__ == "RevokeMessage"
+    assert dumped["revoke"] == {"original_message_id": "wamid.original"}
+
+
+@pytest.mark.parametrize("kind", ["edit", "revoke"])
+@pytest.mark.parametrize("body", [None, {}, {"original_message_id": "has spaces"}, {"original_message_id": 7}])
+def test_an_edit_or_revoke_without_a_usable_original_id_is_kept_as_unsupported(kind, body):
+    _, parsed, _ = normalise(message(kind, body))
+    assert parsed.type == "unsupported"
+    assert parsed.reason.startswith(f"content.{kind}")
+
+
 def test_unknown_type_is_kept_whole_not_rejected():
     content = message("hologram", {"frames": [1, 2, 3], "nested": {"a": None}}, brand_new_field="x")
     _, parsed, dumped = normalise(content)
@@ -322,23 +384,119 @@ def test_text_is_kept_exactly_as_sent():
         assert dumped["text"]["body"] == text
 
 
+# --- the envelope and the content: what is refused, what is kept as `unsupported` -----------------------------------
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 @pytest.mark.parametrize(
-    "content, reason",
+    "content, extra, reason, stored",
     [
-        ("not json at all", "content is not valid JSON"),
-        ("bm90IGpzb24=", "content is not valid JSON"),
-        ([1, 2], "content must be a WhatsApp message object"),
-        ({"text": {"body": "no type"}}, "content.type"),
-        (message("text", {"body": 5}), "text.body"),
-        (message("text", {"body": {"$ne": ""}}), "text.body"),
-        (message("image", {"caption": "no id"}), "image.id"),
-        (message("reaction", {"emoji": "x"}), "reaction.message_id"),
+        (message("interactive"), {}, "content.interactive: Field required", None),
+        (
+            message("interactive", {"type": "button_reply", "button_reply": {"title": "no id"}}, future=1),
+            {},
+            "content.interactive.button_reply.id: Field required",
+            None,
+        ),
+        ("not json at all", {}, "content is not valid JSON", {"raw": "not json at all"}),
+        ("bm90IGpzb24=", {}, "content is not valid JSON", {"raw": "bm90IGpzb24="}),
+        (b64("Hello, plain text"), {"encoding": "base64"}, "content is not valid JSON", {"raw": "Hello, plain text"}),
+        (b64('"a JSON string"'), {"encoding": "BASE64"}, "content is not valid JSON", {"raw": "a JSON string"}),
+        ([1, 2], {}, "content is not a WhatsApp message object", {"raw": [1, 2]}),
+        (json.dumps(42), {}, "content is not a WhatsApp message object", {"raw": 42}),
+        (json.dumps([1, {"a": 2}]), {}, "content is not a WhatsApp message object", {"raw": [1, {"a": 2}]}),
+        (
+            json.dumps(json.dumps(json.dumps({"type": "text"}))),  # encoded three times: decoded twice at most
+            {},
+            "content is not a WhatsApp message object",
+            {"raw": json.dumps({"type": "text"})},
+        ),
+        (None, {}, "content is missing", {"raw": None}),
+        ({"text": {"body": "no type"}}, {}, "content.type: Field required", None),
+        ({"type": ["text"], "text": {"body": "x"}}, {}, "content.type", None),
+        (message("text", {"body": 5}), {}, "content.text.body", None),
+        (message("text", {"body": {"$ne": ""}}), {}, "content.text.body", None),
+        (message("image", {"caption": "no id"}), {}, "content.image.id: Field required", None),
+        (message("reaction", {"emoji": "x"}), {}, "content.reaction.message_id: Field required", None),
+        (message("x" * 100_000, {"a": 1}), {}, "content.type: String should match pattern", None),
+        (message("text", {"body": "hi"}, id="wamid with spaces"), {}, "content.id: String should match pattern", None),
+        (
+            '{"type": "text", "text": {"body": "a\\u0000b"}}',
+            {},
+            "content contains a NUL character",
+            {"raw": '{"type": "text", "text": {"body": "a\\u0000b"}}'},
+        ),
+        (
+            {"type": "text", "text": {"body": "hi", "": "empty key"}},
+            {},
+            "content has an empty key, which DynamoDB cannot store",
+            {"raw": '{"type":"text","text":{"body":"hi","":"empty key"}}'},
+        ),
     ],
 )
-def test_bad_content_is_refused_with_a_reason(content, reason):
+def test_content_the_models_cannot_type_is_kept_as_unsupported_with_the_reason(content, extra, reason, stored):
+    payload = mo(content, **extra)
+    if content is None:
+        del payload["content"]
+    callback, parsed = parse_mo(payload)
+    assert callback.id == payload["id"]
+    assert parsed.type == "unsupported"
+    assert reason in parsed.reason
+    assert parsed.summary_text() is None
+    assert dump_message(parsed) == (stored if stored is not None else parsed.raw)
+    assert isinstance(dump_message(parsed), dict)
+
+
+def test_a_number_a_model_makes_of_text_must_be_storable_too():
+    order = {
+        "catalog_id": "c",
+        "product_items": [{"product_retailer_id": "p", "quantity": 1, "item_price": "1e400", "currency": "NZD"}],
+    }
+    _, parsed, dumped = normalise(message("order", order))
+    assert parsed.reason == "content has a number DynamoDB or EventBridge cannot take as a number"
+    assert dumped["order"] == order
+
+
+def test_an_empty_key_a_model_decodes_keeps_the_content_as_its_json_text():
+    flow = {"type": "nfm_reply", "nfm_reply": {"name": "flow", "response_json": '{"": "empty key"}'}}
+    content = message("interactive", flow)
+    _, parsed, dumped = normalise(content)
+    assert parsed.reason == "content has an empty key, which DynamoDB cannot store"
+    assert json.loads(dumped["raw"]) == content
+
+
+def test_unsupported_content_keeps_its_valid_ids_and_time():
+    content = message("interactive", fields=None) | {"from": 64211234567, "timestamp": "1767739600"}
+    _, parsed = parse_mo(mo(content))
+    assert (parsed.from_, parsed.id, parsed.timestamp) == (None, content["id"], "1767739600")
+    assert len(parse_mo(mo(message("x" * 1000)))[1].reason) <= 512
+
+
+@pytest.mark.parametrize(
+    "payload, code, reason",
+    [
+        ([], "invalid_payload", "body must be a JSON object"),
+        ("text", "invalid_payload", "body must be a JSON object"),
+        (None, "invalid_payload", "body must be a JSON object"),
+        ({"source": CUSTOMER, "destination": BUSINESS, "content": {}}, "invalid_payload", "id: Field required"),
+        (mo({}, id="../etc/passwd"), "invalid_payload", "id: String should match pattern"),
+        (mo({}, id=12345), "invalid_payload", "id: Input should be a valid string"),
+        (mo({}, source=None), "invalid_payload", "source"),
+        (mo({}, source="+64 21 123"), "invalid_payload", "source: String should match pattern"),
+        ({"id": "c1fc05e6-0001", "source": CUSTOMER, "content": {}}, "invalid_payload", "destination: Field required"),
+        (mo("***not base64***", encoding="base64"), "invalid_content", "content is not valid base64"),
+        (mo({"type": "text"}, encoding="base64"), "invalid_content", "content must be a base64 string"),
+        (mo("/w==", encoding="base64"), "invalid_content", "content is not valid UTF-8 once base64-decoded"),
+        (mo(b64("nul\x00inside"), encoding="base64"), "invalid_text", "content contains a NUL character"),
+    ],
+)
+def test_a_callback_unusable_as_a_whole_is_refused_with_a_reason(payload, code, reason):
     with pytest.raises(InvalidPayload) as error:
-        normalise(content)
-    assert http_status(error.value) == 422
+        parse_mo(payload)
+    assert (error.value.code, http_status(error.value)) == (code, 422)
     assert reason in error.value.message
 
 

@@ -574,3 +574,21 @@ def test_cloudwatch_may_use_the_alarm_topics_key_only_for_this_accounts_alarms()
     [statement] = [s for s in key["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
     assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     assert "alarm:*" in str(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+
+
+def test_inbound_messages_the_models_do_not_type_are_alarmed() -> None:
+    resources = deployed(translated(), {})
+    watched = [
+        query["MetricStat"]["Metric"]
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        for query in alarm.get("Metrics", [])
+        if "MetricStat" in query
+    ]
+    service = {"Name": "service", "Value": "whatsapp-gateway"}
+    assert {"Namespace": "WhatsAppGateway", "MetricName": "MessagesUnsupported", "Dimensions": [service]} in watched
+    unknown_types = {"Name": "type", "Value": "unknown"}  # `known_type` (wab/models/inbound.py)
+    assert {
+        "Namespace": "WhatsAppGateway",
+        "MetricName": "MessagesReceived",
+        "Dimensions": [service, unknown_types],
+    } in watched

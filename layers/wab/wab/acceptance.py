@@ -66,16 +66,19 @@ def accept(
 ) -> Change | None:
     """The MT record with the provider's acceptance added, and the `Accepted` event; None when already recorded.
 
-    A DLR may have created the record first: its statuses stay (a later status is never moved back to accepted),
-    the acceptance goes first in the history, and the send's own fields fill in the rest.
+    A DLR may have created the record first (a provisional record: no source, a short TTL): its statuses stay (a later
+    status is never moved back to accepted), the acceptance goes first in the history, the send's own fields fill in
+    the rest, and the record gets the full retention. A record with a source is the sender's own (or an inbound one):
+    it is never written again.
     """
     record = current or MessageRecord(
         id=accepted.message_id, direction="MT", created_at=at, updated_at=at, expires_at=expires_at
     )
-    if any(entry.status == "accepted" for entry in record.status_history):
+    if record.source is not None:
         return None
     record.direction = "MT"
-    record.status_history.insert(0, StatusEntry(status="accepted", at=at))
+    if not any(entry.status == "accepted" for entry in record.status_history):
+        record.status_history.insert(0, StatusEntry(status="accepted", at=at))
     if moves_forward(record.status, "accepted"):
         record.status = "accepted"
     record.source = source
@@ -86,7 +89,7 @@ def accept(
     record.reference = command.reference or record.reference
     record.created_at = min(record.created_at, at)
     record.updated_at = max(record.updated_at, at)
-    record.expires_at = record.expires_at or expires_at
+    record.expires_at = expires_at
     event = MessageAccepted(
         message_id=accepted.message_id,
         reference=record.reference,

@@ -8,21 +8,34 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from wab import jsoncodec
+from wab import edits, jsoncodec
 from wab.clock import from_epoch_seconds, iso
 from wab.errors import InvalidPayload
 from wab.models.callbacks import DlrCallback, MoCallback
-from wab.models.events import MessageReceived, MessageStatusChanged
-from wab.models.inbound import InboundBase, dump_message, parse_message
+from wab.models.events import MessageStatusChanged
+from wab.models.inbound import (
+    EditMessage,
+    InboundBase,
+    RevokeMessage,
+    UntypedMessage,
+    dump_message,
+    typed_or_kept,
+    untyped,
+)
 from wab.models.records import MessageRecord, StatusEntry
 from wab.models.types import canonical_number
 from wab.models.validation import describe
-from wab.outbox import Change, commit, deliver
+from wab.outbox import Change, Pending, commit, deliver, release
 from wab.publisher import EventPublisher
-from wab.status import moves_forward
+from wab.received import RECEIVED_KEY, fitted, received_event
+from wab.status import is_known, moves_forward
 from wab.store import MessageStore
 
-RECEIVED_KEY = "received"
+# A record's history keeps every documented status (accepted, sent, received, rejected, expired) and this many others
+# (`read`, and whatever a provider invents), so that no amount of made-up statuses can grow a record past DynamoDB's
+# 400 KB item size and keep the real ones out.
+MAX_UNDOCUMENTED_STATUSES = 8
+PROVISIONAL_DAYS = 1  # how long a record created by a DLR alone lives unless the sender completes it
 
 
 def validate[Model: BaseModel](model: type[Model], payload: Any) -> Model:
@@ -35,34 +48,47 @@ def validate[Model: BaseModel](model: type[Model], payload: Any) -> Model:
 
 
 def parse_mo(payload: Any) -> tuple[MoCallback, InboundBase]:
+    """The callback's envelope, validated (InvalidPayload: the callback is unusable as a whole), and its content as a
+    typed message, or kept whole as an `UntypedMessage` with the reason when it does not fit the models."""
     callback = validate(MoCallback, payload)
-    content = decode_content(callback.content, callback.encoding)
-    try:
-        message = parse_message(content)
-    except ValidationError as exc:
-        raise InvalidPayload(describe(exc, prefix="content."), code="invalid_content") from None
-    return callback, message
+    content, reason = decode_content(callback.content, callback.encoding)
+    if reason is not None:
+        return callback, untyped(content, reason)
+    return callback, typed_or_kept(content)
 
 
-def decode_content(content: Any, encoding: str | None) -> dict[str, Any]:
-    """The WhatsApp message object, whether sent as an object, a JSON string (once or twice encoded) or base64."""
-    try:
-        if encoding and encoding.lower() == "base64":
-            if not isinstance(content, str):
-                raise InvalidPayload("content must be a base64 string when encoding is base64")
+def decode_content(content: Any, encoding: str | None) -> tuple[Any, str | None]:
+    """The content, decoded from base64 or a JSON string (once or twice encoded) when it is one, and None when it is
+    a WhatsApp message object, else the reason it is not one.
+
+    Only an encoding that cannot be undone is refused (InvalidPayload): base64 that is not valid, or whose bytes are
+    not UTF-8 text. Text that is not JSON, or JSON that is not an object, is content all the same.
+    """
+    if encoding and encoding.lower() == "base64":
+        if not isinstance(content, str):
+            raise InvalidPayload("content must be a base64 string when encoding is base64", code="invalid_content")
+        try:
+            raw = base64.b64decode("".join(content.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidPayload("content is not valid base64", code="invalid_content") from None
+        try:
+            content = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidPayload(
+                f"content is not valid UTF-8 once base64-decoded (byte {exc.start})", code="invalid_content"
+            ) from None
+        jsoncodec.check_clean(content, what="content")
+    if content is None:
+        return None, "content is missing"
+    for _ in range(2):
+        if isinstance(content, str):
             try:
-                raw = base64.b64decode("".join(content.split()), validate=True)
-            except (binascii.Error, ValueError):
-                raise InvalidPayload("content is not valid base64") from None
-            content = jsoncodec.decode(raw, what="content")
-        for _ in range(2):
-            if isinstance(content, str):
                 content = jsoncodec.decode(content, what="content")
-    except InvalidPayload as exc:
-        raise InvalidPayload(exc.message, code="invalid_content") from None
+            except InvalidPayload as exc:
+                return content, exc.message
     if not isinstance(content, dict):
-        raise InvalidPayload("content must be a WhatsApp message object", code="invalid_content")
-    return content
+        return content, "content is not a WhatsApp message object (a JSON object)"
+    return content, None
 
 
 @dataclass(frozen=True)
@@ -79,27 +105,25 @@ class Handling:
     def expires_at(self) -> int:
         return int(self.now.timestamp()) + self.retention_days * 86400
 
+    @property
+    def provisional_expires_at(self) -> int:
+        """The TTL of a record a DLR creates before the sender's write (which sets the full retention)."""
+        return int(self.now.timestamp()) + PROVISIONAL_DAYS * 86400
+
 
 def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -> bool:
-    """Store the inbound message once, move the contact's 24-hour window, publish `WhatsApp Message Received`.
+    """Store the inbound message once, move the contact's 24-hour window, publish `WhatsApp Message Received`; an
+    edit or deletion of an earlier message goes to `wab.edits` instead (it moves no window).
 
-    True when this call published the message's event (it was new, or an earlier attempt had stopped half-way);
-    False for a duplicate whose event is already out.
+    The message's WhatsApp id is pointed at its record, and the edits and deletions that arrived before it are
+    applied, before its event goes out. True when this call published the message's event (it was new, or an earlier
+    attempt had stopped half-way); False for a duplicate whose event is already out.
     """
+    if isinstance(message, EditMessage | RevokeMessage):
+        return edits.receive_change(callback, message, handling)
     store, now = handling.store, handling.now
     received_at = iso(from_epoch_seconds(message.timestamp) or now)
     contact = canonical_number(callback.source)
-    content = dump_message(message)
-    event = MessageReceived(
-        message_id=callback.id,
-        whatsapp_message_id=message.id,
-        source=callback.source,
-        destination=callback.destination,
-        type=message.type,
-        text=message.summary_text(),
-        content=content,
-        received_at=received_at,
-    )
 
     def evolve(current: MessageRecord | None) -> Change | None:
         if current is not None:
@@ -113,20 +137,30 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
             type=message.type,
             status="received",
             reference=callback.reference or None,
-            content=content,
+            whatsapp_message_id=message.id,
+            text=message.summary_text(),
+            content=dump_message(message),
+            reason=message.reason if isinstance(message, UntypedMessage) else None,
             status_history=[StatusEntry(status="received", at=received_at)],
             created_at=stamp,
             updated_at=stamp,
             contact=contact,
             expires_at=handling.expires_at,
         )
-        return Change(record=record, events={RECEIVED_KEY: event})
+        return fitted(record, RECEIVED_KEY, received_event)
 
     pending = commit(
         store, callback.id, evolve, own_key=RECEIVED_KEY, lease_until=handling.lease_until, expect_new=True
     )
     if not pending:
         return False
+    try:
+        applied = edits.link(store, pending.record, handling)
+    except Exception:
+        release(store, [pending])
+        raise
+    if applied:  # the record as the changes left it, with this call's events and those applying them took over
+        pending = Pending(record=applied.record, keys=list(dict.fromkeys([*pending.keys, *applied.keys])))
     window_moves = RECEIVED_KEY in pending.keys
     deliver(
         store,
@@ -140,28 +174,40 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
 def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
     """Add the status to the record's history; move the status forward only, publishing each forward move once.
 
-    A DLR for an id the sender has not stored yet creates the record, which the sender's write completes later.
+    A DLR for an id the sender has not stored yet creates a provisional record (no reference, a short TTL), which the
+    sender's write completes later. A DLR never sets or changes a reference and never touches an inbound record: it
+    is a report about a message the gateway sent, and anyone holding the callback credentials can post one.
     Returns the status the message moved to when this call published that move, else None.
     """
     own_key = f"status:{dlr.status}"
     stamp = iso(handling.now)
 
     def evolve(current: MessageRecord | None) -> Change | None:
+        if current is not None and current.direction != "MT":
+            raise InvalidPayload(
+                "this id names an inbound message; delivery statuses apply to sent messages only", code="not_outbound"
+            )
         record = current or MessageRecord(
-            id=dlr.id, direction="MT", created_at=stamp, updated_at=stamp, expires_at=handling.expires_at
+            id=dlr.id, direction="MT", created_at=stamp, updated_at=stamp, expires_at=handling.provisional_expires_at
         )
         if any(entry.status == dlr.status for entry in record.status_history):
             return None
+        if not is_known(dlr.status) and undocumented(record.status_history) >= MAX_UNDOCUMENTED_STATUSES:
+            raise InvalidPayload(
+                f"the message already has {MAX_UNDOCUMENTED_STATUSES} undocumented statuses; no more are kept",
+                code="too_many_statuses",
+            )
         record.status_history.append(StatusEntry(status=dlr.status, at=stamp, detail=dlr.detail))
         record.updated_at = stamp
-        if not record.reference and dlr.reference:
-            record.reference = dlr.reference
-        if not moves_forward(record.status, dlr.status):
+        previous = record.status or "accepted"
+        if dlr.status == previous or not moves_forward(record.status, dlr.status):
+            if record.status is None and dlr.status == previous:
+                record.status = previous  # a provisional record's first status, `accepted`: no move
             return Change(record=record, events={})
         event = MessageStatusChanged(
             message_id=dlr.id,
             status=dlr.status,
-            previous_status=record.status or "accepted",
+            previous_status=previous,
             reference=record.reference,
             destination=record.destination,
             detail=dlr.detail,
@@ -175,3 +221,7 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
         return None
     deliver(handling.store, handling.publisher, [pending])
     return dlr.status if own_key in pending.keys else None
+
+
+def undocumented(history: list[StatusEntry]) -> int:
+    return sum(1 for entry in history if not is_known(entry.status))

@@ -8,7 +8,9 @@ from wab import jsoncodec
 from wab.errors import InvalidPayload
 
 # A callback body above this cannot be a WhatsApp message (text is capped at 4,096 characters); the limit keeps the
-# stored record under DynamoDB's 400 KB item size and the event under EventBridge's 256 KB entry size.
+# stored record under DynamoDB's 400 KB item size and the event under EventBridge's 256 KB entry size: every stored
+# field is bounded (types, ids, statuses and their history), and the callbacks measure each record and event before
+# writing it (`wab.limits`), leaving out the copy of the text or refusing with 413 what content made larger.
 MAX_BODY_BYTES = 128 * 1024
 JSON_MEDIA_TYPES = ("application/json", "text/json", "text/plain")
 

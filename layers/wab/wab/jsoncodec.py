@@ -1,18 +1,25 @@
 """The one JSON decoder and encoder of the gateway.
 
 Numbers are decoded as `Decimal` so coordinates and prices keep every digit and DynamoDB (which rejects floats)
-can store them; the encoder writes those decimals back as JSON numbers with the same digits. Decoding rejects what
-the gateway must never store: invalid UTF-8, NUL characters, lone surrogates and absurd nesting.
+can store them; the encoder writes those decimals back as JSON numbers with the same digits. A number the gateway
+could not store or publish is kept as a string of its exact JSON text instead, so nothing is lost and nothing is
+refused for it: DynamoDB holds up to 38 significant digits between 1E-130 and 9.99…E+125 (`1e400`, `1e-400` and
+40-digit numbers do not fit), and EventBridge takes JSON integers of 64 bits only. Decoding rejects what the gateway
+must never store: invalid UTF-8, NUL characters, lone surrogates and absurd nesting.
 """
 
 import json
 import math
-from decimal import Decimal
+from decimal import Clamped, Context, Decimal, DecimalException, Inexact, Overflow, Rounded, Underflow
 from typing import Any
 
 from wab.errors import InvalidPayload
 
 MAX_DEPTH = 20  # well under DynamoDB's 32 levels of nested attributes
+# boto3's serializer converts numbers with this context and refuses any that it would change (its DYNAMODB_CONTEXT);
+# DynamoDB itself then takes magnitudes from 1E-130 to 9.99…E+125.
+_DYNAMODB_NUMBERS = Context(prec=38, Emin=-128, Emax=126, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
+INT64 = range(-(2**63), 2**63)  # EventBridge's JSON integers
 
 
 def decode(raw: bytes | str, *, what: str = "body") -> Any:
@@ -27,13 +34,39 @@ def decode(raw: bytes | str, *, what: str = "body") -> Any:
     if not text.strip():
         raise InvalidPayload(f"{what} is empty", code="malformed_json")
     try:
-        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        value = json.loads(text, parse_float=_number, parse_int=_integer, parse_constant=_reject_constant)
     except RecursionError:
         raise InvalidPayload(f"{what} is nested too deeply (limit {MAX_DEPTH})", code="too_deep") from None
     except (json.JSONDecodeError, ValueError) as exc:
         raise InvalidPayload(f"{what} is not valid JSON: {_describe(exc)}", code="malformed_json") from None
     check_clean(value, what=what)
     return value
+
+
+def _number(text: str) -> Decimal | str:
+    """A JSON number with a fraction or exponent: a Decimal when DynamoDB can hold it exactly, else its text."""
+    number = Decimal(text)
+    return number if storable(number) else text
+
+
+def _integer(text: str) -> int | str:
+    """A JSON integer: an int when both EventBridge (64 bits) and DynamoDB can take it, else its text. The text's
+    length is checked first, so a 10,000-digit integer is never converted (Python refuses those anyway)."""
+    if len(text.lstrip("-")) > 19:
+        return text
+    number = int(text)
+    return number if number in INT64 else text
+
+
+def storable(number: Decimal) -> bool:
+    """Whether DynamoDB stores this number exactly as it is."""
+    if not number.is_finite():
+        return False
+    try:
+        _DYNAMODB_NUMBERS.create_decimal(number)
+    except DecimalException:
+        return False
+    return number.is_zero() or -130 <= number.adjusted() <= 125
 
 
 def _reject_constant(name: str) -> Any:

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from wab import clock
+from wab import clock, limits
 from wab.errors import DependencyFailed, InProgress
 from wab.models.events import EventDetail
 from wab.models.records import MessageRecord, PendingEvent
 from wab.observability import logger
 from wab.publisher import EventPublisher
-from wab.store import MessageStore, VersionConflict
+from wab.store import MessageStore, VersionConflict, item_values
 
 MAX_WRITE_ATTEMPTS = 6
 LEASE_MARGIN_MS = 1000  # past the invocation's deadline, so a lease never ends while its holder may still run
@@ -52,6 +52,23 @@ class Pending:
 def lease_until_ms(remaining_ms: int) -> int:
     """Until when an invocation with `remaining_ms` left holds what it commits: it cannot be running after that."""
     return clock.epoch_ms(clock.now()) + remaining_ms + LEASE_MARGIN_MS
+
+
+def fits(record: MessageRecord, events: dict[str, EventDetail]) -> bool:
+    """Whether `record` with `events` added to its outbox fits in a DynamoDB item (with room to settle and grow a
+    little) and each event in an EventBridge entry."""
+    details = {key: event.as_dict() for key, event in events.items()}
+    if any(limits.detail_size(detail) > limits.EVENT_BUDGET for detail in details.values()):
+        return False
+    planned = item_values(record)
+    planned["outbox"] = {
+        **planned.get("outbox", {}),
+        **{
+            key: {"detail_type": events[key].detail_type, "detail": detail, "lease_until": 2**53}
+            for key, detail in details.items()
+        },
+    }
+    return limits.item_size(planned) <= limits.ITEM_BUDGET
 
 
 def commit(
@@ -141,7 +158,7 @@ def deliver(
             prepare()
         failed = set(publisher.publish(events))
     except Exception:
-        _settle_all(store, [(pending.record.id, pending.keys, False) for pending in pendings])
+        release(store, pendings)
         raise
     settlements = [
         (pending.record.id, keys, published)
@@ -152,6 +169,12 @@ def deliver(
     _settle_all(store, settlements)
     if failed:
         raise DependencyFailed(f"EventBridge did not take {len(failed)} of {len(events)} events")
+
+
+def release(store: MessageStore, pendings: list[Pending]) -> None:
+    """Give up the leases of committed events that this invocation will not publish (it failed before it could), so
+    the retry takes them over at once instead of waiting for the leases to pass."""
+    _settle_all(store, [(pending.record.id, pending.keys, False) for pending in pendings if pending.keys])
 
 
 def _settle_all(store: MessageStore, settlements: list[tuple[str, list[str], bool]]) -> None:

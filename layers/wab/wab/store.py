@@ -1,9 +1,11 @@
 """DynamoDB adapter for the messages table.
 
 Items: `MSG#<id>` (a message record, with `reference_key`/`contact_key` set only when non-empty so the sparse
-indexes `by-reference` and `by-contact` list it) and `CONTACT#<+number>` (the contact's last inbound time, for the
-24-hour window). Every record write is conditional on the version read, so concurrent callbacks never lose updates.
-The sender's idempotency records (`IDEMPOTENCY#sender#…`) share the table; Powertools writes them.
+indexes `by-reference` and `by-contact` list it), `CONTACT#<+number>` (the contact's last inbound time, for the
+24-hour window) and `WAMID#<WhatsApp id>` (which record holds an inbound message WhatsApp knows by that id, and the
+edits and deletions that arrived before it; in no index). Every record and pointer write is conditional on the
+version read, so concurrent callbacks never lose updates. The sender's idempotency records (`IDEMPOTENCY#sender#…`)
+share the table; Powertools writes them.
 """
 
 import base64
@@ -16,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from wab import aws, jsoncodec
 from wab.errors import DependencyFailed, InvalidPayload
-from wab.models.records import MessageRecord
+from wab.models.records import MessageRecord, WhatsAppPointer
 
 BATCH_WRITE_LIMIT = 25  # BatchWriteItem's limit
 BATCH_GET_LIMIT = 100  # BatchGetItem's limit
@@ -33,8 +35,28 @@ class VersionConflict(Exception):
         self.current = current
 
 
+class _ConditionFailed(Exception):
+    """A versioned put found another version (or an item where none was expected); `old` is the stored item."""
+
+    def __init__(self, old: dict[str, Any] | None):
+        super().__init__("condition failed")
+        self.old = old
+
+
+class PointerConflict(Exception):
+    """The pointer changed since it was read (or exists already); `current` is what is stored now."""
+
+    def __init__(self, current: WhatsAppPointer | None):
+        super().__init__("pointer changed concurrently")
+        self.current = current
+
+
 def _message_key(message_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"MSG#{message_id}"}}
+
+
+def _pointer_key(whatsapp_message_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"WAMID#{whatsapp_message_id}"}}
 
 
 def _window_key(contact: str) -> dict[str, Any]:
@@ -61,6 +83,13 @@ class MessageStore:
 
     def save(self, record: MessageRecord, expected_version: int | None) -> None:
         """Write the whole record if it is still at `expected_version` (None: if it does not exist yet)."""
+        try:
+            self._put_versioned(self._item(record), expected_version)
+        except _ConditionFailed as failed:
+            raise VersionConflict(self._record(failed.old) if failed.old else None) from None
+
+    def _put_versioned(self, item: dict[str, Any], expected_version: int | None) -> None:
+        """Put the item if the stored one is still at `expected_version` (None: if there is none yet)."""
         condition = (
             {"ConditionExpression": "attribute_not_exists(pk)"}
             if expected_version is None
@@ -73,14 +102,35 @@ class MessageStore:
         try:
             with aws.dependency("DynamoDB PutItem", expected=(CONDITION_FAILED,)):
                 self._dynamodb.put_item(
-                    TableName=self.table_name,
-                    Item=self._item(record),
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    **condition,
+                    TableName=self.table_name, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition
                 )
         except ClientError as exc:
             old = exc.response.get("Item")
-            raise VersionConflict(self._record(old) if old and isinstance(old, dict) else None) from None
+            raise _ConditionFailed(old if isinstance(old, dict) and old else None) from None
+
+    def get_pointer(self, whatsapp_message_id: str) -> WhatsAppPointer | None:
+        with aws.dependency("DynamoDB GetItem"):
+            item = self._dynamodb.get_item(
+                TableName=self.table_name, Key=_pointer_key(whatsapp_message_id), ConsistentRead=True
+            ).get("Item")
+        return self._pointer(item) if item else None
+
+    def save_pointer(self, pointer: WhatsAppPointer, expected_version: int | None) -> None:
+        """Write the pointer (its version one more) if it is still at `expected_version` (None: if there is none)."""
+        pointer.version = (expected_version or 0) + 1
+        data = pointer.model_dump(exclude_none=True)
+        data["pk"] = f"WAMID#{pointer.whatsapp_message_id}"
+        try:
+            self._put_versioned(
+                {key: self._serializer.serialize(value) for key, value in data.items()}, expected_version
+            )
+        except _ConditionFailed as failed:
+            raise PointerConflict(self._pointer(failed.old) if failed.old else None) from None
+
+    def _pointer(self, item: dict[str, Any]) -> WhatsAppPointer:
+        data = {key: self._deserializer.deserialize(value) for key, value in item.items()}
+        data.pop("pk", None)
+        return WhatsAppPointer.model_validate(data)
 
     def settle_outbox(self, message_id: str, keys: list[str], *, published: bool) -> None:
         """Remove published events from the record's outbox, or release their lease so a retry can publish them.
@@ -156,32 +206,42 @@ class MessageStore:
     def erase_contact(self, contact: str) -> int:
         """Delete every message record of the contact (MO and MT) and its window item; the number of items deleted.
 
+        The `WAMID#` pointers of its inbound records, and of the messages its edits and deletions name (which hold the
+        changes that came first), go with them, uncounted: they are part of the records they point to.
         Run again, it finds nothing and returns 0. The `by-contact` index is eventually consistent: a record written a
         moment ago may not be listed yet.
         """
-        keys = [_message_key(message_id) for message_id in self._contact_message_ids(contact)]
+        message_ids, whatsapp_ids = self._contact_message_ids(contact)
+        keys = [_message_key(message_id) for message_id in message_ids]
         if self.last_inbound_at(contact) is not None:
             keys.append(_window_key(contact))
-        self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
+        pointers = [_pointer_key(whatsapp_id) for whatsapp_id in sorted(whatsapp_ids)]
+        self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys + pointers])
         return len(keys)
 
-    def _contact_message_ids(self, contact: str) -> list[str]:
-        """The ids of every message record of the contact (MO and MT), all pages of the `by-contact` index."""
+    def _contact_message_ids(self, contact: str) -> tuple[list[str], set[str]]:
+        """The ids of every message record of the contact (MO and MT), all pages of the `by-contact` index, and the
+        WhatsApp ids they hold or name."""
         index, key_attribute = INDEX_BY_KEY["contact"]
         query: dict[str, Any] = {
             "IndexName": index,
             "KeyConditionExpression": "#key = :value",
-            "ProjectionExpression": "pk",
+            "ProjectionExpression": "pk, whatsapp_message_id, original_whatsapp_message_id",
             "ExpressionAttributeNames": {"#key": key_attribute},
             "ExpressionAttributeValues": {":value": {"S": contact}},
         }
         message_ids: list[str] = []
+        whatsapp_ids: set[str] = set()
         while True:
             with aws.dependency("DynamoDB Query"):
                 page = self._dynamodb.query(TableName=self.table_name, **query)
-            message_ids.extend(item["pk"]["S"].removeprefix("MSG#") for item in page.get("Items", []))
+            for item in page.get("Items", []):
+                message_ids.append(item["pk"]["S"].removeprefix("MSG#"))
+                for name in ("whatsapp_message_id", "original_whatsapp_message_id"):
+                    if name in item:
+                        whatsapp_ids.add(item[name]["S"])
             if "LastEvaluatedKey" not in page:
-                return message_ids
+                return message_ids, whatsapp_ids
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def delete(self, keys: list[dict[str, Any]]) -> None:
@@ -247,19 +307,27 @@ class MessageStore:
         return records, encode_cursor(last) if last else None
 
     def _item(self, record: MessageRecord) -> dict[str, Any]:
-        data = record.model_dump(exclude_none=True)
-        data["pk"] = f"MSG#{record.id}"
-        if record.reference:
-            data["reference_key"] = record.reference
-        if record.contact:
-            data["contact_key"] = record.contact
-        return {key: self._serializer.serialize(value) for key, value in data.items()}
+        return {key: self._serializer.serialize(value) for key, value in item_values(record).items()}
 
     def _record(self, item: dict[str, Any]) -> MessageRecord:
         data = {key: self._deserializer.deserialize(value) for key, value in item.items()}
         for bookkeeping in ("pk", "reference_key", "contact_key"):
             data.pop(bookkeeping, None)
         return MessageRecord.model_validate(data)
+
+
+def item_values(record: MessageRecord) -> dict[str, Any]:
+    """The record's item as plain Python values (what `put_item` writes, before serialisation)."""
+    data = record.model_dump(exclude_none=True)
+    for optional in ("content_history", "changes_applied"):  # only inbound records ever have them
+        if not data[optional]:
+            del data[optional]
+    data["pk"] = f"MSG#{record.id}"
+    if record.reference:
+        data["reference_key"] = record.reference
+    if record.contact:
+        data["contact_key"] = record.contact
+    return data
 
 
 def encode_cursor(last_evaluated_key: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ class MoCallback(OpenModel):
     id: ProviderId
     source: PhoneNumber
     destination: PhoneNumber = Field(validation_alias=AliasChoices("destination", "Destination", "to"))
-    content: Any
+    content: Any = None  # missing content is content all the same (kept as `unsupported`), not a broken envelope
     encoding: str | None = None
     # Keys of the provider's SMS-style MOs, accepted when present.
     reference: Reference | None = None

@@ -126,6 +126,16 @@ class Template(StrictModel):
     components: Annotated[list[TemplateComponent], Field(max_length=20)] | None = None
 
 
+UNSTORABLE_NUMBER = "must have at most 38 significant digits and not be smaller than 1E-130"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite()
+    except ArithmeticError:
+        return False
+
+
 class LocationToSend(StrictModel):
     latitude: Annotated[Decimal, Field(ge=-90, le=90)]
     longitude: Annotated[Decimal, Field(ge=-180, le=180)]
@@ -135,6 +145,8 @@ class LocationToSend(StrictModel):
     @field_validator("latitude", "longitude", mode="before")
     @classmethod
     def numbers_only(cls, value: Any) -> Any:
+        if isinstance(value, str) and _is_number(value):  # the codec keeps a number DynamoDB cannot hold as its text
+            raise ValueError(UNSTORABLE_NUMBER)
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
             raise ValueError("must be a number")
         return value
@@ -144,7 +156,7 @@ class LocationToSend(StrictModel):
     def storable(cls, value: Decimal) -> Decimal:
         """The number goes into the MT record: refuse before sending what DynamoDB could not store after."""
         if not dynamodb_number(value):
-            raise ValueError("must have at most 38 significant digits and not be smaller than 1E-130")
+            raise ValueError(UNSTORABLE_NUMBER)
         return value
 
 

@@ -23,8 +23,39 @@ class MessageReceived(EventDetail):
     destination: str
     type: str
     text: str | None = None
-    content: dict[str, Any]
+    content: dict[str, Any] | None = None  # absent when the customer deleted the message before it arrived
+    reason: str | None = None  # type `unsupported`: why the content did not fit the models
     received_at: str
+    edited_at: str | None = None  # set when an edit arrived before the message: `content` is the edited one
+    deleted_at: str | None = None  # set when a deletion arrived before the message: there is no content
+
+
+class MessageEdited(EventDetail):
+    """The customer edited a message they had sent: `content` (and `text`) is its new content."""
+
+    detail_type: ClassVar[str] = "WhatsApp Message Edited"
+
+    message_id: str | None = None  # the gateway's id of the edited message, when the gateway has received it
+    original_message_id: str  # WhatsApp's id of the edited message ("wamid…")
+    source: str
+    destination: str
+    type: str  # the new content's type (`unsupported` when the models cannot type it)
+    text: str | None = None
+    content: dict[str, Any]
+    reason: str | None = None  # type `unsupported`: why the new content did not fit the models
+    edited_at: str
+
+
+class MessageDeleted(EventDetail):
+    """The customer deleted a message they had sent, for everyone: the gateway removed its content from the store."""
+
+    detail_type: ClassVar[str] = "WhatsApp Message Deleted"
+
+    message_id: str | None = None  # the gateway's id of the deleted message, when the gateway has received it
+    original_message_id: str  # WhatsApp's id of the deleted message ("wamid…")
+    source: str
+    destination: str
+    deleted_at: str
 
 
 class MessageStatusChanged(EventDetail):

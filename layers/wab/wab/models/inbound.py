@@ -3,16 +3,28 @@
 The models are lenient where WhatsApp adds fields over time (unknown keys are kept) and strict where a value has a
 meaning (a text body must be a string, coordinates numbers). The message type is decided by the `type` field only,
 so null sibling objects (`"order": null` on a text message) never change it, and an unknown type is kept whole.
+Content the models cannot type at all (a type's object missing or malformed, plain text) is not refused either: it
+is kept whole as an `UntypedMessage` (type `unsupported`) with the reason it was not typed.
 """
 
+import contextlib
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, computed_field, field_validator
+from pydantic import Field, StringConstraints, ValidationError, computed_field, field_validator
 
 from wab.errors import InvalidPayload
-from wab.jsoncodec import decode
+from wab.jsoncodec import decode, encode
+from wab.limits import has_empty_key, has_unstorable_number
 from wab.models.types import OpenModel
+from wab.models.validation import describe
+
+# WhatsApp's message types are short names ("text", "request_welcome"); a longer or stranger `type` names no type (and
+# would be stored several times over: in the record, its content and its event).
+MessageType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+# WhatsApp message ids ("wamid.HBgL…="): printable ASCII and bounded, so that one can key an item (`WAMID#<id>`).
+WhatsAppId = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,256}$")]
+MAX_REASON_CHARS = 512
 
 
 class ReferredProduct(OpenModel):
@@ -60,9 +72,9 @@ class Identity(OpenModel):
 
 class InboundBase(OpenModel):
     from_: str | None = Field(default=None, alias="from")
-    id: str | None = None
+    id: WhatsAppId | None = None
     timestamp: str | int | None = None  # epoch seconds, a string in WhatsApp's payloads
-    type: str
+    type: MessageType
     context: Context | None = None
     referral: Referral | None = None
     errors: list[ErrorDetail] | None = None
@@ -71,6 +83,10 @@ class InboundBase(OpenModel):
     def summary_text(self) -> str | None:
         """The human-readable text of the message, if it has one (body, caption, button or reply title)."""
         return None
+
+    def as_content(self) -> dict[str, Any]:
+        """The message as stored and published: WhatsApp's own key names, nulls dropped, unknown keys kept."""
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class TextBody(OpenModel):
@@ -317,8 +333,83 @@ class UnsupportedMessage(InboundBase):
     type: Literal["unsupported"]
 
 
+class Edit(OpenModel):
+    """The customer edited a message they had sent (text, or a caption): `message` is its new content, a message
+    object without `from`, `id` and `timestamp` (WhatsApp sends `edit` webhooks within 15 minutes of the original)."""
+
+    original_message_id: WhatsAppId
+    message: Any = None
+
+
+class EditMessage(InboundBase):
+    type: Literal["edit"]
+    edit: Edit
+
+    def new_message(self) -> "InboundBase":
+        """The edited message's new content, typed, or kept whole with the reason when the models cannot type it."""
+        content = self.edit.message
+        if not isinstance(content, dict):
+            return untyped(content, "edit.message is not a WhatsApp message object (a JSON object)")
+        return typed_or_kept(content, where="edit.message")
+
+    def as_content(self) -> dict[str, Any]:
+        """The edit as its own record keeps it: which message it edits, not the new content (that goes on the
+        edited message's record, and leaves the store with it when the customer deletes the message)."""
+        content = super().as_content()
+        content["edit"].pop("message", None)
+        return content
+
+
+class Revoke(OpenModel):
+    """The customer deleted a message they had sent, for everyone (within two days of sending it)."""
+
+    original_message_id: WhatsAppId
+
+
+class RevokeMessage(InboundBase):
+    type: Literal["revoke"]
+    revoke: Revoke
+
+
 class UnknownMessage(InboundBase):
     """A type this gateway does not know yet: kept raw (extra keys are preserved), never rejected."""
+
+
+class MessageKeys(OpenModel):
+    """The keys of a message object that say whose message it is and when, each kept only when it is valid."""
+
+    from_: str | None = Field(default=None, alias="from")
+    id: WhatsAppId | None = None
+    timestamp: str | int | None = None
+
+
+class UntypedMessage(InboundBase):
+    """Content the models cannot type: kept whole as type `unsupported`, with the reason, never refused.
+
+    `raw` is the content as it arrived (decoded from base64 or a JSON string when it was one): an object is stored and
+    published as it is, anything else (plain text, a list, a number) as `{"raw": …}`.
+    """
+
+    type: Literal["unsupported"] = "unsupported"
+    reason: str = Field(exclude=True)
+    raw: Any = Field(default=None, exclude=True)
+
+    def as_content(self) -> dict[str, Any]:
+        return self.raw if isinstance(self.raw, dict) else {"raw": self.raw}
+
+
+def untyped(raw: Any, reason: str) -> UntypedMessage:
+    """`raw` kept as an unsupported message, with whichever of its `from`, `id` and `timestamp` are valid."""
+    identity: dict[str, Any] = {}
+    if isinstance(raw, dict):
+        for key in ("from", "id", "timestamp"):
+            with contextlib.suppress(ValidationError):
+                identity.update(
+                    MessageKeys.model_validate({key: raw.get(key)}).model_dump(by_alias=True, exclude_none=True)
+                )
+    if len(reason) > MAX_REASON_CHARS:
+        reason = reason[: MAX_REASON_CHARS - 1] + "…"
+    return UntypedMessage.model_validate({**identity, "reason": reason, "raw": raw})
 
 
 MESSAGE_MODELS: dict[str, type[InboundBase]] = {
@@ -337,12 +428,32 @@ MESSAGE_MODELS: dict[str, type[InboundBase]] = {
     "system": SystemMessage,
     "request_welcome": RequestWelcomeMessage,
     "unsupported": UnsupportedMessage,
+    "edit": EditMessage,
+    "revoke": RevokeMessage,
 }
 
 
 def known_type(message: InboundBase) -> str:
     """The message's type when it is one WhatsApp documents, else "unknown": a bounded name, fit for a metric."""
     return message.type if message.type in MESSAGE_MODELS else "unknown"
+
+
+def typed_or_kept(content: dict[str, Any], where: str = "content") -> InboundBase:
+    """The message as the model of its type, or kept whole as an `UntypedMessage` with the reason when the models
+    cannot type it, or when what they make of it could not be stored: an empty key anywhere (kept as its JSON text),
+    or a number DynamoDB or EventBridge cannot take (the codec keeps such numbers as text, which a model may turn back
+    into a number: a price, an error code). `where` names the content in the reason."""
+    message: InboundBase
+    try:
+        message = parse_message(content)
+    except ValidationError as exc:
+        message = untyped(content, describe(exc, prefix=f"{where}."))
+    else:
+        if has_unstorable_number(message.as_content()):
+            message = untyped(content, f"{where} has a number DynamoDB or EventBridge cannot take as a number")
+    if has_empty_key(message.as_content()):  # in the content, or in what a model decoded (a flow's response_json)
+        return untyped(encode(content), f"{where} has an empty key, which DynamoDB cannot store")
+    return message
 
 
 def parse_message(content: dict[str, Any]) -> InboundBase:
@@ -358,4 +469,4 @@ def parse_message(content: dict[str, Any]) -> InboundBase:
 
 def dump_message(message: InboundBase) -> dict[str, Any]:
     """The normalised message as stored and published: WhatsApp's own key names, nulls dropped, unknown keys kept."""
-    return message.model_dump(by_alias=True, exclude_none=True)
+    return message.as_content()

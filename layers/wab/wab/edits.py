@@ -1,0 +1,228 @@
+"""Customers' edits and deletions ("delete for everyone") of the messages they sent.
+
+WhatsApp reports both as inbound messages, of type `edit` and `revoke`, naming the changed message by its WhatsApp id
+(`wamid…`), while the gateway keys records by the provider's callback id. So every inbound message with a WhatsApp id
+has a pointer item, `WAMID#<id>` → its record id, written after the record and before its event goes out.
+
+An edit or deletion is an inbound message of its own: stored once as its own record (which names the message it
+changes, without the new content) with its event, `WhatsApp Message Edited` or `WhatsApp Message Deleted`, in that
+record's outbox, so each is published once however often the provider retries it. Then it is applied to the changed
+message's record (`wab.received.apply_changes`), found through the pointer. When that message has not arrived yet,
+the change is kept on the pointer (like a DLR before its send), and the message's own callback applies it before
+its `Received` goes out: the record is stored edited or withdrawn, and its event says so.
+
+The pointer is written under a version, like the records: whoever finds it changed reads it again, so a change kept
+while the message arrives is never lost, and a retry at any step completes the work without doing any twice.
+"""
+
+from typing import TYPE_CHECKING
+
+from wab import limits
+from wab.clock import from_epoch_seconds, iso
+from wab.errors import InProgress, InvalidPayload
+from wab.models.callbacks import MoCallback
+from wab.models.events import EventDetail, MessageDeleted, MessageEdited
+from wab.models.inbound import EditMessage, RevokeMessage, UntypedMessage, dump_message
+from wab.models.records import MessageRecord, PendingChange, StatusEntry, WhatsAppPointer
+from wab.models.types import canonical_number
+from wab.observability import logger
+from wab.outbox import Change, Pending, commit, deliver, fits, release
+from wab.received import RECEIVED_KEY, apply_changes, fitted, received_event
+from wab.store import MessageStore, PointerConflict
+
+if TYPE_CHECKING:
+    from wab.callbacks import Handling
+
+EDITED_KEY = "edited"
+DELETED_KEY = "deleted"
+APPLY_KEY = "apply"  # an outbox key no event uses: applying a change publishes nothing of its own
+MAX_POINTER_ATTEMPTS = 6
+MAX_PENDING_EDITS = 16  # edits kept for a message that has not arrived; later ones are published but not kept
+
+
+def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, handling: "Handling") -> bool:
+    """Store the edit or deletion once, apply it to the message it changes (or keep it until that arrives), publish
+    `WhatsApp Message Edited` or `Deleted`. True when this call published it; False for a duplicate already out."""
+    store, now = handling.store, handling.now
+    at = iso(from_epoch_seconds(message.timestamp) or now)
+    contact = canonical_number(callback.source)
+    stamp = iso(now)
+    # An edit's new content: its type, and why the models cannot type it when they cannot.
+    new_type: str = message.type
+    reason: str | None = None
+    if isinstance(message, EditMessage):
+        target, key = message.edit.original_message_id, EDITED_KEY
+        new = message.new_message()
+        # The new content takes the place of the message's content: it must fit a record as that did (or is 413).
+        probe = MessageRecord(
+            id=callback.id,
+            direction="MO",
+            source=callback.source,
+            destination=callback.destination,
+            type=new.type,
+            content=dump_message(new),
+            text=new.summary_text(),
+            status_history=[StatusEntry(status="received", at=at)],
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        fitted(probe, RECEIVED_KEY, received_event)
+        new_type, reason = new.type, new.reason if isinstance(new, UntypedMessage) else None
+        change = PendingChange(
+            kind="edit", change_id=callback.id, at=at, contact=contact, content=probe.content, text=probe.text
+        )
+    else:
+        target, key = message.revoke.original_message_id, DELETED_KEY
+        change = PendingChange(kind="revoke", change_id=callback.id, at=at, contact=contact)
+    pointer = store.get_pointer(target)
+    original_id = pointer.record_id if pointer else None
+
+    def event() -> EventDetail:
+        if change.kind == "edit":
+            return MessageEdited(
+                message_id=original_id,
+                original_message_id=target,
+                source=callback.source,
+                destination=callback.destination,
+                type=new_type,
+                text=change.text,
+                content=change.content or {},
+                reason=reason,
+                edited_at=at,
+            )
+        return MessageDeleted(
+            message_id=original_id,
+            original_message_id=target,
+            source=callback.source,
+            destination=callback.destination,
+            deleted_at=at,
+        )
+
+    def evolve(current: MessageRecord | None) -> Change | None:
+        if current is not None:
+            return None
+        record = MessageRecord(
+            id=callback.id,
+            direction="MO",
+            source=callback.source,
+            destination=callback.destination,
+            type=message.type,
+            status="received",
+            reference=callback.reference or None,
+            whatsapp_message_id=message.id,
+            content=dump_message(message),
+            original_whatsapp_message_id=target,
+            status_history=[StatusEntry(status="received", at=at)],
+            created_at=stamp,
+            updated_at=stamp,
+            contact=contact,
+            expires_at=handling.expires_at,
+        )
+        events = {key: event()}
+        if not fits(record, events):  # cannot happen after the probe; refused rather than retried for ever
+            raise InvalidPayload("the message is too large to store and publish", code="payload_too_large")
+        return Change(record=record, events=events)
+
+    own = commit(store, callback.id, evolve, own_key=key, lease_until=handling.lease_until, expect_new=True)
+    if not own:
+        return False
+    try:
+        applied = apply_or_keep(store, target, change, pointer, handling)
+    except Exception:
+        release(store, [own])
+        raise
+    deliver(store, handling.publisher, [own, *applied])
+    return key in own.keys
+
+
+def apply_or_keep(
+    store: MessageStore, target: str, change: PendingChange, pointer: WhatsAppPointer | None, handling: "Handling"
+) -> list[Pending]:
+    """Apply the change to the record the pointer names, or keep it on the pointer until that record exists.
+
+    Returns what applying it committed (events of the record taken over from an invocation that failed), to deliver.
+    """
+    for _ in range(MAX_POINTER_ATTEMPTS):
+        if pointer is not None and pointer.record_id is not None:
+            applied = apply_to(store, pointer.record_id, [change], handling)
+            return [applied] if applied else []
+        kept = keep(pointer or WhatsAppPointer(whatsapp_message_id=target, expires_at=handling.expires_at), change)
+        if kept is None:
+            return []
+        try:
+            store.save_pointer(kept, expected_version=pointer.version if pointer else None)
+            return []
+        except PointerConflict as conflict:
+            pointer = conflict.current
+    raise InProgress("the message this changes is being updated concurrently; retry")
+
+
+def keep(pointer: WhatsAppPointer, change: PendingChange) -> WhatsAppPointer | None:
+    """The pointer with the change kept for when its message arrives; None when there is nothing to write.
+
+    Once a deletion is kept, the edits kept with it lose their content (the customer withdrew the message), and one
+    deletion is enough. At most `MAX_PENDING_EDITS` edits are kept, and their contents only as far as they fit.
+    """
+    kept = pointer.model_copy(deep=True)
+    if any(pending.change_id == change.change_id for pending in kept.pending):
+        return None
+    deleted = any(pending.kind == "revoke" for pending in kept.pending)
+    if change.kind == "revoke":
+        if deleted:
+            return None
+        for pending in kept.pending:
+            pending.content = pending.text = None
+    elif deleted:
+        change = change.model_copy(update={"content": None, "text": None})
+    elif sum(pending.kind == "edit" for pending in kept.pending) >= MAX_PENDING_EDITS:
+        logger.warning("an edit of a message not yet received was not kept: too many", extra={"edit": change.change_id})
+        return None
+    kept.pending.append(change)
+    for pending in kept.pending:
+        if limits.item_size(kept.model_dump(exclude_none=True)) <= limits.ITEM_BUDGET:
+            break
+        pending.content = pending.text = None
+    return kept
+
+
+def apply_to(store: MessageStore, record_id: str, changes: list[PendingChange], handling: "Handling") -> Pending | None:
+    """Apply the changes to the record (each once); what was committed, or None when nothing changed."""
+
+    def evolve(current: MessageRecord | None) -> Change | None:
+        if current is None or not apply_changes(current, changes):
+            return None  # the message is gone (erased, expired) or already changed so
+        current.updated_at = iso(handling.now)
+        return Change(record=current, events={})
+
+    return commit(store, record_id, evolve, own_key=APPLY_KEY, lease_until=handling.lease_until)
+
+
+def link(store: MessageStore, record: MessageRecord, handling: "Handling") -> Pending | None:
+    """Point the new inbound record's WhatsApp id at it, applying the edits and deletions that came before it.
+
+    Returns the last commit that applied any (its record is the record as it now stands), or None.
+    """
+    if record.whatsapp_message_id is None:
+        return None
+    fresh = WhatsAppPointer(
+        whatsapp_message_id=record.whatsapp_message_id, record_id=record.id, expires_at=handling.expires_at
+    )
+    current: WhatsAppPointer | None = None
+    applied: Pending | None = None
+    for _ in range(MAX_POINTER_ATTEMPTS):
+        try:
+            if current is None:
+                store.save_pointer(fresh, expected_version=None)
+                return applied
+            if current.record_id not in (None, record.id):
+                return applied  # another record holds this WhatsApp id (a message the provider sent twice)
+            if current.pending:
+                applied = apply_to(store, record.id, current.pending, handling) or applied
+            elif current.record_id == record.id:
+                return applied
+            linked = current.model_copy(update={"record_id": record.id, "pending": [], "expires_at": fresh.expires_at})
+            store.save_pointer(linked, expected_version=current.version)
+            return applied
+        except PointerConflict as conflict:
+            current = conflict.current
+    raise InProgress("this message's WhatsApp id is being updated concurrently; retry")

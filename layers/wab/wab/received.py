@@ -1,0 +1,110 @@
+"""An inbound message's record and its `WhatsApp Message Received` event: fitted to what DynamoDB and EventBridge
+hold, and changed by the customer's edits and deletions.
+
+An edit moves the record's content into `content_history` (earlier contents, oldest first) and puts the new one in
+its place; edits arriving out of order end with the latest as the content. A deletion ("delete for everyone")
+removes the content, its text and every earlier content from the store, keeping the fact (ids, type, times). When
+the record's `Received` has not gone out yet (an edit or deletion came first), it is rewritten to match, so nothing
+withdrawn is published afterwards.
+"""
+
+from collections.abc import Callable, Iterable
+
+from wab.errors import InvalidPayload
+from wab.models.events import EventDetail, MessageReceived
+from wab.models.records import ContentVersion, MessageRecord, PendingChange
+from wab.outbox import Change, fits
+
+RECEIVED_KEY = "received"
+MAX_CONTENT_VERSIONS = 16  # earlier contents kept per message: the first one and the latest others
+MAX_CHANGES_APPLIED = 64  # ids of the edits and deletions applied, remembered so that a retry applies none twice
+
+
+def received_event(record: MessageRecord) -> MessageReceived:
+    """`WhatsApp Message Received` of an inbound record, as the record stands."""
+    return MessageReceived(
+        message_id=record.id,
+        whatsapp_message_id=record.whatsapp_message_id,
+        source=record.source or "",
+        destination=record.destination or "",
+        type=record.type or "unsupported",
+        text=record.text,
+        content=record.content,
+        reason=record.reason,
+        received_at=record.status_history[0].at if record.status_history else record.created_at,
+        edited_at=record.edited_at,
+        deleted_at=record.deleted_at,
+    )
+
+
+def fitted(record: MessageRecord, key: str, event: Callable[[MessageRecord], EventDetail]) -> Change:
+    """The record with its event under `key`, made to fit DynamoDB's item and EventBridge's entry sizes.
+
+    The 128 KiB body limit keeps any message's content well inside both, but a record holds its content twice until
+    the event is out (once in the outbox) and the text a third and fourth time: so when they do not fit, the `text`
+    (a copy of what the content holds) is left out of the record and the event. A message that still does not fit
+    (content that grew on decoding: numbers kept as text, escapes) is refused with 413, never answered 5xx for ever.
+    """
+    for _ in range(2):
+        detail = event(record)
+        if fits(record, {key: detail}):
+            return Change(record=record, events={key: detail})
+        record.text = None
+    raise InvalidPayload("the message is too large to store and publish", code="payload_too_large")
+
+
+def apply_changes(record: MessageRecord, changes: Iterable[PendingChange]) -> bool:
+    """Apply the customer's edits and deletions to the record of their inbound message, each once, in the order the
+    customer made them; True when the record changed. Only the author's own message is changed."""
+    changed = False
+    for change in sorted(changes, key=lambda change: (change.at, change.kind == "revoke")):
+        if record.direction != "MO" or change.contact != record.contact or change.change_id in record.changes_applied:
+            continue
+        if change.kind == "revoke":
+            withdraw(record, change.at)
+        elif record.deleted_at is None and change.content is not None:
+            edit(record, change)
+        record.changes_applied = [*record.changes_applied, change.change_id][-MAX_CHANGES_APPLIED:]
+        changed = True
+    if changed:
+        refit(record)
+    return changed
+
+
+def edit(record: MessageRecord, change: PendingChange) -> None:
+    current_at = record.edited_at or (record.status_history[0].at if record.status_history else record.created_at)
+    if change.at >= current_at:
+        record.content_history.append(ContentVersion(at=current_at, content=record.content, text=record.text))
+        record.content, record.text, record.edited_at = change.content, change.text, change.at
+    else:  # an older edit arriving late: an earlier content, not the current one
+        record.content_history.append(ContentVersion(at=change.at, content=change.content, text=change.text))
+    record.content_history.sort(key=lambda version: version.at)
+    if len(record.content_history) > MAX_CONTENT_VERSIONS:
+        record.content_history = [record.content_history[0], *record.content_history[1 - MAX_CONTENT_VERSIONS :]]
+
+
+def withdraw(record: MessageRecord, at: str) -> None:
+    """The customer deleted the message: its content leaves the store; the fact that it was sent stays."""
+    record.content = None
+    record.text = None
+    record.content_history = []
+    record.deleted_at = record.deleted_at or at
+
+
+def refit(record: MessageRecord) -> None:
+    """Rewrite a `Received` still in the outbox to the record as it stands, and leave out what does not fit: the
+    earlier contents, oldest first, then the text. (An edit's content was checked to fit a record twice before it was
+    taken, so this always ends within the budget.)"""
+    while True:
+        received = record.outbox.get(RECEIVED_KEY)
+        if received is not None:
+            received.detail = received_event(record).as_dict()
+        if fits(record, {}):
+            return
+        version = next((version for version in record.content_history if version.content or version.text), None)
+        if version is not None:
+            version.content = version.text = None
+        elif record.text is not None:
+            record.text = None
+        else:
+            return
