@@ -465,13 +465,41 @@ def test_provider_retries_publish_nothing_new(aws, post):
 
 def test_an_undocumented_status_is_kept_in_the_history_without_breaking_the_state(aws, post):
     post("dlr", dlr("sent"))
-    post("dlr", dlr("read"))
+    post("dlr", dlr("held"))
     post("dlr", dlr("received"))
 
     item = aws.item(f"MSG#{MT_ID}")
     assert item["status"] == "received"
-    assert [entry["status"] for entry in item["status_history"]] == ["sent", "read", "received"]
+    assert [entry["status"] for entry in item["status_history"]] == ["sent", "held", "received"]
     assert status_events(aws) == [("accepted", "sent"), ("sent", "received")]
+
+
+def test_a_read_receipt_is_published_once_and_never_moves_a_status_back(aws, post):
+    post("dlr", dlr("sent"))
+    post("dlr", dlr("received"))
+    post("dlr", dlr("read"))
+    post("dlr", dlr("read"))  # the provider's retry
+    post("dlr", dlr("received"))  # a late duplicate
+
+    assert aws.item(f"MSG#{MT_ID}")["status"] == "read"
+    assert status_events(aws) == [("accepted", "sent"), ("sent", "received"), ("received", "read")]
+
+
+def test_a_read_receipt_that_overtakes_the_delivery_report_still_reads_as_delivered(aws, post):
+    post("dlr", dlr("read"))
+    post("dlr", dlr("received"))
+    post("dlr", dlr("sent"))
+
+    assert aws.item(f"MSG#{MT_ID}")["status"] == "read"
+    assert status_events(aws) == [("accepted", "read")]
+
+
+def test_a_failed_message_is_never_read(aws, post):
+    post("dlr", dlr("rejected"))
+    post("dlr", dlr("read"))
+
+    assert aws.item(f"MSG#{MT_ID}")["status"] == "rejected"
+    assert status_events(aws) == [("accepted", "rejected")]
 
 
 def test_a_dlr_before_the_send_is_stored_keeps_the_record_for_reconciliation(aws, post):
@@ -693,12 +721,12 @@ def test_concurrent_dlrs_for_one_message_lose_no_update(aws, post):
     for status in statuses:  # the provider retries whatever was not answered 200
         assert post("dlr", dlr(status))[0] == 200
     item = aws.item(f"MSG#{MT_ID}")
-    assert item["status"] == "received"
+    assert item["status"] == "read"
     assert sorted(entry["status"] for entry in item["status_history"]) == ["read", "received", "sent"]
     events = status_events(aws)
-    assert ("sent", "received") in events or ("accepted", "received") in events
-    assert len([event for event in events if event[1] == "received"]) == 1
-    assert len(events) <= 2
+    assert len([event for event in events if event[1] == "read"]) == 1
+    assert len([event for event in events if event[1] == "received"]) <= 1
+    assert len(events) <= 3
 
 
 # --- values DynamoDB or EventBridge cannot hold as they are ----------------------------------------------------------

@@ -18,8 +18,14 @@ from wab.status import moves_forward
         ("expired", "received", False),
         ("rejected", "expired", False),
         ("sent", "accepted", False),
-        ("sent", "read", False),
-        (None, "read", False),
+        ("received", "read", True),
+        ("sent", "read", True),  # a read receipt that overtakes the delivery report
+        (None, "read", True),
+        ("read", "received", False),
+        ("read", "rejected", False),
+        ("rejected", "read", False),
+        ("expired", "read", False),
+        ("read", "read", False),
     ],
 )
 def test_status_order(current, new, forward):
