@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.logging import correlation_paths
 from wab import api, auth, callbacks, clock, snapstart
 from wab.httpbody import read_json_body
+from wab.keywords import keyword_set
 from wab.models.callbacks import DlrCallback
 from wab.models.inbound import UntypedMessage, known_type
 from wab.observability import count, logger, metrics, tracer
+from wab.optouts import OptOuts
 from wab.outbox import lease_until_ms
 from wab.publisher import EventPublisher
 from wab.settings import CallbackSettings, load
@@ -48,7 +50,16 @@ def handling() -> callbacks.Handling:
     """This invocation holds a callback's events until it can no longer be running, plus a margin."""
     settings, store, publisher = dependencies()
     lease_until = lease_until_ms(app.lambda_context.get_remaining_time_in_millis())
-    return callbacks.Handling(store, publisher, settings.retention_days, clock.now(), lease_until)
+    return callbacks.Handling(
+        store,
+        publisher,
+        settings.retention_days,
+        clock.now(),
+        lease_until,
+        optouts=OptOuts(settings.table_name),
+        opt_out_keywords=keyword_set(settings.opt_out_keywords),
+        opt_in_keywords=keyword_set(settings.opt_in_keywords),
+    )
 
 
 @app.post("/callbacks/mo")

@@ -97,8 +97,11 @@ def test_a_dlr_that_moves_the_status_counts_the_transition_by_status(callbacks, 
     assert emf() == {metric("StatusReports"): 1, metric("StatusTransitions", status="sent"): 1}
 
     assert callbacks("dlr", dlr) == 200  # a duplicate DLR is a report, not a transition
-    assert callbacks("dlr", {**dlr, "status": "read"}) == 200  # kept in the history, but no documented move
+    assert callbacks("dlr", {**dlr, "status": "queued_upstream"}) == 200  # kept in the history, but no move
     assert emf() == {metric("StatusReports"): 2}
+
+    assert callbacks("dlr", {**dlr, "status": "read"}) == 200
+    assert emf() == {metric("StatusReports"): 1, metric("StatusTransitions", status="read"): 1}
 
 
 def test_a_rejected_callback_counts_by_reason(callbacks, emf):

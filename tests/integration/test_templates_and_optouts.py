@@ -178,3 +178,55 @@ def test_the_per_user_marketing_limit_is_retried_later_never_final(sender, provi
 
     assert len(result["batchItemFailures"]) == 1 and sender.visibility_changes
     assert details(sender.published(), "WhatsApp Message Failed") == []
+
+
+def keyword_mo(text: str, message_id: str) -> dict[str, Any]:
+    content = {"from": CUSTOMER, "id": f"wamid.{message_id}", "timestamp": "1795600000", "type": "text"}
+    return {
+        "id": message_id,
+        "source": CUSTOMER,
+        "destination": "1234567890",
+        "content": {**content, "text": {"body": text}},
+    }
+
+
+def test_a_customer_who_writes_stop_gets_no_marketing_until_they_write_start(sender, provider, post):
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages", callback=accepted_answer)
+    catalogue(sender, SALE)
+
+    assert post("mo", keyword_mo("Stop!", "mo-1"))[0] == 200
+    assert post("mo", keyword_mo("Stop!", "mo-1"))[0] == 200  # the provider's retry
+    assert post("mo", keyword_mo("STOP", "mo-2"))[0] == 200  # said again: no news
+    assert post("mo", keyword_mo("stop sending me the wrong size", "mo-3"))[0] == 200  # not a keyword
+    published = sender.published()
+    [opted_out] = details(published, "WhatsApp Contact Opted Out")
+    assert (opted_out["reason"], opted_out["destination"]) == ("keyword", CUSTOMER)
+    assert len(details(published, "WhatsApp Message Received")) == 3  # the keywords are messages too
+
+    sender.put(template_send("spring_sale", "20%"))
+    sender.run_until_empty()
+    assert len(provider.calls) == 0
+    assert failure_codes(sender) == [(CUSTOMER, "opted_out")]
+
+    assert post("mo", keyword_mo("start", "mo-4"))[0] == 200
+    [opted_in] = details(sender.published(), "WhatsApp Contact Opted In")
+    assert opted_in["reason"] == "keyword"
+    sender.put(template_send("spring_sale", "20%"))
+    sender.run_until_empty()
+    assert len(provider.calls) == 1
+
+
+def test_start_from_a_contact_who_never_opted_out_is_no_news(sender, post):
+    assert post("mo", keyword_mo("START", "mo-1"))[0] == 200
+    assert details(sender.published(), "WhatsApp Contact Opted In") == []
+
+
+def test_the_keywords_are_configurable(sender, post, monkeypatch, callbacks):
+    monkeypatch.setenv("OPT_OUT_KEYWORDS", "arrêt,baja")
+    callbacks.dependencies.cache_clear()
+    from wab.settings import load
+
+    load.cache_clear()
+    assert post("mo", keyword_mo("ARRET", "mo-1"))[0] == 200
+    assert post("mo", keyword_mo("STOP", "mo-2"))[0] == 200
+    assert len(details(sender.published(), "WhatsApp Contact Opted Out")) == 1

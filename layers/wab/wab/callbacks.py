@@ -11,8 +11,9 @@ from pydantic import BaseModel, ValidationError
 from wab import edits, jsoncodec
 from wab.clock import from_epoch_seconds, iso
 from wab.errors import InvalidPayload
+from wab.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Choice, choice, keyword_set
 from wab.models.callbacks import DlrCallback, MoCallback
-from wab.models.events import MessageStatusChanged
+from wab.models.events import ContactOptedIn, ContactOptedOut, MessageStatusChanged
 from wab.models.inbound import (
     EditMessage,
     InboundBase,
@@ -23,8 +24,9 @@ from wab.models.inbound import (
     untyped,
 )
 from wab.models.records import MessageRecord, StatusEntry
-from wab.models.types import canonical_number
+from wab.models.types import canonical_number, contact_hash
 from wab.models.validation import describe
+from wab.optouts import OptOuts
 from wab.outbox import Change, Pending, commit, deliver, release
 from wab.publisher import EventPublisher
 from wab.received import RECEIVED_KEY, fitted, received_event
@@ -36,6 +38,7 @@ from wab.store import MessageStore
 # 400 KB item size and keep the real ones out.
 MAX_UNDOCUMENTED_STATUSES = 8
 PROVISIONAL_DAYS = 1  # how long a record created by a DLR alone lives unless the sender completes it
+OPT_KEY = "opt"  # the outbox key of the opt-out or opt-in a keyword message asks for
 
 
 def validate[Model: BaseModel](model: type[Model], payload: Any) -> Model:
@@ -100,6 +103,9 @@ class Handling:
     retention_days: int
     now: datetime
     lease_until: int  # epoch ms (`outbox.lease_until_ms`)
+    optouts: OptOuts | None = None
+    opt_out_keywords: frozenset[str] = keyword_set(DEFAULT_OPT_OUT)
+    opt_in_keywords: frozenset[str] = keyword_set(DEFAULT_OPT_IN)
 
     @property
     def expires_at(self) -> int:
@@ -147,7 +153,10 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
             contact=contact,
             expires_at=handling.expires_at,
         )
-        return fitted(record, RECEIVED_KEY, received_event)
+        change = fitted(record, RECEIVED_KEY, received_event)
+        if wants := choice(message, handling.opt_out_keywords, handling.opt_in_keywords):
+            change.events[OPT_KEY] = _opt_event(wants, contact, stamp)
+        return change
 
     pending = commit(
         store, callback.id, evolve, own_key=RECEIVED_KEY, lease_until=handling.lease_until, expect_new=True
@@ -162,13 +171,26 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     if applied:  # the record as the changes left it, with this call's events and those applying them took over
         pending = Pending(record=applied.record, keys=list(dict.fromkeys([*pending.keys, *applied.keys])))
     window_moves = RECEIVED_KEY in pending.keys
-    deliver(
-        store,
-        handling.publisher,
-        [pending],
-        prepare=(lambda: store.record_inbound(contact, received_at, handling.expires_at)) if window_moves else None,
-    )
+
+    def prepare() -> set[str]:
+        """Before the events: the window moves, and a keyword's choice is recorded (its event is not news when the
+        contact had already made that choice)."""
+        if window_moves:
+            store.record_inbound(contact, received_at, handling.expires_at)
+        event = pending.record.outbox.get(OPT_KEY)
+        if event is None or OPT_KEY not in pending.keys or handling.optouts is None:
+            return set()
+        opted_out = event.detail_type == ContactOptedOut.detail_type
+        changed = handling.optouts.record(contact, opted_out=opted_out, reason="keyword", at=iso(now), by=callback.id)
+        return set() if changed else {OPT_KEY}
+
+    deliver(store, handling.publisher, [pending], prepare=prepare)
     return window_moves
+
+
+def _opt_event(wants: Choice, contact: str, at: str) -> ContactOptedOut | ContactOptedIn:
+    kind = ContactOptedOut if wants == "opt_out" else ContactOptedIn
+    return kind(contact_hash=contact_hash(contact), destination=contact, reason="keyword", at=at)
 
 
 def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:

@@ -49,22 +49,26 @@ class OptOuts:
                 request = (answer.get("UnprocessedKeys") or {}).get(self.table_name)
         return found
 
-    def record(self, contact: str, *, opted_out: bool, reason: str, at: str) -> bool:
+    def record(self, contact: str, *, opted_out: bool, reason: str, at: str, by: str | None = None) -> bool:
         """Set the contact's choice; True when it changed (so its event is published once). Opting in is a change
-        only for a contact who had opted out."""
+        only for a contact who had opted out. `by` names what asked (an inbound message's id): asked again by the same
+        (a retry), it is still the change it made."""
         condition = "attribute_not_exists(opted_out) OR opted_out = :other" if opted_out else "opted_out = :other"
+        if by:
+            condition += " OR changed_by = :by"
         try:
             with aws.dependency("DynamoDB UpdateItem", expected=("ConditionalCheckFailedException",)):
                 aws.client("dynamodb").update_item(
                     TableName=self.table_name,
                     Key=_key(contact),
-                    UpdateExpression="SET opted_out = :choice, reason = :reason, changed_at = :at",
+                    UpdateExpression="SET opted_out = :choice, reason = :reason, changed_at = :at, changed_by = :by",
                     ConditionExpression=condition,
                     ExpressionAttributeValues={
                         ":choice": {"BOOL": opted_out},
                         ":other": {"BOOL": not opted_out},
                         ":reason": {"S": reason},
                         ":at": {"S": at},
+                        ":by": {"S": by or reason},
                     },
                 )
         except ClientError:

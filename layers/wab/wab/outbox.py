@@ -146,17 +146,18 @@ def deliver(
     store: MessageStore,
     publisher: EventPublisher,
     pendings: list[Pending],
-    prepare: Callable[[], None] | None = None,
+    prepare: Callable[[], set[str] | None] | None = None,
 ) -> None:
     """Run `prepare` (a side effect that must precede the events), publish every pending event, settle each record.
 
-    Raises DependencyFailed when any event did not go out (after releasing its lease, so the retry takes it at once).
+    `prepare` may answer outbox keys whose events turned out not to be news (a change another request made first):
+    those are settled without being published. Raises DependencyFailed when any event did not go out (after releasing
+    its lease, so the retry takes it at once).
     """
     events = {(pending.record.id, key): pending.record.outbox[key] for pending in pendings for key in pending.keys}
     try:
-        if prepare:
-            prepare()
-        failed = set(publisher.publish(events))
+        skipped = (prepare() if prepare else None) or set()
+        failed = set(publisher.publish({key: event for key, event in events.items() if key[1] not in skipped}))
     except Exception:
         release(store, pendings)
         raise

@@ -18,6 +18,7 @@
 | SEND_RETRY_WINDOW_MINUTES | intake, sender | how long a command is retried after it was requested, default 360 |
 | SEND_RETRY_MAX_DELAY_SECONDS | intake, sender | the longest pause between two attempts, default 300 |
 | TEMPLATE_POLICY | intake, sender | a template send the catalogue does not match: `enforce` (fail it), `warn` (send, log, metric), `off`; default warn |
+| OPT_OUT_KEYWORDS, OPT_IN_KEYWORDS | callbacks | comma-separated words that, as a customer's whole message, opt them out of marketing or back in (`wab.keywords`); defaults STOP,UNSUBSCRIBE,STOP PROMOTIONS and START |
 | WINDOW_POLICY | sender | free-form send outside the 24-hour window: `enforce` (fail it), `warn` (send, log, metric), `off`; default enforce |
 | BROADCAST_CHUNK_SIZE | intake | most recipients per provider broadcast call (fewer when the number's rate needs it), default 100 |
 | MEDIA_BUCKETS | sender | the buckets media may be uploaded from, comma-separated (the stack's, and MediaBucketNames) |
@@ -30,6 +31,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
+from wab.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT
 from wab.models.types import Model
 from wab.pacing import RatePolicy
 from wab.retry import RetryPolicy
@@ -44,6 +46,8 @@ class CallbackSettings(Settings):
     event_bus_name: str
     callback_secret_arn: str
     retention_days: int = 180
+    opt_out_keywords: str = Field(default=DEFAULT_OPT_OUT, max_length=1000)
+    opt_in_keywords: str = Field(default=DEFAULT_OPT_IN, max_length=1000)
 
 
 class RecordSettings(Settings):
