@@ -66,6 +66,8 @@ lint: install checkov
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(SAM_BIN)/cfn-lint template.yaml examples/*/template.yaml
+	# Every resource type the stack uses must exist in every region it may be deployed to (or sit behind a condition).
+	$(SAM_BIN)/cfn-lint --regions ALL_REGIONS -- template.yaml
 	$(SAM_BIN)/sam validate --lint --region $(CHECK_REGION)
 	for example in examples/*/template.yaml; do $(SAM_BIN)/sam validate --lint --region $(CHECK_REGION) -t $$example || exit 1; done
 

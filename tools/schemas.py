@@ -322,6 +322,7 @@ def template_block(events: list[EventModel]) -> str:
         lines.append(
             f"  {event.pascal_name}EventSchema:\n"
             f"    Type: AWS::EventSchemas::Schema\n"
+            f"    Condition: HasSchemaRegistry\n"
             f"    Properties:\n"
             f"      RegistryName: !GetAtt EventSchemaRegistry.RegistryName\n"
             f"      SchemaName: wab.gateway@{event.pascal_name}\n"

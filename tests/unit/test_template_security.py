@@ -49,6 +49,7 @@ def translated() -> dict[str, Any]:
 
 def parameter_values(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
     values = {name: str(spec.get("Default", "")) for name, spec in (template.get("Parameters") or {}).items()}
+    values["AWS::Region"] = "eu-west-1"
     values.update(overrides)
     return values
 
@@ -592,3 +593,76 @@ def test_inbound_messages_the_models_do_not_type_are_alarmed() -> None:
         "MetricName": "MessagesReceived",
         "Dimensions": [service, unknown_types],
     } in watched
+
+
+def referenced_names(node: Any) -> set[str]:
+    if isinstance(node, list):
+        return set().union(*map(referenced_names, node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    found = set().union(*map(referenced_names, node.values())) if node else set()
+    if "Ref" in node:
+        found.add(node["Ref"])
+    if "Fn::GetAtt" in node:
+        target = node["Fn::GetAtt"]
+        found.add(target[0] if isinstance(target, list) else target.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("region", ["mx-central-1", "ap-south-2", "il-central-1"])
+def test_the_stack_deploys_without_the_schema_registry_where_the_region_has_none(region: str) -> None:
+    template = translated()
+    resources = deployed(template, {"AWS::Region": region})
+    assert not of_type(resources, "AWS::EventSchemas::Registry") and not of_type(resources, "AWS::EventSchemas::Schema")
+    assert not {name for name in referenced_names(resources) if name.startswith("EventSchema")}
+    conditions = condition_values(template, parameter_values(template, {"AWS::Region": region}))
+    outputs = {name for name, output in template["Outputs"].items() if conditions.get(output.get("Condition"), True)}
+    assert "EventSchemaRegistryName" not in outputs
+
+
+def test_the_schema_registry_and_every_schema_are_deployed_where_offered() -> None:
+    template = translated()
+    resources = deployed(template, {"AWS::Region": "eu-west-1"})
+    schemas = {name for name, r in template["Resources"].items() if r["Type"] == "AWS::EventSchemas::Schema"}
+    assert len(of_type(resources, "AWS::EventSchemas::Registry")) == 1
+    assert schemas and set(of_type(resources, "AWS::EventSchemas::Schema")) == schemas
+
+
+# What each service that encrypts on its own behalf needs from the key policy, by the resource types that make it do
+# so when they are given the customer key (their AWS documentation: EventBridge's "Authorizing EventBridge to use a
+# customer managed key", CloudWatch Logs' "Encrypt log data", SNS's "Enable compatibility between event sources from
+# AWS services and encrypted topics").
+SERVICE_KEY_NEEDS = {
+    "AWS::Events::EventBus": ("events.amazonaws.com", {"kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"}),
+    "AWS::Logs::LogGroup": (
+        "logs.${AWS::Region}.amazonaws.com",
+        {"kms:Encrypt*", "kms:Decrypt*", "kms:GenerateDataKey*"},
+    ),
+    "AWS::SNS::Topic": ("cloudwatch.amazonaws.com", {"kms:Decrypt", "kms:GenerateDataKey*"}),
+}
+
+
+def test_the_example_key_lets_every_service_the_gateway_encrypts_with_use_it_for_this_account_only() -> None:
+    from local.template import load_template
+
+    key = load_template(ROOT / "examples" / "customer-key" / "template.yaml")["Resources"]["GatewayKey"]["Properties"]
+    statements = [s for s in key["KeyPolicy"]["Statement"] if "Fn::If" not in s]
+    by_service = {
+        (
+            s["Principal"]["Service"]["Fn::Sub"]
+            if isinstance(s["Principal"]["Service"], dict)
+            else s["Principal"]["Service"]
+        ): s
+        for s in statements
+        if "Service" in s["Principal"]
+    }
+    encrypting = {
+        r["Type"]
+        for r in deployed(translated(), {"KmsKeyArn": CUSTOMER_KEY}).values()
+        if any(uses_customer_key(value) for value in (r.get("Properties") or {}).values())
+    }
+    assert set(SERVICE_KEY_NEEDS) <= encrypting  # a service the gateway stops using would make this test stale
+    for service, actions in SERVICE_KEY_NEEDS.values():
+        statement = by_service[service]
+        assert actions <= set(as_list(statement["Action"])), service
+        assert statement.get("Condition"), f"{service} may use the key for any account's resources"
