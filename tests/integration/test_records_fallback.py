@@ -31,11 +31,11 @@ def get(aws):
     messages.store.cache_clear()
     messages.provider_for.cache_clear()
 
-    def get(message_id: str) -> tuple[int, Any]:
+    def get(message_id: str, remaining_ms: int = 10_000) -> tuple[int, Any]:
         event = http_event(
             "GET", f"/messages/{message_id}", route="GET /messages/{id}", path_parameters={"message_id": message_id}
         )
-        response = messages.lambda_handler(event, LambdaContext())
+        response = messages.lambda_handler(event, LambdaContext(remaining_ms=remaining_ms))
         return response["statusCode"], answer_json(response)
 
     yield get
@@ -148,3 +148,24 @@ def test_503_when_the_provider_cannot_be_asked(get, provider, failure):
     status, answer = get(MT_ID)
 
     assert (status, answer["error"]) == (503, "dependency_failed")
+
+
+@pytest.mark.parametrize("remaining_ms", [10_000, 4_000])
+def test_the_provider_is_given_only_the_time_the_function_has_left(get, provider, remaining_ms):
+    """A fallback still waiting when the function times out would answer 500 (and cost the caller its retry budget)
+    instead of the documented 503: the call's connect and read timeouts fit in what is left, with time to answer."""
+    provider.add(responses.GET, f"{BASE_URL}/messages", body=requests.ReadTimeout("no answer"))
+
+    status, answer = get(MT_ID, remaining_ms=remaining_ms)
+
+    assert (status, answer["error"]) == (503, "dependency_failed")
+    [call] = provider.calls
+    connect, read = call.request.req_kwargs["timeout"]
+    assert connect + read < remaining_ms / 1000 - 0.5
+
+
+def test_no_call_is_started_without_time_to_finish_it(get, provider):
+    status, answer = get(MT_ID, remaining_ms=1_200)
+
+    assert (status, answer["error"]) == (503, "dependency_failed")
+    assert len(provider.calls) == 0

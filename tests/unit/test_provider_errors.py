@@ -140,3 +140,34 @@ def test_whatsapp_error_code_needs_the_marker():
 
 
 # --- backoff -------------------------------------------------------------------------------------------------------
+
+
+def test_an_upload_still_sending_at_its_deadline_is_a_timeout_to_retry():
+    import io
+    import time
+
+    from wab.provider import MultipartFile, UploadTooSlow
+
+    body = MultipartFile(
+        "file", "a.pdf", "application/pdf", io.BytesIO(b"x" * 200_000), 200_000, deadline=time.monotonic()
+    )
+    chunks = iter(body)
+    next(chunks)  # the part's head goes out before any of the file
+    with pytest.raises(UploadTooSlow) as raised:
+        list(chunks)
+
+    failure = failure_from_exception(requests.ConnectionError(raised.value))  # as requests wraps it
+    assert (type(failure), failure.code) == (ProviderUnavailable, "timeout")
+
+
+def test_call_timeouts_fit_before_the_deadline():
+    import time
+
+    from wab.provider import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, call_timeouts
+
+    assert call_timeouts(None) == (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+    connect, read = call_timeouts(time.monotonic() + 4)
+    assert connect + read <= 4
+    assert call_timeouts(time.monotonic() + 60) == (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+    with pytest.raises(ProviderUnavailable):
+        call_timeouts(time.monotonic() + 0.1)

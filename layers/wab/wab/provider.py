@@ -16,6 +16,7 @@ Nothing secret is logged: only paths, status codes and the provider's error text
 """
 
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -38,6 +39,7 @@ from wab.observability import logger, trace_requests
 
 CONNECT_TIMEOUT_SECONDS = 3.05  # just over a TCP retransmission window
 READ_TIMEOUT_SECONDS = 10
+MIN_CALL_SECONDS = 0.5  # with less time than this before the deadline, a call is not started
 # 131049: the contact's per-user marketing limit this period; it passes in hours, so it is retried, never final.
 RETRYABLE_WHATSAPP_CODES = {"130429": "throttled", "131056": "pair_rate_limited", "131049": "marketing_limited"}
 WHATSAPP_CODE = re.compile(r"\(#(\d+)\)")
@@ -102,31 +104,50 @@ class ProviderClient:
 
     # --- the API ---------------------------------------------------------------------------------------------------
 
-    def send(self, body: dict[str, Any]) -> SendAnswer:
+    # Each call takes an optional deadline (a `time.monotonic()` value): the call, its credential retry and an upload's
+    # body included, ends by then with ProviderUnavailable("timeout"), so it never outlives the Lambda invocation
+    # that made it (which would fail the invocation's other work with it).
+
+    def send(self, body: dict[str, Any], *, deadline: float | None = None) -> SendAnswer:
         """`POST /messages`: the provider's id for the accepted message."""
-        answer = _json_or_none(self._request("POST", "/messages", json_body=body).content)
+        answer = _json_or_none(self._request("POST", "/messages", json_body=body, deadline=deadline).content)
         items = answer if isinstance(answer, list) else [answer]
         try:
             return SendAnswer.model_validate(items[0])
         except (ValidationError, IndexError):
             raise _unreadable_acceptance() from None
 
-    def broadcast(self, body: dict[str, Any]) -> list[BroadcastAnswer]:
+    def broadcast(self, body: dict[str, Any], *, deadline: float | None = None) -> list[BroadcastAnswer]:
         """`POST /messages/broadcast`: one answer per recipient."""
-        answer = _json_or_none(self._request("POST", "/messages/broadcast", json_body=body).content)
+        answer = _json_or_none(self._request("POST", "/messages/broadcast", json_body=body, deadline=deadline).content)
         try:
             return [BroadcastAnswer.model_validate(item) for item in answer]
         except (ValidationError, TypeError):
             raise _unreadable_acceptance() from None
 
-    def upload_media(self, *, source: str, filename: str, content_type: str, open_file: OpenFile) -> str:
+    def upload_media(
+        self, *, source: str, filename: str, content_type: str, open_file: OpenFile, deadline: float | None = None
+    ) -> str:
         """`POST /media?source=` with the file streamed as multipart field `file`: the media id."""
+
+        # The body must be out in time for the provider's answer to come back before the deadline: up to the read
+        # timeout (or half the time left, when less) is kept for that answer.
+        answer_time = min(READ_TIMEOUT_SECONDS, (deadline - time.monotonic()) / 2) if deadline is not None else None
 
         def body() -> "MultipartFile":
             stream, length = open_file()
-            return MultipartFile("file", filename, content_type, stream, length)
+            body_deadline = deadline - answer_time if deadline is not None and answer_time is not None else None
+            return MultipartFile("file", filename, content_type, stream, length, deadline=body_deadline)
 
-        response = self._request("POST", "/media", params={"source": source}, make_body=body, for_upload=True)
+        response = self._request(
+            "POST",
+            "/media",
+            params={"source": source},
+            make_body=body,
+            for_upload=True,
+            deadline=deadline,
+            read_timeout=answer_time,
+        )
         answer = _json_or_none(response.content)
         items = answer if isinstance(answer, list) else [answer]
         media_id = items[0].get("id") if items and isinstance(items[0], dict) else None
@@ -134,9 +155,9 @@ class ProviderClient:
             raise ProviderRejected("unreadable_provider_answer", "the provider took the upload but gave no media id")
         return media_id
 
-    def get_message(self, message_id: str) -> ProviderMessage | None:
+    def get_message(self, message_id: str, *, deadline: float | None = None) -> ProviderMessage | None:
         """`GET /messages?id=`: the provider's record, or None when it has none."""
-        response = self._request("GET", "/messages", params={"id": message_id}, absent_ok=True)
+        response = self._request("GET", "/messages", params={"id": message_id}, absent_ok=True, deadline=deadline)
         if response.status_code == 404:
             return None
         try:
@@ -158,6 +179,8 @@ class ProviderClient:
         make_body: Callable[[], "MultipartFile"] | None = None,
         for_upload: bool = False,
         absent_ok: bool = False,
+        deadline: float | None = None,
+        read_timeout: float | None = None,
     ) -> requests.Response:
         """Call the provider; on refused credentials read the secret again and call once more."""
         for attempt in (1, 2):
@@ -172,7 +195,10 @@ class ProviderClient:
                 headers["content-type"] = data.content_type
             if for_upload and credentials.xsrf_token:
                 headers["x-xsrf-token"] = credentials.xsrf_token.get_secret_value()
-            response = self._send_http(method, credentials.base_url + path, credentials, headers, params, data)
+            timeouts = call_timeouts(deadline, read_timeout)
+            response = self._send_http(
+                method, credentials.base_url + path, credentials, headers, params, data, timeouts
+            )
             if 200 <= response.status_code < 300 or (absent_ok and response.status_code == 404):
                 return response
             failure = classify_failure(response.status_code, response.content, response.headers)
@@ -190,6 +216,7 @@ class ProviderClient:
         headers: dict[str, str],
         params: dict[str, str] | None,
         data: Any,
+        timeouts: tuple[float, float],
     ) -> requests.Response:
         try:
             return self._http().request(
@@ -199,7 +226,7 @@ class ProviderClient:
                 data=data,
                 headers=headers,
                 auth=(credentials.username, credentials.password.get_secret_value()),
-                timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+                timeout=timeouts,
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
@@ -257,9 +284,28 @@ def classify_failure(status: int, body: bytes | str, headers: Any = None) -> Gat
     return ProviderRejected(whatsapp_code or f"http_{status}", text, http_status=status)
 
 
+def call_timeouts(deadline: float | None, read_timeout: float | None = None) -> tuple[float, float]:
+    """requests' (connect, read) timeouts for a call that must end by `deadline`, reading for at most `read_timeout`
+    (READ_TIMEOUT_SECONDS when not given)."""
+    read = min(READ_TIMEOUT_SECONDS, read_timeout or READ_TIMEOUT_SECONDS)
+    if deadline is None:
+        return CONNECT_TIMEOUT_SECONDS, read
+    left = deadline - time.monotonic()
+    if left < MIN_CALL_SECONDS:
+        raise ProviderUnavailable("no time was left for the provider call", code="timeout")
+    connect = min(CONNECT_TIMEOUT_SECONDS, left / 2)
+    return connect, min(read, left - connect)
+
+
+class UploadTooSlow(OSError):
+    """The upload's body was still being sent at its deadline."""
+
+
 def failure_from_exception(exc: requests.RequestException) -> ProviderUnavailable:
     """Timeouts and connection failures: the provider may be fine a moment later."""
-    kind = "timeout" if isinstance(exc, requests.Timeout) else "connection_failed"
+    # requests wraps an OSError raised while sending the body (UploadTooSlow) in a ConnectionError
+    too_slow = any(isinstance(arg, UploadTooSlow) for arg in exc.args)
+    kind = "timeout" if isinstance(exc, requests.Timeout) or too_slow else "connection_failed"
     return ProviderUnavailable(f"provider not reached: {type(exc).__name__}", code=kind)
 
 
@@ -341,7 +387,16 @@ class MultipartFile:
     file never has to be held in memory whole.
     """
 
-    def __init__(self, field: str, filename: str, content_type: str, stream: IO[bytes], length: int):
+    def __init__(
+        self,
+        field: str,
+        filename: str,
+        content_type: str,
+        stream: IO[bytes],
+        length: int,
+        *,
+        deadline: float | None = None,
+    ):
         boundary = uuid.uuid4().hex
         self.content_type = f"multipart/form-data; boundary={boundary}"
         self._head = (
@@ -352,6 +407,7 @@ class MultipartFile:
         self._tail = f"\r\n--{boundary}--\r\n".encode()
         self._stream = stream
         self._length = length
+        self._deadline = deadline
 
     def __len__(self) -> int:
         return len(self._head) + self._length + len(self._tail)
@@ -360,6 +416,8 @@ class MultipartFile:
         yield self._head
         sent = 0
         while chunk := self._stream.read(UPLOAD_CHUNK_BYTES):
+            if self._deadline is not None and time.monotonic() > self._deadline:
+                raise UploadTooSlow(f"the upload had sent {sent} of {self._length} bytes at its deadline")
             sent += len(chunk)
             yield chunk
         if sent != self._length:

@@ -37,11 +37,14 @@ class ProviderRecord(Protocol):
 class MessageLookup(Protocol):
     """The provider's record API (`wab.provider.ProviderClient`): None when it has no such message."""
 
-    def get_message(self, message_id: str) -> ProviderRecord | None: ...
+    def get_message(self, message_id: str, *, deadline: float | None = None) -> ProviderRecord | None: ...
 
 
-def get_record(store: MessageStore, message_id: str, provider: MessageLookup | None = None) -> dict[str, Any]:
-    """The stored record; else the provider's, in the same shape; NotFound when neither has it."""
+def get_record(
+    store: MessageStore, message_id: str, provider: MessageLookup | None = None, *, deadline: float | None = None
+) -> dict[str, Any]:
+    """The stored record; else the provider's (asked to answer by `deadline`, a `time.monotonic()` value), in the same
+    shape; NotFound when neither has it."""
     message_id = valid_message_id(message_id)
     record = store.get(message_id)
     if record is not None:
@@ -49,7 +52,7 @@ def get_record(store: MessageStore, message_id: str, provider: MessageLookup | N
     if provider is None:
         raise NotFound(f"no message {message_id}")
     try:
-        found = provider.get_message(message_id)
+        found = provider.get_message(message_id, deadline=deadline)
     except GatewayError as exc:
         raise DependencyFailed(f"the provider could not be asked for message {message_id}: {exc.message}") from exc
     if found is None:

@@ -96,9 +96,11 @@ RECORD_LOG_KEYS = ("sqs_message_id", "correlation_id", "command", "reference", "
 
 
 class Provider(Protocol):
-    def send(self, body: dict[str, Any]) -> SendAnswer: ...
-    def broadcast(self, body: dict[str, Any]) -> list[BroadcastAnswer]: ...
-    def upload_media(self, *, source: str, filename: str, content_type: str, open_file: OpenFile) -> str: ...
+    def send(self, body: dict[str, Any], *, deadline: float | None = None) -> SendAnswer: ...
+    def broadcast(self, body: dict[str, Any], *, deadline: float | None = None) -> list[BroadcastAnswer]: ...
+    def upload_media(
+        self, *, source: str, filename: str, content_type: str, open_file: OpenFile, deadline: float | None = None
+    ) -> str: ...
 
 
 class Sender:
@@ -190,6 +192,7 @@ class Sender:
             if remaining_ms < MIN_REMAINING_MS:
                 raise Deferred(1000)
             self._remaining.deadline_ms = clock.epoch_ms(clock.now()) + remaining_ms - MIN_REMAINING_MS
+            self._remaining.provider_deadline = time.monotonic() + (remaining_ms - MIN_REMAINING_MS) / 1000
             self.handle_body(record.body, lease_until=lease_until_ms(remaining_ms))
         except Exception as exc:
             self._retry_or_give_up(record, lane, exc)
@@ -266,7 +269,9 @@ class Sender:
             return self._report(command, failures)
         self._wait_for_departure(command, 1)
         try:
-            answer = self.provider.send(command.provider_body(destination, self._source(command)))
+            answer = self.provider.send(
+                command.provider_body(destination, self._source(command)), deadline=self._provider_deadline()
+            )
         except ProviderRejected as rejected:
             self._learn_from(rejected, command, [destination])
             return self._report(command, [rejection(rejected, destination)])
@@ -278,7 +283,9 @@ class Sender:
             return self._report(command, failures)
         self._wait_for_departure(command, len(recipients))
         try:
-            answers = self.provider.broadcast(command.provider_body(recipients, self._source(command)))
+            answers = self.provider.broadcast(
+                command.provider_body(recipients, self._source(command)), deadline=self._provider_deadline()
+            )
         except ProviderRejected as rejected:
             self._learn_from(rejected, command, recipients)
             return self._report(command, failures + [rejection(rejected, each) for each in recipients])
@@ -312,6 +319,7 @@ class Sender:
                 filename=command.key.rsplit("/", 1)[-1],
                 content_type=content_type,
                 open_file=self.media.opener(command.bucket, command.key),
+                deadline=self._provider_deadline(),
             )
         except ProviderRejected as rejected:
             return self._report(command, [rejection(rejected, None)])
@@ -320,6 +328,10 @@ class Sender:
         self._publish_all([self._uploaded(command, media_id)])
         count("MediaUploaded")
         return Outcome(at=_now(), media_id=media_id)
+
+    def _provider_deadline(self) -> float | None:
+        """When this record's provider call must be over (`time.monotonic()`): before its invocation ends."""
+        return getattr(self._remaining, "provider_deadline", None)
 
     def _wait_for_departure(self, command: MessageCommand, units: int) -> None:
         """Take the units from the number's budget and wait until they may leave (`wab.pacing`)."""
