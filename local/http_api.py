@@ -10,8 +10,10 @@ Behaves like an API Gateway HTTP API on its `$default` stage, as far as a client
   content type is text-like and it is valid UTF-8 — so a form post or a body without a content type arrive
   base64-encoded, as they do from API Gateway;
 - the handler's answer becomes HTTP like API Gateway does it; a handler exception, a Lambda error or a malformed
-  answer → 500 `{"message":"Internal Server Error"}`; a body over 10 MB → 413.
-Not emulated: throttling (DefaultRouteSettings), CORS, custom domains, stage variables, Lambda and JWT authorizers.
+  answer → 500 `{"message":"Internal Server Error"}`; a body over 10 MB → 413;
+- the stage's throttling (`DefaultRouteSettings`, `RouteSettings`): a token bucket per route, filled at the rate up
+  to the burst; a request finding it empty → 429 `{"message":"Too Many Requests"}` before any authorization.
+Not emulated: account-level throttling, CORS, custom domains, stage variables, Lambda and JWT authorizers.
 """
 
 from __future__ import annotations
@@ -362,6 +364,27 @@ def _header_text(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+class TokenBucket:
+    """API Gateway's throttle: `rate` requests a second on average, up to `burst` at once."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate = rate
+        self.capacity = max(burst, 1) if rate > 0 else burst
+        self._tokens = float(self.capacity)
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
 class HttpApi:
     """Routes requests to local functions the way the API's integrations and authorization say."""
 
@@ -372,7 +395,16 @@ class HttpApi:
         *,
         api_id: str,
         account_id: str,
+        throttles: Mapping[str, tuple[float, int]] | None = None,
+        default_throttle: tuple[float, int] | None = None,
     ):
+        """`throttles` maps route keys to (rate, burst); other routes share `default_throttle` each in its own
+        bucket, as a stage's default route settings apply to each route."""
+        self._buckets = {
+            route.route_key: TokenBucket(*limits)
+            for route in routes
+            if (limits := (throttles or {}).get(route.route_key, default_throttle))
+        }
         self.routes = RouteTable(routes)
         self.functions = functions
         self.api_id = api_id
@@ -392,6 +424,9 @@ class HttpApi:
         if match is None:
             return message_response(404, "Not Found")
         route = match.route
+        bucket = self._buckets.get(route.route_key)
+        if bucket is not None and not bucket.take():
+            return message_response(429, "Too Many Requests")
         if route.payload_format_version != "2.0":
             log.warning(
                 "route %s uses payload format %s; only 2.0 is emulated", route.route_key, route.payload_format_version

@@ -50,7 +50,14 @@ from local.event_source import DEFAULT_POLLERS, SqsEventSource, SqsEventSourceCo
 from local.http_api import HttpApi, HttpApiServer
 from local.lambda_runtime import LocalFunction, OutputRouter, ProcessEnvironment, merge_function_environments
 from local.simulator.config import API_PASSWORD_ENV, CALLBACK_PASSWORD_ENV, CALLBACK_USERNAME_ENV
-from local.template import ACCOUNT_ID, Resolver, TemplateError, TranslatedTemplate, referenced_logical_ids
+from local.template import (
+    ACCOUNT_ID,
+    Resolver,
+    RouteThrottle,
+    TemplateError,
+    TranslatedTemplate,
+    referenced_logical_ids,
+)
 
 log = logging.getLogger(__name__)
 
@@ -488,7 +495,14 @@ class LocalStack:
         self._attach_access_log()
         for api in template.http_apis():
             self._api_server.start(
-                HttpApi(api.routes, self.functions, api_id=resolver.ref(api.logical_id), account_id=ACCOUNT_ID)
+                HttpApi(
+                    api.routes,
+                    self.functions,
+                    api_id=resolver.ref(api.logical_id),
+                    account_id=ACCOUNT_ID,
+                    throttles={key: _limits(resolver, throttle) for key, throttle in api.route_throttles.items()},
+                    default_throttle=_limits(resolver, api.default_throttle) if api.default_throttle else None,
+                )
             )
 
     def _spawn(
@@ -636,3 +650,7 @@ class LocalStack:
     def client(self, service: AwsService) -> Any:
         """A boto3 client for the stack's AWS emulation."""
         return aws_client(service, self.info["aws_endpoint_url"], self.region)
+
+
+def _limits(resolver: Resolver, throttle: RouteThrottle) -> tuple[float, int]:
+    return float(resolver.resolve(throttle.rate)), int(resolver.resolve(throttle.burst))

@@ -407,9 +407,19 @@ class RouteSpec:
 
 
 @dataclass(frozen=True)
+class RouteThrottle:
+    """A stage's throttling for a route (or its default); numbers are resolved when the stack builds it."""
+
+    rate: Any
+    burst: Any
+
+
+@dataclass(frozen=True)
 class HttpApiSpec:
     logical_id: str
     routes: tuple[RouteSpec, ...]
+    default_throttle: RouteThrottle | None = None
+    route_throttles: Mapping[str, RouteThrottle] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -527,8 +537,28 @@ class TranslatedTemplate:
             body = resource["Properties"].get("Body")
             if body is None:
                 raise TemplateError(f"{logical_id}: an HTTP API without an OpenAPI Body is not supported locally")
-            apis.append(HttpApiSpec(logical_id=logical_id, routes=tuple(self._routes_of(logical_id, body))))
+            stage = self._stage_of(logical_id)
+            apis.append(
+                HttpApiSpec(
+                    logical_id=logical_id,
+                    routes=tuple(self._routes_of(logical_id, body)),
+                    default_throttle=_throttle(stage.get("DefaultRouteSettings")),
+                    route_throttles={
+                        route_key: throttle
+                        for route_key, settings in (stage.get("RouteSettings") or {}).items()
+                        if (throttle := _throttle(settings))
+                    },
+                )
+            )
         return apis
+
+    def _stage_of(self, api_id: str) -> Mapping[str, Any]:
+        """The properties of the API's `$default` stage (the one SAM creates), or none."""
+        for resource in self.of_type("AWS::ApiGatewayV2::Stage").values():
+            properties = resource.get("Properties") or {}
+            if api_id in referenced_logical_ids(properties.get("ApiId")) and properties.get("StageName") == "$default":
+                return properties
+        return {}
 
     def _routes_of(self, api_id: str, body: Mapping[str, Any]) -> Iterable[RouteSpec]:
         schemes = (body.get("components") or {}).get("securitySchemes") or {}
@@ -589,3 +619,9 @@ class TranslatedTemplate:
                 )
             )
         return mappings
+
+
+def _throttle(settings: Mapping[str, Any] | None) -> RouteThrottle | None:
+    if not settings or "ThrottlingRateLimit" not in settings:
+        return None
+    return RouteThrottle(rate=settings["ThrottlingRateLimit"], burst=settings.get("ThrottlingBurstLimit", 0))

@@ -84,13 +84,22 @@ def test_routes_come_from_the_template(template: TranslatedTemplate) -> None:
     assert {route.payload_format_version for route in api.routes} == {"2.0"}
 
 
+def test_the_stage_throttles_come_from_the_template(template: TranslatedTemplate, resolver: Resolver) -> None:
+    (api,) = template.http_apis()
+    assert (resolver.resolve(api.default_throttle.rate), resolver.resolve(api.default_throttle.burst)) == (100, 200)
+    callbacks = {
+        key: (int(resolver.resolve(t.rate)), int(resolver.resolve(t.burst))) for key, t in api.route_throttles.items()
+    }
+    assert callbacks == {"POST /callbacks/mo": (1000, 2000), "POST /callbacks/dlr": (1000, 2000)}
+
+
 def test_functions_know_their_code_handler_timeout_and_layer(template: TranslatedTemplate) -> None:
     functions = template.functions()
     assert set(functions) == {"CallbacksFunction", "IntakeFunction", "MessagesFunction", "SenderFunction"}
     sender = functions["SenderFunction"]
     assert sender.code_dir == ROOT / "functions" / "sender"
     assert sender.handler == "app.lambda_handler"
-    assert sender.timeout_seconds == 30
+    assert sender.timeout_seconds == 60
     assert functions["CallbacksFunction"].timeout_seconds == 10  # from Globals
     assert functions["CallbacksFunction"].memory_mb == 512  # from Globals
     (layer_id,) = sender.layer_ids
@@ -129,11 +138,12 @@ def test_the_send_queue_and_the_lanes_are_fifo_and_redrive_to_the_dead_letter_qu
         "SendDeadLetterQueue",
         "RuleDeadLetterQueue",
     }
-    for name in ("SendQueue", "PriorityLaneQueue", "BulkLaneQueue"):
+    # Six times the timeout of the function that reads each: intake 30 s, sender 60 s.
+    for name, visibility in (("SendQueue", 180), ("PriorityLaneQueue", 360), ("BulkLaneQueue", 360)):
         queue = resolver.resolve(template.properties(name))
         # A backstop only: the gateway moves what crashes it to the dead-letter queue itself, reported first.
         assert queue["RedrivePolicy"] == {"deadLetterTargetArn": "arn-of-SendDeadLetterQueue", "maxReceiveCount": 1000}
-        assert (queue["FifoQueue"], queue["VisibilityTimeout"]) == (True, 180)
+        assert (queue["FifoQueue"], queue["VisibilityTimeout"]) == (True, visibility)
     assert resolver.resolve(template.properties("SendQueue"))["ContentBasedDeduplication"] is True
     assert "ContentBasedDeduplication" not in resolver.resolve(template.properties("PriorityLaneQueue"))
 
@@ -211,6 +221,7 @@ def test_conditions_decide_which_resources_exist_and_which_branch_is_used(templa
         "UseSnapStart": False,
         "RestrictCommandSources": False,
         "KeepEventArchive": True,
+        "HasSchemaRegistry": True,
     }
     assert {"AlarmTopic", "AlarmTopicKey"} <= set(template.resources)
     resolver = template.resolver("wab-local", REGION)
@@ -611,6 +622,31 @@ def test_http_api_dispatch_answers_like_api_gateway() -> None:
     assert iam["accessKey"] == "AKIDEXAMPLE" and iam["accountId"] == "123456789012" and iam["userArn"]
     failed = api.handle(request("POST", "/callbacks/mo", body=b"{}"))
     assert (failed.status, json.loads(failed.body)) == (500, {"message": "Internal Server Error"})
+
+
+def test_a_route_over_its_stage_throttle_gets_429_before_anything_runs() -> None:
+    callbacks = FakeFunction({"statusCode": 200, "body": "{}"})
+    messages = FakeFunction({"statusCode": 200, "body": "{}"})
+    api = HttpApi(
+        ROUTES,
+        {"Messages": messages, "Callbacks": callbacks},
+        api_id="a",
+        account_id="123456789012",
+        throttles={"POST /callbacks/mo": (0.001, 3)},  # refills far slower than the test runs
+        default_throttle=(0.001, 1),
+    )
+    statuses = [api.handle(request("POST", "/callbacks/mo", body=b"{}")).status for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    assert len(callbacks.events) == 3
+    throttled = api.handle(request("POST", "/callbacks/mo"))
+    assert json.loads(throttled.body) == {"message": "Too Many Requests"}
+    # each route has its own bucket: the callbacks' flood leaves the record API its own
+    assert (
+        api.handle(request("GET", "/messages/x", headers=signed_headers("http://127.0.0.1/messages/x"))).status == 200
+    )
+    assert (
+        api.handle(request("GET", "/messages/x", headers=signed_headers("http://127.0.0.1/messages/x"))).status == 429
+    )
 
 
 AUTHORIZED_TEMPLATE = """

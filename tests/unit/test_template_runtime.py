@@ -74,3 +74,20 @@ def test_the_template_is_ready_for_the_serverless_application_repository() -> No
     )
     assert (ROOT / application["LicenseUrl"]).is_file() and (ROOT / application["ReadmeUrl"]).is_file()
     assert all(part.isdigit() for part in application["SemanticVersion"].split("."))
+
+
+STATUSES_PER_MESSAGE = 3  # sent, delivered, read: one callback each
+
+
+def test_the_callback_routes_take_every_status_of_a_number_sending_at_its_default_rate() -> None:
+    template = translated()
+    parameters = template["Parameters"]
+    [stage] = of_type(deployed(template, {}), "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["RouteSettings"]
+    assert set(settings) == {"POST /callbacks/mo", "POST /callbacks/dlr"}
+    for route in settings.values():
+        rate = parameters[route["ThrottlingRateLimit"]["Ref"]]["Default"]
+        burst = parameters[route["ThrottlingBurstLimit"]["Ref"]]["Default"]
+        assert rate >= STATUSES_PER_MESSAGE * parameters["NumberRatePerSecond"]["Default"] * 1.1
+        assert burst >= rate
+    assert stage["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100}
