@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local import strict_aws
 from local.aws import (
     FAKE_ACCESS_KEY_ID,
     FAKE_SECRET_ACCESS_KEY,
@@ -531,6 +532,7 @@ class LocalStack:
             return "wab-callbacks"
 
     def _load_functions(self, template: TranslatedTemplate, resolver: Resolver, aws_url: str) -> None:
+        strict_aws.install()  # before any handler makes a client: each copies the session's hooks when made
         specs = template.functions()
         layers = template.layers()
         environments: dict[str, Mapping[str, str]] = {
