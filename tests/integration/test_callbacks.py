@@ -377,11 +377,29 @@ def test_a_huge_body_is_refused_with_413(aws, post):
     assert aws.items() == []
 
 
-def test_a_body_that_is_not_json_by_media_type_is_refused_with_415(aws, post):
-    status, answer, _ = post(
-        "dlr", raw="id=1&status=sent", headers={"content-type": "application/x-www-form-urlencoded"}
-    )
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "text/plain; charset=utf-8", "multipart/mixed"]
+)
+def test_a_body_that_is_not_json_by_media_type_is_refused_with_415(aws, post, content_type):
+    raw = json.dumps(dlr("sent"))  # JSON all the same: the media type decides
+    status, answer, _ = post("dlr", raw=raw, headers={"content-type": content_type})
     assert (status, answer["error"]) == (415, "unsupported_media_type")
+    assert aws.items() == []
+
+
+def test_a_body_without_a_content_type_is_refused_with_415(aws, post, callbacks):
+    event = http_event("POST", "/callbacks/dlr", raw_body=json.dumps(dlr("sent")), headers={"authorization": basic()})
+    event["headers"].pop("content-type", None)
+    response = callbacks.lambda_handler(event, LambdaContext())
+    assert (response["statusCode"], json.loads(response["body"])["error"]) == (415, "unsupported_media_type")
+    assert aws.items() == []
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.x+json"]
+)
+def test_every_json_media_type_is_taken(aws, post, content_type):
+    assert post("dlr", raw=json.dumps(dlr("sent")), headers={"content-type": content_type})[0] == 200
 
 
 def test_text_is_stored_and_published_exactly_as_sent(aws, post):

@@ -12,12 +12,16 @@ from wab.errors import InvalidPayload
 # field is bounded (types, ids, statuses and their history), and the callbacks measure each record and event before
 # writing it (`wab.limits`), leaving out the copy of the text or refusing with 413 what content made larger.
 MAX_BODY_BYTES = 128 * 1024
-JSON_MEDIA_TYPES = ("application/json", "text/json", "text/plain")
+JSON_MEDIA_TYPES = ("application/json", "text/json")
 
 
 def read_json_body(body: str | None, is_base64: bool | None, content_type: str | None) -> Any:
+    """The body's JSON value; InvalidPayload (415) unless the Content-Type says JSON: a body of another type, or of
+    none, is not what the provider sends, and reading it as JSON anyway would guess at what the sender meant."""
     media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type and media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
+    if not media_type:
+        raise InvalidPayload("a Content-Type of application/json is required", code="unsupported_media_type")
+    if media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
         raise InvalidPayload(f"expected application/json, got {media_type}", code="unsupported_media_type")
     raw = _raw_bytes(body, is_base64)
     if len(raw) > MAX_BODY_BYTES:
