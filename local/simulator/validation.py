@@ -155,10 +155,26 @@ def _validate_contacts(value: Any, where: str) -> None:
         _require_text(name, "formatted_name", f"{where}[{index}].name")
 
 
+INTERACTIVE_TYPES = ("button", "list", "cta_url", "flow", "product", "product_list", "location_request_message")
+
+
 def _validate_interactive(value: Any, where: str) -> None:
     interactive = _require_object(value, where)
-    _require_text(interactive, "type", where)
-    _require_object(interactive.get("action"), f"{where}.action")
+    kind = _require_text(interactive, "type", where)
+    if kind not in INTERACTIVE_TYPES:
+        raise bad_request(f"{where}.type must be one of {', '.join(INTERACTIVE_TYPES)}")
+    action = _require_object(interactive.get("action"), f"{where}.action")
+    if kind in ("cta_url", "flow"):
+        if action.get("name") != kind:
+            raise bad_request(f'{where}.action.name must be "{kind}"')
+        parameters = _require_object(action.get("parameters"), f"{where}.action.parameters")
+        if kind == "cta_url":
+            _require_text(parameters, "display_text", f"{where}.action.parameters")
+            _require_text(parameters, "url", f"{where}.action.parameters")
+        else:
+            _require_text(parameters, "flow_cta", f"{where}.action.parameters")
+            if not (isinstance(parameters.get("flow_id"), str) or isinstance(parameters.get("flow_name"), str)):
+                raise bad_request(f"{where}.action.parameters needs flow_id or flow_name")
 
 
 def _validate_reaction(value: Any, where: str) -> None:

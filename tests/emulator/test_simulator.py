@@ -250,6 +250,28 @@ def test_to_is_accepted_as_the_destination(sim: Simulator, api: requests.Session
             "interactive.action must be an object",
         ),
         (
+            {
+                "destination": CUSTOMER,
+                "source": BUSINESS,
+                "type": "interactive",
+                "interactive": {"type": "cta_url", "action": {"name": "cta_url", "parameters": {"url": "https://x"}}},
+            },
+            "interactive.action.parameters.display_text is required",
+        ),
+        (
+            {
+                "destination": CUSTOMER,
+                "source": BUSINESS,
+                "type": "interactive",
+                "interactive": {"type": "flow", "action": {"name": "flow", "parameters": {"flow_cta": "Go"}}},
+            },
+            "interactive.action.parameters needs flow_id or flow_name",
+        ),
+        (
+            {"destination": CUSTOMER, "source": BUSINESS, "type": "interactive", "interactive": {"type": "poll"}},
+            "interactive.type must be one of",
+        ),
+        (
             {"destination": CUSTOMER, "source": BUSINESS, "type": "contacts", "contacts": []},
             "contacts must be a non-empty list of contacts",
         ),
@@ -267,6 +289,34 @@ def test_invalid_sends_are_answered_400_naming_the_problem(
     assert error in answer["error"]
     assert (answer["message"], answer["statusCode"]) == ("WhatsApp Cloud API error", 400)
     assert control(sim, "/_sim/messages") == []
+
+
+@pytest.mark.parametrize(
+    "interactive",
+    [
+        {
+            "type": "cta_url",
+            "body": {"text": "The dates are out"},
+            "action": {"name": "cta_url", "parameters": {"display_text": "See the dates", "url": "https://x.test"}},
+        },
+        {
+            "type": "flow",
+            "body": {"text": "Book"},
+            "action": {"name": "flow", "parameters": {"flow_cta": "Book now", "flow_id": "1197715005513101"}},
+        },
+    ],
+)
+def test_cta_url_and_flow_messages_are_accepted_and_recorded(
+    sim: Simulator, api: requests.Session, interactive: dict[str, Any]
+) -> None:
+    control(sim, "/_sim/faults", {"enforce_window": False})
+    body = {"destination": CUSTOMER, "source": BUSINESS, "type": "interactive", "interactive": interactive}
+    response = api.post(sim.api_url + "/messages", json=body)
+
+    assert response.status_code == 202, response.text
+    [recorded] = control(sim, "/_sim/messages")
+    assert recorded["type"] == "interactive"
+    assert recorded["body"]["interactive"] == interactive
 
 
 def test_malformed_json_is_a_400(sim: Simulator, api: requests.Session) -> None:

@@ -145,6 +145,51 @@ def test_an_interactive_list_and_a_reply_context_are_taken():
     assert command.stored_content()["context"] == {"message_id": "wamid.ABC"}
 
 
+FLOW = {"flow_cta": "Book now", "flow_token": "booking-42"}
+
+
+@pytest.mark.parametrize(
+    "interactive",
+    [
+        {
+            "type": "cta_url",
+            "header": {"type": "text", "text": "Tickets"},
+            "body": {"text": "The dates are out"},
+            "footer": {"text": "Kia ora"},
+            "action": {"name": "cta_url", "parameters": {"display_text": "See the dates", "url": "https://x.test/d"}},
+        },
+        {
+            "type": "flow",
+            "body": {"text": "Book your appointment"},
+            "action": {
+                "name": "flow",
+                "parameters": {
+                    **FLOW,
+                    "flow_id": "1197715005513101",
+                    "mode": "published",
+                    "flow_action": "navigate",
+                    "flow_action_payload": {"screen": "BOOKING", "data": {"dates": ["2026-12-01"]}},
+                },
+            },
+        },
+        {
+            "type": "flow",
+            "body": {"text": "Tell us more"},
+            "action": {"name": "flow", "parameters": {**FLOW, "flow_name": "survey", "flow_action": "data_exchange"}},
+        },
+    ],
+)
+def test_cta_url_and_flow_messages_are_sent_as_given(interactive):
+    command = parse({"to": CUSTOMER, "type": "interactive", "interactive": interactive})
+
+    body = command.provider_body(command.destination, "1234567890")
+    expected = {**interactive}
+    if interactive["type"] == "flow":
+        expected["action"] = {**interactive["action"]}
+        expected["action"]["parameters"] = {"flow_message_version": "3", **interactive["action"]["parameters"]}
+    assert body["interactive"] == expected
+
+
 def test_to_is_a_spelling_of_destination_and_a_missing_plus_is_added():
     command = parse({"to": "64211234567", "type": "text", "text": {"body": "hi"}})
 
@@ -349,9 +394,50 @@ def test_a_broadcast_travels_flat_as_it_came():
             "contacts.0.name: Field required",
         ),
         (
+            {
+                "destination": CUSTOMER,
+                "type": "interactive",
+                "interactive": {"type": "carousel", "body": {"text": "x"}},
+            },
+            "interactive: Input tag 'carousel' found using 'type' does not match any of the expected tags: "
+            "'button', 'list', 'cta_url', 'flow'",
+        ),
+        (
             {"destination": CUSTOMER, "type": "interactive", "interactive": {"type": "flow", "body": {"text": "x"}}},
-            "interactive: Input tag 'flow' found using 'type' does not match any of the expected tags: "
-            "'button', 'list'",
+            "interactive.action: Field required",
+        ),
+        (
+            {
+                "destination": CUSTOMER,
+                "type": "interactive",
+                "interactive": {"type": "flow", "body": {"text": "x"}, "action": {"name": "flow", "parameters": FLOW}},
+            },
+            "interactive.action.parameters: give exactly one of flow_id and flow_name",
+        ),
+        (
+            {
+                "destination": CUSTOMER,
+                "type": "interactive",
+                "interactive": {
+                    "type": "flow",
+                    "body": {"text": "x"},
+                    "action": {"name": "flow", "parameters": {**FLOW, "flow_id": "1", "flow_action": "navigate"}},
+                },
+            },
+            "interactive.action.parameters: flow_action navigate needs flow_action_payload (its first "
+            "screen)",
+        ),
+        (
+            {
+                "destination": CUSTOMER,
+                "type": "interactive",
+                "interactive": {
+                    "type": "cta_url",
+                    "body": {"text": "x"},
+                    "action": {"name": "cta_url", "parameters": {"display_text": "See the dates", "url": "ftp://x"}},
+                },
+            },
+            "interactive.action.parameters.url: String should match pattern '^https?://[^\\s]+$'",
         ),
         (
             {

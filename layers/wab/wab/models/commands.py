@@ -226,7 +226,70 @@ class ListInteractive(StrictModel):
     action: ListAction
 
 
-Interactive = Annotated[ButtonInteractive | ListInteractive, Field(discriminator="type")]
+class CtaUrlParameters(StrictModel):
+    display_text: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2000)]
+
+
+class CtaUrlAction(StrictModel):
+    name: Literal["cta_url"]
+    parameters: CtaUrlParameters
+
+
+class CtaUrlInteractive(StrictModel):
+    """A button that opens a URL."""
+
+    type: Literal["cta_url"]
+    header: InteractiveHeader | None = None
+    body: InteractiveText
+    footer: InteractiveFooter | None = None
+    action: CtaUrlAction
+
+
+class FlowActionPayload(StrictModel):
+    screen: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    data: Annotated[dict[str, Any], Field(min_length=1)] | None = None  # the first screen's input: never empty
+
+
+class FlowParameters(StrictModel):
+    flow_message_version: Literal["3"] = "3"
+    flow_token: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+    flow_id: Label | None = None
+    flow_name: Label | None = None
+    flow_cta: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    mode: Literal["draft", "published"] | None = None
+    flow_action: Literal["navigate", "data_exchange"] | None = None
+    flow_action_payload: FlowActionPayload | None = None
+
+    @model_validator(mode="after")
+    def names_one_flow_and_fits_its_action(self) -> "FlowParameters":
+        if (self.flow_id is None) == (self.flow_name is None):
+            raise ValueError("give exactly one of flow_id and flow_name")
+        if self.flow_action == "navigate" and self.flow_action_payload is None:
+            raise ValueError("flow_action navigate needs flow_action_payload (its first screen)")
+        if self.flow_action == "data_exchange" and self.flow_action_payload is not None:
+            raise ValueError("flow_action data_exchange takes no flow_action_payload")
+        return self
+
+
+class FlowAction(StrictModel):
+    name: Literal["flow"]
+    parameters: FlowParameters
+
+
+class FlowInteractive(StrictModel):
+    """A WhatsApp Flow: a button that opens the flow's screens."""
+
+    type: Literal["flow"]
+    header: InteractiveHeader | None = None
+    body: InteractiveText
+    footer: InteractiveFooter | None = None
+    action: FlowAction
+
+
+Interactive = Annotated[
+    ButtonInteractive | ListInteractive | CtaUrlInteractive | FlowInteractive, Field(discriminator="type")
+]
 
 
 class ReactionToSend(StrictModel):
@@ -565,7 +628,7 @@ def _caller_location(location: tuple[Any, ...]) -> list[Any]:
     parts = list(location)
     if parts[:1] == ["message"]:
         parts = parts[2:] if len(parts) > 1 else ["type"]  # the flat fields, without the message type's tag
-    if parts[:1] == ["interactive"] and parts[1:2] in (["button"], ["list"]):
+    if parts[:1] == ["interactive"] and parts[1:2] in (["button"], ["list"], ["cta_url"], ["flow"]):
         parts = parts[:1] + parts[2:]
     return parts
 
