@@ -424,8 +424,7 @@ def test_a_broadcast_travels_flat_as_it_came():
                     "action": {"name": "flow", "parameters": {**FLOW, "flow_id": "1", "flow_action": "navigate"}},
                 },
             },
-            "interactive.action.parameters: flow_action navigate needs flow_action_payload (its first "
-            "screen)",
+            "interactive.action.parameters: flow_action navigate needs flow_action_payload (its first screen)",
         ),
         (
             {
