@@ -210,19 +210,21 @@ class ListAction(StrictModel):
     sections: Annotated[list[ListSection], Field(min_length=1, max_length=10)]
 
 
-class ButtonInteractive(StrictModel):
-    type: Literal["button"]
+class InteractiveParts(StrictModel):
+    """What every interactive message has around its action."""
+
     header: InteractiveHeader | None = None
     body: InteractiveText
     footer: InteractiveFooter | None = None
+
+
+class ButtonInteractive(InteractiveParts):
+    type: Literal["button"]
     action: ButtonAction
 
 
-class ListInteractive(StrictModel):
+class ListInteractive(InteractiveParts):
     type: Literal["list"]
-    header: InteractiveHeader | None = None
-    body: InteractiveText
-    footer: InteractiveFooter | None = None
     action: ListAction
 
 
@@ -236,13 +238,10 @@ class CtaUrlAction(StrictModel):
     parameters: CtaUrlParameters
 
 
-class CtaUrlInteractive(StrictModel):
+class CtaUrlInteractive(InteractiveParts):
     """A button that opens a URL."""
 
     type: Literal["cta_url"]
-    header: InteractiveHeader | None = None
-    body: InteractiveText
-    footer: InteractiveFooter | None = None
     action: CtaUrlAction
 
 
@@ -277,13 +276,10 @@ class FlowAction(StrictModel):
     parameters: FlowParameters
 
 
-class FlowInteractive(StrictModel):
+class FlowInteractive(InteractiveParts):
     """A WhatsApp Flow: a button that opens the flow's screens."""
 
     type: Literal["flow"]
-    header: InteractiveHeader | None = None
-    body: InteractiveText
-    footer: InteractiveFooter | None = None
     action: FlowAction
 
 

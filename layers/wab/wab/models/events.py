@@ -151,11 +151,8 @@ class TemplateRejected(EventDetail):
     rejected_at: str
 
 
-class ContactOptedOut(EventDetail):
-    """A contact stopped marketing messages (a keyword they wrote, or WhatsApp's 131050); marketing to them now fails
-    with `opted_out` without a provider call. The contact is named by its hash, as in erasure audits."""
-
-    detail_type: ClassVar[str] = "WhatsApp Contact Opted Out"
+class ContactChoice(EventDetail):
+    """A contact's marketing choice changed. The contact is named by its hash, as in erasure audits."""
 
     contact_hash: str
     destination: str | None = None
@@ -163,10 +160,14 @@ class ContactOptedOut(EventDetail):
     at: str
 
 
-class ContactOptedIn(EventDetail):
-    detail_type: ClassVar[str] = "WhatsApp Contact Opted In"
+class ContactOptedOut(ContactChoice):
+    """A contact stopped marketing messages (a keyword they wrote, or WhatsApp's 131050); marketing to them now fails
+    with `opted_out` without a provider call."""
 
-    contact_hash: str
-    destination: str | None = None
-    reason: str
-    at: str
+    detail_type: ClassVar[str] = "WhatsApp Contact Opted Out"
+
+
+class ContactOptedIn(ContactChoice):
+    """A contact who had opted out asked for marketing again (an opt-in keyword)."""
+
+    detail_type: ClassVar[str] = "WhatsApp Contact Opted In"
