@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     listing.add_argument("--limit", default="20")
     listing.add_argument("--cursor")
 
+    report = commands.add_parser("report", help="a campaign's summary: counts by status and failure code, rates")
+    report.add_argument("reference")
+
     tail = commands.add_parser("tail", help="print the gateway's events as they arrive (local stack)")
     tail.add_argument("--seconds", type=float, default=3600, help="stop after this long")
 
@@ -136,6 +139,12 @@ def command_get(gateway: Gateway, args: argparse.Namespace) -> int:
 def command_list(gateway: Gateway, args: argparse.Namespace) -> int:
     page = {key: value for key, value in {"limit": args.limit, "cursor": args.cursor}.items() if value}
     status, body = gateway.list_messages(contact=args.contact, reference=args.reference, **page)
+    print(dumps(body, indent=2))
+    return 0 if status == 200 else 1
+
+
+def command_report(gateway: Gateway, args: argparse.Namespace) -> int:
+    status, body = gateway.reference_summary(args.reference)
     print(dumps(body, indent=2))
     return 0 if status == 200 else 1
 
@@ -227,6 +236,7 @@ COMMANDS = {
     "send": command_send,
     "get": command_get,
     "list": command_list,
+    "report": command_report,
     "tail": command_tail,
     "mo": command_mo,
     "templates": command_templates,

@@ -118,6 +118,9 @@ class Gateway:
         )
         return self._signed_get(path, page)
 
+    def reference_summary(self, reference: str) -> tuple[int, Any]:
+        return self._signed_get(f"/references/{quote(reference, safe='')}/summary", {})
+
     def _signed_get(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
         url = self.info["api_url"].rstrip("/") + path
         request = AWSRequest(method="GET", url=url, params=query)

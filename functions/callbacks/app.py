@@ -20,6 +20,7 @@ from wab.outbox import lease_until_ms
 from wab.publisher import EventPublisher
 from wab.settings import CallbackSettings, load
 from wab.store import MessageStore
+from wab.summary import Counters
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,7 +31,8 @@ app = api.resolver(rejections_metric="CallbacksRejected")
 @cache
 def dependencies() -> tuple[CallbackSettings, MessageStore, EventPublisher]:
     settings = load(CallbackSettings)
-    return settings, MessageStore(settings.table_name), EventPublisher(settings.event_bus_name)
+    counters = Counters(settings.table_name, settings.retention_days)
+    return settings, MessageStore(settings.table_name), EventPublisher(settings.event_bus_name, counters)
 
 
 snapstart.on_restore(dependencies.cache_clear)

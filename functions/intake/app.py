@@ -18,6 +18,7 @@ from wab.publisher import EventPublisher
 from wab.queues import DeadLetterQueue, Queue
 from wab.retry import Attempts
 from wab.settings import IntakeSettings, load
+from wab.summary import Counters
 
 
 @cache
@@ -25,7 +26,7 @@ def intake() -> Intake:
     settings = load(IntakeSettings)
     return Intake(
         settings,
-        publisher=EventPublisher(settings.event_bus_name),
+        publisher=EventPublisher(settings.event_bus_name, Counters(settings.table_name, settings.retention_days)),
         lanes=LaneQueues({"priority": settings.priority_lane_url, "bulk": settings.bulk_lane_url}),
         attempts=Attempts(settings.table_name, now=time.time),
         dead_letters=DeadLetterQueue(settings.dead_letter_queue_url),

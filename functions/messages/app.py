@@ -1,5 +1,6 @@
 """The record API (AWS_IAM at the gateway), one route per lookup so a caller can be granted one alone:
-GET /messages/{id}, GET /references/{reference}/messages, GET /contacts/{number}/messages."""
+GET /messages/{id}, GET /references/{reference}/messages, GET /references/{reference}/summary,
+GET /contacts/{number}/messages."""
 
 import gc
 import time
@@ -15,6 +16,7 @@ from wab import api, records, snapstart
 from wab.observability import logger, metrics, tracer
 from wab.settings import RecordSettings, load
 from wab.store import MessageStore
+from wab.summary import Counters
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,6 +29,11 @@ ANSWER_MARGIN_SECONDS = 1.0  # kept for answering once the provider fallback gav
 @cache
 def store() -> MessageStore:
     return MessageStore(load(RecordSettings).table_name)
+
+
+@cache
+def summaries() -> Counters:
+    return Counters(load(RecordSettings).table_name, retention_days=0)  # read only here
 
 
 def provider() -> "ProviderClient | None":
@@ -46,7 +53,7 @@ def provider_for(secret_arn: str, secret_max_age: int) -> "ProviderClient":
     return ProviderClient(secret_arn, secret_max_age=secret_max_age)
 
 
-snapstart.on_restore(store.cache_clear, provider_for.cache_clear)
+snapstart.on_restore(store.cache_clear, summaries.cache_clear, provider_for.cache_clear)
 
 
 @app.get("/messages/<message_id>")
@@ -58,6 +65,11 @@ def get_message(message_id: str) -> dict:
 @app.get("/references/<reference>/messages")
 def list_by_reference(reference: str) -> dict:
     return records.list_by_reference(store(), decoded("reference", reference), query())
+
+
+@app.get("/references/<reference>/summary")
+def reference_summary(reference: str) -> dict:
+    return records.summary(summaries(), decoded("reference", reference))
 
 
 @app.get("/contacts/<number>/messages")

@@ -129,3 +129,36 @@ def test_dlq_list_show_and_redrive_send_a_dead_letter_back_and_lose_nothing(loca
         assert time.monotonic() < deadline, "the redriven command was not sent"
         time.sleep(0.25)
     assert len(sent) == 1
+
+
+def test_report_matches_what_the_provider_sent_and_reported_for_a_broadcast(local_stack, tmp_path):
+    gateway = Gateway.local(local_stack.stack_json)
+    reference = f"campaign-{uuid.uuid4().hex[:8]}"
+    recipients = [f"+6429{uuid.uuid4().int % 10**7:07d}" for _ in range(12)]
+    gateway.request(
+        "WhatsApp Broadcast Requested",
+        {
+            "destination": recipients,
+            "type": "template",
+            "reference": reference,
+            "template": {"name": "order_shipped", "language": {"code": "en"}},
+        },
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        sent = gateway.simulate(f"/_sim/messages?reference={reference}")
+        reported = sum(len(message["dlrs"]) for message in sent)
+        report = wab(local_stack, "report", reference, home=tmp_path)
+        assert report.returncode == 0, report.stderr
+        summary = json.loads(report.stdout)
+        if (len(sent), reported) == (12, 24) and summary["received"] == 12 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+
+    statuses = [dlr["status"] for message in sent for dlr in message["dlrs"]]
+    assert (summary["accepted"], summary["sent"], summary["received"]) == (
+        len(sent),
+        statuses.count("sent"),
+        statuses.count("received"),
+    )
+    assert summary["delivery_rate"] == 1.0 and summary["failed"] == {}

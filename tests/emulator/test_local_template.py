@@ -74,6 +74,7 @@ def test_routes_come_from_the_template(template: TranslatedTemplate) -> None:
         "POST /callbacks/dlr",
         "GET /messages/{id}",
         "GET /references/{reference}/messages",
+        "GET /references/{reference}/summary",
         "GET /contacts/{number}/messages",
     }
     assert routes["POST /callbacks/mo"].function_id == "CallbacksFunction"

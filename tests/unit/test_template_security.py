@@ -429,6 +429,7 @@ def test_record_routes_require_iam() -> None:
     assert set(routes) == {
         "GET /messages/{id}",
         "GET /references/{reference}/messages",
+        "GET /references/{reference}/summary",
         "GET /contacts/{number}/messages",
     }
     for key, security in routes.items():

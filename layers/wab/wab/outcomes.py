@@ -3,7 +3,7 @@
 from pydantic import Field
 
 from wab.errors import InvalidCommand, ProviderRejected
-from wab.models.commands import AnyCommand
+from wab.models.commands import AnyCommand, BroadcastCommand
 from wab.models.events import EventDetail, FailureReason, LastError, MessageFailed
 from wab.models.types import Model
 from wab.observability import count
@@ -44,9 +44,12 @@ class Outcome(Model):
 
 
 def failed_event(command: AnyCommand, failure: Failure, *, repeat: bool = False) -> MessageFailed:
+    whole = isinstance(command, BroadcastCommand) and not failure.destination  # a broadcast failing as a whole
+    recipients = len(command.destination) if isinstance(command, BroadcastCommand) and whole else None
     return MessageFailed(
         reference=command.reference,
         destination=failure.destination,
+        recipients=recipients,
         error=FailureReason(code=failure.code, message=failure.message, last_error=failure.last_error),
         command=command.command,
         bucket=getattr(command, "bucket", None),

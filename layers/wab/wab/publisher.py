@@ -9,23 +9,28 @@ What a caller does when an event does not go out (its failure policy):
 """
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wab import aws, jsoncodec
+from wab import aws, clock, jsoncodec
 from wab.errors import DependencyFailed
 from wab.models.events import SOURCE, EventDetail
 from wab.models.records import PendingEvent
 from wab.observability import logger
+
+if TYPE_CHECKING:
+    from wab.summary import Counters
 
 MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
 Key = TypeVar("Key", bound=Hashable)
 
 
 class EventPublisher:
-    def __init__(self, bus_name: str):
+    def __init__(self, bus_name: str, counters: "Counters | None" = None):
+        """`counters`: the campaign summaries (`wab.summary`), told of every event that went out."""
         self.bus_name = bus_name
+        self.counters = counters
 
     def publish(self, events: Mapping[Key, EventDetail | PendingEvent]) -> set[Key]:
         """Publish every event; return the keys of those that did not go out (empty when all went)."""
@@ -45,6 +50,9 @@ class EventPublisher:
                     if result.get("ErrorCode"):
                         logger.warning("event not published", extra={"error": result["ErrorCode"]})
                         failed.add(key)
+        if self.counters is not None:
+            published = [events[key] for key in keys if key not in failed]
+            self.counters.count([(event.detail_type, _detail(event)) for event in published], clock.iso(clock.now()))
         return failed
 
     def publish_all(self, events: Sequence[EventDetail]) -> None:
@@ -54,10 +62,13 @@ class EventPublisher:
             raise DependencyFailed(f"EventBridge did not take {len(failed)} of {len(events)} events")
 
     def _entry(self, event: EventDetail | PendingEvent) -> dict[str, Any]:
-        detail = event.detail if isinstance(event, PendingEvent) else event.as_dict()
         return {
             "Source": SOURCE,
             "DetailType": event.detail_type,
-            "Detail": jsoncodec.encode(detail),
+            "Detail": jsoncodec.encode(_detail(event)),
             "EventBusName": self.bus_name,
         }
+
+
+def _detail(event: EventDetail | PendingEvent) -> dict[str, Any]:
+    return event.detail if isinstance(event, PendingEvent) else event.as_dict()

@@ -10,6 +10,7 @@ from wab import jsoncodec
 from wab.errors import DependencyFailed, GatewayError, InvalidPayload, NotFound
 from wab.models.types import PhoneNumber, ProviderId, Reference, canonical_number
 from wab.store import MessageStore
+from wab.summary import Counters
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -92,11 +93,20 @@ def _provider_content(content: Any) -> dict[str, Any] | None:
 
 def list_by_reference(store: MessageStore, reference: str, query: dict[str, str]) -> dict[str, Any]:
     """`GET /references/{reference}/messages`: the records with this reference, newest first, a page at a time."""
+    return _page(store, "reference", valid_reference(reference), query)
+
+
+def summary(counters: Counters, reference: str) -> dict[str, Any]:
+    """`GET /references/{reference}/summary`: the campaign's counts by status and failure code (`wab.summary`); all
+    zero for a reference nothing was sent under."""
+    return counters.read(valid_reference(reference)).model_dump(mode="json")
+
+
+def valid_reference(reference: str) -> str:
     try:
-        key = _reference.validate_python(reference)
+        return _reference.validate_python(reference)
     except ValidationError:
         raise InvalidPayload("reference is not valid", code="invalid_query") from None
-    return _page(store, "reference", key, query)
 
 
 def list_by_contact(store: MessageStore, number: str, query: dict[str, str]) -> dict[str, Any]:

@@ -86,6 +86,7 @@ from wab.retry import CRASH_LIMIT, Attempts
 from wab.screening import Screen
 from wab.settings import SenderSettings
 from wab.store import MessageStore
+from wab.summary import Counters
 
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#sender"
 DEFAULT_REMAINING_MS = 30_000
@@ -155,7 +156,7 @@ class Sender:
         return cls(
             settings,
             store=MessageStore(settings.table_name),
-            publisher=EventPublisher(settings.event_bus_name),
+            publisher=EventPublisher(settings.event_bus_name, Counters(settings.table_name, settings.retention_days)),
             provider=ProviderClient(settings.provider_secret_arn, secret_max_age=settings.secret_max_age_seconds),
             media=MediaBucket(frozenset(filter(None, settings.media_buckets.split(",")))),
             budget=RateBudget(settings.table_name, settings.rate_policy),

@@ -6,7 +6,7 @@
 | EVENT_BUS_NAME | callbacks, intake, sender | the gateway's bus |
 | CALLBACK_SECRET_ARN | callbacks | secret with the callbacks' HTTP Basic credentials |
 | PROVIDER_SECRET_ARN | messages, sender | secret with the provider's base URL and credentials |
-| RETENTION_DAYS | callbacks, sender | days before a record expires (TTL), default 180 |
+| RETENTION_DAYS | callbacks, intake, sender | days before a record expires (TTL), default 180 |
 | SECRET_MAX_AGE_SECONDS | all | how long a secret value is cached, default 300 |
 | SEND_QUEUE_URL | intake | the send queue (FIFO): requests come in here |
 | PRIORITY_LANE_URL, BULK_LANE_URL | intake, sender | the two FIFO send lanes (`wab.lanes`) |
@@ -70,6 +70,7 @@ class SendPathSettings(Settings):
     send_retry_window_minutes: int = Field(default=360, ge=1, le=1440)
     send_retry_max_delay_seconds: int = Field(default=300, ge=1, le=900)
     template_policy: Literal["enforce", "warn", "off"] = "warn"
+    retention_days: int = Field(default=180, ge=1)
 
     def rates(self) -> dict[str, float]:
         """Each configured business number (digits only) and its messages per second."""
@@ -100,7 +101,6 @@ class SenderSettings(SendPathSettings):
     provider_secret_arn: str
     media_buckets: str = ""  # comma-separated: the only buckets media is uploaded from
     window_policy: Literal["enforce", "warn", "off"] = "enforce"
-    retention_days: int = Field(default=180, ge=1)
     idempotency_days: int = Field(default=7, ge=1, le=30)
 
 

@@ -100,6 +100,7 @@ class MessageFailed(EventDetail):
 
     reference: str | None = None
     destination: str | None = None
+    recipients: int | None = None  # a broadcast failing as a whole: how many recipients it had
     error: FailureReason
     command: str | None = None
     bucket: str | None = None

@@ -1,0 +1,104 @@
+"""Campaign summaries: a broadcast sent through the send path, its statuses reported by the provider's callbacks (late,
+repeated and out of order), its summary read back from the record API."""
+
+from typing import Any
+
+import pytest
+import responses
+
+from tests.helpers import LambdaContext, answer_json, http_event, load_handler
+from tests.integration.test_sender import BASE_URL, broadcast_answer, recipients
+
+
+@pytest.fixture
+def summary(aws):
+    messages = load_handler("messages")
+    messages.summaries.cache_clear()
+
+    def summary(reference: str) -> tuple[int, Any]:
+        event = http_event("GET", f"/references/{reference}/summary", path_parameters={"reference": reference})
+        response = messages.lambda_handler(event, LambdaContext())
+        return response["statusCode"], answer_json(response)
+
+    return summary
+
+
+def status(post, message_id: str, value: str) -> None:
+    assert post("dlr", {"id": message_id, "status": value})[0] == 200
+
+
+def test_a_broadcasts_summary_counts_each_recipient_once_whatever_the_callbacks_do(sender, provider, post, summary):
+    from wab.optouts import OptOuts
+
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=broadcast_answer)
+    numbers = recipients(6)
+    OptOuts(sender.aws.table_name).record(numbers[5], opted_out=True, reason="keyword", at="2026-11-30T00:00:00Z")
+    sender.put(
+        {
+            "destination": numbers,
+            "type": "template",
+            "reference": "spring-sale",
+            "category": "marketing",
+            "template": {"name": "spring_sale", "language": {"code": "en"}},
+        }
+    )
+    sender.run_until_empty()
+    ids = [f"id{number[1:]}" for number in numbers[:5]]
+
+    for message_id in ids[:4]:
+        status(post, message_id, "sent")
+    status(post, ids[0], "received")
+    status(post, ids[0], "received")  # the provider's retry
+    status(post, ids[0], "read")
+    status(post, ids[1], "read")  # read before its delivery report...
+    status(post, ids[1], "received")  # ...which comes late and moves nothing
+    status(post, ids[2], "received")
+    status(post, ids[3], "rejected")
+    status(post, ids[3], "rejected")
+
+    code, answer = summary("spring-sale")
+
+    assert code == 200
+    assert {key: answer[key] for key in ("accepted", "sent", "received", "read", "rejected", "expired")} == {
+        "accepted": 5,
+        "sent": 4,
+        "received": 3,  # the one read before its delivery report counts as delivered
+        "read": 2,
+        "rejected": 1,
+        "expired": 0,
+    }
+    assert answer["failed"] == {"opted_out": 1} and answer["opted_out"] == 1
+    assert (answer["delivery_rate"], answer["read_rate"]) == (0.6, 0.4)
+    assert answer["first_at"] <= answer["last_at"]
+
+
+def test_a_broadcast_refused_as_a_whole_counts_every_recipient(sender, summary):
+    sender.configure(TEMPLATE_POLICY="enforce")
+    sender.put({"command": "update_catalogue", "templates": [{"name": "x", "language": "en", "category": "utility"}]})
+    sender.route()
+    sender.put(
+        {
+            "destination": recipients(7),
+            "type": "template",
+            "reference": "bad-template",
+            "template": {"name": "no_such_template", "language": {"code": "en"}},
+        }
+    )
+    sender.run_until_empty()
+
+    assert summary("bad-template")[1]["failed"] == {"template_not_found": 7}
+
+
+def test_a_reference_nothing_was_sent_under_has_an_empty_summary_and_a_bad_one_is_400(summary):
+    code, answer = summary("never-used")
+    assert code == 200
+    assert (answer["accepted"], answer["failed"], answer["delivery_rate"], answer["first_at"]) == (0, {}, None, None)
+    assert summary("x" * 300)[0] == 400
+
+
+def test_messages_without_a_reference_write_no_counters(sender, provider):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": "m-1", "status": "accepted"}])
+    sender.configure(WINDOW_POLICY="off")
+    sender.put({"destination": "+64211234567", "type": "text", "text": {"body": "hi"}})
+    sender.run_until_empty()
+    assert not [item for item in sender.items() if item["pk"].startswith("SUMMARY#")]
