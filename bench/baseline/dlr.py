@@ -11,12 +11,13 @@ from decimal import Decimal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from bench.baseline import summary
 from bench.baseline.callback_common import answer, authorized, client, number
 
 TABLE = os.environ["TABLE_NAME"]
 BUS = os.environ["EVENT_BUS_NAME"]
 PROVISIONAL_SECONDS = 86400  # a record a DLR creates lives a day unless the send completes it
-RANK = {"accepted": 0, "sent": 1, "received": 2, "rejected": 2, "expired": 2}
+RANK = {"accepted": 0, "sent": 1, "received": 2, "rejected": 2, "expired": 2, "read": 3}
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
 
@@ -117,6 +118,16 @@ def lambda_handler(event, context):
     )
     if published.get("FailedEntryCount"):
         return answer(503, {"error": "dependency_failed"})
+    if detail.get("reference"):
+        before = RANK.get(previous or "accepted", 0)
+        reached = {"sent": 1, "received": 2, "read": 3}
+        counts = (
+            {status: 1}
+            if status in ("rejected", "expired")
+            else {name: 1 for name, rank in reached.items() if before < rank <= RANK[status]}
+        )
+        if counts:
+            summary.add(dynamodb, TABLE, detail["reference"], message_id, counts, stamp)
     dynamodb.update_item(
         TableName=TABLE,
         Key=key,

@@ -18,6 +18,8 @@ import urllib3
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
+from bench.baseline import summary
+
 TABLE = os.environ["TABLE_NAME"]
 BUS = os.environ["EVENT_BUS_NAME"]
 SECRET_ARN = os.environ["PROVIDER_SECRET_ARN"]
@@ -228,6 +230,8 @@ def send(body, context):
     )
     if published.get("FailedEntryCount"):
         raise RuntimeError("EventBridge did not take the event")
+    if reference:
+        summary.add(dynamodb, TABLE, reference, message_id, {"accepted": 1}, at)
     dynamodb.update_item(
         TableName=TABLE,
         Key={"pk": {"S": f"MSG#{message_id}"}},

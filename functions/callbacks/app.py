@@ -17,6 +17,7 @@ from wab.models.inbound import UntypedMessage, known_type
 from wab.observability import count, logger, metrics, tracer
 from wab.optouts import OptOuts
 from wab.outbox import lease_until_ms
+from wab.parking import Parking
 from wab.publisher import EventPublisher
 from wab.settings import CallbackSettings, load
 from wab.store import MessageStore
@@ -59,6 +60,9 @@ def handling() -> callbacks.Handling:
         clock.now(),
         lease_until,
         optouts=OptOuts(settings.table_name),
+        parking=Parking(settings.table_name, send_queue_url=settings.send_queue_url)
+        if settings.send_queue_url
+        else None,
         opt_out_keywords=keyword_set(settings.opt_out_keywords),
         opt_in_keywords=keyword_set(settings.opt_in_keywords),
     )

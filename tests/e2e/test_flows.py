@@ -258,6 +258,36 @@ def test_outside_the_window_a_free_form_send_fails_fast_and_a_reply_opens_it(gat
     assert accepted_id(collect(gateway, delivered(command["reference"])), command["reference"])
 
 
+def test_outside_the_window_the_fallback_template_goes_and_the_reply_releases_the_message(gateway: Gateway) -> None:
+    destination = customer()
+    reference = f"e2e-{uuid.uuid4()}"
+    command = {
+        "destination": destination,
+        "type": "text",
+        "text": {"body": "Your parcel is at the depot"},
+        "reference": reference,
+        "fallback_template": {"name": "order_shipped", "language": {"code": "en"}},
+    }
+    gateway.request("WhatsApp Send Requested", command, source="e2e.tests")
+
+    def of(kind: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e["detail"] for e in events if e["detail-type"] == kind and e["detail"].get("reference") == reference]
+
+    events = collect(gateway, lambda events: bool(of("WhatsApp Message Parked", events)))
+    [parked] = of("WhatsApp Message Parked", events)
+    assert [message["type"] for message in gateway.simulate(f"/_sim/messages?reference={reference}")] == ["template"]
+
+    gateway.simulate("/_sim/mo", {"type": "text", "from": destination, "text": "where is it?"})
+    events = collect(
+        gateway,
+        lambda events: any(e["type"] == "text" for e in of("WhatsApp Message Accepted", events)),
+    )
+    [released] = of("WhatsApp Message Released", events)
+    assert released["park_id"] == parked["park_id"]
+    sent = gateway.simulate(f"/_sim/messages?reference={reference}")
+    assert [message["type"] for message in sent] == ["template", "text"]
+
+
 def test_unauthenticated_callbacks_are_refused_and_nothing_is_stored(gateway: Gateway, local_stack: LocalStack) -> None:
     message_id = str(uuid.uuid4())
     body = {

@@ -96,7 +96,13 @@ def test_the_stage_throttles_come_from_the_template(template: TranslatedTemplate
 
 def test_functions_know_their_code_handler_timeout_and_layer(template: TranslatedTemplate) -> None:
     functions = template.functions()
-    assert set(functions) == {"CallbacksFunction", "IntakeFunction", "MessagesFunction", "SenderFunction"}
+    assert set(functions) == {
+        "CallbacksFunction",
+        "IntakeFunction",
+        "MessagesFunction",
+        "ParkingFunction",
+        "SenderFunction",
+    }
     sender = functions["SenderFunction"]
     assert sender.code_dir == ROOT / "functions" / "sender"
     assert sender.handler == "app.lambda_handler"
@@ -138,6 +144,7 @@ def test_the_send_queue_and_the_lanes_are_fifo_and_redrive_to_the_dead_letter_qu
         "BulkLaneQueue",
         "SendDeadLetterQueue",
         "RuleDeadLetterQueue",
+        "ParkingQueue",
     }
     # Six times the timeout of the function that reads each: intake 30 s, sender 60 s.
     for name, visibility in (("SendQueue", 180), ("PriorityLaneQueue", 360), ("BulkLaneQueue", 360)):
@@ -179,6 +186,7 @@ def test_event_source_mapping_has_batching_partial_failures_and_concurrency(
         "arn-of-SendQueue": "IntakeFunction",
         "arn-of-PriorityLaneQueue": "SenderFunction",
         "arn-of-BulkLaneQueue": "SenderFunction",
+        "arn-of-ParkingQueue": "ParkingFunction",
     }
     for mapping in mappings.values():
         assert int(resolver.resolve(mapping.batch_size)) == 10

@@ -403,6 +403,7 @@ def sender(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
             redrive = {"deadLetterTargetArn": queue_arn(urls["dlq"]), "maxReceiveCount": "1000"}
             attributes["RedrivePolicy"] = json.dumps(redrive)
         urls[name] = sqs.create_queue(QueueName=f"{name}.fifo", Attributes=attributes)["QueueUrl"]
+    urls["parking"] = sqs.create_queue(QueueName="parking")["QueueUrl"]
     harness = Harness(
         aws,
         urls,
@@ -421,6 +422,7 @@ def sender(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
         BROADCAST_CHUNK_SIZE="100",
         NUMBER_RATE_PER_SECOND="1000",
         MEDIA_BUCKETS="wab-media-test,whatsapp-gateway-mediabucket-example",
+        PARKING_QUEUE_URL=urls["parking"],
     )
 
     def postponed(params: dict[str, Any], **_: Any) -> None:

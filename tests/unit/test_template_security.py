@@ -219,7 +219,11 @@ def test_each_function_polls_only_its_own_queues(resources: dict[str, dict[str, 
         [alias] = referenced(mapping["FunctionName"])
         function = resources[alias]["Properties"]["FunctionName"]["Ref"]
         polled.setdefault(function, set()).update(referenced(mapping["EventSourceArn"]))
-    assert polled == {"IntakeFunction": {"SendQueue"}, "SenderFunction": {"PriorityLaneQueue", "BulkLaneQueue"}}
+    assert polled == {
+        "IntakeFunction": {"SendQueue"},
+        "SenderFunction": {"PriorityLaneQueue", "BulkLaneQueue"},
+        "ParkingFunction": {"ParkingQueue"},
+    }
     for function, queues in polled.items():
         receive = [
             statement
@@ -500,6 +504,7 @@ def test_alarms_cover_the_flows() -> None:
         ("AWS/Lambda", "Errors", "CallbacksFunction"),
         ("AWS/Lambda", "Errors", "MessagesFunction"),
         ("AWS/Lambda", "Errors", "IntakeFunction"),
+        ("AWS/Lambda", "Errors", "ParkingFunction"),
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", "SendQueue"),
         ("AWS/ApiGateway", "5xx", "HttpApi"),
         ("AWS/ApiGateway", "4xx", "HttpApi"),
@@ -516,7 +521,7 @@ def test_alarms_cover_the_flows() -> None:
 # The bus, the rules' deliveries, the alarm topic's key
 # ---------------------------------------------------------------------------------------------------------------
 
-PUBLISHERS = {"CallbacksFunctionRole", "IntakeFunctionRole", "SenderFunctionRole"}
+PUBLISHERS = {"CallbacksFunctionRole", "IntakeFunctionRole", "ParkingFunctionRole", "SenderFunctionRole"}
 
 
 def test_only_the_gateways_own_roles_may_publish_its_facts() -> None:

@@ -2,7 +2,7 @@
 
 from wab import clock
 from wab.models.commands import MessageCommand
-from wab.models.events import MessageAccepted
+from wab.models.events import EventDetail, MessageAccepted
 from wab.models.records import MessageRecord, StatusEntry
 from wab.outbox import Change, Evolve, commit, commit_new, deliver
 from wab.outcomes import Accepted
@@ -11,6 +11,7 @@ from wab.status import moves_forward
 from wab.store import MessageStore
 
 ACCEPTED_KEY = "accepted"
+PARKED_KEY = "parked"  # the `Parked` event of a message whose fallback template this record is
 
 
 def record_accepted(
@@ -23,8 +24,10 @@ def record_accepted(
     at: str,
     retention_days: int,
     lease_until: int,
+    also: dict[str, EventDetail] | None = None,
 ) -> None:
-    """Write the records and publish their events, each once however often this runs.
+    """Write the records and publish their events, each once however often this runs. `also`: events of a single
+    send's record besides its `Accepted`, published once with it.
 
     A single send's record is usually new: written with one conditional put. A broadcast chunk's records are written
     25 at a time, except those a DLR created first, which are merged under the versioned write like a single send.
@@ -32,9 +35,13 @@ def record_accepted(
     expires_at = int(clock.now().timestamp()) + retention_days * 86400
 
     def acceptance(one: Accepted) -> Evolve:
-        return lambda current: accept(
-            current, accepted=one, command=command, source=source, at=at, expires_at=expires_at
-        )
+        def evolve(current: MessageRecord | None) -> Change | None:
+            change = accept(current, accepted=one, command=command, source=source, at=at, expires_at=expires_at)
+            if change is not None and also:
+                change.events.update(also)
+            return change
+
+        return evolve
 
     if len(accepted) == 1:
         [only] = accepted

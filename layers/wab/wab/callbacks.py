@@ -28,6 +28,7 @@ from wab.models.types import canonical_number, contact_hash
 from wab.models.validation import describe
 from wab.optouts import OptOuts
 from wab.outbox import Change, Pending, commit, deliver, release
+from wab.parking import Parking
 from wab.publisher import EventPublisher
 from wab.received import RECEIVED_KEY, fitted, received_event
 from wab.status import is_known, moves_forward
@@ -104,6 +105,7 @@ class Handling:
     now: datetime
     lease_until: int  # epoch ms (`outbox.lease_until_ms`)
     optouts: OptOuts | None = None
+    parking: Parking | None = None
     opt_out_keywords: frozenset[str] = keyword_set(DEFAULT_OPT_OUT)
     opt_in_keywords: frozenset[str] = keyword_set(DEFAULT_OPT_IN)
 
@@ -173,10 +175,12 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     window_moves = RECEIVED_KEY in pending.keys
 
     def prepare() -> set[str]:
-        """Before the events: the window moves, and a keyword's choice is recorded (its event is not news when the
-        contact had already made that choice)."""
+        """Before the events: the window moves, releasing what was parked for the contact, and a keyword's choice is
+        recorded (its event is not news when the contact had already made that choice)."""
         if window_moves:
-            store.record_inbound(contact, received_at, handling.expires_at)
+            parked = store.record_inbound(contact, received_at, handling.expires_at)
+            if parked and handling.parking is not None:
+                handling.publisher.publish_all(handling.parking.release(contact, parked))
         event = pending.record.outbox.get(OPT_KEY)
         if event is None or OPT_KEY not in pending.keys or handling.optouts is None:
             return set()

@@ -31,6 +31,11 @@ class Failure(Model):
     last_error: LastError | None = None
 
 
+class Parked(Model):
+    park_id: str
+    parked_until: str
+
+
 class Outcome(Model):
     """What doing a command produced; stored by Powertools and handed back when the command comes again."""
 
@@ -41,6 +46,7 @@ class Outcome(Model):
     unreported: list[Failure] = Field(default_factory=list)  # failures to publish at completion
     media_id: str | None = None
     records_erased: int | None = None  # set by an erasure
+    parked: Parked | None = None  # the message waits for the customer; what was accepted is its fallback template
 
 
 def failed_event(command: AnyCommand, failure: Failure, *, repeat: bool = False) -> MessageFailed:
@@ -93,9 +99,12 @@ def rejection(rejected: ProviderRejected, destination: str | None) -> Failure:
     return Failure(destination=destination, code=rejected.code, message=rejected.message)
 
 
+WINDOW_CLOSED = "outside_24h_window"
+
+
 def window_failure(destination: str) -> Failure:
     return Failure(
         destination=destination,
-        code="outside_24h_window",
+        code=WINDOW_CLOSED,
         message="the customer has not written in the last 24 hours; only a template can be sent (WhatsApp 131047)",
     )

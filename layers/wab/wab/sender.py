@@ -29,6 +29,7 @@ timeout on a send has the same ambiguity. The provider offers no idempotency key
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -44,7 +45,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
 from wab import aws, clock, lanes, media
-from wab.acceptance import record_accepted
+from wab.acceptance import PARKED_KEY, record_accepted
 from wab.broadcasts import match_broadcast_answers
 from wab.catalogue import REJECTION_CODES, Catalogue
 from wab.erasure import contact_erased
@@ -62,16 +63,25 @@ from wab.models.commands import (
     fingerprint,
     idempotency_key,
 )
-from wab.models.events import ContactOptedOut, EventDetail, MediaUploaded, MessageAccepted, TemplateRejected
+from wab.models.events import (
+    ContactOptedOut,
+    EventDetail,
+    MediaUploaded,
+    MessageAccepted,
+    MessageParked,
+    TemplateRejected,
+)
 from wab.models.types import contact_hash
 from wab.observability import count, logger
 from wab.optouts import OptOuts
 from wab.outbox import lease_until_ms
 from wab.outcomes import (
+    WINDOW_CLOSED,
     Accepted,
     CommandKey,
     Failure,
     Outcome,
+    Parked,
     count_failures,
     failed_event,
     invalid_command_event,
@@ -79,6 +89,7 @@ from wab.outcomes import (
     window_exceeded,
 )
 from wab.pacing import Deferred, RateBudget
+from wab.parking import Parking, ParkingFull, park_id_for
 from wab.provider import BroadcastAnswer, OpenFile, ProviderClient, SendAnswer
 from wab.publisher import EventPublisher
 from wab.queues import DeadLetterQueue, Queue
@@ -117,9 +128,11 @@ class Sender:
         attempts: Attempts,
         dead_letters: DeadLetterQueue,
         screen: Screen,
+        parking: Parking,
     ):
         self.settings = settings
         self.screen = screen
+        self.parking = parking
         self.store = store
         self.publisher = publisher
         self.provider = provider
@@ -169,6 +182,7 @@ class Sender:
                 template_policy=settings.template_policy,
                 window_policy=settings.window_policy,
             ),
+            parking=Parking(settings.table_name, timer_queue_url=settings.parking_queue_url),
         )
 
     # --- one lane message --------------------------------------------------------------------------------------
@@ -255,7 +269,9 @@ class Sender:
         elif isinstance(command, MediaUploadCommand):
             outcome = self._upload(command)
         elif isinstance(command, SendCommand | BroadcastCommand):
-            outcome = self._send(command) if isinstance(command, SendCommand) else self._broadcast(command)
+            outcome = (
+                self._send(command, command_key.key) if isinstance(command, SendCommand) else self._broadcast(command)
+            )
             if outcome.accepted:
                 count("SendsAccepted", len(outcome.accepted))
                 _log_accepted(outcome.accepted)
@@ -263,9 +279,11 @@ class Sender:
             raise InvalidCommand(f"{command.command} is not a command the sender carries out")
         return outcome.model_copy(update={"delivery_id": request.delivery_id})
 
-    def _send(self, command: SendCommand) -> Outcome:
+    def _send(self, command: SendCommand, key: str) -> Outcome:
         destination = command.destination
         recipients, failures = self.screen.admit(command, [destination])
+        if not recipients and command.fallback_template and [f.code for f in failures] == [WINDOW_CLOSED]:
+            return self._fall_back(command, key)
         if not recipients:
             return self._report(command, failures)
         self._wait_for_departure(command, 1)
@@ -277,6 +295,33 @@ class Sender:
             self._learn_from(rejected, command, [destination])
             return self._report(command, [rejection(rejected, destination)])
         return Outcome(at=_now(), accepted=[Accepted(message_id=answer.id, destination=destination)])
+
+    def _fall_back(self, command: SendCommand, key: str) -> Outcome:
+        """The window is closed: park the message (first, so that a retry never sends the template twice), then send
+        its fallback template. A template that is refused takes the message off the parking again."""
+        destination, fallback = command.destination, command.fallback()
+        recipients, failures = self.screen.admit(fallback, [destination])
+        if not recipients:
+            return self._report(command, failures)
+        park_id = park_id_for(key)
+        until = clock.now() + timedelta(hours=self.settings.parked_message_hours)
+        expires_at = int(clock.now().timestamp()) + self.settings.retention_days * 86400
+        try:
+            self.parking.park(destination, command, park_id=park_id, until=until, expires_at=expires_at)
+        except ParkingFull as full:
+            return self._report(command, [Failure(destination=destination, code="parking_full", message=str(full))])
+        self._wait_for_departure(fallback, 1)
+        try:
+            answer = self.provider.send(
+                fallback.provider_body(destination, self._source(command)), deadline=self._provider_deadline()
+            )
+        except ProviderRejected as rejected:
+            self._learn_from(rejected, fallback, [destination])
+            self.parking.unpark(destination, park_id)
+            return self._report(command, [rejection(rejected, destination)])
+        count("MessagesParked")
+        parked = Parked(park_id=park_id, parked_until=clock.iso(until))
+        return Outcome(at=_now(), accepted=[Accepted(message_id=answer.id, destination=destination)], parked=parked)
 
     def _broadcast(self, command: BroadcastCommand) -> Outcome:
         recipients, failures = self.screen.admit(command, command.destination)
@@ -380,15 +425,19 @@ class Sender:
     def _complete(self, request: Request, outcome: Outcome, lease_until: int) -> None:
         command = request.command
         if outcome.accepted and isinstance(command, MessageCommand):
+            sent, parked = command, None
+            if outcome.parked and isinstance(command, SendCommand):  # what went is the fallback template
+                sent, parked = command.fallback(), self._parked_event(command, outcome)
             record_accepted(
                 self.store,
                 self.publisher,
-                command,
+                sent,
                 outcome.accepted,
                 source=self._source(command),
                 at=outcome.at,
                 retention_days=self.settings.retention_days,
                 lease_until=lease_until,
+                also={PARKED_KEY: parked} if parked else None,
             )
         if outcome.unreported:
             self._publish_all([failed_event(command, failure) for failure in outcome.unreported])
@@ -398,6 +447,18 @@ class Sender:
             )
             self._publish_all([erased])
             logger.info("contact erased", extra=erased.model_dump(include={"contact_hash", "records_erased"}))
+
+    def _parked_event(self, command: SendCommand, outcome: Outcome) -> MessageParked:
+        assert outcome.parked is not None and outcome.accepted
+        return MessageParked(
+            park_id=outcome.parked.park_id,
+            reference=command.reference,
+            destination=command.destination,
+            fallback_message_id=outcome.accepted[0].message_id,
+            parked_at=outcome.at,
+            parked_until=outcome.parked.parked_until,
+            idempotency_key=command.idempotency_key,
+        )
 
     def _repeat(self, request: Request, outcome: Outcome) -> None:
         """Another request with an idempotency key already used: its command's outcome, published again as a repeat."""
@@ -413,12 +474,14 @@ class Sender:
                     reference=command.reference,
                     destination=one.destination,
                     source=source,
-                    type=command.message.type,
+                    type="template" if outcome.parked else command.message.type,
                     idempotency_key=command.idempotency_key,
                     repeat=True,
                 )
                 for one in outcome.accepted
             ]
+            if outcome.parked and isinstance(command, SendCommand):
+                events.append(self._parked_event(command, outcome).model_copy(update={"repeat": True}))
         if isinstance(command, MediaUploadCommand) and outcome.media_id:
             events.append(self._uploaded(command, outcome.media_id, repeat=True))
         if isinstance(command, EraseContactCommand) and outcome.records_erased is not None:
@@ -475,6 +538,9 @@ class Sender:
         )
         events = [failed_event(command, window_exceeded(reason, error, each)) for each in destinations]
         try:
+            if isinstance(command, SendCommand) and command.fallback_template:  # it may have been parked: not now
+                key = idempotency_key(command, delivery_id=request.delivery_id)
+                self.parking.unpark(command.destination, park_id_for(key))
             self._publish_all(list(events))
         except DependencyFailed:
             return False

@@ -8,7 +8,7 @@
 | PROVIDER_SECRET_ARN | messages, sender | secret with the provider's base URL and credentials |
 | RETENTION_DAYS | callbacks, intake, sender | days before a record expires (TTL), default 180 |
 | SECRET_MAX_AGE_SECONDS | all | how long a secret value is cached, default 300 |
-| SEND_QUEUE_URL | intake | the send queue (FIFO): requests come in here |
+| SEND_QUEUE_URL | intake, callbacks | the send queue (FIFO): requests come in here |
 | PRIORITY_LANE_URL, BULK_LANE_URL | intake, sender | the two FIFO send lanes (`wab.lanes`) |
 | DEAD_LETTER_QUEUE_URL | intake, sender | where a command that crashed the gateway repeatedly is moved |
 | BUSINESS_NUMBER | intake, sender | the WhatsApp business number: the `source` of a command that gives none |
@@ -19,6 +19,8 @@
 | SEND_RETRY_MAX_DELAY_SECONDS | intake, sender | the longest pause between two attempts, default 300 |
 | TEMPLATE_POLICY | intake, sender | a template send the catalogue does not match: `enforce` (fail it), `warn` (send, log, metric), `off`; default warn |
 | OPT_OUT_KEYWORDS, OPT_IN_KEYWORDS | callbacks | comma-separated words that, as a customer's whole message, opt them out of marketing or back in (`wab.keywords`); defaults STOP,UNSUBSCRIBE,STOP PROMOTIONS and START |
+| PARKING_QUEUE_URL | sender, parking | the parking timers' queue (`wab.parking`) |
+| PARKED_MESSAGE_HOURS | sender | how long a message parked behind its fallback template waits for the customer, default 24 |
 | WINDOW_POLICY | sender | free-form send outside the 24-hour window: `enforce` (fail it), `warn` (send, log, metric), `off`; default enforce |
 | BROADCAST_CHUNK_SIZE | intake | most recipients per provider broadcast call (fewer when the number's rate needs it), default 100 |
 | MEDIA_BUCKETS | sender | the buckets media may be uploaded from, comma-separated (the stack's, and MediaBucketNames) |
@@ -48,6 +50,7 @@ class CallbackSettings(Settings):
     retention_days: int = 180
     opt_out_keywords: str = Field(default=DEFAULT_OPT_OUT, max_length=1000)
     opt_in_keywords: str = Field(default=DEFAULT_OPT_IN, max_length=1000)
+    send_queue_url: str | None = None  # where parked messages go once their customer writes
 
 
 class RecordSettings(Settings):
@@ -101,6 +104,15 @@ class SenderSettings(SendPathSettings):
     provider_secret_arn: str
     media_buckets: str = ""  # comma-separated: the only buckets media is uploaded from
     window_policy: Literal["enforce", "warn", "off"] = "enforce"
+    idempotency_days: int = Field(default=7, ge=1, le=30)
+    parking_queue_url: str | None = None
+    parked_message_hours: int = Field(default=24, ge=1, le=720)
+
+
+class ParkingSettings(Settings):
+    event_bus_name: str
+    parking_queue_url: str
+    retention_days: int = Field(default=180, ge=1)
     idempotency_days: int = Field(default=7, ge=1, le=30)
 
 

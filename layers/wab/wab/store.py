@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from wab import aws, jsoncodec
 from wab.errors import DependencyFailed, InvalidPayload
 from wab.models.records import MessageRecord, WhatsAppPointer
+from wab.parking import ParkedMessage, entries_of
 
 BATCH_WRITE_LIMIT = 25  # BatchWriteItem's limit
 BATCH_GET_LIMIT = 100  # BatchGetItem's limit
@@ -160,19 +161,22 @@ class MessageStore:
                 ExpressionAttributeValues=values,
             )
 
-    def record_inbound(self, contact: str, at: str, expires_at: int) -> None:
-        """Remember the contact's latest inbound time; an older, late callback never moves it back."""
+    def record_inbound(self, contact: str, at: str, expires_at: int) -> list[ParkedMessage]:
+        """Remember the contact's latest inbound time; an older, late callback never moves it back. The messages
+        parked for the contact (`wab.parking`), now that the window is open: the same write reads them."""
         try:
             with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
-                self._dynamodb.update_item(
+                answer = self._dynamodb.update_item(
                     TableName=self.table_name,
                     Key=_window_key(contact),
                     UpdateExpression="SET last_inbound_at = :at, expires_at = :expires",
                     ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at < :at",
                     ExpressionAttributeValues={":at": {"S": at}, ":expires": {"N": str(expires_at)}},
+                    ReturnValues="ALL_NEW",
                 )
         except ClientError:
-            pass  # a newer inbound time is already stored
+            return []  # a newer inbound time is already stored: its callback released what was parked
+        return entries_of(answer.get("Attributes") or {})
 
     def last_inbound_at(self, contact: str) -> str | None:
         with aws.dependency("DynamoDB GetItem"):

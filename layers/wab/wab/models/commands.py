@@ -459,6 +459,31 @@ class MessageCommand(CommandBase):
 class SendCommand(MessageCommand):
     command: Literal["send"] = "send"
     destination: E164 = Field(validation_alias=AliasChoices("destination", "to"))
+    # A free-form message outside the customer's window: this template goes instead, and the message is parked until
+    # the customer replies (`wab.parking`).
+    fallback_template: Template | None = None
+
+    @model_validator(mode="after")
+    def fallback_only_for_free_form(self) -> "SendCommand":
+        if self.fallback_template is not None and not self.message.free_form:
+            raise ValueError("fallback_template is for free-form messages; a template needs no fallback")
+        return self
+
+    def fallback(self) -> "SendCommand":
+        """The template to send instead, as a command of its own (the same contact, reference and category)."""
+        assert self.fallback_template is not None
+        return self.model_copy(
+            update={
+                "message": TemplateContent(type="template", template=self.fallback_template),
+                "fallback_template": None,
+                "context": None,
+            }
+        )
+
+    def parked(self, park_id: str) -> "SendCommand":
+        """The message itself, to send once the customer's window opens: its own idempotency key, so the sender
+        does it although it already did (parked) this command."""
+        return self.model_copy(update={"fallback_template": None, "idempotency_key": park_id})
 
 
 class BroadcastCommand(MessageCommand):

@@ -172,3 +172,31 @@ class ContactOptedIn(ContactChoice):
     """A contact who had opted out asked for marketing again (an opt-in keyword)."""
 
     detail_type: ClassVar[str] = "WhatsApp Contact Opted In"
+
+
+class MessageParked(EventDetail):
+    """A free-form message met a closed window: its `fallback_template` went instead (`fallback_message_id`) and the
+    message waits for the customer's reply until `parked_until`, then fails as `parked_expired`."""
+
+    detail_type: ClassVar[str] = "WhatsApp Message Parked"
+
+    park_id: str  # the parked message's idempotency key once it is released
+    reference: str | None = None
+    destination: str
+    fallback_message_id: str
+    parked_at: str
+    parked_until: str
+    idempotency_key: str | None = None
+    repeat: bool | None = None  # true: a repeat of a command already done; this is that command's outcome again
+
+
+class MessageReleased(EventDetail):
+    """The customer wrote: a parked message is on its way (its `Accepted` follows, with `park_id` as its
+    idempotency key)."""
+
+    detail_type: ClassVar[str] = "WhatsApp Message Released"
+
+    park_id: str
+    reference: str | None = None
+    destination: str
+    released_at: str

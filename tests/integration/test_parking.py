@@ -1,0 +1,180 @@
+"""Re-engagement: a free-form message to a customer whose window is closed goes as its fallback template, waits
+parked, and is sent when the customer writes, or fails as `parked_expired` when they do not in time."""
+
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import responses
+
+from tests.helpers import LambdaContext, load_handler
+from tests.integration.test_sender import BASE_URL, details
+
+CUSTOMER = "+64211234567"
+
+
+def free_form(text: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "destination": CUSTOMER,
+        "type": "text",
+        "text": {"body": text},
+        "reference": "order-1042",
+        "fallback_template": {"name": "order_update", "language": {"code": "en"}},
+        **fields,
+    }
+
+
+def mo(message_id: str, text: str = "Hi!") -> dict[str, Any]:
+    now = str(int(time.time()))  # the customer writes now: their window opens
+    content = {"from": CUSTOMER, "id": f"wamid.{message_id}", "timestamp": now, "type": "text"}
+    return {
+        "id": message_id,
+        "source": CUSTOMER,
+        "destination": "1234567890",
+        "content": {**content, "text": {"body": text}},
+    }
+
+
+@pytest.fixture
+def provider_ids(provider):
+    sent: list[dict[str, Any]] = []
+
+    def accept(request: Any) -> tuple[int, dict, str]:
+        sent.append(json.loads(request.body))
+        return 202, {}, json.dumps([{"id": f"m-{len(sent)}", "status": "accepted"}])
+
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages", callback=accept)
+    return sent
+
+
+@pytest.fixture
+def parking(aws):
+    module = load_handler("parking")
+    module.dependencies.cache_clear()
+    return module
+
+
+def test_a_closed_window_sends_the_template_and_the_customers_reply_releases_the_message(sender, provider_ids, post):
+    sender.configure(WINDOW_POLICY="enforce")
+    sender.put(free_form("Your parcel is at the depot", idempotency_key="notice-1"))
+    sender.run_until_empty()
+
+    assert [body["type"] for body in provider_ids] == ["template"]
+    published = sender.published()
+    [accepted] = details(published, "WhatsApp Message Accepted")
+    [parked] = details(published, "WhatsApp Message Parked")
+    assert (accepted["type"], accepted["message_id"]) == ("template", "m-1")
+    assert (parked["fallback_message_id"], parked["reference"], parked["idempotency_key"]) == (
+        "m-1",
+        "order-1042",
+        "notice-1",
+    )
+    assert sender.record("m-1")["type"] == "template"
+
+    assert post("mo", mo("mo-1"))[0] == 200
+    assert post("mo", mo("mo-1"))[0] == 200  # the provider's retry releases nothing more
+    [released] = details(sender.published(), "WhatsApp Message Released")
+    assert released["park_id"] == parked["park_id"]
+
+    sender.run_until_empty()
+    assert [body["type"] for body in provider_ids] == ["template", "text"]
+    assert provider_ids[1]["text"]["body"] == "Your parcel is at the depot"
+    [sent] = details(sender.published(), "WhatsApp Message Accepted")
+    assert (sent["type"], sent["idempotency_key"], sent["reference"]) == ("text", parked["park_id"], "order-1042")
+
+    assert post("mo", mo("mo-2"))[0] == 200
+    sender.run_until_empty()
+    assert len(provider_ids) == 2
+
+
+def test_parked_messages_are_released_in_the_order_they_were_parked(sender, provider_ids, post):
+    sender.configure(WINDOW_POLICY="enforce")
+    for number in range(3):
+        sender.put(free_form(f"update {number}", idempotency_key=f"update-{number}"))
+        sender.run_until_empty()
+    assert post("mo", mo("mo-1"))[0] == 200
+    sender.run_until_empty()
+
+    assert [body.get("text", {}).get("body") for body in provider_ids[3:]] == ["update 0", "update 1", "update 2"]
+
+
+def test_the_same_command_again_parks_and_sends_nothing_more(sender, provider_ids):
+    sender.configure(WINDOW_POLICY="enforce")
+    sender.put(free_form("hello", idempotency_key="same"), free_form("hello", idempotency_key="same"))
+    sender.run_until_empty()
+
+    assert len(provider_ids) == 1
+    published = sender.published()
+    assert len(details(published, "WhatsApp Message Parked")) == 2  # the second a repeat: the same outcome told again
+    assert [event.get("repeat") for event in details(published, "WhatsApp Message Parked")] == [None, True]
+
+
+def test_a_message_the_customer_never_answers_fails_as_parked_expired_once(
+    sender, provider_ids, post, parking, monkeypatch
+):
+    from wab import clock
+
+    sender.configure(WINDOW_POLICY="enforce")
+    sender.put(free_form("hello", idempotency_key="quiet-1"))
+    sender.run_until_empty()
+    [parked] = details(sender.published(), "WhatsApp Message Parked")
+    timer = {"contact": CUSTOMER, "park_id": parked["park_id"], "parked_until": parked["parked_until"]}
+
+    def fire() -> dict[str, Any]:
+        event = {"Records": [{"messageId": "t-1", "body": json.dumps(timer), "eventSource": "aws:sqs"}]}
+        return parking.lambda_handler(event, LambdaContext())
+
+    assert fire() == {"batchItemFailures": []}  # too early: the timer is started again
+    assert details(sender.published(), "WhatsApp Message Failed") == []
+
+    later = clock.now() + timedelta(hours=25)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    assert fire() == {"batchItemFailures": []}
+    assert fire() == {"batchItemFailures": []}  # a timer delivered twice
+    [failed] = details(sender.published(), "WhatsApp Message Failed")
+    assert (failed["error"]["code"], failed["idempotency_key"], failed["destination"]) == (
+        "parked_expired",
+        "quiet-1",
+        CUSTOMER,
+    )
+
+    assert post("mo", mo("mo-1"))[0] == 200  # too late: nothing is released
+    assert details(sender.published(), "WhatsApp Message Released") == []
+    sender.run_until_empty()
+    assert len(provider_ids) == 1
+
+
+def test_a_refused_fallback_template_fails_the_command_and_parks_nothing(sender, provider, post):
+    provider.add(
+        responses.POST,
+        f"{BASE_URL}/messages",
+        status=400,
+        json={"error": "(#132001) Template name does not exist in the translation", "message": "x", "statusCode": 400},
+    )
+    sender.configure(WINDOW_POLICY="enforce")
+    sender.put(free_form("hello"))
+    sender.run_until_empty()
+
+    [failed] = details(sender.published(), "WhatsApp Message Failed")
+    assert failed["error"]["code"] == "132001"
+    assert post("mo", mo("mo-1"))[0] == 200
+    assert details(sender.published(), "WhatsApp Message Released") == []
+
+
+def test_a_fallback_is_refused_on_a_template_send():
+    from wab.errors import InvalidCommand
+    from wab.models.commands import parse_command
+
+    with pytest.raises(InvalidCommand, match="fallback_template is for free-form messages"):
+        parse_command(
+            json.dumps(
+                {
+                    "destination": CUSTOMER,
+                    "type": "template",
+                    "template": {"name": "a", "language": {"code": "en"}},
+                    "fallback_template": {"name": "b", "language": {"code": "en"}},
+                }
+            )
+        )
