@@ -221,28 +221,26 @@ class MessageStore:
 
     def _contact_message_ids(self, contact: str) -> tuple[list[str], set[str]]:
         """The ids of every message record of the contact (MO and MT), all pages of the `by-contact` index, and the
-        WhatsApp ids they hold or name."""
+        WhatsApp ids they hold or name (read from the records, so the index need hold nothing but keys)."""
         index, key_attribute = INDEX_BY_KEY["contact"]
-        query: dict[str, Any] = {
-            "IndexName": index,
-            "KeyConditionExpression": "#key = :value",
-            "ProjectionExpression": "pk, whatsapp_message_id, original_whatsapp_message_id",
-            "ExpressionAttributeNames": {"#key": key_attribute},
-            "ExpressionAttributeValues": {":value": {"S": contact}},
-        }
         message_ids: list[str] = []
-        whatsapp_ids: set[str] = set()
+        start: dict[str, Any] | None = None
         while True:
-            with aws.dependency("DynamoDB Query"):
-                page = self._dynamodb.query(TableName=self.table_name, **query)
-            for item in page.get("Items", []):
-                message_ids.append(item["pk"]["S"].removeprefix("MSG#"))
-                for name in ("whatsapp_message_id", "original_whatsapp_message_id"):
-                    if name in item:
-                        whatsapp_ids.add(item[name]["S"])
-            if "LastEvaluatedKey" not in page:
-                return message_ids, whatsapp_ids
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            items, start = self.query_keys(index, key_attribute, contact, start=start)
+            message_ids += [item["pk"]["S"].removeprefix("MSG#") for item in items]
+            if start is None:
+                break
+        records = self._batch_get(
+            [_message_key(message_id) for message_id in message_ids],
+            "pk, whatsapp_message_id, original_whatsapp_message_id",
+        )
+        whatsapp_ids = {
+            item[name]["S"]
+            for item in records
+            for name in ("whatsapp_message_id", "original_whatsapp_message_id")
+            if name in item
+        }
+        return message_ids, whatsapp_ids
 
     def delete(self, keys: list[dict[str, Any]]) -> None:
         """Delete items by key (`message_key`, `contact_item_key`), 25 per BatchWriteItem; a missing one is no error."""
@@ -284,6 +282,32 @@ class MessageStore:
             else:
                 raise DependencyFailed("DynamoDB left keys unread after retries (throttled)")
         return found
+
+    def query_keys(
+        self,
+        index: str,
+        key_attribute: str,
+        value: str,
+        *,
+        limit: int | None = None,
+        start: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of an index under `value`, newest first: its items (callers read `pk`, the index key and
+        `created_at`, which is all the index holds) and the LastEvaluatedKey (None at the end)."""
+        query: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": "#key = :value",
+            "ExpressionAttributeNames": {"#key": key_attribute},
+            "ExpressionAttributeValues": {":value": {"S": value}},
+            "ScanIndexForward": False,
+        }
+        if limit is not None:
+            query["Limit"] = limit
+        if start is not None:
+            query["ExclusiveStartKey"] = start
+        with aws.dependency("DynamoDB Query"):
+            page = self._dynamodb.query(TableName=self.table_name, **query)
+        return page.get("Items", []), page.get("LastEvaluatedKey")
 
     def list_by(
         self, field: str, value: str, *, limit: int, cursor: str | None
