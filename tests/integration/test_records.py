@@ -176,3 +176,160 @@ def test_a_cursor_from_another_listing_is_refused(deliver, get):
     _, page = get(f"/contacts/{CUSTOMER}/messages", {"limit": "1"})
     status, answer = get("/contacts/+64220000000/messages", {"cursor": page["next_cursor"]})
     assert (status, answer["error"]) == (400, "invalid_cursor")
+
+
+# --- listings read the index's keys, then the records --------------------------------------------------------------
+
+CAMPAIGN = "campaign-42"
+
+
+def mt_id(number: int) -> str:
+    return f"b95fc11e-37f0-4770-a082-{number:012d}"
+
+
+def accept(aws, reference: str, numbers: range, at: str, destination: str = CUSTOMER) -> None:
+    """MT records as the sender writes a broadcast chunk's: one batch, one creation time for all of them."""
+    from wab.acceptance import record_accepted
+    from wab.models.commands import validate_command
+    from wab.outcomes import Accepted
+    from wab.publisher import EventPublisher
+    from wab.store import MessageStore
+
+    command = validate_command(
+        {"destination": destination, "type": "text", "text": {"body": "Spring sale"}, "reference": reference}
+    )
+    record_accepted(
+        MessageStore(aws.table_name),
+        EventPublisher(aws.bus_name),
+        command,  # type: ignore[arg-type]
+        [Accepted(message_id=mt_id(number), destination=destination) for number in numbers],
+        source="1234567890",
+        at=at,
+        retention_days=30,
+        lease_until=2**62,
+    )
+    aws.published()
+
+
+def every_page(get, path: str, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Every item of a listing, following `next_cursor` with pages of `limit`; and how many pages it took."""
+    items: list[dict[str, Any]] = []
+    query = {"limit": str(limit)}
+    for pages in range(1, 1000):
+        status, page = get(path, query)
+        assert status == 200, page
+        assert len(page["items"]) <= limit
+        items += page["items"]
+        if page["next_cursor"] is None:
+            return items, pages
+        query = {"limit": str(limit), "cursor": page["next_cursor"]}
+    raise AssertionError("the listing never ended")
+
+
+def test_a_listing_shows_each_record_as_it_is_now(aws, deliver, get):
+    accept(aws, CAMPAIGN, range(3), at="2026-11-30T10:00:00.000000Z")
+    deliver("dlr", {"id": mt_id(1), "status": "sent"})
+    deliver("dlr", {"id": mt_id(1), "status": "received"})
+    deliver("dlr", {"id": mt_id(2), "status": "sent"})
+
+    for path in (f"/references/{CAMPAIGN}/messages", f"/contacts/{CUSTOMER}/messages"):
+        status, page = get(path)
+        assert status == 200
+        statuses = {item["id"]: (item["status"], len(item["status_history"])) for item in page["items"]}
+        assert statuses == {mt_id(0): ("accepted", 1), mt_id(1): ("received", 3), mt_id(2): ("sent", 2)}
+
+
+def test_a_contact_is_listed_page_by_page_across_messages_in_and_out(aws, deliver, get):
+    for number in range(1, 9):
+        deliver("mo", inbound(number))
+    accept(aws, CAMPAIGN, range(5), at="2026-11-30T10:00:00.000000Z")
+    accept(aws, CAMPAIGN, range(5, 8), at="2026-11-30T10:00:00.000000Z", destination="+64229999999")
+
+    items, pages = every_page(get, f"/contacts/{CUSTOMER}/messages", 3)
+
+    assert sorted(item["id"] for item in items) == sorted(
+        [f"c1fc05e6-863e-43bf-86dc-{n:012d}" for n in range(1, 9)] + [mt_id(n) for n in range(5)]
+    )
+    assert pages >= 5  # 13 records, 3 a page
+    stamps = [item["created_at"] for item in items]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+def test_cursors_are_not_interchangeable_between_listings(aws, get):
+    accept(aws, CAMPAIGN, range(4), at="2026-11-30T10:00:00.000000Z")
+    accept(aws, "campaign-43", range(4, 8), at="2026-11-30T10:00:00.000000Z")
+    _, by_reference = get(f"/references/{CAMPAIGN}/messages", {"limit": "1"})
+    _, by_contact = get(f"/contacts/{CUSTOMER}/messages", {"limit": "1"})
+
+    for path, cursor in (
+        ("/references/campaign-43/messages", by_reference["next_cursor"]),
+        (f"/contacts/{CUSTOMER}/messages", by_reference["next_cursor"]),
+        (f"/references/{CAMPAIGN}/messages", by_contact["next_cursor"]),
+        (f"/references/{CAMPAIGN}/messages", "garbage"),
+    ):
+        status, answer = get(path, {"cursor": cursor})
+        assert (status, answer["error"]) == (400, "invalid_cursor"), path
+
+
+@pytest.fixture
+def batch_gets(aws):
+    """Every BatchGetItem the record API makes (its keys), and a switch that has DynamoDB leave all keys unread."""
+    from botocore.awsrequest import AWSResponse
+    from wab import aws as wab_aws
+
+    calls: list[dict[str, Any]] = []
+    unread: dict[str, int] = {"times": 0}
+
+    def requested(params: dict[str, Any], **_: Any) -> None:
+        calls.append(params["RequestItems"])
+
+    def throttled(**_: Any) -> Any:
+        if unread["times"] > 0:
+            unread["times"] -= 1
+            return AWSResponse("https://dynamodb.test", 200, {}, None), {
+                "Responses": {},
+                "UnprocessedKeys": calls[-1],
+            }
+        return None
+
+    dynamodb = wab_aws.client("dynamodb")
+    hooks = [
+        ("provide-client-params.dynamodb.BatchGetItem", requested),
+        ("before-call.dynamodb.BatchGetItem", throttled),
+    ]
+    for event_name, hook in hooks:
+        dynamodb.meta.events.register(event_name, hook)
+    yield calls, unread
+    for event_name, hook in hooks:
+        dynamodb.meta.events.unregister(event_name, hook)
+
+
+def test_a_listing_reads_again_what_dynamodb_leaves_unprocessed(aws, get, batch_gets, monkeypatch):
+    from wab import store
+
+    monkeypatch.setattr(store.time, "sleep", lambda seconds: None)
+    calls, unread = batch_gets
+    accept(aws, CAMPAIGN, range(6), at="2026-11-30T10:00:00.000000Z")
+    calls.clear()
+    unread["times"] = 2
+
+    status, page = get(f"/references/{CAMPAIGN}/messages")
+
+    assert status == 200
+    assert sorted(item["id"] for item in page["items"]) == [mt_id(number) for number in range(6)]
+    assert len(calls) == 3 and calls[0] == calls[1] == calls[2]
+
+
+def test_a_listing_is_a_503_when_dynamodb_keeps_leaving_keys_unread(aws, get, batch_gets, monkeypatch):
+    from wab import store
+
+    monkeypatch.setattr(store.time, "sleep", lambda seconds: None)
+    calls, unread = batch_gets
+    accept(aws, CAMPAIGN, range(2), at="2026-11-30T10:00:00.000000Z")
+    calls.clear()
+    unread["times"] = 1000
+
+    status, answer = get(f"/contacts/{CUSTOMER}/messages")
+
+    assert (status, answer["error"]) == (503, "dependency_failed")
+    assert len(calls) == store.BATCH_ATTEMPTS

@@ -8,16 +8,14 @@ version read, so concurrent callbacks never lose updates. The sender's idempoten
 share the table; Powertools writes them.
 """
 
-import base64
-import binascii
 import time
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from wab import aws, jsoncodec
-from wab.errors import DependencyFailed, InvalidPayload
+from wab import aws
+from wab.errors import DependencyFailed
 from wab.models.records import MessageRecord, WhatsAppPointer
 
 BATCH_WRITE_LIMIT = 25  # BatchWriteItem's limit
@@ -260,15 +258,16 @@ class MessageStore:
             else:
                 raise DependencyFailed("DynamoDB left items unwritten after retries (throttled)")
 
-    def _batch_get(self, keys: list[dict[str, Any]], projection: str) -> list[dict[str, Any]]:
-        """Consistent BatchGetItem in pages of 100 keys, retrying unprocessed keys."""
+    def _batch_get(self, keys: list[dict[str, Any]], projection: str | None) -> list[dict[str, Any]]:
+        """Consistent BatchGetItem in pages of 100 keys (whole items when `projection` is None), retrying unprocessed
+        keys a bounded number of times."""
         found: list[dict[str, Any]] = []
         unique = list({key["pk"]["S"]: key for key in keys}.values())  # BatchGetItem refuses duplicate keys
         for start in range(0, len(unique), BATCH_GET_LIMIT):
             request: dict[str, Any] | None = {
                 "Keys": unique[start : start + BATCH_GET_LIMIT],
-                "ProjectionExpression": projection,
                 "ConsistentRead": True,
+                **({"ProjectionExpression": projection} if projection else {}),
             }
             for attempt in range(BATCH_ATTEMPTS):
                 if attempt:
@@ -309,26 +308,11 @@ class MessageStore:
             page = self._dynamodb.query(TableName=self.table_name, **query)
         return page.get("Items", []), page.get("LastEvaluatedKey")
 
-    def list_by(
-        self, field: str, value: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[MessageRecord], str | None]:
-        """Records with this reference or contact, newest first, a page at a time."""
-        index, key_attribute = INDEX_BY_KEY[field]
-        query: dict[str, Any] = {
-            "IndexName": index,
-            "KeyConditionExpression": "#key = :value",
-            "ExpressionAttributeNames": {"#key": key_attribute},
-            "ExpressionAttributeValues": {":value": {"S": value}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if cursor:
-            query["ExclusiveStartKey"] = decode_cursor(cursor, key_attribute, value)
-        with aws.dependency("DynamoDB Query"):
-            page = self._dynamodb.query(TableName=self.table_name, **query)
-        records = [self._record(item) for item in page.get("Items", [])]
-        last = page.get("LastEvaluatedKey")
-        return records, encode_cursor(last) if last else None
+    def get_many(self, message_ids: list[str]) -> dict[str, MessageRecord]:
+        """The stored records of these ids (consistent reads, BatchGetItem), by id; ids not stored are absent."""
+        items = self._batch_get([_message_key(message_id) for message_id in message_ids], None)
+        records = (self._record(item) for item in items)
+        return {record.id: record for record in records}
 
     def _item(self, record: MessageRecord) -> dict[str, Any]:
         return {key: self._serializer.serialize(value) for key, value in item_values(record).items()}
@@ -341,7 +325,14 @@ class MessageStore:
 
 
 def item_values(record: MessageRecord) -> dict[str, Any]:
-    """The record's item as plain Python values (what `put_item` writes, before serialisation)."""
+    """The record's item as plain Python values (what `put_item` writes, before serialisation).
+
+    A record's index keys (`reference_key`, `contact_key`, `created_at`) come out the same on every rewrite. Both
+    indexes project keys only, and DynamoDB writes an index only when a write changes an attribute the index holds
+    (GSI.html#GSI.ThroughputConsiderations), whether the write is an UpdateItem or a PutItem replacing the item: so a
+    DLR's put and an outbox settle leave the indexes alone, and a record costs one index write per index, when it
+    first gets its keys.
+    """
     data = record.model_dump(exclude_none=True)
     for optional in ("content_history", "changes_applied"):  # only inbound records ever have them
         if not data[optional]:
@@ -352,26 +343,3 @@ def item_values(record: MessageRecord) -> dict[str, Any]:
     if record.contact:
         data["contact_key"] = record.contact
     return data
-
-
-def encode_cursor(last_evaluated_key: dict[str, Any]) -> str:
-    plain = {name: value["S"] for name, value in last_evaluated_key.items()}
-    return base64.urlsafe_b64encode(jsoncodec.encode(plain).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, key_attribute: str, value: str) -> dict[str, Any]:
-    """A cursor is only valid for the listing that produced it; anything else is the caller's mistake (400)."""
-    expected = {"pk", key_attribute, "created_at"}
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        plain = jsoncodec.decode(raw, what="cursor")
-    except (binascii.Error, ValueError, InvalidPayload):
-        plain = None
-    if (
-        not isinstance(plain, dict)
-        or set(plain) != expected
-        or not all(isinstance(item, str) for item in plain.values())
-        or plain[key_attribute] != value
-    ):
-        raise InvalidPayload("cursor is not one this listing returned", code="invalid_cursor")
-    return {name: {"S": text} for name, text in plain.items()}
