@@ -178,7 +178,7 @@ def test_a_cursor_from_another_listing_is_refused(deliver, get):
     assert (status, answer["error"]) == (400, "invalid_cursor")
 
 
-# --- listings read the index's keys, then the records --------------------------------------------------------------
+# --- listings read the index's keys, then the records; a reference's records are spread over shards ----------------
 
 CAMPAIGN = "campaign-42"
 
@@ -226,6 +226,27 @@ def every_page(get, path: str, limit: int) -> tuple[list[dict[str, Any]], int]:
     raise AssertionError("the listing never ended")
 
 
+def test_a_broadcast_is_listed_across_its_shards_newest_first_page_by_page(aws, get):
+    from wab.store import REFERENCE_SHARDS
+
+    for chunk, numbers in enumerate((range(0, 40), range(40, 80), range(80, 83))):
+        accept(aws, CAMPAIGN, numbers, at=f"2026-11-30T10:00:0{chunk}.000000Z")
+    accept(aws, "another-campaign", range(100, 105), at="2026-11-30T10:00:01.000000Z")
+
+    items, pages = every_page(get, f"/references/{CAMPAIGN}/messages", 7)
+
+    assert sorted(item["id"] for item in items) == [mt_id(number) for number in range(83)]  # each once, no other
+    assert pages == 12  # 11 full pages and 6 records
+    assert {item["reference"] for item in items} == {CAMPAIGN}
+    stamps = [item["created_at"] for item in items]
+    assert stamps == sorted(stamps, reverse=True)
+    _, whole = get(f"/references/{CAMPAIGN}/messages", {"limit": "100"})
+    assert [item["id"] for item in whole["items"]] == [item["id"] for item in items]  # one order, whatever the page
+    assert whole["next_cursor"] is None
+    stored_keys = {item["reference_key"] for item in aws.items() if item.get("reference") == CAMPAIGN}
+    assert len(stored_keys) == REFERENCE_SHARDS
+
+
 def test_a_listing_shows_each_record_as_it_is_now(aws, deliver, get):
     accept(aws, CAMPAIGN, range(3), at="2026-11-30T10:00:00.000000Z")
     deliver("dlr", {"id": mt_id(1), "status": "sent"})
@@ -253,6 +274,79 @@ def test_a_contact_is_listed_page_by_page_across_messages_in_and_out(aws, delive
     assert pages >= 5  # 13 records, 3 a page
     stamps = [item["created_at"] for item in items]
     assert stamps == sorted(stamps, reverse=True)
+
+
+def put_before_the_shards(aws, number: int, reference: str, at: str) -> None:
+    """An MT record as the gateway wrote it before the shards: its `by-reference` key the plain reference."""
+    import boto3
+    from wab.models.records import MessageRecord
+    from wab.store import item_values
+
+    item = item_values(
+        MessageRecord(id=mt_id(number), direction="MT", reference=reference, created_at=at, updated_at=at)
+    )
+    item["reference_key"] = reference
+    boto3.resource("dynamodb").Table(aws.table_name).put_item(Item=item)
+
+
+def test_records_written_before_the_shards_are_listed_with_the_others(aws, get):
+    accept(aws, CAMPAIGN, range(0, 3), at="2026-11-30T10:00:01.000000Z")
+    put_before_the_shards(aws, 10, CAMPAIGN, "2026-11-30T10:00:02.000000Z")
+    accept(aws, CAMPAIGN, range(3, 5), at="2026-11-30T10:00:03.000000Z")
+    # A reference whose plain key is also a shard's key of CAMPAIGN: listed under its own reference only.
+    put_before_the_shards(aws, 20, f"{CAMPAIGN}#3", "2026-11-30T10:00:04.000000Z")
+
+    items, _ = every_page(get, f"/references/{CAMPAIGN}/messages", 2)
+
+    assert [item["created_at"][17:19] for item in items] == ["03", "03", "02", "01", "01", "01"]
+    assert sorted(item["id"] for item in items) == sorted(mt_id(n) for n in (0, 1, 2, 3, 4, 10))
+    other, _ = every_page(get, f"/references/{CAMPAIGN}%233/messages", 2)
+    assert [item["id"] for item in other] == [mt_id(20)]
+
+
+def reference_cursor(aws, get) -> dict[str, Any]:
+    """The decoded cursor of a first page of CAMPAIGN (a test may tamper with it: callers only pass it back)."""
+    import base64
+    import json
+
+    accept(aws, CAMPAIGN, range(12), at="2026-11-30T10:00:00.000000Z")
+    _, page = get(f"/references/{CAMPAIGN}/messages", {"limit": "5"})
+    cursor = page["next_cursor"]
+    return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+
+
+def encoded(plain: Any) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda cursor: {**cursor, "v": 2},
+        lambda cursor: {**cursor, "v": True},
+        lambda cursor: {**cursor, "reference": "campaign-43"},
+        lambda cursor: {**cursor, "at": cursor["at"][:-1]},
+        lambda cursor: {**cursor, "at": [*cursor["at"][:-1], ["", mt_id(1)]]},
+        lambda cursor: {**cursor, "at": [*cursor["at"][:-1], ["2026-11-30T10:00:00.000000Z", "not an id"]]},
+        lambda cursor: {**cursor, "at": [*cursor["at"][:-1], ["2026-11-30T10:00:00.000000Z"]]},
+        lambda cursor: {**cursor, "at": [*cursor["at"][:-1], 0]},
+        lambda cursor: {**cursor, "at": [*cursor["at"][:-1], "started"]},
+        lambda cursor: {key: value for key, value in cursor.items() if key != "v"},
+        lambda cursor: {**cursor, "extra": 1},
+        lambda cursor: cursor["at"],
+    ],
+)
+def test_a_reference_cursor_that_is_not_one_the_listing_returned_is_a_400(aws, get, tamper):
+    cursor = reference_cursor(aws, get)
+    status, _ = get(f"/references/{CAMPAIGN}/messages", {"limit": "5", "cursor": encoded(cursor)})
+    assert status == 200  # the cursor as it came is fine
+
+    status, answer = get(f"/references/{CAMPAIGN}/messages", {"limit": "5", "cursor": encoded(tamper(cursor))})
+
+    assert (status, answer["error"]) == (400, "invalid_cursor")
 
 
 def test_cursors_are_not_interchangeable_between_listings(aws, get):

@@ -1,14 +1,16 @@
 """DynamoDB adapter for the messages table.
 
 Items: `MSG#<id>` (a message record, with `reference_key`/`contact_key` set only when non-empty so the sparse
-indexes `by-reference` and `by-contact` list it), `CONTACT#<+number>` (the contact's last inbound time, for the
-24-hour window) and `WAMID#<WhatsApp id>` (which record holds an inbound message WhatsApp knows by that id, and the
-edits and deletions that arrived before it; in no index). Every record and pointer write is conditional on the
+indexes `by-reference` and `by-contact` list it; see `reference_key` for the shards of the first),
+`CONTACT#<+number>` (the contact's last inbound time, for the 24-hour window) and `WAMID#<WhatsApp id>` (which
+record holds an inbound message WhatsApp knows by that id, and the edits and deletions that arrived before it; in no
+index). Every record and pointer write is conditional on the
 version read, so concurrent callbacks never lose updates. The sender's idempotency records (`IDEMPOTENCY#sender#…`)
 share the table; Powertools writes them.
 """
 
 import time
+import zlib
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -23,6 +25,22 @@ BATCH_GET_LIMIT = 100  # BatchGetItem's limit
 BATCH_ATTEMPTS = 5
 CONDITION_FAILED = "ConditionalCheckFailedException"
 INDEX_BY_KEY = {"reference": ("by-reference", "reference_key"), "contact": ("by-contact", "contact_key")}
+# Every recipient of a broadcast shares its reference, so `by-reference` would put a whole broadcast under one
+# partition key, and one partition takes at most 1,000 writes/s. Each record's key is one of REFERENCE_SHARDS keys,
+# chosen by its id: a broadcast at 1,000 messages/s writes about 100/s to each (docs/data-model.md has the arithmetic).
+REFERENCE_SHARDS = 10
+
+
+def reference_key(reference: str, message_id: str) -> str:
+    """The record's `by-reference` key: `<reference>#<shard>`, the shard a stable hash of its id (never changes, so
+    rewriting a record never moves it in the index)."""
+    return f"{reference}#{zlib.crc32(message_id.encode()) % REFERENCE_SHARDS}"
+
+
+def reference_keys(reference: str) -> list[str]:
+    """Every `by-reference` key a record with this reference may be under: its shards, in order, then the plain
+    reference (records written before the shards; they expire with the retention period)."""
+    return [f"{reference}#{shard}" for shard in range(REFERENCE_SHARDS)] + [reference]
 
 
 class VersionConflict(Exception):
@@ -339,7 +357,7 @@ def item_values(record: MessageRecord) -> dict[str, Any]:
             del data[optional]
     data["pk"] = f"MSG#{record.id}"
     if record.reference:
-        data["reference_key"] = record.reference
+        data["reference_key"] = reference_key(record.reference, record.id)
     if record.contact:
         data["contact_key"] = record.contact
     return data
