@@ -727,6 +727,10 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
         "queue's `ReceiveMessage` and `DeleteMessageBatch` by the event source (section 6 prices them).\n"
     )
     add(requests_findings(results) + "\n")
+    if results.get("index_writes"):
+        from bench import indexwrites
+
+        add(indexwrites.section(results["index_writes"]))
 
     # 4. Broadcast
     add("## 4. Broadcast end to end\n")
@@ -1077,7 +1081,7 @@ def requests_findings(results: dict[str, Any]) -> str:
         "sent once), and the hand-written handlers, which keep the same guarantees, need the same ones. Cheaper "
         f"designs are possible only by giving one up. Of an MO's {write:.0f} write units, the `by-contact` and "
         f"`by-reference` indexes take {index_units:.0f}: they hold keys only, so a record's entries are written when "
-        "it is first stored, not when its outbox is cleared or a DLR rewrites it. One thing costs "
+        "it is first stored, not when its outbox is cleared or a DLR rewrites it (section 3b). One thing costs "
         "more than it must: the outbox keeps the whole event (content included) in the record, which pushes a "
         "typical MO record over 1 KB: 2 write units instead of 1 on the put and on the clear."
     )
