@@ -151,7 +151,7 @@ def test_report_matches_what_the_provider_sent_and_reported_for_a_broadcast(loca
         report = wab(local_stack, "report", reference, home=tmp_path)
         assert report.returncode == 0, report.stderr
         summary = json.loads(report.stdout)
-        if (len(sent), reported) == (12, 24) and summary["received"] == 12 or time.monotonic() > deadline:
+        if ((len(sent), reported) == (12, 24) and summary["received"] == 12) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
 
