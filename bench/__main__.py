@@ -173,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     results["warm"] = reduced["warm"]
     results["aws_calls"] = reduced["aws_calls"]
 
+    from bench import indexwrites  # 3b: index writes of a broadcast, through the handlers against in-process moto
+
+    log("index writes of a broadcast: per message and on the busiest index key")
+    results["index_writes"] = indexwrites.run(mode_name)
+
     log("local stack: memory, callback load, broadcasts, sender profile")
     stack_results = StackBench(config, log).run(deadline - 15)
     results["cold_start"]["first_invocation"] = stack_results.pop("cold_starts")

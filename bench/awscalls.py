@@ -18,7 +18,8 @@ import traceback
 from dataclasses import asdict, dataclass
 from typing import Any
 
-GSI_KEYS = ("reference_key", "contact_key")  # the messages table's index keys (projection ALL)
+# The messages table's indexes and their key attributes (template.yaml; both KEYS_ONLY).
+GSI_KEYS = {"by-reference": ("reference_key", "created_at"), "by-contact": ("contact_key", "created_at")}
 KB = 1024
 CHUNK_64K = 64 * 1024
 
@@ -94,17 +95,18 @@ def write_units(old: dict[str, Any] | None, new: dict[str, Any] | None) -> tuple
     """(total WRU, of which on indexes) for one item going from `old` to `new` (None: absent)."""
     base = max(1, math.ceil(max(item_size(old), item_size(new)) / KB))
     index = 0
-    for key in GSI_KEYS:
-        before, after = (old or {}).get(key), (new or {}).get(key)
-        if before is None and after is None:
-            continue
-        if before is not None and after is not None and before != after:
-            index += math.ceil(item_size(old) / KB) + math.ceil(item_size(new) / KB)  # delete + put
-        elif after is not None:
-            index += max(1, math.ceil(item_size(new) / KB))  # put, or update in place
-        else:
-            index += max(1, math.ceil(item_size(old) / KB))  # removed from the index
+    for keys in GSI_KEYS.values():
+        before, after = _index_entry(old, keys), _index_entry(new, keys)
+        if before != after:  # keys only: an entry (well under 1 KB) is put, deleted, or both; else nothing is written
+            index += (before is not None) + (after is not None)
     return base + index, index
+
+
+def _index_entry(item: dict[str, Any] | None, keys: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """The item's entry in an index (its key attributes' values), None when it lacks one of them."""
+    if not item or not all(key in item for key in keys):
+        return None
+    return tuple(str(item[key]) for key in keys)
 
 
 def read_units(size: int, consistent: bool) -> float:

@@ -672,8 +672,8 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
     add(
         "Counted with botocore's `before-parameter-build`/`after-call` hooks on every client the process creates "
         "(the handler's own, Powertools', the local stack's). Billing units are worked out per request from the item "
-        "sizes read before and after each write (DynamoDB: 1 KB write units, 4 KB read units, the two indexes with "
-        "`ProjectionType: ALL` included; EventBridge: 64 KB chunks).\n"
+        "sizes read before and after each write (DynamoDB: 1 KB write units, 4 KB read units, the two keys-only "
+        "indexes included; EventBridge: 64 KB chunks).\n"
     )
     for flow in ("mo", "dlr", "send", "get"):
         value = calls[flow]
@@ -727,6 +727,10 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
         "queue's `ReceiveMessage` and `DeleteMessageBatch` by the event source (section 6 prices them).\n"
     )
     add(requests_findings(results) + "\n")
+    if results.get("index_writes"):
+        from bench import indexwrites
+
+        add(indexwrites.section(results["index_writes"]))
 
     # 4. Broadcast
     add("## 4. Broadcast end to end\n")
@@ -1075,12 +1079,11 @@ def requests_findings(results: dict[str, Any]) -> str:
         "These are the minimum the design allows: every request above carries one of the README's guarantees "
         "(stored and published exactly once, no lost updates, status only forward, the 24-hour window, a command "
         "sent once), and the hand-written handlers, which keep the same guarantees, need the same ones. Cheaper "
-        f"designs are possible only by giving one up. Two things cost more than they must: of an MO's {write:.0f} "
-        f"write units, {index_units:.0f} go to the `by-contact`/`by-reference` indexes, which project ALL attributes, "
-        "the outbox and version included, so even clearing the outbox rewrites the index entries; an `INCLUDE` "
-        "projection of the fields the record API returns would leave those writes out and keep a listing at one "
-        "`Query`. And the outbox keeps the whole event (content included) in the record, which pushes a typical MO "
-        "record over 1 KB: 2 write units instead of 1 on the put and on the clear."
+        f"designs are possible only by giving one up. Of an MO's {write:.0f} write units, the `by-contact` and "
+        f"`by-reference` indexes take {index_units:.0f}: they hold keys only, so a record's entries are written when "
+        "it is first stored, not when its outbox is cleared or a DLR rewrites it (section 3b). One thing costs "
+        "more than it must: the outbox keeps the whole event (content included) in the record, which pushes a "
+        "typical MO record over 1 KB: 2 write units instead of 1 on the put and on the clear."
     )
 
 

@@ -432,21 +432,26 @@ class StackBench:
         }
 
     def count_records(self, reference: str) -> int:
+        from wab.store import reference_keys  # a reference's records are under several index keys
+
         dynamodb = self.stack.client("dynamodb")
-        count, start = 0, None
-        while True:
-            page = dynamodb.query(
-                TableName=self.stack.info["table_name"],
-                IndexName="by-reference",
-                KeyConditionExpression="reference_key = :r",
-                ExpressionAttributeValues={":r": {"S": reference}},
-                Select="COUNT",
-                **({"ExclusiveStartKey": start} if start else {}),
-            )
-            count += page["Count"]
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return count
+        count = 0
+        for key in reference_keys(reference):
+            start = None
+            while True:
+                page = dynamodb.query(
+                    TableName=self.stack.info["table_name"],
+                    IndexName="by-reference",
+                    KeyConditionExpression="reference_key = :r",
+                    ExpressionAttributeValues={":r": {"S": key}},
+                    Select="COUNT",
+                    **({"ExclusiveStartKey": start} if start else {}),
+                )
+                count += page["Count"]
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    break
+        return count
 
     def child_cpu(self, name: str) -> float:
         import os

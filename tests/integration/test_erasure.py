@@ -354,3 +354,60 @@ def test_the_sample_event_is_an_erasure_the_sender_carries_out(sender, monkeypat
         0,
         "crm.privacy",
     )
+
+
+def test_the_whatsapp_ids_of_many_records_are_read_a_hundred_at_a_time_retrying_unread_keys(sender, monkeypatch):
+    """The index holds keys only: the WhatsApp ids whose pointers go with the records are read from the records."""
+    from botocore.awsrequest import AWSResponse
+    from wab import store as store_module
+    from wab.models.records import MessageRecord, WhatsAppPointer
+    from wab.store import MessageStore
+
+    monkeypatch.setattr(store_module.time, "sleep", lambda seconds: None)
+    store = MessageStore("messages")
+    stamp = "2026-11-25T10:00:00.000000Z"
+    store.put_new(
+        [
+            MessageRecord(
+                id=f"mo-{n:03d}",
+                direction="MO",
+                source=CUSTOMER,
+                contact=CUSTOMER,
+                whatsapp_message_id=f"wamid.{n:03d}",
+                created_at=stamp,
+                updated_at=stamp,
+                expires_at=2**31,
+            )
+            for n in range(130)
+        ]
+    )
+    for n in range(130):
+        store.save_pointer(WhatsAppPointer(whatsapp_message_id=f"wamid.{n:03d}", record_id=f"mo-{n:03d}"), None)
+    dynamodb = wab_aws.client("dynamodb")
+    reads: list[dict[str, Any]] = []
+
+    def read_requested(params: dict[str, Any], **_: Any) -> None:
+        reads.append(params["RequestItems"])
+
+    def unread_once(**_: Any) -> Any:
+        if len(reads) == 1:  # DynamoDB read nothing of the first call
+            return AWSResponse("https://dynamodb.test", 200, {}, None), {"Responses": {}, "UnprocessedKeys": reads[0]}
+        return None
+
+    hooks = [
+        ("provide-client-params.dynamodb.BatchGetItem", read_requested),
+        ("before-call.dynamodb.BatchGetItem", unread_once),
+    ]
+    for event_name, hook in hooks:
+        dynamodb.meta.events.register(event_name, hook)
+    try:
+        sender.put({"command": "erase_contact", "contact": CUSTOMER})
+        [event] = erase(sender, monkeypatch)
+    finally:
+        for event_name, hook in hooks:
+            dynamodb.meta.events.unregister(event_name, hook)
+
+    assert event["detail"]["records_erased"] == 130
+    assert [len(read["messages"]["Keys"]) for read in reads] == [100, 100, 30]  # a hundred a call; the first twice
+    assert reads[1] == reads[0]
+    assert [item["pk"] for item in sender.items() if not item["pk"].startswith("IDEMPOTENCY#")] == []

@@ -213,6 +213,44 @@ def test_the_sender_may_query_only_the_contact_index_and_nobody_scans(resources:
         assert as_list(statement["Resource"]) == [{"Fn::Sub": "${MessagesTable.Arn}/index/by-contact"}], statement
 
 
+def test_the_record_api_may_query_only_the_two_indexes(resources: dict[str, dict[str, Any]]) -> None:
+    queries = [
+        statement
+        for where, statement in allow_statements(resources)
+        if where.startswith("MessagesFunctionRole/") and "dynamodb:Query" in as_list(statement["Action"])
+    ]
+    assert [as_list(statement["Resource"]) for statement in queries] == [
+        [
+            {"Fn::Sub": "${MessagesTable.Arn}/index/by-reference"},
+            {"Fn::Sub": "${MessagesTable.Arn}/index/by-contact"},
+        ]
+    ]
+
+
+def test_the_indexes_hold_keys_only(resources: dict[str, dict[str, Any]]) -> None:
+    """An index that holds an attribute is written again whenever a write changes it: with ALL, every status and
+    every outbox settle rewrote both indexes. Keys only: a record writes each index once (docs/data-model.md)."""
+    [table] = of_type(resources, "AWS::DynamoDB::Table").values()
+    projections = {index["IndexName"]: index["Projection"] for index in table["GlobalSecondaryIndexes"]}
+    assert projections == {
+        "by-reference": {"ProjectionType": "KEYS_ONLY"},
+        "by-contact": {"ProjectionType": "KEYS_ONLY"},
+    }
+
+
+def test_batch_get_is_granted_on_the_table_only_to_the_functions_that_read_many_records(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    """The record API reads a listing's records and the sender a broadcast's (and an erasure's); nobody else."""
+    granted: dict[str, list[Any]] = {}
+    for where, statement in allow_statements(resources):
+        if "dynamodb:BatchGetItem" in as_list(statement["Action"]):
+            granted.setdefault(where.split("/")[0], []).extend(as_list(statement["Resource"]))
+    assert set(granted) == {"MessagesFunctionRole", "SenderFunctionRole"}
+    for role, granted_on in granted.items():
+        assert len(granted_on) == 1 and refers_to(granted_on[0], "MessagesTable"), (role, granted_on)
+
+
 def test_each_function_polls_only_its_own_queues(resources: dict[str, dict[str, Any]]) -> None:
     polled: dict[str, set[str]] = {}
     for mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").values():

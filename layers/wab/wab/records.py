@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
-from wab import jsoncodec
+from wab import jsoncodec, listing
 from wab.errors import DependencyFailed, GatewayError, InvalidPayload, NotFound
 from wab.models.types import PhoneNumber, ProviderId, Reference, canonical_number
 from wab.store import MessageStore
@@ -93,7 +93,7 @@ def _provider_content(content: Any) -> dict[str, Any] | None:
 
 def list_by_reference(store: MessageStore, reference: str, query: dict[str, str]) -> dict[str, Any]:
     """`GET /references/{reference}/messages`: the records with this reference, newest first, a page at a time."""
-    return _page(store, "reference", valid_reference(reference), query)
+    return _page(store, listing.list_by_reference, valid_reference(reference), query)
 
 
 def summary(counters: Counters, reference: str) -> dict[str, Any]:
@@ -116,15 +116,15 @@ def list_by_contact(store: MessageStore, number: str, query: dict[str, str]) -> 
         key = canonical_number(_phone.validate_python(number.strip()))
     except ValidationError:
         raise InvalidPayload("the contact is not a phone number", code="invalid_query") from None
-    return _page(store, "contact", key, query)
+    return _page(store, listing.list_by_contact, key, query)
 
 
-def _page(store: MessageStore, field: str, key: str, query: dict[str, str]) -> dict[str, Any]:
+def _page(store: MessageStore, lister: listing.Lister, key: str, query: dict[str, str]) -> dict[str, Any]:
     """`limit` (1-100) and the `cursor` of the previous page; nothing else."""
     unknown = set(query) - {"limit", "cursor"}
     if unknown:
         raise InvalidPayload(f"unknown query parameters: {', '.join(sorted(unknown))}", code="invalid_query")
-    records, cursor = store.list_by(field, key, limit=_limit(query.get("limit")), cursor=query.get("cursor"))
+    records, cursor = lister(store, key, limit=_limit(query.get("limit")), cursor=query.get("cursor"))
     return {"items": [record.public_view() for record in records], "next_cursor": cursor}
 
 

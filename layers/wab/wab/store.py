@@ -1,23 +1,23 @@
 """DynamoDB adapter for the messages table.
 
 Items: `MSG#<id>` (a message record, with `reference_key`/`contact_key` set only when non-empty so the sparse
-indexes `by-reference` and `by-contact` list it), `CONTACT#<+number>` (the contact's last inbound time, for the
-24-hour window) and `WAMID#<WhatsApp id>` (which record holds an inbound message WhatsApp knows by that id, and the
-edits and deletions that arrived before it; in no index). Every record and pointer write is conditional on the
+indexes `by-reference` and `by-contact` list it; see `reference_key` for the shards of the first),
+`CONTACT#<+number>` (the contact's last inbound time, for the 24-hour window) and `WAMID#<WhatsApp id>` (which
+record holds an inbound message WhatsApp knows by that id, and the edits and deletions that arrived before it; in no
+index). Every record and pointer write is conditional on the
 version read, so concurrent callbacks never lose updates. The sender's idempotency records (`IDEMPOTENCY#sender#…`)
 share the table; Powertools writes them.
 """
 
-import base64
-import binascii
 import time
+import zlib
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from wab import aws, jsoncodec
-from wab.errors import DependencyFailed, InvalidPayload
+from wab import aws
+from wab.errors import DependencyFailed
 from wab.models.records import MessageRecord, WhatsAppPointer
 from wab.parking import ParkedMessage, entries_of
 
@@ -26,6 +26,22 @@ BATCH_GET_LIMIT = 100  # BatchGetItem's limit
 BATCH_ATTEMPTS = 5
 CONDITION_FAILED = "ConditionalCheckFailedException"
 INDEX_BY_KEY = {"reference": ("by-reference", "reference_key"), "contact": ("by-contact", "contact_key")}
+# Every recipient of a broadcast shares its reference, so `by-reference` would put a whole broadcast under one
+# partition key, and one partition takes at most 1,000 writes/s. Each record's key is one of REFERENCE_SHARDS keys,
+# chosen by its id: a broadcast at 1,000 messages/s writes about 100/s to each (docs/data-model.md has the arithmetic).
+REFERENCE_SHARDS = 10
+
+
+def reference_key(reference: str, message_id: str) -> str:
+    """The record's `by-reference` key: `<reference>#<shard>`, the shard a stable hash of its id (never changes, so
+    rewriting a record never moves it in the index)."""
+    return f"{reference}#{zlib.crc32(message_id.encode()) % REFERENCE_SHARDS}"
+
+
+def reference_keys(reference: str) -> list[str]:
+    """Every `by-reference` key a record with this reference may be under: its shards, in order, then the plain
+    reference (records written before the shards; they expire with the retention period)."""
+    return [f"{reference}#{shard}" for shard in range(REFERENCE_SHARDS)] + [reference]
 
 
 class VersionConflict(Exception):
@@ -225,28 +241,26 @@ class MessageStore:
 
     def _contact_message_ids(self, contact: str) -> tuple[list[str], set[str]]:
         """The ids of every message record of the contact (MO and MT), all pages of the `by-contact` index, and the
-        WhatsApp ids they hold or name."""
+        WhatsApp ids they hold or name (read from the records, so the index need hold nothing but keys)."""
         index, key_attribute = INDEX_BY_KEY["contact"]
-        query: dict[str, Any] = {
-            "IndexName": index,
-            "KeyConditionExpression": "#key = :value",
-            "ProjectionExpression": "pk, whatsapp_message_id, original_whatsapp_message_id",
-            "ExpressionAttributeNames": {"#key": key_attribute},
-            "ExpressionAttributeValues": {":value": {"S": contact}},
-        }
         message_ids: list[str] = []
-        whatsapp_ids: set[str] = set()
+        start: dict[str, Any] | None = None
         while True:
-            with aws.dependency("DynamoDB Query"):
-                page = self._dynamodb.query(TableName=self.table_name, **query)
-            for item in page.get("Items", []):
-                message_ids.append(item["pk"]["S"].removeprefix("MSG#"))
-                for name in ("whatsapp_message_id", "original_whatsapp_message_id"):
-                    if name in item:
-                        whatsapp_ids.add(item[name]["S"])
-            if "LastEvaluatedKey" not in page:
-                return message_ids, whatsapp_ids
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            items, start = self.query_keys(index, key_attribute, contact, start=start)
+            message_ids += [item["pk"]["S"].removeprefix("MSG#") for item in items]
+            if start is None:
+                break
+        records = self._batch_get(
+            [_message_key(message_id) for message_id in message_ids],
+            "pk, whatsapp_message_id, original_whatsapp_message_id",
+        )
+        whatsapp_ids = {
+            item[name]["S"]
+            for item in records
+            for name in ("whatsapp_message_id", "original_whatsapp_message_id")
+            if name in item
+        }
+        return message_ids, whatsapp_ids
 
     def delete(self, keys: list[dict[str, Any]]) -> None:
         """Delete items by key (`message_key`, `contact_item_key`), 25 per BatchWriteItem; a missing one is no error."""
@@ -266,15 +280,16 @@ class MessageStore:
             else:
                 raise DependencyFailed("DynamoDB left items unwritten after retries (throttled)")
 
-    def _batch_get(self, keys: list[dict[str, Any]], projection: str) -> list[dict[str, Any]]:
-        """Consistent BatchGetItem in pages of 100 keys, retrying unprocessed keys."""
+    def _batch_get(self, keys: list[dict[str, Any]], projection: str | None) -> list[dict[str, Any]]:
+        """Consistent BatchGetItem in pages of 100 keys (whole items when `projection` is None), retrying unprocessed
+        keys a bounded number of times."""
         found: list[dict[str, Any]] = []
         unique = list({key["pk"]["S"]: key for key in keys}.values())  # BatchGetItem refuses duplicate keys
         for start in range(0, len(unique), BATCH_GET_LIMIT):
             request: dict[str, Any] | None = {
                 "Keys": unique[start : start + BATCH_GET_LIMIT],
-                "ProjectionExpression": projection,
                 "ConsistentRead": True,
+                **({"ProjectionExpression": projection} if projection else {}),
             }
             for attempt in range(BATCH_ATTEMPTS):
                 if attempt:
@@ -289,26 +304,37 @@ class MessageStore:
                 raise DependencyFailed("DynamoDB left keys unread after retries (throttled)")
         return found
 
-    def list_by(
-        self, field: str, value: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[MessageRecord], str | None]:
-        """Records with this reference or contact, newest first, a page at a time."""
-        index, key_attribute = INDEX_BY_KEY[field]
+    def query_keys(
+        self,
+        index: str,
+        key_attribute: str,
+        value: str,
+        *,
+        limit: int | None = None,
+        start: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of an index under `value`, newest first: its items (callers read `pk`, the index key and
+        `created_at`, which is all the index holds) and the LastEvaluatedKey (None at the end)."""
         query: dict[str, Any] = {
             "IndexName": index,
             "KeyConditionExpression": "#key = :value",
             "ExpressionAttributeNames": {"#key": key_attribute},
             "ExpressionAttributeValues": {":value": {"S": value}},
             "ScanIndexForward": False,
-            "Limit": limit,
         }
-        if cursor:
-            query["ExclusiveStartKey"] = decode_cursor(cursor, key_attribute, value)
+        if limit is not None:
+            query["Limit"] = limit
+        if start is not None:
+            query["ExclusiveStartKey"] = start
         with aws.dependency("DynamoDB Query"):
             page = self._dynamodb.query(TableName=self.table_name, **query)
-        records = [self._record(item) for item in page.get("Items", [])]
-        last = page.get("LastEvaluatedKey")
-        return records, encode_cursor(last) if last else None
+        return page.get("Items", []), page.get("LastEvaluatedKey")
+
+    def get_many(self, message_ids: list[str]) -> dict[str, MessageRecord]:
+        """The stored records of these ids (consistent reads, BatchGetItem), by id; ids not stored are absent."""
+        items = self._batch_get([_message_key(message_id) for message_id in message_ids], None)
+        records = (self._record(item) for item in items)
+        return {record.id: record for record in records}
 
     def _item(self, record: MessageRecord) -> dict[str, Any]:
         return {key: self._serializer.serialize(value) for key, value in item_values(record).items()}
@@ -321,37 +347,21 @@ class MessageStore:
 
 
 def item_values(record: MessageRecord) -> dict[str, Any]:
-    """The record's item as plain Python values (what `put_item` writes, before serialisation)."""
+    """The record's item as plain Python values (what `put_item` writes, before serialisation).
+
+    A record's index keys (`reference_key`, `contact_key`, `created_at`) come out the same on every rewrite. Both
+    indexes project keys only, and DynamoDB writes an index only when a write changes an attribute the index holds
+    (GSI.html#GSI.ThroughputConsiderations), whether the write is an UpdateItem or a PutItem replacing the item: so a
+    DLR's put and an outbox settle leave the indexes alone, and a record costs one index write per index, when it
+    first gets its keys.
+    """
     data = record.model_dump(exclude_none=True)
     for optional in ("content_history", "changes_applied"):  # only inbound records ever have them
         if not data[optional]:
             del data[optional]
     data["pk"] = f"MSG#{record.id}"
     if record.reference:
-        data["reference_key"] = record.reference
+        data["reference_key"] = reference_key(record.reference, record.id)
     if record.contact:
         data["contact_key"] = record.contact
     return data
-
-
-def encode_cursor(last_evaluated_key: dict[str, Any]) -> str:
-    plain = {name: value["S"] for name, value in last_evaluated_key.items()}
-    return base64.urlsafe_b64encode(jsoncodec.encode(plain).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, key_attribute: str, value: str) -> dict[str, Any]:
-    """A cursor is only valid for the listing that produced it; anything else is the caller's mistake (400)."""
-    expected = {"pk", key_attribute, "created_at"}
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        plain = jsoncodec.decode(raw, what="cursor")
-    except (binascii.Error, ValueError, InvalidPayload):
-        plain = None
-    if (
-        not isinstance(plain, dict)
-        or set(plain) != expected
-        or not all(isinstance(item, str) for item in plain.values())
-        or plain[key_attribute] != value
-    ):
-        raise InvalidPayload("cursor is not one this listing returned", code="invalid_cursor")
-    return {name: {"S": text} for name, text in plain.items()}

@@ -7,7 +7,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 # Provider ids are UUIDs; WhatsApp ids look like "wamid.HBgL…=". Both fit a bounded, URL- and key-safe alphabet.
-ProviderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:=+-]{0,199}$")]
+PROVIDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:=+-]{0,199}$"
+ProviderId = Annotated[str, StringConstraints(pattern=PROVIDER_ID_PATTERN)]
 # Business numbers can be long digit strings ("167141142137144145111111"); customers are E.164 with or without "+".
 PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{1,32}$")]
 Reference = Annotated[str, StringConstraints(max_length=256)]
