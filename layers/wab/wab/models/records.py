@@ -63,7 +63,7 @@ class MessageRecord(Model):
     changes_applied: list[str] = Field(default_factory=list)  # ids of the edits and deletions applied to it
 
     def public_view(self) -> dict[str, Any]:
-        """The record as the record API returns it (the shape documented in the README): every field of the shape,
+        """The record as the record API returns it (the shape documented in docs/records.md): every field of the shape,
         and those only inbound messages have when they have them."""
         view = self.model_dump(include=PUBLIC_FIELDS)
         view.update(self.model_dump(include=INBOUND_FIELDS, exclude_defaults=True))
