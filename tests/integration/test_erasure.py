@@ -159,7 +159,7 @@ def test_an_erasure_request_removes_every_record_of_the_contact_and_is_audited(s
         "erased_at": "2026-11-25T10:30:00.000000Z",
     }
     assert CUSTOMER[1:] not in json.dumps(event)
-    # What still names the number is what the README says is not erased at once: the sender's idempotency record of
+    # What still names the number is what docs/erasure.md says is not erased at once: the sender's idempotency record of
     # the send to it (its stored outcome holds the destination), until IDEMPOTENCY_DAYS pass.
     [left] = mentioning(items, CUSTOMER[1:])
     assert left.startswith("IDEMPOTENCY#sender#") and '"destination": "+64211234567"' in sender.item(left)["data"]
