@@ -20,11 +20,20 @@ from wab.errors import DependencyFailed
 _creation_lock = threading.Lock()  # boto3's default session is not safe for concurrent client creation
 
 Service = Literal["dynamodb", "events", "s3", "secretsmanager", "sqs"]  # the services the gateway calls
+# Connections kept per client: a sender batch runs its records side by side, and each settles a broadcast chunk on
+# 16 threads (wab.outbox); with botocore's default of 10 the rest reconnect on every call and urllib3 warns that its
+# pool is full.
+MAX_POOL_CONNECTIONS = 50
 
 
 @cache
 def client(service: Service) -> Any:
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=3,
+        read_timeout=10,
+        max_pool_connections=MAX_POOL_CONNECTIONS,
+    )
     with _creation_lock:
         return boto3.client(service, config=config)
 
