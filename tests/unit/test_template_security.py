@@ -457,7 +457,8 @@ def route_security() -> dict[str, Any]:
 
 
 def test_callback_routes_have_no_api_gateway_auth() -> None:
-    """HTTP Basic is checked by the callbacks function (docs/design.md: an authorizer cannot answer 401 + WWW-Authenticate)."""
+    """HTTP Basic is checked by the callbacks function: an authorizer cannot answer 401 + WWW-Authenticate
+    (docs/design.md)."""
     routes = {key: security for key, security in route_security().items() if " /callbacks/" in key}
     assert set(routes) == {"POST /callbacks/mo", "POST /callbacks/dlr"}
     for key, security in routes.items():
