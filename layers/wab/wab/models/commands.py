@@ -480,17 +480,13 @@ class SendCommand(MessageCommand):
         return self
 
     def fallback(self) -> "SendCommand":
-        """The template to send instead, as a command of its own (the same contact, reference and category). A task
-        waiting on the command waits on the message itself, once released (`parked`), not on the template."""
+        """The template to send instead, as a command of its own (the same contact, reference and category)."""
         assert self.fallback_template is not None
         return self.model_copy(
             update={
                 "message": TemplateContent(type="template", template=self.fallback_template),
                 "fallback_template": None,
                 "context": None,
-                "task_token": None,
-                "wait_for": None,
-                "wait_timeout_seconds": None,
             }
         )
 
@@ -498,6 +494,7 @@ class SendCommand(MessageCommand):
         """The message itself, to send once the customer's window opens: its own idempotency key, so the sender
         does it although it already did (parked) this command."""
         return self.model_copy(update={"fallback_template": None, "idempotency_key": park_id})
+
     # A Step Functions task waiting on the message (`wab.waits`, docs/workflows.md): its token, what it waits for
     # (default `delivered`) and for how long after the provider accepted the message (default a day, at most a week).
     task_token: TaskToken | None = None
@@ -508,6 +505,10 @@ class SendCommand(MessageCommand):
     def waits_need_a_token(self) -> "SendCommand":
         if self.task_token is None and (self.wait_for is not None or self.wait_timeout_seconds is not None):
             raise ValueError("wait_for and wait_timeout_seconds need a task_token")
+        if self.task_token is not None and self.fallback_template is not None:
+            # Which message would the task wait on: the template, or the one parked until the customer writes? Not
+            # built yet: the task is told at once (`invalid_command`) rather than left waiting.
+            raise ValueError("a message with a fallback_template cannot be waited on yet; send the template instead")
         return self
 
     @property
