@@ -153,7 +153,7 @@ def decide(
 
 def timeout_cause(wait: Wait) -> str:
     seconds = round((clock.from_iso(wait.timeout_at) - clock.from_iso(wait.since)).total_seconds())
-    what = {"delivered": "delivery", "read": "a read receipt", "reply": "a reply"}.get(wait.wait_for, wait.wait_for)
+    what = {"delivered": "delivery", "read": "read receipt", "reply": "reply"}.get(wait.wait_for, wait.wait_for)
     return f"no {what} within {seconds} seconds of the message being accepted"
 
 
