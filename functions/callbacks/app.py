@@ -23,7 +23,7 @@ from wab.queues import WaitQueue
 from wab.settings import CallbackSettings, load
 from wab.store import MessageStore
 from wab.summary import Counters
-from wab.waits import Waits
+from wab.waiting import Waits
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -18,7 +18,7 @@ from wab.publisher import EventPublisher
 from wab.queues import WaitQueue
 from wab.settings import WaitSettings, load
 from wab.store import MessageStore
-from wab.waits import Waits
+from wab.waiting import Waits
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

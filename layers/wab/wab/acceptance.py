@@ -15,7 +15,7 @@ from wab.store import MessageStore
 from wab.waits import register
 
 if TYPE_CHECKING:
-    from wab.waits import Waits
+    from wab.waiting import Waits
 
 ACCEPTED_KEY = "accepted"
 PARKED_KEY = "parked"  # the `Parked` event of a message whose fallback template this record is
@@ -40,7 +40,7 @@ def record_accepted(
     A single send's record is usually new: written with one conditional put. A broadcast chunk's records are written
     25 at a time, except those a DLR created first, which are merged under the versioned write like a single send.
     A command's wait is put on its record in the same write (decided there when it can be); one left undecided gets
-    its timer, and a reply wait its entry on the contact's item, before the `Accepted` event goes out (`waits`).
+    its timer, and a reply wait its entry on the contact's item, before the `Accepted` event goes out (`wab.waiting`).
     """
     expires_at = int(clock.now().timestamp()) + retention_days * 86400
 

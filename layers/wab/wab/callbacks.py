@@ -34,7 +34,8 @@ from wab.received import RECEIVED_KEY, fitted, received_event
 from wab.replywaits import awaited
 from wab.status import is_known, moves_forward
 from wab.store import MessageStore
-from wab.waits import Waits, evaluate
+from wab.waiting import Waits
+from wab.waits import evaluate
 
 # A record's history keeps every documented status (accepted, sent, received, rejected, expired) and this many others
 # (`read`, and whatever a provider invents), so that no amount of made-up statuses can grow a record past DynamoDB's

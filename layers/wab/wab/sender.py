@@ -102,7 +102,8 @@ from wab.screening import Screen
 from wab.settings import SenderSettings
 from wab.store import MessageStore
 from wab.summary import Counters
-from wab.waits import Waits, failure_answer, tell
+from wab.waiting import Waits
+from wab.waits import failure_answer, tell
 
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#sender"
 DEFAULT_REMAINING_MS = 30_000
