@@ -312,6 +312,57 @@ def test_an_invalid_command_fails_its_task_at_once(sender, provider, step_functi
     assert len(provider.calls) == 0
 
 
+def test_a_send_still_failing_when_its_retry_window_ends_fails_its_task(sender, provider, step_functions, monkeypatch):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=503, body="busy")
+    token = step_functions.token()
+    sender.put(command(token))
+    sender.run()  # put back for a retry: the task is not told anything yet
+    assert step_functions.calls == []
+
+    from wab import clock
+
+    future = later(7 * 3600)  # the retry window (360 minutes) has passed
+    monkeypatch.setattr(clock, "now", lambda: future)
+    sender.time_passes()
+    assert sender.run() == {"batchItemFailures": []}
+
+    answer = step_functions.answer_of(token)
+    assert (answer["action"], answer["error"]) == ("SendTaskFailure", "retry_window_exceeded")
+    [failed] = [e["detail"] for e in sender.published() if e["detail-type"] == "WhatsApp Message Failed"]
+    assert failed["error"]["code"] == "retry_window_exceeded"
+
+
+def test_a_send_that_crashed_the_sender_repeatedly_fails_its_task_before_the_dead_letter_queue(
+    sender, provider, step_functions
+):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=503, body="busy")
+    token = step_functions.token()
+    sender.put(command(token))
+    sender.run()  # put back for a retry
+    lane_message = sender.last_records[0]["messageId"]
+    # Three receives that started and never concluded: the invocations died (a timeout, memory).
+    sender.dynamodb.put_item(
+        TableName=sender.aws.table_name,
+        Item={"pk": {"S": f"ATTEMPT#priority#{lane_message}"}, "started": {"N": "3"}, "concluded": {"N": "0"}},
+    )
+    sender.time_passes()
+    sender.run()
+
+    assert step_functions.answer_of(token)["error"] == "unprocessable"
+    assert len(sender.dead_letters()) == 1
+    assert len(provider.calls) == 1
+
+
+def test_a_key_reused_for_another_command_fails_the_task_that_asked(sender, provider, step_functions, waits):
+    send(sender, provider, step_functions.token(), idempotency_key="order-1042-confirm")
+    token = step_functions.token()
+    sender.put(command(token, idempotency_key="order-1042-confirm", reference="another-order"))
+    sender.run_until_empty()
+
+    assert step_functions.answer_of(token)["error"] == "idempotency_key_reused"
+    assert len(provider.calls) == 1
+
+
 # --- timeouts ---------------------------------------------------------------------------------------------------------
 
 
