@@ -3,8 +3,8 @@ replies' answers, a repeated command's new task taking a wait over, and the time
 
 A wait's timer is a chain of messages on the wait queue, each delayed at most SQS's 15 minutes: started when a wait
 begins undecided, each hop fails the wait once its end has come (`wait_timeout`), sends an answer Step Functions did
-not take yet (backing off, for the retry window from the decision), and schedules the next hop until the answer is
-out. So a wait of a day is 96 small messages, and an answer that failed to go is retried without anyone touching its
+not take yet (backing off, for the retry window from its first failure), and schedules the next hop until the answer
+is out. So a wait of a day is 96 small messages, and an answer that failed to go is retried without anyone touching its
 record again.
 """
 
@@ -25,7 +25,7 @@ from wab.publisher import EventPublisher
 from wab.queues import WaitQueue
 from wab.replywaits import ReplyWaits
 from wab.store import MessageStore
-from wab.tasks import TaskAnswerer, answerer
+from wab.tasks import TaskAnswerer
 from wab.waits import evaluate, failure_answer, register, replies_to, reply_change, tell
 
 RETRY_SOON_SECONDS = 10  # an answer whose lease another invocation holds, or that just failed to go
@@ -52,11 +52,7 @@ class Waits:
         self.replies = ReplyWaits(store.table_name)
         self.retention_days = retention_days
         self.retry_window_seconds = retry_window_seconds
-        self.answering = answering
-
-    @property
-    def answerer(self) -> TaskAnswerer:
-        return self.answering or answerer()
+        self.answering = answering  # None: the container's (`wab.tasks.answerer`)
 
     def begun(self, record: MessageRecord) -> None:
         """After a wait was committed undecided: start its timer and, for `reply`, await the reply on the contact's
@@ -78,7 +74,7 @@ class Waits:
     def schedule(self, timer: WaitTimer, delay_seconds: int) -> None:
         if self.queue is None:
             raise DependencyFailed("no wait queue configured")
-        self.queue.schedule(timer.model_dump_json(), delay_seconds)
+        self.queue.schedule(timer.model_dump_json(exclude_none=True), delay_seconds)
 
     def decide_replies(
         self, inbound: MessageRecord, waiting: Mapping[str, ReplyWait], *, lease_until: int
@@ -189,11 +185,11 @@ class Waits:
             try:
                 deliver(self.store, self.publisher, [pending])
             except DependencyFailed:
-                self._retry(timer, record)
+                self._again(timer, record.id)
                 return
         wait = record.wait
         if wait is not None and wait.key == key and wait.decided is None:
-            self.schedule(timer.model_copy(update={"attempt": 0}), next_hop_seconds(wait))
+            self.schedule(timer.model_copy(update={"attempt": 0, "failing_since": None}), next_hop_seconds(wait))
         elif key in record.outbox and (pending is None or key not in pending.keys):
             self.schedule(timer, RETRY_SOON_SECONDS)  # leased by an invocation still sending it
 
@@ -202,18 +198,19 @@ class Waits:
         try:
             tell(message_gone(timer.task_token, None), self.answering)
         except DependencyFailed:
-            self.schedule(timer.model_copy(update={"attempt": timer.attempt + 1}), retry_delay(timer.attempt))
+            self._again(timer, timer.message_id)
 
-    def _retry(self, timer: WaitTimer, record: MessageRecord) -> None:
-        """An answer Step Functions did not take: retried with backoff for the retry window from its decision."""
-        wait = record.wait
-        decided_at = wait.decided_at if wait is not None and wait.key == answer_key(timer.task_token) else None
-        started = clock.from_iso(decided_at) if decided_at else clock.now()
-        if (clock.now() - started).total_seconds() > self.retry_window_seconds:
-            logger.error("an answer did not go within the retry window: given up", extra={"message_id": record.id})
+    def _again(self, timer: WaitTimer, message_id: str) -> None:
+        """An answer Step Functions did not take: retried with backoff for the retry window from its first failure
+        here, then given up (logged, counted, alarmed)."""
+        now = clock.now()
+        since = clock.from_iso(timer.failing_since) if timer.failing_since else now
+        if (now - since).total_seconds() > self.retry_window_seconds:
+            logger.error("an answer did not go within the retry window: given up", extra={"message_id": message_id})
             count("TaskAnswersAbandoned")
             return
-        self.schedule(timer.model_copy(update={"attempt": timer.attempt + 1}), retry_delay(timer.attempt))
+        again = timer.model_copy(update={"attempt": timer.attempt + 1, "failing_since": clock.iso(since)})
+        self.schedule(again, retry_delay(timer.attempt))
 
 
 def message_gone(task_token: str, wait_for: WaitFor | None) -> TaskAnswer:

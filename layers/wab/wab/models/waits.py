@@ -103,3 +103,4 @@ class WaitTimer(Model):
     message_id: str
     task_token: str
     attempt: int = 0  # answers that did not go: their retries back off
+    failing_since: str | None = None  # when its answer first did not go: retried for the retry window from then
