@@ -19,6 +19,7 @@ import logging
 import secrets
 import string
 import threading
+import urllib.request
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ SERVED_IN_PROCESS = frozenset(
 
 
 # The services the local stack and its clients call (the boto3 stubs type clients per service name).
-AwsService = Literal["dynamodb", "events", "kms", "s3", "secretsmanager", "sns", "sqs"]
+AwsService = Literal["dynamodb", "events", "kms", "s3", "secretsmanager", "sns", "sqs", "stepfunctions"]
 
 _session_lock = threading.Lock()
 _sessions: dict[str, boto3.session.Session] = {}
@@ -390,6 +391,19 @@ def create_resources(template: TranslatedTemplate, resolver: Resolver, context: 
             for future in finished:
                 graph.done(future.result())
             pending |= {pool.submit(create, logical_id) for logical_id in graph.get_ready()}
+
+
+def run_state_machines(endpoint_url: str) -> None:
+    """Let moto's server run state machines (its Step Functions executes them only when asked to): a workflow of your
+    own, or examples/order-confirmation, can then wait on the gateway with `.waitForTaskToken` and be answered."""
+    request = urllib.request.Request(
+        f"{endpoint_url}/moto-api/config",
+        data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
 
 
 def create_event_tap(context: CreationContext, event_bus_name: str) -> str:

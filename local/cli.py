@@ -189,7 +189,7 @@ def command_templates(gateway: Gateway, args: argparse.Namespace) -> int:
 def command_dlq(gateway: Gateway, args: argparse.Namespace) -> int:
     letters = gateway.dead_letters()
     if args.action == "list":
-        for letter in letters:
+        for letter in map(without_token, letters):
             print(json.dumps({key: letter[key] for key in ("id", "queue", "reason", "sent_at", "command")}))
         return 0
     chosen = [letter for letter in letters if args.message_id in (None, letter["id"])]
@@ -197,12 +197,23 @@ def command_dlq(gateway: Gateway, args: argparse.Namespace) -> int:
         print(f"no message {args.message_id} in the dead-letter queue", file=sys.stderr)
         return 1
     if args.action == "show":
-        print(dumps(chosen[0], indent=2))
+        print(dumps(without_token(chosen[0]), indent=2))
         return 0
     for letter in chosen:
-        gateway.redrive(letter)
-        print(json.dumps({"redriven": letter["id"], "command": letter["command"]}))
+        gateway.redrive(letter)  # as it was, token included: the gateway tells that task if it still waits
+        print(json.dumps({"redriven": letter["id"], "command": without_token(letter)["command"]}))
     return 0
+
+
+def without_token(letter: dict[str, Any]) -> dict[str, Any]:
+    """A dead letter as shown: a Step Functions task token is a secret, so it is shown as "…" (docs/workflows.md)."""
+    command = letter.get("command")
+    if not isinstance(command, dict):
+        return letter
+    token = command.get("task_token")
+    if not isinstance(token, str) or not token:
+        return letter
+    return {**letter, "command": {**command, "task_token": "…"}, "body": letter["body"].replace(token, "…")}
 
 
 def dumps(value: Any, indent: int | None = None) -> str:

@@ -4,9 +4,10 @@
         stack.info["api_url"], stack.info["send_queue_url"], …
 
 Start-up, in order: check the ports (a busy one stops everything before anything starts); start moto's server and,
-while it boots, translate the template and check every resource type is known; start the provider simulator; create
-the template's resources in moto (plus the event tap); import the handlers in-process with the template's environment;
-serve the HTTP API; start the SQS event source pollers; write `<state_dir>/stack.json`. `stop()` undoes all of it in
+while it boots, translate the template and check every resource type is known; start the provider simulator; let
+moto run state machines; create the template's resources in moto (plus the event tap); import the handlers
+in-process with the template's environment; serve the HTTP API; start the SQS event source pollers; write
+`<state_dir>/stack.json`. `stop()` undoes all of it in
 reverse and removes stack.json. A failed start stops whatever had started.
 
 Why moto runs as a child process (`python -m moto.server`) rather than `ThreadedMotoServer`: in-process, moto would
@@ -46,6 +47,7 @@ from local.aws import (
     create_event_tap,
     create_resources,
     register_in_process_resources,
+    run_state_machines,
 )
 from local.event_source import DEFAULT_POLLERS, SqsEventSource, SqsEventSourceConfig
 from local.http_api import HttpApi, HttpApiServer
@@ -81,6 +83,7 @@ INFO_FROM_RESOURCES = {
     "bulk_lane_url": "BulkLaneQueue",
     "dlq_url": "SendDeadLetterQueue",
     "media_bucket": "MediaBucket",
+    "wait_queue_url": "WaitQueue",
 }
 PORT_OPTIONS = {
     "api": "--api-port / WAB_API_PORT",
@@ -369,6 +372,7 @@ class LocalStack:
         simulator = self._start_simulator(template, endpoints, credentials)
         moto.wait_until_listening(self.host, endpoints.aws_port)
         wait_for_http(f"{endpoints.aws_url}/moto-api/")
+        run_state_machines(endpoints.aws_url)
 
         resolver = self._create_aws_resources(template, endpoints, credentials)
         event_tap_queue_url = create_event_tap(

@@ -4,7 +4,9 @@ Installed on boto3's default session (which the handlers' clients come from) by 
 stack. Each check raises the ClientError the real service answers with:
 - DynamoDB: a map with an empty key ("" is not a valid attribute name), a number beyond 38 digits of precision, more
   than 32 levels of nesting;
-- EventBridge PutEvents: a detail that is not a JSON object, or that holds an integer outside 64 bits.
+- EventBridge PutEvents: a detail that is not a JSON object, or that holds an integer outside 64 bits;
+- Step Functions SendTaskSuccess / SendTaskFailure: an output that is not JSON or is over 256 KiB (`InvalidOutput`),
+  an error over 256 characters or a cause over 32,768 (botocore checks only the lower bounds).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ MAX_NESTING = 32
 MAX_NUMBER_DIGITS = 38
 INT64 = range(-(2**63), 2**63)
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+MAX_TASK_OUTPUT_BYTES = 262_144  # SendTaskSuccess' output, in UTF-8 bytes
+MAX_TASK_ERROR = 256
+MAX_TASK_CAUSE = 32_768
 
 
 def install(session: boto3.session.Session | None = None) -> None:
@@ -29,6 +34,10 @@ def install(session: boto3.session.Session | None = None) -> None:
             f"before-parameter-build.dynamodb.{operation}", _check_dynamodb, unique_id=f"strict-aws-{operation}"
         )
     events.register("before-parameter-build.events.PutEvents", _check_put_events, unique_id="strict-aws-PutEvents")
+    for operation in ("SendTaskSuccess", "SendTaskFailure"):
+        events.register(
+            f"before-parameter-build.sfn.{operation}", _check_task_answer, unique_id=f"strict-aws-{operation}"
+        )
 
 
 def _refuse(operation: str, code: str, message: str) -> ClientError:
@@ -127,3 +136,19 @@ def _has_wide_integer(value: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
+
+
+def _check_task_answer(params: dict[str, Any], model: Any, **_: Any) -> None:
+    if "output" in params:
+        output = params["output"]
+        try:
+            json.loads(output)
+        except ValueError:
+            raise _refuse(model.name, "InvalidOutput", "The provided JSON output data is invalid") from None
+        if len(output.encode("utf-8")) > MAX_TASK_OUTPUT_BYTES:
+            raise _refuse(model.name, "InvalidOutput", "The output is larger than 262144 bytes")
+    for name, limit in (("error", MAX_TASK_ERROR), ("cause", MAX_TASK_CAUSE)):
+        if len(params.get(name) or "") > limit:
+            raise _refuse(
+                model.name, "ValidationException", f"{name}: Member must have length less than or equal to {limit}"
+            )

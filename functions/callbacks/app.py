@@ -19,9 +19,11 @@ from wab.optouts import OptOuts
 from wab.outbox import lease_until_ms
 from wab.parking import Parking
 from wab.publisher import EventPublisher
+from wab.queues import WaitQueue
 from wab.settings import CallbackSettings, load
 from wab.store import MessageStore
 from wab.summary import Counters
+from wab.waiting import Waits
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -34,6 +36,14 @@ def dependencies() -> tuple[CallbackSettings, MessageStore, EventPublisher]:
     settings = load(CallbackSettings)
     counters = Counters(settings.table_name, settings.retention_days)
     return settings, MessageStore(settings.table_name), EventPublisher(settings.event_bus_name, counters)
+
+
+def waits() -> Waits:
+    """Step Functions tasks waiting on messages: DLRs and replies decide their waits (`wab.waits`). Made per
+    invocation from the cached dependencies (it holds nothing else)."""
+    settings, store, publisher = dependencies()
+    queue = WaitQueue(settings.wait_queue_url) if settings.wait_queue_url else None
+    return Waits(store, publisher, queue=queue, retention_days=settings.retention_days)
 
 
 snapstart.on_restore(dependencies.cache_clear)
@@ -65,6 +75,7 @@ def handling() -> callbacks.Handling:
         else None,
         opt_out_keywords=keyword_set(settings.opt_out_keywords),
         opt_in_keywords=keyword_set(settings.opt_in_keywords),
+        waits=waits(),
     )
 
 

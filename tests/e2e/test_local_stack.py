@@ -30,6 +30,7 @@ STACK_JSON_KEYS = {
     "dlq_url",
     "event_tap_queue_url",
     "media_bucket",
+    "wait_queue_url",
     "provider_username",
     "provider_password",
 }

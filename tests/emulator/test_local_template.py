@@ -102,6 +102,7 @@ def test_functions_know_their_code_handler_timeout_and_layer(template: Translate
         "MessagesFunction",
         "ParkingFunction",
         "SenderFunction",
+        "WaitsFunction",
     }
     sender = functions["SenderFunction"]
     assert sender.code_dir == ROOT / "functions" / "sender"
@@ -145,6 +146,8 @@ def test_the_send_queue_and_the_lanes_are_fifo_and_redrive_to_the_dead_letter_qu
         "SendDeadLetterQueue",
         "RuleDeadLetterQueue",
         "ParkingQueue",
+        "WaitQueue",
+        "WaitDeadLetterQueue",
     }
     # Six times the timeout of the function that reads each: intake 30 s, sender 60 s.
     for name, visibility in (("SendQueue", 180), ("PriorityLaneQueue", 360), ("BulkLaneQueue", 360)):
@@ -154,6 +157,10 @@ def test_the_send_queue_and_the_lanes_are_fifo_and_redrive_to_the_dead_letter_qu
         assert (queue["FifoQueue"], queue["VisibilityTimeout"]) == (True, visibility)
     assert resolver.resolve(template.properties("SendQueue"))["ContentBasedDeduplication"] is True
     assert "ContentBasedDeduplication" not in resolver.resolve(template.properties("PriorityLaneQueue"))
+    # The waits' timers: a standard queue (delays per message), six times the waits function's 30 s.
+    waits = resolver.resolve(template.properties("WaitQueue"))
+    assert ("FifoQueue" not in waits, waits["VisibilityTimeout"]) == (True, 180)
+    assert waits["RedrivePolicy"]["deadLetterTargetArn"] == "arn-of-WaitDeadLetterQueue"
 
 
 def test_rules_route_commands_from_other_sources_to_the_send_queue(
@@ -187,6 +194,7 @@ def test_event_source_mapping_has_batching_partial_failures_and_concurrency(
         "arn-of-PriorityLaneQueue": "SenderFunction",
         "arn-of-BulkLaneQueue": "SenderFunction",
         "arn-of-ParkingQueue": "ParkingFunction",
+        "arn-of-WaitQueue": "WaitsFunction",
     }
     for mapping in mappings.values():
         assert int(resolver.resolve(mapping.batch_size)) == 10

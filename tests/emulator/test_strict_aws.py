@@ -78,3 +78,24 @@ def test_eventbridge_takes_64_bit_integers(clients) -> None:
     _, events = clients
     detail = '{"n": %d, "m": %d, "ok": true}' % (2**63 - 1, -(2**63))  # noqa: UP031
     assert events.put_events(Entries=[{"Source": "s", "DetailType": "d", "Detail": detail}])["FailedEntryCount"] == 0
+
+
+@pytest.mark.parametrize(
+    "call, refusal",
+    [
+        (lambda sfn: sfn.send_task_success(taskToken="t", output="not json"), "InvalidOutput"),
+        (lambda sfn: sfn.send_task_success(taskToken="t", output='"' + "x" * 262_143 + '"'), "InvalidOutput"),
+        (lambda sfn: sfn.send_task_failure(taskToken="t", error="e" * 257), "ValidationException"),
+        (lambda sfn: sfn.send_task_failure(taskToken="t", error="e", cause="c" * 32_769), "ValidationException"),
+    ],
+)
+def test_step_functions_answers_moto_would_take_are_refused(call, refusal) -> None:
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        strict_aws.install(session)
+        sfn = session.client("stepfunctions")
+        with pytest.raises(ClientError) as refused:
+            call(sfn)
+        assert refused.value.response["Error"]["Code"] == refusal
+        sfn.send_task_success(taskToken="t", output='"' + "x" * 262_142 + '"')  # exactly 256 KiB is taken
+        sfn.send_task_failure(taskToken="t", error="e" * 256, cause="c" * 32_768)

@@ -1,10 +1,15 @@
 """moto-backed AWS for handler tests: the table comes from template.yaml, so tests and infrastructure cannot drift."""
 
 import contextlib
+import io
 import json
+import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -404,6 +409,7 @@ def sender(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
             attributes["RedrivePolicy"] = json.dumps(redrive)
         urls[name] = sqs.create_queue(QueueName=f"{name}.fifo", Attributes=attributes)["QueueUrl"]
     urls["parking"] = sqs.create_queue(QueueName="parking")["QueueUrl"]
+    urls["waits"] = wait_queue(sqs)
     harness = Harness(
         aws,
         urls,
@@ -423,6 +429,7 @@ def sender(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
         NUMBER_RATE_PER_SECOND="1000",
         MEDIA_BUCKETS="wab-media-test,whatsapp-gateway-mediabucket-example",
         PARKING_QUEUE_URL=urls["parking"],
+        WAIT_QUEUE_URL=urls["waits"],
     )
 
     def postponed(params: dict[str, Any], **_: Any) -> None:
@@ -435,6 +442,13 @@ def sender(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     harness.intake.intake.cache_clear()
 
 
+def wait_queue(sqs: Any) -> str:
+    """The waits' timer queue, with the template's attributes (a standard queue: delays per message)."""
+    properties = template_resources()["WaitQueue"]["Properties"]
+    attributes = {"VisibilityTimeout": str(properties["VisibilityTimeout"])}
+    return sqs.create_queue(QueueName="waits", Attributes=attributes)["QueueUrl"]
+
+
 def queue_arn(queue_url: str) -> str:
     return wab_aws.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -445,3 +459,226 @@ def queue_arn(queue_url: str) -> str:
 def provider() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
+
+
+# --- Step Functions, as the gateway meets it -------------------------------------------------------------------------
+
+
+@dataclass
+class StepFunctionsFake:
+    """Step Functions behind `SendTaskSuccess` / `SendTaskFailure`, as the service behaves: a token is open until its
+    first answer, and every later answer to it is refused with `TaskTimedOut`; a token it never issued is
+    `InvalidToken`. Faults: the next calls throttled (`ThrottlingException`) or failing (`ServiceUnavailable`).
+
+    `calls` is every call the gateway made (action, token, and output or error and cause); `answers` what each open
+    token took, in order."""
+
+    open: set[str] = field(default_factory=set)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faults: list[str] = field(default_factory=list)  # error codes the next calls answer with, one each
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def token(self) -> str:
+        """A new task waiting: its token (long, as Step Functions' are)."""
+        token = "AQB4AAAA" + uuid.uuid4().hex * 12
+        self.open.add(token)
+        return token
+
+    def fail_next(self, *codes: str) -> None:
+        self.faults.extend(codes)
+
+    def answer_of(self, token: str) -> dict[str, Any] | None:
+        return self.answers.get(token)
+
+    def calls_for(self, token: str) -> list[dict[str, Any]]:
+        return [call for call in self.calls if call["token"] == token]
+
+    def handle(self, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            call = {"action": operation, "token": body["taskToken"]}
+            call.update({key: body[key] for key in ("output", "error", "cause") if key in body})
+            self.calls.append(call)
+            if self.faults:
+                code = self.faults.pop(0)
+                return 400 if code != "ServiceUnavailable" else 503, {"Error": {"Code": code, "Message": code}}
+            token = body["taskToken"]
+            if token in self.answers:
+                return 400, {"Error": {"Code": "TaskTimedOut", "Message": "Task Timed Out"}}
+            if token not in self.open:
+                return 400, {"Error": {"Code": "InvalidToken", "Message": "Invalid token"}}
+            answer = {"action": operation}
+            if "output" in body:
+                answer["output"] = json.loads(body["output"])
+            answer.update({key: body[key] for key in ("error", "cause") if key in body})
+            self.answers[token] = answer
+            return 200, {}
+
+
+@pytest.fixture
+def step_functions(aws: Aws) -> StepFunctionsFake:
+    """Every SendTask* call the gateway makes goes to the fake instead of the network."""
+    from botocore.awsrequest import AWSResponse
+
+    fake = StepFunctionsFake()
+
+    def respond(model: Any, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        status, parsed = fake.handle(model.name, json.loads(params["body"]))
+        return AWSResponse("https://states.test", status, {}, None), parsed
+
+    client = wab_aws.client("stepfunctions")
+    for operation in ("SendTaskSuccess", "SendTaskFailure"):
+        client.meta.events.register(f"before-call.sfn.{operation}", respond)
+    return fake
+
+
+@dataclass
+class WaitsHarness:
+    """The waits function on its (moto) timer queue. Timers are sent without their delay (each asked delay is kept in
+    `delays`, and when the timer is due in a message attribute); `run(at=…)` invokes the function, as if that moment
+    had come, on the timers due by then."""
+
+    module: Any
+    url: str
+    arn: str
+    monkeypatch: pytest.MonkeyPatch
+    delays: list[int] = field(default_factory=list)
+
+    @property
+    def sqs(self) -> Any:
+        return wab_aws.client("sqs")
+
+    def timers(self) -> list[dict[str, Any]]:
+        """The timers waiting on the queue (left there)."""
+        found = []
+        for message in self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", []):
+            found.append(json.loads(message["Body"]))
+            self.sqs.change_message_visibility(
+                QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+        return found
+
+    def run(self, *, at: Any = None) -> list[dict[str, Any]]:
+        """One invocation per batch until the queue is empty (what is scheduled meanwhile waits for the next run);
+        the answers."""
+        answers = []
+        with contextlib.ExitStack() as stack:
+            if at is not None:
+                stack.enter_context(_frozen_clock(self.monkeypatch, at))
+            from wab import clock
+
+            now, batches, later = clock.now(), [], []
+            while messages := self.sqs.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=10,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                VisibilityTimeout=30,
+            ).get("Messages", []):
+                due = [m for m in messages if clock.from_iso(m["MessageAttributes"]["due"]["StringValue"]) <= now]
+                later.extend(m for m in messages if m not in due)
+                if due:
+                    batches.append(due)
+            for message in later:  # not due yet: left on the queue
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+            for messages in batches:
+                records = [sqs_record(message, self.arn, "eu-west-1") for message in messages]
+                answer = self.module.lambda_handler({"Records": records}, LambdaContext())
+                for record in records_to_delete(records, answer, report_batch_item_failures=True):
+                    self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=record["receiptHandle"])
+                answers.append(answer)
+        return answers
+
+
+@contextlib.contextmanager
+def _frozen_clock(monkeypatch: pytest.MonkeyPatch, at: Any) -> Iterator[None]:
+    from wab import clock
+
+    with monkeypatch.context() as patch:
+        patch.setattr(clock, "now", lambda: at)
+        yield
+
+
+@pytest.fixture
+def waits(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[WaitsHarness]:
+    """The waits function and its timer queue; the callbacks and sender functions schedule on the same queue."""
+    from wab import settings
+
+    sqs = wab_aws.client("sqs")
+    url = os.environ.get("WAIT_QUEUE_URL") or wait_queue(sqs)
+    monkeypatch.setenv("WAIT_QUEUE_URL", url)
+    monkeypatch.setenv("SEND_RETRY_WINDOW_MINUTES", "360")
+    settings.load.cache_clear()
+    module = load_handler("waits")
+    module.waits.cache_clear()
+    harness = WaitsHarness(module, url, queue_arn(url), monkeypatch)
+
+    def undelayed(params: dict[str, Any], **_: Any) -> None:
+        from wab import clock
+
+        if params.get("QueueUrl") == url:
+            delay = params.pop("DelaySeconds", 0)
+            harness.delays.append(delay)
+            due = clock.iso(clock.now() + timedelta(seconds=delay))
+            params["MessageAttributes"] = {"due": {"DataType": "String", "StringValue": due}}
+
+    sqs.meta.events.register("provide-client-params.sqs.SendMessage", undelayed)
+    yield harness
+    module.waits.cache_clear()
+
+
+# --- what operators see: EMF metrics, log lines ----------------------------------------------------------------------
+
+NAMESPACE = "WhatsAppGateway"
+SERVICE = ("service", "whatsapp-gateway")
+
+Metric = tuple[str, tuple[tuple[str, str], ...]]  # (name, sorted dimensions)
+
+
+def parse_emf(output: str) -> Counter[Metric]:
+    """Every metric in the EMF lines of `output`, summed by name and dimensions; other lines are ignored."""
+    totals: Counter[Metric] = Counter()
+    for line in output.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        document = json.loads(line)
+        [directive] = document["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == NAMESPACE
+        [dimension_names] = directive["Dimensions"]
+        dimensions = tuple(sorted((name, document[name]) for name in dimension_names))
+        for metric in directive["Metrics"]:
+            assert metric["Unit"] == "Count"
+            totals[(metric["Name"], dimensions)] += int(sum(document[metric["Name"]]))
+    return totals
+
+
+def metric(name: str, **dimensions: str) -> Metric:
+    return name, tuple(sorted([SERVICE, *dimensions.items()]))
+
+
+@pytest.fixture
+def emf(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], Counter[Metric]]]:
+    """Metrics on, from a clean metric set; call it for what was emitted since the last call."""
+    from wab.observability import metrics
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    metrics.clear_metrics()  # with metrics off, earlier tests' metrics were never flushed
+    capsys.readouterr()
+    yield lambda: parse_emf(capsys.readouterr().out)
+    metrics.clear_metrics()
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The gateway's JSON log lines at INFO and above, as dicts."""
+    from wab.observability import logger
+
+    stream = io.StringIO()
+    previous_stream = logger.registered_handler.setStream(stream)
+    previous_level = logger.log_level
+    logger.setLevel("INFO")
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logger.setLevel(previous_level)
+    logger.registered_handler.setStream(previous_stream)

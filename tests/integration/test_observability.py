@@ -4,58 +4,19 @@ Metrics are written to stdout as CloudWatch Embedded Metric Format; tests/confte
 turn them back on and read them.
 """
 
-import io
 import json
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import responses
 
 from tests.helpers import LambdaContext, basic, http_event, load_handler
-from tests.integration.conftest import MESSAGE_ID
+from tests.integration.conftest import MESSAGE_ID, NAMESPACE, metric
 from tests.integration.test_sender import BASE_URL, text_command
 
 CUSTOMER = "+64211234567"
 BUSINESS = "1234567890"
-NAMESPACE = "WhatsAppGateway"
-SERVICE = ("service", "whatsapp-gateway")
-
-Metric = tuple[str, tuple[tuple[str, str], ...]]  # (name, sorted dimensions)
-
-
-def parse_emf(output: str) -> Counter[Metric]:
-    """Every metric in the EMF lines of `output`, summed by name and dimensions; other lines are ignored."""
-    totals: Counter[Metric] = Counter()
-    for line in output.splitlines():
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        document = json.loads(line)
-        [directive] = document["_aws"]["CloudWatchMetrics"]
-        assert directive["Namespace"] == NAMESPACE
-        [dimension_names] = directive["Dimensions"]
-        dimensions = tuple(sorted((name, document[name]) for name in dimension_names))
-        for metric in directive["Metrics"]:
-            assert metric["Unit"] == "Count"
-            totals[(metric["Name"], dimensions)] += int(sum(document[metric["Name"]]))
-    return totals
-
-
-def metric(name: str, **dimensions: str) -> Metric:
-    return name, tuple(sorted([SERVICE, *dimensions.items()]))
-
-
-@pytest.fixture
-def emf(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], Counter[Metric]]]:
-    """Metrics on, from a clean metric set; call it for what was emitted since the last call."""
-    from wab.observability import metrics
-
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
-    metrics.clear_metrics()  # with metrics off, earlier tests' metrics were never flushed
-    capsys.readouterr()
-    yield lambda: parse_emf(capsys.readouterr().out)
-    metrics.clear_metrics()
 
 
 @pytest.fixture
@@ -166,20 +127,6 @@ def test_a_retry_counts_by_reason_and_a_permanent_error_by_its_code(sender, prov
 
 
 # --- log lines -----------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The gateway's JSON log lines at INFO and above, as dicts."""
-    from wab.observability import logger
-
-    stream = io.StringIO()
-    previous_stream = logger.registered_handler.setStream(stream)
-    previous_level = logger.log_level
-    logger.setLevel("INFO")
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    logger.setLevel(previous_level)
-    logger.registered_handler.setStream(previous_stream)
 
 
 def test_the_sender_logs_each_records_keys_and_no_secret_header_or_body(sender, provider, log_lines):

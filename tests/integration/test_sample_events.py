@@ -34,3 +34,12 @@ def test_the_sample_callbacks_and_record_reads_work_end_to_end(aws, sent):
         "WhatsApp Message Received",
         "WhatsApp Message Status Changed",
     ]
+
+
+def test_the_sample_wait_timer_is_a_timer_the_waits_function_takes(aws, sent, step_functions, waits):
+    sent("b95fc11e-37f0-4770-a082-6ea22d4c4d12", reference="order-1042")  # a message no task waits on
+
+    assert load_handler("waits").lambda_handler(sample("waits-timer.json"), LambdaContext()) == {
+        "batchItemFailures": []
+    }
+    assert step_functions.calls == [] and waits.delays == []  # its wait is not this token's: nothing to do

@@ -7,7 +7,14 @@ import pytest
 from local.template import referenced_logical_ids
 from tests.unit.test_template_security import deployed, of_type, translated
 
-FUNCTIONS = ("CallbacksFunction", "IntakeFunction", "MessagesFunction", "ParkingFunction", "SenderFunction")
+FUNCTIONS = (
+    "CallbacksFunction",
+    "IntakeFunction",
+    "MessagesFunction",
+    "ParkingFunction",
+    "SenderFunction",
+    "WaitsFunction",
+)
 
 
 def test_every_function_and_the_layer_run_python_3_13_on_arm64() -> None:

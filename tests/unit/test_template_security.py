@@ -30,8 +30,14 @@ BASELINE_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",  # write the function's own logs
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",  # Tracing: Active
 }
-# Actions whose resource cannot be narrowed: X-Ray has no resource-level permissions.
+# Actions whose resource cannot be narrowed: X-Ray has no resource-level permissions, and neither have the two calls
+# that answer a Step Functions task (the Service Authorization Reference lists no resource type and no condition key
+# for SendTaskSuccess and SendTaskFailure: a statement naming any ARN would never match, so they need "*"). The task
+# token names the one task a call can answer.
 RESOURCELESS_ACTION_PREFIXES = ("xray:",)
+RESOURCELESS_ACTIONS = frozenset({"states:SendTaskSuccess", "states:SendTaskFailure"})
+# The functions that answer tasks waiting on messages (wab.waits): where their waits are decided.
+TASK_ANSWERERS = {"CallbacksFunctionRole", "IntakeFunctionRole", "SenderFunctionRole", "WaitsFunctionRole"}
 NO_VALUE = object()
 
 
@@ -189,15 +195,36 @@ def test_policies_name_specific_actions(resources: dict[str, dict[str, Any]]) ->
             assert "*" not in name, f"{where}: {action} grants every {service} action matching it; name the actions"
 
 
+def resourceless(action: str) -> bool:
+    return action.startswith(RESOURCELESS_ACTION_PREFIXES) or action in RESOURCELESS_ACTIONS
+
+
 def test_policies_name_their_resources(resources: dict[str, dict[str, Any]]) -> None:
     for where, statement in allow_statements(resources):
         actions = as_list(statement["Action"])
-        if all(action.startswith(RESOURCELESS_ACTION_PREFIXES) for action in actions):
+        if all(resourceless(action) for action in actions):
             continue
         for resource in as_list(statement["Resource"]):
             assert resource != "*", f"{where}: {actions} on every resource; name the ARN (Ref/GetAtt/Sub)"
             if isinstance(resource, str):
                 assert resource.startswith("arn:") and not resource.endswith(":*"), f"{where}: resource {resource!r}"
+
+
+def test_only_the_functions_that_answer_tasks_may_and_with_nothing_else_on_every_resource(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    """The "*" that answering Step Functions tasks needs is a statement of its own, holding those two calls only,
+    given only to the functions where waits are decided."""
+    answerers = set()
+    for where, statement in allow_statements(resources):
+        actions = set(as_list(statement["Action"]))
+        if actions & RESOURCELESS_ACTIONS:
+            assert actions == RESOURCELESS_ACTIONS, f"{where}: {actions} beside the task answers"
+            assert as_list(statement["Resource"]) == ["*"], where
+            assert "Condition" not in statement, where  # the actions have no condition keys either
+            answerers.add(where.split("/")[0])
+        assert not any(action.startswith("states:") for action in actions - RESOURCELESS_ACTIONS), where
+    assert answerers == TASK_ANSWERERS
 
 
 def test_the_sender_may_query_only_the_contact_index_and_nobody_scans(resources: dict[str, dict[str, Any]]) -> None:
@@ -261,6 +288,7 @@ def test_each_function_polls_only_its_own_queues(resources: dict[str, dict[str, 
         "IntakeFunction": {"SendQueue"},
         "SenderFunction": {"PriorityLaneQueue", "BulkLaneQueue"},
         "ParkingFunction": {"ParkingQueue"},
+        "WaitsFunction": {"WaitQueue"},
     }
     for function, queues in polled.items():
         receive = [
@@ -544,6 +572,9 @@ def test_alarms_cover_the_flows() -> None:
         ("AWS/Lambda", "Errors", "MessagesFunction"),
         ("AWS/Lambda", "Errors", "IntakeFunction"),
         ("AWS/Lambda", "Errors", "ParkingFunction"),
+        ("AWS/Lambda", "Errors", "WaitsFunction"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "WaitDeadLetterQueue"),
+        ("WhatsAppGateway", "TaskAnswersAbandoned", "whatsapp-gateway"),
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", "SendQueue"),
         ("AWS/ApiGateway", "5xx", "HttpApi"),
         ("AWS/ApiGateway", "4xx", "HttpApi"),
@@ -560,7 +591,13 @@ def test_alarms_cover_the_flows() -> None:
 # The bus, the rules' deliveries, the alarm topic's key
 # ---------------------------------------------------------------------------------------------------------------
 
-PUBLISHERS = {"CallbacksFunctionRole", "IntakeFunctionRole", "ParkingFunctionRole", "SenderFunctionRole"}
+PUBLISHERS = {
+    "CallbacksFunctionRole",
+    "IntakeFunctionRole",
+    "ParkingFunctionRole",
+    "SenderFunctionRole",
+    "WaitsFunctionRole",
+}
 
 
 def test_only_the_gateways_own_roles_may_publish_its_facts() -> None:

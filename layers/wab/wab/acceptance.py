@@ -1,14 +1,21 @@
-"""The MT records of accepted messages and their `WhatsApp Message Accepted` events, written through the outbox."""
+"""The MT records of accepted messages and their `WhatsApp Message Accepted` events, written through the outbox; a
+Step Functions task waiting on a message begins its wait here (`wab.waits`)."""
+
+from typing import TYPE_CHECKING
 
 from wab import clock
-from wab.models.commands import MessageCommand
+from wab.models.commands import MessageCommand, SendCommand
 from wab.models.events import EventDetail, MessageAccepted
 from wab.models.records import MessageRecord, StatusEntry
-from wab.outbox import Change, Evolve, commit, commit_new, deliver
+from wab.outbox import Change, Evolve, Outgoing, commit, commit_new, deliver
 from wab.outcomes import Accepted
 from wab.publisher import EventPublisher
 from wab.status import moves_forward
 from wab.store import MessageStore
+from wab.waits import register
+
+if TYPE_CHECKING:
+    from wab.waiting import Waits
 
 ACCEPTED_KEY = "accepted"
 PARKED_KEY = "parked"  # the `Parked` event of a message whose fallback template this record is
@@ -25,12 +32,15 @@ def record_accepted(
     retention_days: int,
     lease_until: int,
     also: dict[str, EventDetail] | None = None,
+    waits: "Waits | None" = None,
 ) -> None:
     """Write the records and publish their events, each once however often this runs. `also`: events of a single
     send's record besides its `Accepted`, published once with it.
 
     A single send's record is usually new: written with one conditional put. A broadcast chunk's records are written
     25 at a time, except those a DLR created first, which are merged under the versioned write like a single send.
+    A command's wait is put on its record in the same write (decided there when it can be); one left undecided gets
+    its timer, and a reply wait its entry on the contact's item, before the `Accepted` event goes out (`wab.waiting`).
     """
     expires_at = int(clock.now().timestamp()) + retention_days * 86400
 
@@ -49,7 +59,13 @@ def record_accepted(
             store, only.message_id, acceptance(only), own_key=ACCEPTED_KEY, lease_until=lease_until, expect_new=True
         )
         if pending:
-            deliver(store, publisher, [pending])
+            record, begins = pending.record, waits is not None and ACCEPTED_KEY in pending.keys
+
+            def prepare() -> None:
+                if begins and waits is not None:
+                    waits.begun(record)
+
+            deliver(store, publisher, [pending], prepare=prepare)
         return
     existing = store.existing_ids([one.message_id for one in accepted])
     fresh = [change for one in accepted if one.message_id not in existing if (change := acceptance(one)(None))]
@@ -105,4 +121,7 @@ def accept(
         type=command.message.type,
         idempotency_key=command.idempotency_key,
     )
-    return Change(record=record, events={ACCEPTED_KEY: event})
+    events: dict[str, Outgoing] = {ACCEPTED_KEY: event}
+    if isinstance(command, SendCommand) and (request := command.wait) is not None:
+        events |= register(record, request, at=at)[1]
+    return Change(record=record, events=events)

@@ -19,7 +19,8 @@ from wab.errors import DependencyFailed
 
 _creation_lock = threading.Lock()  # boto3's default session is not safe for concurrent client creation
 
-Service = Literal["dynamodb", "events", "s3", "secretsmanager", "sqs"]  # the services the gateway calls
+# The services the gateway calls.
+Service = Literal["dynamodb", "events", "s3", "secretsmanager", "sqs", "stepfunctions"]
 # Connections kept per client: a sender batch runs its records side by side, and each settles a broadcast chunk on
 # 16 threads (wab.outbox); with botocore's default of 10 the rest reconnect on every call and urllib3 warns that its
 # pool is full.

@@ -28,11 +28,14 @@ from wab.models.types import canonical_number, contact_hash
 from wab.models.validation import describe
 from wab.optouts import OptOuts
 from wab.outbox import Change, Pending, commit, deliver, release
-from wab.parking import Parking
+from wab.parking import Parking, entries_of
 from wab.publisher import EventPublisher
 from wab.received import RECEIVED_KEY, fitted, received_event
+from wab.replywaits import awaited
 from wab.status import is_known, moves_forward
 from wab.store import MessageStore
+from wab.waiting import Waits
+from wab.waits import evaluate
 
 # A record's history keeps every documented status (accepted, sent, received, rejected, expired) and this many others
 # (`read`, and whatever a provider invents), so that no amount of made-up statuses can grow a record past DynamoDB's
@@ -108,6 +111,7 @@ class Handling:
     parking: Parking | None = None
     opt_out_keywords: frozenset[str] = keyword_set(DEFAULT_OPT_OUT)
     opt_in_keywords: frozenset[str] = keyword_set(DEFAULT_OPT_IN)
+    waits: Waits | None = None  # Step Functions tasks waiting on messages (`wab.waits`)
 
     @property
     def expires_at(self) -> int:
@@ -124,8 +128,10 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     edit or deletion of an earlier message goes to `wab.edits` instead (it moves no window).
 
     The message's WhatsApp id is pointed at its record, and the edits and deletions that arrived before it are
-    applied, before its event goes out. True when this call published the message's event (it was new, or an earlier
-    attempt had stopped half-way); False for a duplicate whose event is already out.
+    applied, before its event goes out. A reply a Step Functions task awaits from the contact is decided with the
+    window's move (the window item keeps the awaited replies, `wab.waits`) and answered once the message is out. True
+    when this call published the message's event (it was new, or an earlier attempt had stopped half-way); False for a
+    duplicate whose event is already out.
     """
     if isinstance(message, EditMessage | RevokeMessage):
         return edits.receive_change(callback, message, handling)
@@ -173,14 +179,22 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     if applied:  # the record as the changes left it, with this call's events and those applying them took over
         pending = Pending(record=applied.record, keys=list(dict.fromkeys([*pending.keys, *applied.keys])))
     window_moves = RECEIVED_KEY in pending.keys
+    answered: list[Pending] = []  # replies awaited by tasks, decided with the window's move
+    no_longer_awaited: list[str] = []
 
     def prepare() -> set[str]:
-        """Before the events: the window moves, releasing what was parked for the contact, and a keyword's choice is
-        recorded (its event is not news when the contact had already made that choice)."""
+        """Before the events: the window moves, releasing what was parked for the contact and deciding the replies
+        tasks await from it, and a keyword's choice is recorded (its event is not news when the contact had already
+        made that choice)."""
         if window_moves:
-            parked = store.record_inbound(contact, received_at, handling.expires_at)
+            window = store.record_inbound(contact, received_at, handling.expires_at)
+            parked = entries_of(window)
             if parked and handling.parking is not None:
                 handling.publisher.publish_all(handling.parking.release(contact, parked))
+            if handling.waits is not None and (waiting := awaited(window)):
+                decided, done = handling.waits.decide_replies(pending.record, waiting, lease_until=handling.lease_until)
+                answered.extend(decided)
+                no_longer_awaited.extend(done)
         event = pending.record.outbox.get(OPT_KEY)
         if event is None or OPT_KEY not in pending.keys or handling.optouts is None:
             return set()
@@ -188,7 +202,13 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
         changed = handling.optouts.record(contact, opted_out=opted_out, reason="keyword", at=iso(now), by=callback.id)
         return set() if changed else {OPT_KEY}
 
-    deliver(store, handling.publisher, [pending], prepare=prepare)
+    try:
+        deliver(store, handling.publisher, [pending], prepare=prepare)
+    except Exception:
+        release(store, answered)  # the retry decides them again at once
+        raise
+    if handling.waits is not None and (answered or no_longer_awaited):
+        handling.waits.answer_replies(contact, pending.record, answered, no_longer_awaited)
     return window_moves
 
 
@@ -229,7 +249,7 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
         if dlr.status == previous or not moves_forward(record.status, dlr.status):
             if record.status is None and dlr.status == previous:
                 record.status = previous  # a provisional record's first status, `accepted`: no move
-            return Change(record=record, events={})
+            return Change(record=record, events=dict(evaluate(record, at=stamp)))  # a `failed` report ends a wait
         event = MessageStatusChanged(
             message_id=dlr.id,
             status=dlr.status,
@@ -240,7 +260,8 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
             occurred_at=stamp,
         )
         record.status = dlr.status
-        return Change(record=record, events={own_key: event})
+        # A task waiting on the message is answered once a status meets or fails its wait (`wab.waits`).
+        return Change(record=record, events={own_key: event, **evaluate(record, at=stamp)})
 
     pending = commit(handling.store, dlr.id, evolve, own_key=own_key, lease_until=handling.lease_until)
     if not pending:

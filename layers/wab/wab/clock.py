@@ -24,3 +24,8 @@ def from_epoch_seconds(value: str | int | None) -> datetime | None:
     if not 0 < seconds < 32503680000:  # before year 3000
         return None
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def from_iso(text: str) -> datetime:
+    """A time written by `iso` (or any ISO 8601 time with an offset or "Z"), as an aware UTC datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)

@@ -26,7 +26,7 @@ from wab.models.inbound import EditMessage, RevokeMessage, UntypedMessage, dump_
 from wab.models.records import MessageRecord, PendingChange, StatusEntry, WhatsAppPointer
 from wab.models.types import canonical_number
 from wab.observability import logger
-from wab.outbox import Change, Pending, commit, deliver, fits, release
+from wab.outbox import Change, Outgoing, Pending, commit, deliver, fits, release
 from wab.received import RECEIVED_KEY, apply_changes, fitted, received_event
 from wab.store import MessageStore, PointerConflict
 
@@ -118,7 +118,7 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
             contact=contact,
             expires_at=handling.expires_at,
         )
-        events = {key: event()}
+        events: dict[str, Outgoing] = {key: event()}
         if not fits(record, events):  # cannot happen after the probe; refused rather than retried for ever
             raise InvalidPayload("the message is too large to store and publish", code="payload_too_large")
         return Change(record=record, events=events)

@@ -43,18 +43,26 @@ class InProgress(DependencyFailed):
 class InvalidCommand(InvalidPayload):
     """A send command that can never be sent as it stands; it is reported as `WhatsApp Message Failed`, not retried.
 
-    `reference` and `destination` are what could be read from the command, so the failure can name it.
+    `reference` and `destination` are what could be read from the command, so the failure can name it; `task_token`,
+    so a task waiting on it is told (never shown anywhere).
     """
 
     code = "invalid_command"
 
     def __init__(
-        self, message: str, *, reference: str | None = None, destination: str | None = None, command: str | None = None
+        self,
+        message: str,
+        *,
+        reference: str | None = None,
+        destination: str | None = None,
+        command: str | None = None,
+        task_token: str | None = None,
     ):
         super().__init__(message)
         self.reference = reference
         self.destination = destination
         self.command = command
+        self.task_token = task_token
 
 
 class ProviderRejected(GatewayError):

@@ -11,6 +11,9 @@ request, in order:
 3. A batch's lane messages are sent ten per SendMessageBatch, in order. When one does not go, it and every request
    after it are put back and retried (the lanes drop the copies of what did go), so nothing overtakes anything.
 
+A request that ends here (invalid, dead-lettered, given up) tells the Step Functions task waiting on it, if it names
+one (`task_token`), the failure's code before its report goes out (`wab.waits`).
+
 The intake calls no provider: it fails only when AWS does, and retries like the sender, within the retry window.
 Powertools' FIFO batch processor handles one record at a time; sending a whole batch's lane messages in one call is
 what keeps a single message group fast, so the batch is handled here as a whole.
@@ -40,6 +43,8 @@ from wab.queues import DeadLetterQueue
 from wab.retry import CRASH_LIMIT, Attempts
 from wab.screening import template_problem
 from wab.settings import IntakeSettings
+from wab.tasks import TaskAnswerer
+from wab.waits import failure_answer, tell
 
 QUEUE = "intake"
 
@@ -55,8 +60,10 @@ class Intake:
         dead_letters: DeadLetterQueue,
         postpone: Any,
         catalogue: Catalogue,
+        answering: TaskAnswerer | None = None,
     ):
         self.settings = settings
+        self.answering = answering  # None: the container's (`wab.tasks.answerer`)
         self.catalogue = catalogue
         self.publisher = publisher
         self.lanes = lanes
@@ -110,9 +117,11 @@ class Intake:
                     "source: not one of the business numbers this gateway sends from",
                     reference=command.reference,
                     command=command.command,
+                    task_token=getattr(command, "task_token", None),
                 )
         except InvalidCommand as invalid:
             logger.warning("invalid command dropped", extra={"reason": invalid.message})
+            self._tell(invalid.task_token, invalid.code, invalid.message)
             return [], [invalid_command_event(invalid)]
         if isinstance(command, CatalogueUpdateCommand):
             self.catalogue.put(command.templates)
@@ -138,6 +147,11 @@ class Intake:
             entry(request._replace(command=chunk), lane, part=f"chunk-{n}") for n, chunk in enumerate(chunks, 1)
         ], []
 
+    def _tell(self, task_token: str | None, code: str, message: str) -> None:
+        """Tell a task waiting on a request that ends here; DependencyFailed (retry the request) if it did not go."""
+        if task_token:
+            tell(failure_answer(task_token, code, message), self.answering)
+
     def _dead_letter(self, record: SQSRecord) -> MessageFailed:
         """A request that crashed the intake `CRASH_LIMIT` times goes to the dead-letter queue, reported first."""
         self.dead_letters.put(record.body, queue=QUEUE, message_id=record.message_id, reason="unprocessable")
@@ -146,11 +160,13 @@ class Intake:
             delivery = parse_delivery(record.body)
             command = delivery.command
         except InvalidCommand as invalid:
+            self._tell(invalid.task_token, invalid.code, invalid.message)
             return invalid_command_event(invalid)
         failure = Failure(
             code="unprocessable",
             message="the gateway failed on this command repeatedly; it is in the dead-letter queue",
         )
+        self._tell(getattr(command, "task_token", None), failure.code, failure.message)
         return failed_event(command, failure)
 
     def _retry_later(self, records: list[SQSRecord], error: Exception | None) -> list[str]:
@@ -183,10 +199,11 @@ class Intake:
         try:
             command = parse_delivery(record.body).command
         except InvalidCommand as invalid:
-            event = invalid_command_event(invalid)
+            event, token = invalid_command_event(invalid), invalid.task_token
         else:
-            event = failed_event(command, window_exceeded(reason, error))
+            event, token = failed_event(command, window_exceeded(reason, error)), getattr(command, "task_token", None)
         try:
+            self._tell(token, event.error.code, event.error.message)
             self.publisher.publish_all([event])
         except DependencyFailed:
             return False

@@ -12,16 +12,23 @@ The protocol, all of it here:
 
 The one gap: EventBridge took an event but the settling write failed, so the event stays in the outbox and is published
 again if the record is touched after the lease. It is logged; nothing else can close it without a second store.
+
+An outbox entry is either an event or the answer a Step Functions task waiting on the message is owed (`TaskAnswer`,
+decided by `wab.waits`): the same protocol stores, leases, takes over and settles both, and `deliver` hands answers to
+Step Functions (`wab.tasks`) instead of EventBridge. An answer delivered twice (the same gap) is refused by Step
+Functions as closed, so a task is answered once.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from wab import clock, limits
 from wab.errors import DependencyFailed, InProgress
 from wab.models.events import EventDetail
 from wab.models.records import MessageRecord, PendingEvent
+from wab.models.waits import ANSWER_DETAIL_TYPE, TaskAnswer
 from wab.observability import logger
 from wab.publisher import EventPublisher
 from wab.store import MessageStore, VersionConflict, item_values
@@ -31,10 +38,25 @@ LEASE_MARGIN_MS = 1000  # past the invocation's deadline, so a lease never ends 
 SETTLE_WORKERS = 16
 
 
+Key = TypeVar("Key", bound=Hashable)
+Outgoing = EventDetail | TaskAnswer  # an answer owed to a waiting task travels like an event
+
+
 @dataclass
 class Change:
     record: MessageRecord
-    events: dict[str, EventDetail]
+    events: dict[str, Outgoing]
+
+
+class Answerer(Protocol):
+    """Sends tasks their answers (`wab.tasks.TaskAnswerer`); the keys of those that did not go."""
+
+    def answer_all(
+        self,
+        store: MessageStore,
+        answers: Mapping[Key, tuple[MessageRecord, TaskAnswer]],
+        replies: Mapping[str, MessageRecord] | None = None,
+    ) -> set[Key]: ...
 
 
 # Given the stored record (a private copy, or None), return the changed record with its events, or None for no change.
@@ -54,7 +76,7 @@ def lease_until_ms(remaining_ms: int) -> int:
     return clock.epoch_ms(clock.now()) + remaining_ms + LEASE_MARGIN_MS
 
 
-def fits(record: MessageRecord, events: dict[str, EventDetail]) -> bool:
+def fits(record: MessageRecord, events: Mapping[str, Outgoing]) -> bool:
     """Whether `record` with `events` added to its outbox fits in a DynamoDB item (with room to settle and grow a
     little) and each event in an EventBridge entry."""
     details = {key: event.as_dict() for key, event in events.items()}
@@ -147,17 +169,34 @@ def deliver(
     publisher: EventPublisher,
     pendings: list[Pending],
     prepare: Callable[[], set[str] | None] | None = None,
+    *,
+    answerer: Answerer | None = None,
+    replies: Mapping[str, MessageRecord] | None = None,
 ) -> None:
-    """Run `prepare` (a side effect that must precede the events), publish every pending event, settle each record.
+    """Run `prepare` (a side effect that must precede the events), publish every pending event, send every pending
+    answer (`answerer`, by default the container's; `replies`: inbound records at hand that answers name), settle each
+    record.
 
     `prepare` may answer outbox keys whose events turned out not to be news (a change another request made first):
-    those are settled without being published. Raises DependencyFailed when any event did not go out (after releasing
-    its lease, so the retry takes it at once).
+    those are settled without being published. Raises DependencyFailed when any event or answer did not go out (after
+    releasing its lease, so the retry takes it at once).
     """
     events = {(pending.record.id, key): pending.record.outbox[key] for pending in pendings for key in pending.keys}
+    records = {pending.record.id: pending.record for pending in pendings}
+    answers = {
+        key: (records[key[0]], TaskAnswer.model_validate(entry.detail))
+        for key, entry in events.items()
+        if entry.detail_type == ANSWER_DETAIL_TYPE
+    }
     try:
         skipped = (prepare() if prepare else None) or set()
-        failed = set(publisher.publish({key: event for key, event in events.items() if key[1] not in skipped}))
+        failed = set(
+            publisher.publish(
+                {key: event for key, event in events.items() if key[1] not in skipped and key not in answers}
+            )
+        )
+        if answers:
+            failed |= (answerer or _default_answerer()).answer_all(store, answers, replies)
     except Exception:
         release(store, pendings)
         raise
@@ -169,7 +208,13 @@ def deliver(
     ]
     _settle_all(store, settlements)
     if failed:
-        raise DependencyFailed(f"EventBridge did not take {len(failed)} of {len(events)} events")
+        raise DependencyFailed(f"{len(failed)} of {len(events)} events or answers did not go out")
+
+
+def _default_answerer() -> Answerer:
+    from wab.tasks import answerer  # imported when an answer is first owed: most invocations owe none
+
+    return answerer()
 
 
 def release(store: MessageStore, pendings: list[Pending]) -> None:

@@ -39,3 +39,18 @@ class DeadLetterQueue:
                 MessageGroupId=queue,
                 MessageDeduplicationId=message_id,
             )
+
+
+class WaitQueue:
+    """The waits' timer queue (standard SQS): a message comes back after its delay, at most SQS's 15 minutes, so a
+    longer wait is a chain of such hops (`wab.waits`)."""
+
+    MAX_DELAY_SECONDS = 900  # SQS DelaySeconds' limit
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def schedule(self, body: str, delay_seconds: int) -> None:
+        delay = max(0, min(self.MAX_DELAY_SECONDS, int(delay_seconds)))
+        with aws.dependency("SQS SendMessage"):
+            aws.client("sqs").send_message(QueueUrl=self.url, MessageBody=body, DelaySeconds=delay)

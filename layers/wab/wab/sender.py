@@ -17,6 +17,10 @@ Per lane message (`Sender.handle_record`; a batch's messages run side by side, o
 An erasure (`erase_contact`) takes the same path: step 2 deletes the contact's records and stores how many went;
 step 3 publishes `WhatsApp Contact Erased` with that count.
 
+A Step Functions task waiting on a send (`task_token`, `wab.waits`) begins its wait with the record in step 3; when
+the command fails instead (reported in step 2, refused, given up, dead-lettered) its task is told the failure's code,
+at every completion: Step Functions refuses all but the first answer.
+
 A failure that may pass puts the message back with backoff (`wab.retry`) as a batch item failure; the messages behind
 it in its group are put back too, unstarted, so they keep their order. Once the retry window has passed, the command
 is reported as `retry_window_exceeded` with its last error. When the budget has no room soon enough, the message
@@ -92,12 +96,14 @@ from wab.pacing import Deferred, RateBudget
 from wab.parking import Parking, ParkingFull, park_id_for
 from wab.provider import BroadcastAnswer, OpenFile, ProviderClient, SendAnswer
 from wab.publisher import EventPublisher
-from wab.queues import DeadLetterQueue, Queue
+from wab.queues import DeadLetterQueue, Queue, WaitQueue
 from wab.retry import CRASH_LIMIT, Attempts
 from wab.screening import Screen
 from wab.settings import SenderSettings
 from wab.store import MessageStore
 from wab.summary import Counters
+from wab.waiting import Waits
+from wab.waits import failure_answer, tell
 
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#sender"
 DEFAULT_REMAINING_MS = 30_000
@@ -129,8 +135,10 @@ class Sender:
         dead_letters: DeadLetterQueue,
         screen: Screen,
         parking: Parking,
+        waits: Waits,
     ):
         self.settings = settings
+        self.waits = waits
         self.screen = screen
         self.parking = parking
         self.store = store
@@ -183,6 +191,13 @@ class Sender:
                 window_policy=settings.window_policy,
             ),
             parking=Parking(settings.table_name, timer_queue_url=settings.parking_queue_url),
+            waits=Waits(
+                MessageStore(settings.table_name),
+                EventPublisher(settings.event_bus_name),
+                queue=WaitQueue(settings.wait_queue_url),
+                retention_days=settings.retention_days,
+                retry_window_seconds=settings.send_retry_window_minutes * 60,
+            ),
         )
 
     # --- one lane message --------------------------------------------------------------------------------------
@@ -230,6 +245,8 @@ class Sender:
             request = lanes.read(body)
         except InvalidCommand as invalid:
             logger.warning("invalid command dropped", extra={"reason": invalid.message})
+            if invalid.task_token:
+                tell(failure_answer(invalid.task_token, invalid.code, invalid.message), self.waits.answering)
             self._publish_all([invalid_command_event(invalid)])
             return
         command = request.command
@@ -250,10 +267,11 @@ class Sender:
                 code="idempotency_key_reused",
                 message="an earlier, different command used the same idempotency key",
             )
+            self._tell(command, [reused])
             self._publish_all([failed_event(command, reused)])
             return
         if outcome.delivery_id not in (None, request.delivery_id):
-            self._repeat(request, outcome)
+            self._repeat(request, outcome, lease_until)
         else:
             self._complete(request, outcome, lease_until)
 
@@ -438,9 +456,12 @@ class Sender:
                 retention_days=self.settings.retention_days,
                 lease_until=lease_until,
                 also={PARKED_KEY: parked} if parked else None,
+                waits=self.waits,
             )
         if outcome.unreported:
             self._publish_all([failed_event(command, failure) for failure in outcome.unreported])
+        if not outcome.accepted:
+            self._tell(command, outcome.reported + outcome.unreported)
         if isinstance(command, EraseContactCommand) and outcome.records_erased is not None:
             erased = contact_erased(
                 command, records_erased=outcome.records_erased, at=outcome.at, requested_by=request.requested_by
@@ -460,9 +481,15 @@ class Sender:
             idempotency_key=command.idempotency_key,
         )
 
-    def _repeat(self, request: Request, outcome: Outcome) -> None:
-        """Another request with an idempotency key already used: its command's outcome, published again as a repeat."""
+    def _repeat(self, request: Request, outcome: Outcome, lease_until: int) -> None:
+        """Another request with an idempotency key already used: its command's outcome, published again as a repeat.
+
+        Its task, if one waits on it, is told the failure again, or takes over the wait on the message sent."""
         command = request.command
+        if isinstance(command, SendCommand) and (wait := command.wait) is not None and outcome.accepted:
+            self.waits.rewait(outcome.accepted[0].message_id, wait, lease_until=lease_until)
+        elif not outcome.accepted:
+            self._tell(command, outcome.reported + outcome.unreported)
         events: list[EventDetail] = [
             failed_event(command, failure, repeat=True) for failure in outcome.reported + outcome.unreported
         ]
@@ -541,6 +568,7 @@ class Sender:
             if isinstance(command, SendCommand) and command.fallback_template:  # it may have been parked: not now
                 key = idempotency_key(command, delivery_id=request.delivery_id)
                 self.parking.unpark(command.destination, park_id_for(key))
+            self._tell(command, [window_exceeded(reason, error)])
             self._publish_all(list(events))
         except DependencyFailed:
             return False
@@ -555,6 +583,7 @@ class Sender:
             message="the gateway failed on this command repeatedly; it is in the dead-letter queue",
         )
         if request is not None:
+            self._tell(request.command, [failure])
             self._publish_all([failed_event(request.command, failure)])
         self.dead_letters.put(record.body, queue=lane, message_id=record.message_id, reason="unprocessable")
         logger.error("command moved to the dead-letter queue after repeated crashes", extra={"lane": lane})
@@ -580,6 +609,15 @@ class Sender:
             reference=command.reference,
             repeat=repeat or None,
         )
+
+    def _tell(self, command: AnyCommand, failures: list[Failure]) -> None:
+        """A task waiting on a command that failed is told the first failure's code (a single send has one)."""
+        request = command.wait if isinstance(command, SendCommand) else None
+        if request is None or not failures:
+            return
+        [failure, *_] = failures
+        answer = failure_answer(request.task_token, failure.code, failure.message, wait_for=request.wait_for)
+        tell(answer, self.waits.answering)
 
     def _publish_all(self, events: list[EventDetail]) -> None:
         self.publisher.publish_all(events)

@@ -3,10 +3,10 @@
 | variable | used by | meaning |
 |---|---|---|
 | TABLE_NAME | all | the messages table |
-| EVENT_BUS_NAME | callbacks, intake, sender | the gateway's bus |
+| EVENT_BUS_NAME | callbacks, intake, sender, waits | the gateway's bus |
 | CALLBACK_SECRET_ARN | callbacks | secret with the callbacks' HTTP Basic credentials |
 | PROVIDER_SECRET_ARN | messages, sender | secret with the provider's base URL and credentials |
-| RETENTION_DAYS | callbacks, intake, sender | days before a record expires (TTL), default 180 |
+| RETENTION_DAYS | callbacks, intake, sender, waits | days before a record expires (TTL), default 180 |
 | SECRET_MAX_AGE_SECONDS | all | how long a secret value is cached, default 300 |
 | SEND_QUEUE_URL | intake, callbacks | the send queue (FIFO): requests come in here |
 | PRIORITY_LANE_URL, BULK_LANE_URL | intake, sender | the two FIFO send lanes (`wab.lanes`) |
@@ -15,7 +15,7 @@
 | NUMBER_RATE_PER_SECOND | intake, sender | messages per second each business number may send, default 80 |
 | NUMBER_RATES | intake, sender | `number=rate,...`: other business numbers and their rates; when given, a command's `source` must be one of them or BUSINESS_NUMBER |
 | BULK_RATE_SHARE | intake, sender | the most of a number's rate bulk takes while transactional sends wait, default 0.8 |
-| SEND_RETRY_WINDOW_MINUTES | intake, sender | how long a command is retried after it was requested, default 360 |
+| SEND_RETRY_WINDOW_MINUTES | intake, sender, waits | how long a command is retried after it was requested (and a task's answer after it was decided), default 360 |
 | SEND_RETRY_MAX_DELAY_SECONDS | intake, sender | the longest pause between two attempts, default 300 |
 | TEMPLATE_POLICY | intake, sender | a template send the catalogue does not match: `enforce` (fail it), `warn` (send, log, metric), `off`; default warn |
 | OPT_OUT_KEYWORDS, OPT_IN_KEYWORDS | callbacks | comma-separated words that, as a customer's whole message, opt them out of marketing or back in (`wab.keywords`); defaults STOP,UNSUBSCRIBE,STOP PROMOTIONS and START |
@@ -25,6 +25,7 @@
 | BROADCAST_CHUNK_SIZE | intake | most recipients per provider broadcast call (fewer when the number's rate needs it), default 100 |
 | MEDIA_BUCKETS | sender | the buckets media may be uploaded from, comma-separated (the stack's, and MediaBucketNames) |
 | IDEMPOTENCY_DAYS | sender | how long a command's idempotency record is kept (a replay within it never sends twice), default 7 |
+| WAIT_QUEUE_URL | callbacks, sender, waits | the waits' timer queue (`wab.waits`): timeouts of Step Functions tasks waiting on messages, and retries of their answers |
 """
 
 import os
@@ -48,6 +49,7 @@ class CallbackSettings(Settings):
     event_bus_name: str
     callback_secret_arn: str
     retention_days: int = 180
+    wait_queue_url: str | None = None
     opt_out_keywords: str = Field(default=DEFAULT_OPT_OUT, max_length=1000)
     opt_in_keywords: str = Field(default=DEFAULT_OPT_IN, max_length=1000)
     send_queue_url: str | None = None  # where parked messages go once their customer writes
@@ -102,6 +104,7 @@ class IntakeSettings(SendPathSettings):
 
 class SenderSettings(SendPathSettings):
     provider_secret_arn: str
+    wait_queue_url: str
     media_buckets: str = ""  # comma-separated: the only buckets media is uploaded from
     window_policy: Literal["enforce", "warn", "off"] = "enforce"
     idempotency_days: int = Field(default=7, ge=1, le=30)
@@ -114,6 +117,13 @@ class ParkingSettings(Settings):
     parking_queue_url: str
     retention_days: int = Field(default=180, ge=1)
     idempotency_days: int = Field(default=7, ge=1, le=30)
+
+
+class WaitSettings(Settings):
+    event_bus_name: str
+    wait_queue_url: str
+    retention_days: int = Field(default=180, ge=1)
+    send_retry_window_minutes: int = Field(default=360, ge=1, le=1440)
 
 
 def _digits(number: str) -> str:

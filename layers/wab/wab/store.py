@@ -19,7 +19,6 @@ from botocore.exceptions import ClientError
 from wab import aws
 from wab.errors import DependencyFailed
 from wab.models.records import MessageRecord, WhatsAppPointer
-from wab.parking import ParkedMessage, entries_of
 
 BATCH_WRITE_LIMIT = 25  # BatchWriteItem's limit
 BATCH_GET_LIMIT = 100  # BatchGetItem's limit
@@ -177,9 +176,14 @@ class MessageStore:
                 ExpressionAttributeValues=values,
             )
 
-    def record_inbound(self, contact: str, at: str, expires_at: int) -> list[ParkedMessage]:
-        """Remember the contact's latest inbound time; an older, late callback never moves it back. The messages
-        parked for the contact (`wab.parking`), now that the window is open: the same write reads them."""
+    def record_inbound(self, contact: str, at: str, expires_at: int) -> dict[str, Any]:
+        """Remember the contact's latest inbound time; an older, late callback never moves it back.
+
+        Returns the contact's window item as the write left it (DynamoDB's typed form), so what else it keeps comes
+        back at no extra cost: the messages parked for the contact (`wab.parking.entries_of`), now that the window is
+        open, and the replies tasks await from it (`wab.replywaits.awaited`). Empty when a newer inbound time was
+        already stored: that callback had them.
+        """
         try:
             with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
                 answer = self._dynamodb.update_item(
@@ -191,8 +195,8 @@ class MessageStore:
                     ReturnValues="ALL_NEW",
                 )
         except ClientError:
-            return []  # a newer inbound time is already stored: its callback released what was parked
-        return entries_of(answer.get("Attributes") or {})
+            return {}
+        return answer.get("Attributes") or {}
 
     def last_inbound_at(self, contact: str) -> str | None:
         with aws.dependency("DynamoDB GetItem"):
@@ -233,7 +237,11 @@ class MessageStore:
         """
         message_ids, whatsapp_ids = self._contact_message_ids(contact)
         keys = [_message_key(message_id) for message_id in message_ids]
-        if self.last_inbound_at(contact) is not None:
+        with aws.dependency("DynamoDB GetItem"):  # its window time, or only messages parked or replies awaited on it
+            window = self._dynamodb.get_item(
+                TableName=self.table_name, Key=_window_key(contact), ConsistentRead=True, ProjectionExpression="pk"
+            ).get("Item")
+        if window:
             keys.append(_window_key(contact))
         pointers = [_pointer_key(whatsapp_id) for whatsapp_id in sorted(whatsapp_ids)]
         self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys + pointers])

@@ -40,6 +40,15 @@ from wab.errors import InvalidCommand, InvalidPayload
 from wab.models.catalogue import TemplateSpec
 from wab.models.types import OpenModel, PhoneNumber, Reference, StrictModel, dynamodb_number
 from wab.models.validation import describe
+from wab.models.waits import (
+    DEFAULT_WAIT_FOR,
+    DEFAULT_WAIT_TIMEOUT_SECONDS,
+    MAX_TASK_TOKEN,
+    TaskToken,
+    WaitFor,
+    WaitRequest,
+    WaitTimeoutSeconds,
+)
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -53,6 +62,7 @@ DETAIL_TYPES = {
     "WhatsApp Template Catalogue Updated": "update_catalogue",
 }
 COMMAND_KINDS = tuple(DETAIL_TYPES.values())
+WAIT_FIELDS = frozenset({"task_token", "wait_for", "wait_timeout_seconds"})  # how a Step Functions task waits on a send
 QUEUE_REQUESTER = "queue"  # who asked, for a command sent straight to the send queue (no bus event names a source)
 
 
@@ -485,6 +495,33 @@ class SendCommand(MessageCommand):
         does it although it already did (parked) this command."""
         return self.model_copy(update={"fallback_template": None, "idempotency_key": park_id})
 
+    # A Step Functions task waiting on the message (`wab.waits`, docs/workflows.md): its token, what it waits for
+    # (default `delivered`) and for how long after the provider accepted the message (default a day, at most a week).
+    task_token: TaskToken | None = None
+    wait_for: WaitFor | None = None
+    wait_timeout_seconds: WaitTimeoutSeconds | None = None
+
+    @model_validator(mode="after")
+    def waits_need_a_token(self) -> "SendCommand":
+        if self.task_token is None and (self.wait_for is not None or self.wait_timeout_seconds is not None):
+            raise ValueError("wait_for and wait_timeout_seconds need a task_token")
+        if self.task_token is not None and self.fallback_template is not None:
+            # Which message would the task wait on: the template, or the one parked until the customer writes? Not
+            # built yet: the task is told at once (`invalid_command`) rather than left waiting.
+            raise ValueError("a message with a fallback_template cannot be waited on yet; send the template instead")
+        return self
+
+    @property
+    def wait(self) -> WaitRequest | None:
+        """The wait the command asks for, with its defaults; None without a task token."""
+        if self.task_token is None:
+            return None
+        return WaitRequest(
+            task_token=self.task_token,
+            wait_for=self.wait_for or DEFAULT_WAIT_FOR,
+            timeout_seconds=self.wait_timeout_seconds or DEFAULT_WAIT_TIMEOUT_SECONDS,
+        )
+
 
 class BroadcastCommand(MessageCommand):
     command: Literal["broadcast"] = "broadcast"
@@ -497,6 +534,15 @@ class BroadcastCommand(MessageCommand):
     def once_each(cls, numbers: list[str]) -> list[str]:
         """A recipient listed twice (even spelt differently) gets one copy."""
         return list(dict.fromkeys(numbers))
+
+    @model_validator(mode="before")
+    @classmethod
+    def no_waits_yet(cls, data: Any) -> Any:
+        """A broadcast's wait (one token for every recipient's outcome) is not built yet: a task that asks for one is
+        told at once (`invalid_command`, `wab.waits`) rather than left waiting."""
+        if isinstance(data, dict) and WAIT_FIELDS & data.keys():
+            raise ValueError("a broadcast cannot be waited on yet; send to each recipient to wait on each message")
+        return data
 
 
 MediaKind = Literal["image", "video", "audio", "document", "sticker"]
@@ -630,7 +676,7 @@ def _unwrap_envelope(payload: dict[str, Any]) -> dict[str, Any]:
     return {**detail, "command": kind}
 
 
-def _hints(payload: dict[str, Any]) -> dict[str, str | None]:
+def _hints(payload: dict[str, Any]) -> dict[str, Any]:
     """What a failure report can say about a command that did not validate (only values that look right).
 
     A failed erasure names no number at all: its report must not put on the bus what it was asked to erase.
@@ -638,10 +684,13 @@ def _hints(payload: dict[str, Any]) -> dict[str, str | None]:
     reference = payload.get("reference")
     command = payload.get("command")
     destination = None if command == "erase_contact" else payload.get("destination", payload.get("to"))
+    token = payload.get("task_token")
     return {
         "reference": reference if isinstance(reference, str) and len(reference) <= 256 else None,
         "destination": destination if isinstance(destination, str) and len(destination) <= 32 else None,
         "command": command if command in COMMAND_KINDS else None,
+        # A task waiting on a command that can never be done is told so (`wab.waits`), if its token can be a token.
+        "task_token": token if isinstance(token, str) and 0 < len(token) <= MAX_TASK_TOKEN else None,
     }
 
 
@@ -658,8 +707,14 @@ def _caller_location(location: tuple[Any, ...]) -> list[Any]:
 
 
 def fingerprint(command: AnyCommand) -> str:
-    """A hash of everything the command says, the same however it arrived (envelope or bare, `to` or `destination`)."""
-    canonical = json.dumps(command.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
+    """A hash of everything the command says, the same however it arrived (envelope or bare, `to` or `destination`).
+
+    How a caller waits on the message (`task_token`, `wait_for`, `wait_timeout_seconds`) is not part of what it says: a
+    Step Functions task retried with the same `idempotency_key` comes with a new token, and is a repeat of the same
+    command, whose wait the new token takes over (`wab.waits`), not a reuse of the key for another command.
+    """
+    said = command.model_dump(mode="json", exclude_none=True, exclude=set(WAIT_FIELDS))
+    canonical = json.dumps(said, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -5,6 +5,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from wab.models.types import Model
+from wab.models.waits import Wait
 
 Direction = Literal["MT", "MO"]
 
@@ -61,6 +62,7 @@ class MessageRecord(Model):
     outbox: dict[str, PendingEvent] = Field(default_factory=dict)
     expires_at: int | None = None
     changes_applied: list[str] = Field(default_factory=list)  # ids of the edits and deletions applied to it
+    wait: Wait | None = None  # outbound: a Step Functions task waiting on the message (`wab.waits`)
 
     def public_view(self) -> dict[str, Any]:
         """The record as the record API returns it (the shape documented in docs/records.md): every field of the shape,
