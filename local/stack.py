@@ -10,12 +10,12 @@ in-process with the template's environment; serve the HTTP API; start the SQS ev
 `<state_dir>/stack.json`. `stop()` undoes all of it in
 reverse and removes stack.json. A failed start stops whatever had started.
 
-Why moto runs as a child process (`python -m moto.server`) rather than `ThreadedMotoServer`: in-process, moto would
-share the interpreter lock with the handlers, the HTTP API and the pollers (every AWS call costs milliseconds of moto
-CPU), and it would share moto's global backends with any `mock_aws` of tests running in the same process, so a test's
-reset would wipe the stack's resources. The provider simulator runs as a child process for the same GIL reason.
-Children are started in their own session (Ctrl-C reaches only this process, which stops them in order) and, on
-Linux, die with this process even if it is killed outright.
+Why moto runs as a child process (`python -m local.moto_sqs`: moto's server with its FIFO order fixed) rather than
+`ThreadedMotoServer`: in-process, moto would share the interpreter lock with the handlers, the HTTP API and the pollers
+(every AWS call costs milliseconds of moto CPU), and it would share moto's global backends with any `mock_aws` of tests
+running in the same process, so a test's reset would wipe the stack's resources. The provider simulator runs as a child
+process for the same GIL reason. Children are started in their own session (Ctrl-C reaches only this process, which
+stops them in order) and, on Linux, die with this process even if it is killed outright.
 """
 
 from __future__ import annotations
@@ -366,7 +366,9 @@ class LocalStack:
     def _start(self) -> None:
         endpoints = self._reserve_ports()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        moto = self._spawn("moto server", "moto.server", ["-H", self.host, "-p", str(endpoints.aws_port)], "moto.log")
+        moto = self._spawn(
+            "moto server", "local.moto_sqs", ["-H", self.host, "-p", str(endpoints.aws_port)], "moto.log"
+        )
         template = self._translate_template()  # while moto boots (about 0.4 s)
         credentials = LocalCredentials.generate(callback_username=self._callback_username(template))
         simulator = self._start_simulator(template, endpoints, credentials)
