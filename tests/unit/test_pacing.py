@@ -1,7 +1,8 @@
-"""The rate budget's rule (GCRA), without storage: how many units leave when, per lane."""
+"""The rate budget's rule (GCRA), without storage: how many units leave when, per lane; and how a take treats waiting
+for room and losing the race for the budget."""
 
 import pytest
-from wab.pacing import BURST_MS, BudgetState, RatePolicy, decide
+from wab.pacing import BURST_MS, MAX_LOST_WRITES, BudgetState, Deferred, RateBudget, RatePolicy, decide
 
 POLICY = RatePolicy(rate_per_second=20, bulk_share=0.8)  # one unit every 50 ms
 T = POLICY.interval_ms
@@ -96,3 +97,46 @@ def test_a_chunk_larger_than_bulk_may_ever_take_waits_for_an_idle_budget_instead
 def test_the_largest_bulk_take_fits_bulks_share_of_the_burst():
     assert RatePolicy(80, 0.8).largest_bulk_take() == 33
     assert RatePolicy(20, 0.8).largest_bulk_take() == 9
+
+
+class Budget(RateBudget):
+    """The budget with a clock of its own and a table that stores, or loses every write to another invocation."""
+
+    def __init__(self, *, loses_every_write: bool = False):
+        self.now = 1_000_000.0
+        super().__init__("messages", lambda number: POLICY, clock_ms=lambda: self.now, sleep=self._advance)
+        self.loses_every_write = loses_every_write
+        self.writes = 0
+        self.stored = BudgetState()
+
+    def _advance(self, seconds: float) -> None:
+        self.now += min(seconds * 1000, 10)  # woken early, as a sleeping thread may be: the take looks again
+
+    def _write(self, number, expected, state) -> bool:
+        self.writes += 1
+        if self.loses_every_write:  # another invocation moved it first: the stored state comes back
+            self.stored = self.stored.model_copy(update={"tat": self.now, "version": self.stored.version + 1})
+            self._known[number] = self.stored
+            return False
+        self._known[number] = self.stored = state
+        return True
+
+
+def test_waits_for_room_do_not_count_as_lost_races():
+    budget = Budget()
+    departures = []
+    for _ in range(60):  # bulk chunks back to back: most takes wait for room first
+        departures += budget.take("+15550001", POLICY.largest_bulk_take(), "bulk", max_wait_ms=60_000)
+
+    assert len(departures) == 60 * POLICY.largest_bulk_take()
+    assert budget.writes == 60
+
+
+def test_a_budget_other_invocations_keep_moving_puts_the_sends_back_as_pacing():
+    budget = Budget(loses_every_write=True)
+
+    with pytest.raises(Deferred) as deferred:
+        budget.take("+15550001", 1, "priority", max_wait_ms=60_000)
+
+    assert deferred.value.code == "paced"  # not a failure: no retry-window attempt, no alarm
+    assert budget.writes == MAX_LOST_WRITES

@@ -34,7 +34,8 @@ from wab.models.types import Model
 
 Lane = Literal["priority", "bulk"]
 BURST_MS = 500.0  # how far ahead of the rate a number may run: well inside WhatsApp's one-second accounting
-MAX_WRITE_ATTEMPTS = 8
+MAX_LOST_WRITES = 16  # writes beaten by another invocation, in a row, before the sends are put back for a while
+CONTENDED_WAIT_MS = 1000.0
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
@@ -117,11 +118,13 @@ class RateBudget:
     def take(self, number: str, units: int, lane: Lane, *, max_wait_ms: float) -> list[float]:
         """Take `units` for `number`, waiting up to `max_wait_ms` for room; each unit's departure time (epoch ms).
 
-        Raises Deferred when the wait would be longer (nothing is taken then).
+        Raises Deferred when the wait would be longer, or when other invocations keep moving the budget first
+        (nothing is taken then).
         """
         policy = self.policies(number)
         deadline = self._clock_ms() + max_wait_ms
-        for _ in range(MAX_WRITE_ATTEMPTS * 4):
+        lost_writes = 0
+        while True:
             now = self._clock_ms()
             with self._lock:
                 state = self._known.get(number) or BudgetState()
@@ -135,7 +138,11 @@ class RateBudget:
                 raise Deferred(decision.departures[0] - now)
             if self._write(number, state, decision.state):
                 return decision.departures
-        raise DependencyFailed(f"the rate budget of a number is contended beyond {MAX_WRITE_ATTEMPTS * 4} attempts")
+            # Losing the race for the budget is the budget being busy, which is pacing too: the sends are put back
+            # for a moment (not retried as a failure, which would count against their retry window).
+            lost_writes += 1
+            if lost_writes >= MAX_LOST_WRITES:
+                raise Deferred(CONTENDED_WAIT_MS)
 
     def _write(self, number: str, expected: BudgetState, state: BudgetState) -> bool:
         """Store `state` if the stored version is still `expected`'s; else learn the stored state and say False."""
