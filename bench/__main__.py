@@ -50,15 +50,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "broadcast_sizes": [1000, 5000, 10_000],
         "profile_chunks": 5,
         "budget_s": 300,
-        "sendpath": {
-            "rate": 20,
-            "retry_max_delay_s": 10,
-            "outage": {"seconds": 300, "commands": 200, "contacts": 40, "wait_s": 300},
-            "pacing": {"recipients": 5000, "baseline_sends": 60, "cap_s": 600},
-            "order": {"messages": 1000, "contacts": 50, "error_rate": 0.2, "throttle_rate": 0.1, "timeout_s": 900},
-            "legacy": True,
-            "legacy_cap_s": 300,
-        },
     },
     "quick": {
         "simulator_seconds": 1,
@@ -77,15 +68,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "broadcast_sizes": [500, 1000, 2000],
         "profile_chunks": 3,
         "budget_s": 120,
-        "sendpath": {
-            "rate": 20,
-            "retry_max_delay_s": 10,
-            "outage": {"seconds": 60, "commands": 40, "contacts": 10, "wait_s": 120},
-            "pacing": {"recipients": 1000, "baseline_sends": 20, "cap_s": 200},
-            "order": {"messages": 300, "contacts": 15, "error_rate": 0.2, "throttle_rate": 0.1, "timeout_s": 300},
-            "legacy": True,
-            "legacy_cap_s": 90,
-        },
     },
     "smoke": {
         "simulator_seconds": 0.3,
@@ -105,15 +87,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "broadcast_sizes": [20, 50],
         "profile_chunks": 1,
         "budget_s": 100,
-        "sendpath": {
-            "rate": 20,
-            "retry_max_delay_s": 5,
-            "outage": {"seconds": 4, "commands": 4, "contacts": 2, "wait_s": 60},
-            "pacing": {"recipients": 40, "baseline_sends": 3, "cap_s": 60},
-            "order": {"messages": 20, "contacts": 4, "error_rate": 0.2, "throttle_rate": 0.1, "timeout_s": 120},
-            "legacy": True,
-            "legacy_cap_s": 20,
-        },
     },
 }
 BENCH_DIR = Path(__file__).resolve().parent
@@ -153,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     deadline = started + config["budget_s"]
 
     from bench import analysis, handlers, report, sendreport
-    from bench.sendbench import SendPathBench
+    from bench.sendbench import SENDPATH_SIZES, SendPathBench
     from bench.simulator_throughput import measure
     from bench.stackbench import StackBench
+
+    config = {**config, "sendpath": SENDPATH_SIZES[mode_name]}  # section 8's sizes live beside its code
     from local.simulator import Faults, Simulator, SimulatorConfig
 
     prior = _read_json(args.out / "results.json")  # the run this one replaces: its figures are kept beside ours

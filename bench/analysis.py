@@ -551,6 +551,9 @@ def sendpath_cost(results: dict[str, Any]) -> dict[str, Any]:
             "provider_calls_per_message": order["calls_per_message"],
             "extra_requests_per_message": dict(sorted(extra.items(), key=lambda item: -item[1])),
             "extra_requests_total": sum(extra.values()),
+            "budget_writes_per_message": _matching(faults, "[RATE]"),
+            "budget_refused_per_message": _matching(order["aws_requests"]["failed"], "[RATE]")
+            / max(order["aws_requests"]["messages"], 1),
             "extra_invocations_per_message": invocations,
             "usd_lines": lines,
             "usd_total": sum(lines.values()),

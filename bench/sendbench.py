@@ -31,10 +31,42 @@ from bench import sendpath as P
 from bench import template_info as T
 from bench.awscalls import Call, CallRecorder
 
+# Section 8's sizes per mode of `python -m bench`. The stack runs at `rate` messages a second (NumberRatePerSecond, and
+# the simulator's number_rate) with retries at most `retry_max_delay_s` apart (SendRetryMaxDelaySeconds).
+SENDPATH_SIZES: dict[str, dict[str, Any]] = {
+    "full": {
+        "rate": 20,
+        "retry_max_delay_s": 10,
+        "outage": {"seconds": 300, "commands": 200, "contacts": 40, "wait_s": 300},
+        "pacing": {"recipients": 5000, "baseline_sends": 60, "cap_s": 600},
+        "order": {"messages": 1000, "contacts": 50, "error_rate": 0.2, "throttle_rate": 0.1, "timeout_s": 900},
+        "legacy": True,
+        "legacy_cap_s": 300,
+    },
+    "quick": {
+        "rate": 20,
+        "retry_max_delay_s": 10,
+        "outage": {"seconds": 60, "commands": 40, "contacts": 10, "wait_s": 120},
+        "pacing": {"recipients": 1000, "baseline_sends": 20, "cap_s": 200},
+        "order": {"messages": 300, "contacts": 15, "error_rate": 0.2, "throttle_rate": 0.1, "timeout_s": 300},
+        "legacy": True,
+        "legacy_cap_s": 90,
+    },
+    "smoke": {  # only the shape of the results: every figure at these sizes is noise
+        "rate": 20,
+        "retry_max_delay_s": 5,
+        "outage": {"seconds": 4, "commands": 4, "contacts": 2, "wait_s": 60},
+        "pacing": {"recipients": 40, "baseline_sends": 3, "cap_s": 60},
+        "order": {"messages": 20, "contacts": 4, "error_rate": 0.2, "throttle_rate": 0.1, "timeout_s": 120},
+        "legacy": True,
+        "legacy_cap_s": 20,
+    },
+}
 CACHE = L.ROOT / "bench" / ".cache"
 EVIDENCE = CACHE / "sendpath-evidence"
 FUNCTIONS = ("IntakeFunction", "SenderFunction")
 THROTTLED_SHARE_LIMIT = 0.01  # the pacing target: at most 1 % of the provider's answers 130429
+SLOW_SINGLE_SEND_S = 1.0  # a single send slower than this, and than twice its p95 alone, is worth the logs
 
 
 def stack_parameters(config: dict[str, Any]) -> dict[str, str]:
@@ -88,6 +120,7 @@ class Invocations:
         self.lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.ms: dict[str, float] = {}
+        self.longest: dict[str, float] = {}
         for name in FUNCTIONS:
             self._wrap(stack.functions[name], name)
 
@@ -101,21 +134,27 @@ class Invocations:
             finally:
                 with self.lock:
                     self.counts[name] += 1
-                    self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - started) * 1000
+                    took = (time.perf_counter() - started) * 1000
+                    self.ms[name] = self.ms.get(name, 0.0) + took
+                    self.longest[name] = max(self.longest.get(name, 0.0), took)
 
         function.invoke = invoke
 
     def take(self) -> dict[str, dict[str, float]]:
         with self.lock:
-            counts, ms = dict(self.counts), dict(self.ms)
-            self.counts, self.ms = Counter(), {}
-        return {name: {"invocations": counts.get(name, 0), "ms": ms.get(name, 0.0)} for name in FUNCTIONS}
+            counts, ms, longest = dict(self.counts), dict(self.ms), dict(self.longest)
+            self.counts, self.ms, self.longest = Counter(), {}, {}
+        return {
+            name: {"invocations": counts.get(name, 0), "ms": ms.get(name, 0.0), "longest_ms": longest.get(name, 0.0)}
+            for name in FUNCTIONS
+        }
 
 
 def requests_summary(calls: list[Call], invocations: dict[str, dict[str, float]], per: int) -> dict[str, Any]:
     """The gateway's AWS requests (its functions' and the SQS pollers'; idle polls apart), in all and per message."""
     counted: Counter[str] = Counter()
     failed: Counter[str] = Counter()
+    ms: dict[str, float] = {}
     idle = 0
     for call in calls:
         if call.origin not in ("function", "poller"):
@@ -126,11 +165,13 @@ def requests_summary(calls: list[Call], invocations: dict[str, dict[str, float]]
         key = f"{call.service}.{call.operation}" + (f" [{call.note}]" if call.note else "")
         counted[key] += 1
         failed[key] += 0 if call.ok else 1
+        ms[key] = ms.get(key, 0.0) + call.ms
     return {
         "messages": per,
         "requests": dict(sorted(counted.items())),
         "failed": {key: value for key, value in sorted(failed.items()) if value},
         "per_message": {key: value / per for key, value in sorted(counted.items())} if per else {},
+        "mean_ms": {key: ms[key] / value for key, value in sorted(counted.items())},
         "total_per_message": sum(counted.values()) / per if per else float("nan"),
         "idle_receives": idle,
         "invocations": invocations,
@@ -207,10 +248,15 @@ class SendPathBench:
             def measured(name: str, work: Callable[[], dict[str, Any]], per: Callable[[dict[str, Any]], int]) -> None:
                 recorder.take()
                 invocations.take()
+                logs = {function: stack.log_dir / f"{function}.log" for function in FUNCTIONS}
+                offsets = {function: _size(path) for function, path in logs.items()}
                 started = time.monotonic()
                 result = work()
                 result["wall_s"] = time.monotonic() - started
                 result["aws_requests"] = requests_summary(recorder.take(), invocations.take(), per(result))
+                result["retries"] = {
+                    function: retry_reasons(path, offsets[function]) for function, path in logs.items()
+                }
                 result["misbehaviour"] = misbehaviour(name, result)
                 if result["misbehaviour"]:
                     result["evidence"] = self.keep_logs(stack, name)
@@ -371,6 +417,33 @@ def legacy_tree(commit: str) -> Path:
     return root
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def retry_reasons(path: Path, offset: int) -> dict[str, int]:
+    """Why a function put commands back for another attempt, from its log from `offset` on: the count of each
+    `error: reason` of its "command will be retried" lines (the reason as logged, the provider's text included)."""
+    reasons: Counter[str] = Counter()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as log:
+            log.seek(offset)
+            for line in log:
+                if '"command will be retried"' not in line and "retrying later" not in line:
+                    continue
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                reasons[f"{entry.get('error', '?')}: {entry.get('reason', entry.get('message', ''))}"] += 1
+    except OSError:
+        pass
+    return dict(reasons.most_common())
+
+
 def legacy_default(root: Path, parameter: str) -> Any:
     """A parameter's default in the older tree's template."""
     from cfnlint.decode import decode_str
@@ -391,6 +464,17 @@ def misbehaviour(name: str, result: dict[str, Any]) -> list[str]:
         problems.append(f"{measured['dead_letters']} messages in the dead-letter queue")
     if measured.get("failed_events"):
         problems.append(f"{measured['failed_events']} WhatsApp Message Failed events ({measured.get('failed_codes')})")
+    contended = sum(
+        count
+        for reasons in result.get("retries", {}).values()
+        for reason, count in reasons.items()
+        if "contended" in reason
+    )
+    if contended:
+        problems.append(
+            f"{contended} commands put back as failures (dependency_failed: the rate budget 'contended beyond "
+            "32 attempts') rather than deferred"
+        )
     order = measured.get("order")
     if order and order["out_of_order"]:
         problems.append(f"{order['out_of_order']} of {order['contacts']} contacts out of order")
@@ -398,6 +482,15 @@ def misbehaviour(name: str, result: dict[str, Any]) -> list[str]:
         share = measured.get("throttled_share", 0.0)
         if share == share and share > THROTTLED_SHARE_LIMIT:
             problems.append(f"130429 on {share:.1%} of the provider calls")
+        alone = result.get("alone", {}).get("latency", {}).get("p95_s", float("nan"))
+        during = measured.get("latency_during", {})
+        if during.get("p95_s", 0.0) > max(2 * alone, SLOW_SINGLE_SEND_S):
+            slow = [put for put, seconds in measured.get("latency_timeline", []) if seconds > SLOW_SINGLE_SEND_S]
+            problems.append(
+                f"single sends slower during the broadcast: p95 {during['p95_s']:.2f} s (alone {alone:.2f} s), "
+                f"max {during['max_s']:.1f} s; {len(slow)} over {SLOW_SINGLE_SEND_S:g} s"
+                + (f", requested {min(slow):.0f}–{max(slow):.0f} s after the broadcast" if slow else "")
+            )
         if measured.get("single_sends_accepted", 0) < measured.get("single_sends", 0):
             problems.append(
                 f"{measured['single_sends'] - measured['single_sends_accepted']} single sends not delivered"

@@ -485,6 +485,12 @@ def pacing(
         "single_sends_accepted": len(single_messages),
         "single_send_errors": singles.errors,
         "latency_during": latency(during, single_messages),
+        # (put, seconds after the broadcast was requested; latency in seconds), for each single send during it
+        "latency_timeline": sorted(
+            (round(during[m["destination"]] - requested, 2), round(m["t"] - during[m["destination"]], 3))
+            for m in single_messages
+            if m["destination"] in during
+        ),
         "provider_calls": calls,
         "throttled_share": calls["throttled"] / calls["total"] if calls["total"] else float("nan"),
         "dead_letters": probe.depth("dlq_url"),

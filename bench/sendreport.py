@@ -20,6 +20,9 @@ def fmt(value: Any, digits: int = 1, unit: str = "") -> str:
 
 
 def ms(seconds: Any) -> str:
+    """A duration given in seconds: in ms below 10 s, in s above."""
+    if isinstance(seconds, (int, float)) and seconds == seconds and seconds >= 10:
+        return fmt(float(seconds), 1, " s")
     return fmt(seconds * 1000 if isinstance(seconds, (int, float)) else seconds, 0, " ms")
 
 
@@ -276,6 +279,7 @@ def sections(results: dict[str, Any]) -> str:
         f"{results['meta']['machine_before']['load_average'][0]:.1f} at the start, "
         f"{results['meta']['machine_after']['load_average'][0]:.1f} at the end), so latencies are this machine's, "
         "not Lambda's.\n",
+        f"This run is `{results['meta']['mode']}`. " + modes() + "\n",
     ]
     if "outage" in send:
         parts.append(outage_section(send))
@@ -285,6 +289,22 @@ def sections(results: dict[str, Any]) -> str:
     if "order" in send:
         parts.append(order_section(send))
     return "\n".join(parts)
+
+
+def modes() -> str:
+    """The sizes of section 8 in every mode of `python -m bench` (bench.sendbench.SENDPATH_SIZES)."""
+    from bench.sendbench import SENDPATH_SIZES
+
+    described = []
+    for mode, sizes in SENDPATH_SIZES.items():
+        outage, pacing, order = sizes["outage"], sizes["pacing"], sizes["order"]
+        described.append(
+            f"`{mode}`: an outage of {outage['seconds']} s with {outage['commands']} sends to {outage['contacts']} "
+            f"contacts; a broadcast of {pacing['recipients']:,} beside single sends ({pacing['baseline_sends']} alone "
+            f"first; before the lanes at most {sizes['legacy_cap_s']} s per broadcast); {order['messages']:,} sends to "
+            f"{order['contacts']} contacts; retries at most {sizes['retry_max_delay_s']} s apart"
+        )
+    return "Sizes per mode — " + "; ".join(described) + ". `smoke` only checks that everything runs."
 
 
 def outage_section(send: dict[str, Any]) -> str:
@@ -318,6 +338,7 @@ def outage_section(send: dict[str, Any]) -> str:
         f"on the bus, one every {o['outage_s'] / max(o['commands'], 1):.1f} s ({o['contacts']} contacts, {per_contact} "
         "sends each, interleaved); then it recovers. " + _result(o) + "\n",
         table(["", "measured"], rows) + "\n",
+        retries(o),
         f"Why the last delivery comes when it does: each failed attempt puts the message back with a backoff doubling "
         f"from 2 s up to `SendRetryMaxDelaySeconds` ({send['retry_max_delay_s']} s here), and the messages behind it "
         "in its contact's group wait for it; after recovery each contact's head goes at its next attempt, then the "
@@ -367,6 +388,10 @@ def pacing_section(send: dict[str, Any]) -> str:
         ["**130429 share of calls** (target ≤ 1 %)", f"**{pct(during['throttled_share'], 2)}**"],
         ["single sends during the broadcast: delivered", f"{during['single_sends_accepted']}/{during['single_sends']}"],
         [
+            "rate budget writes per message (refused: another invocation moved the budget first)",
+            _budget_writes(p.get("aws_requests")),
+        ],
+        [
             "dead letters / Failed events / left on the queues",
             f"{during['dead_letters']} / {during['failed_events']} / {during['left_in_queues']}",
         ],
@@ -381,8 +406,59 @@ def pacing_section(send: dict[str, Any]) -> str:
             f"(the last call's own recipients excluded), over that time. {_result(during, pacing=True)}\n",
             table(["latency, event put → provider accepted", "sends", "p50", "p95", "max"], rows) + "\n",
             table(["", "measured"], facts) + "\n",
+            retries(p),
+            contention(p),
+            slow_singles(p),
         ]
     )
+
+
+def _budget_writes(summary: dict[str, Any] | None) -> str:
+    if not summary or not summary.get("messages"):
+        return "–"
+    writes = sum(value for key, value in summary["requests"].items() if "[RATE]" in key)
+    refused = sum(value for key, value in summary["failed"].items() if "[RATE]" in key)
+    return f"{writes / summary['messages']:.2f} ({refused / summary['messages']:.2f})"
+
+
+def slow_singles(p: dict[str, Any]) -> str:
+    """Which single sends were slow during the broadcast, and what the intake was doing then."""
+    during = p["with_broadcast"]
+    timeline = during.get("latency_timeline") or []
+    slow = [(put, seconds) for put, seconds in timeline if seconds > 1.0]
+    if not slow:
+        return ""
+    summary = p.get("aws_requests") or {}
+    intake = (summary.get("invocations") or {}).get("IntakeFunction", {})
+    longest = intake.get("longest_ms", 0.0) / 1000
+    batches = summary.get("requests", {}).get("sqs.SendMessageBatch [bulk lane]", 0)
+    batch_ms = summary.get("mean_ms", {}).get("sqs.SendMessageBatch [bulk lane]", float("nan"))
+    early = [(put, seconds) for put, seconds in slow if put <= longest + 1]
+    text = (
+        f"**Single sends during the broadcast:** {len(slow)} of {len(timeline)} took over 1 s"
+        f" (the slowest {max(seconds for _, seconds in slow):.1f} s)"
+    )
+    if early:
+        text += (
+            f"; {len(early)} of them were requested in the first {max(put for put, _ in early):.0f} s after the "
+            f"broadcast, and reached the provider {min(put + s for put, s in early):.1f}–"
+            f"{max(put + s for put, s in early):.1f} s after it was requested. They waited behind the "
+            "intake's handling of the broadcast request: the bus's requests share one message group on the send "
+            "queue (to keep their order), so a request behind a broadcast waits until all of its chunks are on the "
+            f"bulk lane. That intake invocation took {longest:.1f} s here, "
+            + (
+                f"{'most of it' if batches * batch_ms / 1000 >= longest / 2 else 'of which'} {batches} "
+                f"SendMessageBatch calls of ten chunks at {batch_ms:.0f} ms each against moto's FIFO queue"
+                if batches
+                else "its SendMessageBatch calls against moto"
+            )
+            + ". SQS answers such a call in milliseconds, so on AWS the wait would be far shorter; the head-of-line "
+            "wait itself is the design's: a request put just after a large broadcast waits for its whole split."
+        )
+    later = len(slow) - len(early)
+    if later:
+        text += f" {later} slow send(s) came later in the broadcast."
+    return text + "\n"
 
 
 def legacy_section(send: dict[str, Any]) -> str:
@@ -543,8 +619,50 @@ def order_section(send: dict[str, Any]) -> str:
             "so the requested order is the order of the puts. For every contact: were its messages accepted by the "
             f"provider in that order (by `accepted_at`), each once? {_result(o, order=True)}\n",
             table(["", "measured"], rows) + "\n",
+            retries(o),
+            contention(o),
             examples,
         ]
+    )
+
+
+def retries(result: dict[str, Any]) -> str:
+    """What the functions' logs say about the commands they put back for another attempt."""
+    found = result.get("retries")
+    if found is None:
+        return ""
+    parts = [
+        f"{function.removesuffix('Function').lower()}: "
+        + ", ".join(f"{count:,} × {reason}" for reason, count in reasons.items())
+        for function, reasons in found.items()
+        if reasons
+    ]
+    return (
+        "Commands put back for another attempt, by the reason their function logged: "
+        + ("; ".join(parts) if parts else "none")
+        + ".\n"
+    )
+
+
+def contention(result: dict[str, Any]) -> str:
+    """Why commands were put back as failures by the rate budget, when they were."""
+    count = sum(
+        value
+        for reasons in (result.get("retries") or {}).values()
+        for reason, value in reasons.items()
+        if "contended" in reason
+    )
+    if not count:
+        return ""
+    return (
+        f"**The rate budget put {count:,} commands back as failures.** `RateBudget.take` (wab/pacing.py) tries at "
+        "most 32 times, and a wait for room counts as one of its tries as much as a write another invocation beat: "
+        "with many chunks (or sends) taking from one number at once, a take that keeps losing the race for the next "
+        'slot runs out of tries and raises `DependencyFailed` ("contended beyond 32 attempts"). The sender then '
+        "treats it as a failure that may pass, not as pacing: the command is retried with backoff, its idempotency "
+        "claim is released and taken again, an attempt counter is written, and the `SendRetries` metric counts it "
+        "(`reason: dependency_failed`), where `Deferred` would have put it back for just the time the budget "
+        "needs. Nothing is lost, doubled or reordered by it; it costs requests (section 9) and time.\n"
     )
 
 
@@ -611,7 +729,9 @@ def cost_section(results: dict[str, Any]) -> str:
             f"{faults['throttle_rate']:.0%} throttling, {faults['provider_calls_per_message']:.2f} provider calls per "
             "delivered message): requests per delivered message beyond the same single sends without faults — "
             f"{extra} — {faults['extra_requests_total']:.1f} in all (the attempt counters, the visibility changes that "
-            "put a message back, the idempotency claim taken and released again, the budget's unit taken again), "
+            "put a message back, the idempotency claim taken and released again, the budget's unit taken again and "
+            f"its refused writes: {faults['budget_writes_per_message']:.2f} budget writes per delivered message, "
+            f"{faults['budget_refused_per_message']:.2f} of them refused), "
             f"${faults['usd_total']:,.2f} per million messages (each write priced as one unit: the items are under "
             "1 KB and on no index). Request kinds the faults made rarer (fuller batches) are not subtracted, so this "
             "is an upper bound.\n"
