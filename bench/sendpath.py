@@ -88,6 +88,10 @@ class Probe:
 
     def request(self, detail_type: str, detail: dict[str, Any]) -> float:
         """Put one command on the bus; the epoch just before the put (where a send's latency starts)."""
+        return self.request_with_id(detail_type, detail)[0]
+
+    def request_with_id(self, detail_type: str, detail: dict[str, Any]) -> tuple[float, str]:
+        """`request`, and the event's id: the gateway's `correlation_id` (and `idempotency_key`) in its logs."""
         put_at = time.time()
         answer = self.events.put_events(
             Entries=[
@@ -101,11 +105,14 @@ class Probe:
         )
         if answer.get("FailedEntryCount"):
             raise RuntimeError(f"the bus refused a command: {answer['Entries'][0]}")
-        return put_at
+        return put_at, answer["Entries"][0]["EventId"]
 
     def send(self, destination: str, reference: str, number: int) -> float:
+        return self.send_with_id(destination, reference, number)[0]
+
+    def send_with_id(self, destination: str, reference: str, number: int) -> tuple[float, str]:
         detail = {"destination": destination, "type": "template", "template": template(number), "reference": reference}
-        return self.request("WhatsApp Send Requested", detail)
+        return self.request_with_id("WhatsApp Send Requested", detail)
 
     # -- the provider simulator ----------------------------------------------------------------------------------
 
@@ -253,8 +260,12 @@ def contact_order(messages: list[dict[str, Any]], expected: dict[str, int]) -> d
     """For every contact (destination → messages requested, numbered 0..n-1): were they accepted, each once, in the
     requested order? `messages` oldest first."""
     by_contact: dict[str, list[int]] = {destination: [] for destination in expected}
+    acceptances: dict[str, list[list[Any]]] = {}
     for message in messages:
         by_contact.setdefault(message["destination"], []).append(sequence(message))
+        acceptances.setdefault(message["destination"], []).append(
+            [sequence(message), message["id"], message["accepted_at"], message.get("event_id")]
+        )
     in_order, out_of_order, incomplete = 0, [], []
     duplicates = 0
     for destination, numbers in by_contact.items():
@@ -268,7 +279,11 @@ def contact_order(messages: list[dict[str, Any]], expected: dict[str, int]) -> d
         if seen == wanted:
             in_order += 1
         elif sorted(seen) == wanted:
-            out_of_order.append({"destination": destination, "accepted_order": seen})
+            # [number, provider id, accepted_at, the request's event id]: the event id is the `correlation_id` of every
+            # line the intake and the sender log about it
+            out_of_order.append(
+                {"destination": destination, "accepted_order": seen, "accepted": acceptances.get(destination, [])}
+            )
         else:
             incomplete.append({"destination": destination, "accepted_order": seen, "requested": len(wanted)})
     return {
@@ -528,11 +543,15 @@ def order(
     destinations = [f"+64215{index:06d}" for index in range(contacts)]
     expected = Counter(destinations[index % contacts] for index in range(messages))
     started = time.time()
+    events: dict[tuple[str, int], str] = {}
     for index in range(messages):
-        probe.send(destinations[index % contacts], reference, index // contacts)
+        destination, number = destinations[index % contacts], index // contacts
+        events[(destination, number)] = probe.send_with_id(destination, reference, number)[1]
     put_s = time.time() - started
     log(f"order: {messages} requests put in {put_s:.0f} s")
     accepted = probe.wait_for(reference, messages, timeout_s, poll=2)
+    for message in accepted:  # the request's event id, to follow each message through the functions' logs
+        message["event_id"] = events.get((message["destination"], sequence(message)))
     stats = probe.sim("/_sim/stats")
     probe.sim("/_sim/faults", {"error_rate": 0.0, "throttle_rate": 0.0})
     calls = provider_calls(accepted, stats)
