@@ -8,10 +8,16 @@ What runs, in order (each figure is a ratio against a baseline measured in the s
      bench/baseline/, each in a fresh process against in-process moto (bench.inproc);
  then the local stack (bench.stackbench): memory per handler, sustained MO and DLR callbacks, broadcasts of growing
  size end to end, and where a broadcast chunk's time goes;
- 6, 7. cost per million messages and memory sizes, computed from all of the above (bench.analysis).
+ 8. the send path under faults and limits on a local stack of its own, paced at a rate it carries (bench.sendbench,
+    bench.sendpath): a provider outage, a broadcast beside single sends on one number's rate (and the same on the send
+    path before the lanes, commit 6e415a8, as a stack of its own), order per contact through errors and throttling;
+ 6, 7, 9. cost per million messages, memory sizes and what pacing and ordering cost, computed from all of the above
+    (bench.analysis).
+The cold-start and warm figures of the run this one replaces (DIR/results.json) are kept under `previous` and shown
+beside this run's.
 Every function runs with the template's parameters but two (bench.template_info.bench_parameters): a number rate at
 which the rate budget never makes a send wait, and the broadcast chunk size the default rate gives, so the figures are
-the gateway's own cost, not its pacing.
+the gateway's own cost, not its pacing. Section 8 is about pacing, and runs with its own rate (see bench.sendbench).
 Nothing here is a pass/fail test: `make test` only runs `--smoke` and checks the shape of what it writes.
 """
 
@@ -119,11 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     deadline = started + config["budget_s"]
 
-    from bench import analysis, handlers, report
+    from bench import analysis, handlers, report, sendreport
+    from bench.sendbench import SENDPATH_SIZES, SendPathBench
     from bench.simulator_throughput import measure
     from bench.stackbench import StackBench
+
+    config = {**config, "sendpath": SENDPATH_SIZES[mode_name]}  # section 8's sizes live beside its code
     from local.simulator import Faults, Simulator, SimulatorConfig
 
+    prior = _read_json(args.out / "results.json")  # the run this one replaces: its figures are kept beside ours
     results: dict[str, Any] = {
         "meta": {
             "mode": mode_name,
@@ -186,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         stack_results["broadcast"], stack_results["sender_profile"], config["broadcast_sizes"]
     )
 
+    log("the send path under faults and limits: outage, pacing (and before the lanes), order")
+    results["sendpath"] = SendPathBench(config["sendpath"], log).run()
+
     log("cost and memory sizing")
     inputs = analysis.flow_inputs(results)
     results["cost_inputs"] = inputs
@@ -193,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     results["sizing"] = analysis.sizing(results, inputs)
     recommended = {function: value["recommended_mb"] for function, value in results["sizing"].items()}
     results["cost_at_recommended_memory"] = analysis.cost_tables(inputs, recommended)
+    results["sendpath_cost"] = analysis.sendpath_cost(results)
     results["headline"] = analysis.headline(results)
+    results["previous"] = sendreport.previous_runs(prior)
     results["meta"]["machine_after"] = machine()
     results["meta"]["duration_s"] = time.monotonic() - started
 
@@ -205,6 +220,13 @@ def main(argv: list[str] | None = None) -> int:
         f"in {results['meta']['duration_s']:.0f} s"
     )
     return 0
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _json_default(value: Any) -> Any:

@@ -419,3 +419,164 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
             "met": all(v["errors"] == 0 and v["records_lost"] == 0 and v["events_lost"] == 0 for v in load.values()),
         },
     }
+
+
+# --- the send path: what pacing and ordering cost ---------------------------------------------------------------------
+
+
+def request_price(key: str) -> tuple[str, float]:
+    """The cost-model line and unit price of one request, from a `requests_summary` key (`service.Operation [target]`).
+    Every item the send path writes on its retry path (the rate budget, attempt counters, idempotency claims) is under
+    1 KB and on no index: one write unit; a read one read unit."""
+    service, _, operation = key.split(" ", 1)[0].partition(".")
+    if service == "dynamodb":
+        if operation in ("GetItem", "Query", "BatchGetItem"):
+            return "DynamoDB reads", C.PRICES["dynamodb_read_unit"]
+        return "DynamoDB writes", C.PRICES["dynamodb_write_unit"]
+    if service == "sqs":
+        return "SQS", C.PRICES["sqs_request"]
+    if service == "events":
+        return "EventBridge", C.PRICES["eventbridge_event"]
+    if service == "secretsmanager":
+        return "Secrets Manager", C.PRICES["secrets_api_call"]
+    return "other", 0.0
+
+
+def sendpath_cost(results: dict[str, Any]) -> dict[str, Any]:
+    """What pacing (the rate budget) and ordering (the intake, FIFO lanes) add per 1,000,000 messages, from the cost
+    model's inputs (steady state, batches of ten) and from the send-path scenarios (measured on the local stack); and
+    whether the outbound path is within C.OUTBOUND_TARGET_PER_MILLION."""
+    inputs, cost = results["cost_inputs"], results["cost"]
+    send, broadcast = inputs["send"], inputs["broadcast"]
+    batch = C.ASSUMPTIONS["sqs_batch"]
+    fifo_premium = C.PRICES["sqs_request"] - C.SQS_STANDARD_REQUEST
+
+    def intake_lines(intake: dict[str, Any], lane_requests: float) -> dict[str, float]:
+        lines = C.flow_cost(
+            lambda_invocations=intake["lambda_invocations"],
+            duration_ms=intake["measured_ms"],
+            memory_mb=intake["memory_mb"],
+            http_api_requests=0,
+            sqs_requests=intake["sqs_requests"] + lane_requests,
+            write_units=0,
+            read_units=0,
+            event_chunks=0,
+            secret_calls=0,
+            log_bytes=C.log_bytes(intake["log_bytes"], intake["lambda_invocations"]),
+            traced_invocations=C.ASSUMPTIONS["xray_sampled_share"] * intake["lambda_invocations"],
+        )
+        return {name: value * 1e6 for name, value in lines.items()}
+
+    # A single send: the budget's conditional PutItem; the intake (its invocation share, its SendMessageBatch share,
+    # the lane's ReceiveMessage + DeleteMessageBatch per batch); FIFO's premium on what a standard queue carried before.
+    single_intake = intake_lines(send["intake"], 2 / batch)
+    single_old_sqs = send["sqs_requests"] - send["intake"]["sqs_requests"] - 2 / batch
+    chunk = broadcast["chunk_recipients"]
+    bulk_intake = intake_lines(broadcast["intake"], 2 / (chunk * batch))
+    broadcast_old_sqs = broadcast["sqs_requests"] - broadcast["intake"]["sqs_requests"] - 2 / (chunk * batch)
+    steady = {
+        "single_send": [
+            {
+                "item": "rate budget: one conditional PutItem (RATE#, 1 write unit) per send",
+                "requests": 1.0,
+                "usd": C.PRICES["dynamodb_write_unit"] * 1e6,
+            },
+            {
+                "item": "intake: invocation share, SendMessageBatch to the lane, the lane's Receive + Delete",
+                "requests": send["intake"]["aws_requests"] + 2 / batch,
+                "usd": single_intake["total"],
+            },
+            {
+                "item": "FIFO instead of standard SQS on the send queue's requests",
+                "requests": 0.0,
+                "usd": single_old_sqs * fifo_premium * 1e6,
+            },
+        ],
+        "broadcast_recipient": [
+            {
+                "item": f"rate budget: one PutItem per chunk of {chunk}",
+                "requests": 1 / chunk,
+                "usd": C.PRICES["dynamodb_write_unit"] / chunk * 1e6,
+            },
+            {
+                "item": "intake: the split, SendMessageBatch per 10 chunks, the bulk lane's Receive + Delete",
+                "requests": broadcast["intake"]["aws_requests"] + 2 / (chunk * batch),
+                "usd": bulk_intake["total"],
+            },
+            {
+                "item": "FIFO instead of standard SQS on the send queue's requests",
+                "requests": 0.0,
+                "usd": broadcast_old_sqs * fifo_premium * 1e6,
+            },
+        ],
+    }
+    out: dict[str, Any] = {
+        "steady": steady,
+        "steady_total": {flow: sum(line["usd"] for line in lines) for flow, lines in steady.items()},
+        "steady_requests": {flow: sum(line["requests"] for line in lines) for flow, lines in steady.items()},
+        "chunk_recipients": chunk,
+    }
+
+    measured = results.get("sendpath", {})
+    pacing = measured.get("pacing", {})
+    if pacing.get("alone", {}).get("aws_requests"):
+        alone = pacing["alone"]["aws_requests"]
+        during = pacing["aws_requests"]
+        out["budget_writes"] = {
+            "single_alone_per_message": _matching(alone["per_message"], "[RATE]"),
+            "single_alone_failed_per_message": _matching(alone["failed"], "[RATE]") / max(alone["messages"], 1),
+            "broadcast_per_message": _matching(during["per_message"], "[RATE]"),
+            "broadcast_failed_per_message": _matching(during["failed"], "[RATE]") / max(during["messages"], 1),
+            "broadcast_chunk_recipients": measured.get("chunk_recipients"),
+        }
+    order = measured.get("order", {})
+    if order.get("aws_requests") and pacing.get("alone", {}).get("aws_requests"):
+        faults = order["aws_requests"]["per_message"]
+        alone_per = pacing["alone"]["aws_requests"]["per_message"]
+        extra = {key: faults[key] - alone_per.get(key, 0.0) for key in faults}
+        extra = {key: value for key, value in extra.items() if value > 0}
+        lines: dict[str, float] = {}
+        for key, value in extra.items():
+            line, price = request_price(key)
+            lines[line] = lines.get(line, 0.0) + value * price * 1e6
+        invocations = {
+            name: order["aws_requests"]["invocations_per_message"][name]
+            - pacing["alone"]["aws_requests"]["invocations_per_message"].get(name, 0.0)
+            for name in order["aws_requests"]["invocations_per_message"]
+        }
+        lines["Lambda requests"] = sum(max(0.0, v) for v in invocations.values()) * C.PRICES["lambda_request"] * 1e6
+        out["under_faults"] = {
+            "error_rate": order["error_rate"],
+            "throttle_rate": order["throttle_rate"],
+            "provider_calls_per_message": order["calls_per_message"],
+            "extra_requests_per_message": dict(sorted(extra.items(), key=lambda item: -item[1])),
+            "extra_requests_total": sum(extra.values()),
+            "budget_writes_per_message": _matching(faults, "[RATE]"),
+            "budget_refused_per_message": _matching(order["aws_requests"]["failed"], "[RATE]")
+            / max(order["aws_requests"]["messages"], 1),
+            "extra_invocations_per_message": invocations,
+            "usd_lines": lines,
+            "usd_total": sum(lines.values()),
+        }
+
+    # The outbound path on AWS: a send and its two DLRs (the cost model's own breakdown), against the target.
+    breakdown = {
+        name: cost["send"]["per_million_measured"][name] + 2 * cost["dlr"]["per_million_measured"][name]
+        for name in cost["send"]["per_million_measured"]
+        if name != "total"
+    }
+    total = cost["outbound_message"]["per_million_measured"]
+    out["outbound"] = {
+        "per_million_measured": total,
+        "per_million_modelled": cost["outbound_message"]["per_million_modelled"],
+        "broadcast_recipient_per_million_measured": cost["outbound_broadcast_recipient"]["per_million_measured"],
+        "target": C.OUTBOUND_TARGET_PER_MILLION,
+        "met": total <= C.OUTBOUND_TARGET_PER_MILLION,
+        "breakdown": dict(sorted(breakdown.items(), key=lambda item: -item[1])),
+        "under_faults_per_million": total + out.get("under_faults", {}).get("usd_total", 0.0),
+    }
+    return out
+
+
+def _matching(values: dict[str, float], marker: str) -> float:
+    return sum(value for key, value in values.items() if marker in key)

@@ -144,3 +144,9 @@ def units(steady: dict[str, Any]) -> tuple[float, float, float]:
 
 def per_million(lines: dict[str, float]) -> dict[str, float]:
     return {name: value * 1e6 for name, value in lines.items()}
+
+
+# The send path before the lanes used a standard queue; every queue of the send path is FIFO now.
+SQS_STANDARD_REQUEST = 0.40 / 1e6
+# What the outbound path (a send and its two DLRs) should cost on AWS, per million messages.
+OUTBOUND_TARGET_PER_MILLION = 15.0

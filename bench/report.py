@@ -8,6 +8,7 @@ from typing import Any
 
 from bench import analysis as A
 from bench import cost as C
+from bench import sendreport as S
 from bench import template_info as T
 
 FLOW_NAMES = {
@@ -386,6 +387,7 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
             "–",
         ]
     )
+    rows += S.headline_rows(results)
     sizing = results["sizing"]
     rows.append(
         [
@@ -665,6 +667,9 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
             )
             + "\n"
         )
+
+    if results.get("previous"):
+        add(S.previous_section(results))
 
     # 3. AWS requests
     calls = results["aws_calls"]
@@ -979,6 +984,10 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
     add("## 7. Memory size per function\n")
     add(sizing_section(results) + "\n")
 
+    if results.get("sendpath"):
+        add(S.sections(results))
+        add(S.cost_section(results))
+
     add("## Context: the provider simulator\n")
     add(
         f"The simulator accepted {results['simulator_throughput']['sends_per_s']:.0f} sends/s "
@@ -993,8 +1002,9 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
         f"`make bench` ({meta['duration_s'] / 60:.1f} minutes for this run; `make bench BENCH_ARGS=--quick` for a "
         "smaller one, about a minute and a half). The code: "
         "`bench/__main__.py` (order and sizes), `bench/handlers.py` + `bench/inproc.py` (sections 1–3), "
-        "`bench/stackbench.py` + `bench/loadgen.py` (4, 5), `bench/analysis.py` + `bench/cost.py` (6, 7), "
-        "`bench/baseline/` (the hand-written handlers).\n"
+        "`bench/stackbench.py` + `bench/loadgen.py` (4, 5), `bench/analysis.py` + `bench/cost.py` (6, 7, 9), "
+        "`bench/sendbench.py` + `bench/sendpath.py` (8), `bench/sendreport.py` (8, 9 and the previous run's "
+        "figures), `bench/baseline/` (the hand-written handlers).\n"
     )
     return "\n".join(parts)
 
@@ -1337,6 +1347,8 @@ def limits_section(results: dict[str, Any]) -> str:
         "The budget's write is in every figure. The intake has no cold-start or warm comparison of its own; its "
         "requests and time enter the cost of a send and of a broadcast (section 6).",
     ]
+    if S.limits(results):
+        lines.append(S.limits(results))
     if results["broadcast"]["skipped"]:
         lines.append(
             "- **The largest broadcast(s)** did not fit the run's time budget on the local stack (moto's "
@@ -1361,6 +1373,7 @@ def readme_section(results: dict[str, Any]) -> str:
             "",
             cold_start_summary(results),
             "",
+            *([S.previous_summary(results), ""] if results.get("previous") else []),
         ]
     )
 

@@ -40,6 +40,8 @@ def test_bench_smoke_writes_results_and_report(tmp_path: Path) -> None:
         "cost",
         "sizing",
         "headline",
+        "sendpath",
+        "sendpath_cost",
     ):
         assert key in results, key
 
@@ -63,6 +65,29 @@ def test_bench_smoke_writes_results_and_report(tmp_path: Path) -> None:
     for function in ("CallbacksFunction", "MessagesFunction", "SenderFunction"):
         assert results["sizing"][function]["recommended_mb"] >= 128
 
+    # The send path's scenarios ran and produced numbers (never judged here: they are timings on a shared machine).
+    send = results["sendpath"]
+    assert send["stack_parameters"]["NumberRatePerSecond"] == str(send["rate"])
+    outage = send["outage"]
+    assert outage["requested"] > 0 and outage["calls_answered_500"] > 0
+    for key in ("delivered", "duplicates", "dead_letters", "failed_events"):
+        assert isinstance(outage[key], int), key
+    assert isinstance(outage["recovery_to_last_s"], float)
+    pacing = send["pacing"]
+    assert pacing["alone"]["latency"]["n"] > 0
+    for key in ("throttled_share", "throughput_share", "total_rate"):
+        assert isinstance(pacing["with_broadcast"][key], float), key
+    assert pacing["with_broadcast"]["provider_calls"]["total"] > 0
+    assert pacing["aws_requests"]["per_message"] and pacing["alone"]["aws_requests"]["per_message"]
+    legacy = send["legacy"]
+    assert legacy.get("skipped") or [variant["name"] for variant in legacy["variants"]] == ["defaults", "lane_chunks"]
+    order = send["order"]
+    assert order["order"]["contacts"] == order["contacts"]
+    assert order["provider_calls"]["total"] >= order["delivered"]
+    cost = results["sendpath_cost"]
+    assert cost["steady_total"]["single_send"] > 0 and cost["outbound"]["per_million_measured"] > 0
+    assert "under_faults" in cost and "budget_writes" in cost
+
     report = (tmp_path / "report.md").read_text()
     for heading in (
         "## 1. Cold start",
@@ -72,6 +97,12 @@ def test_bench_smoke_writes_results_and_report(tmp_path: Path) -> None:
         "## 5. Sustained callbacks",
         "## 6. Cost per 1,000,000 messages",
         "## 7. Memory size per function",
+        "## 8. The send path under faults and limits",
+        "### 8a. A provider outage",
+        "### 8b. Pacing",
+        "### 8c. The same pacing scenario on the send path before the lanes",
+        "### 8d. Order through errors and throttling",
+        "## 9. What pacing and ordering cost",
     ):
         assert heading in report
     assert (tmp_path / "README-section.md").read_text().startswith("## Benchmarks")
