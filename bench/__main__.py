@@ -188,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     log("index writes of a broadcast: per message and on the busiest index key")
     results["index_writes"] = indexwrites.run(mode_name)
 
+    from bench import screening  # 3c: what the template and opt-out checks save and cost, in-process
+
+    log("checks before the provider: a broadcast with a wrong template, and a marketing send's extra requests")
+    results["screening"] = screening.run(mode_name)
+
     log("local stack: memory, callback load, broadcasts, sender profile")
     stack_results = StackBench(config, log).run(deadline - 15)
     results["cold_start"]["first_invocation"] = stack_results.pop("cold_starts")

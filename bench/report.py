@@ -736,6 +736,10 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
         from bench import indexwrites
 
         add(indexwrites.section(results["index_writes"]))
+    if results.get("screening"):
+        from bench import screening
+
+        add(screening.section(results["screening"]))
 
     # 4. Broadcast
     add("## 4. Broadcast end to end\n")
