@@ -10,12 +10,13 @@ from functools import cache
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from wab import snapstart
+from wab.broadcastwaits import BroadcastWaitStarter
 from wab.catalogue import Catalogue
 from wab.intake import Intake
 from wab.lanes import LaneQueues
 from wab.observability import logger, metrics, tracer
 from wab.publisher import EventPublisher
-from wab.queues import DeadLetterQueue, Queue
+from wab.queues import DeadLetterQueue, Queue, WaitQueue
 from wab.retry import Attempts
 from wab.settings import IntakeSettings, load
 from wab.summary import Counters
@@ -24,14 +25,16 @@ from wab.summary import Counters
 @cache
 def intake() -> Intake:
     settings = load(IntakeSettings)
+    counters = Counters(settings.table_name, settings.retention_days)
     return Intake(
         settings,
-        publisher=EventPublisher(settings.event_bus_name, Counters(settings.table_name, settings.retention_days)),
+        publisher=EventPublisher(settings.event_bus_name, counters),
         lanes=LaneQueues({"priority": settings.priority_lane_url, "bulk": settings.bulk_lane_url}),
         attempts=Attempts(settings.table_name, now=time.time),
         dead_letters=DeadLetterQueue(settings.dead_letter_queue_url),
         postpone=Queue(settings.send_queue_url).postpone,
         catalogue=Catalogue(settings.table_name),
+        broadcast_waits=BroadcastWaitStarter(counters, WaitQueue(settings.wait_queue_url)),
     )
 
 

@@ -298,7 +298,6 @@ def test_a_send_outside_the_window_fails_its_task_without_calling_the_provider(s
         (command(destination="not-a-number"), "destination"),
         (command(wait_for="seen"), "wait_for"),
         (command(wait_timeout_seconds=8 * 86400), "wait_timeout_seconds"),
-        ({**command(), "destination": [CUSTOMER, "+64219999999"]}, "broadcast cannot be waited on"),
     ],
 )
 def test_an_invalid_command_fails_its_task_at_once(sender, provider, step_functions, body, problem):

@@ -268,12 +268,13 @@ def test_the_indexes_hold_keys_only(resources: dict[str, dict[str, Any]]) -> Non
 def test_batch_get_is_granted_on_the_table_only_to_the_functions_that_read_many_records(
     resources: dict[str, dict[str, Any]],
 ) -> None:
-    """The record API reads a listing's records and the sender a broadcast's (and an erasure's); nobody else."""
+    """The record API reads a listing's records (and a summary's counters), the sender a broadcast's (and an
+    erasure's), the intake and the waits function a waited-on broadcast's summary; nobody else."""
     granted: dict[str, list[Any]] = {}
     for where, statement in allow_statements(resources):
         if "dynamodb:BatchGetItem" in as_list(statement["Action"]):
             granted.setdefault(where.split("/")[0], []).extend(as_list(statement["Resource"]))
-    assert set(granted) == {"MessagesFunctionRole", "SenderFunctionRole"}
+    assert set(granted) == {"MessagesFunctionRole", "SenderFunctionRole", "IntakeFunctionRole", "WaitsFunctionRole"}
     for role, granted_on in granted.items():
         assert len(granted_on) == 1 and refers_to(granted_on[0], "MessagesTable"), (role, granted_on)
 

@@ -95,11 +95,20 @@ def test_an_invalid_command_still_names_the_task_to_tell_but_never_in_its_messag
     assert TOKEN not in refused.value.message
 
 
-def test_a_broadcast_cannot_be_waited_on_yet_and_says_so():
+def test_a_broadcast_waited_on_without_a_reference_is_refused_and_says_why():
+    body = send(task_token=TOKEN, destination=[CUSTOMER, "+64219999999"])
+    body.pop("reference", None)
     with pytest.raises(InvalidCommand) as refused:
-        parse_command(json.dumps(send(task_token=TOKEN, destination=[CUSTOMER, "+64219999999"])))
-    assert "a broadcast cannot be waited on yet" in refused.value.message
+        parse_command(json.dumps(body))
+    assert "a broadcast waited on needs a reference" in refused.value.message
     assert refused.value.task_token == TOKEN
+
+
+def test_a_broadcast_waits_for_delivery_by_default_and_its_chunks_carry_no_wait():
+    command = validate_command(send(task_token=TOKEN, destination=[CUSTOMER, "+64219999999"], reference="sale"))
+    assert command.wait is not None and command.wait.wait_for == "delivered"
+    assert command.without_wait().wait is None
+    assert fingerprint(command) == fingerprint(command.without_wait())
 
 
 def test_how_a_caller_waits_is_not_part_of_what_the_command_says():

@@ -12,7 +12,8 @@ request, in order:
    after it are put back and retried (the lanes drop the copies of what did go), so nothing overtakes anything.
 
 A request that ends here (invalid, dead-lettered, given up) tells the Step Functions task waiting on it, if it names
-one (`task_token`), the failure's code before its report goes out (`wab.waits`).
+one (`task_token`), the failure's code before its report goes out (`wab.waits`). A broadcast waited on begins its
+wait here, before any chunk is on a lane (`wab.broadcastwaits`); its chunks do not carry the token.
 
 The intake calls no provider: it fails only when AWS does, and retries like the sender, within the retry window.
 Powertools' FIFO batch processor handles one record at a time; sending a whole batch's lane messages in one call is
@@ -25,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from wab import clock
 from wab.broadcasts import split_broadcast
+from wab.broadcastwaits import BroadcastWaitStarter
 from wab.catalogue import Catalogue
 from wab.errors import DependencyFailed, GatewayError, InvalidCommand
 from wab.lanes import Entry, LaneQueues, Request, entry, lane_for
@@ -61,8 +63,10 @@ class Intake:
         postpone: Any,
         catalogue: Catalogue,
         answering: TaskAnswerer | None = None,
+        broadcast_waits: BroadcastWaitStarter | None = None,
     ):
         self.settings = settings
+        self.broadcast_waits = broadcast_waits
         self.answering = answering  # None: the container's (`wab.tasks.answerer`)
         self.catalogue = catalogue
         self.publisher = publisher
@@ -134,10 +138,13 @@ class Intake:
             return [entry(request, lane)], []
         # A broadcast with a template that cannot work fails once, before any chunk (and any recipient) is sent.
         if problem := template_problem(self.catalogue, self.settings.template_policy, command):
+            self._tell(command.task_token, problem.code, problem.message)
             return [], [failed_event(command, problem)]
+        if self.broadcast_waits is not None:
+            self.broadcast_waits.begin(command)
         number = command.source or self.settings.business_number
         size = min(self.settings.broadcast_chunk_size, self.settings.rate_policy(number).largest_bulk_take())
-        chunks = split_broadcast(command, size, delivery_id=request.delivery_id)
+        chunks = split_broadcast(command.without_wait(), size, delivery_id=request.delivery_id)
         if len(chunks) > 1:
             logger.info(
                 "broadcast split into chunks", extra={"chunks": len(chunks), "recipients": len(command.destination)}

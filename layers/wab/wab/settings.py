@@ -25,7 +25,7 @@
 | BROADCAST_CHUNK_SIZE | intake | most recipients per provider broadcast call (fewer when the number's rate needs it), default 100 |
 | MEDIA_BUCKETS | sender | the buckets media may be uploaded from, comma-separated (the stack's, and MediaBucketNames) |
 | IDEMPOTENCY_DAYS | sender | how long a command's idempotency record is kept (a replay within it never sends twice), default 7 |
-| WAIT_QUEUE_URL | callbacks, sender, waits | the waits' timer queue (`wab.waits`): timeouts of Step Functions tasks waiting on messages, and retries of their answers |
+| WAIT_QUEUE_URL | callbacks, intake, sender, waits | the waits' timer queue (`wab.waits`): timeouts of Step Functions tasks waiting on messages, broadcasts' waits (`wab.broadcastwaits`), and retries of their answers |
 """
 
 import os
@@ -99,6 +99,7 @@ class SendPathSettings(Settings):
 
 class IntakeSettings(SendPathSettings):
     send_queue_url: str
+    wait_queue_url: str
     broadcast_chunk_size: int = Field(default=100, ge=1, le=1000)
 
 

@@ -111,6 +111,12 @@ class TaskAnswerer:
         """Send a failure that no record keeps: the command ended without a message."""
         return self._fail(answer, None)
 
+    def tell_success(self, answer: TaskAnswer, output: dict[str, Any]) -> Delivery:
+        """Send a success that no record keeps (a broadcast's counts, `wab.broadcastwaits`)."""
+        delivery = self.step_functions.succeed(answer.task_token, jsoncodec.encode(output))
+        self._note(delivery, answer, None)
+        return delivery
+
     def _fail(self, answer: TaskAnswer, message_id: str | None) -> Delivery:
         delivery = self.step_functions.fail(answer.task_token, answer.error or "failed", answer.cause or "")
         self._note(delivery, answer, message_id)

@@ -15,17 +15,28 @@ from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
-from wab import clock
+from wab import clock, jsoncodec
+from wab.broadcastwaits import next_look_seconds, report, since, with_outcome
 from wab.errors import DependencyFailed, InProgress
 from wab.models.records import MessageRecord
-from wab.models.waits import ReplyWait, TaskAnswer, Wait, WaitFor, WaitRequest, WaitTimer, answer_key
+from wab.models.waits import (
+    BroadcastWaitTimer,
+    ReplyWait,
+    TaskAnswer,
+    Wait,
+    WaitFor,
+    WaitRequest,
+    WaitTimer,
+    answer_key,
+)
 from wab.observability import count, logger
 from wab.outbox import Change, Pending, commit, deliver
 from wab.publisher import EventPublisher
 from wab.queues import WaitQueue
 from wab.replywaits import ReplyWaits
 from wab.store import MessageStore
-from wab.tasks import TaskAnswerer
+from wab.summary import Counters
+from wab.tasks import TaskAnswerer, answerer
 from wab.waits import evaluate, failure_answer, register, replies_to, reply_change, tell
 
 RETRY_SOON_SECONDS = 10  # an answer whose lease another invocation holds, or that just failed to go
@@ -50,6 +61,7 @@ class Waits:
         self.publisher = publisher
         self.queue = queue
         self.replies = ReplyWaits(store.table_name)
+        self.counters = Counters(store.table_name, retention_days)
         self.retention_days = retention_days
         self.retry_window_seconds = retry_window_seconds
         self.answering = answering  # None: the container's (`wab.tasks.answerer`)
@@ -71,7 +83,7 @@ class Waits:
                 expires_at=int(ends.timestamp()),
             )
 
-    def schedule(self, timer: WaitTimer, delay_seconds: int) -> None:
+    def schedule(self, timer: WaitTimer | BroadcastWaitTimer, delay_seconds: int) -> None:
         if self.queue is None:
             raise DependencyFailed("no wait queue configured")
         self.queue.schedule(timer.model_dump_json(exclude_none=True), delay_seconds)
@@ -149,7 +161,12 @@ class Waits:
         try:
             timer = WaitTimer.model_validate_json(body)
         except ValidationError:
-            logger.warning("a message on the wait queue is not a wait timer; dropped")
+            try:
+                broadcast = BroadcastWaitTimer.model_validate_json(body)
+            except ValidationError:
+                logger.warning("a message on the wait queue is not a wait timer; dropped")
+                return
+            self.hop_broadcast(broadcast)
             return
         logger.append_keys(message_id=timer.message_id)
         try:
@@ -193,6 +210,32 @@ class Waits:
         elif key in record.outbox and (pending is None or key not in pending.keys):
             self.schedule(timer, RETRY_SOON_SECONDS)  # leased by an invocation still sending it
 
+    def hop_broadcast(self, timer: BroadcastWaitTimer) -> None:
+        """Look at a waited-on broadcast's summary: answer its task with the counts once every recipient has an
+        outcome, fail it with them at the wait's end, or look again later (`wab.broadcastwaits`)."""
+        counted = since(self.counters.read(timer.reference), timer.baseline)
+        met = with_outcome(counted, timer.wait_for) >= timer.recipients
+        if not met and clock.now() < clock.from_iso(timer.timeout_at):
+            self.schedule(timer.model_copy(update={"attempt": 0, "failing_since": None}), next_look_seconds(timer))
+            return
+        output = report(timer, counted)
+        answer = TaskAnswer(
+            task_token=timer.task_token,
+            outcome="success" if met else "failure",
+            wait_for=timer.wait_for,
+            error=None if met else "wait_timeout",
+            cause=None if met else jsoncodec.encode(output),
+            decided_at=clock.iso(clock.now()),
+        )
+        answering = self.answering or answerer()
+        try:
+            if met:
+                answering.tell_success(answer, output)
+            else:
+                answering.tell(answer)
+        except DependencyFailed:
+            self._again(timer, timer.reference)
+
     def _gone(self, timer: WaitTimer) -> None:
         """The record is gone (erased by the contact's request): the task is told, unless it was answered before."""
         try:
@@ -200,7 +243,7 @@ class Waits:
         except DependencyFailed:
             self._again(timer, timer.message_id)
 
-    def _again(self, timer: WaitTimer, message_id: str) -> None:
+    def _again(self, timer: WaitTimer | BroadcastWaitTimer, message_id: str) -> None:
         """An answer Step Functions did not take: retried with backoff for the retry window from its first failure
         here, then given up (logged, counted, alarmed)."""
         now = clock.now()

@@ -44,6 +44,7 @@ from wab.models.waits import (
     DEFAULT_WAIT_FOR,
     DEFAULT_WAIT_TIMEOUT_SECONDS,
     MAX_TASK_TOKEN,
+    BroadcastWaitFor,
     TaskToken,
     WaitFor,
     WaitRequest,
@@ -535,14 +536,33 @@ class BroadcastCommand(MessageCommand):
         """A recipient listed twice (even spelt differently) gets one copy."""
         return list(dict.fromkeys(numbers))
 
-    @model_validator(mode="before")
-    @classmethod
-    def no_waits_yet(cls, data: Any) -> Any:
-        """A broadcast's wait (one token for every recipient's outcome) is not built yet: a task that asks for one is
-        told at once (`invalid_command`, `wab.waits`) rather than left waiting."""
-        if isinstance(data, dict) and WAIT_FIELDS & data.keys():
-            raise ValueError("a broadcast cannot be waited on yet; send to each recipient to wait on each message")
-        return data
+    # A Step Functions task waiting on the whole broadcast (`wab.broadcastwaits`): answered with its counts once
+    # every recipient has an outcome for `wait_for` (default `delivered`), from the reference's summary.
+    task_token: TaskToken | None = None
+    wait_for: BroadcastWaitFor | None = None
+    wait_timeout_seconds: WaitTimeoutSeconds | None = None
+
+    @model_validator(mode="after")
+    def waits_need_a_token_and_a_reference(self) -> "BroadcastCommand":
+        if self.task_token is None and (self.wait_for is not None or self.wait_timeout_seconds is not None):
+            raise ValueError("wait_for and wait_timeout_seconds need a task_token")
+        if self.task_token is not None and self.reference is None:
+            raise ValueError("a broadcast waited on needs a reference: its summary is what the task waits on")
+        return self
+
+    @property
+    def wait(self) -> WaitRequest | None:
+        if self.task_token is None:
+            return None
+        return WaitRequest(
+            task_token=self.task_token,
+            wait_for=self.wait_for or DEFAULT_WAIT_FOR,
+            timeout_seconds=self.wait_timeout_seconds or DEFAULT_WAIT_TIMEOUT_SECONDS,
+        )
+
+    def without_wait(self) -> "BroadcastCommand":
+        """The broadcast as its chunks carry it: the wait is the intake's to begin, once, not each chunk's."""
+        return self.model_copy(update=dict.fromkeys(WAIT_FIELDS))
 
 
 MediaKind = Literal["image", "video", "audio", "document", "sticker"]

@@ -15,6 +15,7 @@ from pydantic import Field, StringConstraints
 from wab.models.types import Model
 
 WaitFor = Literal["accepted", "delivered", "read", "reply"]
+BroadcastWaitFor = Literal["accepted", "delivered", "read"]  # a reply is awaited per message, not per broadcast
 Outcome = Literal["success", "failure"]
 DEFAULT_WAIT_FOR: WaitFor = "delivered"
 # A day: a phone that is off has time to come back, and a customer to answer within WhatsApp's 24-hour window.
@@ -104,3 +105,18 @@ class WaitTimer(Model):
     task_token: str
     attempt: int = 0  # answers that did not go: their retries back off
     failing_since: str | None = None  # when its answer first did not go: retried for the retry window from then
+
+
+class BroadcastWaitTimer(Model):
+    """A message on the wait queue for a task waiting on a whole broadcast (`wab.broadcastwaits`): the wait itself,
+    as no record holds it. `baseline` is what the reference's summary counted when the broadcast was requested."""
+
+    kind: Literal["broadcast"] = "broadcast"
+    reference: str
+    task_token: str
+    wait_for: BroadcastWaitFor
+    recipients: int
+    timeout_at: str
+    baseline: dict[str, int] = Field(default_factory=dict)
+    attempt: int = 0
+    failing_since: str | None = None
