@@ -98,3 +98,18 @@ def test_the_callback_routes_take_every_status_of_a_number_sending_at_its_defaul
         assert rate >= STATUSES_PER_MESSAGE * parameters["NumberRatePerSecond"]["Default"] * 1.1
         assert burst >= rate
     assert stage["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100}
+
+
+def test_tracing_and_the_log_level_of_every_function_follow_their_parameters() -> None:
+    template = translated()
+    assert (template["Parameters"]["TracingMode"]["Default"], template["Parameters"]["LogLevel"]["Default"]) == (
+        "Active",
+        "INFO",
+    )
+    functions = of_type(deployed(template, {}), "AWS::Lambda::Function")
+    assert {name: f["TracingConfig"] for name, f in functions.items()} == {
+        name: {"Mode": {"Ref": "TracingMode"}} for name in FUNCTIONS
+    }
+    assert {name: f["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] for name, f in functions.items()} == {
+        name: {"Ref": "LogLevel"} for name in FUNCTIONS
+    }
