@@ -408,3 +408,32 @@ def test_timers_hop_at_most_fifteen_minutes_and_retries_back_off():
 def test_an_iso_time_reads_back_as_itself():
     moment = datetime(2026, 11, 25, 9, 0, 0, 250000, tzinfo=UTC)
     assert clock.from_iso(clock.iso(moment)) == moment
+
+
+def test_a_broadcasts_summary_is_looked_at_soon_then_every_half_minute_and_never_past_the_wait():
+    from datetime import timedelta
+
+    from wab import clock
+    from wab.broadcastwaits import next_look_seconds
+    from wab.models.waits import BroadcastWaitTimer
+
+    def timer(looks: int, left_seconds: float) -> BroadcastWaitTimer:
+        ends = clock.iso(clock.now() + timedelta(seconds=left_seconds))
+        return BroadcastWaitTimer(
+            reference="sale", task_token=TOKEN, wait_for="read", recipients=3, timeout_at=ends, looks=looks
+        )
+
+    assert [next_look_seconds(timer(looks, 3600)) for looks in range(7)] == [2, 4, 8, 16, 30, 30, 30]
+    assert next_look_seconds(timer(6, 12.5)) == 13
+    assert next_look_seconds(timer(6, -5)) == 1
+
+
+def test_a_broadcast_has_its_outcome_per_recipient_by_what_is_waited_for():
+    from wab.broadcastwaits import with_outcome
+
+    counted = {"accepted": 5, "sent": 5, "received": 3, "read": 1, "rejected": 1, "failed_opted_out": 2}
+    assert (with_outcome(counted, "accepted"), with_outcome(counted, "delivered"), with_outcome(counted, "read")) == (
+        7,
+        6,
+        4,
+    )

@@ -5,8 +5,10 @@ A broadcast is many messages, and its campaign summary (`wab.summary`) already c
 events go out, so the wait needs no record of its own: it lives in its timer, a chain of messages on the wait queue
 (`wab.waiting` sends them on). The intake starts the chain when it routes the broadcast, with the counts its reference
 had then (`baseline`), so messages sent earlier under the same reference are left out; each hop reads the summary
-(one BatchGetItem of its counters) and answers, or looks again after `POLL_SECONDS`. A repeated hop answers again
-only if the first answer did not go: Step Functions refuses a second answer to a token as closed.
+(one BatchGetItem of its counters) and answers, or looks again: after 2 seconds, then twice as long each time up to
+`POLL_SECONDS`, so a small broadcast is answered within seconds and a large one costs a read every half minute. A
+repeated hop answers again only if the first answer did not go: Step Functions refuses a second answer to a token as
+closed.
 
 Recipients with an outcome, per `wait_for` (each recipient counted once; `failed` is every failure code, opted-out
 recipients among them):
@@ -25,7 +27,8 @@ from wab.models.waits import BroadcastWaitFor, BroadcastWaitTimer
 from wab.queues import WaitQueue
 from wab.summary import CampaignSummary, Counters
 
-POLL_SECONDS = 30  # how often a broadcast's summary is looked at: a broadcast takes minutes, a look costs one read
+POLL_SECONDS = 30  # the longest pause between two looks at a broadcast's summary
+FIRST_LOOK_SECONDS = 2
 STATUSES = ("accepted", "sent", "received", "read", "rejected", "expired")
 OUTCOMES: dict[BroadcastWaitFor, tuple[str, ...]] = {
     "accepted": ("accepted",),
@@ -68,8 +71,10 @@ def report(timer: BroadcastWaitTimer, counted: dict[str, int]) -> dict[str, Any]
 
 
 def next_look_seconds(timer: BroadcastWaitTimer) -> int:
+    """Seconds until the next look: 2, 4, 8, 16, then every 30, and never past the wait's end."""
     left = (clock.from_iso(timer.timeout_at) - clock.now()).total_seconds()
-    return max(1, min(POLL_SECONDS, math.ceil(left)))
+    pause = min(POLL_SECONDS, FIRST_LOOK_SECONDS * 2 ** min(timer.looks, 5))
+    return max(1, min(pause, math.ceil(left)))
 
 
 class BroadcastWaitStarter:

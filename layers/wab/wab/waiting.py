@@ -216,7 +216,8 @@ class Waits:
         counted = since(self.counters.read(timer.reference), timer.baseline)
         met = with_outcome(counted, timer.wait_for) >= timer.recipients
         if not met and clock.now() < clock.from_iso(timer.timeout_at):
-            self.schedule(timer.model_copy(update={"attempt": 0, "failing_since": None}), next_look_seconds(timer))
+            looked = timer.model_copy(update={"looks": timer.looks + 1, "attempt": 0, "failing_since": None})
+            self.schedule(looked, next_look_seconds(looked))
             return
         output = report(timer, counted)
         answer = TaskAnswer(

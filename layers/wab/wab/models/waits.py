@@ -118,5 +118,6 @@ class BroadcastWaitTimer(Model):
     recipients: int
     timeout_at: str
     baseline: dict[str, int] = Field(default_factory=dict)
+    looks: int = 0  # at its summary so far: the pause before the next one grows with them
     attempt: int = 0
     failing_since: str | None = None
