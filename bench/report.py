@@ -257,14 +257,15 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
             _add(costs["broadcast"]["per_million_measured"], costs["dlr"]["per_million_measured"], 2),
         ),
     ]
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
     items = list(bars[0][1])
     bottom = [0.0] * len(bars)
-    for item in items:
+    colours = plt.get_cmap("tab20")
+    for index, item in enumerate(items):
         values = [bar[1].get(item, 0.0) for bar in bars]
         if max(values) <= 0:
             continue
-        ax.bar(range(len(bars)), values, bottom=bottom, label=item)
+        ax.bar(range(len(bars)), values, bottom=bottom, label=item, color=colours(index % 20))
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     eums = costs["eums_social_per_million"]
     ax.set_xticks(range(len(bars)), [bar[0] for bar in bars], fontsize=8)
@@ -275,7 +276,7 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
         f"for scale: EUMS Social's fee is \\${eums['inbound']:,.0f} in, \\${eums['outbound']:,.0f} out",
         fontsize=10,
     )
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save(fig, "cost_per_million.png")
     return written
 
