@@ -208,10 +208,15 @@ def main(argv: list[str] | None = None) -> int:
     inputs = analysis.flow_inputs(results)
     results["cost_inputs"] = inputs
     results["cost"] = analysis.cost_tables(inputs)
+    results["cost_high_volume"] = analysis.cost_tables(
+        analysis.flow_inputs(results, analysis.C.ASSUMPTIONS["high_volume_messages_per_second"])
+    )
+    results["fixed_costs"] = analysis.fixed_costs()
     results["sizing"] = analysis.sizing(results, inputs)
     recommended = {function: value["recommended_mb"] for function, value in results["sizing"].items()}
     results["cost_at_recommended_memory"] = analysis.cost_tables(inputs, recommended)
     results["sendpath_cost"] = analysis.sendpath_cost(results)
+    results["all_in"] = analysis.all_in(results)
     results["headline"] = analysis.headline(results)
     results["previous"] = sendreport.previous_runs(prior)
     results["meta"]["machine_after"] = machine()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import math
+import re
 from collections import Counter
 from typing import Any
 
@@ -122,34 +124,114 @@ def broadcast_summary(broadcast: dict[str, Any], profile: dict[str, Any], wanted
 # --- cost -----------------------------------------------------------------------------------------------------------
 
 
-def flow_inputs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per message of each flow: requests, units, measured and modelled Lambda durations.
+# The items a message leaves behind (its record, an inbound message's WAMID# pointer, the sender's idempotency record);
+# CONTACT#, SUMMARY#, RATE# items are one per contact, reference or number and second, not per message.
+STORED_KINDS = ("MSG", "WAMID", "IDEMPOTENCY")
+ROOT = T.ROOT
+
+
+def idempotency_days() -> int:
+    """IDEMPOTENCY_DAYS as the sender runs with it: the template's value, else the setting's default (read from the
+    source: the bench's own process does not import wab)."""
+    value = T.functions()["SenderFunction"]["template_env"].get("IDEMPOTENCY_DAYS")
+    if isinstance(value, dict):
+        value = T.parameter_default(value["Ref"])
+    if value is None:
+        source = (ROOT / "layers" / "wab" / "wab" / "settings.py").read_text()
+        match = re.search(r"idempotency_days: int = Field\(default=(\d+)", source)
+        if not match:
+            raise RuntimeError("no idempotency_days default in wab/settings.py")
+        value = match.group(1)
+    return int(value)
+
+
+def retention_days() -> dict[str, float]:
+    """How long each kind of item in STORED_KINDS lives before DynamoDB's TTL removes it."""
+    records = float(T.parameter_default("RetentionDays"))
+    return {"MSG": records, "WAMID": records, "IDEMPOTENCY": float(idempotency_days())}
+
+
+def stored(steady: dict[str, Any]) -> dict[str, float]:
+    """The billed bytes one invocation's writes added, by `<kind> table` / `<kind> index` (awscalls.storage_change),
+    for the kinds in STORED_KINDS."""
+    out: dict[str, float] = {}
+    for value in steady.values():
+        for name, change in value.get("stored", {}).items():
+            if name.split(" ")[0] in STORED_KINDS:
+                out[name] = out.get(name, 0.0) + change
+    return out
+
+
+def storage_inputs(stored_bytes: dict[str, float], per: float = 1.0) -> dict[str, Any]:
+    """Per message: the stored bytes (over `per` messages), and the GB-months they occupy on the table and on its
+    indexes over the life of each kind of item."""
+    days = retention_days()
+    table = index = 0.0
+    for name, size in stored_bytes.items():
+        kind, part = name.split(" ")
+        gb_months = C.storage_gb_months(size / per, days[kind])
+        if part == "table":
+            table += gb_months
+        else:
+            index += gb_months
+    return {
+        "stored_bytes": {name: size / per for name, size in stored_bytes.items()},
+        "table_gb_months": table,
+        "index_gb_months": index,
+    }
+
+
+def event_bytes(steady: dict[str, Any]) -> tuple[float, int]:
+    """(bytes, entries) of the events one invocation put on the bus."""
+    puts = [value for op, value in steady.items() if op == "events.PutEvents"]
+    return sum(value.get("event_bytes", 0) for value in puts), sum(value["entries"] for value in puts)
+
+
+def traced(invocations: dict[str, float], rate: float) -> float:
+    """Traces recorded per message: each function's invocations per message times the share Lambda traces at that
+    function's own rate (`rate` messages a second)."""
+    return sum(per * C.xray_share(rate * per) for per in invocations.values())
+
+
+def flow_inputs(results: dict[str, Any], rate: float | None = None) -> dict[str, dict[str, Any]]:
+    """Per message of each flow at `rate` messages a second (default: the assumed steady traffic): requests, units,
+    measured and modelled Lambda durations, stored bytes, traced invocations.
 
     A send or a broadcast goes bus → send queue → intake → lane → sender: besides the sender's own requests it pays
     for the request event, EventBridge's SendMessage to the send queue, the intake (an invocation per batch, its
-    SendMessageBatch to the lane) and each queue's ReceiveMessage and DeleteMessageBatch per batch (`intake`)."""
+    SendMessageBatch to the lane) and each queue's ReceiveMessage and DeleteMessageBatch per batch (`intake`). How
+    full a batch is follows from the rate (cost.batch_fill). Each flow is taken alone: inbound messages at `rate`,
+    single sends at `rate` with their DLRs at twice it, broadcast recipients at `rate`."""
+    rate = float(rate or C.ASSUMPTIONS["messages_per_second"])
     functions = T.functions()
     warm, calls = results["warm"], results["aws_calls"]
-    batch = C.ASSUMPTIONS["sqs_batch"]
     intake_memory = functions["IntakeFunction"]["memory"]
+    archive_days = float(T.parameter_default("EventArchiveDays")) if T.resources_of("AWS::Events::Archive") else 0.0
     out: dict[str, dict[str, Any]] = {}
-    for flow, function, http in (
-        ("mo", "CallbacksFunction", 1),
-        ("dlr", "CallbacksFunction", 1),
-        ("get", "MessagesFunction", 1),
-        ("send", "SenderFunction", 0),
+    for flow, function, http, flow_rate in (
+        ("mo", "CallbacksFunction", 1, rate),
+        ("dlr", "CallbacksFunction", 1, 2 * rate),
+        ("get", "MessagesFunction", 1, rate),
+        ("send", "SenderFunction", 0, rate),
     ):
         steady = calls[flow]["ours"]["steady"]
         write, read, chunks = C.units(steady)
         ours = warm[flow]["ours"]
         cpu = ours["median_not_moto_ms"] - ours["median_provider_ms"]
         wait = C.wait_ms_for(op_counts(steady), "provider_send" if flow == "send" else None)
+        memory = functions[function]["memory"]
+        fill = 1.0
         if flow == "send":
-            wait /= batch  # a full batch's records wait side by side (wab.batch): each bills a tenth of its wait
+            # A batch's records wait side by side (wab.batch): each bills its share of the wait.
+            fill = C.batch_fill(flow_rate, C.modelled_duration_ms(cpu, wait, memory))
+            wait /= fill
+        events, entries = event_bytes(steady)
         out[flow] = {
             "function": function,
-            "memory_mb": functions[function]["memory"],
-            "lambda_invocations": 1 / batch if flow == "send" else 1,
+            "memory_mb": memory,
+            "rate": flow_rate,
+            "lambda_invocations": 1 / fill,
+            "invocations_by_function": {function: 1 / fill},
             "measured_ms": ours["median_ms"],
             "cpu_ms": cpu,
             "wait_ms": wait,
@@ -158,19 +240,28 @@ def flow_inputs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "write_units": write,
             "read_units": read,
             "event_chunks": chunks,
+            "event_bytes": events,
+            "event_entries": entries,
+            "archive_days": archive_days,
+            "secret_calls": C.secret_calls_per_message(flow_rate) if flow != "get" else 0.0,
             # a one-record invocation's logs; counted per message also in batches (an upper bound); HTTP API access log
             "log_bytes_per_message": calls[flow]["ours"]["log_bytes_per_invocation"]
             + http * C.ASSUMPTIONS["http_api_access_log_bytes"],
             "aws_requests": sum(op_counts(steady).values()),
+            **storage_inputs(stored(steady)),
         }
-    intake = intake_inputs(calls["intake"], intake_memory)
     send = out["send"]
+    lane_fill = 1 / send["lambda_invocations"]
+    intake = intake_inputs(calls["intake"], intake_memory, rate)
     send["intake"] = intake
+    send["batch_fill"] = {"send queue → intake": intake["batch_fill"], "priority lane → sender": lane_fill}
     # The request: its event on the bus, EventBridge's SendMessage to the send queue; the intake's share of a batch;
     # the send queue's and the lane's ReceiveMessage + DeleteMessageBatch per batch.
     send["event_chunks"] += 1
-    send["sqs_requests"] = 1 + 2 / batch + intake["sqs_requests"] + 2 / batch
+    send["event_entries"] += 1
+    send["sqs_requests"] = 1 + 2 / intake["batch_fill"] + intake["sqs_requests"] + 2 / lane_fill
     send["lambda_invocations"] += intake["lambda_invocations"]
+    send["invocations_by_function"]["IntakeFunction"] = intake["lambda_invocations"]
     send["log_bytes_per_message"] += intake["log_bytes"]
     send["aws_requests"] += intake["aws_requests"]
 
@@ -180,13 +271,17 @@ def flow_inputs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     profile = results.get("broadcast_summary", {})
     split = results.get("memory", {}).get("broadcast", {})
     size = split.get("recipients") or C.ASSUMPTIONS["broadcast_recipients"]  # recipients of the broadcast request
+    # The split puts a broadcast's chunks on the bulk lane at once: its batches are as full as the chunks allow. The
+    # broadcast requests themselves are few: each arrives on the send queue alone.
+    bulk_fill = min(float(C.ASSUMPTIONS["sqs_batch"]), max(1.0, math.ceil(size / recipients)))
+    request_fill = C.batch_fill(rate / size, intake["batch_ms"])
     chunk_wait = C.wait_ms_for(op_counts(chunk_calls), "provider_broadcast", parallel={"dynamodb.UpdateItem": 16})
     # The intake's part, per recipient: the request (as for a send) over the broadcast's recipients, and the split,
     # measured (its wall time, SendMessageBatch calls included, taken as CPU: an upper bound).
     split_ms = split.get("split_ms", 0.0)
     broadcast_intake = {
         "memory_mb": intake_memory,
-        "lambda_invocations": 1 / batch / size,
+        "lambda_invocations": 1 / request_fill / size,
         "measured_ms": split_ms / size,
         "cpu_ms": split_ms / size,
         "wait_ms": 0.0,
@@ -194,50 +289,79 @@ def flow_inputs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "sqs_requests": 1 / (SQS_BATCH_ENTRIES * recipients),  # the chunks go to the lane ten per SendMessageBatch
         "aws_requests": 1 / (SQS_BATCH_ENTRIES * recipients),
     }
+    events, entries = event_bytes(chunk_calls)
+    sender_invocations = 1 / (recipients * bulk_fill)
     out["broadcast"] = {
         "function": "SenderFunction",
         "memory_mb": functions["SenderFunction"]["memory"],
+        "rate": rate,
         "chunk_recipients": recipients,
         "broadcast_recipients": size,
-        "lambda_invocations": 1 / (recipients * batch) + broadcast_intake["lambda_invocations"],
+        "batch_fill": {"send queue → intake": request_fill, "bulk lane → sender": bulk_fill},
+        "lambda_invocations": sender_invocations + broadcast_intake["lambda_invocations"],
+        "invocations_by_function": {
+            "SenderFunction": sender_invocations,
+            "IntakeFunction": broadcast_intake["lambda_invocations"],
+        },
         "measured_ms": profile.get("chunk_ms_median", float("nan")) / recipients,
         "cpu_ms": profile.get("chunk_cpu_ms_median", float("nan")) / recipients,
-        "wait_ms": chunk_wait / recipients / batch,  # the chunks of a batch wait side by side too
+        "wait_ms": chunk_wait / recipients / bulk_fill,  # the chunks of a batch wait side by side too
         "intake": broadcast_intake,
         "http_api_requests": 0,
         # the request (its SendMessage, the send queue's Receive + DeleteMessageBatch) over the broadcast's
         # recipients; the intake's SendMessageBatch per ten chunks; the bulk lane's Receive + DeleteMessageBatch per
         # batch of chunks
-        "sqs_requests": (1 + 2 / batch) / size + broadcast_intake["sqs_requests"] + 2 / (recipients * batch),
+        "sqs_requests": (1 + 2 / request_fill) / size + broadcast_intake["sqs_requests"] + 2 / (recipients * bulk_fill),
         "write_units": write / recipients,
         "read_units": read / recipients,
         "event_chunks": chunks / recipients + 1 / size,  # the Accepted events; the request's event
+        "event_bytes": events / recipients,
+        "event_entries": entries / recipients + 1 / size,
+        "archive_days": archive_days,
+        "secret_calls": C.secret_calls_per_message(rate),
         "log_bytes_per_message": calls["chunk"]["ours"]["log_bytes_per_invocation"] / recipients
         + broadcast_intake["log_bytes"],
         "aws_requests": sum(op_counts(chunk_calls).values()) / recipients + broadcast_intake["aws_requests"],
+        **storage_inputs(stored(chunk_calls), recipients),
     }
+    send["request_events"], out["broadcast"]["request_events"] = 1.0, 1 / size
+    for item in out.values():
+        item["traced_invocations"] = traced(item["invocations_by_function"], item["rate"])
+        # The archive keeps every event on the bus: those measured, and the request events the gateway does not put
+        # itself (a send's or a broadcast's command), taken at the measured events' mean size.
+        measured = item["event_entries"] - item.get("request_events", 0.0)
+        mean = item["event_bytes"] / measured if measured > 0 else 0.0
+        item["archived_event_bytes"] = mean * item["event_entries"]
     return out
 
 
-def intake_inputs(intake: dict[str, Any], memory_mb: int) -> dict[str, Any]:
-    """The intake's part of one request, from a batch of `requests` routed to the lane (measured in-process)."""
+def intake_inputs(intake: dict[str, Any], memory_mb: int, rate: float) -> dict[str, Any]:
+    """The intake's part of one request at `rate` requests a second, from a batch of `requests` routed to the lane
+    (measured in-process): its time and logs per request as measured; its invocations and its SendMessageBatch (one
+    a batch) per request from the batch the rate fills."""
     requests = intake["requests"]
     steady = intake["ours"]["steady"]
     warm = intake["ours"].get("warm", {})
+    cpu = (warm.get("median_not_moto_ms", float("nan")) - warm.get("median_provider_ms", 0.0)) / requests
+    batch_wait = C.wait_ms_for(op_counts(steady))
+    batch_ms = C.modelled_duration_ms(cpu, batch_wait, memory_mb)  # a batch of one request
+    fill = C.batch_fill(rate, batch_ms)
     return {
         "memory_mb": memory_mb,
-        "lambda_invocations": 1 / requests,
+        "batch_fill": fill,
+        "batch_ms": batch_ms,
+        "lambda_invocations": 1 / fill,
         "measured_ms": warm.get("median_ms", float("nan")) / requests,
-        "cpu_ms": (warm.get("median_not_moto_ms", float("nan")) - warm.get("median_provider_ms", 0.0)) / requests,
-        "wait_ms": C.wait_ms_for(op_counts(steady)) / requests,
+        "cpu_ms": cpu,
+        "wait_ms": batch_wait / fill,
         "log_bytes": intake["ours"]["log_bytes_per_invocation"] / requests,
-        "sqs_requests": sum(value["chunks"] for op, value in steady.items() if op.startswith("sqs.")) / requests,
-        "aws_requests": sum(op_counts(steady).values()) / requests,
+        "sqs_requests": sum(value["chunks"] for op, value in steady.items() if op.startswith("sqs.")) / fill,
+        "aws_requests": sum(op_counts(steady).values()) / fill,
     }
 
 
 def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, int] | None = None) -> dict[str, Any]:
-    tables = {}
+    tables: dict[str, Any] = {}
     for flow, item in inputs.items():
         memory = (memory_override or {}).get(item["function"], item["memory_mb"])
         common = dict(
@@ -248,9 +372,13 @@ def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, in
             write_units=item["write_units"],
             read_units=item["read_units"],
             event_chunks=item["event_chunks"],
-            secret_calls=C.secret_calls_per_message() if flow != "get" else 0,
+            secret_calls=item["secret_calls"],
             log_bytes=C.log_bytes(item["log_bytes_per_message"], item["lambda_invocations"]),
-            traced_invocations=C.ASSUMPTIONS["xray_sampled_share"] * item["lambda_invocations"],
+            traced_invocations=item["traced_invocations"],
+            table_gb_months=item["table_gb_months"],
+            index_gb_months=item["index_gb_months"],
+            archived_event_bytes=item["archived_event_bytes"],
+            archive_days=item["archive_days"],
         )
         # The intake's share of a send or broadcast runs in a function of its own, billed at its own memory.
         intake = item.get("intake") or {}
@@ -269,6 +397,7 @@ def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, in
         )
         tables[flow] = {
             "memory_mb": memory,
+            "rate": item["rate"],
             "measured_duration_ms": item["measured_ms"],
             "modelled_duration_ms": modelled_ms,
             "intake_measured_duration_ms": intake.get("measured_ms", 0.0),
@@ -280,7 +409,7 @@ def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, in
     # What one message costs end to end: an inbound message is one MO callback; an outbound one is a send (or one
     # broadcast recipient) plus its DLRs (the provider reports `sent`, then `received`).
     def total(flow: str, basis: str) -> float:
-        return tables[flow][basis]["total"]
+        return float(tables[flow][basis]["total"])
 
     for basis in ("per_million_measured", "per_million_modelled"):
         tables.setdefault("outbound_message", {})[basis] = total("send", basis) + 2 * total("dlr", basis)
@@ -293,6 +422,147 @@ def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, in
         "inbound": C.PRICES["eums_social_inbound"] * 1e6,
     }
     return tables
+
+
+def end_to_end(costs: dict[str, Any], basis: str = "per_million_measured") -> dict[str, dict[str, float]]:
+    """Per 1,000,000 messages, line by line: an inbound message (an MO callback), an outbound single send and a
+    broadcast recipient, each with its two DLRs."""
+    lines = [name for name in costs["mo"][basis] if name != "total"]
+    paths = {"inbound": [("mo", 1)], "outbound": [("send", 1), ("dlr", 2)], "broadcast": [("broadcast", 1), ("dlr", 2)]}
+    out = {}
+    for path, parts in paths.items():
+        values = {line: sum(times * costs[flow][basis][line] for flow, times in parts) for line in lines}
+        values["total"] = sum(values.values())
+        out[path] = values
+    return out
+
+
+# --- fixed monthly costs ----------------------------------------------------------------------------------------------
+
+
+def custom_metrics() -> list[dict[str, Any]]:
+    """Every custom metric the code emits (`observability.count`), with the dimensions it adds to `service`: found in
+    the source of the wab layer and the functions, by name. A `resolver(rejections_metric=...)` names a metric that
+    the resolver counts with a `reason`."""
+    sources = sorted((ROOT / "layers" / "wab" / "wab").rglob("*.py")) + sorted((ROOT / "functions").rglob("*.py"))
+    found: dict[str, set[str]] = {}
+    for path in sources:
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            keywords = {keyword.arg: _text(keyword.value) for keyword in node.keywords if keyword.arg}
+            first = _text(node.args[0]) if node.args else None
+            if name == "count" and isinstance(node.func, ast.Name) and first:
+                found.setdefault(first, set()).update(keywords)
+            elif name == "add_metric" and keywords.get("name"):
+                found.setdefault(str(keywords["name"]), set())
+            elif name == "resolver" and keywords.get("rejections_metric"):
+                found.setdefault(str(keywords["rejections_metric"]), set()).add("reason")
+    return [{"metric": metric, "dimensions": sorted(found[metric])} for metric in sorted(found)]
+
+
+def _text(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def fixed_costs() -> dict[str, Any]:
+    """USD a month whatever the traffic, at the template's defaults, each line with what it counts."""
+    metrics = custom_metrics()
+    values = C.ASSUMPTIONS["metric_values_per_dimension"]
+    series = sum(values ** len(metric["dimensions"]) for metric in metrics)
+    floor = len(metrics)
+    alarms = T.resources_of("AWS::CloudWatch::Alarm")
+    # An alarm is billed per metric it watches: a metric-math alarm for each metric of its expression.
+    alarm_metrics = sum(
+        sum(1 for query in T.template()["Resources"][name]["Properties"].get("Metrics", []) if "MetricStat" in query)
+        or 1
+        for name in alarms
+    )
+    dashboards = T.resources_of("AWS::CloudWatch::Dashboard")
+    secrets = T.resources_of("AWS::SecretsManager::Secret")
+    keys = T.resources_of("AWS::KMS::Key")
+    pollers = T.sqs_event_sources()
+    polls = C.idle_polls_per_month(pollers)
+    lines: list[dict[str, Any]] = [
+        {
+            "item": "CloudWatch custom metrics",
+            "count": series,
+            "what": f"{len(metrics)} metric names; one series each without dimensions of its own, {values} values per "
+            f"dimension otherwise (at least {floor} series)",
+            "usd": series * C.PRICES["cloudwatch_metric_month"],
+        },
+        {
+            "item": "CloudWatch alarms",
+            "count": alarm_metrics,
+            "what": f"{len(alarms)} AWS::CloudWatch::Alarm in template.yaml, standard resolution, billed per metric "
+            "they watch (a metric-math alarm for each of its metrics)",
+            "usd": alarm_metrics * C.PRICES["cloudwatch_alarm_month"],
+        },
+        {
+            "item": "CloudWatch dashboards",
+            "count": len(dashboards),
+            "what": "AWS::CloudWatch::Dashboard; free if the account has fewer than 3 others",
+            "usd": len(dashboards) * C.PRICES["cloudwatch_dashboard_month"],
+        },
+        {
+            "item": "Secrets Manager secrets",
+            "count": len(secrets),
+            "what": "AWS::SecretsManager::Secret",
+            "usd": len(secrets) * C.PRICES["secret_month"],
+        },
+        {
+            "item": "KMS customer-managed keys",
+            "count": len(keys),
+            "what": "AWS::KMS::Key the stack creates at its defaults (" + (", ".join(keys) or "none") + ")",
+            "usd": len(keys) * C.PRICES["kms_key_month"],
+        },
+        {
+            "item": "SQS idle long polls",
+            "count": pollers,
+            "what": f"event source mappings polling their queues: {polls / 1e6:.2f} M ReceiveMessage a month",
+            "usd": polls * C.PRICES["sqs_request"],
+        },
+    ]
+    return {
+        "lines": lines,
+        "total": sum(line["usd"] for line in lines),
+        "metrics": metrics,
+        "metric_series": series,
+        "metric_series_floor": floor,
+        "alarms": len(alarms),
+        "alarm_metrics": alarm_metrics,
+        "minimum_total": sum(line["usd"] for line in lines)
+        - (series - floor) * C.PRICES["cloudwatch_metric_month"]
+        - len(dashboards) * C.PRICES["cloudwatch_dashboard_month"],
+    }
+
+
+def break_even(fixed_per_month: float, variable_per_million: float) -> float:
+    """Messages a month above which the fixed monthly cost is under C.FIXED_SHARE_THRESHOLD of the variable one."""
+    return fixed_per_month / C.FIXED_SHARE_THRESHOLD / (variable_per_million / 1e6)
+
+
+def all_in(results: dict[str, Any]) -> dict[str, Any]:
+    """The cost per 1,000,000 messages all in (measured durations, at the modelled rate), against the targets; the
+    same at high volume (full batches); the fixed monthly part and the volume from which it stops mattering."""
+    paths = end_to_end(results["cost"])
+    high = end_to_end(results["cost_high_volume"]) if "cost_high_volume" in results else {}
+    fixed = results.get("fixed_costs") or fixed_costs()
+    targets = {"inbound": C.INBOUND_TARGET_PER_MILLION, "outbound": C.OUTBOUND_TARGET_PER_MILLION}
+    return {
+        "rate": C.ASSUMPTIONS["messages_per_second"],
+        "high_volume_rate": C.ASSUMPTIONS["high_volume_messages_per_second"],
+        "paths": paths,
+        "high_volume": high,
+        "targets": targets,
+        "met": {path: paths[path]["total"] <= target for path, target in targets.items()},
+        "fixed_per_month": fixed["total"],
+        "break_even_messages_per_month": {
+            path: break_even(fixed["total"], paths[path]["total"]) for path in ("inbound", "outbound", "broadcast")
+        },
+    }
 
 
 # --- memory sizing --------------------------------------------------------------------------------------------------
@@ -444,14 +714,15 @@ def request_price(key: str) -> tuple[str, float]:
 
 def sendpath_cost(results: dict[str, Any]) -> dict[str, Any]:
     """What pacing (the rate budget) and ordering (the intake, FIFO lanes) add per 1,000,000 messages, from the cost
-    model's inputs (steady state, batches of ten) and from the send-path scenarios (measured on the local stack); and
-    whether the outbound path is within C.OUTBOUND_TARGET_PER_MILLION."""
+    model's inputs (steady traffic, batches as full as it makes them) and from the send-path scenarios (measured on the
+    local stack); and whether the outbound path is within C.OUTBOUND_TARGET_PER_MILLION."""
     inputs, cost = results["cost_inputs"], results["cost"]
     send, broadcast = inputs["send"], inputs["broadcast"]
-    batch = C.ASSUMPTIONS["sqs_batch"]
+    lane_batch = send["batch_fill"]["priority lane → sender"]
+    bulk_batch = broadcast["batch_fill"]["bulk lane → sender"]
     fifo_premium = C.PRICES["sqs_request"] - C.SQS_STANDARD_REQUEST
 
-    def intake_lines(intake: dict[str, Any], lane_requests: float) -> dict[str, float]:
+    def intake_lines(intake: dict[str, Any], lane_requests: float, rate: float) -> dict[str, float]:
         lines = C.flow_cost(
             lambda_invocations=intake["lambda_invocations"],
             duration_ms=intake["measured_ms"],
@@ -463,17 +734,17 @@ def sendpath_cost(results: dict[str, Any]) -> dict[str, Any]:
             event_chunks=0,
             secret_calls=0,
             log_bytes=C.log_bytes(intake["log_bytes"], intake["lambda_invocations"]),
-            traced_invocations=C.ASSUMPTIONS["xray_sampled_share"] * intake["lambda_invocations"],
+            traced_invocations=traced({"IntakeFunction": intake["lambda_invocations"]}, rate),
         )
         return {name: value * 1e6 for name, value in lines.items()}
 
     # A single send: the budget's conditional PutItem; the intake (its invocation share, its SendMessageBatch share,
     # the lane's ReceiveMessage + DeleteMessageBatch per batch); FIFO's premium on what a standard queue carried before.
-    single_intake = intake_lines(send["intake"], 2 / batch)
-    single_old_sqs = send["sqs_requests"] - send["intake"]["sqs_requests"] - 2 / batch
+    single_intake = intake_lines(send["intake"], 2 / lane_batch, send["rate"])
+    single_old_sqs = send["sqs_requests"] - send["intake"]["sqs_requests"] - 2 / lane_batch
     chunk = broadcast["chunk_recipients"]
-    bulk_intake = intake_lines(broadcast["intake"], 2 / (chunk * batch))
-    broadcast_old_sqs = broadcast["sqs_requests"] - broadcast["intake"]["sqs_requests"] - 2 / (chunk * batch)
+    bulk_intake = intake_lines(broadcast["intake"], 2 / (chunk * bulk_batch), broadcast["rate"])
+    broadcast_old_sqs = broadcast["sqs_requests"] - broadcast["intake"]["sqs_requests"] - 2 / (chunk * bulk_batch)
     steady = {
         "single_send": [
             {
@@ -483,7 +754,7 @@ def sendpath_cost(results: dict[str, Any]) -> dict[str, Any]:
             },
             {
                 "item": "intake: invocation share, SendMessageBatch to the lane, the lane's Receive + Delete",
-                "requests": send["intake"]["aws_requests"] + 2 / batch,
+                "requests": send["intake"]["aws_requests"] + 2 / lane_batch,
                 "usd": single_intake["total"],
             },
             {
@@ -500,7 +771,7 @@ def sendpath_cost(results: dict[str, Any]) -> dict[str, Any]:
             },
             {
                 "item": "intake: the split, SendMessageBatch per 10 chunks, the bulk lane's Receive + Delete",
-                "requests": broadcast["intake"]["aws_requests"] + 2 / (chunk * batch),
+                "requests": broadcast["intake"]["aws_requests"] + 2 / (chunk * bulk_batch),
                 "usd": bulk_intake["total"],
             },
             {

@@ -15,13 +15,16 @@ import math
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # The messages table's indexes and their key attributes (template.yaml; both KEYS_ONLY).
 GSI_KEYS = {"by-reference": ("reference_key", "created_at"), "by-contact": ("contact_key", "created_at")}
 KB = 1024
 CHUNK_64K = 64 * 1024
+# DynamoDB bills storage per item as its attributes plus 100 bytes, and an index entry as the table's and the index's
+# key attributes plus 100 bytes (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html).
+ITEM_OVERHEAD_BYTES = 100
 
 
 @dataclass
@@ -40,6 +43,9 @@ class Call:
     chunks: int = 0  # EventBridge 64 KB event chunks / SQS 64 KB request chunks
     entries: int = 0  # PutEvents entries, SQS messages, DynamoDB batch items
     note: str = ""
+    event_bytes: int = 0  # PutEvents: Source + DetailType + Detail of every entry
+    # DynamoDB: the change in billed storage, bytes, by item kind (its key's prefix) and "table" or "index"
+    stored: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +113,32 @@ def _index_entry(item: dict[str, Any] | None, keys: tuple[str, ...]) -> tuple[An
     if not item or not all(key in item for key in keys):
         return None
     return tuple(str(item[key]) for key in keys)
+
+
+def kind(item: dict[str, Any]) -> str:
+    """An item's kind: its key's prefix (`MSG`, `WAMID`, `IDEMPOTENCY`, ...)."""
+    return str(item["pk"].get("S", "")).split("#", 1)[0]
+
+
+def stored_bytes(item: dict[str, Any] | None) -> dict[str, int]:
+    """What DynamoDB bills as stored for an item: {"table": its size + 100, "index": each index entry's key
+    attributes (the table's key and the index's keys) + 100}; zeros for no item."""
+    if not item:
+        return {"table": 0, "index": 0}
+    index = 0
+    for keys in GSI_KEYS.values():
+        if all(key in item for key in keys):
+            index += item_size({name: item[name] for name in ("pk", *keys)}) + ITEM_OVERHEAD_BYTES
+    return {"table": item_size(item) + ITEM_OVERHEAD_BYTES, "index": index}
+
+
+def storage_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, float]:
+    """The change in billed bytes when an item goes from `old` to `new`, keyed `<kind> table` / `<kind> index`."""
+    present = new or old
+    if not present:
+        return {}
+    before, after = stored_bytes(old), stored_bytes(new)
+    return {f"{kind(present)} {part}": after[part] - before[part] for part in ("table", "index")}
 
 
 def read_units(size: int, consistent: bool) -> float:
@@ -260,10 +292,13 @@ class CallRecorder:
                 if not call.ok:
                     new = old  # a failed condition still consumes the units of the item's size
                 call.wru, call.gsi_wru = write_units(old, new)
+                call.stored = storage_change(old, new)
                 call.entries = 1
             elif op == "BatchWriteItem":
                 for _table_name, _key, old, new_item in getattr(call, "_batch", []):
                     total, index = write_units(old, new_item)
+                    for name, change in storage_change(old, new_item).items():
+                        call.stored[name] = call.stored.get(name, 0.0) + change
                     call.wru += total
                     call.gsi_wru += index
                     call.entries += 1
@@ -273,6 +308,8 @@ class CallRecorder:
         elif call.service == "events" and op == "PutEvents":
             entries = params.get("Entries", [])
             call.entries = len(entries)
+            parts = ("Source", "DetailType", "Detail")
+            call.event_bytes = sum(len(str(entry.get(part, "")).encode()) for entry in entries for part in parts)
             call.chunks = sum(
                 max(
                     1,
@@ -314,6 +351,8 @@ def summarize(calls: list[Call]) -> dict[str, Any]:
                 "entries": 0,
                 "failed": 0,
                 "notes": [],
+                "event_bytes": 0,
+                "stored": {},
             },
         )
         entry["count"] += 1
@@ -324,6 +363,9 @@ def summarize(calls: list[Call]) -> dict[str, Any]:
         entry["chunks"] += call.chunks
         entry["entries"] += call.entries
         entry["failed"] += 0 if call.ok else 1
+        entry["event_bytes"] += call.event_bytes
+        for name, change in call.stored.items():
+            entry["stored"][name] = entry["stored"].get(name, 0.0) + change
         if call.note and call.note not in entry["notes"]:
             entry["notes"].append(call.note)
     return out

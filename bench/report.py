@@ -257,24 +257,26 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
             _add(costs["broadcast"]["per_million_measured"], costs["dlr"]["per_million_measured"], 2),
         ),
     ]
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
     items = list(bars[0][1])
     bottom = [0.0] * len(bars)
-    for item in items:
+    colours = plt.get_cmap("tab20")
+    for index, item in enumerate(items):
         values = [bar[1].get(item, 0.0) for bar in bars]
         if max(values) <= 0:
             continue
-        ax.bar(range(len(bars)), values, bottom=bottom, label=item)
+        ax.bar(range(len(bars)), values, bottom=bottom, label=item, color=colours(index % 20))
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     eums = costs["eums_social_per_million"]
     ax.set_xticks(range(len(bars)), [bar[0] for bar in bars], fontsize=8)
     ax.set_ylabel("USD per 1,000,000 messages")
     ax.set_title(
-        f"6. AWS cost per million messages (measured durations)\n"
+        f"6. AWS cost per million messages, all in "
+        f"(at {C.ASSUMPTIONS['messages_per_second']:g} messages/s, measured durations)\n"
         f"for scale: EUMS Social's fee is \\${eums['inbound']:,.0f} in, \\${eums['outbound']:,.0f} out",
         fontsize=10,
     )
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save(fig, "cost_per_million.png")
     return written
 
@@ -309,7 +311,6 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
     calls = results["aws_calls"]
     b = results["broadcast_summary"]
     load = results.get("callback_load", {})
-    cost = results["cost"]
     rows = [
         [
             "Cold start 1a: handler import ÷ `import boto3`",
@@ -376,17 +377,7 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
                     met(value["errors"] == 0 and value["records_lost"] == 0 and value["events_lost"] == 0),
                 ]
             )
-    eums = cost["eums_social_per_million"]
-    rows.append(
-        [
-            "AWS cost per 1 M messages (measured durations)",
-            f"inbound ${cost['inbound_message']['per_million_measured']:,.2f}; outbound send + 2 DLRs "
-            f"${cost['outbound_message']['per_million_measured']:,.2f}; broadcast recipient + 2 DLRs "
-            f"${cost['outbound_broadcast_recipient']['per_million_measured']:,.2f}",
-            f"EUMS Social fee: ${eums['inbound']:,.0f} in / ${eums['outbound']:,.0f} out",
-            "–",
-        ]
-    )
+    rows += cost_headline_rows(results)
     rows += S.headline_rows(results)
     sizing = results["sizing"]
     rows.append(
@@ -398,6 +389,42 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
         ]
     )
     return rows
+
+
+def cost_headline_rows(results: dict[str, Any]) -> list[list[str]]:
+    """The all-in cost per 1 M messages against the targets, and the fixed monthly part."""
+    everything = results.get("all_in") or A.all_in(results)
+    paths, targets, met_ = everything["paths"], everything["targets"], everything["met"]
+    eums = results["cost"]["eums_social_per_million"]
+    fixed = everything["fixed_per_month"]
+    volume = everything["break_even_messages_per_month"]
+
+    def top(path: str) -> str:
+        lines = sorted(((v, k) for k, v in paths[path].items() if k != "total"), reverse=True)[:2]
+        return ", ".join(f"{name} ${value:,.2f}" for value, name in lines)
+
+    return [
+        [
+            f"AWS cost per 1 M inbound messages, all in (at {everything['rate']:g} messages/s)",
+            f"${paths['inbound']['total']:,.2f} (largest: {top('inbound')}); EUMS Social's fee ${eums['inbound']:,.0f}",
+            f"≤ ${targets['inbound']:,.0f}",
+            met(met_["inbound"]),
+        ],
+        [
+            f"AWS cost per 1 M outbound messages with their 2 status callbacks, all in (at {everything['rate']:g}/s)",
+            f"single send ${paths['outbound']['total']:,.2f} (largest: {top('outbound')}); broadcast recipient "
+            f"${paths['broadcast']['total']:,.2f}; EUMS Social's fee ${eums['outbound']:,.0f}",
+            f"≤ ${targets['outbound']:,.0f}",
+            met(met_["outbound"]),
+        ],
+        [
+            "AWS cost per month whatever the traffic (metrics, alarms, dashboard, secrets, key, idle polls)",
+            f"${fixed:,.2f}; under 10 % of the variable cost from {volume['inbound'] / 1e6:,.1f} M inbound or "
+            f"{volume['outbound'] / 1e6:,.1f} M outbound messages a month",
+            "",
+            "–",
+        ],
+    ]
 
 
 def _intake_requests(calls: dict[str, Any]) -> float:
@@ -975,7 +1002,7 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
                     name,
                     f"{value:.10g}",
                     C.PRICE_UNITS[name],
-                    f"{value * 1e6:,.3f}".rstrip("0").rstrip(".") if value < 0.1 else "–",
+                    f"{value * 1e6:,.3f}".rstrip("0").rstrip(".") if name not in C.MONTHLY_OR_PER_GB else "–",
                 ]
                 for name, value in C.PRICES.items()
             ],
@@ -1104,12 +1131,12 @@ def requests_findings(results: dict[str, Any]) -> str:
 def cost_section(results: dict[str, Any]) -> str:
     costs = results["cost"]
     inputs = results["cost_inputs"]
+    everything = results.get("all_in") or A.all_in(results)
+    fixed = results.get("fixed_costs") or A.fixed_costs()
     send, broadcast = inputs["send"], inputs["broadcast"]
     intake = send["intake"]
     memory = T.functions()["SenderFunction"]["memory"]
-    pollers = T.sqs_event_sources()
-    # Lambda polls an idle queue with 5 long polls of 20 s at a time: 15 ReceiveMessage a minute per event source.
-    idle_polls = pollers * 5 * 3 * 60 * 24 * 30
+    rate = everything["rate"]
     lines = []
     flows = ["mo", "dlr", "send", "broadcast", "get"]
     items = [key for key in costs["mo"]["per_million_measured"] if key != "total"]
@@ -1124,6 +1151,11 @@ def cost_section(results: dict[str, Any]) -> str:
         ["total (durations modelled for Lambda)"]
         + [f"${costs[flow]['per_million_modelled']['total']:,.2f}" for flow in flows]
     )
+    if "cost_high_volume" in results:
+        rows.append(
+            [f"total at {everything['high_volume_rate']:,} messages/s (full batches; measured durations)"]
+            + [f"${results['cost_high_volume'][flow]['per_million_measured']['total']:,.2f}" for flow in flows]
+        )
     rows.append(
         ["Lambda duration used: measured / modelled, ms"]
         + [
@@ -1138,6 +1170,22 @@ def cost_section(results: dict[str, Any]) -> str:
         ]
     )
     rows.append(["AWS requests per message"] + [f"{inputs[flow]['aws_requests']:.2f}" for flow in flows])
+    rows.append(
+        ["records per SQS batch (queue → function)"]
+        + [
+            "; ".join(f"{fill:.1f}" for fill in inputs[flow]["batch_fill"].values())
+            if inputs[flow].get("batch_fill")
+            else "–"
+            for flow in flows
+        ]
+    )
+    rows.append(
+        ["traces per message (X-Ray, all functions)"] + [f"{inputs[flow]['traced_invocations']:.3f}" for flow in flows]
+    )
+    rows.append(
+        ["bytes stored per message (table + indexes, kept)"]
+        + [f"{sum(inputs[flow]['stored_bytes'].values()):,.0f}" for flow in flows]
+    )
     lines.append(
         table(
             ["per 1,000,000", "MO callbacks", "DLR callbacks", "single sends", "broadcast recipients", "record reads"],
@@ -1145,36 +1193,67 @@ def cost_section(results: dict[str, Any]) -> str:
         )
     )
     eums = costs["eums_social_per_million"]
+    paths, high = everything["paths"], everything["high_volume"]
     lines.append("")
     lines.append(
         table(
             [
                 "per 1,000,000 messages",
-                "this gateway (AWS side, measured / modelled)",
+                f"this gateway, all in (at {rate:g}/s; measured / modelled durations)",
+                f"at {everything['high_volume_rate']:,}/s (full batches)",
+                "target",
                 "AWS End User Messaging Social fee",
             ],
             [
                 [
                     "inbound (one MO callback)",
-                    f"${costs['inbound_message']['per_million_measured']:,.2f} / "
+                    f"**${costs['inbound_message']['per_million_measured']:,.2f}** / "
                     f"${costs['inbound_message']['per_million_modelled']:,.2f}",
+                    f"${high['inbound']['total']:,.2f}" if high else "–",
+                    f"≤ ${everything['targets']['inbound']:,.0f}: {met(everything['met']['inbound'])}",
                     f"${eums['inbound']:,.2f}",
                 ],
                 [
                     "outbound single send (+ its `sent` and `received` DLRs)",
-                    f"${costs['outbound_message']['per_million_measured']:,.2f} / "
+                    f"**${costs['outbound_message']['per_million_measured']:,.2f}** / "
                     f"${costs['outbound_message']['per_million_modelled']:,.2f}",
+                    f"${high['outbound']['total']:,.2f}" if high else "–",
+                    f"≤ ${everything['targets']['outbound']:,.0f}: {met(everything['met']['outbound'])}",
                     f"${eums['outbound']:,.2f}",
                 ],
                 [
                     "outbound broadcast recipient (+ 2 DLRs)",
-                    f"${costs['outbound_broadcast_recipient']['per_million_measured']:,.2f} / "
+                    f"**${costs['outbound_broadcast_recipient']['per_million_measured']:,.2f}** / "
                     f"${costs['outbound_broadcast_recipient']['per_million_modelled']:,.2f}",
+                    f"${high['broadcast']['total']:,.2f}" if high else "–",
+                    "",
                     f"${eums['outbound']:,.2f}",
                 ],
             ],
         )
     )
+    lines.append("")
+    lines.append(
+        "**What each line contributes** (measured durations, at the modelled rate), largest first for an outbound "
+        "single send:"
+    )
+    lines.append("")
+    order = sorted((name for name in paths["outbound"] if name != "total"), key=lambda name: -paths["outbound"][name])
+    share_rows = []
+    for name in order:
+        if max(paths[path][name] for path in ("inbound", "outbound", "broadcast")) < 0.005:
+            continue
+        share_rows.append(
+            [name]
+            + [
+                f"${paths[path][name]:,.2f} ({S.pct(paths[path][name] / paths[path]['total'], 0)})"
+                for path in ("inbound", "outbound", "broadcast")
+            ]
+        )
+    share_rows.append(
+        ["**total**"] + [f"**${paths[path]['total']:,.2f}**" for path in ("inbound", "outbound", "broadcast")]
+    )
+    lines.append(table(["line", "inbound (MO)", "outbound send + 2 DLRs", "broadcast recipient + 2 DLRs"], share_rows))
     lines.append("")
     lines.append(
         "Neither column includes Meta's own per-conversation/per-message charges, which both pay; this gateway also "
@@ -1185,25 +1264,94 @@ def cost_section(results: dict[str, Any]) -> str:
         + ", ".join(f"{name.replace('_', ' ')} {ms:.0f} ms" for name, ms in C.ASSUMED_LATENCY_MS.items())
         + "). A send or a broadcast goes through the intake before the sender, and both are in its figures: the "
         "request's event on the bus, EventBridge's `SendMessage` to the send queue, the intake's invocation and its "
-        f"`SendMessageBatch` to a lane (requests and chunks arrive in SQS batches of {C.ASSUMPTIONS['sqs_batch']}), "
-        "each queue's `ReceiveMessage` and `DeleteMessageBatch` per batch, and the sender; every queue of the path is "
-        "FIFO, priced as such. Per single send: "
+        "`SendMessageBatch` to a lane, each queue's `ReceiveMessage` and `DeleteMessageBatch` per batch, and the "
+        "sender; every queue of the path is FIFO, priced as such. Per single send: "
         f"{send['sqs_requests']:.2f} SQS requests, {send['lambda_invocations']:.2f} Lambda invocations (intake and "
         f"sender), {send['event_chunks']:.0f} EventBridge events, {send['write_units']:.0f} DynamoDB write units (the "
         f"rate budget's included); the intake's Lambda time {intake['measured_ms']:.2f} ms per request (measured, a "
         f"batch of {results['aws_calls']['intake']['requests']} over in-process moto). Per broadcast recipient, the "
         f"request's share is spread over a broadcast of {broadcast['broadcast_recipients']:,} recipients (the one "
-        "whose split section 4 measured), and the intake's split is its measured time. Assumptions: "
+        "whose split section 4 measured), and the intake's split is its measured time.\n"
+    )
+    lines.append(
+        f"**Traffic.** Each flow is priced alone at {rate:g} messages a second (inbound messages; single sends, whose "
+        f"DLRs then come at {2 * rate:g} a second; broadcast recipients), and at {everything['high_volume_rate']:,} "
+        "a second for the other end. *Batches*: Lambda's SQS poller hands a function whatever the queue holds, and "
+        "FIFO queues take no batching window, so a batch holds what arrived while the previous one ran: records per "
+        f"batch = min({C.ASSUMPTIONS['sqs_batch']}, max(1, rate × (the handler's modelled time for one record + "
+        f"{C.ASSUMPTIONS['poll_to_invoke_ms']} ms from arrival to invocation))). At {rate:g}/s that is "
+        + "; ".join(f"{name} {fill:.2f}" for name, fill in send["batch_fill"].items())
+        + " for single sends; a broadcast's chunks go on the bulk lane at once ("
+        + "; ".join(f"{name} {fill:.2f}" for name, fill in broadcast["batch_fill"].items())
+        + "). Invocations, each queue's `ReceiveMessage` and `DeleteMessageBatch`, the intake's `SendMessageBatch` "
+        "and a batch's shared waits are per batch, so they are divided by these. *X-Ray*: Lambda's active tracing "
+        f"records the first request each second of each function and {S.pct(C.ASSUMPTIONS['xray_rate'], 0)} of the "
+        "rest (it does not apply custom sampling rules), so a function called r times a second has (1 + "
+        f"{C.ASSUMPTIONS['xray_rate']:g} × (r − 1)) ÷ r of its requests traced (all of them under one a second): "
+        f"{S.pct(C.xray_share(rate))} at {rate:g}/s, {S.pct(C.xray_share(2 * rate))} at {2 * rate:g}/s, "
+        f"{S.pct(C.xray_share(everything['high_volume_rate']))} at {everything['high_volume_rate']:,}/s; each "
+        "function of a flow at its own rate. Other assumptions: "
         + ", ".join(f"{k} = {v}" for k, v in C.ASSUMPTIONS.items())
-        + ". Not per message and so not above: storage ($0.25/GB-month, records expire after RetentionDays), point-in-"
-        f"time recovery, the two secrets ($0.40 each a month), alarms, the dashboard, idle SQS long polls ({pollers} "
-        f"event sources polling their queues: about {idle_polls / 1e6:.1f} million requests a month, "
-        f"~${idle_polls * C.PRICES['sqs_request']:.2f}) and EMF custom metrics ($0.30 per metric a month)."
+        + ".\n"
+    )
+    days = A.retention_days()
+    lines.append(
+        "**Storage.** Every item a message leaves behind is billed for as long as it lives: the record (`MSG#`, "
+        f"{days['MSG']:g} days: the template's RetentionDays), an inbound message's `WAMID#` pointer (as long), the "
+        f"sender's idempotency record (`IDEMPOTENCY#`, {days['IDEMPOTENCY']:g} days: IDEMPOTENCY_DAYS), each with "
+        "100 bytes of overhead, and the record's entries in the two keys-only indexes (the table's and the index's "
+        "key attributes + 100 bytes each). The sizes are those the in-process flows of section 3 stored, a DLR's "
+        "being what it adds to its record; `CONTACT#`, `SUMMARY#` and `RATE#` items are per contact, reference or "
+        "number, not per message, and left out. Cost = GB × (days ÷ "
+        f"{C.ASSUMPTIONS['days_per_month']:g}) months × (${C.PRICES['dynamodb_storage_gb_month']:.2f} storage on "
+        f"table and indexes + ${C.PRICES['dynamodb_pitr_gb_month']:.2f} point-in-time recovery on the table: "
+        "continuous backups bill the table's size without its global secondary indexes). Per message, bytes: "
+        + "; ".join(
+            f"{FLOW_NAMES.get(flow, flow)} "
+            + ", ".join(f"{name} {size:,.0f}" for name, size in inputs[flow]["stored_bytes"].items() if size)
+            for flow in ("mo", "dlr", "send", "broadcast")
+        )
+        + ". The bus's archive "
+        + (
+            f"(EventArchiveDays = {T.parameter_default('EventArchiveDays')}) is priced per message from the measured "
+            f"size of its events: ${C.PRICES['events_archive_gb']:.2f} per GB archived + "
+            f"${C.PRICES['events_archive_gb_month']:.3f} per GB-month kept."
+            if send["archive_days"]
+            else "is off (EventArchiveDays = 0)."
+        )
+        + "\n"
+    )
+    fixed_rows = [[line["item"], f"{line['count']:,}", line["what"], f"${line['usd']:,.2f}"] for line in fixed["lines"]]
+    fixed_rows.append(["**total**", "", "", f"**${fixed['total']:,.2f}**"])
+    lines.append(
+        "**Fixed per month**, whatever the traffic, at the template's defaults (resources counted in template.yaml, "
+        "conditions evaluated; metrics in the code):\n"
+    )
+    lines.append(table(["item", "count", "what", "USD a month"], fixed_rows))
+    lines.append("")
+    volume = everything["break_even_messages_per_month"]
+    monthly = rate * 86400 * C.ASSUMPTIONS["days_per_month"]
+    lines.append(
+        "Custom metrics, each with the `service` dimension and those listed: "
+        + ", ".join(
+            f"`{metric['metric']}`" + (f" ({', '.join(metric['dimensions'])})" if metric["dimensions"] else "")
+            for metric in fixed["metrics"]
+        )
+        + f". Without the dashboard (free while the account has fewer than 3 others) and with one value per "
+        f"dimension, the fixed part is ${fixed['minimum_total']:,.2f} a month. It falls under "
+        f"{S.pct(C.FIXED_SHARE_THRESHOLD, 0)} of the variable cost (the fixed ÷ (10 % × the all-in cost per message)) "
+        "from "
+        f"**{volume['inbound'] / 1e6:,.1f} M inbound** or **{volume['outbound'] / 1e6:,.1f} M outbound** messages a "
+        f"month ({volume['broadcast'] / 1e6:,.1f} M broadcast recipients); at 1 M messages a month it adds "
+        f"${fixed['total']:,.2f} per million, at {rate:g} messages/s ({monthly / 1e6:,.0f} M a month) "
+        f"${fixed['total'] / (monthly / 1e6):,.2f}. Not counted: "
+        "CloudWatch Logs storage after ingestion, and the HTTP API's and Lambda's free tiers."
     )
     lines.append("")
+    top = next(iter(order))
     lines.append(
-        "DynamoDB writes are most of the bill (outbox put + clear, the contact window, and the two ALL-projected "
-        "indexes: see section 3); Lambda is a few percent of it, so memory size barely moves the cost (section 7)."
+        f"{top} are the largest line of an outbound message (outbox put + clear, the contact window, the index "
+        "entries: see section 3); Lambda is a few percent of it, so memory size barely moves the cost (section 7)."
     )
     return "\n".join(lines)
 
@@ -1340,7 +1488,8 @@ def limits_section(results: dict[str, Any]) -> str:
         "reproduced: cold-start figures are the Python part only.",
         "- **The provider's real latency** is unknown; the simulator answers on loopback in about a millisecond.",
         "- **X-Ray's cost per sampled request**: the handlers run with tracing on, as deployed, but with an unsampled "
-        "trace header (most requests are unsampled under X-Ray's default rule), so a sampled request's extra work "
+        "trace header (most requests are not traced once a function gets more than one a second, section 6), so a "
+        "traced request's extra work "
         "(building and sending segments) is not in the figures.",
         "- **Throughput of the gateway in AWS**: the local stack's rates (sections 4 and 5) are bounded by moto's "
         "single server process; they show linear scaling and that nothing is lost, not Lambda's capacity.",

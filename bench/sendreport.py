@@ -220,7 +220,7 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
         outbound = cost["outbound"]
         rows.append(
             [
-                "Send path cost: outbound send + 2 DLRs per 1 M (measured durations)",
+                "Send path cost: outbound send + 2 DLRs per 1 M (all in, measured durations)",
                 f"${outbound['per_million_measured']:,.2f} (pacing and ordering: "
                 f"+${cost['steady_total']['single_send']:,.2f}"
                 + (
@@ -689,7 +689,8 @@ def cost_section(results: dict[str, Any]) -> str:
     outbound = cost["outbound"]
     parts = ["## 9. What pacing and ordering cost\n"]
     parts.append(
-        "From the cost model of section 6 (steady traffic, SQS batches of ten, the prices above): what the send path "
+        "From the cost model of section 6 (steady traffic at its modelled rate, SQS batches as full as that traffic "
+        "makes them, the prices above): what the send path "
         "pays for the rate budget and the ordered lanes that the path before them did not (a standard send queue "
         "read by the sender itself, no budget).\n"
     )
@@ -742,7 +743,8 @@ def cost_section(results: dict[str, Any]) -> str:
         if value >= 0.005
     ]
     parts.append(
-        f"**The outbound path on AWS** — a single send and its two DLRs (`sent`, `received`), measured durations: "
+        f"**The outbound path on AWS** — a single send and its two DLRs (`sent`, `received`), all in (measured "
+        "durations; storage and point-in-time recovery, batches and tracing at the modelled rate; section 6): "
         f"**${outbound['per_million_measured']:,.2f}** per million messages (modelled for Lambda: "
         f"${outbound['per_million_modelled']:,.2f}; a broadcast recipient and its DLRs "
         f"${outbound['broadcast_recipient_per_million_measured']:,.2f}"
@@ -754,8 +756,8 @@ def cost_section(results: dict[str, Any]) -> str:
     top = next(iter(outbound["breakdown"]))
     parts.append(
         (
-            f"{top} dominate: every DynamoDB write is billed per 1 KB of item on the table and again on each index "
-            "whose key the item carries (both of the messages table's indexes project ALL), and a send and its two "
+            f"{top} are the largest line. Every DynamoDB write is billed per 1 KB of item on the table, and again on "
+            "each keys-only index whose entry it puts or moves, and a send and its two "
             "DLRs write the record three times with its event in the outbox and clear the outbox three times, "
             "besides the send's idempotency claim and outcome and its rate budget unit (section 3). What pacing and "
             f"ordering add (${cost['steady_total']['single_send']:,.2f} per million single sends) is a small part "

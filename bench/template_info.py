@@ -59,14 +59,64 @@ def functions() -> dict[str, dict[str, Any]]:
 
 
 def sqs_event_sources() -> int:
-    """How many SQS event source mappings the functions have (each polls its queue, idle or not)."""
-    return sum(
+    """How many SQS event source mappings the stack has at its defaults (each polls its queue, idle or not): a
+    function's `SQS` events and the template's own AWS::Lambda::EventSourceMapping resources on a queue."""
+    resources = template()["Resources"]
+    in_functions = sum(
         1
-        for resource in template()["Resources"].values()
+        for resource in resources.values()
         if resource.get("Type") == "AWS::Serverless::Function"
         for event in (resource.get("Properties", {}).get("Events") or {}).values()
         if event.get("Type") == "SQS"
     )
+    queues = {name for name, resource in resources.items() if resource.get("Type") == "AWS::SQS::Queue"}
+    mappings = sum(
+        1
+        for name in resources_of("AWS::Lambda::EventSourceMapping")
+        if (resources[name]["Properties"].get("EventSourceArn") or {}).get("Fn::GetAtt", [None])[0] in queues
+    )
+    return in_functions + mappings
+
+
+DEFAULT_REGION = "us-east-1"  # the region the prices are for, and the one conditions on AWS::Region are read for
+
+
+def condition(name: str) -> bool:
+    """Whether the template's condition `name` holds with every parameter at its default, in DEFAULT_REGION."""
+    return bool(_evaluate(template().get("Conditions", {})[name]))
+
+
+def _evaluate(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return [_evaluate(each) for each in value] if isinstance(value, list) else value
+    ((function, argument),) = value.items()
+    if function == "Ref":
+        return DEFAULT_REGION if argument == "AWS::Region" else parameter_default(argument)
+    if function == "Condition":
+        return condition(argument)
+    if function == "Fn::Equals":
+        left, right = _evaluate(argument)
+        return str(left) == str(right)
+    if function == "Fn::Not":
+        return not _evaluate(argument)[0]
+    if function == "Fn::And":
+        return all(_evaluate(argument))
+    if function == "Fn::Or":
+        return any(_evaluate(argument))
+    if function == "Fn::Join":
+        separator, parts = argument
+        parts = _evaluate(parts)
+        return separator.join(str(part) for part in (parts if isinstance(parts, list) else [parts]))
+    raise ValueError(f"cannot evaluate {function} in a condition")
+
+
+def resources_of(resource_type: str) -> list[str]:
+    """The logical ids of the resources of this type the stack creates at its defaults (conditions evaluated)."""
+    return [
+        name
+        for name, resource in template()["Resources"].items()
+        if resource.get("Type") == resource_type and ("Condition" not in resource or condition(resource["Condition"]))
+    ]
 
 
 def table_properties() -> dict[str, Any]:

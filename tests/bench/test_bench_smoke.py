@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ("mo", "dlr", "send", "get")
 
@@ -42,6 +44,9 @@ def test_bench_smoke_writes_results_and_report(tmp_path: Path) -> None:
         "headline",
         "sendpath",
         "sendpath_cost",
+        "cost_high_volume",
+        "fixed_costs",
+        "all_in",
     ):
         assert key in results, key
 
@@ -62,6 +67,11 @@ def test_bench_smoke_writes_results_and_report(tmp_path: Path) -> None:
         assert results["callback_load"][flow]["requests"] > 0
     for flow in ("inbound_message", "outbound_message", "outbound_broadcast_recipient"):
         assert results["cost"][flow]["per_million_measured"] > 0
+    # Every message leaves a record behind: storage and point-in-time recovery are priced for each path.
+    for path, lines in results["all_in"]["paths"].items():
+        assert lines["DynamoDB storage"] > 0 and lines["DynamoDB PITR"] > 0, path
+        assert lines["total"] == pytest.approx(sum(value for name, value in lines.items() if name != "total"))
+    assert results["all_in"]["fixed_per_month"] > 0
     for function in ("CallbacksFunction", "MessagesFunction", "SenderFunction"):
         assert results["sizing"][function]["recommended_mb"] >= 128
 
