@@ -82,3 +82,39 @@ def test_a_message_removed_while_a_receive_lists_the_queue_skips_no_other():
     listed = queue.messages
 
     assert {"1", "2", "3"} <= {message.body for message in listed}
+
+
+@pytest.mark.parametrize("start_ms", range(-12, 4))
+def test_a_receive_decides_at_one_instant_so_a_group_never_skips_its_first_message(fifo_queue, monkeypatch, start_ms):
+    """Group g's first message becomes visible while a receive runs (each look at the clock a millisecond later),
+    beside another group's message whose visibility has lapsed: g's first is handed out first, or g waits; its
+    second is never handed out alone."""
+    sqs, url = fifo_queue
+    for body, group in (("g-0", "g"), ("h-0", "h"), ("g-1", "g")):
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=body)
+    received = {m["Body"]: m for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]}
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=received["g-0"]["ReceiptHandle"], VisibilityTimeout=1)
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=received["g-1"]["ReceiptHandle"], VisibilityTimeout=0)
+    [queue] = [queue for backend in sqs_backends() for queue in backend.queues.values()]
+    lapsed = next(message for message in queue._messages if message.body == "h-0")
+    lapsed.visible_at = 0  # in flight for a crashed consumer, its visibility timeout over
+    becomes_visible = next(message.visible_at for message in queue._messages if message.body == "g-0")
+    ticks = iter(range(10_000))
+
+    def ticking() -> float:
+        return becomes_visible + start_ms + next(ticks)
+
+    from moto.sqs import models
+
+    monkeypatch.setattr(models, "unix_time_millis", ticking)
+    monkeypatch.setattr(moto_sqs, "unix_time_millis", ticking, raising=False)
+
+    got = bodies(sqs, url, 10)
+    if "g-1" in got:
+        assert "g-0" in got and got.index("g-0") < got.index("g-1"), got
+
+
+def sqs_backends():
+    from moto.sqs.models import sqs_backends as backends
+
+    return [backend for account in backends.values() for backend in account.values()]
