@@ -10,6 +10,7 @@ from bench import analysis as A
 from bench import cost as C
 from bench import sendreport as S
 from bench import template_info as T
+from bench.sendreport import fmt, met, table
 
 FLOW_NAMES = {
     "mo": "MO callback",
@@ -87,26 +88,6 @@ WHY = {
     ],
     "get": [("dynamodb.GetItem", "the record (consistent read); the provider is asked only for ids not stored")],
 }
-
-
-def fmt(value: Any, digits: int = 1, unit: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}{unit}"
-    if isinstance(value, int):
-        return f"{value:,}{unit}"
-    return f"{value}{unit}"
-
-
-def met(ok: bool | None) -> str:
-    return "–" if ok is None else ("met" if ok else "**not met**")
-
-
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 # --- plots ----------------------------------------------------------------------------------------------------------

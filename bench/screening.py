@@ -136,28 +136,9 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     mock_aws().start()
     responses_mock.stop()  # the sender calls the simulator on loopback; moto keeps mocking botocore
     names = T.NAMES
-    table = T.table_properties()
     session = boto3.session.Session(region_name=L.REGION)
     sqs: Any = session.client("sqs")
-    dynamodb: Any = session.client("dynamodb")
-    dynamodb.create_table(
-        TableName=names["table"],
-        AttributeDefinitions=table["AttributeDefinitions"],
-        KeySchema=table["KeySchema"],
-        BillingMode="PAY_PER_REQUEST",
-        GlobalSecondaryIndexes=[
-            {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
-            for index in table["GlobalSecondaryIndexes"]
-        ],
-    )
-    session.client("events").create_event_bus(Name=names["bus"])
-    urls = {
-        key: sqs.create_queue(
-            QueueName=names[key],
-            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true" if key == "queue" else "false"},
-        )["QueueUrl"]
-        for key in ("queue", "priority_lane", "bulk_lane", "dead_letters")
-    }
+    urls = T.create_send_path(session)
     recipients, sends = int(request["recipients"]), int(request["sends"])
     simulator = Simulator(
         SimulatorConfig(

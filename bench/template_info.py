@@ -183,3 +183,28 @@ def resolved_env(
         env[name] = str(value)
     env.update(extra or {})
     return env
+
+
+def create_send_path(session: Any) -> dict[str, str]:
+    """In (in-process) moto: the messages table with its indexes, the bus, the send queue, both lanes and the
+    dead-letter queue, as the template declares them; the queues' URLs by `NAMES` key."""
+    table = table_properties()
+    session.client("dynamodb").create_table(
+        TableName=NAMES["table"],
+        AttributeDefinitions=table["AttributeDefinitions"],
+        KeySchema=table["KeySchema"],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[
+            {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+            for index in table["GlobalSecondaryIndexes"]
+        ],
+    )
+    session.client("events").create_event_bus(Name=NAMES["bus"])
+    sqs = session.client("sqs")
+    return {
+        key: sqs.create_queue(
+            QueueName=NAMES[key],
+            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true" if key == "queue" else "false"},
+        )["QueueUrl"]
+        for key in ("queue", "priority_lane", "bulk_lane", "dead_letters")
+    }

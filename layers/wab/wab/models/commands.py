@@ -504,8 +504,7 @@ class SendCommand(MessageCommand):
 
     @model_validator(mode="after")
     def waits_need_a_token(self) -> "SendCommand":
-        if self.task_token is None and (self.wait_for is not None or self.wait_timeout_seconds is not None):
-            raise ValueError("wait_for and wait_timeout_seconds need a task_token")
+        _wait_fields_need_a_token(self)
         if self.task_token is not None and self.fallback_template is not None:
             # Which message would the task wait on: the template, or the one parked until the customer writes? Not
             # built yet: the task is told at once (`invalid_command`) rather than left waiting.
@@ -515,13 +514,23 @@ class SendCommand(MessageCommand):
     @property
     def wait(self) -> WaitRequest | None:
         """The wait the command asks for, with its defaults; None without a task token."""
-        if self.task_token is None:
-            return None
-        return WaitRequest(
-            task_token=self.task_token,
-            wait_for=self.wait_for or DEFAULT_WAIT_FOR,
-            timeout_seconds=self.wait_timeout_seconds or DEFAULT_WAIT_TIMEOUT_SECONDS,
-        )
+        return _asked_wait(self)
+
+
+def _wait_fields_need_a_token(command: "SendCommand | BroadcastCommand") -> None:
+    if command.task_token is None and (command.wait_for is not None or command.wait_timeout_seconds is not None):
+        raise ValueError("wait_for and wait_timeout_seconds need a task_token")
+
+
+def _asked_wait(command: "SendCommand | BroadcastCommand") -> WaitRequest | None:
+    """The wait a command asks for, with its defaults; None without a task token."""
+    if command.task_token is None:
+        return None
+    return WaitRequest(
+        task_token=command.task_token,
+        wait_for=command.wait_for or DEFAULT_WAIT_FOR,
+        timeout_seconds=command.wait_timeout_seconds or DEFAULT_WAIT_TIMEOUT_SECONDS,
+    )
 
 
 class BroadcastCommand(MessageCommand):
@@ -544,21 +553,14 @@ class BroadcastCommand(MessageCommand):
 
     @model_validator(mode="after")
     def waits_need_a_token_and_a_reference(self) -> "BroadcastCommand":
-        if self.task_token is None and (self.wait_for is not None or self.wait_timeout_seconds is not None):
-            raise ValueError("wait_for and wait_timeout_seconds need a task_token")
+        _wait_fields_need_a_token(self)
         if self.task_token is not None and self.reference is None:
             raise ValueError("a broadcast waited on needs a reference: its summary is what the task waits on")
         return self
 
     @property
     def wait(self) -> WaitRequest | None:
-        if self.task_token is None:
-            return None
-        return WaitRequest(
-            task_token=self.task_token,
-            wait_for=self.wait_for or DEFAULT_WAIT_FOR,
-            timeout_seconds=self.wait_timeout_seconds or DEFAULT_WAIT_TIMEOUT_SECONDS,
-        )
+        return _asked_wait(self)
 
     def without_wait(self) -> "BroadcastCommand":
         """The broadcast as its chunks carry it: the wait is the intake's to begin, once, not each chunk's."""
