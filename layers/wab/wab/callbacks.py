@@ -19,7 +19,6 @@ from wab.models.inbound import (
     InboundBase,
     RevokeMessage,
     UntypedMessage,
-    dump_message,
     typed_or_kept,
     untyped,
 )
@@ -30,7 +29,7 @@ from wab.optouts import OptOuts
 from wab.outbox import Change, Pending, commit, deliver, release
 from wab.parking import Parking, entries_of
 from wab.publisher import EventPublisher
-from wab.received import RECEIVED_KEY, fitted, received_event
+from wab.received import RECEIVED_KEY, fitted, inbound_record, received_event
 from wab.replywaits import awaited
 from wab.status import is_known, moves_forward
 from wab.store import MessageStore
@@ -143,23 +142,15 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
         if current is not None:
             return None
         stamp = iso(now)
-        record = MessageRecord(
-            id=callback.id,
-            direction="MO",
-            source=callback.source,
-            destination=callback.destination,
-            type=message.type,
-            status="received",
-            reference=callback.reference or None,
-            whatsapp_message_id=message.id,
-            text=message.summary_text(),
-            content=dump_message(message),
-            reason=message.reason if isinstance(message, UntypedMessage) else None,
-            status_history=[StatusEntry(status="received", at=received_at)],
-            created_at=stamp,
-            updated_at=stamp,
+        record = inbound_record(
+            callback,
+            message,
+            received_at=received_at,
+            stored_at=stamp,
             contact=contact,
             expires_at=handling.expires_at,
+            text=message.summary_text(),
+            reason=message.reason if isinstance(message, UntypedMessage) else None,
         )
         change = fitted(record, RECEIVED_KEY, received_event)
         if wants := choice(message, handling.opt_out_keywords, handling.opt_in_keywords):

@@ -27,7 +27,7 @@ from wab.models.records import MessageRecord, PendingChange, StatusEntry, WhatsA
 from wab.models.types import canonical_number
 from wab.observability import logger
 from wab.outbox import Change, Outgoing, Pending, commit, deliver, fits, release
-from wab.received import RECEIVED_KEY, apply_changes, fitted, received_event
+from wab.received import RECEIVED_KEY, apply_changes, fitted, inbound_record, received_event
 from wab.store import MessageStore, PointerConflict
 
 if TYPE_CHECKING:
@@ -101,22 +101,14 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
     def evolve(current: MessageRecord | None) -> Change | None:
         if current is not None:
             return None
-        record = MessageRecord(
-            id=callback.id,
-            direction="MO",
-            source=callback.source,
-            destination=callback.destination,
-            type=message.type,
-            status="received",
-            reference=callback.reference or None,
-            whatsapp_message_id=message.id,
-            content=dump_message(message),
-            original_whatsapp_message_id=target,
-            status_history=[StatusEntry(status="received", at=at)],
-            created_at=stamp,
-            updated_at=stamp,
+        record = inbound_record(
+            callback,
+            message,
+            received_at=at,
+            stored_at=stamp,
             contact=contact,
             expires_at=handling.expires_at,
+            original_whatsapp_message_id=target,
         )
         events: dict[str, Outgoing] = {key: event()}
         if not fits(record, events):  # cannot happen after the probe; refused rather than retried for ever

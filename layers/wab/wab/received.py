@@ -9,10 +9,13 @@ withdrawn is published afterwards.
 """
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from wab.errors import InvalidPayload
+from wab.models.callbacks import MoCallback
 from wab.models.events import EventDetail, MessageReceived
-from wab.models.records import ContentVersion, MessageRecord, PendingChange
+from wab.models.inbound import InboundBase, dump_message
+from wab.models.records import ContentVersion, MessageRecord, PendingChange, StatusEntry
 from wab.outbox import Change, fits
 
 RECEIVED_KEY = "received"
@@ -108,3 +111,33 @@ def refit(record: MessageRecord) -> None:
             record.text = None
         else:
             return
+
+
+def inbound_record(
+    callback: MoCallback,
+    message: InboundBase,
+    *,
+    received_at: str,
+    stored_at: str,
+    contact: str,
+    expires_at: int | None,
+    **fields: Any,
+) -> MessageRecord:
+    """The record of an inbound message as it is first stored (`fields`: what its kind adds)."""
+    return MessageRecord(
+        id=callback.id,
+        direction="MO",
+        source=callback.source,
+        destination=callback.destination,
+        type=message.type,
+        status="received",
+        reference=callback.reference or None,
+        whatsapp_message_id=message.id,
+        content=dump_message(message),
+        status_history=[StatusEntry(status="received", at=received_at)],
+        created_at=stored_at,
+        updated_at=stored_at,
+        contact=contact,
+        expires_at=expires_at,
+        **fields,
+    )
