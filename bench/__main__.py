@@ -49,7 +49,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "load_max_requests": 4000,
         "broadcast_sizes": [1000, 5000, 10_000],
         "profile_chunks": 5,
-        "budget_s": 300,
+        "budget_s": 600,  # the local stack's broadcasts of 5,000 and 10,000 need it after sections 1-3c
     },
     "quick": {
         "simulator_seconds": 1,

@@ -199,3 +199,25 @@ def test_a_workflow_whose_reply_never_comes_is_failed_with_wait_timeout(
     history = sfn.get_execution_history(executionArn=execution)["events"]
     [failed] = [event["taskFailedEventDetails"] for event in history if event["type"] == "TaskFailed"]
     assert failed["error"] == "wait_timeout"  # moto keeps no cause; the integration tests check it
+
+
+def test_a_workflow_waiting_on_a_broadcast_is_answered_once_with_its_counts(
+    gateway: Gateway, local_stack: LocalStack
+) -> None:
+    reference = f"e2e-broadcast-{uuid.uuid4()}"
+    recipients = [customer() for _ in range(3)]
+    definition = send_and_wait(local_stack.info["event_bus_name"], reference, {"wait_for": "delivered"})
+    send = definition["States"]["Send"]["Parameters"]["Entries"][0]
+    send["DetailType"] = "WhatsApp Broadcast Requested"
+    send["Detail"].pop("destination.$")
+    send["Detail"]["destination.$"] = "$.customers"
+    execution = start(local_stack, definition, {"customers": recipients})
+
+    result = finished(local_stack, execution)
+
+    assert result["status"] == "SUCCEEDED", result
+    counts = json.loads(result["output"])["message"]
+    assert len(sent(gateway, reference, count=3)) == 3
+    assert (counts["reference"], counts["recipients"], counts["with_outcome"]) == (reference, 3, 3)
+    assert (counts["accepted"], counts["received"], counts["failed"]) == (3, 3, {})
+    assert not any(number in json.dumps(counts) for number in recipients)
