@@ -19,13 +19,15 @@ recipients among them):
 
 import math
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wab import clock
-from wab.models.commands import BroadcastCommand
 from wab.models.waits import BroadcastWaitFor, BroadcastWaitTimer
 from wab.queues import WaitQueue
 from wab.summary import CampaignSummary, Counters
+
+if TYPE_CHECKING:  # the waits and callbacks functions read timers, never commands: not theirs to import
+    from wab.models.commands import BroadcastCommand
 
 POLL_SECONDS = 30  # the longest pause between two looks at a broadcast's summary
 FIRST_LOOK_SECONDS = 2
@@ -84,7 +86,7 @@ class BroadcastWaitStarter:
         self.counters = counters_store
         self.queue = queue
 
-    def begin(self, command: BroadcastCommand) -> None:
+    def begin(self, command: "BroadcastCommand") -> None:
         """Start the wait a broadcast asks for (DependencyFailed: the request is retried, as nothing was sent)."""
         wait = command.wait
         if wait is None or command.reference is None:
