@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 from collections import defaultdict
 from typing import Any
@@ -132,20 +131,7 @@ def run(mode: str) -> dict[str, Any]:
     from bench import template_info as T
 
     request = {"recipients": RECIPIENTS[mode], "parameters": T.bench_parameters()}
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "_X_AMZN"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(L.LAYER_DIR), str(L.ROOT)])
-    process = subprocess.run(
-        [sys.executable, "-m", "bench.indexwrites"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=L.ROOT,
-        env=env,
-    )
-    if process.returncode != 0:
-        raise RuntimeError(f"bench.indexwrites failed: {process.stderr[-3000:]}")
-    return rates(json.loads(process.stdout))
+    return rates(json.loads(L.run_module("bench.indexwrites", request, timeout=900)))
 
 
 # --- the broadcast (in the child) ------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 import time
 import uuid
@@ -315,3 +317,22 @@ def succeeded(flow: str, answer: Any) -> bool:
     if flow in ("send", "chunk", "intake"):
         return isinstance(answer, dict) and not answer.get("batchItemFailures")
     return isinstance(answer, dict) and answer.get("statusCode") == 200
+
+
+def run_module(module: str, request: dict[str, Any], *, timeout: float) -> str:
+    """Run `python -m module` in a process of its own (the layer and the project on its path, none of this process's
+    AWS or Powertools settings), `request` as JSON on its stdin; its stdout. RuntimeError if it fails."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "_X_AMZN"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(LAYER_DIR), str(ROOT)])
+    process = subprocess.run(
+        [sys.executable, "-m", module],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+    )
+    if process.returncode != 0:
+        raise RuntimeError(f"{module} failed: {process.stderr[-3000:]}")
+    return process.stdout

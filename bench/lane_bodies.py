@@ -10,8 +10,6 @@ local stack imports the handlers into it later with their environment (wab.obser
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from typing import Any
@@ -20,20 +18,7 @@ from bench import lambda_env as L
 
 
 def _run(request: dict[str, Any]) -> Any:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(L.LAYER_DIR), str(L.ROOT)])
-    process = subprocess.run(
-        [sys.executable, "-m", "bench.lane_bodies"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=L.ROOT,
-        env=env,
-    )
-    if process.returncode != 0:
-        raise RuntimeError(f"bench.lane_bodies failed: {process.stderr[-3000:]}")
-    return json.loads(process.stdout)
+    return json.loads(L.run_module("bench.lane_bodies", request, timeout=120))
 
 
 def from_requests(events: list[dict[str, Any]], chunk_size: int) -> list[list[str]]:

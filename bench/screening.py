@@ -31,25 +31,11 @@ CATALOGUE = [
 
 
 def run(mode: str) -> dict[str, Any]:
-    import subprocess
-
     from bench import template_info as T
 
     request = {"recipients": RECIPIENTS[mode], "sends": SENDS[mode], "parameters": T.bench_parameters()}
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_", "_X_AMZN"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(L.LAYER_DIR), str(L.ROOT)])
-    process = subprocess.run(
-        [sys.executable, "-m", "bench.screening"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        cwd=L.ROOT,
-        env=env,
-    )
-    if process.returncode != 0:
-        raise RuntimeError(f"bench.screening failed: {process.stderr[-3000:]}")
-    return priced(json.loads(process.stdout.strip().splitlines()[-1]))  # the handlers print their metrics before it
+    output = L.run_module("bench.screening", request, timeout=1200)
+    return priced(json.loads(output.strip().splitlines()[-1]))  # the handlers print their metrics before it
 
 
 def priced(counts: dict[str, Any]) -> dict[str, Any]:
