@@ -2,6 +2,7 @@
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from local.client import Gateway
 from local.stack import LocalStack
 
 TEST_CREDENTIALS = Credentials("AKIDE2ETESTING", "e2e-testing-secret")  # any credentials do: the signature is parsed
@@ -90,3 +92,17 @@ def wait_for_event(local_stack: LocalStack) -> Callable[..., dict[str, Any]]:
     return lambda predicate, timeout=10: receive_until(
         local_stack, local_stack.info["event_tap_queue_url"], predicate, timeout
     )
+
+
+@pytest.fixture
+def gateway(local_stack: LocalStack) -> Iterator[Gateway]:
+    """The stack's client, with the provider simulator reset before and after the test."""
+    gateway = Gateway(local_stack.info)
+    gateway.simulate("/_sim/reset", {})
+    yield gateway
+    gateway.simulate("/_sim/reset", {})
+
+
+def customer() -> str:
+    """A phone number no other test uses."""
+    return "+6421" + str(uuid.uuid4().int)[:7]

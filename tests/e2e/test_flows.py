@@ -3,7 +3,6 @@
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ import requests
 
 from local.client import Gateway
 from local.stack import LocalStack
+from tests.e2e.conftest import customer
 
 pytestmark = pytest.mark.e2e
 
@@ -32,18 +32,6 @@ MO_TYPES = [
     "request_welcome",
     "unsupported",
 ]
-
-
-@pytest.fixture
-def gateway(local_stack: LocalStack) -> Iterator[Gateway]:
-    gateway = Gateway(local_stack.info)
-    gateway.simulate("/_sim/reset", {})
-    yield gateway
-    gateway.simulate("/_sim/reset", {})
-
-
-def customer() -> str:
-    return "+6421" + str(uuid.uuid4().int)[:7]
 
 
 def send_template(gateway: Gateway, destination: str) -> str:

@@ -3,28 +3,15 @@ its rate, one contact's messages in order through errors and retries. Short runs
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from local.client import Gateway
 from local.stack import LocalStack
-from tests.e2e.conftest import E2E_PARAMETERS
+from tests.e2e.conftest import E2E_PARAMETERS, customer
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def gateway(local_stack: LocalStack) -> Iterator[Gateway]:
-    gateway = Gateway(local_stack.info)
-    gateway.simulate("/_sim/reset", {})
-    yield gateway
-    gateway.simulate("/_sim/reset", {})
-
-
-def customer() -> str:
-    return "+6421" + str(uuid.uuid4().int)[:7]
 
 
 def send(gateway: Gateway, destination: str, reference: str, number: int) -> None:

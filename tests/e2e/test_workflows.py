@@ -14,24 +14,13 @@ import pytest
 from local.client import Gateway
 from local.stack import LocalStack
 from local.template import load_template
+from tests.e2e.conftest import customer
 
 pytestmark = pytest.mark.e2e
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "order-confirmation" / "template.yaml"
 SOURCE = "e2e.workflows"
 ROLE = "arn:aws:iam::123456789012:role/workflow"
-
-
-@pytest.fixture
-def gateway(local_stack: LocalStack) -> Iterator[Gateway]:
-    gateway = Gateway(local_stack.info)
-    gateway.simulate("/_sim/reset", {})
-    yield gateway
-    gateway.simulate("/_sim/reset", {})
-
-
-def customer() -> str:
-    return "+6421" + str(uuid.uuid4().int)[:7]
 
 
 def start(local_stack: LocalStack, definition: dict[str, Any], execution_input: dict[str, Any]) -> str:
