@@ -202,7 +202,7 @@ class Waits:
             try:
                 deliver(self.store, self.publisher, [pending])
             except DependencyFailed:
-                self._again(timer, record.id)
+                self._again(timer)
                 return
         wait = record.wait
         if wait is not None and wait.key == key and wait.decided is None:
@@ -235,22 +235,27 @@ class Waits:
             else:
                 answering.tell(answer)
         except DependencyFailed:
-            self._again(timer, timer.reference)
+            self._again(timer)
 
     def _gone(self, timer: WaitTimer) -> None:
         """The record is gone (erased by the contact's request): the task is told, unless it was answered before."""
         try:
             tell(message_gone(timer.task_token, None), self.answering)
         except DependencyFailed:
-            self._again(timer, timer.message_id)
+            self._again(timer)
 
-    def _again(self, timer: WaitTimer | BroadcastWaitTimer, message_id: str) -> None:
+    def _again(self, timer: WaitTimer | BroadcastWaitTimer) -> None:
         """An answer Step Functions did not take: retried with backoff for the retry window from its first failure
         here, then given up (logged, counted, alarmed)."""
         now = clock.now()
         since = clock.from_iso(timer.failing_since) if timer.failing_since else now
         if (now - since).total_seconds() > self.retry_window_seconds:
-            logger.error("an answer did not go within the retry window: given up", extra={"message_id": message_id})
+            about = (
+                {"reference": timer.reference}
+                if isinstance(timer, BroadcastWaitTimer)
+                else {"message_id": timer.message_id}
+            )
+            logger.error("an answer did not go within the retry window: given up", extra=about)
             count("TaskAnswersAbandoned")
             return
         again = timer.model_copy(update={"attempt": timer.attempt + 1, "failing_since": clock.iso(since)})
