@@ -1103,9 +1103,9 @@ def requests_findings(results: dict[str, Any]) -> str:
         "sent once), and the hand-written handlers, which keep the same guarantees, need the same ones. Cheaper "
         f"designs are possible only by giving one up. Of an MO's {write:.0f} write units, the `by-contact` and "
         f"`by-reference` indexes take {index_units:.0f}: they hold keys only, so a record's entries are written when "
-        "it is first stored, not when its outbox is cleared or a DLR rewrites it (section 3b). One thing costs "
-        "more than it must: the outbox keeps the whole event (content included) in the record, which pushes a "
-        "typical MO record over 1 KB: 2 write units instead of 1 on the put and on the clear."
+        "it is first stored, not when its outbox is cleared or a DLR rewrites it (section 3b). An MO's `Received` "
+        "waits in the outbox as a mark, built from the record when it goes out, so the record holds the content "
+        "once: a typical MO record stays under 1 KB, one write unit on the put and one on the clear."
     )
 
 

@@ -5,8 +5,8 @@ from unittest.mock import patch
 
 import pytest
 from wab.errors import DependencyFailed, InProgress
-from wab.models.events import MessageStatusChanged
-from wab.models.records import MessageRecord
+from wab.models.events import MessageReceived, MessageStatusChanged
+from wab.models.records import MessageRecord, StatusEntry
 from wab.outbox import Change, commit, deliver
 from wab.store import VersionConflict
 
@@ -48,6 +48,9 @@ class Publisher:
         if self.fail:
             return set(events)
         self.published.extend(key for _, key in events)
+        self.details = {
+            key: event.as_dict() if hasattr(event, "as_dict") else event.detail for key, event in events.items()
+        }
         return set()
 
 
@@ -125,3 +128,46 @@ def test_endless_conflicts_end_in_a_retryable_error():
     store.conflicts_to_inject = 100
     with pytest.raises(InProgress):
         commit_at(1000, store, "m1", mark_sent, own_key="status:sent", lease_until=5000)
+
+
+def receive(current):
+    if current is not None:
+        return None
+    record = MessageRecord(
+        id="mo1",
+        direction="MO",
+        source="+64211234567",
+        destination="+6491234567",
+        type="text",
+        text="hello",
+        content={"type": "text", "text": {"body": "hello"}},
+        status_history=[StatusEntry(status="received", at="t0")],
+        created_at="t0",
+        updated_at="t0",
+    )
+    return Change(record=record, events={"received": MessageReceived.of(record)})
+
+
+def test_an_event_that_restates_its_record_is_stored_without_a_copy_and_goes_out_as_the_record_stands():
+    store, publisher = MemoryStore(), Publisher()
+    commit_at(1000, store, "mo1", receive, own_key="received", lease_until=2000)  # then it dies
+    assert store.records["mo1"].outbox["received"].detail is None
+    store.records["mo1"].text = "edited"  # changed before the event went out (as an edit arriving first does)
+
+    taken = commit_at(3000, store, "mo1", receive, own_key="received", lease_until=9000)
+    deliver(store, publisher, [taken])
+
+    assert publisher.details[("mo1", "received")]["text"] == "edited"
+    assert publisher.details[("mo1", "received")]["content"] == {"type": "text", "text": {"body": "hello"}}
+    assert store.records["mo1"].outbox == {}
+
+
+def test_an_event_that_does_not_restate_its_record_is_stored_whole():
+    def receive_otherwise(current):
+        change = receive(current)
+        change.events["received"] = MessageReceived.of(change.record).model_copy(update={"text": "other"})
+        return change
+
+    store = MemoryStore()
+    commit_at(1000, store, "mo1", receive_otherwise, own_key="received", lease_until=2000)
+    assert store.records["mo1"].outbox["received"].detail["text"] == "other"

@@ -1,7 +1,10 @@
 """The customer's edits and deletions applied to the record of their message (pure logic: no AWS)."""
 
+import pytest
+from wab.errors import InvalidPayload
+from wab.models.events import MessageReceived
 from wab.models.records import MessageRecord, PendingChange, PendingEvent, StatusEntry
-from wab.received import MAX_CONTENT_VERSIONS, RECEIVED_KEY, apply_changes, received_event
+from wab.received import MAX_CONTENT_VERSIONS, RECEIVED_KEY, apply_changes, fitted
 
 CUSTOMER = "+64211234567"
 RECEIVED_AT = "2026-11-25T09:46:40.000000Z"
@@ -88,13 +91,15 @@ def test_someone_else_s_changes_are_ignored():
     assert stored.text == "original" and stored.deleted_at is None
 
 
-def test_a_received_not_yet_published_is_rewritten_to_the_record():
+def test_a_received_not_yet_published_goes_out_as_the_record_stands():
     stored = record()
+    # as an earlier release stored it: the event copied whole into the outbox
     stored.outbox[RECEIVED_KEY] = PendingEvent(
-        detail_type="WhatsApp Message Received", detail=received_event(stored).as_dict(), lease_until=5
+        detail_type="WhatsApp Message Received", detail=MessageReceived.of(stored).as_dict(), lease_until=5
     )
     apply_changes(stored, [revoke("2026-11-25T09:48:00.000000Z")])
-    detail = stored.outbox[RECEIVED_KEY].detail
+    assert stored.outbox[RECEIVED_KEY].detail is None  # built from the record when it goes out
+    detail = MessageReceived.of(stored).as_dict()
     assert "content" not in detail and "text" not in detail
     assert detail["deleted_at"] == "2026-11-25T09:48:00.000000Z"
     assert stored.outbox[RECEIVED_KEY].lease_until == 5
@@ -107,3 +112,17 @@ def test_earlier_contents_that_do_not_fit_are_left_out_oldest_first():
     assert stored.text == "y" * 150_000
     [version] = stored.content_history
     assert (version.at, version.content, version.text) == (RECEIVED_AT, None, None)
+
+
+def test_a_text_that_does_not_fit_twice_in_the_event_is_left_out_of_record_and_event():
+    stored = record("x" * 140_000)  # content and text: 280,000 bytes, over EventBridge's 256 KiB
+    change = fitted(stored, RECEIVED_KEY, MessageReceived.of)
+    assert change.record.text is None and "text" not in change.events[RECEIVED_KEY].as_dict()
+    assert change.record.content["text"]["body"] == "x" * 140_000
+
+
+def test_content_that_fits_neither_item_nor_event_is_refused_as_too_large():
+    stored = record("x" * 300_000)
+    with pytest.raises(InvalidPayload) as refused:
+        fitted(stored, RECEIVED_KEY, MessageReceived.of)
+    assert refused.value.code == "payload_too_large"

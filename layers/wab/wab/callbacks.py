@@ -13,7 +13,7 @@ from wab.clock import from_epoch_seconds, iso
 from wab.errors import InvalidPayload
 from wab.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Choice, choice, keyword_set
 from wab.models.callbacks import DlrCallback, MoCallback
-from wab.models.events import ContactOptedIn, ContactOptedOut, MessageStatusChanged
+from wab.models.events import ContactOptedIn, ContactOptedOut, MessageReceived, MessageStatusChanged
 from wab.models.inbound import (
     EditMessage,
     InboundBase,
@@ -29,7 +29,7 @@ from wab.optouts import OptOuts
 from wab.outbox import Change, Pending, commit, deliver, release
 from wab.parking import Parking, entries_of
 from wab.publisher import EventPublisher
-from wab.received import RECEIVED_KEY, fitted, inbound_record, received_event
+from wab.received import RECEIVED_KEY, fitted, inbound_record
 from wab.replywaits import awaited
 from wab.status import is_known, moves_forward
 from wab.store import MessageStore
@@ -152,7 +152,7 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
             text=message.summary_text(),
             reason=message.reason if isinstance(message, UntypedMessage) else None,
         )
-        change = fitted(record, RECEIVED_KEY, received_event)
+        change = fitted(record, RECEIVED_KEY, MessageReceived.of)
         if wants := choice(message, handling.opt_out_keywords, handling.opt_in_keywords):
             change.events[OPT_KEY] = _opt_event(wants, contact, stamp)
         return change

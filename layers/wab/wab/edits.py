@@ -21,13 +21,13 @@ from wab import limits
 from wab.clock import from_epoch_seconds, iso
 from wab.errors import InProgress, InvalidPayload
 from wab.models.callbacks import MoCallback
-from wab.models.events import EventDetail, MessageDeleted, MessageEdited
+from wab.models.events import EventDetail, MessageDeleted, MessageEdited, MessageReceived
 from wab.models.inbound import EditMessage, RevokeMessage, UntypedMessage, dump_message
 from wab.models.records import MessageRecord, PendingChange, StatusEntry, WhatsAppPointer
 from wab.models.types import canonical_number
 from wab.observability import logger
 from wab.outbox import Change, Outgoing, Pending, commit, deliver, fits, release
-from wab.received import RECEIVED_KEY, apply_changes, fitted, inbound_record, received_event
+from wab.received import RECEIVED_KEY, apply_changes, fitted, inbound_record
 from wab.store import MessageStore, PointerConflict
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
             created_at=stamp,
             updated_at=stamp,
         )
-        fitted(probe, RECEIVED_KEY, received_event)
+        fitted(probe, RECEIVED_KEY, MessageReceived.of)
         new_type, reason = new.type, new.reason if isinstance(new, UntypedMessage) else None
         change = PendingChange(
             kind="edit", change_id=callback.id, at=at, contact=contact, content=probe.content, text=probe.text

@@ -13,6 +13,11 @@ The protocol, all of it here:
 The one gap: EventBridge took an event but the settling write failed, so the event stays in the outbox and is published
 again if the record is touched after the lease. It is logged; nothing else can close it without a second store.
 
+An event that only restates its record (`RESTATING`: an inbound message's `Received`) is stored as its type alone and
+built from the record when it goes out, so the record holds the message's content once: it then fits in one 1 KB
+write unit instead of two, on its put and on its settle. An edit or deletion applied while it waits changes the record,
+and with it the event, as it should.
+
 An outbox entry is either an event or the answer a Step Functions task waiting on the message is owed (`TaskAnswer`,
 decided by `wab.waits`): the same protocol stores, leases, takes over and settles both, and `deliver` hands answers to
 Step Functions (`wab.tasks`) instead of EventBridge. An answer delivered twice (the same gap) is refused by Step
@@ -26,7 +31,7 @@ from typing import Protocol, TypeVar
 
 from wab import clock, limits
 from wab.errors import DependencyFailed, InProgress
-from wab.models.events import EventDetail
+from wab.models.events import EventDetail, MessageReceived
 from wab.models.records import MessageRecord, PendingEvent
 from wab.models.waits import ANSWER_DETAIL_TYPE, TaskAnswer
 from wab.observability import logger
@@ -40,6 +45,7 @@ SETTLE_WORKERS = 16
 
 Key = TypeVar("Key", bound=Hashable)
 Outgoing = EventDetail | TaskAnswer  # an answer owed to a waiting task travels like an event
+RESTATING: dict[str, Callable[[MessageRecord], EventDetail]] = {MessageReceived.detail_type: MessageReceived.of}
 
 
 @dataclass
@@ -79,18 +85,30 @@ def lease_until_ms(remaining_ms: int) -> int:
 def fits(record: MessageRecord, events: Mapping[str, Outgoing]) -> bool:
     """Whether `record` with `events` added to its outbox fits in a DynamoDB item (with room to settle and grow a
     little) and each event in an EventBridge entry."""
-    details = {key: event.as_dict() for key, event in events.items()}
-    if any(limits.detail_size(detail) > limits.EVENT_BUDGET for detail in details.values()):
+    entries = {key: _entry(record, event, 2**53) for key, event in events.items()}
+    restated = [RESTATING[entry.detail_type](record) for entry in record.outbox.values() if entry.detail is None]
+    if any(limits.detail_size(event.as_dict()) > limits.EVENT_BUDGET for event in [*events.values(), *restated]):
         return False
     planned = item_values(record)
     planned["outbox"] = {
         **planned.get("outbox", {}),
-        **{
-            key: {"detail_type": events[key].detail_type, "detail": detail, "lease_until": 2**53}
-            for key, detail in details.items()
-        },
+        **{key: entry.model_dump(exclude_none=True) for key, entry in entries.items()},
     }
     return limits.item_size(planned) <= limits.ITEM_BUDGET
+
+
+def _entry(record: MessageRecord, event: Outgoing, lease_until: int) -> PendingEvent:
+    """The outbox entry of `event`: without its detail when the record restates it exactly."""
+    detail = event.as_dict()
+    restate = RESTATING.get(event.detail_type)
+    if restate is not None and restate(record).as_dict() == detail:
+        return PendingEvent(detail_type=event.detail_type, lease_until=lease_until)
+    return PendingEvent(detail_type=event.detail_type, detail=detail, lease_until=lease_until)
+
+
+def _outgoing(record: MessageRecord, entry: PendingEvent) -> EventDetail | PendingEvent:
+    """The entry as it goes out: a restating one is built from its record as it stands."""
+    return entry if entry.detail is not None else RESTATING[entry.detail_type](record)
 
 
 def commit(
@@ -130,9 +148,7 @@ def commit_new(store: MessageStore, changes: list[Change], *, lease_until: int) 
     for change in changes:
         record = change.record
         for key, event in change.events.items():
-            record.outbox[key] = PendingEvent(
-                detail_type=event.detail_type, detail=event.as_dict(), lease_until=lease_until
-            )
+            record.outbox[key] = _entry(record, event, lease_until)
         record.version = 1
         pendings.append(Pending(record=record, keys=list(change.events)))
     store.put_new([pending.record for pending in pendings])
@@ -154,9 +170,7 @@ def _plan(current: MessageRecord | None, evolve: Evolve, own_key: str, now_ms: i
             pending.lease_until = lease_until
             keys.append(key)
     for key, event in (change.events if change else {}).items():
-        record.outbox[key] = PendingEvent(
-            detail_type=event.detail_type, detail=event.as_dict(), lease_until=lease_until
-        )
+        record.outbox[key] = _entry(record, event, lease_until)
         keys.append(key)
     if change is None and not keys:
         return None
@@ -181,18 +195,22 @@ def deliver(
     those are settled without being published. Raises DependencyFailed when any event or answer did not go out (after
     releasing its lease, so the retry takes it at once).
     """
-    events = {(pending.record.id, key): pending.record.outbox[key] for pending in pendings for key in pending.keys}
+    entries = {(pending.record.id, key): pending.record.outbox[key] for pending in pendings for key in pending.keys}
     records = {pending.record.id: pending.record for pending in pendings}
     answers = {
         key: (records[key[0]], TaskAnswer.model_validate(entry.detail))
-        for key, entry in events.items()
+        for key, entry in entries.items()
         if entry.detail_type == ANSWER_DETAIL_TYPE
     }
     try:
         skipped = (prepare() if prepare else None) or set()
         failed = set(
             publisher.publish(
-                {key: event for key, event in events.items() if key[1] not in skipped and key not in answers}
+                {
+                    key: _outgoing(records[key[0]], entry)
+                    for key, entry in entries.items()
+                    if key[1] not in skipped and key not in answers
+                }
             )
         )
         if answers:
@@ -208,7 +226,7 @@ def deliver(
     ]
     _settle_all(store, settlements)
     if failed:
-        raise DependencyFailed(f"{len(failed)} of {len(events)} events or answers did not go out")
+        raise DependencyFailed(f"{len(failed)} of {len(entries)} events or answers did not go out")
 
 
 def _default_answerer() -> Answerer:

@@ -71,4 +71,8 @@ class EventPublisher:
 
 
 def _detail(event: EventDetail | PendingEvent) -> dict[str, Any]:
-    return event.detail if isinstance(event, PendingEvent) else event.as_dict()
+    if not isinstance(event, PendingEvent):
+        return event.as_dict()
+    if event.detail is None:
+        raise TypeError("an outbox entry that restates its record goes out as the event built from it (wab.outbox)")
+    return event.detail

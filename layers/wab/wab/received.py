@@ -13,7 +13,7 @@ from typing import Any
 
 from wab.errors import InvalidPayload
 from wab.models.callbacks import MoCallback
-from wab.models.events import EventDetail, MessageReceived
+from wab.models.events import EventDetail
 from wab.models.inbound import InboundBase, dump_message
 from wab.models.records import ContentVersion, MessageRecord, PendingChange, StatusEntry
 from wab.outbox import Change, fits
@@ -23,30 +23,13 @@ MAX_CONTENT_VERSIONS = 16  # earlier contents kept per message: the first one an
 MAX_CHANGES_APPLIED = 64  # ids of the edits and deletions applied, remembered so that a retry applies none twice
 
 
-def received_event(record: MessageRecord) -> MessageReceived:
-    """`WhatsApp Message Received` of an inbound record, as the record stands."""
-    return MessageReceived(
-        message_id=record.id,
-        whatsapp_message_id=record.whatsapp_message_id,
-        source=record.source or "",
-        destination=record.destination or "",
-        type=record.type or "unsupported",
-        text=record.text,
-        content=record.content,
-        reason=record.reason,
-        received_at=record.status_history[0].at if record.status_history else record.created_at,
-        edited_at=record.edited_at,
-        deleted_at=record.deleted_at,
-    )
-
-
 def fitted(record: MessageRecord, key: str, event: Callable[[MessageRecord], EventDetail]) -> Change:
     """The record with its event under `key`, made to fit DynamoDB's item and EventBridge's entry sizes.
 
-    The 128 KiB body limit keeps any message's content well inside both, but a record holds its content twice until
-    the event is out (once in the outbox) and the text a third and fourth time: so when they do not fit, the `text`
-    (a copy of what the content holds) is left out of the record and the event. A message that still does not fit
-    (content that grew on decoding: numbers kept as text, escapes) is refused with 413, never answered 5xx for ever.
+    The 128 KiB body limit keeps any message's content well inside both (the record holds it once: its event in the
+    outbox is built from the record, `wab.outbox.RESTATING`), but the record and the event each hold the text too:
+    so when they do not fit, the `text` (a copy of what the content holds) is left out of the record and the event. A
+    message that still does not fit is refused with 413, never answered 5xx for ever.
     """
     for _ in range(2):
         detail = event(record)
@@ -95,13 +78,13 @@ def withdraw(record: MessageRecord, at: str) -> None:
 
 
 def refit(record: MessageRecord) -> None:
-    """Rewrite a `Received` still in the outbox to the record as it stands, and leave out what does not fit: the
-    earlier contents, oldest first, then the text. (An edit's content was checked to fit a record twice before it was
-    taken, so this always ends within the budget.)"""
+    """Make a `Received` still in the outbox go out as the record stands (an entry an earlier release stored whole is
+    turned into one built from the record), and leave out what does not fit: the earlier contents, oldest first, then
+    the text. (An edit's content was checked to fit a record before it was taken, so this ends within the budget.)"""
     while True:
         received = record.outbox.get(RECEIVED_KEY)
         if received is not None:
-            received.detail = received_event(record).as_dict()
+            received.detail = None  # built from the record as it stands when it goes out (`wab.outbox.RESTATING`)
         if fits(record, {}):
             return
         version = next((version for version in record.content_history if version.content or version.text), None)

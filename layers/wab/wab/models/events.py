@@ -1,8 +1,11 @@
 """Details of the events the gateway publishes on EventBridge (source `wab.gateway`)."""
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from wab.models.types import Model
+
+if TYPE_CHECKING:
+    from wab.models.records import MessageRecord
 
 SOURCE = "wab.gateway"
 
@@ -28,6 +31,23 @@ class MessageReceived(EventDetail):
     received_at: str
     edited_at: str | None = None  # set when an edit arrived before the message: `content` is the edited one
     deleted_at: str | None = None  # set when a deletion arrived before the message: there is no content
+
+    @classmethod
+    def of(cls, record: "MessageRecord") -> "MessageReceived":
+        """The event of an inbound record, as the record stands."""
+        return cls(
+            message_id=record.id,
+            whatsapp_message_id=record.whatsapp_message_id,
+            source=record.source or "",
+            destination=record.destination or "",
+            type=record.type or "unsupported",
+            text=record.text,
+            content=record.content,
+            reason=record.reason,
+            received_at=record.status_history[0].at if record.status_history else record.created_at,
+            edited_at=record.edited_at,
+            deleted_at=record.deleted_at,
+        )
 
 
 class MessageEdited(EventDetail):
