@@ -239,6 +239,8 @@ def test_conditions_decide_which_resources_exist_and_which_branch_is_used(templa
         "RestrictCommandSources": False,
         "KeepEventArchive": True,
         "HasSchemaRegistry": True,
+        "OffersFunctionUrls": True,
+        "UseCallbacksFunctionUrl": False,
     }
     assert {"AlarmTopic", "AlarmTopicKey"} <= set(template.resources)
     resolver = template.resolver("wab-local", REGION)

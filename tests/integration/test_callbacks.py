@@ -29,6 +29,31 @@ def mo_body(text: str = "Kia ora 👋", message_id: str = MO_ID, **content: Any)
     return {"id": message_id, "source": CUSTOMER, "destination": BUSINESS, "content": whatsapp}
 
 
+# --- through the callbacks function's own URL (CallbackEndpoint FunctionUrl) ---------------------------------------
+
+
+def function_url_event(path: str, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """What a Lambda function URL hands the function: payload format 2.0, the `$default` route, the URL's host."""
+    event = http_event("POST", path, body=body, headers=headers, route="$default")
+    event["requestContext"].update(apiId="u7x3k2", domainName="u7x3k2.lambda-url.eu-west-1.on.aws")
+    return event
+
+
+def test_callbacks_through_the_function_url_are_authenticated_and_handled_as_through_the_api(aws, callbacks):
+    call = lambda path, **kwargs: callbacks.lambda_handler(function_url_event(path, **kwargs), LambdaContext())  # noqa: E731
+
+    refused = call("/callbacks/mo", body=mo_body(), headers={"authorization": basic(password="wrong")})
+    assert refused["statusCode"] == 401 and refused["headers"]["WWW-Authenticate"].startswith("Basic")
+    assert call("/elsewhere", body=mo_body(), headers={"authorization": basic()})["statusCode"] == 404
+    assert aws.items() == [] and aws.published() == []
+
+    answer = call("/callbacks/mo", body=mo_body(), headers={"authorization": basic()})
+    assert (answer["statusCode"], json.loads(answer["body"])) == (200, {"status": "ok"})
+    [event] = aws.published()
+    assert (event["detail-type"], event["detail"]["message_id"]) == ("WhatsApp Message Received", MO_ID)
+    assert aws.item(f"MSG#{MO_ID}")["status"] == "received"
+
+
 # --- MO -----------------------------------------------------------------------------------------------------------
 
 

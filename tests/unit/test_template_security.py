@@ -23,6 +23,7 @@ SCENARIOS = {
     "customer key": {"KmsKeyArn": CUSTOMER_KEY},
     "own alarm topic": {"AlarmTopicArn": OWN_TOPIC},
     "customer key and own topic": {"KmsKeyArn": CUSTOMER_KEY, "AlarmTopicArn": OWN_TOPIC},
+    "callbacks function URL": {"CallbackEndpoint": "FunctionUrl"},
 }
 # Managed policies SAM attaches by itself; each grants only what its feature needs (logs, traces). No SQS one: its
 # AWSLambdaSQSQueueExecutionRole reaches every queue in the account, so the event source mappings are declared by hand.
@@ -709,6 +710,56 @@ def test_the_schema_registry_and_every_schema_are_deployed_where_offered() -> No
     schemas = {name for name, r in template["Resources"].items() if r["Type"] == "AWS::EventSchemas::Schema"}
     assert len(of_type(resources, "AWS::EventSchemas::Registry")) == 1
     assert schemas and set(of_type(resources, "AWS::EventSchemas::Schema")) == schemas
+
+
+def test_the_callbacks_function_url_is_opt_in() -> None:
+    resources = deployed(translated(), {})
+    assert not of_type(resources, "AWS::Lambda::Url") and not of_type(resources, "AWS::Lambda::Permission").keys() & {
+        "CallbacksFunctionUrlPermission",
+        "CallbacksFunctionUrlInvokePermission",
+    }
+    assert "ReservedConcurrentExecutions" not in of_type(resources, "AWS::Lambda::Function")["CallbacksFunction"]
+
+
+def test_the_callbacks_function_url_reaches_only_the_callbacks_function_bounded_by_its_concurrency() -> None:
+    template = translated()
+    resources = deployed(template, {"CallbackEndpoint": "FunctionUrl", "CallbackConcurrency": "40"})
+    [url] = of_type(resources, "AWS::Lambda::Url").values()
+    assert (url["AuthType"], url["TargetFunctionArn"], url["Qualifier"]) == (
+        "NONE",
+        {"Fn::GetAtt": ["CallbacksFunction", "Arn"]},
+        "live",
+    )
+    public = {
+        logical_id: permission
+        for logical_id, permission in of_type(resources, "AWS::Lambda::Permission").items()
+        if permission["Principal"] == "*"
+    }
+    # Anyone may call the URL (the function checks the callbacks' credentials), and nothing else: both grants are
+    # for calls through the URL only, on the alias the URL serves.
+    assert sorted(
+        (p["Action"], p.get("FunctionUrlAuthType"), p.get("InvokedViaFunctionUrl")) for p in public.values()
+    ) == [
+        ("lambda:InvokeFunction", None, True),
+        ("lambda:InvokeFunctionUrl", "NONE", None),
+    ]
+    assert all(refers_to(p["FunctionName"], "CallbacksFunctionAliaslive") for p in public.values())
+    function = of_type(resources, "AWS::Lambda::Function")["CallbacksFunction"]
+    assert function["ReservedConcurrentExecutions"] == {"Ref": "CallbackConcurrency"}
+    conditions = condition_values(template, parameter_values(template, {"CallbackEndpoint": "FunctionUrl"}))
+    assert conditions[template["Outputs"]["CallbacksFunctionUrl"]["Condition"]]
+
+
+@pytest.mark.parametrize("region", ["mx-central-1", "eu-central-2", "us-gov-west-1"])
+def test_a_function_url_is_refused_where_the_region_offers_none(region: str) -> None:
+    template = translated()
+    resources = deployed(template, {"CallbackEndpoint": "FunctionUrl", "AWS::Region": region})
+    assert not of_type(resources, "AWS::Lambda::Url")
+    [rule] = template["Rules"].values()
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CallbackEndpoint"}, "FunctionUrl"]}
+    [assertion] = rule["Assertions"]
+    refused_regions = assertion["Assert"]["Fn::Not"][0]["Fn::Contains"][0]
+    assert region in refused_regions and "eu-west-1" not in refused_regions
 
 
 # What each service that encrypts on its own behalf needs from the key policy, by the resource types that make it do
