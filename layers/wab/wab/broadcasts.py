@@ -1,9 +1,13 @@
 """Broadcasts: split into chunk commands that each send once, and the provider's per-recipient answers matched up."""
 
+from typing import TYPE_CHECKING
+
 from wab.models.commands import BroadcastCommand, key_basis
 from wab.models.types import canonical_number
 from wab.outcomes import Accepted, Failure
-from wab.provider import BroadcastAnswer
+
+if TYPE_CHECKING:  # the intake splits broadcasts and calls no provider: it should not import the provider's client
+    from wab.provider import BroadcastAnswer
 
 
 def split_broadcast(command: BroadcastCommand, chunk_size: int, *, delivery_id: str) -> list[BroadcastCommand]:
@@ -23,7 +27,7 @@ def split_broadcast(command: BroadcastCommand, chunk_size: int, *, delivery_id: 
 
 
 def match_broadcast_answers(
-    recipients: list[str], answers: list[BroadcastAnswer]
+    recipients: list[str], answers: "list[BroadcastAnswer]"
 ) -> tuple[list[Accepted], list[Failure]]:
     """Pair the provider's per-recipient answers with the recipients; one it did not accept is a failure."""
     by_destination = {canonical_number(answer.destination): answer for answer in answers}

@@ -5,9 +5,10 @@ does not).
 """
 
 import unicodedata
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from wab.models.inbound import ButtonMessage, InboundBase, TextMessage
+if TYPE_CHECKING:
+    from wab.models.inbound import InboundBase
 
 Choice = Literal["opt_out", "opt_in"]
 DEFAULT_OPT_OUT = "STOP,UNSUBSCRIBE,STOP PROMOTIONS"
@@ -29,9 +30,13 @@ def keyword_set(configured: str) -> frozenset[str]:
     return frozenset(filter(None, (normalise(keyword) for keyword in configured.split(","))))
 
 
-def choice(message: InboundBase, opt_out: frozenset[str], opt_in: frozenset[str]) -> Choice | None:
+def choice(message: "InboundBase", opt_out: frozenset[str], opt_in: frozenset[str]) -> Choice | None:
     """What the message asks for, if it is exactly a keyword (a text's body, or a quick-reply button's payload or,
     without one, its text)."""
+    # Only the callbacks see inbound messages: every function's settings read this module's defaults, and should not
+    # import the inbound models for them.
+    from wab.models.inbound import ButtonMessage, TextMessage
+
     if isinstance(message, TextMessage):
         said = message.text.body
     elif isinstance(message, ButtonMessage):

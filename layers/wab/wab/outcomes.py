@@ -1,12 +1,16 @@
 """What doing a command produced, and the `WhatsApp Message Failed` events that report what it could not do."""
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 
 from wab.errors import InvalidCommand, ProviderRejected
-from wab.models.commands import AnyCommand, BroadcastCommand
 from wab.models.events import EventDetail, FailureReason, LastError, MessageFailed
 from wab.models.types import Model
 from wab.observability import count
+
+if TYPE_CHECKING:
+    from wab.models.commands import AnyCommand
 
 MAX_ERROR_TEXT = 500
 
@@ -49,7 +53,10 @@ class Outcome(Model):
     parked: Parked | None = None  # the message waits for the customer; what was accepted is its fallback template
 
 
-def failed_event(command: AnyCommand, failure: Failure, *, repeat: bool = False) -> MessageFailed:
+def failed_event(command: "AnyCommand", failure: Failure, *, repeat: bool = False) -> MessageFailed:
+    # Imported here: the parking function counts failures (`count_failures`) but reads no command.
+    from wab.models.commands import BroadcastCommand
+
     whole = isinstance(command, BroadcastCommand) and not failure.destination  # a broadcast failing as a whole
     recipients = len(command.destination) if isinstance(command, BroadcastCommand) and whole else None
     return MessageFailed(

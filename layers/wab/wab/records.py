@@ -4,7 +4,7 @@ contact, newest first. Each lookup has a route of its own, so an IAM policy can 
 import re
 from typing import Any, Protocol
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from wab import jsoncodec, listing
 from wab.errors import DependencyFailed, GatewayError, InvalidPayload, NotFound
@@ -14,9 +14,11 @@ from wab.summary import Counters
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
-_id = TypeAdapter(ProviderId)
-_phone = TypeAdapter(PhoneNumber)
-_reference = TypeAdapter(Reference)
+# Built on first use, as the models are (`wab.models.types.Model`): each route needs one of them, the cold start none.
+_deferred = ConfigDict(defer_build=True)
+_id = TypeAdapter(ProviderId, config=_deferred)
+_phone = TypeAdapter(PhoneNumber, config=_deferred)
+_reference = TypeAdapter(Reference, config=_deferred)
 
 
 def valid_message_id(message_id: str) -> str:

@@ -30,14 +30,16 @@
 
 import os
 from functools import cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationError
 
 from wab.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT
 from wab.models.types import Model
-from wab.pacing import RatePolicy
-from wab.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from wab.pacing import RatePolicy
+    from wab.retry import RetryPolicy
 
 
 class Settings(Model):
@@ -85,7 +87,9 @@ class SendPathSettings(Settings):
             rates[_digits(number)] = float(rate)
         return rates
 
-    def rate_policy(self, number: str) -> RatePolicy:
+    def rate_policy(self, number: str) -> "RatePolicy":
+        from wab.pacing import RatePolicy  # imported here: only the send path paces, every function reads settings
+
         rate = self.rates().get(_digits(number), self.number_rate_per_second)
         return RatePolicy(rate_per_second=rate, bulk_share=self.bulk_rate_share)
 
@@ -93,7 +97,9 @@ class SendPathSettings(Settings):
         """A command may name any number when no list is configured, else only the configured ones."""
         return not self.number_rates or _digits(number) in self.rates()
 
-    def retry_policy(self) -> RetryPolicy:
+    def retry_policy(self) -> "RetryPolicy":
+        from wab.retry import RetryPolicy  # imported here: only the send path retries, every function reads settings
+
         return RetryPolicy(self.send_retry_window_minutes * 60, self.send_retry_max_delay_seconds)
 
 

@@ -22,7 +22,6 @@ from pydantic import Field
 
 from wab import aws, clock
 from wab.errors import DependencyFailed
-from wab.models.events import MessageAccepted, MessageFailed, MessageStatusChanged
 from wab.models.types import Model
 from wab.observability import count, logger
 from wab.status import RANK
@@ -57,6 +56,9 @@ def shard_of(name: str) -> int:
 
 def increments(detail_type: str, detail: Mapping[str, Any]) -> tuple[str, int, Counter[str]] | None:
     """What one published event adds to its reference's counters: (reference, shard, counts), or None."""
+    # Imported here: the record API only reads summaries, and should not build the event models to do it.
+    from wab.models.events import MessageAccepted, MessageFailed, MessageStatusChanged
+
     reference = detail.get("reference")
     if not reference or detail.get("repeat"):
         return None
