@@ -64,6 +64,7 @@ SERVED_IN_PROCESS = frozenset(
         "AWS::Lambda::Alias",
         "AWS::Lambda::EventSourceMapping",
         "AWS::ApiGatewayV2::Api",
+        "AWS::Lambda::Url",  # served like an HTTP API with one `$default` route, on a port of its own
     }
 )
 

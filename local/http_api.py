@@ -558,7 +558,8 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        access_log.info("%s %s", self.client_address[0], format % args)
+        """`<client> <server port> <request line> <status> …`: the port tells the API from a function URL."""
+        access_log.info("%s %s %s", self.client_address[0], self.server.server_address[1], format % args)
 
 
 class _ApiServer(KeepAliveHTTPServer):

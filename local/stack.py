@@ -42,6 +42,7 @@ from local.aws import (
     FAKE_SECRET_ACCESS_KEY,
     AwsService,
     CreationContext,
+    api_id_for,
     aws_client,
     check_supported,
     create_event_tap,
@@ -55,6 +56,7 @@ from local.lambda_runtime import LocalFunction, OutputRouter, ProcessEnvironment
 from local.simulator.config import API_PASSWORD_ENV, CALLBACK_PASSWORD_ENV, CALLBACK_USERNAME_ENV
 from local.template import (
     ACCOUNT_ID,
+    FunctionUrlSpec,
     Resolver,
     RouteThrottle,
     TemplateError,
@@ -260,11 +262,12 @@ class LocalCredentials:
 
 
 def simulator_command(
-    endpoints: Endpoints, credentials: LocalCredentials, source: str | None
+    endpoints: Endpoints, credentials: LocalCredentials, source: str | None, callback_host: str | None = None
 ) -> tuple[list[str], dict[str, str]]:
     """The provider simulator's arguments, and the environment variables that carry its secrets: a command line is
-    visible to every user of the machine (`ps`). `source` is the business number customers write to."""
-    callback_root = f"{endpoints.api_url}/callbacks"
+    visible to every user of the machine (`ps`). `source` is the business number customers write to;
+    `callback_host` where its callbacks go (the callbacks function's URL when it has one), by default the HTTP API."""
+    callback_root = f"{callback_host or endpoints.api_url}/callbacks"
     options = {
         "host": endpoints.host,
         "port": endpoints.simulator_port,
@@ -338,6 +341,7 @@ class LocalStack:
         self.event_sources: list[SqsEventSource] = []
         self._children: list[ChildProcess] = []
         self._api_server: HttpApiServer | None = None
+        self._url_servers: dict[str, HttpApiServer] = {}  # function URLs, by logical id
         self._environment: ProcessEnvironment | None = None
         self._router_installed = False
         self._modules_before: set[str] = set()
@@ -370,8 +374,9 @@ class LocalStack:
             "moto server", "local.moto_sqs", ["-H", self.host, "-p", str(endpoints.aws_port)], "moto.log"
         )
         template = self._translate_template()  # while moto boots (about 0.4 s)
+        function_urls = self._bind_function_urls(template)
         credentials = LocalCredentials.generate(callback_username=self._callback_username(template))
-        simulator = self._start_simulator(template, endpoints, credentials)
+        simulator = self._start_simulator(template, endpoints, credentials, self._callbacks_url(template))
         moto.wait_until_listening(self.host, endpoints.aws_port)
         wait_for_http(f"{endpoints.aws_url}/moto-api/")
         run_state_machines(endpoints.aws_url)
@@ -382,12 +387,14 @@ class LocalStack:
         )
         self._load_functions(template, resolver, endpoints.aws_url)
         self._serve_http_api(template, resolver)
+        self._serve_function_urls(function_urls)
         self._start_event_sources(template, resolver, endpoints.aws_url)
         if simulator is not None:
             simulator.wait_until_listening(self.host, endpoints.simulator_port)
 
         self.info = {
             "api_url": endpoints.api_url,
+            "function_urls": {logical_id: self._url_of(logical_id) for logical_id in self._url_servers},
             "aws_endpoint_url": endpoints.aws_url,
             "region": self.region,
             "simulator_url": endpoints.simulator_url,
@@ -408,6 +415,9 @@ class LocalStack:
         if self._api_server is not None:
             self._api_server.stop()
             self._api_server = None
+        for server in self._url_servers.values():
+            server.stop()
+        self._url_servers = {}
         for source in self.event_sources:
             source.request_stop()
         for source in self.event_sources:
@@ -512,6 +522,35 @@ class LocalStack:
                 )
             )
 
+    def _bind_function_urls(self, template: TranslatedTemplate) -> list[FunctionUrlSpec]:
+        """Each function URL gets a port of its own (its own host, as on AWS), bound before the simulator starts."""
+        urls = template.function_urls()
+        for url in urls:
+            self._url_servers[url.logical_id] = HttpApiServer(self.host, 0)
+        return urls
+
+    def _url_of(self, logical_id: str) -> str:
+        return f"http://{self.host}:{self._url_servers[logical_id].port}"
+
+    def _callbacks_url(self, template: TranslatedTemplate) -> str | None:
+        """The URL of the function that serves the callback routes, if it has one: the provider then calls it."""
+        callback_functions = {
+            route.function_id for api in template.http_apis() for route in api.routes if route.path == "/callbacks/mo"
+        }
+        urls = [url for url in template.function_urls() if url.function_id in callback_functions]
+        return self._url_of(urls[0].logical_id) if urls else None
+
+    def _serve_function_urls(self, urls: list[FunctionUrlSpec]) -> None:
+        for url in urls:
+            self._url_servers[url.logical_id].start(
+                HttpApi(
+                    url.routes,
+                    self.functions,
+                    api_id=api_id_for(self.stack_name, url.logical_id),
+                    account_id=ACCOUNT_ID,
+                )
+            )
+
     def _spawn(
         self, name: str, module: str, args: list[str], log_name: str, environment: Mapping[str, str] | None = None
     ) -> ChildProcess:
@@ -520,13 +559,17 @@ class LocalStack:
         return child
 
     def _start_simulator(
-        self, template: TranslatedTemplate, endpoints: Endpoints, credentials: LocalCredentials
+        self,
+        template: TranslatedTemplate,
+        endpoints: Endpoints,
+        credentials: LocalCredentials,
+        callback_host: str | None = None,
     ) -> ChildProcess | None:
         if not (PROJECT_DIR / "local" / "simulator" / "__main__.py").is_file():
             log.warning("local/simulator/__main__.py does not exist: the provider simulator is not running")
             return None
         source = template.parameters.get(BUSINESS_NUMBER_PARAMETER)
-        args, environment = simulator_command(endpoints, credentials, source)
+        args, environment = simulator_command(endpoints, credentials, source, callback_host)
         return self._spawn("provider simulator", "local.simulator", args, "simulator.log", environment)
 
     @staticmethod

@@ -423,6 +423,19 @@ class HttpApiSpec:
 
 
 @dataclass(frozen=True)
+class FunctionUrlSpec:
+    """A Lambda function URL: every method and path goes to one function, as payload format 2.0 (`$default`)."""
+
+    logical_id: str
+    function_id: str
+    auth: RouteAuth
+
+    @property
+    def routes(self) -> tuple[RouteSpec, ...]:
+        return (RouteSpec("ANY", "$default", self.function_id, "2.0", self.auth),)
+
+
+@dataclass(frozen=True)
 class EventSourceMappingSpec:
     """An SQS event source mapping; numbers are resolved when the stack builds it (they may be parameters)."""
 
@@ -595,6 +608,18 @@ class TranslatedTemplate:
             return IamAuth()
         authorizer = scheme.get("x-amazon-apigateway-authorizer") or {}
         return UnsupportedAuth(name=name, kind=str(authorizer.get("type") or scheme.get("type") or "unknown"))
+
+    def function_urls(self) -> list[FunctionUrlSpec]:
+        urls = []
+        for logical_id in self.of_type("AWS::Lambda::Url"):
+            properties = self.properties(logical_id)
+            what = f"{logical_id} (a function URL)"
+            auth_type = properties.get("AuthType")
+            if auth_type not in ("NONE", "AWS_IAM"):
+                raise TemplateError(f"{what}: AuthType must be NONE or AWS_IAM, not {auth_type!r}")
+            function_id = self._function_id_in(properties.get("TargetFunctionArn"), what)
+            urls.append(FunctionUrlSpec(logical_id, function_id, IamAuth() if auth_type == "AWS_IAM" else None))
+        return urls
 
     def event_source_mappings(self) -> list[EventSourceMappingSpec]:
         mappings = []

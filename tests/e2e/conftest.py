@@ -27,8 +27,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # The send path paced and retried at a scale a test can watch in seconds: 20 messages a second per number, retries at
-# most 2 s apart (the defaults are 80/s and 300 s).
-E2E_PARAMETERS = {"NumberRatePerSecond": "20", "SendRetryMaxDelaySeconds": "2"}
+# most 2 s apart (the defaults are 80/s and 300 s). The provider's callbacks go to the callbacks function's own URL
+# (CallbackEndpoint FunctionUrl), while the tests that post callbacks themselves use the HTTP API's routes: both ways in
+# are exercised.
+E2E_PARAMETERS = {"NumberRatePerSecond": "20", "SendRetryMaxDelaySeconds": "2", "CallbackEndpoint": "FunctionUrl"}
 
 
 @pytest.fixture(scope="session")

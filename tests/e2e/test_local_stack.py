@@ -7,11 +7,13 @@ import time
 import uuid
 from collections.abc import Callable
 from http.client import HTTPConnection
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from local.client import Gateway
 from local.event_source import SqsEventSource, SqsEventSourceConfig
 from local.stack import LocalStack, PortInUseError
 
@@ -94,6 +96,29 @@ def test_unauthenticated_callback_is_401(local_stack: LocalStack) -> None:
     response = requests.post(local_stack.info["api_url"] + "/callbacks/mo", json={"id": "x"}, timeout=30)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_the_callbacks_function_url_authenticates_every_request(
+    local_stack: LocalStack, callback_auth: tuple[str, str]
+) -> None:
+    require_handler(local_stack, "CallbacksFunction")
+    url = local_stack.info["function_urls"]["CallbacksFunctionUrl"]
+    refused = requests.post(url + "/callbacks/mo", json={"id": "x"}, timeout=30)
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Basic")
+    assert requests.post(url + "/elsewhere", json={}, auth=callback_auth, timeout=30).status_code == 404
+
+
+def test_the_provider_calls_back_through_the_callbacks_function_url(local_stack: LocalStack, gateway: Gateway) -> None:
+    require_handler(local_stack, "CallbacksFunction")
+    port = local_stack.info["function_urls"]["CallbacksFunctionUrl"].rsplit(":", 1)[1]
+    access_log = Path(local_stack.info["log_dir"]) / "http-api.log"
+    through_the_url = f' {port} "POST /callbacks/mo '
+    before = access_log.read_text().count(through_the_url)
+
+    answer = gateway.simulate("/_sim/mo", {"type": "text", "from": "+642100000077", "text": "through the URL"})
+
+    assert answer["callback_status"] == 200
+    assert access_log.read_text().count(through_the_url) == before + 1
 
 
 def test_unsigned_record_request_is_403(local_stack: LocalStack) -> None:

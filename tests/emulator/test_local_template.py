@@ -230,6 +230,19 @@ def test_an_unknown_resource_type_stops_the_stack(tmp_path: Path) -> None:
         check_supported(TranslatedTemplate(tmp_path / "template.yaml", region=REGION))
 
 
+def test_a_function_url_serves_every_path_of_its_function_and_exists_only_when_asked_for(
+    template: TranslatedTemplate,
+) -> None:
+    assert template.function_urls() == []
+    with_url = TranslatedTemplate(
+        ROOT / "template.yaml", region=REGION, parameter_overrides={"CallbackEndpoint": "FunctionUrl"}
+    )
+    [url] = with_url.function_urls()
+    assert (url.logical_id, url.function_id, url.auth) == ("CallbacksFunctionUrl", "CallbacksFunction", None)
+    [route] = url.routes
+    assert (route.method, route.route_key, route.payload_format_version) == ("ANY", "$default", "2.0")
+
+
 def test_conditions_decide_which_resources_exist_and_which_branch_is_used(template: TranslatedTemplate) -> None:
     assert template.conditions == {
         "UseCustomerKey": False,

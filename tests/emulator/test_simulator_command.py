@@ -46,3 +46,12 @@ def test_without_its_password_the_simulator_does_not_start() -> None:
         simulator_config(parse_arguments(args), {})
     config = simulator_config(parse_arguments(args), {"WAB_SIM_API_PASSWORD": "p"})
     assert config.mo_url == "http://127.0.0.1:3000/callbacks/mo"  # no callback credentials: the URL as given
+
+
+def test_callbacks_go_to_the_callbacks_function_url_when_it_has_one() -> None:
+    args, environment = simulator_command(ENDPOINTS, CREDENTIALS, None, "http://127.0.0.1:3917")
+    config = simulator_config(parse_arguments(args), environment)
+    assert [CallbackTarget.from_url(url or "", "").url for url in (config.mo_url, config.dlr_url)] == [
+        "http://127.0.0.1:3917/callbacks/mo",
+        "http://127.0.0.1:3917/callbacks/dlr",
+    ]
