@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     results["cost_high_volume"] = analysis.cost_tables(
         analysis.flow_inputs(results, analysis.C.ASSUMPTIONS["high_volume_messages_per_second"])
     )
+    results["cost_lean"] = analysis.cost_tables(analysis.lean_inputs(inputs))
     results["fixed_costs"] = analysis.fixed_costs()
     results["sizing"] = analysis.sizing(results, inputs)
     recommended = {function: value["recommended_mb"] for function, value in results["sizing"].items()}

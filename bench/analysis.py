@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import math
 import re
 from collections import Counter
@@ -145,9 +146,10 @@ def idempotency_days() -> int:
     return int(value)
 
 
-def retention_days() -> dict[str, float]:
-    """How long each kind of item in STORED_KINDS lives before DynamoDB's TTL removes it."""
-    records = float(T.parameter_default("RetentionDays"))
+def retention_days(records: float | None = None) -> dict[str, float]:
+    """How long each kind of item in STORED_KINDS lives before DynamoDB's TTL removes it (`records`: RetentionDays,
+    by default the template's)."""
+    records = float(records or T.parameter_default("RetentionDays"))
     return {"MSG": records, "WAMID": records, "IDEMPOTENCY": float(idempotency_days())}
 
 
@@ -162,10 +164,12 @@ def stored(steady: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def storage_inputs(stored_bytes: dict[str, float], per: float = 1.0) -> dict[str, Any]:
+def storage_inputs(
+    stored_bytes: dict[str, float], per: float = 1.0, days: dict[str, float] | None = None
+) -> dict[str, Any]:
     """Per message: the stored bytes (over `per` messages), and the GB-months they occupy on the table and on its
-    indexes over the life of each kind of item."""
-    days = retention_days()
+    indexes over the life of each kind of item (`days`: by kind, `retention_days()` by default)."""
+    days = days or retention_days()
     table = index = 0.0
     for name, size in stored_bytes.items():
         kind, part = name.split(" ")
@@ -332,6 +336,25 @@ def flow_inputs(results: dict[str, Any], rate: float | None = None) -> dict[str,
         measured = item["event_entries"] - item.get("request_events", 0.0)
         mean = item["event_bytes"] / measured if measured > 0 else 0.0
         item["archived_event_bytes"] = mean * item["event_entries"]
+    return out
+
+
+# The cheapest settings a deployment can choose that keep every guarantee (docs/cost.md says what each gives up).
+LEAN_SETTINGS = {"CallbackEndpoint": "FunctionUrl", "TracingMode": "PassThrough", "RetentionDays": "30"}
+
+
+def lean_inputs(inputs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The flows' inputs under LEAN_SETTINGS: callbacks reach their function through its URL (no HTTP API request,
+    no access log line), nothing is traced unless an upstream service sampled it (taken as nothing), and records
+    and their pointers are kept 30 days."""
+    out = copy.deepcopy(inputs)
+    days = retention_days(float(LEAN_SETTINGS["RetentionDays"]))
+    for item in out.values():
+        if item["function"] == "CallbacksFunction":
+            item["log_bytes_per_message"] -= item["http_api_requests"] * C.ASSUMPTIONS["http_api_access_log_bytes"]
+            item["http_api_requests"] = 0
+        item["traced_invocations"] = 0.0
+        item.update(storage_inputs(item["stored_bytes"], days=days))
     return out
 
 
@@ -549,6 +572,7 @@ def all_in(results: dict[str, Any]) -> dict[str, Any]:
     same at high volume (full batches); the fixed monthly part and the volume from which it stops mattering."""
     paths = end_to_end(results["cost"])
     high = end_to_end(results["cost_high_volume"]) if "cost_high_volume" in results else {}
+    lean = end_to_end(results["cost_lean"]) if "cost_lean" in results else {}
     fixed = results.get("fixed_costs") or fixed_costs()
     targets = {"inbound": C.INBOUND_TARGET_PER_MILLION, "outbound": C.OUTBOUND_TARGET_PER_MILLION}
     return {
@@ -558,6 +582,9 @@ def all_in(results: dict[str, Any]) -> dict[str, Any]:
         "high_volume": high,
         "targets": targets,
         "met": {path: paths[path]["total"] <= target for path, target in targets.items()},
+        "lean_settings": LEAN_SETTINGS,
+        "lean": lean,
+        "lean_met": {path: lean[path]["total"] <= target for path, target in targets.items()} if lean else {},
         "fixed_per_month": fixed["total"],
         "break_even_messages_per_month": {
             path: break_even(fixed["total"], paths[path]["total"]) for path in ("inbound", "outbound", "broadcast")

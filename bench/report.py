@@ -372,10 +372,28 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def lean_settings_text(everything: dict[str, Any]) -> str:
+    return ", ".join(f"`{name}: {value}`" for name, value in everything.get("lean_settings", {}).items())
+
+
+def target_status(everything: dict[str, Any], path: str) -> str:
+    """Met at the template's defaults, met only with the lean settings, or not met."""
+    if everything["met"][path]:
+        return met(True)
+    if everything.get("lean_met", {}).get(path):
+        return "met with the lean settings; **not met** at the defaults"
+    return met(False)
+
+
+def lean_text(everything: dict[str, Any], path: str) -> str:
+    lean = everything.get("lean") or {}
+    return f"; with the lean settings ${lean[path]['total']:,.2f}" if path in lean else ""
+
+
 def cost_headline_rows(results: dict[str, Any]) -> list[list[str]]:
     """The all-in cost per 1 M messages against the targets, and the fixed monthly part."""
     everything = results.get("all_in") or A.all_in(results)
-    paths, targets, met_ = everything["paths"], everything["targets"], everything["met"]
+    paths, targets = everything["paths"], everything["targets"]
     eums = results["cost"]["eums_social_per_million"]
     fixed = everything["fixed_per_month"]
     volume = everything["break_even_messages_per_month"]
@@ -387,16 +405,18 @@ def cost_headline_rows(results: dict[str, Any]) -> list[list[str]]:
     return [
         [
             f"AWS cost per 1 M inbound messages, all in (at {everything['rate']:g} messages/s)",
-            f"${paths['inbound']['total']:,.2f} (largest: {top('inbound')}); EUMS Social's fee ${eums['inbound']:,.0f}",
+            f"${paths['inbound']['total']:,.2f} (largest: {top('inbound')}){lean_text(everything, 'inbound')}; "
+            f"EUMS Social's fee ${eums['inbound']:,.0f}",
             f"≤ ${targets['inbound']:,.0f}",
-            met(met_["inbound"]),
+            target_status(everything, "inbound"),
         ],
         [
             f"AWS cost per 1 M outbound messages with their 2 status callbacks, all in (at {everything['rate']:g}/s)",
-            f"single send ${paths['outbound']['total']:,.2f} (largest: {top('outbound')}); broadcast recipient "
-            f"${paths['broadcast']['total']:,.2f}; EUMS Social's fee ${eums['outbound']:,.0f}",
+            f"single send ${paths['outbound']['total']:,.2f} (largest: {top('outbound')})"
+            f"{lean_text(everything, 'outbound')}; broadcast recipient ${paths['broadcast']['total']:,.2f}; "
+            f"EUMS Social's fee ${eums['outbound']:,.0f}",
             f"≤ ${targets['outbound']:,.0f}",
-            met(met_["outbound"]),
+            target_status(everything, "outbound"),
         ],
         [
             "AWS cost per month whatever the traffic (metrics, alarms, dashboard, secrets, key, idle polls)",
@@ -1174,7 +1194,7 @@ def cost_section(results: dict[str, Any]) -> str:
         )
     )
     eums = costs["eums_social_per_million"]
-    paths, high = everything["paths"], everything["high_volume"]
+    paths, high, lean = everything["paths"], everything["high_volume"], everything.get("lean") or {}
     lines.append("")
     lines.append(
         table(
@@ -1182,6 +1202,7 @@ def cost_section(results: dict[str, Any]) -> str:
                 "per 1,000,000 messages",
                 f"this gateway, all in (at {rate:g}/s; measured / modelled durations)",
                 f"at {everything['high_volume_rate']:,}/s (full batches)",
+                "with the lean settings",
                 "target",
                 "AWS End User Messaging Social fee",
             ],
@@ -1191,7 +1212,8 @@ def cost_section(results: dict[str, Any]) -> str:
                     f"**${costs['inbound_message']['per_million_measured']:,.2f}** / "
                     f"${costs['inbound_message']['per_million_modelled']:,.2f}",
                     f"${high['inbound']['total']:,.2f}" if high else "–",
-                    f"≤ ${everything['targets']['inbound']:,.0f}: {met(everything['met']['inbound'])}",
+                    f"${lean['inbound']['total']:,.2f}" if lean else "–",
+                    f"≤ ${everything['targets']['inbound']:,.0f}: {target_status(everything, 'inbound')}",
                     f"${eums['inbound']:,.2f}",
                 ],
                 [
@@ -1199,7 +1221,8 @@ def cost_section(results: dict[str, Any]) -> str:
                     f"**${costs['outbound_message']['per_million_measured']:,.2f}** / "
                     f"${costs['outbound_message']['per_million_modelled']:,.2f}",
                     f"${high['outbound']['total']:,.2f}" if high else "–",
-                    f"≤ ${everything['targets']['outbound']:,.0f}: {met(everything['met']['outbound'])}",
+                    f"${lean['outbound']['total']:,.2f}" if lean else "–",
+                    f"≤ ${everything['targets']['outbound']:,.0f}: {target_status(everything, 'outbound')}",
                     f"${eums['outbound']:,.2f}",
                 ],
                 [
@@ -1207,12 +1230,22 @@ def cost_section(results: dict[str, Any]) -> str:
                     f"**${costs['outbound_broadcast_recipient']['per_million_measured']:,.2f}** / "
                     f"${costs['outbound_broadcast_recipient']['per_million_modelled']:,.2f}",
                     f"${high['broadcast']['total']:,.2f}" if high else "–",
+                    f"${lean['broadcast']['total']:,.2f}" if lean else "–",
                     "",
                     f"${eums['outbound']:,.2f}",
                 ],
             ],
         )
     )
+    if lean:
+        lines.append("")
+        lines.append(
+            f"*The lean settings* ({lean_settings_text(everything)}) are the cheapest a deployment can choose that "
+            "keep every guarantee: callbacks reach their function through its own URL (no API Gateway request and "
+            "no access log line per callback; a reserved concurrency bounds a flood instead of the stage throttle), "
+            "nothing is traced unless an upstream service sampled the request (priced here as nothing), and records "
+            "with their WhatsApp-id pointers are kept 30 days instead of 180. docs/cost.md says what each gives up."
+        )
     lines.append("")
     lines.append(
         "**What each line contributes** (measured durations, at the modelled rate), largest first for an outbound "

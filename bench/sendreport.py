@@ -63,6 +63,7 @@ def comparable(results: dict[str, Any]) -> dict[str, Any]:
                 "ours_ms": median(value["ours_ms"]),
                 "boto3_ms": median(value["boto3_ms"]),
                 "ratio": value["ratio"],
+                "own_ms": value.get("own_ms"),  # beyond the libraries alone: the gateway's own part
             }
             for handler, value in cold["import"].items()
         },
@@ -119,6 +120,12 @@ def previous_section(results: dict[str, Any]) -> str:
         for run in previous:
             old = run["import"].get(handler)
             row.append(f"{fmt(old['ours_ms'])} ms ({old['ratio']:.2f}×)" if old else "–")
+        rows.append(row)
+    for handler, value in now["import"].items():
+        row = [f"1a wab's own part of the import: {handler}", f"{fmt(value['own_ms'])} ms"]
+        for run in previous:
+            old = run["import"].get(handler) or {}
+            row.append(f"{fmt(old['own_ms'])} ms" if old.get("own_ms") is not None else "–")
         rows.append(row)
     for handler, value in now["first_invocation"].items():
         row = [f"1b import + 1st call: {handler}", f"{fmt(value['ours_ms'])} ms ({value['ratio']:.2f}×)"]
