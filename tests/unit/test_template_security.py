@@ -748,6 +748,14 @@ def test_the_callbacks_function_url_reaches_only_the_callbacks_function_bounded_
     assert function["ReservedConcurrentExecutions"] == {"Ref": "CallbackConcurrency"}
     conditions = condition_values(template, parameter_values(template, {"CallbackEndpoint": "FunctionUrl"}))
     assert conditions[template["Outputs"]["CallbacksFunctionUrl"]["Condition"]]
+    # What the HTTP API's 5xx alarm watches when the callbacks go through it is watched on the URL instead.
+    watched = {
+        alarm["MetricName"]
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if alarm.get("Namespace") == "AWS/Lambda"
+        and alarm.get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": "CallbacksFunction"}}]
+    }
+    assert {"Url5xxCount", "Throttles", "Errors"} <= watched
 
 
 @pytest.mark.parametrize("region", ["mx-central-1", "eu-central-2", "us-gov-west-1"])
