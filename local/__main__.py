@@ -123,6 +123,7 @@ def ready_block(stack: LocalStack) -> str:
             routes.extend(route.route_key for route in api.routes)
     rows = [
         ("HTTP API", f"{info['api_url']}   {', '.join(sorted(routes))}"),
+        *((f"URL {name}", f"{url}   (every path, to its function)") for name, url in info["function_urls"].items()),
         ("AWS endpoint", f"{info['aws_endpoint_url']}   (moto, region {info['region']})"),
         ("Provider sim", f"{info['simulator_url']}   (API under /rest/wab/v1, control under /_sim)"),
         ("Table", info["table_name"]),
