@@ -212,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         analysis.flow_inputs(results, analysis.C.ASSUMPTIONS["high_volume_messages_per_second"])
     )
     results["cost_lean"] = analysis.cost_tables(analysis.lean_inputs(inputs))
+    results["cost_lean_high_volume"] = analysis.cost_tables(
+        analysis.lean_inputs(analysis.flow_inputs(results, analysis.C.ASSUMPTIONS["high_volume_messages_per_second"]))
+    )
     results["fixed_costs"] = analysis.fixed_costs()
     results["sizing"] = analysis.sizing(results, inputs)
     recommended = {function: value["recommended_mb"] for function, value in results["sizing"].items()}

@@ -573,6 +573,7 @@ def all_in(results: dict[str, Any]) -> dict[str, Any]:
     paths = end_to_end(results["cost"])
     high = end_to_end(results["cost_high_volume"]) if "cost_high_volume" in results else {}
     lean = end_to_end(results["cost_lean"]) if "cost_lean" in results else {}
+    lean_high = end_to_end(results["cost_lean_high_volume"]) if "cost_lean_high_volume" in results else {}
     fixed = results.get("fixed_costs") or fixed_costs()
     targets = {"inbound": C.INBOUND_TARGET_PER_MILLION, "outbound": C.OUTBOUND_TARGET_PER_MILLION}
     return {
@@ -584,6 +585,7 @@ def all_in(results: dict[str, Any]) -> dict[str, Any]:
         "met": {path: paths[path]["total"] <= target for path, target in targets.items()},
         "lean_settings": LEAN_SETTINGS,
         "lean": lean,
+        "lean_high_volume": lean_high,
         "lean_met": {path: lean[path]["total"] <= target for path, target in targets.items()} if lean else {},
         "fixed_per_month": fixed["total"],
         "break_even_messages_per_month": {

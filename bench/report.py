@@ -1245,6 +1245,13 @@ def cost_section(results: dict[str, Any]) -> str:
             "no access log line per callback; a reserved concurrency bounds a flood instead of the stage throttle), "
             "nothing is traced unless an upstream service sampled the request (priced here as nothing), and records "
             "with their WhatsApp-id pointers are kept 30 days instead of 180. docs/cost.md says what each gives up."
+            + (
+                f" At {everything['high_volume_rate']:,} messages a second (full batches) they cost "
+                f"${everything['lean_high_volume']['inbound']['total']:,.2f} inbound and "
+                f"${everything['lean_high_volume']['outbound']['total']:,.2f} outbound."
+                if everything.get("lean_high_volume")
+                else ""
+            )
         )
     lines.append("")
     lines.append(
