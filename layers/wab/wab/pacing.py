@@ -16,8 +16,9 @@ Lanes:
   nothing until they are through: transactional traffic is never starved by bulk, and bulk uses the whole rate when
   transactional traffic is idle.
 
-One conditional write takes a whole batch's units (a batch of single sends, or a broadcast chunk). The item carries a
-version; a writer that read an old version gets the stored state back with the refusal and decides again.
+One conditional write takes a take's units: a single send's one, or a broadcast chunk's all at once (one take per
+batch of single sends would save a write per send; docs/cost.md weighs it). The item carries a version; a writer that
+read an old version gets the stored state back with the refusal and decides again.
 """
 
 import threading
