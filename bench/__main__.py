@@ -118,7 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=BENCH_DIR, help="where results.json, report.md and plots go")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+    mode.add_argument(
+        "--rederive",
+        action="store_true",
+        help="measure nothing: work out the costs of the run in --out again and rewrite its report",
+    )
     args = parser.parse_args(argv)
+    if args.rederive:
+        return rederive(args.out)
     mode_name = args.mode or "full"
     config = CONFIGS[mode_name]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -205,23 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     results["sendpath"] = SendPathBench(config["sendpath"], log).run()
 
     log("cost and memory sizing")
-    inputs = analysis.flow_inputs(results)
-    results["cost_inputs"] = inputs
-    results["cost"] = analysis.cost_tables(inputs)
-    results["cost_high_volume"] = analysis.cost_tables(
-        analysis.flow_inputs(results, analysis.C.ASSUMPTIONS["high_volume_messages_per_second"])
-    )
-    results["cost_lean"] = analysis.cost_tables(analysis.lean_inputs(inputs))
-    results["cost_lean_high_volume"] = analysis.cost_tables(
-        analysis.lean_inputs(analysis.flow_inputs(results, analysis.C.ASSUMPTIONS["high_volume_messages_per_second"]))
-    )
-    results["fixed_costs"] = analysis.fixed_costs()
-    results["sizing"] = analysis.sizing(results, inputs)
-    recommended = {function: value["recommended_mb"] for function, value in results["sizing"].items()}
-    results["cost_at_recommended_memory"] = analysis.cost_tables(inputs, recommended)
-    results["sendpath_cost"] = analysis.sendpath_cost(results)
-    results["all_in"] = analysis.all_in(results)
-    results["headline"] = analysis.headline(results)
+    derive(results)
     results["previous"] = sendreport.previous_runs(prior)
     results["meta"]["machine_after"] = machine()
     results["meta"]["duration_s"] = time.monotonic() - started
@@ -233,6 +224,42 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {args.out / 'results.json'}, report.md, README-section.md and {len(plots)} plots "
         f"in {results['meta']['duration_s']:.0f} s"
     )
+    return 0
+
+
+def derive(results: dict[str, Any]) -> None:
+    """What the cost model and the memory sizing work out from a run's measurements (nothing is measured here)."""
+    from bench import analysis
+
+    high = analysis.C.ASSUMPTIONS["high_volume_messages_per_second"]
+    inputs = analysis.flow_inputs(results)
+    results["cost_inputs"] = inputs
+    results["cost"] = analysis.cost_tables(inputs)
+    results["cost_high_volume"] = analysis.cost_tables(analysis.flow_inputs(results, high))
+    results["cost_lean"] = analysis.cost_tables(analysis.lean_inputs(inputs))
+    results["cost_lean_high_volume"] = analysis.cost_tables(analysis.lean_inputs(analysis.flow_inputs(results, high)))
+    results["fixed_costs"] = analysis.fixed_costs()
+    results["sizing"] = analysis.sizing(results, inputs)
+    recommended = {function: value["recommended_mb"] for function, value in results["sizing"].items()}
+    results["cost_at_recommended_memory"] = analysis.cost_tables(inputs, recommended)
+    results["sendpath_cost"] = analysis.sendpath_cost(results)
+    results["all_in"] = analysis.all_in(results)
+    results["headline"] = analysis.headline(results)
+
+
+def rederive(out: Path) -> int:
+    """`--rederive`: the costs and sizing of the run in `out` worked out again, and its report written again, after a
+    change to the cost model or to what the template keeps (prices, retention); the measurements stay as they were."""
+    from bench import report
+
+    results = _read_json(out / "results.json")
+    if not results:
+        log(f"no results in {out}: run the bench first")
+        return 1
+    derive(results)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
+    report.write(results, out, sorted(path.name for path in out.glob("*.png")))
+    log(f"derived the costs of the run of {results['meta']['started']} again; wrote report.md and README-section.md")
     return 0
 
 

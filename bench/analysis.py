@@ -146,11 +146,21 @@ def idempotency_days() -> int:
     return int(value)
 
 
+def pointer_days() -> int:
+    """How long a WhatsApp-id pointer is kept at most (wab.edits.POINTER_DAYS, read from the source: the bench's own
+    process does not import wab)."""
+    source = (ROOT / "layers" / "wab" / "wab" / "edits.py").read_text()
+    match = re.search(r"^POINTER_DAYS = (\d+)", source, re.MULTILINE)
+    if not match:
+        raise RuntimeError("no POINTER_DAYS in wab/edits.py")
+    return int(match.group(1))
+
+
 def retention_days(records: float | None = None) -> dict[str, float]:
     """How long each kind of item in STORED_KINDS lives before DynamoDB's TTL removes it (`records`: RetentionDays,
     by default the template's)."""
     records = float(records or T.parameter_default("RetentionDays"))
-    return {"MSG": records, "WAMID": records, "IDEMPOTENCY": float(idempotency_days())}
+    return {"MSG": records, "WAMID": min(records, pointer_days()), "IDEMPOTENCY": float(idempotency_days())}
 
 
 def stored(steady: dict[str, Any]) -> dict[str, float]:

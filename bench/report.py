@@ -1032,7 +1032,9 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
     add("## Reproduce\n")
     add(
         f"`make bench` ({meta['duration_s'] / 60:.1f} minutes for this run; `make bench BENCH_ARGS=--quick` for a "
-        "smaller one, about a minute and a half). The code: "
+        "smaller one, about a minute and a half; `make bench BENCH_ARGS=--rederive` measures nothing and works out "
+        "sections 6, 7 and 9 again from results.json, after a change to the cost model or to what the stack keeps). "
+        "The code: "
         "`bench/__main__.py` (order and sizes), `bench/handlers.py` + `bench/inproc.py` (sections 1–3), "
         "`bench/stackbench.py` + `bench/loadgen.py` (4, 5), `bench/analysis.py` + `bench/cost.py` (6, 7, 9), "
         "`bench/sendbench.py` + `bench/sendpath.py` (8), `bench/sendreport.py` (8, 9 and the previous run's "
@@ -1318,7 +1320,8 @@ def cost_section(results: dict[str, Any]) -> str:
     days = A.retention_days()
     lines.append(
         "**Storage.** Every item a message leaves behind is billed for as long as it lives: the record (`MSG#`, "
-        f"{days['MSG']:g} days: the template's RetentionDays), an inbound message's `WAMID#` pointer (as long), the "
+        f"{days['MSG']:g} days: the template's RetentionDays), an inbound message's `WAMID#` pointer "
+        f"({days['WAMID']:g} days: as long as an edit or deletion can still come, wab.edits.POINTER_DAYS), the "
         f"sender's idempotency record (`IDEMPOTENCY#`, {days['IDEMPOTENCY']:g} days: IDEMPOTENCY_DAYS), each with "
         "100 bytes of overhead, and the record's entries in the two keys-only indexes (the table's and the index's "
         "key attributes + 100 bytes each). The sizes are those the in-process flows of section 3 stored, a DLR's "

@@ -12,6 +12,7 @@ from bench.awscalls import storage_change, stored_bytes
 from bench.lambda_env import ROOT
 
 TEMPLATE = (ROOT / "template.yaml").read_text()
+EDITS = (ROOT / "layers" / "wab" / "wab" / "edits.py").read_text()
 RECORD = {
     "pk": {"S": "MSG#m1"},  # 2 + 6 bytes
     "contact_key": {"S": "+64211234567"},  # 11 + 12
@@ -78,7 +79,9 @@ def test_storage_and_point_in_time_recovery_of_a_kilobyte_kept_180_days() -> Non
 
 def test_each_kind_of_item_lives_as_long_as_its_ttl_says() -> None:
     retention = int(re.search(r"RetentionDays:\n\s+Type: Number\n\s+Default: (\d+)", TEMPLATE).group(1))  # type: ignore[union-attr]
-    assert A.retention_days() == {"MSG": retention, "WAMID": retention, "IDEMPOTENCY": 7}
+    pointer_days = int(re.search(r"^POINTER_DAYS = (\d+)", EDITS, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert A.retention_days() == {"MSG": retention, "WAMID": min(retention, pointer_days), "IDEMPOTENCY": 7}
+    assert A.retention_days(3)["WAMID"] == 3  # a pointer never outlives its record
     inputs = A.storage_inputs({"MSG table": 1024.0, "MSG index": 200.0, "IDEMPOTENCY table": 300.0}, per=2)
     assert inputs["stored_bytes"] == {"MSG table": 512.0, "MSG index": 100.0, "IDEMPOTENCY table": 150.0}
     assert inputs["table_gb_months"] == pytest.approx(C.storage_gb_months(512, retention) + C.storage_gb_months(150, 7))

@@ -4,6 +4,7 @@ half-way; each stored once, each event published once, withdrawn content gone fr
 from typing import Any
 
 import pytest
+from wab.edits import POINTER_DAYS
 
 CUSTOMER = "+64211234567"
 BUSINESS = "1234567890"
@@ -190,6 +191,8 @@ def test_an_edit_before_its_original_is_applied_when_the_original_arrives(aws, d
     pointer = aws.item(f"WAMID#{ORIGINAL_WAMID}")
     assert (pointer["record_id"], pointer.get("pending", [])) == (ORIGINAL_ID, [])
     assert record["outbox"] == {}
+    # The record is kept RetentionDays (30 here); its pointer only as long as a change can still come for it.
+    assert record["expires_at"] - pointer["expires_at"] == (30 - POINTER_DAYS) * 86400
 
 
 def test_a_deletion_before_its_original_is_applied_when_the_original_arrives(aws, deliver):

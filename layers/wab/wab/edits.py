@@ -2,7 +2,8 @@
 
 WhatsApp reports both as inbound messages, of type `edit` and `revoke`, naming the changed message by its WhatsApp id
 (`wamid…`), while the gateway keys records by the provider's callback id. So every inbound message with a WhatsApp id
-has a pointer item, `WAMID#<id>` → its record id, written after the record and before its event goes out.
+has a pointer item, `WAMID#<id>` → its record id, written after the record and before its event goes out, and kept
+as long as a change can still come for it (`POINTER_DAYS`).
 
 An edit or deletion is an inbound message of its own: stored once as its own record (which names the message it
 changes, without the new content) with its event, `WhatsApp Message Edited` or `WhatsApp Message Deleted`, in that
@@ -38,6 +39,10 @@ DELETED_KEY = "deleted"
 APPLY_KEY = "apply"  # an outbox key no event uses: applying a change publishes nothing of its own
 MAX_POINTER_ATTEMPTS = 6
 MAX_PENDING_EDITS = 16  # edits kept for a message that has not arrived; later ones are published but not kept
+# How long a pointer is kept (or RetentionDays, if shorter). WhatsApp lets a customer edit a message for 15 minutes and
+# delete it for everyone for about 2 days, and a provider retries a callback for days at most (Meta's Cloud API: 7):
+# no change can come for a message after that, and the pointer would only be paid for.
+POINTER_DAYS = 14
 
 
 def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, handling: "Handling") -> bool:
@@ -138,7 +143,7 @@ def apply_or_keep(
         if pointer is not None and pointer.record_id is not None:
             applied = apply_to(store, pointer.record_id, [change], handling)
             return [applied] if applied else []
-        kept = keep(pointer or WhatsAppPointer(whatsapp_message_id=target, expires_at=handling.expires_at), change)
+        kept = keep(pointer or WhatsAppPointer(whatsapp_message_id=target, expires_at=pointer_expiry(handling)), change)
         if kept is None:
             return []
         try:
@@ -189,6 +194,11 @@ def apply_to(store: MessageStore, record_id: str, changes: list[PendingChange], 
     return commit(store, record_id, evolve, own_key=APPLY_KEY, lease_until=handling.lease_until)
 
 
+def pointer_expiry(handling: "Handling") -> int:
+    """When DynamoDB may remove a pointer written now (epoch seconds): POINTER_DAYS on, or the records' retention."""
+    return int(handling.now.timestamp()) + min(handling.retention_days, POINTER_DAYS) * 86400
+
+
 def link(store: MessageStore, record: MessageRecord, handling: "Handling") -> Pending | None:
     """Point the new inbound record's WhatsApp id at it, applying the edits and deletions that came before it.
 
@@ -197,7 +207,7 @@ def link(store: MessageStore, record: MessageRecord, handling: "Handling") -> Pe
     if record.whatsapp_message_id is None:
         return None
     fresh = WhatsAppPointer(
-        whatsapp_message_id=record.whatsapp_message_id, record_id=record.id, expires_at=handling.expires_at
+        whatsapp_message_id=record.whatsapp_message_id, record_id=record.id, expires_at=pointer_expiry(handling)
     )
     current: WhatsAppPointer | None = None
     applied: Pending | None = None

@@ -4,7 +4,7 @@ Items: `MSG#<id>` (a message record, with `reference_key`/`contact_key` set only
 indexes `by-reference` and `by-contact` list it; see `reference_key` for the shards of the first),
 `CONTACT#<+number>` (the contact's last inbound time, for the 24-hour window) and `WAMID#<WhatsApp id>` (which
 record holds an inbound message WhatsApp knows by that id, and the edits and deletions that arrived before it; in no
-index). Every record and pointer write is conditional on the
+index; kept `wab.edits.POINTER_DAYS`). Every record and pointer write is conditional on the
 version read, so concurrent callbacks never lose updates. The sender's idempotency records (`IDEMPOTENCY#sender#…`)
 share the table; Powertools writes them.
 """
