@@ -78,7 +78,8 @@ WHY = {
             "dynamodb.PutItem",
             "RATE#<number>: takes the send's unit from the business number's rate budget, one write conditional on "
             "the version the container last saw (again with the stored state when another sender got in first), so "
-            "the provider never sees the number above its rate",
+            "the provider never sees the number above its rate (a batch of several single sends takes all their "
+            "units in one such write before its records run)",
         ),
         ("secretsmanager.GetSecretValue", "first invocation of a container only: provider base URL and credentials"),
         ("dynamodb.UpdateItem", "Powertools idempotency: stores the outcome (the provider's message id) under the key"),

@@ -34,7 +34,8 @@ snapstart.on_restore(sender.cache_clear)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)  # answers and errors can hold customer data
 @metrics.log_metrics
 def lambda_handler(event: dict, context: object) -> "PartialItemFailureResponse":
-    return batch_processor.process(event, context, sender().handle_record, sender().release)
+    with sender().batch(event, context):
+        return batch_processor.process(event, context, sender().handle_record, sender().release)
 
 
 # What the imports built lives as long as the container: keep it out of every garbage collection, which would

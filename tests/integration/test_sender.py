@@ -277,6 +277,28 @@ def test_a_batchs_sends_to_different_contacts_run_side_by_side(sender, provider)
     assert len(details(sender.published(), "WhatsApp Message Accepted")) == 3
 
 
+def test_a_batchs_sends_to_different_contacts_take_their_rate_units_in_one_write(sender, provider, aws):
+    provider.add_callback(
+        responses.POST,
+        f"{BASE_URL}/messages",
+        callback=lambda request: (202, {}, json.dumps([{"id": str(uuid.uuid4()), "status": "accepted"}])),
+    )
+    budget_writes = []
+    wab_aws.client("dynamodb").meta.events.register(
+        "provide-client-params.dynamodb.PutItem",
+        lambda params, **_: budget_writes.append(params) if params["Item"]["pk"]["S"].startswith("RATE#") else None,
+    )
+    sender.put(
+        *(text_command(destination=f"+6421000001{n}", reference=f"u{n}", text={"body": f"m{n}"}) for n in range(4))
+    )
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert len(details(sender.published(), "WhatsApp Message Accepted")) == 4
+    assert len(budget_writes) == 1  # four units, one conditional write
+    assert len(provider.calls) == 4
+
+
 def test_one_contacts_sends_go_out_in_the_order_they_came(sender, provider):
     in_flight = ProviderInFlight(together=2)
     provider.add_callback(responses.POST, f"{BASE_URL}/messages", callback=in_flight)

@@ -2,7 +2,16 @@
 for room and losing the race for the budget."""
 
 import pytest
-from wab.pacing import BURST_MS, MAX_LOST_WRITES, BudgetState, Deferred, RateBudget, RatePolicy, decide
+from wab.pacing import (
+    BURST_MS,
+    MAX_LOST_WRITES,
+    PREFETCHED_FRESH_MS,
+    BudgetState,
+    Deferred,
+    RateBudget,
+    RatePolicy,
+    decide,
+)
 
 POLICY = RatePolicy(rate_per_second=20, bulk_share=0.8)  # one unit every 50 ms
 T = POLICY.interval_ms
@@ -140,3 +149,42 @@ def test_a_budget_other_invocations_keep_moving_puts_the_sends_back_as_pacing():
 
     assert deferred.value.code == "paced"  # not a failure: no retry-window attempt, no alarm
     assert budget.writes == MAX_LOST_WRITES
+
+
+def test_a_batchs_single_sends_take_their_units_in_one_write_and_leave_as_if_taken_one_by_one():
+    one_by_one = Budget()
+    expected = [one_by_one.take("+15550001", 1, "priority", max_wait_ms=60_000)[0] for _ in range(5)]
+    budget = Budget()
+
+    budget.prefetch("+15550001", 5, "priority", max_wait_ms=60_000)
+    departures = [budget.take("+15550001", 1, "priority", max_wait_ms=60_000)[0] for _ in range(5)]
+
+    assert departures == expected
+    assert budget.writes == 1
+    budget.take("+15550001", 1, "priority", max_wait_ms=60_000)  # the batch's units are used up: a write of its own
+    assert budget.writes == 2
+
+
+def test_units_a_batch_did_not_use_are_let_go_and_stale_ones_never_handed_out():
+    budget = Budget()
+    budget.prefetch("+15550001", 3, "priority", max_wait_ms=60_000)
+    budget.forget_prefetched()
+    budget.take("+15550001", 1, "priority", max_wait_ms=60_000)
+    assert budget.writes == 2  # nothing left over from the batch before
+
+    budget.prefetch("+15550001", 2, "priority", max_wait_ms=60_000)
+    budget.now += PREFETCHED_FRESH_MS + 1  # a send that reaches its unit late: the slot has passed
+    [late] = budget.take("+15550001", 1, "priority", max_wait_ms=60_000)
+    assert budget.writes == 4 and late >= budget.now  # a fresh unit of its own, not the stale one
+
+
+def test_a_batch_whose_units_cannot_all_leave_soon_enough_takes_none_at_once():
+    budget = Budget()
+    budget.take("+15550001", int(2000 / POLICY.interval_ms), "priority", max_wait_ms=60_000)  # 2 s booked ahead
+    writes = budget.writes
+
+    budget.prefetch("+15550001", 5, "priority", max_wait_ms=1000)
+
+    assert budget.writes == writes  # nothing taken: each send takes its own, and is put back if it cannot wait
+    with pytest.raises(Deferred):
+        budget.take("+15550001", 1, "priority", max_wait_ms=1000)

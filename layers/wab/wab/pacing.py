@@ -16,9 +16,10 @@ Lanes:
   nothing until they are through: transactional traffic is never starved by bulk, and bulk uses the whole rate when
   transactional traffic is idle.
 
-One conditional write takes a take's units: a single send's one, or a broadcast chunk's all at once (one take per
-batch of single sends would save a write per send; docs/cost.md weighs it). The item carries a version; a writer that
-read an old version gets the stored state back with the refusal and decides again.
+One conditional write takes a take's units: a broadcast chunk's all at once, and a batch's single sends' together
+(`prefetch`, before the batch runs; each send then gets its unit without a write, and the units the batch did not use
+are let go after it: they were counted, so the provider sees less than the rate, never more). The item carries a
+version; a writer that read an old version gets the stored state back with the refusal and decides again.
 """
 
 import threading
@@ -37,6 +38,9 @@ Lane = Literal["priority", "bulk"]
 BURST_MS = 500.0  # how far ahead of the rate a number may run: well inside WhatsApp's one-second accounting
 MAX_LOST_WRITES = 16  # writes beaten by another invocation, in a row, before the sends are put back for a while
 CONTENDED_WAIT_MS = 1000.0
+# A prefetched unit whose departure passed longer ago than this is not handed out: a send that uses its slot late could
+# leave beside the slots taken after it. The caller takes a unit of its own instead.
+PREFETCHED_FRESH_MS = 250.0
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
@@ -114,14 +118,49 @@ class RateBudget:
         self._clock_ms = clock_ms
         self._sleep = sleep
         self._known: dict[str, BudgetState] = {}  # the state this container last saw, per number: its first guess
+        self._prefetched: dict[tuple[str, Lane], list[float]] = {}  # units taken for this batch, earliest first
         self._lock = threading.Lock()
 
     def take(self, number: str, units: int, lane: Lane, *, max_wait_ms: float) -> list[float]:
         """Take `units` for `number`, waiting up to `max_wait_ms` for room; each unit's departure time (epoch ms).
+        A single unit comes from those prefetched for the batch while there are any.
 
         Raises Deferred when the wait would be longer, or when other invocations keep moving the budget first
         (nothing is taken then).
         """
+        if units == 1 and (departure := self._prefetched_unit(number, lane)) is not None:
+            if departure > self._clock_ms() + max_wait_ms:
+                raise Deferred(departure - self._clock_ms())
+            return [departure]
+        return self._take(number, units, lane, max_wait_ms=max_wait_ms, every_unit_by_deadline=False)
+
+    def _prefetched_unit(self, number: str, lane: Lane) -> float | None:
+        """The earliest unit prefetched for this batch that is still fresh; stale ones are dropped."""
+        fresh_from = self._clock_ms() - PREFETCHED_FRESH_MS
+        with self._lock:
+            prefetched = self._prefetched.get((number, lane)) or []
+            while prefetched and prefetched[0] < fresh_from:
+                prefetched.pop(0)
+            return prefetched.pop(0) if prefetched else None
+
+    def prefetch(self, number: str, units: int, lane: Lane, *, max_wait_ms: float) -> None:
+        """Take the units of a batch's single sends in one write, for `take` to hand out; only when every one of them
+        may leave within `max_wait_ms` (otherwise each send takes its own, and those that cannot wait are put back)."""
+        try:
+            departures = self._take(number, units, lane, max_wait_ms=max_wait_ms, every_unit_by_deadline=True)
+        except Deferred:
+            return
+        with self._lock:
+            self._prefetched.setdefault((number, lane), []).extend(departures)
+
+    def forget_prefetched(self) -> None:
+        """The batch is over: units it did not use are let go (they were counted: the provider only sees less)."""
+        with self._lock:
+            self._prefetched.clear()
+
+    def _take(
+        self, number: str, units: int, lane: Lane, *, max_wait_ms: float, every_unit_by_deadline: bool
+    ) -> list[float]:
         policy = self.policies(number)
         deadline = self._clock_ms() + max_wait_ms
         lost_writes = 0
@@ -135,8 +174,9 @@ class RateBudget:
                     raise Deferred(decision.wait_ms)
                 self._sleep(decision.wait_ms / 1000)
                 continue
-            if decision.departures[0] > deadline:
-                raise Deferred(decision.departures[0] - now)
+            last = decision.departures[-1 if every_unit_by_deadline else 0]
+            if last > deadline:
+                raise Deferred(last - now)
             if self._write(number, state, decision.state):
                 return decision.departures
             # Losing the race for the budget is the budget being busy, which is pacing too: the sends are put back

@@ -33,6 +33,9 @@ timeout on a send has the same ambiguity. The provider offers no idempotency key
 
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -199,6 +202,43 @@ class Sender:
                 retry_window_seconds=settings.send_retry_window_minutes * 60,
             ),
         )
+
+    # --- one lane batch ----------------------------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self, event: dict[str, Any], lambda_context: Any = None) -> Iterator[None]:
+        """Around one lane batch: the rate units of its single sends taken in one write per number before its
+        records run (`RateBudget.prefetch`), and the units they did not use let go after."""
+        try:
+            self._prefetch(event.get("Records") or [], lambda_context)
+            yield
+        finally:
+            self.budget.forget_prefetched()
+
+    def _prefetch(self, records: list[dict[str, Any]], lambda_context: Any) -> None:
+        """One unit for the first single send of each message group: those run side by side at once (`wab.batch`);
+        a later one of a group runs after the sends before it, and takes its unit when it goes."""
+        if len(records) <= 1:
+            return
+        groups: set[str] = set()
+        wanted: Counter[str] = Counter()
+        for record in records:
+            group = (record.get("attributes") or {}).get("MessageGroupId") or record.get("messageId", "")
+            request = _readable(record.get("body") or "")
+            if group in groups or request is None:
+                continue
+            groups.add(group)
+            if isinstance(request.command, SendCommand) and lane_for(request.command) == "priority":
+                wanted[self._source(request.command)] += 1
+        remaining_ms = lambda_context.get_remaining_time_in_millis() if lambda_context else DEFAULT_REMAINING_MS
+        max_wait = max(0, min(MAX_PACING_WAIT_MS, remaining_ms - MIN_REMAINING_MS))
+        for number, units in wanted.items():
+            if units < 2:
+                continue  # nothing to save: the send takes its own unit
+            try:
+                self.budget.prefetch(number, units, "priority", max_wait_ms=max_wait)
+            except DependencyFailed:
+                logger.warning("could not take a batch's rate units at once; each send takes its own")
 
     # --- one lane message --------------------------------------------------------------------------------------
 
