@@ -1015,3 +1015,23 @@ def test_the_sample_events_are_commands_the_sender_carries_out(sender, provider)
     ]
     published = [event["detail-type"] for event in sender.published()]
     assert published.count("WhatsApp Message Accepted") == 5 and published.count("WhatsApp Media Uploaded") == 1
+
+
+def test_a_batch_whose_rate_units_cannot_be_taken_at_once_still_sends_each_message(sender, provider, monkeypatch):
+    provider.add_callback(
+        responses.POST,
+        f"{BASE_URL}/messages",
+        callback=lambda request: (202, {}, json.dumps([{"id": str(uuid.uuid4()), "status": "accepted"}])),
+    )
+
+    def fails(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the budget's table is unreachable")
+
+    monkeypatch.setattr(sender.module.sender().budget, "prefetch", fails)
+    sender.put(
+        *(text_command(destination=f"+6421000002{n}", reference=f"v{n}", text={"body": f"m{n}"}) for n in range(3))
+    )
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert len(details(sender.published(), "WhatsApp Message Accepted")) == 3

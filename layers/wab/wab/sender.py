@@ -210,7 +210,10 @@ class Sender:
         """Around one lane batch: the rate units of its single sends taken in one write per number before its
         records run (`RateBudget.prefetch`), and the units they did not use let go after."""
         try:
-            self._prefetch(event.get("Records") or [], lambda_context)
+            try:
+                self._prefetch(event.get("Records") or [], lambda_context)
+            except Exception as exc:  # a saving only: whatever goes wrong, each send takes its own unit as it goes
+                logger.warning("could not take a batch's rate units at once", extra={"error": type(exc).__name__})
             yield
         finally:
             self.budget.forget_prefetched()
@@ -235,10 +238,7 @@ class Sender:
         for number, units in wanted.items():
             if units < 2:
                 continue  # nothing to save: the send takes its own unit
-            try:
-                self.budget.prefetch(number, units, "priority", max_wait_ms=max_wait)
-            except DependencyFailed:
-                logger.warning("could not take a batch's rate units at once; each send takes its own")
+            self.budget.prefetch(number, units, "priority", max_wait_ms=max_wait)
 
     # --- one lane message --------------------------------------------------------------------------------------
 
