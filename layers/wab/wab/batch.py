@@ -29,6 +29,11 @@ RecordHandler = Callable[[SQSRecord, Any], None]
 Release = Callable[[SQSRecord], None]
 
 
+def message_group(record: SQSRecord) -> str:
+    """The group a record keeps its order in: its message group, or a group of its own when it has none."""
+    return record.attributes.message_group_id or record.message_id
+
+
 class HeldBack(Exception):
     """The record was not started: an earlier record of its message group failed in this batch."""
 
@@ -69,7 +74,7 @@ class OrderedBatch:
     async def handle(self, record: SQSRecord, lambda_context: Any = None) -> None:
         # The processor starts the coroutines in the batch's order and asyncio's locks are first come, first served,
         # so the records of a group run in the order they came. A record without a group shares none.
-        group = record.attributes.message_group_id or record.message_id
+        group = message_group(record)
         async with self._locks[group]:
             loop = asyncio.get_running_loop()
             if group in self._failed_groups:

@@ -53,6 +53,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 
 from wab import aws, clock, lanes, media
 from wab.acceptance import PARKED_KEY, record_accepted
+from wab.batch import message_group
 from wab.broadcasts import match_broadcast_answers
 from wab.catalogue import REJECTION_CODES, Catalogue
 from wab.erasure import contact_erased
@@ -225,9 +226,9 @@ class Sender:
             return
         groups: set[str] = set()
         wanted: Counter[str] = Counter()
-        for record in records:
-            group = (record.get("attributes") or {}).get("MessageGroupId") or record.get("messageId", "")
-            request = _readable(record.get("body") or "")
+        for record in map(SQSRecord, records):
+            group = message_group(record)
+            request = _readable(record.body or "")
             if group in groups or request is None:
                 continue
             groups.add(group)
