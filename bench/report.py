@@ -1079,7 +1079,9 @@ def cold_findings(results: dict[str, Any]) -> str:
     lines.append(
         "- **Built only when needed.** Every model defers its validator to its first use, and an MO's message or a "
         "command is validated by the model of its own type, not by a union of all of them: a cold start builds the "
-        "validators of its own request only. The X-Ray SDK patches botocore at start and requests only where the "
+        "validators of its own request only. Each inbound message type's models are in a module of their own, "
+        "imported when the first message of the type arrives, so an MO's cold start creates the classes of its own "
+        "type only and a status callback's none. The X-Ray SDK patches botocore at start and requests only where the "
         "provider client is loaded. The handler modules import with the garbage collector off (nothing they create "
         "is garbage) and freeze what they built, so the first invocation's collections do not walk it."
     )

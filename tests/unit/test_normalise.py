@@ -2,13 +2,20 @@
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
+from typing import Literal
 
 import pytest
 from wab.api import http_status
 from wab.callbacks import parse_mo
 from wab.errors import InvalidPayload
-from wab.models.inbound import dump_message
+from wab.models.inbound import MESSAGE_MODELS, dump_message, model_for
+
+LAYER = Path(__file__).resolve().parents[2] / "layers" / "wab"
 
 CUSTOMER = "+64211234567"
 BUSINESS = "167141142137144145111111"
@@ -504,3 +511,34 @@ def test_invalid_base64_content_is_refused():
     with pytest.raises(InvalidPayload) as error:
         normalise("***not base64***", encoding="base64")
     assert error.value.message == "content is not valid base64"
+
+
+def test_every_documented_type_has_a_model_that_reads_that_type():
+    for kind in MESSAGE_MODELS:
+        model = model_for(kind)
+        assert model.model_fields["type"].annotation == Literal[kind], kind
+
+
+def test_a_callback_creates_the_models_of_its_own_message_type_only():
+    """Each type's models are created when a message of the type first arrives (a cold start makes no others)."""
+    loaded = "sorted(name for name in sys.modules if name.startswith('wab.models.inbound.'))"
+    code = (
+        "import json, sys\nfrom wab.callbacks import parse_mo\n"
+        f"before = {loaded}\n"
+        f"parse_mo(json.loads(sys.argv[1]))\nprint(json.dumps([before, {loaded}]))"
+    )
+    runs = {}
+    for kind, body in [("text", {"body": "hi"}), ("location", {"latitude": 1, "longitude": 2}), ("odd", None)]:
+        answer = subprocess.run(
+            [sys.executable, "-c", code, json.dumps(mo(message(kind, body)))],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(LAYER)},
+        )
+        runs[kind] = json.loads(answer.stdout)
+
+    changes = "wab.models.inbound.changes"  # edits and deletions are handled apart from the start
+    assert runs["text"] == [[changes], [changes, "wab.models.inbound.text"]]
+    assert runs["location"] == [[changes], [changes, "wab.models.inbound.location"]]
+    assert runs["odd"] == [[changes], [changes]]

@@ -14,14 +14,8 @@ from wab.errors import InvalidPayload
 from wab.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Choice, choice, keyword_set
 from wab.models.callbacks import DlrCallback, MoCallback
 from wab.models.events import ContactOptedIn, ContactOptedOut, MessageReceived, MessageStatusChanged
-from wab.models.inbound import (
-    EditMessage,
-    InboundBase,
-    RevokeMessage,
-    UntypedMessage,
-    typed_or_kept,
-    untyped,
-)
+from wab.models.inbound import InboundBase, UntypedMessage, typed_or_kept, untyped
+from wab.models.inbound.changes import EditMessage, RevokeMessage
 from wab.models.records import MessageRecord, StatusEntry
 from wab.models.types import canonical_number, contact_hash
 from wab.models.validation import describe

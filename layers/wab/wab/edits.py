@@ -23,7 +23,8 @@ from wab.clock import from_epoch_seconds, iso
 from wab.errors import InProgress, InvalidPayload
 from wab.models.callbacks import MoCallback
 from wab.models.events import EventDetail, MessageDeleted, MessageEdited, MessageReceived
-from wab.models.inbound import EditMessage, RevokeMessage, UntypedMessage, dump_message
+from wab.models.inbound import UntypedMessage, dump_message
+from wab.models.inbound.changes import EditMessage, RevokeMessage
 from wab.models.records import MessageRecord, PendingChange, StatusEntry, WhatsAppPointer
 from wab.models.types import canonical_number
 from wab.observability import logger

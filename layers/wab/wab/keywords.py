@@ -31,19 +31,12 @@ def keyword_set(configured: str) -> frozenset[str]:
 
 
 def choice(message: "InboundBase", opt_out: frozenset[str], opt_in: frozenset[str]) -> Choice | None:
-    """What the message asks for, if it is exactly a keyword (a text's body, or a quick-reply button's payload or,
-    without one, its text)."""
-    # Only the callbacks see inbound messages: every function's settings read this module's defaults, and should not
-    # import the inbound models for them.
-    from wab.models.inbound import ButtonMessage, TextMessage
-
-    if isinstance(message, TextMessage):
-        said = message.text.body
-    elif isinstance(message, ButtonMessage):
-        said = message.button.payload or message.button.text
-    else:
+    """What the message asks for, if it is exactly a keyword (`keyword_text`: a text's body, or a quick-reply button's
+    payload or, without one, its text)."""
+    said = message.keyword_text()
+    if said is None:
         return None
-    words = normalise(said or "")
+    words = normalise(said)
     if words in opt_out:
         return "opt_out"
     if words in opt_in:
