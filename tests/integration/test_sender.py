@@ -491,6 +491,41 @@ def test_an_invalid_command_is_reported_without_calling_the_provider_and_is_not_
     )
 
 
+def test_a_request_that_crashes_the_intake_holds_up_only_itself_and_is_dead_lettered_reported(
+    sender, provider, monkeypatch
+):
+    """The bus puts every request in one message group: a request the intake crashes on must neither take the
+    requests before it down with it nor hold up those behind it for longer than its crashes allow."""
+    from wab import intake
+
+    def parse(body: str) -> Any:
+        if "poison" in body:
+            raise TypeError("a bug met on this request")
+        return real_parse(body)
+
+    real_parse = intake.parse_delivery
+    monkeypatch.setattr(intake, "parse_delivery", parse)
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    sender.put(text_command(destination="12345"), text_command(reference="poison"), text_command(reference="after"))
+
+    [answer] = sender.route()
+    assert len(answer["batchItemFailures"]) == 2  # the crashing request and the one behind it
+    [invalid] = details(sender.published(), "WhatsApp Message Failed")
+    assert invalid["error"]["code"] == "invalid_command"  # reported at once, not retried with the crash
+
+    for _ in range(4):  # the first receive's crash is not counted; three more are the limit
+        sender.time_passes()
+        sender.route()
+    sender.time_passes()
+    sender.run_until_empty()
+
+    [unprocessable] = details(sender.published(), "WhatsApp Message Failed")
+    assert unprocessable == {"error": {"code": "unprocessable", "message": unprocessable["error"]["message"]}}
+    [dead] = sender.dead_letters()
+    assert json.loads(dead["Body"])["reference"] == "poison"
+    assert [request_json(call)["reference"] for call in provider.calls] == ["after"]
+
+
 def test_a_body_that_is_not_json_is_reported_too(sender, provider):
     sender.put("this is not a command")
 

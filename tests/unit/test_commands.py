@@ -1,5 +1,6 @@
 """Send commands: every message type the provider takes, both envelopes, and invalid commands with clear reasons."""
 
+import contextlib
 import json
 from decimal import Decimal
 from typing import Any
@@ -593,3 +594,45 @@ def test_a_failure_report_never_echoes_a_huge_key_or_message():
     with pytest.raises(InvalidCommand) as refused:
         parse_command(json.dumps({"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, huge: 1}))
     assert len(refused.value.message) <= 1000 and "kkkk…" in refused.value.message
+
+
+def _positions(value: Any, path: tuple = ()) -> Any:
+    """Every path to a value inside `value` (dict keys and list indexes)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield (*path, key)
+            yield from _positions(inner, (*path, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield (*path, index)
+            yield from _positions(inner, (*path, index))
+
+
+def _replaced(value: Any, path: tuple, new: Any) -> Any:
+    if not path:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[path[0]] = _replaced(value[path[0]], path[1:], new)
+    return copy
+
+
+ENVELOPED = [
+    {"detail-type": "WhatsApp Send Requested", "detail": {"destination": CUSTOMER, "type": kind, **body}}
+    for kind, body in VALID_MESSAGES.items()
+] + [
+    {"command": "broadcast", "destination": [CUSTOMER], "type": "text", "text": {"body": "hi"}, "priority": "bulk"},
+    {"command": "media_upload", "bucket": "b", "key": "k", "source": "+6421000000"},
+    {"command": "erase_contact", "contact": CUSTOMER},
+    {"detail-type": "WhatsApp Send Requested", "detail": {"command": "send", "destination": CUSTOMER, "type": "text"}},
+]
+
+
+@pytest.mark.parametrize("body", ENVELOPED, ids=lambda body: str(body.get("detail-type") or body.get("command")))
+def test_any_value_of_the_wrong_shape_is_an_invalid_command_never_a_crash(body):
+    """A list or an object where a name is expected (unhashable, so never a lookup key) is refused like any other
+    invalid value: a request that crashed the intake would hold up every request behind it."""
+    body = jsoncodec.decode(jsoncodec.encode(body))
+    for path in [(), *_positions(body)]:
+        for odd in (["text"], {"type": "text"}, [], None, 10**30):
+            with contextlib.suppress(InvalidCommand):  # anything else fails the test
+                parse(jsoncodec.encode(_replaced(body, path, odd)))

@@ -20,6 +20,8 @@ Powertools' FIFO batch processor handles one record at a time; sending a whole b
 what keeps a single message group fast, so the batch is handled here as a whole.
 """
 
+import traceback
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -37,7 +39,7 @@ from wab.models.commands import (
     MessageCommand,
     parse_delivery,
 )
-from wab.models.events import EventDetail, MessageFailed
+from wab.models.events import EventDetail, FailureReason, MessageFailed
 from wab.observability import count, logger
 from wab.outcomes import Failure, count_failures, failed_event, invalid_command_event, window_exceeded
 from wab.publisher import EventPublisher
@@ -82,11 +84,20 @@ class Intake:
         reports: list[EventDetail] = []
         failed_from: int | None = None
         error: Exception | None = None
+        crashed: str | None = None
         for index, record in enumerate(records):
             try:
                 entries, report = self._route(record)
             except GatewayError as exc:
                 failed_from, error = index, exc
+                break
+            except Exception as exc:  # a bug met on this request: the ones before it still go, it is retried
+                failed_from, error, crashed = index, exc, record.message_id
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                logger.error(  # the type and place only: an exception's text may hold the request's content
+                    "request crashed the intake",
+                    extra={"error": type(exc).__name__, "at": f"{Path(where.filename).name}:{where.lineno}"},
+                )
                 break
             routed.append((record, entries))
             reports.extend(report)
@@ -105,7 +116,7 @@ class Intake:
             error = DependencyFailed("SQS did not take a lane message")
         if failed_from is None:
             return []
-        return self._retry_later(records[failed_from:], error)
+        return self._retry_later(records[failed_from:], error, crashed=crashed)
 
     def _route(self, record: SQSRecord) -> tuple[list[Entry], list[EventDetail]]:
         """The lane messages of one request, or the failure report that ends it."""
@@ -163,21 +174,26 @@ class Intake:
         """A request that crashed the intake `CRASH_LIMIT` times goes to the dead-letter queue, reported first."""
         self.dead_letters.put(record.body, queue=QUEUE, message_id=record.message_id, reason="unprocessable")
         logger.error("request moved to the dead-letter queue after repeated crashes", extra={"queue": QUEUE})
-        try:
-            delivery = parse_delivery(record.body)
-            command = delivery.command
-        except InvalidCommand as invalid:
-            self._tell(invalid.task_token, invalid.code, invalid.message)
-            return invalid_command_event(invalid)
         failure = Failure(
             code="unprocessable",
             message="the gateway failed on this command repeatedly; it is in the dead-letter queue",
         )
+        try:
+            command = parse_delivery(record.body).command
+        except InvalidCommand as invalid:
+            self._tell(invalid.task_token, invalid.code, invalid.message)
+            return invalid_command_event(invalid)
+        except Exception:  # what crashed may be reading it: it is reported all the same, naming nothing
+            return MessageFailed(error=FailureReason(code=failure.code, message=failure.message))
         self._tell(getattr(command, "task_token", None), failure.code, failure.message)
         return failed_event(command, failure)
 
-    def _retry_later(self, records: list[SQSRecord], error: Exception | None) -> list[str]:
-        """Put these records back with backoff; give up on those whose retry window has passed (reported)."""
+    def _retry_later(
+        self, records: list[SQSRecord], error: Exception | None, *, crashed: str | None = None
+    ) -> list[str]:
+        """Put these records back with backoff; give up on those whose retry window has passed (reported). The record
+        that `crashed` keeps its receive counted as a crash, so that one which always does reaches the dead-letter
+        queue after `CRASH_LIMIT` receives instead of holding up its message group for the whole retry window."""
         receive_count = int(records[0].attributes.approximate_receive_count or 1)
         delay = self.retry.delay(receive_count, getattr(error, "retry_after", None))
         reason = error.code if isinstance(error, GatewayError) else "unexpected"
@@ -189,7 +205,7 @@ class Intake:
                 continue
             retried.append(record)
             try:
-                if int(record.attributes.approximate_receive_count or 1) > 1:
+                if int(record.attributes.approximate_receive_count or 1) > 1 and record.message_id != crashed:
                     self.attempts.conclude(QUEUE, record.message_id)
                 self.postpone(record.receipt_handle, delay)
             except DependencyFailed:

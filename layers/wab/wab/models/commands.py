@@ -397,7 +397,7 @@ CONTENT_KEYS = ("type", *MESSAGE_TYPES)
 
 def _content_type(value: Any) -> str | None:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in CONTENT_MODELS else None
+    return kind if isinstance(kind, str) and kind in CONTENT_MODELS else None
 
 
 if TYPE_CHECKING:
@@ -603,7 +603,7 @@ class CatalogueUpdateCommand(StrictModel):
 
 def _command_kind(value: dict[str, Any]) -> str | None:
     if "command" in value:
-        return value["command"] if value["command"] in COMMAND_KINDS else None
+        return value["command"] if isinstance(value["command"], str) and value["command"] in COMMAND_KINDS else None
     if "bucket" in value and "key" in value:
         return "media_upload"
     if isinstance(value.get("destination", value.get("to")), list):
@@ -686,14 +686,14 @@ def _unwrap_envelope(payload: dict[str, Any]) -> dict[str, Any]:
     if "detail-type" not in payload or "detail" not in payload:
         return payload
     detail_type, detail = payload["detail-type"], payload["detail"]
-    if detail_type not in DETAIL_TYPES:
+    if not isinstance(detail_type, str) or detail_type not in DETAIL_TYPES:
         raise InvalidCommand(f"detail-type {str(detail_type)[:100]!r} is not a command the sender takes")
     if not isinstance(detail, dict):
         raise InvalidCommand("detail must be a JSON object")
     kind = DETAIL_TYPES[detail_type]
     if detail.get("command", kind) != kind:
         raise InvalidCommand(
-            f"detail.command {detail['command']!r} contradicts detail-type {detail_type!r}", **_hints(detail)
+            f"detail.command {str(detail['command'])[:100]!r} contradicts detail-type {detail_type!r}", **_hints(detail)
         )
     return {**detail, "command": kind}
 
@@ -710,7 +710,7 @@ def _hints(payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "reference": reference if isinstance(reference, str) and len(reference) <= 256 else None,
         "destination": destination if isinstance(destination, str) and len(destination) <= 32 else None,
-        "command": command if command in COMMAND_KINDS else None,
+        "command": command if isinstance(command, str) and command in COMMAND_KINDS else None,
         # A task waiting on a command that can never be done is told so (`wab.waits`), if its token can be a token.
         "task_token": token if isinstance(token, str) and 0 < len(token) <= MAX_TASK_TOKEN else None,
     }
