@@ -58,8 +58,9 @@ snapstart.on_restore(store.cache_clear, summaries.cache_clear, provider_for.cach
 
 @app.get("/messages/<message_id>")
 def get_message(message_id: str) -> dict:
+    records.refuse_unknown(query(), set())
     deadline = time.monotonic() + app.lambda_context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS
-    return records.get_record(store(), message_id, provider(), deadline=deadline)
+    return records.get_record(store(), decoded("message_id", message_id), provider(), deadline=deadline)
 
 
 @app.get("/references/<reference>/messages")
@@ -69,7 +70,7 @@ def list_by_reference(reference: str) -> dict:
 
 @app.get("/references/<reference>/summary")
 def reference_summary(reference: str) -> dict:
-    return records.summary(summaries(), decoded("reference", reference))
+    return records.summary(summaries(), decoded("reference", reference), query())
 
 
 @app.get("/contacts/<number>/messages")

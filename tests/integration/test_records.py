@@ -28,11 +28,9 @@ def get(aws):
     messages.store.cache_clear()
 
     def get(path: str, query: dict[str, str] | None = None) -> tuple[int, Any]:
-        parts = path.split("/")
-        if parts[1] == "messages":
-            parameters = {"message_id": parts[2]}
-        else:  # /references/{reference}/messages, /contacts/{number}/messages: API Gateway decodes the value
-            parameters = {"reference" if parts[1] == "references" else "number": unquote(parts[2])}
+        parts = path.split("/")  # API Gateway decodes a path parameter; the resolver matches the raw path
+        name = {"messages": "message_id", "references": "reference", "contacts": "number"}[parts[1]]
+        parameters = {name: unquote(parts[2])}
         event = http_event("GET", path, query=query, path_parameters=parameters)
         response = messages.lambda_handler(event, LambdaContext())
         return response["statusCode"], answer_json(response)
@@ -100,6 +98,15 @@ def test_an_id_that_cannot_be_a_message_id_is_a_400(get, bad_id):
     assert (status, answer["error"]) == (400, "invalid_id")
 
 
+def test_an_id_is_found_however_the_caller_encoded_it(deliver, get):
+    callback = {**inbound(1), "id": "PLUS+1=:a"}
+    deliver("mo", callback)
+
+    for path in ("/messages/PLUS+1=:a", "/messages/PLUS%2B1%3D%3Aa"):
+        status, record = get(path)
+        assert (status, record["id"]) == (200, "PLUS+1=:a")
+
+
 def test_listing_by_contact_is_newest_first_and_paged(deliver, get):
     for number in range(1, 6):
         deliver("mo", inbound(number))
@@ -156,9 +163,11 @@ def test_listing_by_reference(aws, get):
         ("/contacts/+64211234567/messages", {"sort": "asc"}, "invalid_query"),
         ("/references/campaign-9/messages", {"contact": "+64211234567"}, "invalid_query"),
         ("/references/" + "r" * 257 + "/messages", {}, "invalid_query"),
+        ("/references/campaign-9/summary", {"limit": "5"}, "invalid_query"),  # a parameter no route here takes
+        ("/messages/b95fc11e-37f0-4770-a082-6ea22d4c4d12", {"fields": "id"}, "invalid_query"),
     ],
 )
-def test_bad_listing_requests_are_a_400(get, path, query, error):
+def test_bad_record_requests_are_a_400(get, path, query, error):
     status, answer = get(path, query)
     assert (status, answer["error"]) == (400, error)
 

@@ -98,9 +98,10 @@ def list_by_reference(store: MessageStore, reference: str, query: dict[str, str]
     return _page(store, listing.list_by_reference, valid_reference(reference), query)
 
 
-def summary(counters: Counters, reference: str) -> dict[str, Any]:
+def summary(counters: Counters, reference: str, query: dict[str, str]) -> dict[str, Any]:
     """`GET /references/{reference}/summary`: the campaign's counts by status and failure code (`wab.summary`); all
-    zero for a reference nothing was sent under."""
+    zero for a reference nothing was sent under. It takes no query parameters."""
+    refuse_unknown(query, set())
     return counters.read(valid_reference(reference)).model_dump(mode="json")
 
 
@@ -123,11 +124,15 @@ def list_by_contact(store: MessageStore, number: str, query: dict[str, str]) -> 
 
 def _page(store: MessageStore, lister: listing.Lister, key: str, query: dict[str, str]) -> dict[str, Any]:
     """`limit` (1-100) and the `cursor` of the previous page; nothing else."""
-    unknown = set(query) - {"limit", "cursor"}
-    if unknown:
-        raise InvalidPayload(f"unknown query parameters: {', '.join(sorted(unknown))}", code="invalid_query")
+    refuse_unknown(query, {"limit", "cursor"})
     records, cursor = lister(store, key, limit=_limit(query.get("limit")), cursor=query.get("cursor"))
     return {"items": [record.public_view() for record in records], "next_cursor": cursor}
+
+
+def refuse_unknown(query: dict[str, str], known: set[str]) -> None:
+    """A query parameter a route does not take is a mistake worth telling, not something to ignore."""
+    if unknown := set(query) - known:
+        raise InvalidPayload(f"unknown query parameters: {', '.join(sorted(unknown))}", code="invalid_query")
 
 
 def _limit(raw: str | None) -> int:
