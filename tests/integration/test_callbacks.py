@@ -598,6 +598,26 @@ def test_a_dlr_for_an_inbound_message_is_refused_and_changes_nothing(aws, post):
     assert aws.published() == []
 
 
+@pytest.mark.parametrize("first", ["sent", "dlr"])
+@pytest.mark.parametrize(
+    "content", [{}, {"type": "edit", "edit": {"original_message_id": "wamid.X"}}], ids=["message", "edit"]
+)
+def test_an_mo_whose_id_names_a_sent_message_is_refused_and_changes_nothing(aws, post, sent, first, content):
+    """Answering 200 while storing nothing would lose the customer's message unseen."""
+    if first == "sent":
+        sent(MT_ID)
+    else:  # a DLR before its send: the provisional record of a message the gateway sent
+        assert post("dlr", dlr("sent"))[0] == 200
+    aws.published()
+    before = aws.item(f"MSG#{MT_ID}")
+
+    got, answer, _ = post("mo", mo_body(message_id=MT_ID, **content))
+
+    assert (got, answer["error"]) == (409, "not_inbound")
+    assert aws.item(f"MSG#{MT_ID}") == before
+    assert aws.published() == []
+
+
 def test_accepted_to_accepted_is_not_a_status_change(aws, post, sent):
     assert post("dlr", dlr("accepted", message_id=MO_ID[:-1] + "9"))[0] == 200  # unknown id: provisional
     assert aws.published() == []

@@ -15,6 +15,7 @@ STATUS_BY_CODE = {
     "invalid_query": 400,
     "invalid_cursor": 400,
     "not_outbound": 409,
+    "not_inbound": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
 }

@@ -23,7 +23,7 @@ from wab.optouts import OptOuts
 from wab.outbox import Change, Pending, commit, deliver, release
 from wab.parking import Parking, entries_of
 from wab.publisher import EventPublisher
-from wab.received import RECEIVED_KEY, fitted, inbound_record
+from wab.received import RECEIVED_KEY, already_received, fitted, inbound_record
 from wab.replywaits import awaited
 from wab.status import is_known, moves_forward
 from wab.store import MessageStore
@@ -133,7 +133,7 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     contact = canonical_number(callback.source)
 
     def evolve(current: MessageRecord | None) -> Change | None:
-        if current is not None:
+        if already_received(current):
             return None
         stamp = iso(now)
         record = inbound_record(

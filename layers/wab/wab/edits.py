@@ -29,7 +29,7 @@ from wab.models.records import MessageRecord, PendingChange, StatusEntry, WhatsA
 from wab.models.types import canonical_number
 from wab.observability import logger
 from wab.outbox import Change, Outgoing, Pending, commit, deliver, fits, release
-from wab.received import RECEIVED_KEY, apply_changes, fitted, inbound_record
+from wab.received import RECEIVED_KEY, already_received, apply_changes, fitted, inbound_record
 from wab.store import MessageStore, PointerConflict
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
         )
 
     def evolve(current: MessageRecord | None) -> Change | None:
-        if current is not None:
+        if already_received(current):
             return None
         record = inbound_record(
             callback,

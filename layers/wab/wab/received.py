@@ -23,6 +23,18 @@ MAX_CONTENT_VERSIONS = 16  # earlier contents kept per message: the first one an
 MAX_CHANGES_APPLIED = 64  # ids of the edits and deletions applied, remembered so that a retry applies none twice
 
 
+def already_received(current: MessageRecord | None) -> bool:
+    """Whether an inbound message's record is already stored (its callback came again). An id that names a message the
+    gateway sent is refused (`not_inbound`): storing nothing while answering 200 would lose the message unseen."""
+    if current is None:
+        return False
+    if current.direction != "MO":
+        raise InvalidPayload(
+            "this id names a sent message; an inbound message needs an id of its own", code="not_inbound"
+        )
+    return True
+
+
 def fitted(record: MessageRecord, key: str, event: Callable[[MessageRecord], EventDetail]) -> Change:
     """The record with its event under `key`, made to fit DynamoDB's item and EventBridge's entry sizes.
 
