@@ -137,7 +137,16 @@ def test_a_deletion_removes_the_content_keeps_the_fact_and_is_published_once(aws
 def test_an_edit_after_the_deletion_brings_no_content_back(aws, deliver):
     deliver(original(), revoke(), edit(timestamp=1795600060))
     assert_withdrawn(aws)
-    assert sorted(by_type(aws.published())) == [DELETED, EDITED, RECEIVED]
+    events = by_type(aws.published())
+    assert sorted(events) == [DELETED, EDITED, RECEIVED]
+    [edited] = events[EDITED]  # the edit is told, not what it said: the customer withdrew the message
+    assert (edited["message_id"], edited["content"], edited.get("text")) == (ORIGINAL_ID, {}, None)
+
+
+def test_an_edit_after_a_deletion_that_came_first_brings_no_content_back_either(aws, deliver):
+    deliver(revoke(), edit(timestamp=1795600060))
+    [edited] = by_type(aws.published())[EDITED]
+    assert (edited["content"], edited.get("text")) == ({}, None)
 
 
 def test_edits_out_of_order_end_with_the_latest_content(aws, deliver):

@@ -82,6 +82,8 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
         change = PendingChange(kind="revoke", change_id=callback.id, at=at, contact=contact)
     pointer = store.get_pointer(target)
     original_id = pointer.record_id if pointer else None
+    if change.kind == "edit" and withdrawn(store, pointer):
+        change.content = change.text = None  # a deletion stands: the edit's event names the edit, not its content
 
     def event() -> EventDetail:
         if change.kind == "edit":
@@ -131,6 +133,16 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
         raise
     deliver(store, handling.publisher, [own, *applied])
     return key in own.keys
+
+
+def withdrawn(store: MessageStore, pointer: WhatsAppPointer | None) -> bool:
+    """Whether the customer has already deleted the message the pointer names (received, or still to come)."""
+    if pointer is None:
+        return False
+    if any(pending.kind == "revoke" for pending in pointer.pending):
+        return True
+    original = store.get(pointer.record_id) if pointer.record_id else None
+    return original is not None and original.deleted_at is not None
 
 
 def apply_or_keep(
