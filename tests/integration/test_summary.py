@@ -72,6 +72,34 @@ def test_a_broadcasts_summary_counts_each_recipient_once_whatever_the_callbacks_
     assert answer["first_at"] <= answer["last_at"]
 
 
+@pytest.mark.parametrize(
+    "reports, counted",
+    [
+        (["received", "sent"], {"sent": 1, "received": 1, "read": 0, "rejected": 0}),
+        (["read"], {"sent": 1, "received": 1, "read": 1, "rejected": 0}),
+        (["rejected"], {"sent": 0, "received": 0, "read": 0, "rejected": 1}),
+    ],
+)
+def test_statuses_reported_before_the_send_was_recorded_count_with_its_acceptance(
+    sender, provider, post, summary, reports, counted
+):
+    """The provider may call back before the sender has written the record: those reports carry no reference."""
+    from tests.integration.conftest import MESSAGE_ID
+    from tests.integration.test_sender import text_command
+
+    for value in reports:
+        status(post, MESSAGE_ID, value)
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    sender.put(text_command(reference="early-reports"))
+    sender.run_until_empty()
+    status(post, MESSAGE_ID, "read")  # and a report after it counts from where the message was
+
+    _, answer = summary("early-reports")
+
+    after = {"sent": 1, "received": 1, "read": 1} if "rejected" not in reports else {}
+    assert {key: answer[key] for key in ("accepted", *counted)} == {"accepted": 1, **counted, **after}
+
+
 def test_a_broadcast_refused_as_a_whole_counts_every_recipient(sender, summary):
     sender.configure(TEMPLATE_POLICY="enforce")
     sender.put({"command": "update_catalogue", "templates": [{"name": "x", "language": "en", "category": "utility"}]})

@@ -120,6 +120,7 @@ def accept(
         source=source,
         type=command.message.type,
         idempotency_key=command.idempotency_key,
+        status=record.status if record.status != "accepted" else None,
     )
     events: dict[str, Outgoing] = {ACCEPTED_KEY: event}
     if isinstance(command, SendCommand) and (request := command.wait) is not None:

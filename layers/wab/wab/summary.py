@@ -65,14 +65,11 @@ def increments(detail_type: str, detail: Mapping[str, Any]) -> tuple[str, int, C
     counts: Counter[str] = Counter()
     if detail_type == MessageAccepted.detail_type:
         counts["accepted"] = 1
+        # Statuses reported before the send was recorded went out without its reference: they count with it here.
+        counts.update(moved(detail.get("status") or "accepted", "accepted"))
         shard_key = detail["message_id"]
     elif detail_type == MessageStatusChanged.detail_type:
-        status, previous = detail["status"], detail.get("previous_status") or "accepted"
-        if status in FINAL_FAILURES:
-            counts[status] = 1
-        elif status in REACHED:
-            before = RANK.get(previous, 0) if previous not in FINAL_FAILURES else RANK[status]
-            counts.update(each for each in REACHED if before < RANK[each] <= RANK[status])
+        counts.update(moved(detail["status"], detail.get("previous_status") or "accepted"))
         shard_key = detail["message_id"]
     elif detail_type == MessageFailed.detail_type:
         code = detail["error"]["code"]
@@ -81,6 +78,16 @@ def increments(detail_type: str, detail: Mapping[str, Any]) -> tuple[str, int, C
     else:
         return None
     return (reference, shard_of(shard_key), counts) if counts else None
+
+
+def moved(status: str, previous: str) -> Counter[str]:
+    """What a move from `previous` to `status` adds: a final failure, or every status reached on the way."""
+    if status in FINAL_FAILURES:
+        return Counter({status: 1})
+    if status not in REACHED:
+        return Counter()
+    before = RANK.get(previous, 0) if previous not in FINAL_FAILURES else RANK[status]
+    return Counter(each for each in REACHED if before < RANK[each] <= RANK[status])
 
 
 class Counters:

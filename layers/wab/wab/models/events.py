@@ -99,6 +99,9 @@ class MessageAccepted(EventDetail):
     source: str
     type: str
     idempotency_key: str | None = None
+    # Set when delivery reports came before the send was recorded (they carried no reference): the status they had
+    # already moved the message to, which the campaign's counters take with the acceptance.
+    status: str | None = None
     repeat: bool | None = None  # true: a repeat of a command already done; this is that command's outcome again
 
 
