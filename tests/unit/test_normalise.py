@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from wab import jsoncodec
 from wab.api import http_status
 from wab.callbacks import parse_mo
 from wab.errors import InvalidPayload
@@ -505,6 +506,27 @@ def test_a_callback_unusable_as_a_whole_is_refused_with_a_reason(payload, code, 
         parse_mo(payload)
     assert (error.value.code, http_status(error.value)) == (code, 422)
     assert reason in error.value.message
+
+
+@pytest.mark.parametrize("field", ["id", "source", "destination"])
+@pytest.mark.parametrize("number", ["12345", "12345678901234567890123", "1e400"])
+def test_an_id_or_number_sent_as_a_json_number_is_refused_however_large(field, number):
+    """The codec keeps a number too large for DynamoDB or EventBridge as its text; a field that must be a string
+    still sees a number in it."""
+    body = jsoncodec.encode(mo({})).replace(json.dumps(mo({})[field]), number, 1)
+    with pytest.raises(InvalidPayload) as error:
+        parse_mo(jsoncodec.decode(body))
+    assert error.value.message == f"{field}: Input should be a valid string"
+
+
+def test_a_dlr_s_numeric_detail_is_its_text_however_large():
+    from wab.callbacks import validate
+    from wab.models.callbacks import DlrCallback
+
+    decoded = jsoncodec.decode('{"id": "a1", "status": "failed", "detail": 123456789012345678901234}')
+    assert validate(DlrCallback, decoded).detail == "123456789012345678901234"
+    with pytest.raises(InvalidPayload):
+        validate(DlrCallback, jsoncodec.decode('{"id": 123456789012345678901234, "status": "sent"}'))
 
 
 def test_invalid_base64_content_is_refused():

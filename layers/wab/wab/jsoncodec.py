@@ -43,19 +43,25 @@ def decode(raw: bytes | str, *, what: str = "body") -> Any:
     return value
 
 
+class NumberText(str):
+    """A JSON number kept as its text: still a number to a model that asks for a string (`wab.models.types`)."""
+
+    __slots__ = ()
+
+
 def _number(text: str) -> Decimal | str:
     """A JSON number with a fraction or exponent: a Decimal when DynamoDB can hold it exactly, else its text."""
     number = Decimal(text)
-    return number if storable(number) else text
+    return number if storable(number) else NumberText(text)
 
 
 def _integer(text: str) -> int | str:
     """A JSON integer: an int when both EventBridge (64 bits) and DynamoDB can take it, else its text. The text's
     length is checked first, so a 10,000-digit integer is never converted (Python refuses those anyway)."""
     if len(text.lstrip("-")) > 19:
-        return text
+        return NumberText(text)
     number = int(text)
-    return number if number in INT64 else text
+    return number if number in INT64 else NumberText(text)
 
 
 def storable(number: Decimal) -> bool:

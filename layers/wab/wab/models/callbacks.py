@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, StringConstraints, field_validator
 
+from wab.jsoncodec import NumberText
 from wab.models.types import OpenModel, PhoneNumber, ProviderId, Reference, ShortText
 
 Status = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]{1,32}$")]
@@ -41,4 +42,6 @@ class DlrCallback(OpenModel):
     @field_validator("detail", mode="before")
     @classmethod
     def detail_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        """A provider's numeric error code is its detail, as text (however many digits it has)."""
+        numeric = (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, NumberText)
+        return str(value) if numeric else value

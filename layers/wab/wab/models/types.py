@@ -2,17 +2,30 @@
 
 import hashlib
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic_core import PydanticCustomError
 
+from wab.jsoncodec import NumberText
+
+
+def _text_not_number(value: Any) -> Any:
+    """A number too large for a JSON integer the codec takes (kept as its text, `NumberText`) is still a number: a
+    field that must be a string refuses it as it refuses any other number."""
+    if isinstance(value, NumberText):
+        raise PydanticCustomError("string_type", "Input should be a valid string")
+    return value
+
+
+_NO_NUMBERS = BeforeValidator(_text_not_number)
 # Provider ids are UUIDs; WhatsApp ids look like "wamid.HBgL…=". Both fit a bounded, URL- and key-safe alphabet.
 PROVIDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:=+-]{0,199}$"
-ProviderId = Annotated[str, StringConstraints(pattern=PROVIDER_ID_PATTERN)]
+ProviderId = Annotated[str, StringConstraints(pattern=PROVIDER_ID_PATTERN), _NO_NUMBERS]
 # Business numbers can be long digit strings ("167141142137144145111111"); customers are E.164 with or without "+".
-PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{1,32}$")]
-Reference = Annotated[str, StringConstraints(max_length=256)]
-ShortText = Annotated[str, StringConstraints(max_length=1024)]
+PhoneNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{1,32}$"), _NO_NUMBERS]
+Reference = Annotated[str, StringConstraints(max_length=256), _NO_NUMBERS]
+ShortText = Annotated[str, StringConstraints(max_length=1024), _NO_NUMBERS]
 
 
 class Model(BaseModel):
