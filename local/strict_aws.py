@@ -2,8 +2,8 @@
 
 Installed on boto3's default session (which the handlers' clients come from) by the integration tests and the local
 stack. Each check raises the ClientError the real service answers with:
-- DynamoDB: a map with an empty key ("" is not a valid attribute name), a number beyond 38 digits of precision, more
-  than 32 levels of nesting;
+- DynamoDB: a map with an empty key ("" is not a valid attribute name) or one of 64 KB or more, a number beyond 38
+  digits of precision, more than 32 levels of nesting;
 - EventBridge PutEvents: a detail that is not a JSON object, or that holds an integer outside 64 bits;
 - Step Functions SendTaskSuccess / SendTaskFailure: an output that is not JSON or is over 256 KiB (`InvalidOutput`),
   an error over 256 characters or a cause over 32,768 (botocore checks only the lower bounds).
@@ -18,6 +18,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 MAX_NESTING = 32
+MAX_NAME_BYTES = 64 * 1024  # an attribute name, a map's keys included, must be shorter
 MAX_NUMBER_DIGITS = 38
 INT64 = range(-(2**63), 2**63)
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
@@ -84,6 +85,13 @@ def _check_value(operation: str, where: str, value: Any, *, depth: int) -> None:
                 operation,
                 "ValidationException",
                 f"One or more parameter values are not valid. The map at {where} has an empty attribute name",
+            )
+        if any(len(name.encode("utf-8")) >= MAX_NAME_BYTES for name in content):
+            raise _refuse(
+                operation,
+                "ValidationException",
+                f"One or more parameter values are not valid. The map at {where} has an attribute name of 64 KB "
+                "or more",
             )
         for name, child in content.items():
             _check_value(operation, f"{where}.{name}", child, depth=depth + 1)

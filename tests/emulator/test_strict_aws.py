@@ -33,6 +33,7 @@ def clients() -> Iterator[tuple[Any, Any]]:
     [
         ({"M": {"": {"S": "x"}}}, "empty attribute name"),
         ({"L": [{"M": {"ok": {"M": {"": {"N": "1"}}}}}]}, "empty attribute name"),
+        ({"M": {"k" * 65536: {"S": "x"}}}, "attribute name of 64 KB or more"),
         ({"N": "1" * 39}, "38 significant digits"),
         ({"NS": ["1", "2" * 40]}, "38 significant digits"),
     ],

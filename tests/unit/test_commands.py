@@ -636,3 +636,18 @@ def test_any_value_of_the_wrong_shape_is_an_invalid_command_never_a_crash(body):
         for odd in (["text"], {"type": "text"}, [], None, 10**30):
             with contextlib.suppress(InvalidCommand):  # anything else fails the test
                 parse(jsoncodec.encode(_replaced(body, path, odd)))
+
+
+@pytest.mark.parametrize("key", ["", "k" * 65536])
+@pytest.mark.parametrize("where", ["parameter", "component"])
+def test_a_key_dynamodb_cannot_store_is_refused_before_the_message_is_sent(key, where):
+    """The objects that take a caller's own keys (a template's components and parameters, contact cards, headers)
+    end up in the record; a key DynamoDB refuses would fail the write after the provider had sent the message."""
+    component = {"type": "body", "parameters": [{"type": "text", "text": "a"}]}
+    (component["parameters"][0] if where == "parameter" else component)[key] = 1
+    body = {"destination": CUSTOMER, "type": "template", "reference": "r-1"}
+    body["template"] = {"name": "t", "language": {"code": "en"}, "components": [component]}
+
+    invalid = refusal(body)
+    assert invalid.message == "command: has a key DynamoDB cannot store (empty, or of 64 KB or more)"
+    assert invalid.reference == "r-1"

@@ -34,6 +34,7 @@ def test_numbers_dynamodb_or_eventbridge_cannot_take_are_found_anywhere():
     assert limits.has_unstorable_number({"price": Decimal("1.234567890123456789012345678901234567891")})
 
 
-def test_empty_keys_are_found_anywhere():
-    assert not limits.has_empty_key({"a": [{"b": ""}], "c": " "})
-    assert limits.has_empty_key({"a": [{"b": {"": 1}}]})
+def test_keys_dynamodb_refuses_are_found_anywhere():
+    assert not limits.has_unstorable_key({"a": [{"b": ""}], "c": " ", "é" * 32767: 1})
+    assert limits.has_unstorable_key({"a": [{"b": {"": 1}}]})
+    assert limits.has_unstorable_key({"a": [{"é" * 32768: 1}]})  # 64 KB of UTF-8

@@ -299,7 +299,10 @@ def test_an_edit_whose_new_content_cannot_be_stored_as_it_is_keeps_it_whole():
         message("edit", {"original_message_id": "wamid.o", "message": {"type": "text", "text": {"body": "x"}, "": 1}})
     )
     kept = parsed.new_message()
-    assert (kept.type, kept.reason) == ("unsupported", "edit.message has an empty key, which DynamoDB cannot store")
+    assert (kept.type, kept.reason) == (
+        "unsupported",
+        "edit.message has a key DynamoDB cannot store (empty, or of 64 KB or more)",
+    )
     assert kept.as_content() == {"raw": '{"type":"text","text":{"body":"x"},"":1}'}
     item = {"product_retailer_id": "p", "quantity": "1e999", "item_price": 1, "currency": "NZD"}
     new = {"type": "order", "order": {"catalog_id": "c", "product_items": [item]}}
@@ -429,7 +432,14 @@ def b64(text: str) -> str:
         (message("text", {"body": {"$ne": ""}}), {}, "content.text.body", None),
         (message("image", {"caption": "no id"}), {}, "content.image.id: Field required", None),
         (message("reaction", {"emoji": "x"}), {}, "content.reaction.message_id: Field required", None),
-        (message("x" * 100_000, {"a": 1}), {}, "content.type: String should match pattern", None),
+        (message("x" * 100_000), {}, "content.type: String should match pattern", None),
+        # ...with an object under that type: kept as its JSON text, as DynamoDB cannot hold so long a key
+        (
+            message("x" * 70_000, {"a": 1}),
+            {},
+            "content has a key DynamoDB cannot store",
+            {"raw": jsoncodec.encode(message("x" * 70_000, {"a": 1}))},
+        ),
         (message("text", {"body": "hi"}, id="wamid with spaces"), {}, "content.id: String should match pattern", None),
         (
             '{"type": "text", "text": {"body": "a\\u0000b"}}',
@@ -440,8 +450,14 @@ def b64(text: str) -> str:
         (
             {"type": "text", "text": {"body": "hi", "": "empty key"}},
             {},
-            "content has an empty key, which DynamoDB cannot store",
+            "content has a key DynamoDB cannot store (empty, or of 64 KB or more)",
             {"raw": '{"type":"text","text":{"body":"hi","":"empty key"}}'},
+        ),
+        (
+            {"type": "text", "text": {"body": "hi"}, "k" * 65536: 1},
+            {},
+            "content has a key DynamoDB cannot store (empty, or of 64 KB or more)",
+            {"raw": '{"type":"text","text":{"body":"hi"},"' + "k" * 65536 + '":1}'},
         ),
     ],
 )
@@ -472,7 +488,7 @@ def test_an_empty_key_a_model_decodes_keeps_the_content_as_its_json_text():
     flow = {"type": "nfm_reply", "nfm_reply": {"name": "flow", "response_json": '{"": "empty key"}'}}
     content = message("interactive", flow)
     _, parsed, dumped = normalise(content)
-    assert parsed.reason == "content has an empty key, which DynamoDB cannot store"
+    assert parsed.reason == "content has a key DynamoDB cannot store (empty, or of 64 KB or more)"
     assert json.loads(dumped["raw"]) == content
 
 

@@ -14,6 +14,7 @@ from wab import jsoncodec
 MAX_ITEM_BYTES = 400_000  # DynamoDB's item size limit ("400 KB"; the service measures a little more), kept under it
 ITEM_MARGIN_BYTES = 4_000  # what a stored record may still grow by once written: versions, leases, a status or two
 ITEM_BUDGET = MAX_ITEM_BYTES - ITEM_MARGIN_BYTES
+MAX_NAME_BYTES = 64 * 1024  # an attribute name, a map's keys included, must be shorter (DynamoDB's naming rules)
 MAX_EVENT_BYTES = 256 * 1024  # EventBridge's PutEvents entry size limit
 EVENT_BUDGET = MAX_EVENT_BYTES - 1_024  # the detail's share: the entry's source, detail-type and bus name take the rest
 
@@ -35,13 +36,14 @@ def value_size(value: Any) -> int:
     return len(str(value).encode("utf-8"))
 
 
-def has_empty_key(value: Any) -> bool:
-    """Whether an object anywhere in `value` has the key "" (DynamoDB refuses a map with one)."""
+def has_unstorable_key(value: Any) -> bool:
+    """Whether an object anywhere in `value` has a key DynamoDB refuses as a map's attribute name: the empty one, or
+    one of `MAX_NAME_BYTES` or more."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if "" in item:
+            if any(not key or len(key.encode("utf-8")) >= MAX_NAME_BYTES for key in item):
                 return True
             stack.extend(item.values())
         elif isinstance(item, list):

@@ -37,6 +37,7 @@ from pydantic import (
 
 from wab import jsoncodec
 from wab.errors import InvalidCommand, InvalidPayload
+from wab.limits import has_unstorable_key
 from wab.models.catalogue import TemplateSpec
 from wab.models.types import OpenModel, PhoneNumber, Reference, StrictModel, dynamodb_number
 from wab.models.validation import describe
@@ -449,6 +450,14 @@ class MessageCommand(CommandBase):
         body = super().wire()
         body.update(body.pop("message"))
         return body
+
+    @model_validator(mode="after")
+    def keys_dynamodb_can_store(self) -> "MessageCommand":
+        """What a command says is stored (its record, a message parked for later): a key DynamoDB refuses, where
+        the objects take keys of the caller's, would fail only after the provider had sent the message."""
+        if has_unstorable_key(self.wire()):
+            raise ValueError("has a key DynamoDB cannot store (empty, or of 64 KB or more)")
+        return self
 
     def provider_body(self, destination: str | list[str], source: str) -> dict[str, Any]:
         """What the provider's send and broadcast calls take."""

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import Field, StringConstraints, ValidationError
 
 from wab.jsoncodec import encode
-from wab.limits import has_empty_key, has_unstorable_number
+from wab.limits import has_unstorable_key, has_unstorable_number
 from wab.models.types import OpenModel
 from wab.models.validation import describe
 
@@ -180,9 +180,10 @@ def known_type(message: InboundBase) -> str:
 
 def typed_or_kept(content: dict[str, Any], where: str = "content") -> InboundBase:
     """The message as the model of its type, or kept whole as an `UntypedMessage` with the reason when the models
-    cannot type it, or when what they make of it could not be stored: an empty key anywhere (kept as its JSON text),
-    or a number DynamoDB or EventBridge cannot take (the codec keeps such numbers as text, which a model may turn back
-    into a number: a price, an error code). `where` names the content in the reason."""
+    cannot type it, or when what they make of it could not be stored: a key DynamoDB refuses anywhere (empty, or too
+    long: kept as its JSON text), or a number DynamoDB or EventBridge cannot take (the codec keeps such numbers as
+    text, which a model may turn back into a number: a price, an error code). `where` names the content in the
+    reason."""
     message: InboundBase
     try:
         message = parse_message(content)
@@ -191,8 +192,8 @@ def typed_or_kept(content: dict[str, Any], where: str = "content") -> InboundBas
     else:
         if has_unstorable_number(message.as_content()):
             message = untyped(content, f"{where} has a number DynamoDB or EventBridge cannot take as a number")
-    if has_empty_key(message.as_content()):  # in the content, or in what a model decoded (a flow's response_json)
-        return untyped(encode(content), f"{where} has an empty key, which DynamoDB cannot store")
+    if has_unstorable_key(message.as_content()):  # in the content, or in what a model decoded (a flow's response_json)
+        return untyped(encode(content), f"{where} has a key DynamoDB cannot store (empty, or of 64 KB or more)")
     return message
 
 
