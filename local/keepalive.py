@@ -16,6 +16,9 @@ class KeepAliveHTTPServer(ThreadingHTTPServer):
     client's next request would otherwise outlive the server's shutdown."""
 
     allow_reuse_address = True
+    # The listen backlog: socketserver's default of 5 resets connections as soon as a few dozen clients arrive at
+    # once, which no API Gateway or function URL would do.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], handler: type) -> None:
         self._connections: set[socket.socket] = set()

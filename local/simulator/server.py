@@ -26,7 +26,6 @@ MAX_JSON_BYTES = 16 * 1024 * 1024
 
 class SimulatorServer(KeepAliveHTTPServer):
     daemon_threads = True
-    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], simulator: Simulator):
         self.simulator = simulator
