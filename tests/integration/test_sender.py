@@ -526,6 +526,34 @@ def test_a_request_that_crashes_the_intake_holds_up_only_itself_and_is_dead_lett
     assert [request_json(call)["reference"] for call in provider.calls] == ["after"]
 
 
+def test_a_command_the_sender_always_fails_on_is_dead_lettered_and_reported_not_retried_for_hours(
+    sender, provider, monkeypatch, caplog
+):
+    """A bug met on one command holds up its contact only until the crash limit, and its log line names the error's
+    type and place, never its text (which may hold the message)."""
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    real_handle = sender.module.sender().handle_body
+
+    def handle(body: str, **kwargs: Any) -> None:
+        if "poison" in body:
+            raise KeyError(f"{CUSTOMER}: the secret text")
+        real_handle(body, **kwargs)
+
+    monkeypatch.setattr(sender.module.sender(), "handle_body", handle)
+    sender.put(text_command(reference="poison", text={"body": "the secret text"}))
+    for _ in range(6):  # the first receive's crash is not counted; three more are the limit
+        if sender.visible():
+            sender.run()
+        sender.time_passes()
+
+    [failed] = details(sender.published(), "WhatsApp Message Failed")
+    assert (failed["reference"], failed["error"]["code"]) == ("poison", "unprocessable")
+    assert len(sender.dead_letters()) == 1
+    crashes = [record for record in caplog.records if "crashed the sender" in record.getMessage()]
+    assert crashes
+    assert all(CUSTOMER not in str(record.__dict__) and "secret" not in str(record.__dict__) for record in crashes)
+
+
 def test_a_body_that_is_not_json_is_reported_too(sender, provider):
     sender.put("this is not a command")
 

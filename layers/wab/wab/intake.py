@@ -20,8 +20,6 @@ Powertools' FIFO batch processor handles one record at a time; sending a whole b
 what keeps a single message group fast, so the batch is handled here as a whole.
 """
 
-import traceback
-from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -40,7 +38,7 @@ from wab.models.commands import (
     parse_delivery,
 )
 from wab.models.events import EventDetail, FailureReason, MessageFailed
-from wab.observability import count, logger
+from wab.observability import count, crash_details, logger
 from wab.outcomes import Failure, count_failures, failed_event, invalid_command_event, window_exceeded
 from wab.publisher import EventPublisher
 from wab.queues import DeadLetterQueue
@@ -93,11 +91,7 @@ class Intake:
                 break
             except Exception as exc:  # a bug met on this request: the ones before it still go, it is retried
                 failed_from, error, crashed = index, exc, record.message_id
-                where = traceback.extract_tb(exc.__traceback__)[-1]
-                logger.error(  # the type and place only: an exception's text may hold the request's content
-                    "request crashed the intake",
-                    extra={"error": type(exc).__name__, "at": f"{Path(where.filename).name}:{where.lineno}"},
-                )
+                logger.error("request crashed the intake", extra=crash_details(exc))
                 break
             routed.append((record, entries))
             reports.extend(report)

@@ -2,6 +2,8 @@
 namespace from POWERTOOLS_METRICS_NAMESPACE), and `count`, the one way the gateway counts things."""
 
 import threading
+import traceback
+from pathlib import Path
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -12,7 +14,16 @@ logger = Logger()
 # start); the provider client patches requests when it is loaded (`trace_requests`).
 tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
+CRASH_FRAMES = 5
 _counting = threading.Lock()  # the sender counts from several threads; Powertools' metric set is not thread-safe
+
+
+def crash_details(error: BaseException) -> dict[str, str]:
+    """What a log line may say of an unexpected error: its type and where it was raised (the last frames, innermost
+    first), never its text, which can hold the request's content."""
+    frames = traceback.extract_tb(error.__traceback__)[-CRASH_FRAMES:]
+    where = " < ".join(f"{Path(frame.filename).name}:{frame.lineno}" for frame in reversed(frames))
+    return {"error": type(error).__name__, "at": where}
 
 
 def trace_requests() -> None:

@@ -8,10 +8,11 @@ with the last error) is published and the message is deleted.
 
 A crash (the invocation died: a timeout, memory, a bug) gives the handler no chance to do that, so each message's
 attempts are counted in the messages table from its second receive on (`Attempts`): receives the handler started
-but never concluded are crashes. After `CRASH_LIMIT` of them the message is moved to the dead-letter queue, and
-`WhatsApp Message Failed` (`unprocessable`) goes out first. Receives that never reached the handler (an invocation
-that failed to start) are not counted: a broken deploy delays messages, it does not dead-letter them. First receives
-cost nothing here; only retries read and write an attempt item.
+but never concluded are crashes. So are those that met an error the code does not expect (a bug): they are retried
+with backoff like a failure, but left unconcluded. After `CRASH_LIMIT` of them the message is moved to the
+dead-letter queue, and `WhatsApp Message Failed` (`unprocessable`) goes out first. Receives that never reached the
+handler (an invocation that failed to start) are not counted: a broken deploy delays messages, it does not
+dead-letter them. First receives cost nothing here; only retries read and write an attempt item.
 """
 
 import math

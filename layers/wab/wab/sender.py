@@ -80,7 +80,7 @@ from wab.models.events import (
     TemplateRejected,
 )
 from wab.models.types import contact_hash
-from wab.observability import count, logger
+from wab.observability import count, crash_details, logger
 from wab.optouts import OptOuts
 from wab.outbox import lease_until_ms
 from wab.outcomes import (
@@ -585,11 +585,11 @@ class Sender:
             logger.warning("command will be retried", extra={**details, "reason": error.message})
         elif reason == "in_progress":
             logger.warning("the same command is being done by another invocation; retrying later", extra=details)
-        else:
-            logger.exception("command failed unexpectedly; it will be retried", extra=details)
+        else:  # a bug: counted as a crash (the attempt is not concluded), so one that always happens is dead-lettered
+            logger.error("command crashed the sender; it will be retried", extra={**details, **crash_details(error)})
         count("SendRetries", reason=reason)
         try:
-            if receive_count > 1:
+            if receive_count > 1 and reason != "unexpected":
                 self.attempts.conclude(lane, record.message_id)
             self.lanes[lane].postpone(record.receipt_handle, delay)
         except DependencyFailed:
