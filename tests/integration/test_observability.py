@@ -75,6 +75,20 @@ def test_a_rejected_callback_counts_by_reason(callbacks, emf):
     }
 
 
+def test_an_unexpected_error_is_a_500_logged_by_type_and_place_without_its_text(callbacks, log_lines, monkeypatch):
+    from wab import callbacks as inbound
+
+    def crash(*_: Any, **__: Any) -> None:
+        raise RuntimeError(f"crashed on {CUSTOMER}: the customer's words")
+
+    monkeypatch.setattr(inbound, "receive_mo", crash)
+    assert callbacks("mo", mo()) == 500
+
+    [line] = [line for line in log_lines() if line["message"] == "unexpected error"]
+    assert line["error"] == "RuntimeError" and "test_observability.py:" in line["at"]
+    assert CUSTOMER.lstrip("+") not in json.dumps(line) and "words" not in json.dumps(line)
+
+
 def test_the_auth_alarm_watches_the_metric_the_callbacks_emit():
     from tests.integration.conftest import template_resources
 

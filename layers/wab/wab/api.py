@@ -4,7 +4,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from wab import jsoncodec
 from wab.errors import DependencyFailed, GatewayError, InvalidPayload, NotFound, Unauthorized
-from wab.observability import count, logger
+from wab.observability import count, crash_details, logger
 
 JSON = "application/json"
 # What a refusal answers, by its error code first, then by its kind (the first class in the list it is an instance of).
@@ -64,7 +64,7 @@ def resolver(*, rejections_metric: str) -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response:
-        logger.exception("unexpected error")
+        logger.error("unexpected error", extra=crash_details(error))  # its type and place: its text may hold data
         count(rejections_metric, reason="internal_error")
         body = {"error": "internal_error", "message": "unexpected error; retry later"}
         return Response(status_code=500, content_type=JSON, body=body)
