@@ -23,8 +23,9 @@ ERASED_AT = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
 ERASED = "WhatsApp Contact Erased"
 
 
-def deliver_mo(message_id: str, source: str) -> None:
-    """A customer's message through the callbacks function: its record and the contact's window item."""
+def deliver_mo(message_id: str, source: str, **changes: Any) -> None:
+    """A customer's message through the callbacks function: its record and the contact's window item. `changes`: an
+    edit or deletion (`type` and its object) instead of a text."""
     callbacks = load_handler("callbacks")
     callbacks.dependencies.cache_clear()
     content = {
@@ -34,6 +35,8 @@ def deliver_mo(message_id: str, source: str) -> None:
         "type": "text",
         "text": {"body": "hi"},
     }
+    if changes:
+        content = {**{key: value for key, value in content.items() if key != "text"}, **changes}
     event = http_event(
         "POST",
         "/callbacks/mo",
@@ -199,6 +202,26 @@ def test_the_whatsapp_id_pointers_of_the_contact_s_messages_and_changes_go_too(s
         "WAMID#wamid.mo-other-1"
     ]
     assert erased["detail"]["records_erased"] == 5  # two MOs, the edit, the MT and the window item
+
+
+def test_a_change_the_contact_named_on_another_contact_s_message_does_not_take_that_message_s_pointer(
+    sender, monkeypatch, stored
+):
+    """A contact cannot change someone else's message, but may name it: erasing that contact must leave the other
+    contact's pointer, so that their own deletion still finds their message."""
+    target = {"original_message_id": "wamid.mo-other-1"}
+    deliver_mo(
+        "edit-customer-2", CUSTOMER, type="edit", edit={**target, "message": {"type": "text", "text": {"body": "x"}}}
+    )
+    route_erasures_to_the_queue(sender)
+    request_erasure(sender, {"contact": CUSTOMER})
+    erase(sender, monkeypatch)
+    assert sender.item("WAMID#wamid.mo-other-1")["record_id"] == "mo-other-1"
+
+    deliver_mo("revoke-other-1", OTHER, type="revoke", revoke=target)
+
+    record = sender.record("mo-other-1")
+    assert record["deleted_at"] and "content" not in record and "text" not in record
 
 
 def test_a_second_request_erases_nothing_more(sender, monkeypatch, stored):

@@ -23,6 +23,7 @@ from wab.models.records import MessageRecord, WhatsAppPointer
 BATCH_WRITE_LIMIT = 25  # BatchWriteItem's limit
 BATCH_GET_LIMIT = 100  # BatchGetItem's limit
 BATCH_ATTEMPTS = 5
+POINTER_ATTEMPTS = 6  # a pointer rewritten under its version: read again this often when others change it
 CONDITION_FAILED = "ConditionalCheckFailedException"
 INDEX_BY_KEY = {"reference": ("by-reference", "reference_key"), "contact": ("by-contact", "contact_key")}
 # Every recipient of a broadcast shares its reference, so `by-reference` would put a whole broadcast under one
@@ -230,12 +231,13 @@ class MessageStore:
     def erase_contact(self, contact: str) -> int:
         """Delete every message record of the contact (MO and MT) and its window item; the number of items deleted.
 
-        The `WAMID#` pointers of its inbound records, and of the messages its edits and deletions name (which hold the
-        changes that came first), go with them, uncounted: they are part of the records they point to.
+        The `WAMID#` pointers of its inbound records go with them, uncounted: they are part of the records they point
+        to. A message its edits and deletions name keeps its pointer, without the contact's changes kept on it: it may
+        be another contact's, whose own later deletion must still find it; a pointer left with nothing goes too.
         Run again, it finds nothing and returns 0. The `by-contact` index is eventually consistent: a record written a
         moment ago may not be listed yet.
         """
-        message_ids, whatsapp_ids = self._contact_message_ids(contact)
+        message_ids, own, named = self._contact_message_ids(contact)
         keys = [_message_key(message_id) for message_id in message_ids]
         with aws.dependency("DynamoDB GetItem"):  # its window time, or only messages parked or replies awaited on it
             window = self._dynamodb.get_item(
@@ -243,13 +245,36 @@ class MessageStore:
             ).get("Item")
         if window:
             keys.append(_window_key(contact))
-        pointers = [_pointer_key(whatsapp_id) for whatsapp_id in sorted(whatsapp_ids)]
+        pointers = [_pointer_key(whatsapp_id) for whatsapp_id in sorted(own)]
+        pointers += [
+            key for whatsapp_id in sorted(named - own) if (key := self._without_changes_of(contact, whatsapp_id))
+        ]
         self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys + pointers])
         return len(keys)
 
-    def _contact_message_ids(self, contact: str) -> tuple[list[str], set[str]]:
-        """The ids of every message record of the contact (MO and MT), all pages of the `by-contact` index, and the
-        WhatsApp ids they hold or name (read from the records, so the index need hold nothing but keys)."""
+    def _without_changes_of(self, contact: str, whatsapp_id: str) -> dict[str, Any] | None:
+        """Take the contact's kept changes off a pointer; its key, to delete, when nothing else is left on it."""
+        for _ in range(POINTER_ATTEMPTS):
+            pointer = self.get_pointer(whatsapp_id)
+            if pointer is None:
+                return None
+            kept = [change for change in pointer.pending if change.contact != contact]
+            if pointer.record_id is None and not kept:
+                return _pointer_key(whatsapp_id)
+            if len(kept) == len(pointer.pending):
+                return None
+            pointer.pending = kept
+            try:
+                self.save_pointer(pointer, expected_version=pointer.version)
+                return None
+            except PointerConflict:
+                continue
+        raise DependencyFailed("a message's pointer kept changing while the contact was erased; retry")
+
+    def _contact_message_ids(self, contact: str) -> tuple[list[str], set[str], set[str]]:
+        """The ids of every message record of the contact (MO and MT), all pages of the `by-contact` index, the
+        WhatsApp ids of its own inbound messages and those its edits and deletions name (read from the records, so the
+        index need hold nothing but keys)."""
         index, key_attribute = INDEX_BY_KEY["contact"]
         message_ids: list[str] = []
         start: dict[str, Any] | None = None
@@ -262,13 +287,11 @@ class MessageStore:
             [_message_key(message_id) for message_id in message_ids],
             "pk, whatsapp_message_id, original_whatsapp_message_id",
         )
-        whatsapp_ids = {
-            item[name]["S"]
-            for item in records
-            for name in ("whatsapp_message_id", "original_whatsapp_message_id")
-            if name in item
+        own = {item["whatsapp_message_id"]["S"] for item in records if "whatsapp_message_id" in item}
+        named = {
+            item["original_whatsapp_message_id"]["S"] for item in records if "original_whatsapp_message_id" in item
         }
-        return message_ids, whatsapp_ids
+        return message_ids, own, named
 
     def delete(self, keys: list[dict[str, Any]]) -> None:
         """Delete items by key (`message_key`, `contact_item_key`), 25 per BatchWriteItem; a missing one is no error."""
