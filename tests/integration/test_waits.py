@@ -594,6 +594,20 @@ def test_a_wait_on_a_message_erased_on_request_fails_its_task(sender, provider, 
     }
 
 
+def test_a_wait_whose_record_a_late_status_report_recreated_after_the_erasure_fails_its_task_too(
+    sender, provider, post, step_functions, waits
+):
+    token = step_functions.token()
+    send(sender, provider, token, wait_for="delivered")
+    sender.put({"command": "erase_contact", "contact": CUSTOMER})
+    sender.run_until_empty()
+    assert post("dlr", dlr("sent"))[0] == 200  # a bare record under the erased message's id, without the wait
+
+    waits.run(at=later(900))
+
+    assert step_functions.answer_of(token)["error"] == "message_erased"
+
+
 # --- what a message without a wait costs ------------------------------------------------------------------------------
 
 

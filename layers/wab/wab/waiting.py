@@ -195,7 +195,7 @@ class Waits:
             self.schedule(timer, RETRY_SOON_SECONDS)
             return
         record = pending.record if pending is not None else seen[0]
-        if record is None:
+        if record is None or record.wait is None:  # erased; a status report may have made a bare record since
             self._gone(timer)
             return
         if pending is not None:
@@ -238,7 +238,8 @@ class Waits:
             self._again(timer)
 
     def _gone(self, timer: WaitTimer) -> None:
-        """The record is gone (erased by the contact's request): the task is told, unless it was answered before."""
+        """The record is gone (erased by the contact's request), or holds no wait any more (a DLR arriving after the
+        erasure recreates a bare one): the task is told, unless it was answered before."""
         try:
             tell(message_gone(timer.task_token, None), self.answering)
         except DependencyFailed:
