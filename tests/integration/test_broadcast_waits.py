@@ -89,6 +89,23 @@ def test_a_broadcast_waiting_for_acceptance_is_answered_once_with_its_counts(sen
     assert waits.timers() == [] and len(step_functions.calls_for(token)) == 1
 
 
+def test_a_retried_task_of_the_same_broadcast_is_answered_with_the_first_run_s_counts(
+    sender, provider, step_functions, waits
+):
+    """The same idempotency_key with a new token: the broadcast is not sent again, and the new task takes the wait
+    over; counted from its own start, it would wait for outcomes that had all come already."""
+    first, second = step_functions.token(), step_functions.token()
+    send_broadcast(sender, provider, broadcast(first, wait_for="accepted", idempotency_key="spring-1"))
+    waits.run(at=later(31))
+    sender.put(broadcast(second, wait_for="accepted", idempotency_key="spring-1"))
+    sender.run_until_empty()
+
+    waits.run(at=later(62))
+
+    assert step_functions.answer_of(first)["action"] == step_functions.answer_of(second)["action"] == "SendTaskSuccess"
+    assert step_functions.answer_of(second)["output"]["accepted"] == 4
+
+
 def test_waiting_for_delivery_counts_failed_and_undelivered_recipients_as_outcomes(
     sender, provider, post, step_functions, waits
 ):

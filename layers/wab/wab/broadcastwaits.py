@@ -21,8 +21,10 @@ import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from wab import clock
-from wab.models.waits import BroadcastWaitFor, BroadcastWaitTimer
+from botocore.exceptions import ClientError
+
+from wab import aws, clock, jsoncodec
+from wab.models.waits import MAX_WAIT_TIMEOUT_SECONDS, BroadcastWaitFor, BroadcastWaitTimer
 from wab.queues import WaitQueue
 from wab.summary import CampaignSummary, Counters
 
@@ -99,4 +101,29 @@ class BroadcastWaitStarter:
             timeout_at=clock.iso(clock.now() + timedelta(seconds=wait.timeout_seconds)),
             baseline=counters(self.counters.read(command.reference)),
         )
+        if command.idempotency_key:
+            timer.baseline = self._first_baseline(command.reference, command.idempotency_key, timer.baseline)
         self.queue.schedule(timer.model_dump_json(exclude_none=True), next_look_seconds(timer))
+
+    def _first_baseline(self, reference: str, idempotency_key: str, baseline: dict[str, int]) -> dict[str, int]:
+        """The baseline of the first request under this key. A retried task (the same `idempotency_key`, a new token)
+        takes the wait over, but the broadcast is not sent again: counted from now, its recipients would never get
+        an outcome. Kept as long as a wait can last."""
+        item = {
+            "pk": {"S": f"BROADCASTWAIT#{reference}#{idempotency_key}"},
+            "baseline": {"S": jsoncodec.encode(baseline)},
+            "expires_at": {"N": str(int(clock.now().timestamp()) + MAX_WAIT_TIMEOUT_SECONDS)},
+        }
+        try:
+            with aws.dependency("DynamoDB PutItem", expected=("ConditionalCheckFailedException",)):
+                aws.client("dynamodb").put_item(
+                    TableName=self.counters.table_name,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ClientError as exc:
+            first: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            if "baseline" in first:
+                return {name: int(n) for name, n in jsoncodec.decode(first["baseline"]["S"]).items()}
+        return baseline
