@@ -123,11 +123,12 @@ def command_send(gateway: Gateway, args: argparse.Namespace) -> int:
 
 
 def _outcome(event: dict[str, Any]) -> int | None:
-    """0 once the message is delivered, 1 once it failed, was rejected or expired; None while it is on its way."""
+    """0 once the message is delivered (or read, which WhatsApp may report first), 1 once it failed, was rejected or
+    expired; None while it is on its way."""
     status = event["detail"].get("status")
     if event["detail-type"] == "WhatsApp Message Failed" or status in ("rejected", "expired"):
         return 1
-    return 0 if status == "received" else None
+    return 0 if status in ("received", "read") else None
 
 
 def command_get(gateway: Gateway, args: argparse.Namespace) -> int:
@@ -197,6 +198,9 @@ def command_dlq(gateway: Gateway, args: argparse.Namespace) -> int:
         print(f"no message {args.message_id} in the dead-letter queue", file=sys.stderr)
         return 1
     if args.action == "show":
+        if not chosen:
+            print("the dead-letter queue is empty", file=sys.stderr)
+            return 1
         print(dumps(without_token(chosen[0]), indent=2))
         return 0
     for letter in chosen:

@@ -103,7 +103,7 @@ class Gateway:
     # -- record API ----------------------------------------------------------------------------------------------
 
     def get_message(self, message_id: str) -> tuple[int, Any]:
-        return self._signed_get(f"/messages/{message_id}", {})
+        return self._signed_get(f"/messages/{quote(message_id, safe='')}", {})
 
     def list_messages(
         self, *, contact: str | None = None, reference: str | None = None, **page: str

@@ -1,0 +1,51 @@
+"""`./wab`'s own decisions, without a stack: when a followed message has ended, an empty dead-letter queue, ids in
+paths."""
+
+import argparse
+from typing import Any
+
+import pytest
+
+from local import cli
+from local.client import Gateway
+
+
+def event(detail_type: str, **detail: Any) -> dict[str, Any]:
+    return {"detail-type": detail_type, "detail": detail}
+
+
+@pytest.mark.parametrize(
+    "followed, outcome",
+    [
+        (event("WhatsApp Message Accepted"), None),
+        (event("WhatsApp Message Status Changed", status="sent"), None),
+        (event("WhatsApp Message Status Changed", status="received"), 0),
+        (event("WhatsApp Message Status Changed", status="read"), 0),  # WhatsApp may report read before delivered
+        (event("WhatsApp Message Status Changed", status="rejected"), 1),
+        (event("WhatsApp Message Failed", error={"code": "template_not_found"}), 1),
+    ],
+)
+def test_send_wait_ends_when_the_message_is_delivered_read_or_failed(followed, outcome):
+    assert cli._outcome(followed) == outcome
+
+
+class NoDeadLetters:
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return []
+
+
+@pytest.mark.parametrize("action, code", [("show", 1), ("list", 0), ("redrive", 0)])
+def test_an_empty_dead_letter_queue_is_said_not_a_traceback(action, code, capsys):
+    assert cli.command_dlq(NoDeadLetters(), argparse.Namespace(action=action, message_id=None)) == code  # type: ignore[arg-type]
+    assert capsys.readouterr().err == ("the dead-letter queue is empty\n" if action == "show" else "")
+
+
+def test_a_message_id_is_one_path_segment_whatever_it_holds(monkeypatch):
+    gateway = Gateway({"api_url": "http://127.0.0.1:1", "region": "eu-west-1"})
+    paths: list[str] = []
+    monkeypatch.setattr(gateway, "_signed_get", lambda path, query: paths.append(path) or (200, {}))
+
+    gateway.get_message("../references/x/summary")
+    gateway.get_message("wamid.PLUS+1=")
+
+    assert paths == ["/messages/..%2Freferences%2Fx%2Fsummary", "/messages/wamid.PLUS%2B1%3D"]
