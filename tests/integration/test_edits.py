@@ -158,8 +158,24 @@ def test_edits_out_of_order_end_with_the_latest_content(aws, deliver):
     assert [event["text"] for event in by_type(aws.published())[EDITED]] == ["second", "first"]
 
 
-def test_only_the_author_can_edit_or_delete_a_message(aws, deliver):
-    deliver(original(), edit("forged", source="+64229999999"), revoke(source="+64229999999"))
+def test_only_the_author_can_edit_or_delete_a_message(aws, deliver, post):
+    deliver(original())
+    aws.published()
+    for forged in (edit("forged", source="+64229999999"), revoke(source="+64229999999")):
+        status, answer, _ = post("mo", forged)
+        assert (status, answer["error"]) == (409, "not_author")
+
+    record = aws.item(f"MSG#{ORIGINAL_ID}")
+    assert (record["text"], record.get("content_history", []), record.get("deleted_at")) == (
+        "Deliver on Tuesday",
+        [],
+        None,
+    )
+    assert aws.published() == []  # nothing that names the author's message as changed
+
+
+def test_a_change_by_another_contact_before_the_message_arrives_is_not_applied(aws, deliver):
+    deliver(edit("forged", source="+64229999999"), revoke(source="+64229999999"), original())
 
     record = aws.item(f"MSG#{ORIGINAL_ID}")
     assert (record["text"], record.get("content_history", []), record.get("deleted_at")) == (

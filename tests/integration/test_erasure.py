@@ -207,20 +207,20 @@ def test_the_whatsapp_id_pointers_of_the_contact_s_messages_and_changes_go_too(s
 def test_a_change_the_contact_named_on_another_contact_s_message_does_not_take_that_message_s_pointer(
     sender, monkeypatch, stored
 ):
-    """A contact cannot change someone else's message, but may name it: erasing that contact must leave the other
-    contact's pointer, so that their own deletion still finds their message."""
-    target = {"original_message_id": "wamid.mo-other-1"}
-    deliver_mo(
-        "edit-customer-2", CUSTOMER, type="edit", edit={**target, "message": {"type": "text", "text": {"body": "x"}}}
-    )
+    """A contact cannot change someone else's message, but may name one that has not arrived yet: erasing that
+    contact must leave the other contact's pointer, so that their own deletion still finds their message."""
+    target = {"original_message_id": "wamid.mo-other-2"}
+    edit = {"message": {"type": "text", "text": {"body": "x"}}}
+    deliver_mo("edit-customer-2", CUSTOMER, type="edit", edit={**target, **edit})
+    deliver_mo("mo-other-2", OTHER)
     route_erasures_to_the_queue(sender)
     request_erasure(sender, {"contact": CUSTOMER})
     erase(sender, monkeypatch)
-    assert sender.item("WAMID#wamid.mo-other-1")["record_id"] == "mo-other-1"
+    assert sender.item("WAMID#wamid.mo-other-2")["record_id"] == "mo-other-2"
 
-    deliver_mo("revoke-other-1", OTHER, type="revoke", revoke=target)
+    deliver_mo("revoke-other-2", OTHER, type="revoke", revoke=target)
 
-    record = sender.record("mo-other-1")
+    record = sender.record("mo-other-2")
     assert record["deleted_at"] and "content" not in record and "text" not in record
 
 

@@ -16,6 +16,7 @@ STATUS_BY_CODE = {
     "invalid_cursor": 400,
     "not_outbound": 409,
     "not_inbound": 409,
+    "not_author": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
 }

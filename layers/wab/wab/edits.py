@@ -82,7 +82,12 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
         change = PendingChange(kind="revoke", change_id=callback.id, at=at, contact=contact)
     pointer = store.get_pointer(target)
     original_id = pointer.record_id if pointer else None
-    if change.kind == "edit" and withdrawn(store, pointer):
+    original = store.get(original_id) if original_id else None
+    if original is not None and original.contact != contact:
+        raise InvalidPayload(
+            "the message this changes was sent by another contact; only its author can change it", code="not_author"
+        )
+    if change.kind == "edit" and withdrawn(original, pointer):
         change.content = change.text = None  # a deletion stands: the edit's event names the edit, not its content
 
     def event() -> EventDetail:
@@ -135,14 +140,11 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
     return key in own.keys
 
 
-def withdrawn(store: MessageStore, pointer: WhatsAppPointer | None) -> bool:
-    """Whether the customer has already deleted the message the pointer names (received, or still to come)."""
-    if pointer is None:
-        return False
-    if any(pending.kind == "revoke" for pending in pointer.pending):
-        return True
-    original = store.get(pointer.record_id) if pointer.record_id else None
-    return original is not None and original.deleted_at is not None
+def withdrawn(original: MessageRecord | None, pointer: WhatsAppPointer | None) -> bool:
+    """Whether the customer has already deleted the message (received, or still to come: a deletion kept for it)."""
+    if original is not None:
+        return original.deleted_at is not None
+    return pointer is not None and any(pending.kind == "revoke" for pending in pointer.pending)
 
 
 def apply_or_keep(
