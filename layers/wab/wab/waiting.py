@@ -195,7 +195,8 @@ class Waits:
             self.schedule(timer, RETRY_SOON_SECONDS)
             return
         record = pending.record if pending is not None else seen[0]
-        if record is None or record.wait is None:  # erased; a status report may have made a bare record since
+        # Erased; or erased and made again, bare (no wait, no source), by a status report that came after.
+        if record is None or (record.wait is None and record.source is None):
             self._gone(timer)
             return
         if pending is not None:
@@ -238,8 +239,8 @@ class Waits:
             self._again(timer)
 
     def _gone(self, timer: WaitTimer) -> None:
-        """The record is gone (erased by the contact's request), or holds no wait any more (a DLR arriving after the
-        erasure recreates a bare one): the task is told, unless it was answered before."""
+        """The record is gone (erased by the contact's request), or only a bare one a DLR made after the erasure is
+        there: the task is told, unless it was answered before."""
         try:
             tell(message_gone(timer.task_token, None), self.answering)
         except DependencyFailed:
