@@ -146,6 +146,38 @@ def test_a_message_the_customer_never_answers_fails_as_parked_expired_once(
     assert len(provider_ids) == 1
 
 
+def test_a_message_parked_for_a_contact_erased_on_request_is_reported_once_without_the_number(
+    sender, provider_ids, parking, monkeypatch
+):
+    from wab import clock
+
+    sender.configure(WINDOW_POLICY="enforce")
+    sender.put(free_form("hello", idempotency_key="quiet-2"))
+    sender.run_until_empty()
+    [parked] = details(sender.published(), "WhatsApp Message Parked")
+    erasure = {"command": "erase_contact", "contact": CUSTOMER, "idempotency_key": "gdpr-1"}
+    sender.put(erasure)
+    sender.run_until_empty()
+
+    events = sender.published()
+    [failed] = details(events, "WhatsApp Message Failed")
+    assert failed == {
+        "reference": "order-1042",
+        "idempotency_key": "quiet-2",
+        "command": "send",
+        "error": {"code": "contact_erased", "message": failed["error"]["message"]},
+    }
+    assert CUSTOMER[1:] not in json.dumps(events)
+    sender.put(erasure)  # the same request again: nothing more to tell
+    sender.run_until_empty()
+    later = clock.now() + timedelta(hours=25)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    timer = {"contact": CUSTOMER, "park_id": parked["park_id"], "parked_until": parked["parked_until"]}
+    event = {"Records": [{"messageId": "t-2", "body": json.dumps(timer), "eventSource": "aws:sqs"}]}
+    assert parking.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
+    assert details(sender.published(), "WhatsApp Message Failed") == []
+
+
 def test_a_refused_fallback_template_fails_the_command_and_parks_nothing(sender, provider, post):
     provider.add(
         responses.POST,

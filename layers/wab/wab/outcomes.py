@@ -40,6 +40,13 @@ class Parked(Model):
     parked_until: str
 
 
+class ErasedParked(Model):
+    """A message parked for a contact that an erasure took away unsent: told to whoever asked for it."""
+
+    reference: str | None = None
+    idempotency_key: str | None = None
+
+
 class Outcome(Model):
     """What doing a command produced; stored by Powertools and handed back when the command comes again."""
 
@@ -50,6 +57,7 @@ class Outcome(Model):
     unreported: list[Failure] = Field(default_factory=list)  # failures to publish at completion
     media_id: str | None = None
     records_erased: int | None = None  # set by an erasure
+    parked_erased: list[ErasedParked] = Field(default_factory=list)  # by an erasure: messages it took unsent
     parked: Parked | None = None  # the message waits for the customer; what was accepted is its fallback template
 
 
@@ -91,6 +99,18 @@ def count_failures(events: list[EventDetail]) -> None:
             codes[event.error.code] = codes.get(event.error.code, 0) + 1
     for code, failures in codes.items():
         count("SendsFailed", failures, code=code)
+
+
+def erased_parked_event(parked: ErasedParked) -> MessageFailed:
+    """The failure of a parked message its contact's erasure took away; without the number, as the erasure's report."""
+    return MessageFailed(
+        reference=parked.reference,
+        error=FailureReason(
+            code="contact_erased", message="the contact was erased on request; the parked message was not sent"
+        ),
+        command="send",
+        idempotency_key=parked.idempotency_key,
+    )
 
 
 def invalid_command_event(invalid: InvalidCommand) -> MessageFailed:

@@ -152,6 +152,16 @@ class Parking:
                 )
         return released
 
+    def parked(self, contact: str) -> list[ParkedMessage]:
+        """The messages parked for the contact now, oldest first."""
+        with aws.dependency("DynamoDB GetItem"):
+            item = (
+                aws.client("dynamodb")
+                .get_item(TableName=self.table_name, Key=_contact_key(contact), ConsistentRead=True)
+                .get("Item")
+            )
+        return entries_of(item) if item else []
+
     # --- the timer -------------------------------------------------------------------------------------------------
 
     def expire_or_wait(self, contact: str, park_id: str, until: datetime) -> MessageFailed | None:

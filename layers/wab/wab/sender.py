@@ -87,10 +87,12 @@ from wab.outcomes import (
     WINDOW_CLOSED,
     Accepted,
     CommandKey,
+    ErasedParked,
     Failure,
     Outcome,
     Parked,
     count_failures,
+    erased_parked_event,
     failed_event,
     invalid_command_event,
     rejection,
@@ -322,9 +324,17 @@ class Sender:
         logger.debug("doing command")
         command = request.command
         if isinstance(command, EraseContactCommand):
+            parked = self.parking.parked(command.contact)  # erased with the contact's item: their requesters are told
             erased = self.store.erase_contact(command.contact)
             count("ContactsErased")
-            outcome = Outcome(at=_now(), records_erased=erased)
+            outcome = Outcome(
+                at=_now(),
+                records_erased=erased,
+                parked_erased=[
+                    ErasedParked(reference=entry.command.get("reference"), idempotency_key=entry.requested_key)
+                    for entry in parked
+                ],
+            )
         elif isinstance(command, MediaUploadCommand):
             outcome = self._upload(command)
         elif isinstance(command, SendCommand | BroadcastCommand):
@@ -507,7 +517,7 @@ class Sender:
             erased = contact_erased(
                 command, records_erased=outcome.records_erased, at=outcome.at, requested_by=request.requested_by
             )
-            self._publish_all([erased])
+            self._publish_all([erased, *map(erased_parked_event, outcome.parked_erased)])
             logger.info("contact erased", extra=erased.model_dump(include={"contact_hash", "records_erased"}))
 
     def _parked_event(self, command: SendCommand, outcome: Outcome) -> MessageParked:
