@@ -34,3 +34,14 @@ def test_a_six_hour_outage_is_ridden_out_in_a_bounded_number_of_attempts():
         elapsed += POLICY.delay(attempts, jitter=lambda: 0.0)
     assert elapsed >= 6 * 3600 - 300
     assert attempts < 200
+
+
+def test_a_command_given_up_names_its_last_error_but_never_quotes_an_unexpected_one():
+    from wab.errors import ProviderUnavailable
+    from wab.outcomes import window_exceeded
+
+    known = window_exceeded("provider_unavailable", ProviderUnavailable("the provider answered 503"))
+    bug = window_exceeded("unexpected", KeyError("+64211234567: the customer's words"))
+
+    assert known.last_error is not None and known.last_error.message == "the provider answered 503"
+    assert bug.last_error is not None and (bug.last_error.code, bug.last_error.message) == ("unexpected", "unexpected")

@@ -213,10 +213,15 @@ class Intake:
 
     def _give_up(self, record: SQSRecord, reason: str, error: Exception | None) -> bool:
         """Report a request whose retry window has passed; False when even that cannot be published now."""
+        event: MessageFailed
+        token: str | None = None
         try:
             command = parse_delivery(record.body).command
         except InvalidCommand as invalid:
             event, token = invalid_command_event(invalid), invalid.task_token
+        except Exception:  # a request that crashes on reading, at its window's end: reported, naming nothing
+            failure = window_exceeded(reason, error)
+            event = MessageFailed(error=FailureReason(code=failure.code, message=failure.message))
         else:
             event, token = failed_event(command, window_exceeded(reason, error)), getattr(command, "task_token", None)
         try:

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from wab.errors import InvalidCommand, ProviderRejected
+from wab.errors import GatewayError, InvalidCommand, ProviderRejected
 from wab.models.events import EventDetail, FailureReason, LastError, MessageFailed
 from wab.models.types import Model
 from wab.observability import count
@@ -81,8 +81,9 @@ def failed_event(command: "AnyCommand", failure: Failure, *, repeat: bool = Fals
 
 
 def window_exceeded(reason: str, error: Exception | None, destination: str | None = None) -> Failure:
-    """The failure of a command still failing when its retry window ended, with the last error it met."""
-    message = getattr(error, "message", None) or (str(error) if error else reason)
+    """The failure of a command still failing when its retry window ended, with the last error it met (an unexpected
+    one by its kind only: its text may quote the command)."""
+    message = error.message if isinstance(error, GatewayError) else reason
     return Failure(
         destination=destination,
         code="retry_window_exceeded",
