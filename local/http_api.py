@@ -38,6 +38,7 @@ from local.template import IamAuth, RouteSpec, UnsupportedAuth
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("local.http_api.access")
+_ROUTE_WORD = re.compile(r"[a-z_]*")  # the words routes are made of ("callbacks", "messages"); ids and numbers are not
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 STAGE = "$default"
@@ -556,6 +557,13 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        """The request line without the values in its path (`/contacts/{number}` names a customer) or its query, as
+        the deployed API's access log holds route keys only: a segment other than a route's own words is `…`."""
+        raw_path = self.path.partition("?")[0]
+        shown = "/".join(part if _ROUTE_WORD.fullmatch(part) else "…" for part in raw_path.split("/"))
+        self.log_message('"%s %s %s" %s %s', self.command, shown, self.request_version, code, size)
 
     def log_message(self, format: str, *args: Any) -> None:
         """`<client> <server port> <request line> <status> …`: the port tells the API from a function URL."""

@@ -127,6 +127,16 @@ def test_unsigned_record_request_is_403(local_stack: LocalStack) -> None:
     assert response.json() == {"message": "Forbidden"}
 
 
+def test_the_access_log_names_routes_not_the_numbers_or_ids_in_paths(local_stack: LocalStack) -> None:
+    access_log = Path(local_stack.info["log_dir"]) / "http-api.log"
+    requests.get(local_stack.info["api_url"] + "/contacts/%2B64219870001/messages?limit=5", timeout=30)
+    requests.get(local_stack.info["api_url"] + "/messages/b95fc11e-0000-4000-8000-000000000001", timeout=30)
+
+    logged = access_log.read_text()
+    assert '"GET /contacts/…/messages HTTP/1.1" 403' in logged and '"GET /messages/… HTTP/1.1" 403' in logged
+    assert "64219870001" not in logged and "b95fc11e-0000" not in logged and "limit=" not in logged
+
+
 def test_unknown_route_is_404(local_stack: LocalStack) -> None:
     for method, path in (("GET", "/nowhere"), ("DELETE", "/callbacks/mo"), ("GET", "/callbacks/mo")):
         response = requests.request(method, local_stack.info["api_url"] + path, timeout=30)
