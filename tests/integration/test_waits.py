@@ -576,22 +576,40 @@ def test_a_retried_task_of_a_failed_command_is_told_the_failure_again(sender, pr
     )
 
 
-def test_a_wait_on_a_message_erased_on_request_fails_its_task(sender, provider, step_functions, waits):
+ERASED = {
+    "action": "SendTaskFailure",
+    "error": "message_erased",
+    "cause": "the message's record was erased before its wait ended",
+}
+
+
+def test_a_wait_on_a_message_erased_on_request_fails_its_task_at_once(sender, provider, step_functions, waits):
     token = step_functions.token()
     send(sender, provider, token, wait_for="reply")
     sender.put({"command": "erase_contact", "contact": CUSTOMER})
     sender.run_until_empty()
+
+    assert step_functions.answer_of(token) == ERASED
+    waits.run(at=later(900))  # the wait's next look finds no record: Step Functions refuses a second answer
+    assert len(step_functions.calls_for(token)) == 2 and step_functions.answer_of(token) == ERASED
+
+
+def test_a_wait_step_functions_could_not_be_told_of_at_the_erasure_is_told_at_its_next_look(
+    sender, provider, step_functions, waits
+):
+    token = step_functions.token()
+    send(sender, provider, token, wait_for="reply")
+    sender.put({"command": "erase_contact", "contact": CUSTOMER})
+    step_functions.fail_next("ThrottlingException")
+    sender.run_until_empty()  # the erasure is done all the same
+    assert step_functions.answer_of(token) is None
     step_functions.fail_next("ThrottlingException")
 
     waits.run(at=later(900))  # the wait's next look finds no record; Step Functions is throttling
     assert step_functions.answer_of(token) is None
     waits.run(at=later(960))
 
-    assert step_functions.answer_of(token) == {
-        "action": "SendTaskFailure",
-        "error": "message_erased",
-        "cause": "the message's record was erased before its wait ended",
-    }
+    assert step_functions.answer_of(token) == ERASED
 
 
 def test_a_wait_whose_record_a_late_status_report_recreated_after_the_erasure_fails_its_task_too(
@@ -600,6 +618,7 @@ def test_a_wait_whose_record_a_late_status_report_recreated_after_the_erasure_fa
     token = step_functions.token()
     send(sender, provider, token, wait_for="delivered")
     sender.put({"command": "erase_contact", "contact": CUSTOMER})
+    step_functions.fail_next("ThrottlingException")  # not told at the erasure: its next look must tell it
     sender.run_until_empty()
     assert post("dlr", dlr("sent"))[0] == 200  # a bare record under the erased message's id, without the wait
 

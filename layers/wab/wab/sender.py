@@ -31,6 +31,7 @@ outcome leaves the command "in progress" until that invocation's deadline; the r
 timeout on a send has the same ambiguity. The provider offers no idempotency key of its own to close it.
 """
 
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -108,7 +109,7 @@ from wab.screening import Screen
 from wab.settings import SenderSettings
 from wab.store import MessageStore
 from wab.summary import Counters
-from wab.waiting import Waits
+from wab.waiting import Waits, message_gone
 from wab.waits import failure_answer, tell
 
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#sender"
@@ -327,9 +328,12 @@ class Sender:
             parked = self.parking.parked(command.contact)  # erased with the contact's item: their requesters are told
             erased = self.store.erase_contact(command.contact)
             count("ContactsErased")
+            for wait in erased.waiting:  # told now, not at the wait's next look
+                with contextlib.suppress(DependencyFailed):  # that look tells it then
+                    tell(message_gone(wait.task_token, wait.wait_for), self.waits.answering)
             outcome = Outcome(
                 at=_now(),
-                records_erased=erased,
+                records_erased=erased.records,
                 parked_erased=[
                     ErasedParked(reference=entry.command.get("reference"), idempotency_key=entry.requested_key)
                     for entry in parked

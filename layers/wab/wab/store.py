@@ -11,7 +11,7 @@ share the table; Powertools writes them.
 
 import time
 import zlib
-from typing import Any
+from typing import Any, NamedTuple
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from wab import aws
 from wab.errors import DependencyFailed
 from wab.models.records import MessageRecord, WhatsAppPointer
+from wab.models.waits import Wait
 
 BATCH_WRITE_LIMIT = 25  # BatchWriteItem's limit
 BATCH_GET_LIMIT = 100  # BatchGetItem's limit
@@ -66,6 +67,11 @@ class PointerConflict(Exception):
     def __init__(self, current: WhatsAppPointer | None):
         super().__init__("pointer changed concurrently")
         self.current = current
+
+
+class Erased(NamedTuple):
+    records: int  # items deleted, the window item included
+    waiting: list[Wait]  # undecided waits of Step Functions tasks on the deleted records
 
 
 def _message_key(message_id: str) -> dict[str, Any]:
@@ -228,8 +234,9 @@ class MessageStore:
         """
         self._batch_write([{"PutRequest": {"Item": self._item(record)}} for record in records])
 
-    def erase_contact(self, contact: str) -> int:
-        """Delete every message record of the contact (MO and MT) and its window item; the number of items deleted.
+    def erase_contact(self, contact: str) -> Erased:
+        """Delete every message record of the contact (MO and MT) and its window item: how many items, and the waits
+        of Step Functions tasks still undecided on those records (their tasks are to be told).
 
         The `WAMID#` pointers of its inbound records go with them, uncounted: they are part of the records they point
         to. A message its edits and deletions name keeps its pointer, without the contact's changes kept on it: it may
@@ -237,7 +244,7 @@ class MessageStore:
         Run again, it finds nothing and returns 0. The `by-contact` index is eventually consistent: a record written a
         moment ago may not be listed yet.
         """
-        message_ids, own, named = self._contact_message_ids(contact)
+        message_ids, own, named, waiting = self._contact_message_ids(contact)
         keys = [_message_key(message_id) for message_id in message_ids]
         with aws.dependency("DynamoDB GetItem"):  # its window time, or only messages parked or replies awaited on it
             window = self._dynamodb.get_item(
@@ -250,7 +257,7 @@ class MessageStore:
             key for whatsapp_id in sorted(named - own) if (key := self._without_changes_of(contact, whatsapp_id))
         ]
         self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys + pointers])
-        return len(keys)
+        return Erased(records=len(keys), waiting=waiting)
 
     def _without_changes_of(self, contact: str, whatsapp_id: str) -> dict[str, Any] | None:
         """Take the contact's kept changes off a pointer; its key, to delete, when nothing else is left on it."""
@@ -271,10 +278,10 @@ class MessageStore:
                 continue
         raise DependencyFailed("a message's pointer kept changing while the contact was erased; retry")
 
-    def _contact_message_ids(self, contact: str) -> tuple[list[str], set[str], set[str]]:
+    def _contact_message_ids(self, contact: str) -> tuple[list[str], set[str], set[str], list[Wait]]:
         """The ids of every message record of the contact (MO and MT), all pages of the `by-contact` index, the
-        WhatsApp ids of its own inbound messages and those its edits and deletions name (read from the records, so the
-        index need hold nothing but keys)."""
+        WhatsApp ids of its own inbound messages and those its edits and deletions name, and the undecided waits on
+        its records (read from the records, so the index need hold nothing but keys)."""
         index, key_attribute = INDEX_BY_KEY["contact"]
         message_ids: list[str] = []
         start: dict[str, Any] | None = None
@@ -285,13 +292,16 @@ class MessageStore:
                 break
         records = self._batch_get(
             [_message_key(message_id) for message_id in message_ids],
-            "pk, whatsapp_message_id, original_whatsapp_message_id",
+            "pk, whatsapp_message_id, original_whatsapp_message_id, #wait",
+            {"#wait": "wait"},  # a word DynamoDB reserves
         )
         own = {item["whatsapp_message_id"]["S"] for item in records if "whatsapp_message_id" in item}
         named = {
             item["original_whatsapp_message_id"]["S"] for item in records if "original_whatsapp_message_id" in item
         }
-        return message_ids, own, named
+        found = (self._deserializer.deserialize(item["wait"]) for item in records if "wait" in item)
+        waits = [wait for wait in map(Wait.model_validate, found) if wait.decided is None]
+        return message_ids, own, named, waits
 
     def delete(self, keys: list[dict[str, Any]]) -> None:
         """Delete items by key (`message_key`, `contact_item_key`), 25 per BatchWriteItem; a missing one is no error."""
@@ -311,9 +321,11 @@ class MessageStore:
             else:
                 raise DependencyFailed("DynamoDB left items unwritten after retries (throttled)")
 
-    def _batch_get(self, keys: list[dict[str, Any]], projection: str | None) -> list[dict[str, Any]]:
-        """Consistent BatchGetItem in pages of 100 keys (whole items when `projection` is None), retrying unprocessed
-        keys a bounded number of times."""
+    def _batch_get(
+        self, keys: list[dict[str, Any]], projection: str | None, names: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Consistent BatchGetItem in pages of 100 keys (whole items when `projection` is None; `names` for the
+        attribute names DynamoDB reserves), retrying unprocessed keys a bounded number of times."""
         found: list[dict[str, Any]] = []
         unique = list({key["pk"]["S"]: key for key in keys}.values())  # BatchGetItem refuses duplicate keys
         for start in range(0, len(unique), BATCH_GET_LIMIT):
@@ -321,6 +333,7 @@ class MessageStore:
                 "Keys": unique[start : start + BATCH_GET_LIMIT],
                 "ConsistentRead": True,
                 **({"ProjectionExpression": projection} if projection else {}),
+                **({"ExpressionAttributeNames": names} if names else {}),
             }
             for attempt in range(BATCH_ATTEMPTS):
                 if attempt:
