@@ -172,15 +172,21 @@ class Intake:
             code="unprocessable",
             message="the gateway failed on this command repeatedly; it is in the dead-letter queue",
         )
+        event, token = self._report(record, failure)
+        self._tell(token, event.error.code, event.error.message)
+        return event
+
+    @staticmethod
+    def _report(record: SQSRecord, failure: Failure) -> tuple[MessageFailed, str | None]:
+        """The `Failed` event that ends a request with `failure`, and the token of the task waiting on it. What cannot
+        be read is reported as invalid, and what crashes on reading (it may be what crashed) naming nothing."""
         try:
             command = parse_delivery(record.body).command
         except InvalidCommand as invalid:
-            self._tell(invalid.task_token, invalid.code, invalid.message)
-            return invalid_command_event(invalid)
-        except Exception:  # what crashed may be reading it: it is reported all the same, naming nothing
-            return MessageFailed(error=FailureReason(code=failure.code, message=failure.message))
-        self._tell(getattr(command, "task_token", None), failure.code, failure.message)
-        return failed_event(command, failure)
+            return invalid_command_event(invalid), invalid.task_token
+        except Exception:
+            return MessageFailed(error=FailureReason(code=failure.code, message=failure.message)), None
+        return failed_event(command, failure), getattr(command, "task_token", None)
 
     def _retry_later(
         self, records: list[SQSRecord], error: Exception | None, *, crashed: str | None = None
@@ -213,17 +219,7 @@ class Intake:
 
     def _give_up(self, record: SQSRecord, reason: str, error: Exception | None) -> bool:
         """Report a request whose retry window has passed; False when even that cannot be published now."""
-        event: MessageFailed
-        token: str | None = None
-        try:
-            command = parse_delivery(record.body).command
-        except InvalidCommand as invalid:
-            event, token = invalid_command_event(invalid), invalid.task_token
-        except Exception:  # a request that crashes on reading, at its window's end: reported, naming nothing
-            failure = window_exceeded(reason, error)
-            event = MessageFailed(error=FailureReason(code=failure.code, message=failure.message))
-        else:
-            event, token = failed_event(command, window_exceeded(reason, error)), getattr(command, "task_token", None)
+        event, token = self._report(record, window_exceeded(reason, error))
         try:
             self._tell(token, event.error.code, event.error.message)
             self.publisher.publish_all([event])
