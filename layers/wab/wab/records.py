@@ -44,10 +44,16 @@ class MessageLookup(Protocol):
 
 
 def get_record(
-    store: MessageStore, message_id: str, provider: MessageLookup | None = None, *, deadline: float | None = None
+    store: MessageStore,
+    message_id: str,
+    query: dict[str, str],
+    provider: MessageLookup | None = None,
+    *,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
-    """The stored record; else the provider's (asked to answer by `deadline`, a `time.monotonic()` value), in the same
-    shape; NotFound when neither has it."""
+    """`GET /messages/{id}`: the stored record; else the provider's (asked to answer by `deadline`, a
+    `time.monotonic()` value), in the same shape; NotFound when neither has it. It takes no query parameters."""
+    refuse_unknown(query, set())
     message_id = valid_message_id(message_id)
     record = store.get(message_id)
     if record is not None:
