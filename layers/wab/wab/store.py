@@ -261,8 +261,8 @@ class MessageStore:
 
     def _without_changes_of(self, contact: str, whatsapp_id: str) -> dict[str, Any] | None:
         """Take the contact's kept changes off a pointer; its key, to delete, when nothing else is left on it."""
+        pointer = self.get_pointer(whatsapp_id)
         for _ in range(POINTER_ATTEMPTS):
-            pointer = self.get_pointer(whatsapp_id)
             if pointer is None:
                 return None
             kept = [change for change in pointer.pending if change.contact != contact]
@@ -274,8 +274,8 @@ class MessageStore:
             try:
                 self.save_pointer(pointer, expected_version=pointer.version)
                 return None
-            except PointerConflict:
-                continue
+            except PointerConflict as conflict:
+                pointer = conflict.current
         raise DependencyFailed("a message's pointer kept changing while the contact was erased; retry")
 
     def _contact_message_ids(self, contact: str) -> tuple[list[str], set[str], set[str], list[Wait]]:
