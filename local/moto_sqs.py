@@ -31,6 +31,8 @@ from moto.core.utils import unix_time_millis
 from moto.sqs import models
 from moto.sqs.models import Message, Queue, SQSBackend
 
+from local import moto_dynamodb
+
 LOCK = threading.RLock()
 POLL_SECONDS = 0.2  # a long-polling FIFO receive looks again this often, without the lock held
 _installed: list[bool] = []
@@ -133,8 +135,9 @@ def install() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """moto's server, with the fixes installed: `python -m local.moto_sqs -H HOST -p PORT`."""
+    """moto's server, with the fixes installed (DynamoDB's too): `python -m local.moto_sqs -H HOST -p PORT`."""
     install()
+    moto_dynamodb.install()
     from moto.server import main as moto_server
 
     moto_server(argv if argv is not None else sys.argv[1:])

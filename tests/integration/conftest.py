@@ -19,7 +19,7 @@ import responses
 from moto import mock_aws
 from wab import aws as wab_aws
 
-from local import moto_sqs, strict_aws
+from local import moto_dynamodb, moto_sqs, strict_aws
 from local.event_source import records_to_delete, sqs_record
 from tests.helpers import (
     CALLBACK_PASSWORD,
@@ -105,6 +105,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     with mock_aws():
         strict_aws.install()
         moto_sqs.install()
+        moto_dynamodb.install()
         reset_caches()
         resources = template_resources()
         create_table(boto3.client("dynamodb"), "messages", resources["MessagesTable"]["Properties"])
