@@ -11,7 +11,7 @@ import pytest
 import responses
 from wab import aws as wab_aws
 
-from tests.helpers import ROOT, LambdaContext, basic, http_event, load_handler
+from tests.helpers import ROOT, LambdaContext, answer_json, basic, http_event, load_handler
 from tests.integration.conftest import Harness, template_resources
 from tests.integration.test_sender import BASE_URL, details
 
@@ -121,6 +121,18 @@ def records(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [item for item in items if not item["pk"].startswith("IDEMPOTENCY#")]
 
 
+def tombstones(items: list[dict[str, Any]]) -> list[str]:
+    """The keys of erased messages' items, each holding nothing but when it was erased and when it goes."""
+    erased = [item for item in items if "erased_at" in item]
+    assert all(set(item) == {"pk", "erased_at", "expires_at"} for item in erased)
+    return sorted(item["pk"] for item in erased)
+
+
+def kept(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The gateway's own items that are not tombstones."""
+    return [item for item in records(items) if "erased_at" not in item]
+
+
 def mentioning(items: list[dict[str, Any]], digits: str) -> list[str]:
     return sorted(item["pk"] for item in items if digits in json.dumps(item, default=str))
 
@@ -198,8 +210,12 @@ def test_the_whatsapp_id_pointers_of_the_contact_s_messages_and_changes_go_too(s
     request_erasure(sender, {"contact": CUSTOMER})
     [erased] = erase(sender, monkeypatch)
 
-    assert sorted(item["pk"] for item in sender.items() if item["pk"].startswith("WAMID#")) == [
-        "WAMID#wamid.mo-other-1"
+    items = sender.items()
+    assert sorted(item["pk"] for item in kept(items) if item["pk"].startswith("WAMID#")) == ["WAMID#wamid.mo-other-1"]
+    assert [key for key in tombstones(items) if key.startswith("WAMID#")] == [  # the change kept alone is gone
+        "WAMID#wamid.edit-1",
+        "WAMID#wamid.mo-customer-1",
+        "WAMID#wamid.mo-customer-2",
     ]
     assert erased["detail"]["records_erased"] == 5  # two MOs, the edit, the MT and the window item
 
@@ -433,4 +449,63 @@ def test_the_whatsapp_ids_of_many_records_are_read_a_hundred_at_a_time_retrying_
     assert event["detail"]["records_erased"] == 130
     assert [len(read["messages"]["Keys"]) for read in reads] == [100, 100, 30]  # a hundred a call; the first twice
     assert reads[1] == reads[0]
-    assert [item["pk"] for item in sender.items() if not item["pk"].startswith("IDEMPOTENCY#")] == []
+    assert kept(sender.items()) == []
+    assert len(tombstones(sender.items())) == 260  # the records and their pointers
+
+
+def test_the_provider_retrying_an_erased_message_s_callbacks_stores_and_publishes_nothing(sender, monkeypatch, stored):
+    """A provider retries a callback for days: a retry after the erasure must not bring the message back."""
+    route_erasures_to_the_queue(sender)
+    request_erasure(sender, {"contact": CUSTOMER})
+    erase(sender, monkeypatch)
+
+    deliver_mo("mo-customer-1", CUSTOMER)  # answered 200: the provider may stop retrying
+    deliver_dlr("mt-customer-1", "read")
+    deliver_dlr("mt-customer-1", "received")
+
+    items = sender.items()
+    assert sender.published() == []
+    assert of_contact(items, CUSTOMER) == []  # no record, no window item
+    assert all(key.startswith("IDEMPOTENCY#") for key in mentioning(items, CUSTOMER[1:]))  # docs/erasure.md
+    assert {"MSG#mo-customer-1", "MSG#mo-customer-2", "MSG#mt-customer-1"} <= set(tombstones(items))
+    erased_at = int(ERASED_AT.timestamp())
+    assert sender.item("MSG#mo-customer-1") == {
+        "pk": "MSG#mo-customer-1",
+        "erased_at": erased_at,
+        "expires_at": erased_at + 14 * 86400,  # as long as a callback for it can still come
+    }
+
+
+def test_an_erased_message_is_not_found_and_the_provider_is_not_asked(sender, monkeypatch, stored, provider):
+    route_erasures_to_the_queue(sender)
+    request_erasure(sender, {"contact": CUSTOMER})
+    erase(sender, monkeypatch)
+    messages = load_handler("messages")
+    messages.store.cache_clear()
+    messages.provider_for.cache_clear()
+
+    event = http_event(
+        "GET", "/messages/mo-customer-1", route="GET /messages/{id}", path_parameters={"message_id": "mo-customer-1"}
+    )
+    response = messages.lambda_handler(event, LambdaContext())
+
+    assert response["statusCode"] == 404
+    assert answer_json(response) == {
+        "error": "message_erased",
+        "message": "message mo-customer-1 was erased with its contact",
+    }
+    assert [call.request.url for call in provider.calls if "/messages?" in call.request.url] == []
+
+
+def test_a_change_to_an_erased_message_is_published_but_nothing_is_kept_for_it(sender, monkeypatch, stored):
+    route_erasures_to_the_queue(sender)
+    request_erasure(sender, {"contact": CUSTOMER})
+    erase(sender, monkeypatch)
+
+    deliver_mo("revoke-after-erasure", CUSTOMER, type="revoke", revoke={"original_message_id": "wamid.mo-customer-1"})
+
+    [deleted] = sender.published()
+    assert deleted["detail-type"] == "WhatsApp Message Deleted"
+    assert "message_id" not in deleted["detail"]  # the message it names is gone
+    assert deleted["detail"]["original_message_id"] == "wamid.mo-customer-1"
+    assert "WAMID#wamid.mo-customer-1" in tombstones(sender.items())  # no change kept on it for ever

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from wab import limits
 from wab.clock import from_epoch_seconds, iso
-from wab.errors import InProgress, InvalidPayload
+from wab.errors import InProgress, InvalidPayload, MessageErased
 from wab.models.callbacks import MoCallback
 from wab.models.events import EventDetail, MessageDeleted, MessageEdited, MessageReceived
 from wab.models.inbound import UntypedMessage, dump_message
@@ -80,9 +80,14 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
     else:
         target, key = message.revoke.original_message_id, DELETED_KEY
         change = PendingChange(kind="revoke", change_id=callback.id, at=at, contact=contact)
-    pointer = store.get_pointer(target)
-    original_id = pointer.record_id if pointer else None
-    original = store.get(original_id) if original_id else None
+    try:
+        pointer = store.get_pointer(target)
+        original_id = pointer.record_id if pointer else None
+        original = store.get(original_id) if original_id else None
+    except MessageErased:  # the message was erased with its contact: nothing to change, nothing to keep for it
+        pointer, original_id, original, erased = None, None, None, True
+    else:
+        erased = False
     if original is not None and original.contact != contact:
         raise InvalidPayload(
             "the message this changes was sent by another contact; only its author can change it", code="not_author"
@@ -132,7 +137,7 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
     if not own:
         return False
     try:
-        applied = apply_or_keep(store, target, change, pointer, handling)
+        applied = [] if erased else apply_or_keep(store, target, change, pointer, handling)
     except Exception:
         release(store, [own])
         raise
@@ -166,6 +171,8 @@ def apply_or_keep(
             return []
         except PointerConflict as conflict:
             pointer = conflict.current
+        except MessageErased:  # erased since it was read
+            return []
     raise InProgress("the message this changes is being updated concurrently; retry")
 
 
@@ -242,4 +249,6 @@ def link(store: MessageStore, record: MessageRecord, handling: "Handling") -> Pe
             return applied
         except PointerConflict as conflict:
             current = conflict.current
+        except MessageErased:  # a message of an erased contact had this WhatsApp id: it stays erased
+            return applied
     raise InProgress("this message's WhatsApp id is being updated concurrently; retry")

@@ -28,6 +28,13 @@ class NotFound(GatewayError):
     code = "not_found"
 
 
+class MessageErased(NotFound):
+    """The message was erased with its contact: its record (or pointer) is a tombstone until it expires, so a callback
+    the provider retries, or a late status report, does not store it again."""
+
+    code = "message_erased"
+
+
 class DependencyFailed(GatewayError):
     """An AWS service or the provider failed; the same request may succeed later."""
 

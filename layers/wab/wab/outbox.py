@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from wab import clock, limits
-from wab.errors import DependencyFailed, InProgress
+from wab.errors import DependencyFailed, InProgress, MessageErased
 from wab.models.events import EventDetail, MessageReceived
 from wab.models.records import MessageRecord, PendingEvent
 from wab.models.waits import ANSWER_DETAIL_TYPE, TaskAnswer
@@ -120,7 +120,8 @@ def commit(
     lease_until: int,
     expect_new: bool = False,
 ) -> Pending | None:
-    """Apply `evolve` to the stored record with optimistic locking; None when there is nothing to write or publish.
+    """Apply `evolve` to the stored record with optimistic locking; None when there is nothing to write or publish,
+    and when the message was erased with its contact (nothing of it is stored again, whatever `evolve` would make).
 
     `own_key` is the outbox key of the event this call would cause; `expect_new` skips the first read for records
     that are usually new (a conflict returns the stored item, so nothing is lost when the guess is wrong).
@@ -129,16 +130,18 @@ def commit(
     current: MessageRecord | None = None
     known = expect_new
     for _ in range(MAX_WRITE_ATTEMPTS):
-        if not known:
-            current = store.get(message_id)
-        plan = _plan(current, evolve, own_key, now_ms, lease_until)
-        if plan is None:
-            return None
         try:
+            if not known:
+                current = store.get(message_id)
+            plan = _plan(current, evolve, own_key, now_ms, lease_until)
+            if plan is None:
+                return None
             store.save(plan.record, expected_version=current.version if current else None)
             return plan
         except VersionConflict as conflict:
             current, known = conflict.current, True
+        except MessageErased:
+            return None
     raise InProgress(f"message {message_id} is being updated concurrently; retry")
 
 

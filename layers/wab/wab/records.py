@@ -52,7 +52,8 @@ def get_record(
     deadline: float | None = None,
 ) -> dict[str, Any]:
     """`GET /messages/{id}`: the stored record; else the provider's (asked to answer by `deadline`, a
-    `time.monotonic()` value), in the same shape; NotFound when neither has it. It takes no query parameters."""
+    `time.monotonic()` value), in the same shape; NotFound when neither has it, MessageErased (the provider not asked)
+    when it was erased with its contact. It takes no query parameters."""
     refuse_unknown(query, set())
     message_id = valid_message_id(message_id)
     record = store.get(message_id)

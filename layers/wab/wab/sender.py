@@ -326,7 +326,7 @@ class Sender:
         command = request.command
         if isinstance(command, EraseContactCommand):
             parked = self.parking.parked(command.contact)  # erased with the contact's item: their requesters are told
-            erased = self.store.erase_contact(command.contact)
+            erased = self.store.erase_contact(command.contact, now=int(clock.now().timestamp()))
             count("ContactsErased")
             for wait in erased.waiting:  # told now, not at the wait's next look
                 with contextlib.suppress(DependencyFailed):  # that look tells it then

@@ -4,9 +4,10 @@ Items: `MSG#<id>` (a message record, with `reference_key`/`contact_key` set only
 indexes `by-reference` and `by-contact` list it; see `reference_key` for the shards of the first),
 `CONTACT#<+number>` (the contact's last inbound time, for the 24-hour window) and `WAMID#<WhatsApp id>` (which
 record holds an inbound message WhatsApp knows by that id, and the edits and deletions that arrived before it; in no
-index; kept `wab.edits.POINTER_DAYS`). Every record and pointer write is conditional on the
-version read, so concurrent callbacks never lose updates. The sender's idempotency records (`IDEMPOTENCY#sender#…`)
-share the table; Powertools writes them.
+index; kept `wab.edits.POINTER_DAYS`). Every record and pointer write is conditional on the version read, so
+concurrent callbacks never lose updates. An erased contact's records and pointers become tombstones (`erased_at`,
+nothing else) for `ERASED_KEPT_DAYS`: reading one raises `MessageErased`, and nothing is written over it. The
+sender's idempotency records (`IDEMPOTENCY#sender#…`) share the table; Powertools writes them.
 """
 
 import time
@@ -17,7 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from wab import aws
-from wab.errors import DependencyFailed
+from wab.errors import DependencyFailed, MessageErased
 from wab.models.records import MessageRecord, WhatsAppPointer
 from wab.models.waits import Wait
 
@@ -31,6 +32,9 @@ INDEX_BY_KEY = {"reference": ("by-reference", "reference_key"), "contact": ("by-
 # partition key, and one partition takes at most 1,000 writes/s. Each record's key is one of REFERENCE_SHARDS keys,
 # chosen by its id: a broadcast at 1,000 messages/s writes about 100/s to each (docs/data-model.md has the arithmetic).
 REFERENCE_SHARDS = 10
+# How long an erased message's record and pointer stay tombstones: as long as a callback for it can still come (a
+# provider retries one for a week at most; a customer deletes a message for about 2 days: `wab.edits.POINTER_DAYS`).
+ERASED_KEPT_DAYS = 14
 
 
 def reference_key(reference: str, message_id: str) -> str:
@@ -70,8 +74,8 @@ class PointerConflict(Exception):
 
 
 class Erased(NamedTuple):
-    records: int  # items deleted, the window item included
-    waiting: list[Wait]  # undecided waits of Step Functions tasks on the deleted records
+    records: int  # records erased, the window item included
+    waiting: list[Wait]  # undecided waits of Step Functions tasks on the erased records
 
 
 def _message_key(message_id: str) -> dict[str, Any]:
@@ -151,6 +155,8 @@ class MessageStore:
             raise PointerConflict(self._pointer(failed.old) if failed.old else None) from None
 
     def _pointer(self, item: dict[str, Any]) -> WhatsAppPointer:
+        if "erased_at" in item:
+            raise MessageErased("the message this WhatsApp id names was erased with its contact")
         data = {key: self._deserializer.deserialize(value) for key, value in item.items()}
         data.pop("pk", None)
         return WhatsAppPointer.model_validate(data)
@@ -234,34 +240,42 @@ class MessageStore:
         """
         self._batch_write([{"PutRequest": {"Item": self._item(record)}} for record in records])
 
-    def erase_contact(self, contact: str) -> Erased:
-        """Delete every message record of the contact (MO and MT) and its window item: how many items, and the waits
-        of Step Functions tasks still undecided on those records (their tasks are to be told).
+    def erase_contact(self, contact: str, *, now: int) -> Erased:
+        """Erase every message record of the contact (MO and MT) and delete its window item: how many items, and the
+        waits of Step Functions tasks still undecided on those records (their tasks are to be told).
 
-        The `WAMID#` pointers of its inbound records go with them, uncounted: they are part of the records they point
-        to. A message its edits and deletions name keeps its pointer, without the contact's changes kept on it: it may
-        be another contact's, whose own later deletion must still find it; a pointer left with nothing goes too.
-        Run again, it finds nothing and returns 0. The `by-contact` index is eventually consistent: a record written a
-        moment ago may not be listed yet.
+        A record becomes a tombstone until `ERASED_KEPT_DAYS` after `now` (epoch seconds): only its key and when it
+        was erased, in no index, so the provider retrying the message's callback, or a late status report, stores
+        nothing again. The `WAMID#` pointers of its inbound records become tombstones with them, uncounted: they are
+        part of the records they point to. A message its edits and deletions name keeps its pointer, without the
+        contact's changes kept on it: it may be another contact's, whose own later deletion must still find it; a
+        pointer left with nothing goes. Run again, it finds nothing and returns 0. The `by-contact` index is eventually
+        consistent: a record written a moment ago may not be listed yet.
         """
         message_ids, own, named, waiting = self._contact_message_ids(contact)
-        keys = [_message_key(message_id) for message_id in message_ids]
         with aws.dependency("DynamoDB GetItem"):  # its window time, or only messages parked or replies awaited on it
-            window = self._dynamodb.get_item(
+            found = self._dynamodb.get_item(
                 TableName=self.table_name, Key=_window_key(contact), ConsistentRead=True, ProjectionExpression="pk"
             ).get("Item")
-        if window:
-            keys.append(_window_key(contact))
-        pointers = [_pointer_key(whatsapp_id) for whatsapp_id in sorted(own)]
-        pointers += [
+        window = [_window_key(contact)] if found else []
+        tombstone = {"erased_at": {"N": str(now)}, "expires_at": {"N": str(now + ERASED_KEPT_DAYS * 86400)}}
+        erased = [_message_key(message_id) for message_id in message_ids]
+        erased += [_pointer_key(whatsapp_id) for whatsapp_id in sorted(own)]
+        emptied = [
             key for whatsapp_id in sorted(named - own) if (key := self._without_changes_of(contact, whatsapp_id))
         ]
-        self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys + pointers])
-        return Erased(records=len(keys), waiting=waiting)
+        self._batch_write(
+            [{"PutRequest": {"Item": {**key, **tombstone}}} for key in erased]
+            + [{"DeleteRequest": {"Key": key}} for key in emptied + window]
+        )
+        return Erased(records=len(message_ids) + len(window), waiting=waiting)
 
     def _without_changes_of(self, contact: str, whatsapp_id: str) -> dict[str, Any] | None:
         """Take the contact's kept changes off a pointer; its key, to delete, when nothing else is left on it."""
-        pointer = self.get_pointer(whatsapp_id)
+        try:
+            pointer = self.get_pointer(whatsapp_id)
+        except MessageErased:  # erased with its own contact: nothing of this one's is on it
+            return None
         for _ in range(POINTER_ATTEMPTS):
             if pointer is None:
                 return None
@@ -377,13 +391,15 @@ class MessageStore:
     def get_many(self, message_ids: list[str]) -> dict[str, MessageRecord]:
         """The stored records of these ids (consistent reads, BatchGetItem), by id; ids not stored are absent."""
         items = self._batch_get([_message_key(message_id) for message_id in message_ids], None)
-        records = (self._record(item) for item in items)
+        records = (self._record(item) for item in items if "erased_at" not in item)
         return {record.id: record for record in records}
 
     def _item(self, record: MessageRecord) -> dict[str, Any]:
         return {key: self._serializer.serialize(value) for key, value in item_values(record).items()}
 
     def _record(self, item: dict[str, Any]) -> MessageRecord:
+        if "erased_at" in item:
+            raise MessageErased(f"message {item['pk']['S'].removeprefix('MSG#')} was erased with its contact")
         data = {key: self._deserializer.deserialize(value) for key, value in item.items()}
         for bookkeeping in ("pk", "reference_key", "contact_key"):
             data.pop(bookkeeping, None)

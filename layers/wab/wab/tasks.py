@@ -16,6 +16,7 @@ What Step Functions answers, and what the gateway makes of it (API reference of 
 The token is a secret: it is never logged, and no answer's `cause` holds customer data (`wab.waits`).
 """
 
+import contextlib
 from collections.abc import Hashable, Mapping
 from functools import cache
 from typing import Any, Literal, TypeVar
@@ -23,7 +24,7 @@ from typing import Any, Literal, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from wab import aws, jsoncodec
-from wab.errors import DependencyFailed
+from wab.errors import DependencyFailed, MessageErased
 from wab.models.records import MessageRecord
 from wab.models.waits import MAX_CAUSE, MAX_ERROR, MAX_OUTPUT_BYTES, TaskAnswer
 from wab.observability import count, logger
@@ -100,9 +101,10 @@ class TaskAnswerer:
         """Send a record's answer: its success output is built now, from the record as it stands."""
         if answer.outcome != "success":
             return self._fail(answer, record.id)
-        reply = None
-        if answer.reply_id:
-            reply = replies.get(answer.reply_id) or store.get(answer.reply_id)
+        reply = replies.get(answer.reply_id) if answer.reply_id else None
+        if answer.reply_id and reply is None:
+            with contextlib.suppress(MessageErased):  # the reply went with its contact: the answer names it only
+                reply = store.get(answer.reply_id)
         delivery = self.step_functions.succeed(answer.task_token, success_output(record, reply, answer))
         self._note(delivery, answer, record.id)
         return delivery
