@@ -59,7 +59,7 @@ snapstart.on_restore(store.cache_clear, summaries.cache_clear, provider_for.cach
 @app.get("/messages/<message_id>")
 def get_message(message_id: str) -> dict:
     deadline = time.monotonic() + app.lambda_context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS
-    return records.get_record(store(), decoded("message_id", message_id), query(), provider(), deadline=deadline)
+    return records.get_record(store(), decoded("id", message_id), query(), provider(), deadline=deadline)
 
 
 @app.get("/references/<reference>/messages")

@@ -485,7 +485,7 @@ def test_an_erased_message_is_not_found_and_the_provider_is_not_asked(sender, mo
     messages.provider_for.cache_clear()
 
     event = http_event(
-        "GET", "/messages/mo-customer-1", route="GET /messages/{id}", path_parameters={"message_id": "mo-customer-1"}
+        "GET", "/messages/mo-customer-1", route="GET /messages/{id}", path_parameters={"id": "mo-customer-1"}
     )
     response = messages.lambda_handler(event, LambdaContext())
 

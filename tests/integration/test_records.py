@@ -6,8 +6,14 @@ from urllib.parse import unquote
 import pytest
 
 from tests.helpers import LambdaContext, answer_json, basic, http_event, load_handler
+from tests.integration.conftest import template_resources
 
 CUSTOMER = "+64211234567"
+# Each route's path parameter, named as the template names it (API Gateway passes it under that name): by first word.
+PATH_PARAMETERS = {
+    event["Properties"]["Path"].split("/")[1]: event["Properties"]["Path"].split("{")[1].split("}")[0]
+    for event in template_resources()["MessagesFunction"]["Properties"]["Events"].values()
+}
 
 
 @pytest.fixture
@@ -29,7 +35,7 @@ def get(aws):
 
     def get(path: str, query: dict[str, str] | None = None) -> tuple[int, Any]:
         parts = path.split("/")  # API Gateway decodes a path parameter; the resolver matches the raw path
-        name = {"messages": "message_id", "references": "reference", "contacts": "number"}[parts[1]]
+        name = PATH_PARAMETERS[parts[1]]
         parameters = {name: unquote(parts[2])}
         event = http_event("GET", path, query=query, path_parameters=parameters)
         response = messages.lambda_handler(event, LambdaContext())

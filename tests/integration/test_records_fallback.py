@@ -33,7 +33,7 @@ def get(aws):
 
     def get(message_id: str, remaining_ms: int = 10_000) -> tuple[int, Any]:
         event = http_event(
-            "GET", f"/messages/{message_id}", route="GET /messages/{id}", path_parameters={"message_id": message_id}
+            "GET", f"/messages/{message_id}", route="GET /messages/{id}", path_parameters={"id": message_id}
         )
         response = messages.lambda_handler(event, LambdaContext(remaining_ms=remaining_ms))
         return response["statusCode"], answer_json(response)
