@@ -2,6 +2,7 @@
 path against moto (intake, lanes, sender) and a recorded provider."""
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import responses
@@ -180,8 +181,8 @@ def test_the_per_user_marketing_limit_is_retried_later_never_final(sender, provi
     assert details(sender.published(), "WhatsApp Message Failed") == []
 
 
-def keyword_mo(text: str, message_id: str) -> dict[str, Any]:
-    content = {"from": CUSTOMER, "id": f"wamid.{message_id}", "timestamp": "1795600000", "type": "text"}
+def keyword_mo(text: str, message_id: str, timestamp: int = 1795600000) -> dict[str, Any]:
+    content = {"from": CUSTOMER, "id": f"wamid.{message_id}", "timestamp": str(timestamp), "type": "text"}
     return {
         "id": message_id,
         "source": CUSTOMER,
@@ -214,6 +215,33 @@ def test_a_customer_who_writes_stop_gets_no_marketing_until_they_write_start(sen
     sender.put(template_send("spring_sale", "20%"))
     sender.run_until_empty()
     assert len(provider.calls) == 1
+
+
+def test_the_customer_s_latest_word_stands_whatever_order_the_provider_delivers_in(sender, provider, post):
+    """STOP written after START, delivered before it (the provider retries, reorders): the contact stays opted out."""
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages", callback=accepted_answer)
+    catalogue(sender, SALE)
+
+    assert post("mo", keyword_mo("STOP", "mo-2", timestamp=1795600010))[0] == 200
+    assert post("mo", keyword_mo("START", "mo-1", timestamp=1795600000))[0] == 200  # written first, delivered late
+    published = sender.published()
+    assert len(details(published, "WhatsApp Contact Opted Out")) == 1
+    assert details(published, "WhatsApp Contact Opted In") == []
+
+    sender.put(template_send("spring_sale", "20%"))
+    sender.run_until_empty()
+    assert len(provider.calls) == 0
+    assert failure_codes(sender) == [(CUSTOMER, "opted_out")]
+
+
+def test_a_message_time_ahead_of_now_opens_the_window_from_now_only(sender, post, aws):
+    ahead = int(datetime.now(UTC).timestamp()) + 400 * 86400
+    before = datetime.now(UTC)
+
+    assert post("mo", keyword_mo("hello", "mo-1", timestamp=ahead))[0] == 200
+
+    window = aws.item(f"CONTACT#{CUSTOMER}")["last_inbound_at"]
+    assert before.isoformat()[:16] <= window[:16] <= datetime.now(UTC).isoformat()[:16]  # now, not 400 days on
 
 
 def test_start_from_a_contact_who_never_opted_out_is_no_news(sender, post):

@@ -129,7 +129,9 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     if isinstance(message, EditMessage | RevokeMessage):
         return edits.receive_change(callback, message, handling)
     store, now = handling.store, handling.now
-    received_at = iso(from_epoch_seconds(message.timestamp) or now)
+    # When the customer sent it, as WhatsApp says; never later than now: a time ahead would hold the 24-hour window
+    # open for as long as it says, and outrank the customer's later opt-in or opt-out.
+    received_at = iso(min(from_epoch_seconds(message.timestamp) or now, now))
     contact = canonical_number(callback.source)
 
     def evolve(current: MessageRecord | None) -> Change | None:
@@ -184,7 +186,9 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
         if event is None or OPT_KEY not in pending.keys or handling.optouts is None:
             return set()
         opted_out = event.detail_type == ContactOptedOut.detail_type
-        changed = handling.optouts.record(contact, opted_out=opted_out, reason="keyword", at=iso(now), by=callback.id)
+        changed = handling.optouts.record(
+            contact, opted_out=opted_out, reason="keyword", at=received_at, by=callback.id
+        )
         return set() if changed else {OPT_KEY}
 
     try:

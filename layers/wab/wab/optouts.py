@@ -50,10 +50,12 @@ class OptOuts:
         return found
 
     def record(self, contact: str, *, opted_out: bool, reason: str, at: str, by: str | None = None) -> bool:
-        """Set the contact's choice; True when it changed (so its event is published once). Opting in is a change
-        only for a contact who had opted out. `by` names what asked (an inbound message's id): asked again by the same
-        (a retry), it is still the change it made."""
-        condition = "attribute_not_exists(opted_out) OR opted_out = :other" if opted_out else "opted_out = :other"
+        """Set the contact's choice made `at`; True when it changed (so its event is published once). Opting in is a
+        change only for a contact who had opted out, and a choice made before the one stored changes nothing (the
+        provider delivers messages out of order: the customer's latest word stands). `by` names what asked (an inbound
+        message's id): asked again by the same (a retry), it is still the change it made."""
+        differs = "attribute_not_exists(opted_out) OR opted_out = :other" if opted_out else "opted_out = :other"
+        condition = f"({differs}) AND (attribute_not_exists(changed_at) OR changed_at <= :at)"
         if by:
             condition += " OR changed_by = :by"
         try:
