@@ -319,7 +319,7 @@ def test_an_invalid_erasure_is_reported_without_the_number(sender, monkeypatch):
             "command": "erase_contact",
             "error": {
                 "code": "invalid_command",
-                "message": "contact: must be an E.164 phone number such as +64211234567",
+                "message": "contact: must be a phone number: digits, with or without a leading +",
             },
         },
     )
@@ -509,3 +509,17 @@ def test_a_change_to_an_erased_message_is_published_but_nothing_is_kept_for_it(s
     assert "message_id" not in deleted["detail"]  # the message it names is gone
     assert deleted["detail"]["original_message_id"] == "wamid.mo-customer-1"
     assert "WAMID#wamid.mo-customer-1" in tombstones(sender.items())  # no change kept on it for ever
+
+
+def test_a_contact_whose_number_is_not_e164_can_be_erased_too(sender, monkeypatch):
+    """Callbacks store whatever number the provider names (a national or short number): each can be erased."""
+    for number in ("0064211110006", "+12345"):
+        deliver_mo(f"mo-{number}", number)
+    sender.published()
+    route_erasures_to_the_queue(sender)
+
+    for number in ("0064211110006", "+12345"):
+        request_erasure(sender, {"contact": number})
+        [erased] = erase(sender, monkeypatch)
+        assert erased["detail"]["records_erased"] == 2  # the record and the window item
+        assert of_contact(sender.items(), f"+{number.lstrip('+')}") == []

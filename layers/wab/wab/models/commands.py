@@ -56,6 +56,7 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_BROADCAST_RECIPIENTS = 10_000  # far more would not fit an SQS message or an EventBridge event anyway
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+CONTACT_PATTERN = r"^\+[0-9]{1,32}$"
 DETAIL_TYPES = {
     "WhatsApp Send Requested": "send",
     "WhatsApp Broadcast Requested": "broadcast",
@@ -82,6 +83,17 @@ def _check_e164(value: str) -> str:
 
 
 E164 = Annotated[str, BeforeValidator(_normalise_number), AfterValidator(_check_e164)]
+
+
+def _check_contact(value: str) -> str:
+    if not re.fullmatch(CONTACT_PATTERN, value):
+        raise ValueError("must be a phone number: digits, with or without a leading +")
+    return value
+
+
+# Any number a callback may have stored a contact under (`wab.models.types.PhoneNumber`, spelt with its "+"), E.164
+# or not: whatever the gateway keeps about a contact can be erased.
+ContactNumber = Annotated[str, BeforeValidator(_normalise_number), AfterValidator(_check_contact)]
 # Long enough for a caller's key (up to 256 characters in practice) plus the suffix a broadcast chunk adds.
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 Caption = Annotated[str, StringConstraints(max_length=MAX_CAPTION)]
@@ -590,7 +602,7 @@ class EraseContactCommand(StrictModel):
     """Erase everything the gateway stores about a contact: its message records (MO and MT) and its window time."""
 
     command: Literal["erase_contact"] = "erase_contact"
-    contact: E164
+    contact: ContactNumber
     reference: Reference | None = None
     idempotency_key: IdempotencyKey | None = None
 
