@@ -339,3 +339,14 @@ def test_an_edit_whose_new_content_the_models_cannot_type_is_applied_as_unsuppor
     assert (edited["type"], edited["content"]) == ("unsupported", {"type": ["text"], "text": {"body": "odd"}})
     assert edited["reason"].startswith("edit.message.type")
     assert aws.item(f"MSG#{ORIGINAL_ID}")["content"] == {"type": ["text"], "text": {"body": "odd"}}
+
+
+def test_more_edits_than_are_kept_before_the_message_arrives_still_end_with_the_latest(deliver, aws, sender):
+    edits = [edit(f"version {n}", f"c1fc05e6-863e-43bf-86dc-0000000001{n:02d}", 1795600060 + n) for n in range(20)]
+    deliver(*edits, edits[0])  # the first again: the provider's retry of an edit no longer kept
+    deliver(original())
+
+    record = aws.item(f"MSG#{ORIGINAL_ID}")
+    assert record["text"] == "version 19"
+    received = by_type(sender.published())[RECEIVED]
+    assert received[-1]["text"] == "version 19"

@@ -180,7 +180,8 @@ def keep(pointer: WhatsAppPointer, change: PendingChange) -> WhatsAppPointer | N
     """The pointer with the change kept for when its message arrives; None when there is nothing to write.
 
     Once a deletion is kept, the edits kept with it lose their content (the customer withdrew the message), and one
-    deletion is enough. At most `MAX_PENDING_EDITS` edits are kept, and their contents only as far as they fit.
+    deletion is enough. At most `MAX_PENDING_EDITS` edits are kept, the latest ones (the message ends with the last),
+    and their contents only as far as they fit.
     """
     kept = pointer.model_copy(deep=True)
     if any(pending.change_id == change.change_id for pending in kept.pending):
@@ -193,9 +194,12 @@ def keep(pointer: WhatsAppPointer, change: PendingChange) -> WhatsAppPointer | N
             pending.content = pending.text = None
     elif deleted:
         change = change.model_copy(update={"content": None, "text": None})
-    elif sum(pending.kind == "edit" for pending in kept.pending) >= MAX_PENDING_EDITS:
-        logger.warning("an edit of a message not yet received was not kept: too many", extra={"edit": change.change_id})
-        return None
+    elif len(edits := [pending for pending in kept.pending if pending.kind == "edit"]) >= MAX_PENDING_EDITS:
+        oldest = min(edits, key=lambda pending: pending.at)
+        if change.at <= oldest.at:  # the latest edits are what the message ends with: keep those
+            logger.warning("an edit of a message not yet received was not kept: too many later ones")
+            return None
+        kept.pending.remove(oldest)
     kept.pending.append(change)
     for pending in kept.pending:
         if limits.item_size(kept.model_dump(exclude_none=True)) <= limits.ITEM_BUDGET:
