@@ -442,3 +442,33 @@ def test_a_listing_is_a_503_when_dynamodb_keeps_leaving_keys_unread(aws, get, ba
 
     assert (status, answer["error"]) == (503, "dependency_failed")
     assert len(calls) == store.BATCH_ATTEMPTS
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda cursor: {**cursor, "pk": "CONTACT#+64211234567"},
+        lambda cursor: {**cursor, "pk": "MSG#" + "x" * 3000},  # DynamoDB refuses a key over 2,048 bytes: not a 5xx
+        lambda cursor: {**cursor, "pk": "MSG#not an id"},
+        lambda cursor: {**cursor, "created_at": ""},
+        lambda cursor: {**cursor, "created_at": "x" * 3000},
+        lambda cursor: {**cursor, "contact_key": "+64219876543"},
+    ],
+)
+def test_a_contact_cursor_that_is_not_one_the_listing_returned_is_a_400(aws, get, tamper):
+    import base64
+    import json
+
+    accept(aws, CAMPAIGN, range(4), at="2026-11-30T10:00:00.000000Z")
+    _, page = get(f"/contacts/{CUSTOMER}/messages", {"limit": "1"})
+    cursor = json.loads(base64.urlsafe_b64decode(page["next_cursor"] + "=" * (-len(page["next_cursor"]) % 4)))
+
+    status, answer = get(f"/contacts/{CUSTOMER}/messages", {"cursor": encoded(tamper(cursor))})
+
+    assert (status, answer["error"]) == (400, "invalid_cursor")
+
+
+def test_an_empty_cursor_is_a_400_not_the_first_page(aws, get):
+    for path in (f"/contacts/{CUSTOMER}/messages", f"/references/{CAMPAIGN}/messages"):
+        status, answer = get(path, {"cursor": ""})
+        assert (status, answer["error"]) == (400, "invalid_cursor"), path

@@ -36,7 +36,7 @@ def list_by_contact(
 ) -> tuple[list[MessageRecord], str | None]:
     """The contact's records, newest first: a page and the next page's cursor (None after the last)."""
     index, key_attribute = INDEX_BY_KEY["contact"]
-    start = _decode_contact_cursor(cursor, key_attribute, contact) if cursor else None
+    start = _decode_contact_cursor(cursor, key_attribute, contact) if cursor is not None else None
     keys, last = store.query_keys(index, key_attribute, contact, limit=limit, start=start)
     ids = [key["pk"]["S"].removeprefix("MSG#") for key in keys]
     return _records(store, ids), _encode({name: value["S"] for name, value in last.items()}) if last else None
@@ -52,7 +52,7 @@ def list_by_reference(
     index, key_attribute = INDEX_BY_KEY["reference"]
     keys = reference_keys(reference)
     positions: list[Position] = (
-        _decode_reference_cursor(cursor, reference, len(keys)) if cursor else [None for _ in keys]
+        _decode_reference_cursor(cursor, reference, len(keys)) if cursor is not None else [None for _ in keys]
     )
     fetched: dict[int, list[tuple[str, str]]] = {}  # shard → (created_at, id) newest first
     more: dict[int, bool] = {}
@@ -136,6 +136,9 @@ def _decode_contact_cursor(cursor: str, key_attribute: str, value: str) -> dict[
         or set(plain) != {"pk", key_attribute, "created_at"}
         or not all(isinstance(item, str) for item in plain.values())
         or plain[key_attribute] != value
+        or _ID.fullmatch(plain["pk"].removeprefix("MSG#")) is None
+        or not plain["pk"].startswith("MSG#")
+        or not 0 < len(plain["created_at"]) <= _MAX_STAMP
     ):
         raise _refused()
     return {name: {"S": text} for name, text in plain.items()}
