@@ -86,6 +86,10 @@ def decode_content(content: Any, encoding: str | None) -> tuple[Any, str | None]
                 content = jsoncodec.decode(content, what="content")
             except InvalidPayload as exc:
                 return content, exc.message
+    try:
+        jsoncodec.check_clean(content, what="content")  # as deep as a record can hold it
+    except InvalidPayload as exc:
+        return jsoncodec.encode(content), exc.message  # kept whole, as its JSON text
     if not isinstance(content, dict):
         return content, "content is not a WhatsApp message object (a JSON object)"
     return content, None

@@ -12,6 +12,9 @@ from wab.errors import InvalidPayload
 # field is bounded (types, ids, statuses and their history), and the callbacks measure each record and event before
 # writing it (`wab.limits`), leaving out the copy of the text or refusing with 413 what content made larger.
 MAX_BODY_BYTES = 128 * 1024
+# A customer's message nested deeper than DynamoDB stores is kept as its JSON text (`wab.callbacks.decode_content`),
+# not refused; a body nested deeper than this is no message at all.
+MAX_BODY_DEPTH = 256
 JSON_MEDIA_TYPES = ("application/json", "text/json")
 
 
@@ -26,7 +29,7 @@ def read_json_body(body: str | None, is_base64: bool | None, content_type: str |
     raw = _raw_bytes(body, is_base64)
     if len(raw) > MAX_BODY_BYTES:
         raise InvalidPayload(f"body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", code="payload_too_large")
-    return jsoncodec.decode(raw)
+    return jsoncodec.decode(raw, max_depth=MAX_BODY_DEPTH)
 
 
 def _raw_bytes(body: str | None, is_base64: bool | None) -> bytes:

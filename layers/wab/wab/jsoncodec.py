@@ -22,8 +22,9 @@ _DYNAMODB_NUMBERS = Context(prec=38, Emin=-128, Emax=126, traps=[Clamped, Overfl
 INT64 = range(-(2**63), 2**63)  # EventBridge's JSON integers
 
 
-def decode(raw: bytes | str, *, what: str = "body") -> Any:
-    """Parse JSON bytes or text into Python values with `Decimal` numbers; raise InvalidPayload when it is not clean."""
+def decode(raw: bytes | str, *, what: str = "body", max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON bytes or text into Python values with `Decimal` numbers; raise InvalidPayload when it is not clean
+    (nested deeper than `max_depth` included)."""
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
@@ -36,10 +37,10 @@ def decode(raw: bytes | str, *, what: str = "body") -> Any:
     try:
         value = json.loads(text, parse_float=_number, parse_int=_integer, parse_constant=_reject_constant)
     except RecursionError:
-        raise InvalidPayload(f"{what} is nested too deeply (limit {MAX_DEPTH})", code="too_deep") from None
+        raise InvalidPayload(f"{what} is nested too deeply (limit {max_depth})", code="too_deep") from None
     except (json.JSONDecodeError, ValueError) as exc:
         raise InvalidPayload(f"{what} is not valid JSON: {_describe(exc)}", code="malformed_json") from None
-    check_clean(value, what=what)
+    check_clean(value, what=what, max_depth=max_depth)
     return value
 
 
@@ -85,16 +86,17 @@ def _describe(exc: Exception) -> str:
     return str(exc)
 
 
-def check_clean(value: Any, *, what: str = "body") -> None:
-    """Walk a decoded value iteratively: bounded depth, no NUL characters, no lone surrogates (in keys or strings)."""
+def check_clean(value: Any, *, what: str = "body", max_depth: int = MAX_DEPTH) -> None:
+    """Walk a decoded value iteratively: at most `max_depth` levels, no NUL characters, no lone surrogates (in keys or
+    strings)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
             _check_text(item, what)
         elif isinstance(item, (dict, list)):
-            if depth > MAX_DEPTH:
-                raise InvalidPayload(f"{what} is nested too deeply (limit {MAX_DEPTH})", code="too_deep")
+            if depth > max_depth:
+                raise InvalidPayload(f"{what} is nested too deeply (limit {max_depth})", code="too_deep")
             if isinstance(item, dict):
                 for key, child in item.items():
                     _check_text(key, what)
