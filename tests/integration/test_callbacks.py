@@ -177,8 +177,8 @@ def test_every_kind_of_mo_is_stored_and_published(aws, post, sent_entries, conte
 
 
 def test_an_older_mo_arriving_late_does_not_move_the_window_back(aws, post):
-    post("mo", mo_body(message_id="c1fc05e6-863e-43bf-86dc-00000000000a", timestamp="1795600500"))
-    post("mo", mo_body(message_id="c1fc05e6-863e-43bf-86dc-00000000000b", timestamp="1795600000"))
+    post("mo", mo_body(message_id="c1fc05e6-863e-43bf-86dc-00000000000a", timestamp="1795600500", id="wamid.A"))
+    post("mo", mo_body(message_id="c1fc05e6-863e-43bf-86dc-00000000000b", timestamp="1795600000", id="wamid.B"))
 
     assert aws.item(f"CONTACT#{CUSTOMER}")["last_inbound_at"] == "2026-11-25T09:55:00.000000Z"
     assert len(aws.published()) == 2
@@ -911,3 +911,16 @@ def test_content_that_grows_on_decoding_is_stored_once_within_the_limits(aws, po
     assert_within_limits(aws, sent_entries)
     [event] = aws.published()
     assert len(event["detail"]["content"]["numbers"]) == len(aws.item(f"MSG#{MO_ID}")["content"]["numbers"]) > 30_000
+
+
+def test_a_message_the_provider_sends_again_under_another_id_is_published_once(aws, post):
+    """WhatsApp's id names the message: a second callback id for it is the same message, not a new one."""
+    assert post("mo", mo_body())[0] == 200
+    [received] = aws.published()
+
+    again = mo_body(message_id="c1fc05e6-863e-43bf-86dc-000000000002")
+    assert post("mo", again)[:2] == (200, {"status": "ok"})
+    assert post("mo", again)[0] == 200  # and its own retry
+
+    assert aws.published() == []
+    assert aws.item("WAMID#wamid.ABC123")["record_id"] == received["detail"]["message_id"] == MO_ID

@@ -32,7 +32,13 @@ def callbacks(aws) -> Callable[..., int]:
 
 
 def mo(message_id: str = "c1fc05e6-863e-43bf-86dc-000000000001", **content: Any) -> dict[str, Any]:
-    whatsapp = {"from": CUSTOMER, "id": "wamid.A", "timestamp": "1795600000", "type": "text", "text": {"body": "hi"}}
+    whatsapp = {
+        "from": CUSTOMER,
+        "id": f"wamid.{message_id}",
+        "timestamp": "1795600000",
+        "type": "text",
+        "text": {"body": "hi"},
+    }
     return {"id": message_id, "source": CUSTOMER, "destination": BUSINESS, "content": {**whatsapp, **content}}
 
 

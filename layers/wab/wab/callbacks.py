@@ -128,7 +128,8 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     applied, before its event goes out. A reply a Step Functions task awaits from the contact is decided with the
     window's move (the window item keeps the awaited replies, `wab.waits`) and answered once the message is out. True
     when this call published the message's event (it was new, or an earlier attempt had stopped half-way); False for a
-    duplicate whose event is already out.
+    duplicate whose event is already out, also one the provider sent again under another callback id (its record is
+    kept; the WhatsApp id is the first record's, and so is the one `Received`).
     """
     if isinstance(message, EditMessage | RevokeMessage):
         return edits.receive_change(callback, message, handling)
@@ -163,10 +164,15 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     if not pending:
         return False
     try:
-        applied = edits.link(store, pending.record, handling)
+        linked = edits.link(store, pending.record, handling)
     except Exception:
         release(store, [pending])
         raise
+    if linked.held_by is not None:  # the provider sent this message before, under another id: that one is published
+        not_news = set(pending.keys)
+        deliver(store, handling.publisher, [pending], prepare=lambda: not_news)
+        return False
+    applied = linked.applied
     if applied:  # the record as the changes left it, with this call's events and those applying them took over
         pending = Pending(record=applied.record, keys=list(dict.fromkeys([*pending.keys, *applied.keys])))
     window_moves = RECEIVED_KEY in pending.keys

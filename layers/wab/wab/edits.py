@@ -16,7 +16,7 @@ The pointer is written under a version, like the records: whoever finds it chang
 while the message arrives is never lost, and a retry at any step completes the work without doing any twice.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from wab import limits
 from wab.clock import from_epoch_seconds, iso
@@ -225,13 +225,16 @@ def pointer_expiry(handling: "Handling") -> int:
     return int(handling.now.timestamp()) + min(handling.retention_days, POINTER_DAYS) * 86400
 
 
-def link(store: MessageStore, record: MessageRecord, handling: "Handling") -> Pending | None:
-    """Point the new inbound record's WhatsApp id at it, applying the edits and deletions that came before it.
+class Linked(NamedTuple):
+    applied: Pending | None  # the last commit that applied changes (its record as it now stands), if any did
+    held_by: str | None  # the record already holding this WhatsApp id: the provider sent the message twice
 
-    Returns the last commit that applied any (its record is the record as it now stands), or None.
-    """
+
+def link(store: MessageStore, record: MessageRecord, handling: "Handling") -> Linked:
+    """Point the new inbound record's WhatsApp id at it, applying the edits and deletions that came before it; or
+    find that another record holds the id already."""
     if record.whatsapp_message_id is None:
-        return None
+        return Linked(None, None)
     fresh = WhatsAppPointer(
         whatsapp_message_id=record.whatsapp_message_id, record_id=record.id, expires_at=pointer_expiry(handling)
     )
@@ -241,18 +244,18 @@ def link(store: MessageStore, record: MessageRecord, handling: "Handling") -> Pe
         try:
             if current is None:
                 store.save_pointer(fresh, expected_version=None)
-                return applied
+                return Linked(applied, None)
             if current.record_id not in (None, record.id):
-                return applied  # another record holds this WhatsApp id (a message the provider sent twice)
+                return Linked(applied, current.record_id)
             if current.pending:
                 applied = apply_to(store, record.id, current.pending, handling) or applied
             elif current.record_id == record.id:
-                return applied
+                return Linked(applied, None)
             linked = current.model_copy(update={"record_id": record.id, "pending": [], "expires_at": fresh.expires_at})
             store.save_pointer(linked, expected_version=current.version)
-            return applied
+            return Linked(applied, None)
         except PointerConflict as conflict:
             current = conflict.current
         except MessageErased:  # a message of an erased contact had this WhatsApp id: it stays erased
-            return applied
+            return Linked(applied, "")
     raise InProgress("this message's WhatsApp id is being updated concurrently; retry")
