@@ -651,3 +651,32 @@ def test_a_key_dynamodb_cannot_store_is_refused_before_the_message_is_sent(key, 
     invalid = refusal(body)
     assert invalid.message == "command: has a key DynamoDB cannot store (empty, or of 64 KB or more)"
     assert invalid.reference == "r-1"
+
+
+@pytest.mark.parametrize(
+    "body, hints",
+    [
+        (
+            '{"command": "erase_contact", "contact": "+64211234567", "reference": "gdpr-1", "note": "a\\u0000b"}',
+            ("erase_contact", "gdpr-1", None),
+        ),
+        (
+            '{"detail-type": "WhatsApp Contact Erasure Requested", "source": "crm", "detail": '
+            '{"contact": "+64211234567\\u0000", "reference": "gdpr-2"}}',
+            ("erase_contact", "gdpr-2", None),
+        ),
+        (
+            '{"destination": "+64211234567", "type": "text", "text": {"body": "\\ud800"}, "reference": "r-1"}',
+            (None, "r-1", "+64211234567"),
+        ),
+        (
+            '{"command": "send", "reference": "bad\\u0000", "destination": "+64211234567"}',
+            ("send", None, "+64211234567"),
+        ),
+    ],
+)
+def test_a_body_the_codec_refuses_is_still_reported_with_what_can_be_read_of_it(body, hints):
+    refused = refusal(body)
+
+    assert refused.message.startswith("message body contains")
+    assert (refused.command, refused.reference, refused.destination) == hints

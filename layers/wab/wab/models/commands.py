@@ -682,7 +682,7 @@ def parse_delivery(body: str | bytes) -> Delivery:
     try:
         payload = jsoncodec.decode(body, what="message body")
     except InvalidPayload as exc:
-        raise InvalidCommand(exc.message) from None
+        raise InvalidCommand(exc.message, **_hints_of_unclean(body)) from None
     if not isinstance(payload, dict):
         raise InvalidCommand("message body must be a JSON object")
     event_source, event_id = _envelope_identity(payload)
@@ -735,6 +735,29 @@ def _hints(payload: dict[str, Any]) -> dict[str, Any]:
         # A task waiting on a command that can never be done is told so (`wab.waits`), if its token can be a token.
         "task_token": token if isinstance(token, str) and 0 < len(token) <= MAX_TASK_TOKEN else None,
     }
+
+
+def _hints_of_unclean(body: str | bytes) -> dict[str, Any]:
+    """`_hints` of a body the codec refuses (a NUL character, a lone surrogate, deep nesting somewhere in it), read as
+    plain JSON only for that: its report still names the command, its reference and its task; an unclean hint is
+    left out."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(payload, dict):
+        return {}
+    detail_type, detail = payload.get("detail-type"), payload.get("detail")
+    if isinstance(detail_type, str) and detail_type in DETAIL_TYPES and isinstance(detail, dict):
+        payload = {**detail, "command": DETAIL_TYPES[detail_type]}
+    hints = {}
+    for name, value in _hints(payload).items():
+        try:
+            jsoncodec.check_clean(value)
+        except InvalidPayload:
+            value = None
+        hints[name] = value
+    return hints
 
 
 def _caller_location(location: tuple[Any, ...]) -> list[Any]:
