@@ -316,6 +316,15 @@ NESTED = '{"id":"' + MO_ID + '","source":"+64211234567","destination":"1","conte
             "malformed_json",
         ),
         ("dlr", '{"status": "sent"}', 422, "invalid_payload"),
+        ("dlr", '{"id": "' + MT_ID + '", "message_id": "' + MO_ID + '", "status": "sent"}', 422, "invalid_payload"),
+        ("dlr", '{"id": "' + MT_ID + '", "status": "sent", "id": "' + MO_ID + '"}', 400, "malformed_json"),
+        (
+            "mo",
+            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", "source": "+64219876543", '
+            '"content": {"type": "text", "text": {"body": "hi"}}}',
+            400,
+            "malformed_json",
+        ),
         ("dlr", '{"id": "' + MT_ID + '"}', 422, "invalid_payload"),
         ("dlr", '{"id": "' + MT_ID + '", "status": ["sent"]}', 422, "invalid_payload"),
         ("dlr", '{"id": "' + MT_ID + '", "status": "sent; DROP"}', 422, "invalid_payload"),
@@ -924,3 +933,13 @@ def test_a_message_the_provider_sends_again_under_another_id_is_published_once(a
 
     assert aws.published() == []
     assert aws.item("WAMID#wamid.ABC123")["record_id"] == received["detail"]["message_id"] == MO_ID
+
+
+def test_a_key_named_twice_inside_the_content_is_the_customer_s_message_all_the_same(aws, post):
+    raw = (
+        f'{{"id": "{MO_ID}", "source": "{CUSTOMER}", "destination": "{BUSINESS}", "content": {{"from": "{CUSTOMER}", '
+        '"id": "wamid.D", "timestamp": "1795600000", "type": "text", "text": {"body": "first", "body": "second"}}}'
+    )
+
+    assert post("mo", raw=raw, headers={"content-type": "application/json"})[:2] == (200, {"status": "ok"})
+    assert aws.item(f"MSG#{MO_ID}")["text"] == "second"  # as any JSON reader takes it

@@ -29,7 +29,7 @@ def read_json_body(body: str | None, is_base64: bool | None, content_type: str |
     raw = _raw_bytes(body, is_base64)
     if len(raw) > MAX_BODY_BYTES:
         raise InvalidPayload(f"body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", code="payload_too_large")
-    return jsoncodec.decode(raw, max_depth=MAX_BODY_DEPTH)
+    return jsoncodec.decode(raw, max_depth=MAX_BODY_DEPTH, unique_root=True)
 
 
 def _raw_bytes(body: str | None, is_base64: bool | None) -> bytes:

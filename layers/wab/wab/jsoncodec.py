@@ -10,6 +10,7 @@ must never store: invalid UTF-8, NUL characters, lone surrogates and absurd nest
 
 import json
 import math
+from collections import Counter
 from decimal import Clamped, Context, Decimal, DecimalException, Inexact, Overflow, Rounded, Underflow
 from typing import Any
 
@@ -22,9 +23,10 @@ _DYNAMODB_NUMBERS = Context(prec=38, Emin=-128, Emax=126, traps=[Clamped, Overfl
 INT64 = range(-(2**63), 2**63)  # EventBridge's JSON integers
 
 
-def decode(raw: bytes | str, *, what: str = "body", max_depth: int = MAX_DEPTH) -> Any:
+def decode(raw: bytes | str, *, what: str = "body", max_depth: int = MAX_DEPTH, unique_root: bool = False) -> Any:
     """Parse JSON bytes or text into Python values with `Decimal` numbers; raise InvalidPayload when it is not clean
-    (nested deeper than `max_depth` included)."""
+    (nested deeper than `max_depth` included). `unique_root`: a top-level object naming a key twice is refused too
+    (which of the two was meant cannot be known)."""
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
@@ -34,12 +36,29 @@ def decode(raw: bytes | str, *, what: str = "body", max_depth: int = MAX_DEPTH) 
         text = raw
     if not text.strip():
         raise InvalidPayload(f"{what} is empty", code="malformed_json")
+    repeated: list[str] = []  # the keys named twice in the object built last: the top-level one, if it is an object
+
+    def pairs_to_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        built = dict(pairs)
+        repeated[:] = (
+            [] if len(built) == len(pairs) else [key for key, n in Counter(k for k, _ in pairs).items() if n > 1]
+        )
+        return built
+
     try:
-        value = json.loads(text, parse_float=_number, parse_int=_integer, parse_constant=_reject_constant)
+        value = json.loads(
+            text,
+            parse_float=_number,
+            parse_int=_integer,
+            parse_constant=_reject_constant,
+            object_pairs_hook=pairs_to_object if unique_root else None,
+        )
     except RecursionError:
         raise InvalidPayload(f"{what} is nested too deeply (limit {max_depth})", code="too_deep") from None
     except (json.JSONDecodeError, ValueError) as exc:
         raise InvalidPayload(f"{what} is not valid JSON: {_describe(exc)}", code="malformed_json") from None
+    if isinstance(value, dict) and repeated:
+        raise InvalidPayload(f"{what} names {repeated[0][:64]!r} more than once", code="malformed_json")
     check_clean(value, what=what, max_depth=max_depth)
     return value
 

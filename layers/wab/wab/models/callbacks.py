@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, StringConstraints, field_validator
+from pydantic import AliasChoices, Field, StringConstraints, field_validator, model_validator
 
 from wab.jsoncodec import NumberText
 from wab.models.types import OpenModel, PhoneNumber, ProviderId, Reference, ShortText
@@ -33,6 +33,14 @@ class DlrCallback(OpenModel):
     status: Status
     reference: Reference | None = None
     detail: ShortText | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def one_message(cls, data: Any) -> Any:
+        """Both spellings of the id, naming two messages: which one the status is of cannot be known."""
+        if isinstance(data, dict) and "id" in data and "message_id" in data and data["id"] != data["message_id"]:
+            raise ValueError("id and message_id name different messages")
+        return data
 
     @field_validator("status")
     @classmethod
