@@ -106,6 +106,20 @@ def test_a_retried_task_of_the_same_broadcast_is_answered_with_the_first_run_s_c
     assert step_functions.answer_of(second)["output"]["accepted"] == 4
 
 
+def test_the_longest_reference_and_key_a_command_may_have_do_not_stop_a_waited_broadcast(
+    sender, provider, step_functions, waits
+):
+    """Each may take a kilobyte in UTF-8: together, more than a DynamoDB key holds."""
+    token = step_functions.token()
+    body = broadcast(token, wait_for="accepted", reference="😀" * 256, idempotency_key="😀" * 512)
+
+    send_broadcast(sender, provider, body)
+    waits.run(at=later(31))
+
+    assert sender.visible() == sender.in_flight() == 0
+    assert step_functions.answer_of(token)["output"]["accepted"] == 4
+
+
 def test_waiting_for_delivery_counts_failed_and_undelivered_recipients_as_outcomes(
     sender, provider, post, step_functions, waits
 ):

@@ -100,6 +100,39 @@ def test_parked_messages_are_released_in_the_order_they_were_parked(sender, prov
     assert [body.get("text", {}).get("body") for body in provider_ids[3:]] == ["update 0", "update 1", "update 2"]
 
 
+def test_large_messages_fill_a_contact_s_room_before_ten_do_and_the_rest_still_go_in_order(sender, provider_ids, post):
+    """A contact's parked messages share one DynamoDB item (400 KB): the one that would overflow it is refused as
+    `parking_full` at once, not retried as a failing dependency while it holds up the contact."""
+    sender.configure(WINDOW_POLICY="enforce")
+    for number in range(4):
+        card = {"name": {"formatted_name": f"card {number}"}, "org": {"company": "x" * 120_000}}
+        sender.put(
+            {
+                "destination": CUSTOMER,
+                "type": "contacts",
+                "contacts": [card],
+                "reference": f"card-{number}",
+                "fallback_template": {"name": "order_update", "language": {"code": "en"}},
+            }
+        )
+        sender.run_until_empty()
+    assert sender.visible() == sender.in_flight() == 0
+    published = sender.published()
+    assert [event["reference"] for event in details(published, "WhatsApp Message Parked")] == [
+        "card-0",
+        "card-1",
+        "card-2",
+    ]
+    failed = details(published, "WhatsApp Message Failed")
+    assert [(event["reference"], event["error"]["code"]) for event in failed] == [("card-3", "parking_full")]
+
+    assert post("mo", mo("mo-1"))[0] == 200
+    sender.run_until_empty()
+    assert [body["type"] for body in provider_ids[:3]] == ["template"] * 3  # no fallback for the one refused
+    released = [body["contacts"][0]["name"]["formatted_name"] for body in provider_ids[3:]]
+    assert released == ["card 0", "card 1", "card 2"]
+
+
 def test_the_same_command_again_parks_and_sends_nothing_more(sender, provider_ids):
     sender.configure(WINDOW_POLICY="enforce")
     sender.put(free_form("hello", idempotency_key="same"), free_form("hello", idempotency_key="same"))

@@ -554,6 +554,38 @@ def test_a_command_the_sender_always_fails_on_is_dead_lettered_and_reported_not_
     assert all(CUSTOMER not in str(record.__dict__) and "secret" not in str(record.__dict__) for record in crashes)
 
 
+def test_a_request_aws_refuses_as_it_stands_is_dead_lettered_and_reported_not_retried_for_hours(sender, provider):
+    """A write DynamoDB refuses (a ValidationException: too large, a key too long) is refused again however often it
+    is retried: it is a gap in the gateway's checks, counted as a crash, not a dependency failing for the window."""
+    from botocore.awsrequest import AWSResponse
+    from wab import aws as wab_aws
+
+    def refuse_the_record(params: dict[str, Any], **_: Any) -> Any:
+        if b'"MSG#' in params["body"]:  # the request as it would go: the message record's write
+            error = {"Code": "ValidationException", "Message": "Item size has exceeded the maximum allowed size"}
+            return AWSResponse("https://dynamodb.test", 400, {}, None), {
+                "Error": error,
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            }
+        return None
+
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    dynamodb = wab_aws.client("dynamodb")
+    dynamodb.meta.events.register("before-call.dynamodb.PutItem", refuse_the_record)
+    try:
+        sender.put(text_command(reference="refused"))
+        for _ in range(6):  # the first receive's crash is not counted; three more are the limit
+            if sender.visible():
+                sender.run()
+            sender.time_passes()
+    finally:
+        dynamodb.meta.events.unregister("before-call.dynamodb.PutItem", refuse_the_record)
+
+    [failed] = details(sender.published(), "WhatsApp Message Failed")
+    assert (failed["reference"], failed["error"]["code"]) == ("refused", "unprocessable")
+    assert len(sender.dead_letters()) == 1
+
+
 def test_a_body_that_is_not_json_is_reported_too(sender, provider):
     sender.put("this is not a command")
 

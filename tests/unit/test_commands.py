@@ -680,3 +680,22 @@ def test_a_body_the_codec_refuses_is_still_reported_with_what_can_be_read_of_it(
 
     assert refused.message.startswith("message body contains")
     assert (refused.command, refused.reference, refused.destination) == hints
+
+
+def test_a_command_too_large_to_keep_is_refused_before_the_provider_is_called_but_recipients_do_not_count():
+    parameter = {"type": "text", "text": "x" * 140_000}
+    template = {
+        "name": "order_update",
+        "language": {"code": "en"},
+        "components": [{"type": "body", "parameters": [parameter]}],
+    }
+    refused = refusal({"destination": CUSTOMER, "type": "template", "template": template, "reference": "big"})
+    assert refused.message.startswith("command: the command is ")
+    assert refused.message.endswith("bytes besides its recipients; the limit is 131072")
+    assert (refused.reference, refused.destination) == ("big", CUSTOMER)
+    fallback = {"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, "fallback_template": template}
+    assert refusal(fallback).message.endswith("the limit is 131072")  # a fallback is kept too
+
+    small = {"name": "order_update", "language": {"code": "en"}}
+    recipients = [f"+6421{n:07d}" for n in range(10_000)]  # ~170 KB of numbers: split into chunks, never one record
+    assert parse({"destination": recipients, "type": "template", "template": small}).command == "broadcast"

@@ -52,19 +52,44 @@ def reset_clients() -> None:
     secrets.cache_clear()
 
 
+# Answers that refuse the request itself (too large, a key too long, a value of the wrong form): sent again, it is
+# refused again. What the gateway sends should never be refused so, and `Refused` says it was.
+REFUSALS = frozenset(
+    {
+        "ValidationException",
+        "SerializationException",
+        "BatchRequestTooLong",
+        "AWS.SimpleQueueService.BatchRequestTooLong",
+        "InvalidMessageContents",
+        "InvalidParameterValue",
+    }
+)
+
+
+class Refused(Exception):
+    """AWS refused a request as it stands: not a dependency's failure that a retry cures but a gap in the gateway's
+    own checks (a bug). Not a GatewayError: a queue consumer counts it as a crash, so a command that meets it is
+    retried a few times and then reported and dead-lettered (`wab.retry`) instead of holding up its message group for
+    the whole retry window; an API answers 500."""
+
+
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "Unknown"))
 
 
 @contextmanager
 def dependency(operation: str, *, expected: tuple[str, ...] = ()) -> Iterator[None]:
-    """AWS failures inside become DependencyFailed ("<operation> failed: <code>": retry later), except a ClientError
-    whose code is one of `expected`, which the caller handles as an answer (a condition that did not hold, say)."""
+    """AWS failures inside become DependencyFailed ("<operation> failed: <code>": retry later), or Refused when AWS
+    refused the request itself (`REFUSALS`), except a ClientError whose code is one of `expected`, which the caller
+    handles as an answer (a condition that did not hold, say)."""
     try:
         yield
     except ClientError as exc:
-        if error_code(exc) in expected:
+        code = error_code(exc)
+        if code in expected:
             raise
-        raise DependencyFailed(f"{operation} failed: {error_code(exc)}") from exc
+        if code in REFUSALS:
+            raise Refused(f"{operation} refused: {code}") from exc
+        raise DependencyFailed(f"{operation} failed: {code}") from exc
     except BotoCoreError as exc:
         raise DependencyFailed(f"{operation} failed: {type(exc).__name__}") from exc

@@ -17,6 +17,7 @@ recipients among them):
 - `read`: read + rejected + expired + failed.
 """
 
+import hashlib
 import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -109,8 +110,10 @@ class BroadcastWaitStarter:
         """The baseline of the first request under this key. A retried task (the same `idempotency_key`, a new token)
         takes the wait over, but the broadcast is not sent again: counted from now, its recipients would never get
         an outcome. Kept as long as a wait can last."""
+        # Hashed: a reference and a key may each take up to 1 KB in UTF-8, and a DynamoDB key at most 2 KB.
+        named = hashlib.sha256(jsoncodec.encode([reference, idempotency_key]).encode()).hexdigest()
         item = {
-            "pk": {"S": f"BROADCASTWAIT#{reference}#{idempotency_key}"},
+            "pk": {"S": f"BROADCASTWAIT#{named}"},
             "baseline": {"S": jsoncodec.encode(baseline)},
             "expires_at": {"N": str(int(clock.now().timestamp()) + MAX_WAIT_TIMEOUT_SECONDS)},
         }

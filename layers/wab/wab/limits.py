@@ -16,6 +16,10 @@ ITEM_MARGIN_BYTES = 4_000  # what a stored record may still grow by once written
 ITEM_BUDGET = MAX_ITEM_BYTES - ITEM_MARGIN_BYTES
 MAX_NAME_BYTES = 64 * 1024  # an attribute name, a map's keys included, must be shorter (DynamoDB's naming rules)
 MAX_EVENT_BYTES = 256 * 1024  # EventBridge's PutEvents entry size limit
+# The most a command may hold besides its recipients (the message, its fallback, reference, keys): as much as an
+# inbound message's whole callback body (`wab.httpbody`), far above anything WhatsApp takes, well inside a record, a
+# contact's parked messages and a lane message.
+MAX_SENT_CONTENT_BYTES = 128 * 1024
 EVENT_BUDGET = MAX_EVENT_BYTES - 1_024  # the detail's share: the entry's source, detail-type and bus name take the rest
 
 

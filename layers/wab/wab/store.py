@@ -184,7 +184,7 @@ class MessageStore:
                 TableName=self.table_name,
                 Key=_message_key(message_id),
                 UpdateExpression=expression,
-                ConditionExpression="attribute_exists(pk)",
+                ConditionExpression="attribute_exists(#version)",  # a record, not gone nor a tombstone
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )

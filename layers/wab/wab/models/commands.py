@@ -37,7 +37,7 @@ from pydantic import (
 
 from wab import jsoncodec
 from wab.errors import InvalidCommand, InvalidPayload
-from wab.limits import has_unstorable_key
+from wab.limits import MAX_SENT_CONTENT_BYTES, has_unstorable_key
 from wab.models.catalogue import TemplateSpec
 from wab.models.types import OpenModel, PhoneNumber, Reference, StrictModel, dynamodb_number
 from wab.models.validation import describe
@@ -464,11 +464,17 @@ class MessageCommand(CommandBase):
         return body
 
     @model_validator(mode="after")
-    def keys_dynamodb_can_store(self) -> "MessageCommand":
+    def storable(self) -> "MessageCommand":
         """What a command says is stored (its record, a message parked for later): a key DynamoDB refuses, where
-        the objects take keys of the caller's, would fail only after the provider had sent the message."""
+        the objects take keys of the caller's, or a message too large for a record, would fail only after the
+        provider had sent the message."""
         if has_unstorable_key(self.wire()):
             raise ValueError("has a key DynamoDB cannot store (empty, or of 64 KB or more)")
+        parts = {name: value for name, value in self.wire().items() if name != "destination"}
+        size = len(jsoncodec.encode(parts).encode())
+        if size > MAX_SENT_CONTENT_BYTES:
+            limit = MAX_SENT_CONTENT_BYTES
+            raise ValueError(f"the command is {size} bytes besides its recipients; the limit is {limit}")
         return self
 
     def provider_body(self, destination: str | list[str], source: str) -> dict[str, Any]:
