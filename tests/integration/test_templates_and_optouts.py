@@ -162,6 +162,25 @@ def test_a_marketing_broadcast_skips_opted_out_recipients_each_reported(sender, 
     assert sorted(failure_codes(sender)) == [(numbers[1], "opted_out"), (numbers[2], "opted_out")]
 
 
+def test_a_broadcast_call_refused_as_stopped_marketing_opts_out_nobody(sender, provider):
+    """Refused as a whole, a call to many does not say which of them stopped marketing: none is recorded."""
+    provider.add(
+        responses.POST,
+        f"{BASE_URL}/messages/broadcast",
+        status=400,
+        json={"error": "(#131050) User has stopped marketing messages", "message": "x", "statusCode": 400},
+    )
+    catalogue(sender, SALE)
+    sender.put(template_send("spring_sale", "20%", destination=recipients(3)))
+
+    sender.run_until_empty()
+
+    assert details(sender.published(), "WhatsApp Contact Opted Out") == []
+    from wab.optouts import OptOuts
+
+    assert OptOuts(sender.aws.table_name).opted_out(recipients(3)) == set()
+
+
 def test_the_per_user_marketing_limit_is_retried_later_never_final(sender, provider):
     provider.add(
         responses.POST,

@@ -463,7 +463,8 @@ class Sender:
 
     def _learn_from(self, rejected: ProviderRejected, command: MessageCommand, recipients: list[str]) -> None:
         """What the provider's refusal teaches: a template WhatsApp does not have or approve is marked rejected in the
-        catalogue; a contact who stopped marketing (131050) is recorded as opted out. Each published once."""
+        catalogue; a contact who stopped marketing (131050) is recorded as opted out, when the call was to that contact
+        alone. Each published once."""
         at = _now()
         events: list[EventDetail] = []
         if rejected.code in REJECTION_CODES and isinstance(command.message, TemplateContent):
@@ -478,7 +479,7 @@ class Sender:
                         rejected_at=at,
                     )
                 )
-        if rejected.code == STOPPED_MARKETING:
+        if rejected.code == STOPPED_MARKETING and len(recipients) == 1:  # of a call to many, which one cannot be known
             for each in recipients:
                 if self.screen.optouts.record(each, opted_out=True, reason=rejected.code, at=at):
                     events.append(
