@@ -875,6 +875,25 @@ def test_a_large_broadcast_is_split_into_chunks_that_each_send_once(sender, prov
     assert sorted(event["destination"] for event in accepted if event.get("repeat")) == numbers
 
 
+def test_a_number_has_one_rate_budget_however_commands_spell_it(sender, provider, aws):
+    provider.add_callback(
+        responses.POST,
+        f"{BASE_URL}/messages",
+        callback=lambda request: (202, {}, json.dumps([{"id": str(uuid.uuid4()), "status": "accepted"}])),
+    )
+    sender.put(
+        *(
+            text_command(destination=f"+6421000001{n}", source=("+" if n % 2 else "") + BUSINESS, reference=f"u{n}")
+            for n in range(4)
+        )
+    )
+
+    sender.run_until_empty()
+
+    assert len(provider.calls) == 4
+    assert [item["pk"] for item in aws.items() if item["pk"].startswith("RATE#")] == [f"RATE#{BUSINESS}"]
+
+
 def test_a_broadcast_is_chunked_no_larger_than_its_numbers_rate_allows_at_once(sender, provider):
     sender.configure(BROADCAST_CHUNK_SIZE="100", NUMBER_RATE_PER_SECOND="20")
     sender.put(
