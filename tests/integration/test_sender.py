@@ -474,7 +474,7 @@ def test_a_permanent_error_is_reported_and_not_retried(sender, provider):
 
 
 def test_an_invalid_command_is_reported_without_calling_the_provider_and_is_not_retried(sender, provider):
-    sender.put(text_command(destination="12345", text={"body": "x" * 4097}))
+    sender.put(text_command(destination="12345", text={"body": "x" * 4097}, idempotency_key="notice-7"))
 
     assert sender.route() == [{"batchItemFailures": []}]
 
@@ -483,6 +483,7 @@ def test_an_invalid_command_is_reported_without_calling_the_provider_and_is_not_
     [event] = sender.published()
     assert event["detail-type"] == "WhatsApp Message Failed"
     assert event["detail"]["reference"] == "order-7"
+    assert event["detail"]["idempotency_key"] == "notice-7"  # the requester can tell which request it was
     assert event["detail"]["destination"] == "12345"
     assert event["detail"]["error"]["code"] == "invalid_command"
     assert event["detail"]["error"]["message"] == (

@@ -219,6 +219,15 @@ def test_the_eventbridge_envelope_and_the_bare_command_are_the_same_command():
     assert fingerprint(parse({**detail, "destination": "64211234567"})) == fingerprint(bare)
 
 
+def test_a_broadcast_s_recipients_in_another_order_are_the_same_command():
+    template = {"name": "spring_sale", "language": {"code": "en"}}
+    first = parse({"destination": ["+64211110001", "+64211110002"], "type": "template", "template": template})
+    again = parse({"destination": ["64211110002", "+64211110001"], "type": "template", "template": template})
+    other = parse({"destination": ["+64211110001", "+64211110003"], "type": "template", "template": template})
+
+    assert fingerprint(first) == fingerprint(again) != fingerprint(other)
+
+
 @pytest.mark.parametrize(
     "body, kind",
     [

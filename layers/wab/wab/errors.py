@@ -50,7 +50,8 @@ class InProgress(DependencyFailed):
 class InvalidCommand(InvalidPayload):
     """A send command that can never be sent as it stands; it is reported as `WhatsApp Message Failed`, not retried.
 
-    `reference` and `destination` are what could be read from the command, so the failure can name it; `task_token`,
+    `reference`, `destination` and `idempotency_key` are what could be read from the command, so the failure can name
+    it; `task_token`,
     so a task waiting on it is told (never shown anywhere).
     """
 
@@ -64,12 +65,14 @@ class InvalidCommand(InvalidPayload):
         destination: str | None = None,
         command: str | None = None,
         task_token: str | None = None,
+        idempotency_key: str | None = None,
     ):
         super().__init__(message)
         self.reference = reference
         self.destination = destination
         self.command = command
         self.task_token = task_token
+        self.idempotency_key = idempotency_key
 
 
 class ProviderRejected(GatewayError):

@@ -127,6 +127,7 @@ class Intake:
                     reference=command.reference,
                     command=command.command,
                     task_token=getattr(command, "task_token", None),
+                    idempotency_key=command.idempotency_key,
                 )
         except InvalidCommand as invalid:
             logger.warning("invalid command dropped", extra={"reason": invalid.message})

@@ -734,8 +734,10 @@ def _hints(payload: dict[str, Any]) -> dict[str, Any]:
     command = payload.get("command")
     destination = None if command == "erase_contact" else payload.get("destination", payload.get("to"))
     token = payload.get("task_token")
+    key = payload.get("idempotency_key")
     return {
         "reference": reference if isinstance(reference, str) and len(reference) <= 256 else None,
+        "idempotency_key": key if isinstance(key, str) and 0 < len(key) <= 512 else None,
         "destination": destination if isinstance(destination, str) and len(destination) <= 32 else None,
         "command": command if isinstance(command, str) and command in COMMAND_KINDS else None,
         # A task waiting on a command that can never be done is told so (`wab.waits`), if its token can be a token.
@@ -786,6 +788,8 @@ def fingerprint(command: AnyCommand) -> str:
     command, whose wait the new token takes over (`wab.waits`), not a reuse of the key for another command.
     """
     said = command.model_dump(mode="json", exclude_none=True, exclude=set(WAIT_FIELDS))
+    if isinstance(said.get("destination"), list):  # a broadcast's recipients are a set: in any order, the same
+        said["destination"] = sorted(said["destination"])
     canonical = json.dumps(said, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
