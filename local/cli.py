@@ -188,10 +188,20 @@ def command_templates(gateway: Gateway, args: argparse.Namespace) -> int:
 
 
 def command_dlq(gateway: Gateway, args: argparse.Namespace) -> int:
+    if args.action == "redrive" and args.message_id is None:
+        for letter in gateway.redrive_all():  # batch by batch: a FIFO queue shows a group's next ones only then
+            print(json.dumps({"redriven": letter["id"], "command": without_token(letter)["command"]}))
+        return 0
     letters = gateway.dead_letters()
     if args.action == "list":
         for letter in map(without_token, letters):
             print(json.dumps({key: letter[key] for key in ("id", "queue", "reason", "sent_at", "command")}))
+        if (behind := gateway.dead_letters_waiting() - len(letters)) > 0:
+            print(
+                f"{behind} more wait behind these: a FIFO queue shows a group's next messages only once the ones "
+                "before them are gone (`dlq redrive` without an id takes them all)",
+                file=sys.stderr,
+            )
         return 0
     chosen = [letter for letter in letters if args.message_id in (None, letter["id"])]
     if args.message_id and not chosen:

@@ -215,19 +215,46 @@ class Gateway:
             sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=letter["receipt"], VisibilityTimeout=0)
         return letters
 
+    def dead_letters_waiting(self) -> int:
+        """How many messages the dead-letter queue holds, those a listing cannot reach yet included: a FIFO queue
+        hands out a group's next messages only once the ones before them are gone."""
+        answer = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.info["dlq_url"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(answer["ApproximateNumberOfMessages"]) + int(answer["ApproximateNumberOfMessagesNotVisible"])
+
     def redrive(self, letter: dict[str, Any]) -> None:
         """Send a dead letter's command to the send queue again, then delete it: sent first, so nothing is lost (a
         failure in between leaves a copy in both, and the send queue drops a redelivered request)."""
-        sqs = self.client("sqs")
-        sqs.send_message(
+        self._send_back(letter)
+        receipt = self.dead_letters_receipt(letter["id"])
+        if receipt:
+            self.client("sqs").delete_message(QueueUrl=self.info["dlq_url"], ReceiptHandle=receipt)
+
+    def redrive_all(self) -> Iterator[dict[str, Any]]:
+        """Send every dead letter back, batch by batch until the queue is empty (deleting each batch is what lets
+        the FIFO queue hand out the messages behind it); each letter as it goes."""
+        sqs, queue_url = self.client("sqs"), self.info["dlq_url"]
+        while batch := sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=60,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", []):
+            for letter in map(_letter, batch):
+                self._send_back(letter)
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=letter["receipt"])
+                yield letter
+
+    def _send_back(self, letter: dict[str, Any]) -> None:
+        self.client("sqs").send_message(
             QueueUrl=self.info["send_queue_url"],
             MessageBody=json.dumps(letter["command"]) if letter["queue"] in ("priority", "bulk") else letter["body"],
             MessageGroupId="redrive",
             MessageDeduplicationId=f"redrive-{letter['id']}",
         )
-        receipt = self.dead_letters_receipt(letter["id"])
-        if receipt:
-            sqs.delete_message(QueueUrl=self.info["dlq_url"], ReceiptHandle=receipt)
 
     def dead_letters_receipt(self, message_id: str) -> str | None:
         """A fresh receipt for one dead letter (the one from listing them was given back)."""

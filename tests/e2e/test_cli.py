@@ -133,6 +133,43 @@ def test_dlq_list_show_and_redrive_send_a_dead_letter_back_and_lose_nothing(loca
     assert len(sent) == 1
 
 
+def test_dlq_redrive_takes_every_dead_letter_even_those_a_fifo_group_holds_back(local_stack, tmp_path):
+    """A FIFO queue hands out at most ten of a group while they are in flight: a listing says more wait, and a
+    redrive of all goes on until the queue is empty."""
+    sqs = local_stack.client("sqs")
+    reference = f"dlq-many-{uuid.uuid4().hex[:8]}"
+    for number in range(13):
+        command = {
+            "command": "send",
+            "destination": f"+6421{number:07d}",
+            "type": "template",
+            "reference": reference,
+            "template": {"name": "order_shipped", "language": {"code": "en"}},
+        }
+        lane_message = {
+            "command": command,
+            "delivery_id": uuid.uuid4().hex,
+            "requested_by": "test",
+            "requested_at_ms": 1,
+        }
+        sqs.send_message(
+            QueueUrl=local_stack.info["dlq_url"],
+            MessageBody=json.dumps(lane_message),
+            MessageAttributes={"queue": {"DataType": "String", "StringValue": "priority"}},
+            MessageGroupId="priority",
+            MessageDeduplicationId=uuid.uuid4().hex,
+        )
+
+    listed = wab(local_stack, "dlq", "list", home=tmp_path)
+    assert "more wait behind these" in listed.stderr
+
+    redriven = wab(local_stack, "dlq", "redrive", home=tmp_path)
+
+    assert redriven.returncode == 0, redriven.stderr
+    assert sum(reference in line for line in redriven.stdout.splitlines()) == 13
+    assert wab(local_stack, "dlq", "list", home=tmp_path).stdout.strip() == ""
+
+
 def test_report_matches_what_the_provider_sent_and_reported_for_a_broadcast(local_stack, tmp_path):
     gateway = Gateway.local(local_stack.stack_json)
     reference = f"campaign-{uuid.uuid4().hex[:8]}"

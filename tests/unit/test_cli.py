@@ -33,6 +33,12 @@ class NoDeadLetters:
     def dead_letters(self) -> list[dict[str, Any]]:
         return []
 
+    def dead_letters_waiting(self) -> int:
+        return 0
+
+    def redrive_all(self) -> list[dict[str, Any]]:
+        return []
+
 
 @pytest.mark.parametrize("action, code", [("show", 1), ("list", 0), ("redrive", 0)])
 def test_an_empty_dead_letter_queue_is_said_not_a_traceback(action, code, capsys):
