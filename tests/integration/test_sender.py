@@ -805,6 +805,32 @@ def broadcast_answer(request: Any) -> tuple[int, dict, str]:
     )
 
 
+def test_a_broadcast_call_refused_for_one_recipient_reaches_every_other_one(sender, provider):
+    """The provider may refuse a whole call for one bad recipient without saying whose: the call is split until that
+    recipient alone is refused, and every other recipient gets its message, once."""
+    numbers = recipients(7)
+    bad = numbers[4]
+
+    def answer(request: Any) -> tuple[int, dict, str]:
+        if bad in json.loads(request.body)["destination"]:
+            return 400, {}, json.dumps({"error": "(#131026) Message undeliverable", "message": "x", "statusCode": 400})
+        return broadcast_answer(request)
+
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=answer)
+    template = {"name": "spring_sale", "language": {"code": "en"}}
+    sender.put({"destination": numbers, "type": "template", "template": template, "reference": "spring"})
+
+    sender.run_until_empty()
+
+    published = sender.published()
+    accepted = sorted(event["destination"] for event in details(published, "WhatsApp Message Accepted"))
+    assert accepted == sorted(set(numbers) - {bad})
+    [failed] = details(published, "WhatsApp Message Failed")
+    assert (failed["destination"], failed["error"]["code"], failed["reference"]) == (bad, "131026", "spring")
+    calls = [call for call in provider.calls if call.response.status_code == 202]
+    assert sorted(number for call in calls for number in request_json(call)["destination"]) == accepted  # each once
+
+
 def test_a_broadcast_within_one_chunk_is_one_call_with_a_record_and_an_event_per_recipient(sender, provider):
     provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=broadcast_answer)
     numbers = recipients(12)

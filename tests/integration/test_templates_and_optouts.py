@@ -162,23 +162,31 @@ def test_a_marketing_broadcast_skips_opted_out_recipients_each_reported(sender, 
     assert sorted(failure_codes(sender)) == [(numbers[1], "opted_out"), (numbers[2], "opted_out")]
 
 
-def test_a_broadcast_call_refused_as_stopped_marketing_opts_out_nobody(sender, provider):
-    """Refused as a whole, a call to many does not say which of them stopped marketing: none is recorded."""
-    provider.add(
-        responses.POST,
-        f"{BASE_URL}/messages/broadcast",
-        status=400,
-        json={"error": "(#131050) User has stopped marketing messages", "message": "x", "statusCode": 400},
-    )
+def test_a_broadcast_call_refused_as_stopped_marketing_opts_out_only_the_recipient_it_was_for(sender, provider):
+    """Refused as a whole, a call to many does not say which of them stopped marketing: the call is split until it
+    does, and only that recipient is recorded."""
+    from wab.optouts import OptOuts
+
+    numbers = recipients(3)
+
+    def answer(request: Any) -> tuple[int, dict, str]:
+        if numbers[1] in json.loads(request.body)["destination"]:
+            return (
+                400,
+                {},
+                json.dumps({"error": "(#131050) User has stopped marketing", "message": "x", "statusCode": 400}),
+            )
+        return broadcast_answer(request)
+
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=answer)
     catalogue(sender, SALE)
-    sender.put(template_send("spring_sale", "20%", destination=recipients(3)))
+    sender.put(template_send("spring_sale", "20%", destination=numbers))
 
     sender.run_until_empty()
 
-    assert details(sender.published(), "WhatsApp Contact Opted Out") == []
-    from wab.optouts import OptOuts
-
-    assert OptOuts(sender.aws.table_name).opted_out(recipients(3)) == set()
+    [opted_out] = details(sender.published(), "WhatsApp Contact Opted Out")
+    assert opted_out["destination"] == numbers[1]
+    assert OptOuts(sender.aws.table_name).opted_out(numbers) == {numbers[1]}
 
 
 def test_the_per_user_marketing_limit_is_retried_later_never_final(sender, provider):

@@ -92,3 +92,11 @@ def test_a_recipient_the_provider_did_not_accept_is_a_failure():
 
     assert accepted == []
     assert failures == [Failure(destination="+64210000001", code="not_accepted", message="provider status: rejected")]
+
+
+def test_the_chunks_of_a_broadcast_with_the_longest_key_have_keys_a_command_may_have():
+    chunks = split_broadcast(broadcast(3, idempotency_key="k" * 512), 2, delivery_id="e")
+
+    keys = [chunk.idempotency_key or "" for chunk in chunks]
+    assert len(set(keys)) == 2 and all(len(key) <= 512 for key in keys)
+    assert [parse_command(json.dumps(chunk.wire())).idempotency_key for chunk in chunks] == keys  # a lane reads them

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from wab.models.commands import BroadcastCommand, key_basis
+from wab.models.commands import BroadcastCommand, derived_key, key_basis
 from wab.models.types import canonical_number
 from wab.outcomes import Accepted, Failure
 
@@ -21,7 +21,9 @@ def split_broadcast(command: BroadcastCommand, chunk_size: int, *, delivery_id: 
         command.destination[start : start + chunk_size] for start in range(0, len(command.destination), chunk_size)
     ]
     return [
-        command.model_copy(update={"destination": group, "idempotency_key": f"{basis}#chunk-{number}-of-{len(groups)}"})
+        command.model_copy(
+            update={"destination": group, "idempotency_key": derived_key(basis, f"#chunk-{number}-of-{len(groups)}")}
+        )
         for number, group in enumerate(groups, start=1)
     ]
 

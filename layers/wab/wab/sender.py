@@ -69,8 +69,10 @@ from wab.models.commands import (
     MessageCommand,
     SendCommand,
     TemplateContent,
+    derived_key,
     fingerprint,
     idempotency_key,
+    key_basis,
 )
 from wab.models.events import (
     ContactOptedOut,
@@ -116,6 +118,9 @@ IDEMPOTENCY_PREFIX = "IDEMPOTENCY#sender"
 DEFAULT_REMAINING_MS = 30_000
 MIN_REMAINING_MS = 5000  # a record started later might be cut off by the function timeout; it waits for the next run
 STOPPED_MARKETING = "131050"  # WhatsApp: the user has stopped marketing messages
+# WhatsApp's refusals that concern one recipient (undeliverable, window closed, stopped marketing, the sender itself,
+# not an allowed test number): a broadcast call refused with one of them is split until the recipient is found.
+RECIPIENT_CODES = frozenset({"131026", "131047", "131050", "131021", "131030"})
 MAX_PACING_WAIT_MS = 10_000  # longer than this, a message goes back to its lane rather than wait in the invocation
 RECORD_LOG_KEYS = ("sqs_message_id", "correlation_id", "command", "reference", "idempotency_key")
 
@@ -343,7 +348,9 @@ class Sender:
             outcome = self._upload(command)
         elif isinstance(command, SendCommand | BroadcastCommand):
             outcome = (
-                self._send(command, command_key.key) if isinstance(command, SendCommand) else self._broadcast(command)
+                self._send(command, command_key.key)
+                if isinstance(command, SendCommand)
+                else self._broadcast(command, request)
             )
             if outcome.accepted:
                 count("SendsAccepted", len(outcome.accepted))
@@ -396,7 +403,7 @@ class Sender:
         parked = Parked(park_id=park_id, parked_until=clock.iso(until))
         return Outcome(at=_now(), accepted=[Accepted(message_id=answer.id, destination=destination)], parked=parked)
 
-    def _broadcast(self, command: BroadcastCommand) -> Outcome:
+    def _broadcast(self, command: BroadcastCommand, request: Request) -> Outcome:
         recipients, failures = self.screen.admit(command, command.destination)
         if not recipients:
             return self._report(command, failures)
@@ -406,6 +413,9 @@ class Sender:
                 command.provider_body(recipients, self._source(command)), deadline=self._provider_deadline()
             )
         except ProviderRejected as rejected:
+            if rejected.code in RECIPIENT_CODES and len(recipients) > 1:
+                self._split(command, request, recipients, rejected)
+                return self._report(command, failures) if failures else Outcome(at=_now())
             self._learn_from(rejected, command, recipients)
             return self._report(command, failures + [rejection(rejected, each) for each in recipients])
         accepted, unaccepted = match_broadcast_answers(recipients, answers)
@@ -419,6 +429,28 @@ class Sender:
             outcome.reported = [f for index, f in enumerate(failures + unaccepted) if index not in unpublished]
             outcome.unreported = [f for index, f in enumerate(failures + unaccepted) if index in unpublished]
         return outcome
+
+    def _split(
+        self, command: BroadcastCommand, request: Request, recipients: list[str], rejected: ProviderRejected
+    ) -> None:
+        """The provider refused a call to many for one recipient's sake, without saying whose: the recipients go back
+        to the bulk lane in two halves, each a command of its own (its key derived from this one's, so a retry puts
+        the same halves), until the call that is refused is to that recipient alone. Nothing was sent: if the
+        halves cannot be queued, this command is retried whole."""
+        basis = key_basis(command, delivery_id=request.delivery_id)
+        middle = len(recipients) // 2
+        keys = [derived_key(basis, f"#split-{number}") for number in (1, 2)]
+        halves = [
+            command.model_copy(update={"destination": half, "idempotency_key": key})
+            for key, half in zip(keys, (recipients[:middle], recipients[middle:]), strict=True)
+        ]
+        entries = [
+            lanes.entry(request._replace(command=half), "bulk", part=key)
+            for key, half in zip(keys, halves, strict=True)
+        ]
+        if lanes.LaneQueues({"bulk": self.settings.bulk_lane_url}).put(entries) is not None:
+            raise DependencyFailed("SQS did not take a broadcast's halves")
+        logger.info("broadcast call refused for one recipient; split in two", extra={"code": rejected.code})
 
     def _upload(self, command: MediaUploadCommand) -> Outcome:
         try:

@@ -94,8 +94,9 @@ def _check_contact(value: str) -> str:
 # Any number a callback may have stored a contact under (`wab.models.types.PhoneNumber`, spelt with its "+"), E.164
 # or not: whatever the gateway keeps about a contact can be erased.
 ContactNumber = Annotated[str, BeforeValidator(_normalise_number), AfterValidator(_check_contact)]
-# Long enough for a caller's key (up to 256 characters in practice) plus the suffix a broadcast chunk adds.
-IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+# A caller's key; a part of a command (a broadcast's chunk or half) has one derived from it (`derived_key`).
+MAX_IDEMPOTENCY_KEY = 512
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_IDEMPOTENCY_KEY)]
 Caption = Annotated[str, StringConstraints(max_length=MAX_CAPTION)]
 Link = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -800,6 +801,14 @@ def key_basis(command: AnyCommand, *, delivery_id: str) -> str:
     and a new request that looks like an earlier one is a new command: a `reference` is only a correlation id, which
     many commands may share."""
     return command.idempotency_key or f"delivery:{delivery_id}"
+
+
+def derived_key(basis: str, suffix: str) -> str:
+    """The idempotency key of a part of a command (a broadcast's chunk or half): its own key and the part's place,
+    the key hashed when both together would be longer than a key may be."""
+    if len(basis) + len(suffix) > MAX_IDEMPOTENCY_KEY:
+        basis = "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
+    return basis + suffix
 
 
 def idempotency_key(command: AnyCommand, *, delivery_id: str) -> str:
