@@ -103,7 +103,7 @@ class Gateway:
     # -- record API ----------------------------------------------------------------------------------------------
 
     def get_message(self, message_id: str) -> tuple[int, Any]:
-        return self._signed_get(f"/messages/{quote(message_id, safe='')}", {})
+        return self._signed_get(f"/messages/{_segment(message_id)}", {})
 
     def list_messages(
         self, *, contact: str | None = None, reference: str | None = None, **page: str
@@ -112,14 +112,12 @@ class Gateway:
         if (contact is None) == (reference is None):
             raise ValueError("give a contact or a reference")
         path = (
-            f"/contacts/{quote(contact, safe='')}/messages"
-            if contact
-            else f"/references/{quote(str(reference), safe='')}/messages"
+            f"/contacts/{_segment(contact)}/messages" if contact else f"/references/{_segment(str(reference))}/messages"
         )
         return self._signed_get(path, page)
 
     def reference_summary(self, reference: str) -> tuple[int, Any]:
-        return self._signed_get(f"/references/{quote(reference, safe='')}/summary", {})
+        return self._signed_get(f"/references/{_segment(reference)}/summary", {})
 
     def _signed_get(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
         url = self.info["api_url"].rstrip("/") + path
@@ -320,3 +318,10 @@ def _answers(url: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def _segment(value: str) -> str:
+    """One path segment, whatever the value holds: "." and ".." too, which HTTP clients would otherwise resolve
+    away as the current or parent path."""
+    quoted = quote(value, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted

@@ -54,4 +54,12 @@ def test_a_message_id_is_one_path_segment_whatever_it_holds(monkeypatch):
     gateway.get_message("../references/x/summary")
     gateway.get_message("wamid.PLUS+1=")
 
-    assert paths == ["/messages/..%2Freferences%2Fx%2Fsummary", "/messages/wamid.PLUS%2B1%3D"]
+    gateway.get_message("..")
+    gateway.reference_summary(".")
+
+    assert paths == [
+        "/messages/..%2Freferences%2Fx%2Fsummary",
+        "/messages/wamid.PLUS%2B1%3D",
+        "/messages/%2E%2E",  # not resolved away as the parent path
+        "/references/%2E/summary",
+    ]
