@@ -523,3 +523,26 @@ def test_a_contact_whose_number_is_not_e164_can_be_erased_too(sender, monkeypatc
         [erased] = erase(sender, monkeypatch)
         assert erased["detail"]["records_erased"] == 2  # the record and the window item
         assert of_contact(sender.items(), f"+{number.lstrip('+')}") == []
+
+
+def test_an_erased_message_sent_again_under_another_callback_id_stays_erased(sender, monkeypatch, stored):
+    route_erasures_to_the_queue(sender)
+    request_erasure(sender, {"contact": CUSTOMER})
+    erase(sender, monkeypatch)
+    callbacks = load_handler("callbacks")
+    content = {
+        "from": CUSTOMER,
+        "id": "wamid.mo-customer-1",
+        "timestamp": "1795600000",
+        "type": "text",
+        "text": {"body": "hi"},
+    }
+    body = {"id": "mo-customer-1-again", "source": CUSTOMER, "destination": BUSINESS, "content": content}
+    event = http_event("POST", "/callbacks/mo", headers={"authorization": basic()}, body=body)
+
+    assert callbacks.lambda_handler(event, LambdaContext())["statusCode"] == 200
+
+    assert sender.published() == []
+    items = sender.items()
+    assert "MSG#mo-customer-1-again" in tombstones(items)  # nothing of it kept
+    assert of_contact(items, CUSTOMER) == []

@@ -168,6 +168,9 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     except Exception:
         release(store, [pending])
         raise
+    if linked.erased:  # the provider sent an erased message again, under another id: it is erased again
+        store.erase_records([pending.record.id], now=int(now.timestamp()))
+        return False
     if linked.held_by is not None:  # the provider sent this message before, under another id: that one is published
         not_news = set(pending.keys)
         deliver(store, handling.publisher, [pending], prepare=lambda: not_news)

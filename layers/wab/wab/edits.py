@@ -228,6 +228,7 @@ def pointer_expiry(handling: "Handling") -> int:
 class Linked(NamedTuple):
     applied: Pending | None  # the last commit that applied changes (its record as it now stands), if any did
     held_by: str | None  # the record already holding this WhatsApp id: the provider sent the message twice
+    erased: bool = False  # the message was erased with its contact: sent again, it stays erased
 
 
 def link(store: MessageStore, record: MessageRecord, handling: "Handling") -> Linked:
@@ -257,5 +258,5 @@ def link(store: MessageStore, record: MessageRecord, handling: "Handling") -> Li
         except PointerConflict as conflict:
             current = conflict.current
         except MessageErased:  # a message of an erased contact had this WhatsApp id: it stays erased
-            return Linked(applied, "")
+            return Linked(applied, None, erased=True)
     raise InProgress("this message's WhatsApp id is being updated concurrently; retry")

@@ -86,6 +86,11 @@ def _pointer_key(whatsapp_message_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"WAMID#{whatsapp_message_id}"}}
 
 
+def _tombstone(key: dict[str, Any], now: int) -> dict[str, Any]:
+    """What is left of an erased item until `ERASED_KEPT_DAYS` after `now` (epoch seconds): its key, when."""
+    return {**key, "erased_at": {"N": str(now)}, "expires_at": {"N": str(now + ERASED_KEPT_DAYS * 86400)}}
+
+
 def _window_key(contact: str) -> dict[str, Any]:
     """The contact's window item (its last inbound time)."""
     return {"pk": {"S": f"CONTACT#{contact}"}}
@@ -258,17 +263,20 @@ class MessageStore:
                 TableName=self.table_name, Key=_window_key(contact), ConsistentRead=True, ProjectionExpression="pk"
             ).get("Item")
         window = [_window_key(contact)] if found else []
-        tombstone = {"erased_at": {"N": str(now)}, "expires_at": {"N": str(now + ERASED_KEPT_DAYS * 86400)}}
         erased = [_message_key(message_id) for message_id in message_ids]
         erased += [_pointer_key(whatsapp_id) for whatsapp_id in sorted(own)]
         emptied = [
             key for whatsapp_id in sorted(named - own) if (key := self._without_changes_of(contact, whatsapp_id))
         ]
         self._batch_write(
-            [{"PutRequest": {"Item": {**key, **tombstone}}} for key in erased]
+            [{"PutRequest": {"Item": _tombstone(key, now)}} for key in erased]
             + [{"DeleteRequest": {"Key": key}} for key in emptied + window]
         )
         return Erased(records=len(message_ids) + len(window), waiting=waiting)
+
+    def erase_records(self, message_ids: list[str], *, now: int) -> None:
+        """Make these records tombstones (`erase_contact`), whatever they hold."""
+        self._batch_write([{"PutRequest": {"Item": _tombstone(_message_key(each), now)}} for each in message_ids])
 
     def _without_changes_of(self, contact: str, whatsapp_id: str) -> dict[str, Any] | None:
         """Take the contact's kept changes off a pointer; its key, to delete, when nothing else is left on it."""
