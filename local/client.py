@@ -201,14 +201,8 @@ class Gateway:
         again at once."""
         sqs, queue_url = self.client("sqs"), self.info["dlq_url"]
         letters: list[dict[str, Any]] = []
-        while batch := sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=60,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", []):
-            letters.extend(_letter(message) for message in batch)
+        while batch := self._next_dead_letters():
+            letters.extend(batch)
         for letter in letters:
             sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=letter["receipt"], VisibilityTimeout=0)
         return letters
@@ -233,18 +227,22 @@ class Gateway:
     def redrive_all(self) -> Iterator[dict[str, Any]]:
         """Send every dead letter back, batch by batch until the queue is empty (deleting each batch is what lets
         the FIFO queue hand out the messages behind it); each letter as it goes."""
-        sqs, queue_url = self.client("sqs"), self.info["dlq_url"]
-        while batch := sqs.receive_message(
-            QueueUrl=queue_url,
+        while batch := self._next_dead_letters():
+            for letter in batch:
+                self._send_back(letter)
+                self.client("sqs").delete_message(QueueUrl=self.info["dlq_url"], ReceiptHandle=letter["receipt"])
+                yield letter
+
+    def _next_dead_letters(self) -> list[dict[str, Any]]:
+        """Up to ten dead letters, hidden for a minute (their receipts to give them back or delete them)."""
+        messages = self.client("sqs").receive_message(
+            QueueUrl=self.info["dlq_url"],
             MaxNumberOfMessages=10,
             VisibilityTimeout=60,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
-        ).get("Messages", []):
-            for letter in map(_letter, batch):
-                self._send_back(letter)
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=letter["receipt"])
-                yield letter
+        )
+        return [_letter(message) for message in messages.get("Messages", [])]
 
     def _send_back(self, letter: dict[str, Any]) -> None:
         self.client("sqs").send_message(
