@@ -708,3 +708,15 @@ def test_a_command_too_large_to_keep_is_refused_before_the_provider_is_called_bu
     small = {"name": "order_update", "language": {"code": "en"}}
     recipients = [f"+6421{n:07d}" for n in range(10_000)]  # ~170 KB of numbers: split into chunks, never one record
     assert parse({"destination": recipients, "type": "template", "template": small}).command == "broadcast"
+
+
+def test_an_empty_reference_is_no_reference():
+    assert parse({"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, "reference": ""}).reference is None
+    waited = {
+        "destination": [CUSTOMER],
+        "type": "template",
+        "template": {"name": "spring_sale", "language": {"code": "en"}},
+        "reference": "",
+        "task_token": "AQB4AAAA-token",
+    }
+    assert "needs a reference" in refusal(waited).message  # a summary of "" could never be waited on

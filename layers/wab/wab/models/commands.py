@@ -435,6 +435,12 @@ class CommandBase(StrictModel):
     reference: Reference | None = None
     idempotency_key: IdempotencyKey | None = None
 
+    @field_validator("reference", mode="before")
+    @classmethod
+    def empty_reference_is_none(cls, value: Any) -> Any:
+        """`""` names nothing (the provider's callbacks say so too): no reference, the same everywhere it would go."""
+        return None if value == "" else value
+
     def wire(self) -> dict[str, Any]:
         """The command as it travels (flat, `command` set), e.g. for a chunk put back on the send queue."""
         return self.model_dump(exclude_none=True)
