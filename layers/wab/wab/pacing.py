@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 
 from wab import aws
 from wab.errors import DependencyFailed
-from wab.models.types import Model
+from wab.models.types import Model, number_digits
 
 Lane = Literal["priority", "bulk"]
 BURST_MS = 500.0  # how far ahead of the rate a number may run: well inside WhatsApp's one-second accounting
@@ -126,8 +126,9 @@ class RateBudget:
         A single unit comes from those prefetched for the batch while there are any.
 
         Raises Deferred when the wait would be longer, or when other invocations keep moving the budget first
-        (nothing is taken then).
+        (nothing is taken then). A number has one budget, written with its plus or not.
         """
+        number = number_digits(number)
         if units == 1 and (departure := self._prefetched_unit(number, lane)) is not None:
             if departure > self._clock_ms() + max_wait_ms:
                 raise Deferred(departure - self._clock_ms())
@@ -146,6 +147,7 @@ class RateBudget:
     def prefetch(self, number: str, units: int, lane: Lane, *, max_wait_ms: float) -> None:
         """Take the units of a batch's single sends in one write, for `take` to hand out; only when every one of them
         may leave within `max_wait_ms` (otherwise each send takes its own, and those that cannot wait are put back)."""
+        number = number_digits(number)
         try:
             departures = self._take(number, units, lane, max_wait_ms=max_wait_ms, every_unit_by_deadline=True)
         except Deferred:

@@ -241,7 +241,7 @@ class Sender:
                 continue
             groups.add(group)
             if isinstance(request.command, SendCommand) and lane_for(request.command) == "priority":
-                wanted[self._paced_as(request.command)] += 1
+                wanted[self._source(request.command)] += 1
         remaining_ms = lambda_context.get_remaining_time_in_millis() if lambda_context else DEFAULT_REMAINING_MS
         max_wait = max(0, min(MAX_PACING_WAIT_MS, remaining_ms - MIN_REMAINING_MS))
         for number, units in wanted.items():
@@ -488,7 +488,7 @@ class Sender:
         """Take the units from the number's budget and wait until they may leave (`wab.pacing`)."""
         deadline = getattr(self._remaining, "deadline_ms", None) or clock.epoch_ms(clock.now()) + MAX_PACING_WAIT_MS
         max_wait = max(0, min(MAX_PACING_WAIT_MS, deadline - clock.epoch_ms(clock.now())))
-        departures = self.budget.take(self._paced_as(command), units, lane_for(command), max_wait_ms=max_wait)
+        departures = self.budget.take(self._source(command), units, lane_for(command), max_wait_ms=max_wait)
         pause = departures[-1] / 1000 - time.time()
         if pause > 0:
             time.sleep(pause)
@@ -687,10 +687,6 @@ class Sender:
 
     def _source(self, command: MessageCommand | MediaUploadCommand) -> str:
         return command.source or self.settings.business_number
-
-    def _paced_as(self, command: MessageCommand) -> str:
-        """The business number whose rate budget the command takes from: one however the command spells it."""
-        return self._source(command).lstrip("+")
 
     def _uploaded(self, command: MediaUploadCommand, media_id: str, *, repeat: bool = False) -> MediaUploaded:
         return MediaUploaded(

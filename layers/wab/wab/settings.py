@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, ValidationError
 
 from wab.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT
-from wab.models.types import Model
+from wab.models.types import Model, number_digits
 
 if TYPE_CHECKING:
     from wab.pacing import RatePolicy
@@ -81,21 +81,21 @@ class SendPathSettings(Settings):
 
     def rates(self) -> dict[str, float]:
         """Each configured business number (digits only) and its messages per second."""
-        rates = {_digits(self.business_number): self.number_rate_per_second}
+        rates = {number_digits(self.business_number): self.number_rate_per_second}
         for pair in filter(None, self.number_rates.split(",")):
             number, rate = pair.split("=")
-            rates[_digits(number)] = float(rate)
+            rates[number_digits(number)] = float(rate)
         return rates
 
     def rate_policy(self, number: str) -> "RatePolicy":
         from wab.pacing import RatePolicy  # imported here: only the send path paces, every function reads settings
 
-        rate = self.rates().get(_digits(number), self.number_rate_per_second)
+        rate = self.rates().get(number_digits(number), self.number_rate_per_second)
         return RatePolicy(rate_per_second=rate, bulk_share=self.bulk_rate_share)
 
     def knows(self, number: str) -> bool:
         """A command may name any number when no list is configured, else only the configured ones."""
-        return not self.number_rates or _digits(number) in self.rates()
+        return not self.number_rates or number_digits(number) in self.rates()
 
     def retry_policy(self) -> "RetryPolicy":
         from wab.retry import RetryPolicy  # imported here: only the send path retries, every function reads settings
@@ -131,10 +131,6 @@ class WaitSettings(Settings):
     wait_queue_url: str
     retention_days: int = Field(default=180, ge=1)
     send_retry_window_minutes: int = Field(default=360, ge=1, le=1440)
-
-
-def _digits(number: str) -> str:
-    return number.lstrip("+")
 
 
 @cache

@@ -52,6 +52,12 @@ def canonical_number(number: str) -> str:
     return number if number.startswith("+") else f"+{number}"
 
 
+def number_digits(number: str) -> str:
+    """A business number as its digits alone, whether written with the plus or not: how the configured rates and the
+    rate budgets know it."""
+    return number.lstrip("+")
+
+
 def contact_hash(number: str) -> str:
     """SHA-256 (hex) of the number as `canonical_number` spells it: names a contact without repeating its number."""
     return hashlib.sha256(canonical_number(number).encode()).hexdigest()
