@@ -75,9 +75,7 @@ class Parking:
             parked_until=clock.iso(until),
         )
         try:
-            with aws.dependency(
-                "DynamoDB UpdateItem", expected=("ConditionalCheckFailedException", "ValidationException")
-            ):
+            with aws.dependency("DynamoDB UpdateItem", expected=("ConditionalCheckFailedException",)):
                 aws.client("dynamodb").update_item(
                     TableName=self.table_name,
                     Key=_contact_key(contact),
@@ -94,12 +92,12 @@ class Parking:
                     },
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
+        except aws.Refused as refused:
+            if "size" not in str(refused.__cause__):
+                raise
+            # DynamoDB's 400 KB item: large messages fill a contact's room before MAX_PARKED do
+            raise ParkingFull("the messages parked for the contact already fill its room") from None
         except ClientError as exc:
-            if aws.error_code(exc) == "ValidationException":
-                if "size" not in str(exc):
-                    raise aws.Refused(f"DynamoDB UpdateItem refused: {aws.error_code(exc)}") from exc
-                # DynamoDB's 400 KB item: large messages fill a contact's room before MAX_PARKED do
-                raise ParkingFull("the messages parked for the contact already fill its room") from None
             old: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
             if _attribute(park_id) in old:
                 return  # parked by an earlier attempt, whose timer runs
