@@ -475,9 +475,10 @@ class MessageCommand(CommandBase):
         """What a command says is stored (its record, a message parked for later): a key DynamoDB refuses, where
         the objects take keys of the caller's, or a message too large for a record, would fail only after the
         provider had sent the message."""
-        if has_unstorable_key(self.wire()):
+        wire = self.wire()
+        if has_unstorable_key(wire):
             raise ValueError("has a key DynamoDB cannot store (empty, or of 64 KB or more)")
-        parts = {name: value for name, value in self.wire().items() if name != "destination"}
+        parts = {name: value for name, value in wire.items() if name != "destination"}
         size = len(jsoncodec.encode(parts).encode())
         if size > MAX_SENT_CONTENT_BYTES:
             limit = MAX_SENT_CONTENT_BYTES
@@ -744,7 +745,7 @@ def _hints(payload: dict[str, Any]) -> dict[str, Any]:
     key = payload.get("idempotency_key")
     return {
         "reference": reference if isinstance(reference, str) and len(reference) <= 256 else None,
-        "idempotency_key": key if isinstance(key, str) and 0 < len(key) <= 512 else None,
+        "idempotency_key": key if isinstance(key, str) and 0 < len(key) <= MAX_IDEMPOTENCY_KEY else None,
         "destination": destination if isinstance(destination, str) and len(destination) <= 32 else None,
         "command": command if isinstance(command, str) and command in COMMAND_KINDS else None,
         # A task waiting on a command that can never be done is told so (`wab.waits`), if its token can be a token.
