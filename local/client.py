@@ -254,19 +254,14 @@ class Gateway:
 
     def dead_letters_receipt(self, message_id: str) -> str | None:
         """A fresh receipt for one dead letter (the one from listing them was given back)."""
-        sqs, queue_url = self.client("sqs"), self.info["dlq_url"]
         found, seen = None, []
-        while not found and (
-            batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
-                "Messages", []
-            )
-        ):
+        while not found and (batch := self._next_dead_letters()):
             seen.extend(batch)
-            found = next((m["ReceiptHandle"] for m in batch if m["MessageId"] == message_id), None)
-        for message in seen:
-            if message["ReceiptHandle"] != found:
-                sqs.change_message_visibility(
-                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            found = next((letter["receipt"] for letter in batch if letter["id"] == message_id), None)
+        for letter in seen:
+            if letter["receipt"] != found:
+                self.client("sqs").change_message_visibility(
+                    QueueUrl=self.info["dlq_url"], ReceiptHandle=letter["receipt"], VisibilityTimeout=0
                 )
         return found
 
