@@ -529,18 +529,7 @@ def test_an_erased_message_sent_again_under_another_callback_id_stays_erased(sen
     route_erasures_to_the_queue(sender)
     request_erasure(sender, {"contact": CUSTOMER})
     erase(sender, monkeypatch)
-    callbacks = load_handler("callbacks")
-    content = {
-        "from": CUSTOMER,
-        "id": "wamid.mo-customer-1",
-        "timestamp": "1795600000",
-        "type": "text",
-        "text": {"body": "hi"},
-    }
-    body = {"id": "mo-customer-1-again", "source": CUSTOMER, "destination": BUSINESS, "content": content}
-    event = http_event("POST", "/callbacks/mo", headers={"authorization": basic()}, body=body)
-
-    assert callbacks.lambda_handler(event, LambdaContext())["statusCode"] == 200
+    deliver_mo("mo-customer-1-again", CUSTOMER, id="wamid.mo-customer-1", text={"body": "hi"})  # answered 200
 
     assert sender.published() == []
     items = sender.items()
