@@ -6,7 +6,7 @@ import json
 import pytest
 from wab.catalogue import CATALOGUE_DIR, check, deployed, read_file
 from wab.models.catalogue import TemplateSpec
-from wab.models.commands import Template
+from wab.models.outbound.template import Template
 
 SPEC = TemplateSpec.model_validate(
     {

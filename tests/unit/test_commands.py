@@ -2,8 +2,12 @@
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 from wab import jsoncodec
@@ -18,8 +22,10 @@ from wab.models.commands import (
     parse_command,
     parse_delivery,
 )
+from wab.models.outbound import MESSAGE_TYPES, content_model
 
 CUSTOMER = "+64211234567"
+LAYER = Path(__file__).resolve().parents[2] / "layers" / "wab"
 
 
 def parse(body: Any) -> Any:
@@ -720,3 +726,35 @@ def test_an_empty_reference_is_no_reference():
         "task_token": "AQB4AAAA-token",
     }
     assert "needs a reference" in refusal(waited).message  # a summary of "" could never be waited on
+
+
+def test_every_message_type_has_a_model_that_reads_that_type():
+    for kind in MESSAGE_TYPES:
+        model = content_model(kind)
+        assert model.model_fields["type"].annotation == Literal[kind], kind
+
+
+def test_a_send_creates_the_models_of_its_own_message_type_only():
+    """Each type's models are created when a command of the type first arrives (a cold start makes no others); a
+    template's are there from the start, as any free-form send may fall back to one."""
+    loaded = "sorted(name for name in sys.modules if name.startswith('wab.models.outbound.'))"
+    code = (
+        "import json, sys\nfrom wab.models.commands import parse_command\n"
+        f"before = {loaded}\n"
+        f"parse_command(sys.argv[1])\nprint(json.dumps([before, {loaded}]))"
+    )
+    runs = {}
+    for kind in ("text", "location", "interactive"):
+        command = {"destination": CUSTOMER, "type": kind, **VALID_MESSAGES[kind]}
+        answer = subprocess.run(
+            [sys.executable, "-c", code, jsoncodec.encode(command)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(LAYER)},
+        )
+        runs[kind] = json.loads(answer.stdout)
+
+    template = "wab.models.outbound.template"
+    for kind, module in [("text", "text"), ("location", "location"), ("interactive", "interactive")]:
+        assert runs[kind] == [[template], sorted([template, f"wab.models.outbound.{module}"])], kind

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from wab import aws
 from wab.models.catalogue import CatalogueFile, Category, TemplateSpec, template_key
-from wab.models.commands import Template
+from wab.models.outbound.template import Template
 
 CATALOGUE_DIR = Path(__file__).parent / "catalogue"
 CACHE_SECONDS = 60

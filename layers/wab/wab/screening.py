@@ -7,7 +7,8 @@ from typing import Literal
 
 from wab import catalogue as templates
 from wab.catalogue import Catalogue, TemplateSpec
-from wab.models.commands import MessageCommand, TemplateContent
+from wab.models.commands import MessageCommand
+from wab.models.outbound.template import TemplateContent
 from wab.observability import count, logger
 from wab.optouts import OptOuts
 from wab.outcomes import Failure, window_failure

@@ -68,7 +68,6 @@ from wab.models.commands import (
     MediaUploadCommand,
     MessageCommand,
     SendCommand,
-    TemplateContent,
     derived_key,
     fingerprint,
     idempotency_key,
@@ -82,6 +81,7 @@ from wab.models.events import (
     MessageParked,
     TemplateRejected,
 )
+from wab.models.outbound.template import TemplateContent
 from wab.models.types import contact_hash
 from wab.observability import count, crash_details, logger
 from wab.optouts import OptOuts

@@ -8,8 +8,8 @@ decides: `bucket` and `key` make a media upload, a list `destination` a broadcas
 never guessed from a shape: it must say `"command": "erase_contact"` (or come as its detail-type).
 
 A message command is flat on the wire, as the provider takes it (`{destination, type, <type object>, source?,
-reference?, idempotency_key?, context?}`); here the type and its object are gathered into `message`, a union over the
-WhatsApp message type, so each type is validated by its own model. `to` is accepted as a spelling of `destination`.
+reference?, idempotency_key?, context?}`); here the type and its object are gathered into `message`, validated by
+the model of its WhatsApp message type (`wab.models.outbound`). `to` is accepted as a spelling of `destination`.
 Everything is checked before the provider is called: E.164 recipients (a missing "+" is added), text up to 4,096
 characters, captions up to 1,024, captions and file names only where WhatsApp takes them, required fields present.
 WhatsApp objects with options this gateway does not model (template parameters, contact cards, interactive headers)
@@ -19,17 +19,14 @@ keep their extra keys and pass them on.
 import hashlib
 import json
 import re
-from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, Union
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
     AliasChoices,
     BeforeValidator,
-    Discriminator,
     Field,
     StringConstraints,
-    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -39,7 +36,9 @@ from wab import jsoncodec
 from wab.errors import InvalidCommand, InvalidPayload
 from wab.limits import MAX_SENT_CONTENT_BYTES, has_unstorable_key
 from wab.models.catalogue import TemplateSpec
-from wab.models.types import OpenModel, PhoneNumber, Reference, StrictModel, dynamodb_number
+from wab.models.outbound import CONTENT_KEYS, Label, MessageContent
+from wab.models.outbound.template import Template, TemplateContent
+from wab.models.types import PhoneNumber, Reference, StrictModel
 from wab.models.validation import describe
 from wab.models.waits import (
     DEFAULT_WAIT_FOR,
@@ -52,8 +51,6 @@ from wab.models.waits import (
     WaitTimeoutSeconds,
 )
 
-MAX_TEXT = 4096
-MAX_CAPTION = 1024
 MAX_BROADCAST_RECIPIENTS = 10_000  # far more would not fit an SQS message or an EventBridge event anyway
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 CONTACT_PATTERN = r"^\+[0-9]{1,32}$"
@@ -97,334 +94,10 @@ ContactNumber = Annotated[str, BeforeValidator(_normalise_number), AfterValidato
 # A caller's key; a part of a command (a broadcast's chunk or half) has one derived from it (`derived_key`).
 MAX_IDEMPOTENCY_KEY = 512
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_IDEMPOTENCY_KEY)]
-Caption = Annotated[str, StringConstraints(max_length=MAX_CAPTION)]
-Link = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-
-
-# --- the WhatsApp objects, one per message type --------------------------------------------------------------------
-
-
-class Text(StrictModel):
-    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
-    preview_url: bool | None = None
-
-
-class MediaToSend(StrictModel):
-    """An uploaded media `id` or a public `link`, exactly one of them."""
-
-    id: Label | None = None
-    link: Link | None = None
-
-    @model_validator(mode="after")
-    def one_source(self) -> "MediaToSend":
-        if (self.id is None) == (self.link is None):
-            raise ValueError("give exactly one of id (an uploaded media id) or link")
-        return self
-
-
-class CaptionedMediaToSend(MediaToSend):
-    caption: Caption | None = None
-
-
-class DocumentMediaToSend(CaptionedMediaToSend):
-    filename: Annotated[str, StringConstraints(min_length=1, max_length=240)] | None = None
-
-
-class TemplateLanguage(StrictModel):
-    code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,4})?$")]
-    policy: Annotated[str, StringConstraints(max_length=32)] | None = None
-
-
-class TemplateParameter(OpenModel):
-    type: Annotated[str, StringConstraints(min_length=1, max_length=32)]
-
-
-class TemplateComponent(OpenModel):
-    type: Annotated[str, StringConstraints(min_length=1, max_length=32)]
-    parameters: list[TemplateParameter] | None = None
-
-
-class Template(StrictModel):
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,512}$")]
-    language: TemplateLanguage
-    components: Annotated[list[TemplateComponent], Field(max_length=20)] | None = None
-
-
-UNSTORABLE_NUMBER = "must have at most 38 significant digits and not be smaller than 1E-130"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return Decimal(text).is_finite()
-    except ArithmeticError:
-        return False
-
-
-class LocationToSend(StrictModel):
-    latitude: Annotated[Decimal, Field(ge=-90, le=90)]
-    longitude: Annotated[Decimal, Field(ge=-180, le=180)]
-    name: Annotated[str, StringConstraints(max_length=1000)] | None = None
-    address: Annotated[str, StringConstraints(max_length=1000)] | None = None
-
-    @field_validator("latitude", "longitude", mode="before")
-    @classmethod
-    def numbers_only(cls, value: Any) -> Any:
-        if isinstance(value, str) and _is_number(value):  # the codec keeps a number DynamoDB cannot hold as its text
-            raise ValueError(UNSTORABLE_NUMBER)
-        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-            raise ValueError("must be a number")
-        return value
-
-    @field_validator("latitude", "longitude")
-    @classmethod
-    def storable(cls, value: Decimal) -> Decimal:
-        """The number goes into the MT record: refuse before sending what DynamoDB could not store after."""
-        if not dynamodb_number(value):
-            raise ValueError(UNSTORABLE_NUMBER)
-        return value
-
-
-class ContactNameToSend(OpenModel):
-    formatted_name: Annotated[str, StringConstraints(min_length=1)]
-
-
-class ContactToSend(OpenModel):
-    name: ContactNameToSend
-
-
-class InteractiveText(StrictModel):
-    text: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-
-
-class InteractiveFooter(StrictModel):
-    text: Annotated[str, StringConstraints(min_length=1, max_length=60)]
-
-
-class InteractiveHeader(OpenModel):
-    type: Literal["text", "image", "video", "document"]
-
-
-class ReplyButtonTitle(StrictModel):
-    id: Label
-    title: Annotated[str, StringConstraints(min_length=1, max_length=20)]
-
-
-class ReplyButton(StrictModel):
-    type: Literal["reply"] = "reply"
-    reply: ReplyButtonTitle
-
-
-class ButtonAction(StrictModel):
-    buttons: Annotated[list[ReplyButton], Field(min_length=1, max_length=3)]
-
-
-class ListRow(StrictModel):
-    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    title: Annotated[str, StringConstraints(min_length=1, max_length=24)]
-    description: Annotated[str, StringConstraints(max_length=72)] | None = None
-
-
-class ListSection(StrictModel):
-    title: Annotated[str, StringConstraints(max_length=24)] | None = None
-    rows: Annotated[list[ListRow], Field(min_length=1, max_length=10)]
-
-
-class ListAction(StrictModel):
-    button: Annotated[str, StringConstraints(min_length=1, max_length=20)]
-    sections: Annotated[list[ListSection], Field(min_length=1, max_length=10)]
-
-
-class InteractiveParts(StrictModel):
-    """What every interactive message has around its action."""
-
-    header: InteractiveHeader | None = None
-    body: InteractiveText
-    footer: InteractiveFooter | None = None
-
-
-class ButtonInteractive(InteractiveParts):
-    type: Literal["button"]
-    action: ButtonAction
-
-
-class ListInteractive(InteractiveParts):
-    type: Literal["list"]
-    action: ListAction
-
-
-class CtaUrlParameters(StrictModel):
-    display_text: Annotated[str, StringConstraints(min_length=1, max_length=20)]
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2000)]
-
-
-class CtaUrlAction(StrictModel):
-    name: Literal["cta_url"]
-    parameters: CtaUrlParameters
-
-
-class CtaUrlInteractive(InteractiveParts):
-    """A button that opens a URL."""
-
-    type: Literal["cta_url"]
-    action: CtaUrlAction
-
-
-class FlowActionPayload(StrictModel):
-    screen: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    data: Annotated[dict[str, Any], Field(min_length=1)] | None = None  # the first screen's input: never empty
-
-
-class FlowParameters(StrictModel):
-    flow_message_version: Literal["3"] = "3"
-    flow_token: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
-    flow_id: Label | None = None
-    flow_name: Label | None = None
-    flow_cta: Annotated[str, StringConstraints(min_length=1, max_length=20)]
-    mode: Literal["draft", "published"] | None = None
-    flow_action: Literal["navigate", "data_exchange"] | None = None
-    flow_action_payload: FlowActionPayload | None = None
-
-    @model_validator(mode="after")
-    def names_one_flow_and_fits_its_action(self) -> "FlowParameters":
-        if (self.flow_id is None) == (self.flow_name is None):
-            raise ValueError("give exactly one of flow_id and flow_name")
-        if self.flow_action == "navigate" and self.flow_action_payload is None:
-            raise ValueError("flow_action navigate needs flow_action_payload (its first screen)")
-        if self.flow_action == "data_exchange" and self.flow_action_payload is not None:
-            raise ValueError("flow_action data_exchange takes no flow_action_payload")
-        return self
-
-
-class FlowAction(StrictModel):
-    name: Literal["flow"]
-    parameters: FlowParameters
-
-
-class FlowInteractive(InteractiveParts):
-    """A WhatsApp Flow: a button that opens the flow's screens."""
-
-    type: Literal["flow"]
-    action: FlowAction
-
-
-Interactive = Annotated[
-    ButtonInteractive | ListInteractive | CtaUrlInteractive | FlowInteractive, Field(discriminator="type")
-]
-
-
-class ReactionToSend(StrictModel):
-    message_id: Label
-    emoji: Annotated[str, StringConstraints(max_length=16)]  # "" removes the reaction
 
 
 class ReplyContext(StrictModel):
     message_id: Label
-
-
-# --- message contents: the type and its object ---------------------------------------------------------------------
-
-
-class Content(StrictModel):
-    type: str
-
-    @property
-    def free_form(self) -> bool:
-        """Only templates may be sent outside the customer's 24-hour window."""
-        return self.type != "template"
-
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
-
-
-class TextContent(Content):
-    type: Literal["text"]
-    text: Text
-
-
-class TemplateContent(Content):
-    type: Literal["template"]
-    template: Template
-
-
-class ImageContent(Content):
-    type: Literal["image"]
-    image: CaptionedMediaToSend
-
-
-class VideoContent(Content):
-    type: Literal["video"]
-    video: CaptionedMediaToSend
-
-
-class AudioContent(Content):
-    type: Literal["audio"]
-    audio: MediaToSend
-
-
-class DocumentContent(Content):
-    type: Literal["document"]
-    document: DocumentMediaToSend
-
-
-class StickerContent(Content):
-    type: Literal["sticker"]
-    sticker: MediaToSend
-
-
-class LocationContent(Content):
-    type: Literal["location"]
-    location: LocationToSend
-
-
-class ContactsContent(Content):
-    type: Literal["contacts"]
-    contacts: Annotated[list[ContactToSend], Field(min_length=1, max_length=100)]
-
-
-class InteractiveContent(Content):
-    type: Literal["interactive"]
-    interactive: Interactive
-
-
-class ReactionContent(Content):
-    type: Literal["reaction"]
-    reaction: ReactionToSend
-
-
-CONTENT_MODELS: dict[str, type[Content]] = {
-    "text": TextContent,
-    "template": TemplateContent,
-    "image": ImageContent,
-    "video": VideoContent,
-    "audio": AudioContent,
-    "document": DocumentContent,
-    "sticker": StickerContent,
-    "location": LocationContent,
-    "contacts": ContactsContent,
-    "interactive": InteractiveContent,
-    "reaction": ReactionContent,
-}
-MESSAGE_TYPES = tuple(CONTENT_MODELS)
-CONTENT_KEYS = ("type", *MESSAGE_TYPES)
-
-
-def _content_type(value: Any) -> str | None:
-    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if isinstance(kind, str) and kind in CONTENT_MODELS else None
-
-
-if TYPE_CHECKING:
-    MessageContent = Content  # a type checker cannot follow the union built below; each of its members is a Content
-else:
-    MessageContent = Annotated[
-        Union[tuple(Annotated[model, Tag(kind)] for kind, model in CONTENT_MODELS.items())],  # noqa: UP007
-        Discriminator(
-            _content_type,
-            custom_error_type="unknown_message_type",
-            custom_error_message=f"type must be one of {', '.join(MESSAGE_TYPES)}",
-        ),
-    ]
 
 
 # --- the commands --------------------------------------------------------------------------------------------------
@@ -459,7 +132,7 @@ class MessageCommand(CommandBase):
     @model_validator(mode="before")
     @classmethod
     def gather_message(cls, data: Any) -> Any:
-        """Move the flat `type` and type objects into `message`, where the union over the type validates them."""
+        """Move the flat `type` and type objects into `message`, where the model of the type validates them."""
         if isinstance(data, dict) and "message" not in data:
             data = dict(data)
             data["message"] = {key: data.pop(key) for key in CONTENT_KEYS if key in data}
@@ -779,7 +452,7 @@ def _hints_of_unclean(body: str | bytes) -> dict[str, Any]:
 def _caller_location(location: tuple[Any, ...]) -> list[Any]:
     parts = list(location)
     if parts[:1] == ["message"]:
-        parts = parts[2:] if len(parts) > 1 else ["type"]  # the flat fields, without the message type's tag
+        parts = parts[1:] or ["type"]  # the flat fields; a message of no known type is its `type`'s fault
     if parts[:1] == ["interactive"] and parts[1:2] in (["button"], ["list"], ["cta_url"], ["flow"]):
         parts = parts[:1] + parts[2:]
     return parts
