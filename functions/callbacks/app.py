@@ -20,7 +20,8 @@ from wab.outbox import lease_until_ms
 from wab.parking import Parking
 from wab.publisher import EventPublisher
 from wab.queues import WaitQueue
-from wab.settings import CallbackSettings, load
+from wab.settings import load
+from wab.settings.callbacks import CallbackSettings
 from wab.store import MessageStore
 from wab.summary import Counters
 from wab.waiting import Waits

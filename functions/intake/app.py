@@ -18,7 +18,8 @@ from wab.observability import logger, metrics, tracer
 from wab.publisher import EventPublisher
 from wab.queues import DeadLetterQueue, Queue, WaitQueue
 from wab.retry import Attempts
-from wab.settings import IntakeSettings, load
+from wab.settings import load
+from wab.settings.sendpath import IntakeSettings
 from wab.summary import Counters
 
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.logging import correlation_paths
 from wab import api, records, snapstart
 from wab.observability import logger, metrics, tracer
-from wab.settings import RecordSettings, load
+from wab.settings import load
+from wab.settings.records import RecordSettings
 from wab.store import MessageStore
 from wab.summary import Counters
 

@@ -18,7 +18,8 @@ from wab.observability import logger, metrics, tracer
 from wab.outcomes import count_failures
 from wab.parking import Parking
 from wab.publisher import EventPublisher
-from wab.settings import ParkingSettings, load
+from wab.settings import load
+from wab.settings.parking import ParkingSettings
 from wab.summary import Counters
 
 if TYPE_CHECKING:

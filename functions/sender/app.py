@@ -14,7 +14,8 @@ from wab import snapstart
 from wab.batch import SideBySide
 from wab.observability import logger, metrics, tracer
 from wab.sender import Sender
-from wab.settings import SenderSettings, load
+from wab.settings import load
+from wab.settings.sendpath import SenderSettings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

@@ -16,7 +16,8 @@ from wab.observability import logger, metrics, tracer
 from wab.outbox import lease_until_ms
 from wab.publisher import EventPublisher
 from wab.queues import WaitQueue
-from wab.settings import WaitSettings, load
+from wab.settings import load
+from wab.settings.waits import WaitSettings
 from wab.store import MessageStore
 from wab.waiting import Waits
 

@@ -44,7 +44,7 @@ from wab.publisher import EventPublisher
 from wab.queues import DeadLetterQueue
 from wab.retry import CRASH_LIMIT, Attempts
 from wab.screening import template_problem
-from wab.settings import IntakeSettings
+from wab.settings.sendpath import IntakeSettings
 from wab.tasks import TaskAnswerer
 from wab.waits import failure_answer, tell
 

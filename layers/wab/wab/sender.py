@@ -108,7 +108,7 @@ from wab.publisher import EventPublisher
 from wab.queues import DeadLetterQueue, Queue, WaitQueue
 from wab.retry import CRASH_LIMIT, Attempts
 from wab.screening import Screen
-from wab.settings import SenderSettings
+from wab.settings.sendpath import SenderSettings
 from wab.store import MessageStore
 from wab.summary import Counters
 from wab.waiting import Waits, message_gone

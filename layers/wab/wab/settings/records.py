@@ -1,0 +1,7 @@
+"""The messages function's settings (the record API)."""
+
+from wab.settings import Settings
+
+
+class RecordSettings(Settings):
+    provider_secret_arn: str | None = None
