@@ -1,6 +1,7 @@
 """Edits and deletions of customers' messages against moto: in order, out of order, repeated, interleaved, failing
 half-way; each stored once, each event published once, withdrawn content gone from the store."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -185,6 +186,42 @@ def test_a_change_by_another_contact_before_the_message_arrives_is_not_applied(a
     )
 
 
+@pytest.mark.parametrize("author_first", [True, False])
+def test_another_contact_s_deletion_kept_before_the_message_leaves_the_author_s_edit_alone(aws, deliver, author_first):
+    changes = [edit("edited by its author"), revoke(source="+64229999999")]
+    deliver(*(changes if author_first else changes[::-1]), original())
+
+    [edited] = by_type(aws.published())[EDITED]
+    assert (edited["text"], edited["content"]["text"]) == ("edited by its author", {"body": "edited by its author"})
+    record = aws.item(f"MSG#{ORIGINAL_ID}")
+    assert (record["text"], record.get("deleted_at")) == ("edited by its author", None)
+
+
+def test_a_change_dated_ahead_of_its_arrival_is_taken_as_arrived_and_the_customer_s_later_edit_wins(aws, deliver):
+    now = int(datetime.now(UTC).timestamp())
+    deliver(original(timestamp=now - 120))
+    deliver(edit("from a clock an hour ahead", timestamp=now + 3600))
+    deliver(edit("the customer's latest", LATER_EDIT_ID, timestamp=now + 1))  # ahead by less than the time since
+
+    record = aws.item(f"MSG#{ORIGINAL_ID}")
+    assert record["text"] == "the customer's latest"
+    assert record["edited_at"] <= datetime.now(UTC).isoformat()[:19]  # never the hour ahead
+    assert [version["text"] for version in record["content_history"]][-1] == "from a clock an hour ahead"
+    deliver(revoke(timestamp=now + 400 * 86400))
+    assert aws.item(f"MSG#{ORIGINAL_ID}")["deleted_at"] <= datetime.now(UTC).isoformat()
+
+
+def test_an_edit_that_changes_what_the_message_is_changes_its_type(aws, deliver):
+    image = edit()
+    image["content"]["edit"]["message"] = {"type": "image", "image": {"id": "9", "caption": "now an image"}}
+    deliver(original(), image)
+
+    record = aws.item(f"MSG#{ORIGINAL_ID}")
+    assert (record["type"], record["content"]["type"], record["text"]) == ("image", "image", "now an image")
+    [edited] = by_type(aws.published())[EDITED]
+    assert edited["type"] == "image"
+
+
 def test_edits_and_deletions_do_not_move_the_24_hour_window(aws, deliver):
     deliver(original())
     window = aws.item(f"CONTACT#{CUSTOMER}")["last_inbound_at"]
@@ -315,7 +352,8 @@ def test_content_the_models_cannot_type_can_be_edited_and_deleted_too(aws, deliv
     body["content"]["type"] = "interactive"  # without its interactive object: unsupported
     deliver(body, edit("now it is text"))
     record = aws.item(f"MSG#{ORIGINAL_ID}")
-    assert (record["type"], record["text"]) == ("unsupported", "now it is text")
+    assert (record["type"], record["text"]) == ("text", "now it is text")  # the type is its content's
+    assert "reason" not in record
     deliver(revoke())
     assert_withdrawn_type = aws.item(f"MSG#{ORIGINAL_ID}")
     assert "content" not in assert_withdrawn_type and assert_withdrawn_type["deleted_at"]
@@ -338,7 +376,9 @@ def test_an_edit_whose_new_content_the_models_cannot_type_is_applied_as_unsuppor
     edited = by_type(aws.published())[EDITED][0]
     assert (edited["type"], edited["content"]) == ("unsupported", {"type": ["text"], "text": {"body": "odd"}})
     assert edited["reason"].startswith("edit.message.type")
-    assert aws.item(f"MSG#{ORIGINAL_ID}")["content"] == {"type": ["text"], "text": {"body": "odd"}}
+    record = aws.item(f"MSG#{ORIGINAL_ID}")
+    assert record["content"] == {"type": ["text"], "text": {"body": "odd"}}
+    assert (record["type"], record["reason"]) == ("unsupported", edited["reason"])
 
 
 def test_more_edits_than_are_kept_before_the_message_arrives_still_end_with_the_latest(deliver, aws, sender):

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from wab import edits, jsoncodec
-from wab.clock import from_epoch_seconds, iso
+from wab.clock import iso
 from wab.errors import InvalidPayload
 from wab.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Choice, choice, keyword_set
 from wab.models.callbacks import DlrCallback, MoCallback
@@ -23,7 +23,7 @@ from wab.optouts import OptOuts
 from wab.outbox import Change, Pending, commit, deliver, release
 from wab.parking import Parking, entries_of
 from wab.publisher import EventPublisher
-from wab.received import RECEIVED_KEY, already_received, fitted, inbound_record
+from wab.received import RECEIVED_KEY, already_received, customer_time, fitted, inbound_record
 from wab.replywaits import awaited
 from wab.status import is_known, moves_forward
 from wab.store import MessageStore
@@ -134,9 +134,7 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     if isinstance(message, EditMessage | RevokeMessage):
         return edits.receive_change(callback, message, handling)
     store, now = handling.store, handling.now
-    # When the customer sent it, as WhatsApp says; never later than now: a time ahead would hold the 24-hour window
-    # open for as long as it says, and outrank the customer's later opt-in or opt-out.
-    received_at = iso(min(from_epoch_seconds(message.timestamp) or now, now))
+    received_at = customer_time(message.timestamp, now)
     contact = canonical_number(callback.source)
 
     def evolve(current: MessageRecord | None) -> Change | None:

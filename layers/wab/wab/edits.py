@@ -19,7 +19,7 @@ while the message arrives is never lost, and a retry at any step completes the w
 from typing import TYPE_CHECKING, NamedTuple
 
 from wab import limits
-from wab.clock import from_epoch_seconds, iso
+from wab.clock import iso
 from wab.errors import InProgress, InvalidPayload, MessageErased
 from wab.models.callbacks import MoCallback
 from wab.models.events import EventDetail, MessageDeleted, MessageEdited, MessageReceived
@@ -29,7 +29,7 @@ from wab.models.records import MessageRecord, PendingChange, StatusEntry, WhatsA
 from wab.models.types import canonical_number
 from wab.observability import logger
 from wab.outbox import Change, Outgoing, Pending, commit, deliver, fits, release
-from wab.received import RECEIVED_KEY, already_received, apply_changes, fitted, inbound_record
+from wab.received import RECEIVED_KEY, already_received, apply_changes, customer_time, fitted, inbound_record
 from wab.store import MessageStore, PointerConflict
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
     """Store the edit or deletion once, apply it to the message it changes (or keep it until that arrives), publish
     `WhatsApp Message Edited` or `Deleted`. True when this call published it; False for a duplicate already out."""
     store, now = handling.store, handling.now
-    at = iso(from_epoch_seconds(message.timestamp) or now)
+    at = customer_time(message.timestamp, now)
     contact = canonical_number(callback.source)
     stamp = iso(now)
     # An edit's new content: its type, and why the models cannot type it when they cannot.
@@ -75,7 +75,14 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
         fitted(probe, RECEIVED_KEY, MessageReceived.of)
         new_type, reason = new.type, new.reason if isinstance(new, UntypedMessage) else None
         change = PendingChange(
-            kind="edit", change_id=callback.id, at=at, contact=contact, content=probe.content, text=probe.text
+            kind="edit",
+            change_id=callback.id,
+            at=at,
+            contact=contact,
+            content=probe.content,
+            text=probe.text,
+            type=new_type,
+            reason=reason,
         )
     else:
         target, key = message.revoke.original_message_id, DELETED_KEY
@@ -92,7 +99,7 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
         raise InvalidPayload(
             "the message this changes was sent by another contact; only its author can change it", code="not_author"
         )
-    if change.kind == "edit" and withdrawn(original, pointer):
+    if change.kind == "edit" and withdrawn(original, pointer, contact):
         change.content = change.text = None  # a deletion stands: the edit's event names the edit, not its content
 
     def event() -> EventDetail:
@@ -145,11 +152,16 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
     return key in own.keys
 
 
-def withdrawn(original: MessageRecord | None, pointer: WhatsAppPointer | None) -> bool:
-    """Whether the customer has already deleted the message (received, or still to come: a deletion kept for it)."""
+def withdrawn(original: MessageRecord | None, pointer: WhatsAppPointer | None, contact: str) -> bool:
+    """Whether the contact has already deleted the message (received, or still to come: a deletion of theirs kept for
+    it; another contact's deletion of a message not yet arrived is kept too, but can never apply to this one's)."""
     if original is not None:
         return original.deleted_at is not None
-    return pointer is not None and any(pending.kind == "revoke" for pending in pointer.pending)
+    return pointer is not None and any(_is_deletion_by(pending, contact) for pending in pointer.pending)
+
+
+def _is_deletion_by(pending: PendingChange, contact: str) -> bool:
+    return pending.kind == "revoke" and pending.contact == contact
 
 
 def apply_or_keep(
@@ -179,22 +191,24 @@ def apply_or_keep(
 def keep(pointer: WhatsAppPointer, change: PendingChange) -> WhatsAppPointer | None:
     """The pointer with the change kept for when its message arrives; None when there is nothing to write.
 
-    Once a deletion is kept, the edits kept with it lose their content (the customer withdrew the message), and one
-    deletion is enough. At most `MAX_PENDING_EDITS` edits are kept, the latest ones (the message ends with the last),
-    and their contents only as far as they fit.
+    Who wrote the message is not known until it arrives, and only its author's changes will apply; so each contact's
+    changes are kept apart. Once a contact's deletion is kept, their edits kept with it lose their content (they
+    withdrew the message), and one deletion is enough. At most `MAX_PENDING_EDITS` edits of each contact are kept, the
+    latest ones (the message ends with the last), and their contents only as far as they fit.
     """
     kept = pointer.model_copy(deep=True)
     if any(pending.change_id == change.change_id for pending in kept.pending):
         return None
-    deleted = any(pending.kind == "revoke" for pending in kept.pending)
+    own = [pending for pending in kept.pending if pending.contact == change.contact]
+    deleted = any(_is_deletion_by(pending, change.contact) for pending in own)
     if change.kind == "revoke":
         if deleted:
             return None
-        for pending in kept.pending:
+        for pending in own:
             pending.content = pending.text = None
     elif deleted:
         change = change.model_copy(update={"content": None, "text": None})
-    elif len(edits := [pending for pending in kept.pending if pending.kind == "edit"]) >= MAX_PENDING_EDITS:
+    elif len(edits := [pending for pending in own if pending.kind == "edit"]) >= MAX_PENDING_EDITS:
         oldest = min(edits, key=lambda pending: pending.at)
         if change.at <= oldest.at:  # the latest edits are what the message ends with: keep those
             logger.warning("an edit of a message not yet received was not kept: too many later ones")

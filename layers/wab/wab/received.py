@@ -9,8 +9,10 @@ withdrawn is published afterwards.
 """
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
+from wab.clock import from_epoch_seconds, iso
 from wab.errors import InvalidPayload
 from wab.models.callbacks import MoCallback
 from wab.models.events import EventDetail
@@ -21,6 +23,13 @@ from wab.outbox import Change, fits
 RECEIVED_KEY = "received"
 MAX_CONTENT_VERSIONS = 16  # earlier contents kept per message: the first one and the latest others
 MAX_CHANGES_APPLIED = 64  # ids of the edits and deletions applied, remembered so that a retry applies none twice
+
+
+def customer_time(timestamp: str | int | None, now: datetime) -> str:
+    """When the customer sent a message, edit or deletion, as WhatsApp says; never later than its arrival (`now`): a
+    time ahead would hold the 24-hour window open for as long as it says, outrank the customer's later opt-in or
+    opt-out, and make an edit outlast the customer's later ones."""
+    return iso(min(from_epoch_seconds(timestamp) or now, now))
 
 
 def already_received(current: MessageRecord | None) -> bool:
@@ -74,6 +83,8 @@ def edit(record: MessageRecord, change: PendingChange) -> None:
     if change.at >= current_at:
         record.content_history.append(ContentVersion(at=current_at, content=record.content, text=record.text))
         record.content, record.text, record.edited_at = change.content, change.text, change.at
+        if change.type is not None:  # an edit may change what the message is (a text edited into an image)
+            record.type, record.reason = change.type, change.reason
     else:  # an older edit arriving late: an earlier content, not the current one
         record.content_history.append(ContentVersion(at=change.at, content=change.content, text=change.text))
     record.content_history.sort(key=lambda version: version.at)

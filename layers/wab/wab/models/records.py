@@ -108,6 +108,10 @@ class PendingChange(Model):
     contact: str  # who made it: only the author's own message is changed
     content: dict[str, Any] | None = None  # an edit's new content (dropped once a deletion is pending too)
     text: str | None = None
+    # An edit's new type, and why the models could not type it (`unsupported`); None in changes kept before
+    # edits carried them: the message keeps its type.
+    type: str | None = None
+    reason: str | None = None
 
 
 class WhatsAppPointer(Model):
