@@ -170,6 +170,8 @@ def test_listing_by_reference(aws, get):
         ("/references/campaign-9/messages", {"contact": "+64211234567"}, "invalid_query"),
         ("/references/" + "r" * 257 + "/messages", {}, "invalid_query"),
         ("/references/campaign-9/summary", {"limit": "5"}, "invalid_query"),  # a parameter no route here takes
+        ("/references/campaign%009/messages", {}, "invalid_query"),  # no message can carry a NUL character
+        ("/references/%00/summary", {}, "invalid_query"),
         ("/messages/b95fc11e-37f0-4770-a082-6ea22d4c4d12", {"fields": "id"}, "invalid_query"),
     ],
 )

@@ -379,6 +379,29 @@ def test_capital_destination_and_sms_style_keys():
     assert callback.destination == BUSINESS and callback.reference == "ref-1"
 
 
+def test_sms_style_keys_of_any_type_never_cost_the_customer_s_message():
+    payload = {
+        "id": "c1fc05e6-863e-43bf-86dc-000000000000",
+        "source": CUSTOMER,
+        "destination": BUSINESS,
+        "content": message("text", {"body": "x"}),
+        "operator": {"name": "One NZ"},
+        "reply_to": 123,
+    }
+    _, parsed = parse_mo(payload)
+    assert parsed.text.body == "x"
+
+
+def test_the_business_number_spelt_twice_must_name_one_number():
+    base = {"id": "c1fc05e6-863e-43bf-86dc-000000000000", "source": CUSTOMER, "content": message("text", {"body": "x"})}
+    callback, _ = parse_mo({**base, "destination": BUSINESS, "Destination": BUSINESS, "to": BUSINESS})
+    assert callback.destination == BUSINESS
+    with pytest.raises(InvalidPayload) as refused:
+        parse_mo({**base, "destination": BUSINESS, "Destination": "+6421000000"})
+    assert "destination, Destination, to name different numbers" in refused.value.message
+    assert BUSINESS not in refused.value.message
+
+
 def test_text_is_kept_exactly_as_sent():
     tricky = [
         "  leading and trailing  ",

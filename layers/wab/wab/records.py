@@ -113,9 +113,11 @@ def summary(counters: Counters, reference: str, query: dict[str, str]) -> dict[s
 
 
 def valid_reference(reference: str) -> str:
+    """The reference, if one a message can carry (NUL characters and lone surrogates never reach a record)."""
     try:
+        jsoncodec.check_clean(reference)
         return _reference.validate_python(reference)
-    except ValidationError:
+    except (ValidationError, InvalidPayload):
         raise InvalidPayload("reference is not valid", code="invalid_query") from None
 
 

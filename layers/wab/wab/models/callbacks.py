@@ -7,6 +7,7 @@ from pydantic import AliasChoices, Field, StringConstraints, field_validator, mo
 from wab.jsoncodec import NumberText
 from wab.models.types import OpenModel, PhoneNumber, ProviderId, Reference, ShortText
 
+DESTINATION_NAMES = ("destination", "Destination", "to")
 Status = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]{1,32}$")]
 
 
@@ -15,13 +16,23 @@ class MoCallback(OpenModel):
 
     id: ProviderId
     source: PhoneNumber
-    destination: PhoneNumber = Field(validation_alias=AliasChoices("destination", "Destination", "to"))
+    destination: PhoneNumber = Field(validation_alias=AliasChoices(*DESTINATION_NAMES))
     content: Any = None  # missing content is content all the same (kept as `unsupported`), not a broken envelope
     encoding: str | None = None
-    # Keys of the provider's SMS-style MOs, accepted when present.
+    # A key of the provider's SMS-style MOs, accepted when present. Its others (`reply_to`, `operator`) are used for
+    # nothing, so they are kept as unknown keys are, whatever they hold: no customer's message is lost over them.
     reference: Reference | None = None
-    reply_to: str | None = None
-    operator: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def one_destination(cls, data: Any) -> Any:
+        """The business number spelt several ways, naming two numbers: which one the message was sent to cannot be
+        known."""
+        if isinstance(data, dict):
+            given = [data[name] for name in DESTINATION_NAMES if name in data]
+            if any(value != given[0] for value in given[1:]):
+                raise ValueError(f"{', '.join(DESTINATION_NAMES)} name different numbers")
+        return data
 
 
 class DlrCallback(OpenModel):
