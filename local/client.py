@@ -56,8 +56,12 @@ class Gateway:
 
     @classmethod
     def local(cls, path: Path | None = None) -> "Gateway":
-        """The local stack that `.wab-local/stack.json` (or WAB_STACK_JSON) describes."""
-        path = path or Path(os.environ.get("WAB_STACK_JSON") or STACK_JSON)
+        """The local stack that `.wab-local/stack.json` describes (or WAB_STACK_JSON, or the stack.json in the
+        WAB_STATE_DIR that `make local` was given)."""
+        state_dir = os.environ.get("WAB_STATE_DIR")
+        path = path or Path(
+            os.environ.get("WAB_STACK_JSON") or (Path(state_dir) / "stack.json" if state_dir else STACK_JSON)
+        )
         if not path.exists():
             raise StackNotRunning(f"the local stack is not running ({path} not found): start it with `make local`")
         info = json.loads(path.read_text())

@@ -561,7 +561,7 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         """The request line without the values in its path (`/contacts/{number}` names a customer) or its query, as
         the deployed API's access log holds route keys only: a segment other than a route's own words is `…`."""
-        raw_path = self.path.partition("?")[0]
+        raw_path = getattr(self, "path", "").partition("?")[0]  # none yet when the request line itself is refused
         shown = "/".join(part if _ROUTE_WORD.fullmatch(part) else "…" for part in raw_path.split("/"))
         self.log_message('"%s %s %s" %s %s', self.command, shown, self.request_version, code, size)
 

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import socket
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from local.aws import check_supported, creation_order, register_in_process_resou
 from local.event_source import records_to_delete, sqs_record
 from local.http_api import (
     HttpApi,
+    HttpApiServer,
     HttpRequest,
     MalformedResponse,
     RouteTable,
@@ -807,3 +809,16 @@ def test_sqs_record_is_shaped_like_lambdas() -> None:
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
         "awsRegion": REGION,
     }
+
+
+def test_a_request_line_too_long_to_read_is_answered_414_not_dropped() -> None:
+    api = HttpApi(ROUTES, {"Messages": FakeFunction({"statusCode": 200, "body": "{}"})}, api_id="a", account_id="1")
+    server = HttpApiServer("127.0.0.1", 0, api)
+    server.start(api)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
+            connection.sendall(b"GET /messages/x?cursor=" + b"c" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = connection.recv(200)
+    finally:
+        server.stop()
+    assert answer.startswith(b"HTTP/1.1 414") or answer.startswith(b"HTTP/1.0 414")

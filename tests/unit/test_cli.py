@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from local import cli
+from local import cli, client
 from local.client import Gateway
 
 
@@ -63,3 +63,16 @@ def test_a_message_id_is_one_path_segment_whatever_it_holds(monkeypatch):
         "/messages/%2E%2E",  # not resolved away as the parent path
         "/references/%2E/summary",
     ]
+
+
+def test_the_local_stack_is_found_in_the_state_directory_make_local_was_given(monkeypatch, tmp_path):
+    """`WAB_STATE_DIR=... make local` writes stack.json there; `./wab` with the same variable finds it."""
+    monkeypatch.delenv("WAB_STACK_JSON", raising=False)
+    monkeypatch.setenv("WAB_STATE_DIR", str(tmp_path))
+    with pytest.raises(client.StackNotRunning) as missing:
+        client.Gateway.local()
+    assert str(tmp_path / "stack.json") in str(missing.value)
+    (tmp_path / "stack.json").write_text('{"api_url": "http://127.0.0.1:9"}')  # left by a stack that stopped
+    with pytest.raises(client.StackNotRunning) as stopped:
+        client.Gateway.local()
+    assert "left from a stack that stopped" in str(stopped.value)
