@@ -64,6 +64,7 @@ def comparable(results: dict[str, Any]) -> dict[str, Any]:
                 "boto3_ms": median(value["boto3_ms"]),
                 "ratio": value["ratio"],
                 "own_ms": value.get("own_ms"),  # beyond the libraries alone: the gateway's own part
+                "own_in_process_ms": median(value["own_in_process_ms"]) if value.get("own_in_process_ms") else None,
             }
             for handler, value in cold["import"].items()
         },
@@ -126,6 +127,14 @@ def previous_section(results: dict[str, Any]) -> str:
         for run in previous:
             old = run["import"].get(handler) or {}
             row.append(f"{fmt(old['own_ms'])} ms" if old.get("own_ms") is not None else "–")
+        rows.append(row)
+    for handler, value in now["import"].items():
+        if value.get("own_in_process_ms") is None:
+            continue
+        row = [f"1a wab's own part in one process: {handler}", f"{fmt(value['own_in_process_ms'])} ms"]
+        for run in previous:
+            old = run["import"].get(handler) or {}
+            row.append(f"{fmt(old['own_in_process_ms'])} ms" if old.get("own_in_process_ms") is not None else "–")
         rows.append(row)
     for handler, value in now["first_invocation"].items():
         row = [f"1b import + 1st call: {handler}", f"{fmt(value['ours_ms'])} ms ({value['ratio']:.2f}×)"]

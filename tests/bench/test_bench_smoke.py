@@ -57,6 +57,7 @@ def test_bench_smoke_writes_results_and_report(tmp_path: Path) -> None:
         imports = results["cold_start"]["import"][handler]
         assert math.isfinite(imports["ratio"])
         assert imports["libraries_ms"] and imports["ours_sources_only_ms"]
+        assert all(0 < own < imports["ours_ms"][0] * 2 for own in imports["own_in_process_ms"])
         assert math.isfinite(results["cold_start"]["first_invocation"][handler]["ratio"])
         assert math.isfinite(results["cold_start"]["first_invocation_preloaded"][handler]["ratio"])
     for flow in FLOWS:
