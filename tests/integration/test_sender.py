@@ -831,6 +831,31 @@ def test_a_broadcast_call_refused_for_one_recipient_reaches_every_other_one(send
     assert sorted(number for call in calls for number in request_json(call)["destination"]) == accepted  # each once
 
 
+def test_a_broadcast_call_throttled_as_a_whole_is_split_until_its_calls_pass(sender, provider):
+    """A provider whose rate takes fewer recipients a call than a chunk holds throttles the whole call every time:
+    retried whole it would never pass. It is split on the bulk lane until each call is small enough, each recipient
+    sent once."""
+    numbers = recipients(7)
+
+    def answer(request: Any) -> tuple[int, dict, str]:
+        if len(json.loads(request.body)["destination"]) > 2:
+            return 429, {}, json.dumps({"error": "(#130429) Rate limit hit", "message": "x", "statusCode": 429})
+        return broadcast_answer(request)
+
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=answer)
+    template = {"name": "spring_sale", "language": {"code": "en"}}
+    sender.put({"destination": numbers, "type": "template", "template": template, "reference": "spring"})
+
+    sender.run_until_empty()
+
+    published = sender.published()
+    accepted = sorted(event["destination"] for event in details(published, "WhatsApp Message Accepted"))
+    assert accepted == sorted(numbers)
+    assert details(published, "WhatsApp Message Failed") == []
+    calls = [call for call in provider.calls if call.response.status_code == 202]
+    assert sorted(number for call in calls for number in request_json(call)["destination"]) == accepted  # each once
+
+
 def test_a_broadcast_within_one_chunk_is_one_call_with_a_record_and_an_event_per_recipient(sender, provider):
     provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=broadcast_answer)
     numbers = recipients(12)

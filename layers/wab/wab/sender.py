@@ -58,7 +58,7 @@ from wab.batch import message_group
 from wab.broadcasts import match_broadcast_answers
 from wab.catalogue import REJECTION_CODES, Catalogue
 from wab.erasure import contact_erased
-from wab.errors import DependencyFailed, GatewayError, InvalidCommand, ProviderRejected
+from wab.errors import DependencyFailed, GatewayError, InvalidCommand, ProviderRejected, ProviderUnavailable
 from wab.lanes import Request, lane_for
 from wab.media import MediaBucket, MediaForbidden
 from wab.models.commands import (
@@ -121,6 +121,7 @@ STOPPED_MARKETING = "131050"  # WhatsApp: the user has stopped marketing message
 # WhatsApp's refusals that concern one recipient (undeliverable, window closed, stopped marketing, the sender itself,
 # not an allowed test number): a broadcast call refused with one of them is split until the recipient is found.
 RECIPIENT_CODES = frozenset({"131026", "131047", "131050", "131021", "131030"})
+THROTTLED = "throttled"  # the provider's 429 or 130429 (`wab.provider`): the number's throughput, not a pair's
 MAX_PACING_WAIT_MS = 10_000  # longer than this, a message goes back to its lane rather than wait in the invocation
 RECORD_LOG_KEYS = ("sqs_message_id", "correlation_id", "command", "reference", "idempotency_key")
 
@@ -414,10 +415,17 @@ class Sender:
             )
         except ProviderRejected as rejected:
             if rejected.code in RECIPIENT_CODES and len(recipients) > 1:
-                self._split(command, request, recipients, rejected)
+                self._split(command, request, recipients, "refused for one recipient", rejected.code)
                 return self._report(command, failures) if failures else Outcome(at=_now())
             self._learn_from(rejected, command, recipients)
             return self._report(command, failures + [rejection(rejected, each) for each in recipients])
+        except ProviderUnavailable as throttled:
+            # A provider that counts a call's recipients against a rate below this number's configured one refuses
+            # the whole chunk every time: retried whole it would never pass. Smaller calls can.
+            if throttled.code != THROTTLED or len(recipients) < 2:
+                raise
+            self._split(command, request, recipients, "throttled as a whole", throttled.code)
+            return self._report(command, failures) if failures else Outcome(at=_now())
         accepted, unaccepted = match_broadcast_answers(recipients, answers)
         outcome = Outcome(at=_now(), accepted=accepted)
         if failures + unaccepted:
@@ -430,13 +438,12 @@ class Sender:
             outcome.unreported = [f for index, f in enumerate(failures + unaccepted) if index in unpublished]
         return outcome
 
-    def _split(
-        self, command: BroadcastCommand, request: Request, recipients: list[str], rejected: ProviderRejected
-    ) -> None:
-        """The provider refused a call to many for one recipient's sake, without saying whose: the recipients go back
-        to the bulk lane in two halves, each a command of its own (its key derived from this one's, so a retry puts
-        the same halves), until the call that is refused is to that recipient alone. Nothing was sent: if the
-        halves cannot be queued, this command is retried whole."""
+    def _split(self, command: BroadcastCommand, request: Request, recipients: list[str], why: str, code: str) -> None:
+        """The provider refused a call to many as a whole: for one recipient's sake without saying whose, or because
+        the call was more than its rate takes at once. The recipients go back to the bulk lane in two halves, each a
+        command of its own (its key derived from this one's, so a retry puts the same halves), until the call that is
+        refused is to that recipient alone, or small enough to pass. Nothing was sent: if the halves cannot be queued,
+        this command is retried whole."""
         basis = key_basis(command, delivery_id=request.delivery_id)
         middle = len(recipients) // 2
         keys = [derived_key(basis, f"#split-{number}") for number in (1, 2)]
@@ -450,7 +457,7 @@ class Sender:
         ]
         if lanes.LaneQueues({"bulk": self.settings.bulk_lane_url}).put(entries) is not None:
             raise DependencyFailed("SQS did not take a broadcast's halves")
-        logger.info("broadcast call refused for one recipient; split in two", extra={"code": rejected.code})
+        logger.info(f"broadcast call {why}; split in two", extra={"code": code})
 
     def _upload(self, command: MediaUploadCommand) -> Outcome:
         try:
