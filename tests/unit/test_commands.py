@@ -519,6 +519,16 @@ def test_a_refusal_names_what_it_could_read_of_the_command():
             '{"detail-type": "WhatsApp Send Requested", "source": "shop", "detail": {"command": "broadcast"}}',
             "detail.command 'broadcast' contradicts detail-type 'WhatsApp Send Requested'",
         ),
+        # Which of the two was meant cannot be known: not the first, not the last, wherever the key is.
+        (
+            '{"destination": "+64211234567", "destination": "+64211234568", "type": "text", "text": {"body": "x"}}',
+            "message body names a key more than once",
+        ),
+        (
+            '{"detail-type": "WhatsApp Send Requested", "source": "shop", "detail": {"destination": "+64211234567", '
+            '"type": "text", "text": {"body": "x", "body": "y"}}}',
+            "message body names a key more than once",
+        ),
     ],
 )
 def test_a_body_that_holds_no_command_is_refused(body, reason):

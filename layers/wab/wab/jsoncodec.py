@@ -22,10 +22,17 @@ _DYNAMODB_NUMBERS = Context(prec=38, Emin=-128, Emax=126, traps=[Clamped, Overfl
 INT64 = range(-(2**63), 2**63)  # EventBridge's JSON integers
 
 
-def decode(raw: bytes | str, *, what: str = "body", max_depth: int = MAX_DEPTH, unique_root: bool = False) -> Any:
+def decode(
+    raw: bytes | str,
+    *,
+    what: str = "body",
+    max_depth: int = MAX_DEPTH,
+    unique_root: bool = False,
+    unique_everywhere: bool = False,
+) -> Any:
     """Parse JSON bytes or text into Python values with `Decimal` numbers; raise InvalidPayload when it is not clean
     (nested deeper than `max_depth` included). `unique_root`: a top-level object naming a key twice is refused too
-    (which of the two was meant cannot be known)."""
+    (which of the two was meant cannot be known); `unique_everywhere`: any object doing so is."""
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
@@ -35,11 +42,13 @@ def decode(raw: bytes | str, *, what: str = "body", max_depth: int = MAX_DEPTH, 
         text = raw
     if not text.strip():
         raise InvalidPayload(f"{what} is empty", code="malformed_json")
-    repeated = [False]  # whether the object built last, the top-level one if it is an object, names a key twice
+    # Whether the object built last (the top-level one, if it is an object) names a key twice, and whether any did.
+    repeated = [False, False]
 
     def pairs_to_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         built = dict(pairs)
         repeated[0] = len(built) < len(pairs)
+        repeated[1] = repeated[1] or repeated[0]
         return built
 
     try:
@@ -48,13 +57,14 @@ def decode(raw: bytes | str, *, what: str = "body", max_depth: int = MAX_DEPTH, 
             parse_float=_number,
             parse_int=_integer,
             parse_constant=_reject_constant,
-            object_pairs_hook=pairs_to_object if unique_root else None,
+            object_pairs_hook=pairs_to_object if unique_root or unique_everywhere else None,
         )
     except RecursionError:
         raise InvalidPayload(f"{what} is nested too deeply (limit {max_depth})", code="too_deep") from None
     except (json.JSONDecodeError, ValueError) as exc:
         raise InvalidPayload(f"{what} is not valid JSON: {_describe(exc)}", code="malformed_json") from None
-    if isinstance(value, dict) and repeated[0]:  # which key is not said: a key can be anything, a number too
+    # Which key is not said: a key can be anything, a number too.
+    if (unique_root and isinstance(value, dict) and repeated[0]) or (unique_everywhere and repeated[1]):
         raise InvalidPayload(f"{what} names a key more than once", code="malformed_json")
     check_clean(value, what=what, max_depth=max_depth)
     return value

@@ -367,7 +367,7 @@ def parse_command(body: str | bytes) -> AnyCommand:
 def parse_delivery(body: str | bytes) -> Delivery:
     """`parse_command`, keeping the envelope's source and id when the command came through the bus."""
     try:
-        payload = jsoncodec.decode(body, what="message body")
+        payload = jsoncodec.decode(body, what="message body", unique_everywhere=True)  # whose key would count?
     except InvalidPayload as exc:
         raise InvalidCommand(exc.message, **_hints_of_unclean(body)) from None
     if not isinstance(payload, dict):
