@@ -318,6 +318,22 @@ def test_a_broadcast_travels_flat_as_it_came():
     assert parse(body).wire() == body
 
 
+def interactive_list(sections: tuple[list[Any], ...], ids_per_section: int | None = None) -> dict[str, Any]:
+    """A list message: each section `[rows, title]`; row ids numbered across the list, or restarting every
+    `ids_per_section` rows."""
+    built, number = [], 0
+    for rows, title in sections:
+        section: dict[str, Any] = {"rows": []}
+        if title is not None:
+            section["title"] = title
+        for _ in range(rows):
+            row_id = number % ids_per_section if ids_per_section else number
+            section["rows"].append({"id": f"row-{row_id}", "title": f"Row {number}"})
+            number += 1
+        built.append(section)
+    return {"type": "list", "body": {"text": "x"}, "action": {"button": "Choose", "sections": built}}
+
+
 @pytest.mark.parametrize(
     "body, reason",
     [
@@ -469,6 +485,56 @@ def test_a_broadcast_travels_flat_as_it_came():
         (
             {"destination": CUSTOMER, "type": "reaction", "reaction": {"emoji": "👍"}},
             "reaction.message_id: Field required",
+        ),
+        # What WhatsApp requires is refused blank before the provider is called, not by it.
+        ({"destination": CUSTOMER, "type": "text", "text": {"body": " \n\t"}}, "text.body: must not be blank"),
+        (
+            {"destination": CUSTOMER, "type": "reaction", "reaction": {"message_id": " ", "emoji": "👍"}},
+            "reaction.message_id: must not be blank",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "contacts", "contacts": [{"name": {"formatted_name": "  "}}]},
+            "contacts.0.name.formatted_name: must not be blank",
+        ),
+        (
+            {
+                "destination": CUSTOMER,
+                "type": "interactive",
+                "interactive": {
+                    "type": "cta_url",
+                    "body": {"text": "x"},
+                    "action": {"name": "cta_url", "parameters": {"display_text": " ", "url": "https://x.example"}},
+                },
+            },
+            "interactive.action.parameters.display_text: must not be blank",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "interactive", "interactive": interactive_list(([6, "A"], [6, "B"]))},
+            "interactive.action: a list has at most 10 rows across its sections, not 12",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "interactive", "interactive": interactive_list(([2, "A"], [2, None]))},
+            "interactive.action: every section needs a title when a list has more than one",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "interactive", "interactive": interactive_list(([2, "A"], [2, "B"]), 2)},
+            "interactive.action: two rows have the same id",
+        ),
+        (
+            {
+                "destination": CUSTOMER,
+                "type": "interactive",
+                "interactive": {
+                    "type": "button",
+                    "body": {"text": "x"},
+                    "action": {"buttons": [{"reply": {"id": str(n), "title": "Yes"}} for n in range(2)]},
+                },
+            },
+            "interactive.action: two buttons have the same title",
+        ),
+        (
+            {"destination": CUSTOMER, "type": "location", "location": {"latitude": "-36.8", "longitude": 174.7}},
+            "location.latitude: must be a number",
         ),
         (
             {"destination": [], "type": "text", "text": {"body": "hi"}},

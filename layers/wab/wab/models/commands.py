@@ -11,7 +11,8 @@ A message command is flat on the wire, as the provider takes it (`{destination, 
 reference?, idempotency_key?, context?}`); here the type and its object are gathered into `message`, validated by
 the model of its WhatsApp message type (`wab.models.outbound`). `to` is accepted as a spelling of `destination`.
 Everything is checked before the provider is called: E.164 recipients (a missing "+" is added), text up to 4,096
-characters, captions up to 1,024, captions and file names only where WhatsApp takes them, required fields present.
+characters, captions up to 1,024, captions and file names only where WhatsApp takes them, required fields present
+and not blank, a list's rows and a message's buttons as WhatsApp takes them.
 WhatsApp objects with options this gateway does not model (template parameters, contact cards, interactive headers)
 keep their extra keys and pass them on.
 """

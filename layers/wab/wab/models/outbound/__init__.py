@@ -9,7 +9,7 @@ import importlib
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Union, cast
 
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints, TypeAdapter
+from pydantic import AfterValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints, TypeAdapter
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
@@ -17,9 +17,18 @@ from wab.models.types import StrictModel
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")  # WhatsApp refuses a required text of spaces as missing
+    return value
+
+
+NotBlank = AfterValidator(_not_blank)  # for what WhatsApp requires: `Annotated[str, StringConstraints(…), NotBlank]`
 Caption = Annotated[str, StringConstraints(max_length=MAX_CAPTION)]
 Link = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=256), NotBlank]
 
 
 class Content(StrictModel):

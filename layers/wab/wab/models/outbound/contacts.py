@@ -4,12 +4,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from wab.models.outbound import Content
+from wab.models.outbound import Content, NotBlank
 from wab.models.types import OpenModel
 
 
 class ContactNameToSend(OpenModel):
-    formatted_name: Annotated[str, StringConstraints(min_length=1)]
+    formatted_name: Annotated[str, StringConstraints(min_length=1), NotBlank]
 
 
 class ContactToSend(OpenModel):

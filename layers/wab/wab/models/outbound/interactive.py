@@ -4,16 +4,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from wab.models.outbound import Content, Label
+from wab.models.outbound import Content, Label, NotBlank
 from wab.models.types import OpenModel, StrictModel
+
+MAX_LIST_ROWS = 10  # WhatsApp: across all of a list's sections
 
 
 class InteractiveText(StrictModel):
-    text: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=1024), NotBlank]
 
 
 class InteractiveFooter(StrictModel):
-    text: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=60), NotBlank]
 
 
 class InteractiveHeader(OpenModel):
@@ -22,7 +24,7 @@ class InteractiveHeader(OpenModel):
 
 class ReplyButtonTitle(StrictModel):
     id: Label
-    title: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=20), NotBlank]
 
 
 class ReplyButton(StrictModel):
@@ -33,21 +35,46 @@ class ReplyButton(StrictModel):
 class ButtonAction(StrictModel):
     buttons: Annotated[list[ReplyButton], Field(min_length=1, max_length=3)]
 
+    @model_validator(mode="after")
+    def buttons_told_apart(self) -> "ButtonAction":
+        """WhatsApp refuses two buttons with one id or one title: the customer's tap could not be told apart."""
+        for part in ("id", "title"):
+            if _repeated([getattr(button.reply, part) for button in self.buttons]):
+                raise ValueError(f"two buttons have the same {part}")
+        return self
+
 
 class ListRow(StrictModel):
-    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    title: Annotated[str, StringConstraints(min_length=1, max_length=24)]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200), NotBlank]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=24), NotBlank]
     description: Annotated[str, StringConstraints(max_length=72)] | None = None
 
 
 class ListSection(StrictModel):
-    title: Annotated[str, StringConstraints(max_length=24)] | None = None
-    rows: Annotated[list[ListRow], Field(min_length=1, max_length=10)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=24), NotBlank] | None = None
+    rows: Annotated[list[ListRow], Field(min_length=1, max_length=MAX_LIST_ROWS)]
 
 
 class ListAction(StrictModel):
-    button: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    button: Annotated[str, StringConstraints(min_length=1, max_length=20), NotBlank]
     sections: Annotated[list[ListSection], Field(min_length=1, max_length=10)]
+
+    @model_validator(mode="after")
+    def rows_as_whatsapp_takes_them(self) -> "ListAction":
+        """WhatsApp's rules across sections: at most 10 rows in all, each row's id its own, and a title on every
+        section when there are several (the customer sees them as headings)."""
+        rows = [row for section in self.sections for row in section.rows]
+        if len(rows) > MAX_LIST_ROWS:
+            raise ValueError(f"a list has at most {MAX_LIST_ROWS} rows across its sections, not {len(rows)}")
+        if _repeated([row.id for row in rows]):
+            raise ValueError("two rows have the same id")
+        if len(self.sections) > 1 and any(section.title is None for section in self.sections):
+            raise ValueError("every section needs a title when a list has more than one")
+        return self
+
+
+def _repeated(values: list[str]) -> bool:
+    return len(set(values)) < len(values)
 
 
 class InteractiveParts(StrictModel):
@@ -69,7 +96,7 @@ class ListInteractive(InteractiveParts):
 
 
 class CtaUrlParameters(StrictModel):
-    display_text: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    display_text: Annotated[str, StringConstraints(min_length=1, max_length=20), NotBlank]
     url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2000)]
 
 
@@ -95,7 +122,7 @@ class FlowParameters(StrictModel):
     flow_token: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
     flow_id: Label | None = None
     flow_name: Label | None = None
-    flow_cta: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    flow_cta: Annotated[str, StringConstraints(min_length=1, max_length=20), NotBlank]
     mode: Literal["draft", "published"] | None = None
     flow_action: Literal["navigate", "data_exchange"] | None = None
     flow_action_payload: FlowActionPayload | None = None

@@ -5,17 +5,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
+from wab.jsoncodec import NumberText
 from wab.models.outbound import Content
 from wab.models.types import StrictModel, dynamodb_number
 
 UNSTORABLE_NUMBER = "must have at most 38 significant digits and not be smaller than 1E-130"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return Decimal(text).is_finite()
-    except ArithmeticError:
-        return False
 
 
 class LocationToSend(StrictModel):
@@ -27,7 +21,7 @@ class LocationToSend(StrictModel):
     @field_validator("latitude", "longitude", mode="before")
     @classmethod
     def numbers_only(cls, value: Any) -> Any:
-        if isinstance(value, str) and _is_number(value):  # the codec keeps a number DynamoDB cannot hold as its text
+        if isinstance(value, NumberText):  # the codec keeps a number DynamoDB cannot hold as its text
             raise ValueError(UNSTORABLE_NUMBER)
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
             raise ValueError("must be a number")
