@@ -537,6 +537,20 @@ def interactive_list(sections: tuple[list[Any], ...], ids_per_section: int | Non
             "location.latitude: must be a number",
         ),
         (
+            {
+                "command": "update_catalogue",
+                "templates": [
+                    {
+                        "name": "order_update",
+                        "language": "en",
+                        "category": "utility",
+                        "body": {"parameters": 2, "formats": ["text"]},
+                    }
+                ],
+            },
+            "templates.0.body: formats lists 1 formats for 2 parameters",
+        ),
+        (
             {"destination": [], "type": "text", "text": {"body": "hi"}},
             "destination: List should have at least 1 item after validation, not 0",
         ),

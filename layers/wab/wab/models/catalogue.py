@@ -3,7 +3,7 @@ takes (`wab.catalogue` checks template sends against them)."""
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from wab.models.types import StrictModel
 
@@ -22,6 +22,13 @@ class HeaderSpec(StrictModel):
 class BodySpec(StrictModel):
     parameters: Annotated[int, Field(ge=0, le=100)] = 0
     formats: list[ParameterFormat] | None = None  # one per parameter, when known
+
+    @model_validator(mode="after")
+    def a_format_per_parameter(self) -> "BodySpec":
+        """A format list of another length says nothing sure of any parameter: which one would it describe?"""
+        if self.formats is not None and len(self.formats) != self.parameters:
+            raise ValueError(f"formats lists {len(self.formats)} formats for {self.parameters} parameters")
+        return self
 
 
 class ButtonSpec(StrictModel):
