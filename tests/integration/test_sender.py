@@ -1128,6 +1128,31 @@ def test_media_over_whatsapps_limit_or_missing_is_refused_before_uploading(sende
     assert errors == [("nowhere.png", "media_not_found"), ("stickers/big.webp", "media_too_large")]
 
 
+def test_media_whatsapp_would_not_take_is_refused_before_uploading(sender, provider):
+    put_object("empty.pdf", b"", "application/pdf")
+    put_object("setup.exe", b"MZ", "application/x-msdownload")
+    put_object("invoice.pdf", b"%PDF-1.7", "application/pdf")
+    sender.put(
+        {"bucket": BUCKET, "key": "empty.pdf"},
+        {"bucket": BUCKET, "key": "setup.exe"},
+        {"bucket": BUCKET, "key": "invoice.pdf", "kind": "image"},  # a PDF is no image, whatever the command says
+    )
+
+    assert sender.run() == {"batchItemFailures": []}
+
+    assert len(provider.calls) == 0
+    errors = {
+        detail["key"]: (detail["error"]["code"], detail["error"]["message"])
+        for detail in details(sender.published(), "WhatsApp Message Failed")
+    }
+    assert errors["empty.pdf"] == ("media_empty", "the object is empty")
+    assert errors["setup.exe"][0] == "media_unsupported_type"
+    assert errors["invoice.pdf"] == (
+        "media_unsupported_type",
+        "WhatsApp takes an image as image/jpeg, image/png; the object is application/pdf",
+    )
+
+
 def test_media_from_a_bucket_the_gateway_does_not_upload_from_is_refused_without_reading_it(sender, provider):
     create_bucket("someone-elses-bucket")
     s3().put_object(Bucket="someone-elses-bucket", Key="payroll.pdf", Body=b"%PDF")

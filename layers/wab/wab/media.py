@@ -19,6 +19,24 @@ SIZE_LIMITS: dict[str, int] = {  # WhatsApp's limits per media kind
     "document": 100 * 1024 * 1024,
     "sticker": 500 * 1024,
 }
+MIME_TYPES: dict[str, frozenset[str]] = {  # what WhatsApp takes for each media kind
+    "image": frozenset({"image/jpeg", "image/png"}),
+    "video": frozenset({"video/mp4", "video/3gpp"}),
+    "audio": frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"}),
+    "document": frozenset(
+        {
+            "text/plain",
+            "application/pdf",
+            "application/msword",
+            "application/vnd.ms-excel",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        }
+    ),
+    "sticker": frozenset({"image/webp"}),
+}
 
 
 class StoredObject(NamedTuple):
@@ -80,10 +98,21 @@ def kind_of(mime_type: str) -> MediaKind:
     return "document"
 
 
-def too_large(kind: MediaKind, length: int) -> str | None:
-    """Why WhatsApp would refuse an object of this size for this kind, or None when it fits."""
-    limit = SIZE_LIMITS[kind]
-    if length <= limit:
-        return None
+def refusal(kind: MediaKind, mime_type: str, length: int) -> tuple[str, str] | None:
+    """(code, reason) when WhatsApp would refuse this object as this kind of media, or None when it takes it: so the
+    caller is told before the upload, not by the provider after the bytes have gone."""
     article = "an" if kind[0] in "aeiou" else "a"
-    return f"the {kind} is {length} bytes; WhatsApp takes up to {limit} bytes for {article} {kind}"
+    main = mime_type.split(";")[0].strip().lower()
+    if main not in MIME_TYPES[kind]:
+        return "media_unsupported_type", (
+            f"WhatsApp takes {article} {kind} as {', '.join(sorted(MIME_TYPES[kind]))}; the object is {main}"
+        )
+    if length == 0:
+        return "media_empty", "the object is empty"
+    limit = SIZE_LIMITS[kind]
+    if length > limit:
+        return (
+            "media_too_large",
+            f"the {kind} is {length} bytes; WhatsApp takes up to {limit} bytes for {article} {kind}",
+        )
+    return None

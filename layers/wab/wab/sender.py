@@ -469,8 +469,9 @@ class Sender:
             return self._report(command, [failure])
         content_type = media.content_type(stored.content_type, command.key)
         kind = command.kind or media.kind_of(content_type)
-        if problem := media.too_large(kind, stored.length):
-            return self._report(command, [Failure(code="media_too_large", message=problem)])
+        if refused := media.refusal(kind, content_type, stored.length):
+            code, reason = refused
+            return self._report(command, [Failure(code=code, message=reason)])
         try:
             media_id = self.provider.upload_media(
                 source=self._source(command),
