@@ -9,7 +9,8 @@ to stdout/stderr (Powertools logs, EMF metrics, stray prints) goes to `.wab-loca
 running (threads it starts included), and to the original stream otherwise.
 
 Differences from Lambda worth knowing: concurrent invocations get their own import of the handler module but share
-everything it imports (the layer's package, Powertools' class-level metric store, loggers), and a handler running
+everything it imports (the layer's package, Powertools' class-level metric store, loggers: each log line still
+names its own function and request), and a handler running
 past its Timeout is not killed — its result is thrown away and the invocation fails as "Task timed out", as in
 Lambda.
 """
@@ -102,6 +103,31 @@ class ProcessEnvironment:
 # ---------------------------------------------------------------------------------------------------------------
 # Output routing: what a handler prints goes to its function's log file
 # ---------------------------------------------------------------------------------------------------------------
+
+
+# The Lambda context keys of the invocation a thread runs for. Every handler here shares one Powertools logger (one
+# process, one `wab` package), whose keys the last invocation to start set: a concurrent invocation's lines would
+# name another function and request. A filter on every log handler puts each line's own keys on it instead.
+_INVOCATION_KEYS: ContextVar[dict[str, Any] | None] = ContextVar("invocation_keys", default=None)
+
+
+class _InvocationKeys(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        keys = _INVOCATION_KEYS.get()
+        if keys:
+            record.__dict__.update(keys)  # structured formatters put a record's extra attributes over their own keys
+        return True
+
+
+_INVOCATION_FILTER = _InvocationKeys()
+
+
+def _filter_every_log_handler() -> None:
+    """Add the filter to every handler any logger has by now (a handler module's import creates its loggers)."""
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if _INVOCATION_FILTER not in handler.filters:
+                handler.addFilter(_INVOCATION_FILTER)
 
 
 class FunctionLog:
@@ -314,6 +340,7 @@ class LocalFunction:
             try:
                 with self.router.routed_to(self.log):
                     spec.loader.exec_module(module)
+                _filter_every_log_handler()
             except Exception:
                 sys.modules.pop(module_name, None)
                 self.log.write(traceback.format_exc())
@@ -384,12 +411,22 @@ class LocalFunction:
         self.log.write(f"START RequestId: {request_id} Version: $LATEST\n")
         error: InvocationError | None = None
         result: Any = None
+        keys = _INVOCATION_KEYS.set(
+            {
+                "function_name": self.name,
+                "function_arn": self.arn,
+                "function_memory_size": self.memory_mb,
+                "function_request_id": request_id,
+            }
+        )
         with self.router.routed_to(self.log):
             try:
                 result = environment.handler(json.loads(json.dumps(event)), context)
             except Exception as exc:
                 self.log.write(f"[ERROR] {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
                 error = InvocationError(type(exc).__name__, str(exc))
+            finally:
+                _INVOCATION_KEYS.reset(keys)
         elapsed = time.monotonic() - started
         if error is None and elapsed > self.timeout_seconds:
             self.log.write(f"{request_id} Task timed out after {self.timeout_seconds:.2f} seconds\n")

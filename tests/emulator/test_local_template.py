@@ -3,14 +3,17 @@
 import base64
 import json
 import socket
+import sys
 import textwrap
 import threading
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Logger
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -822,3 +825,50 @@ def test_a_request_line_too_long_to_read_is_answered_414_not_dropped() -> None:
     finally:
         server.stop()
     assert answer.startswith(b"HTTP/1.1 414") or answer.startswith(b"HTTP/1.0 414")
+
+
+def test_each_log_line_names_its_own_function_and_request_though_handlers_share_a_logger(tmp_path: Path) -> None:
+    """Handlers here share one process and the loggers of what they import: the last invocation to start set the
+    shared Powertools logger's Lambda keys, so a concurrent one's lines named another function."""
+    source = """
+        import shared_for_test as shared
+
+        @shared.logger.inject_lambda_context
+        def lambda_handler(event, context):
+            shared.barrier.wait(timeout=5)  # both have set the shared logger's keys before either logs
+            shared.logger.warning("logged by " + context.function_name)
+            return context.aws_request_id
+    """
+    with routed_output() as router:
+        shared = types.ModuleType("shared_for_test")
+        shared.logger = Logger(service="shared-for-test")  # type: ignore[attr-defined]
+        shared.barrier = threading.Barrier(2)  # type: ignore[attr-defined]
+        sys.modules["shared_for_test"] = shared
+        functions = []
+        try:
+            for name in ("One", "Two"):
+                (tmp_path / name).mkdir()
+                function = local_function(tmp_path / name, router, source)
+                function.name = f"wab-local-{name}"
+                functions.append(function)
+            request_ids: dict[str, str] = {}
+            threads = [
+                threading.Thread(target=lambda f=function: request_ids.update({f.name: f.invoke({})}))
+                for function in functions
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            for function in functions:
+                function.unload()
+            del sys.modules["shared_for_test"]
+    for name in ("One", "Two"):
+        lines = (tmp_path / name / "logs" / "TestFunction.log").read_text().splitlines()
+        [line] = [json.loads(line) for line in lines if line.startswith("{")]
+        assert line["message"] == f"logged by wab-local-{name}"
+        assert (line["function_name"], line["function_request_id"]) == (
+            f"wab-local-{name}",
+            request_ids[f"wab-local-{name}"],
+        )
