@@ -140,6 +140,19 @@ def test_waiting_for_delivery_counts_failed_and_undelivered_recipients_as_outcom
     assert (output["rejected"], output["failed"]) == (1, {"not_accepted": 1})
 
 
+def test_a_recipient_whatsapp_reports_failed_has_its_outcome(sender, provider, post, step_functions, waits):
+    """WhatsApp's own `failed`, passed on by a provider, ends a recipient's delivery as rejected and expired do."""
+    token = step_functions.token()
+    send_broadcast(sender, provider, broadcast(token), refused={NUMBERS[3]})
+    for number, reported in zip(NUMBERS[:3], ("received", "read", "failed"), strict=True):
+        assert post("dlr", {"id": message_id(number), "status": reported})[0] == 200
+
+    waits.run(at=later(31))
+
+    output = step_functions.answer_of(token)["output"]
+    assert (output["with_outcome"], output["failed"]) == (4, {"failed": 1, "not_accepted": 1})
+
+
 def test_a_wait_that_ends_first_fails_its_task_with_the_counts(sender, provider, post, step_functions, waits):
     token = step_functions.token()
     send_broadcast(sender, provider, broadcast(token, wait_for="read", wait_timeout_seconds=600))

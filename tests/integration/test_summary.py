@@ -72,6 +72,27 @@ def test_a_broadcasts_summary_counts_each_recipient_once_whatever_the_callbacks_
     assert answer["first_at"] <= answer["last_at"]
 
 
+@pytest.mark.parametrize("reports", [["sent", "rejected"], ["rejected", "sent", "sent"], ["failed", "sent"]])
+def test_a_message_sent_then_failed_counts_the_same_whatever_order_its_reports_come_in(
+    sender, provider, post, summary, reports
+):
+    from tests.integration.conftest import MESSAGE_ID
+    from tests.integration.test_sender import text_command
+
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    sender.put(text_command(reference="late-sent"))
+    sender.run_until_empty()
+    for value in reports:
+        status(post, MESSAGE_ID, value)
+
+    _, answer = summary("late-sent")
+
+    failure = reports[0] if reports[0] != "sent" else reports[1]
+    assert (answer["accepted"], answer["sent"], answer["received"]) == (1, 1, 0)
+    assert (answer["rejected"], answer["failed"]) == ((1, {}) if failure == "rejected" else (0, {"failed": 1}))
+    assert answer["delivery_rate"] == 0
+
+
 @pytest.mark.parametrize(
     "reports, counted",
     [
@@ -115,6 +136,16 @@ def test_a_broadcast_refused_as_a_whole_counts_every_recipient(sender, summary):
     sender.run_until_empty()
 
     assert summary("bad-template")[1]["failed"] == {"template_not_found": 7}
+
+
+def test_an_invalid_broadcast_counts_every_recipient_it_listed(sender, summary):
+    numbers = [*recipients(2), "12"]  # one that is no phone number: the whole command is invalid
+    sender.put({"destination": numbers, "type": "text", "text": {"body": "hi"}, "reference": "invalid-broadcast"})
+    sender.run_until_empty()
+
+    [failed] = [event["detail"] for event in sender.published() if event["detail-type"] == "WhatsApp Message Failed"]
+    assert (failed["error"]["code"], failed["recipients"]) == ("invalid_command", 3)
+    assert summary("invalid-broadcast")[1]["failed"] == {"invalid_command": 3}
 
 
 def test_a_reference_nothing_was_sent_under_has_an_empty_summary_and_a_bad_one_is_400(summary):

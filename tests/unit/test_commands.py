@@ -225,6 +225,23 @@ def test_the_eventbridge_envelope_and_the_bare_command_are_the_same_command():
     assert fingerprint(parse({**detail, "destination": "64211234567"})) == fingerprint(bare)
 
 
+def test_a_request_replayed_from_the_archive_is_done_only_under_its_own_key():
+    envelope = {
+        "version": "0",
+        "id": "a-new-id-the-replay-gave-it",
+        "detail-type": "WhatsApp Send Requested",
+        "source": "shop",
+        "replay-name": "orders-2026-11-30",
+        "detail": {"destination": CUSTOMER, "type": "text", "text": {"body": "hi"}, "reference": "order-7"},
+    }
+    refused = refusal(envelope)
+    assert refused.message == "a request replayed from the event archive needs an idempotency_key to be done once"
+    assert (refused.reference, refused.destination) == ("order-7", CUSTOMER)
+
+    keyed = {**envelope, "detail": {**envelope["detail"], "idempotency_key": "order-7-shipped"}}
+    assert idempotency_key(parse(keyed), delivery_id="a-new-id-the-replay-gave-it") == "send:order-7-shipped"
+
+
 def test_a_broadcast_s_recipients_in_another_order_are_the_same_command():
     template = {"name": "spring_sale", "language": {"code": "en"}}
     first = parse({"destination": ["+64211110001", "+64211110002"], "type": "template", "template": template})

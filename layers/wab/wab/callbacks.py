@@ -25,7 +25,7 @@ from wab.parking import Parking, entries_of
 from wab.publisher import EventPublisher
 from wab.received import RECEIVED_KEY, already_received, customer_time, fitted, inbound_record
 from wab.replywaits import awaited
-from wab.status import is_known, moves_forward
+from wab.status import FAILED, is_known, moves_forward
 from wab.store import MessageStore
 from wab.waiting import Waits
 from wab.waits import evaluate
@@ -227,8 +227,10 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
     """
     own_key = f"status:{dlr.status}"
     stamp = iso(handling.now)
+    reached_late: list[MessageRecord] = []  # the record, when this report says it was sent after it had failed
 
     def evolve(current: MessageRecord | None) -> Change | None:
+        reached_late.clear()
         if current is not None and current.direction != "MT":
             raise InvalidPayload(
                 "this id names an inbound message; delivery statuses apply to sent messages only", code="not_outbound"
@@ -249,7 +251,9 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
         if dlr.status == previous or not moves_forward(record.status, dlr.status):
             if record.status is None and dlr.status == previous:
                 record.status = previous  # a provisional record's first status, `accepted`: no move
-            return Change(record=record, events=dict(evaluate(record, at=stamp)))  # a `failed` report ends a wait
+            if dlr.status == "sent" and record.status in FAILED:
+                reached_late.append(record)
+            return Change(record=record, events=dict(evaluate(record, at=stamp)))
         event = MessageStatusChanged(
             message_id=dlr.id,
             status=dlr.status,
@@ -266,8 +270,25 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
     pending = commit(handling.store, dlr.id, evolve, own_key=own_key, lease_until=handling.lease_until)
     if not pending:
         return None
+    if reached_late:
+        count_sent_late(reached_late[0], handling)
     deliver(handling.store, handling.publisher, [pending])
     return dlr.status if own_key in pending.keys else None
+
+
+def count_sent_late(record: MessageRecord, handling: Handling) -> None:
+    """A `sent` reported after the message had failed: no status moves (a failure is never left, and no event says
+    otherwise), but the message was sent all the same. Its campaign's `sent` counts it, as it would had the reports
+    come in order; once, as the report is kept once in the history."""
+    counters = handling.publisher.counters
+    if record.reference and counters is not None:
+        reached = {
+            "message_id": record.id,
+            "status": "sent",
+            "previous_status": "accepted",
+            "reference": record.reference,
+        }
+        counters.count([(MessageStatusChanged.detail_type, reached)], iso(handling.now))
 
 
 def undocumented(history: list[StatusEntry]) -> int:

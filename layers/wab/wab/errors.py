@@ -51,8 +51,8 @@ class InvalidCommand(InvalidPayload):
     """A send command that can never be sent as it stands; it is reported as `WhatsApp Message Failed`, not retried.
 
     `reference`, `destination` and `idempotency_key` are what could be read from the command, so the failure can name
-    it; `task_token`,
-    so a task waiting on it is told (never shown anywhere).
+    it; `recipients`, how many a broadcast listed, so its campaign counts each as failed; `task_token`, so a task
+    waiting on it is told (never shown anywhere).
     """
 
     code = "invalid_command"
@@ -66,10 +66,12 @@ class InvalidCommand(InvalidPayload):
         command: str | None = None,
         task_token: str | None = None,
         idempotency_key: str | None = None,
+        recipients: int | None = None,
     ):
         super().__init__(message)
         self.reference = reference
         self.destination = destination
+        self.recipients = recipients
         self.command = command
         self.task_token = task_token
         self.idempotency_key = idempotency_key

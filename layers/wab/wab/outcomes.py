@@ -118,6 +118,7 @@ def invalid_command_event(invalid: InvalidCommand) -> MessageFailed:
     return MessageFailed(
         reference=invalid.reference,
         destination=invalid.destination,
+        recipients=invalid.recipients,
         idempotency_key=invalid.idempotency_key,
         error=FailureReason(code=invalid.code, message=invalid.message),
         command=invalid.command,

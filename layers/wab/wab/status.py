@@ -1,11 +1,12 @@
-"""The one order of delivery statuses: accepted < sent < received < read, or a final failure (rejected, expired).
+"""The one order of delivery statuses: accepted < sent < received < read, or a final failure (rejected, expired, or
+WhatsApp's own `failed`, should a provider pass it on).
 
-A status moves forward only: a late `sent` never undoes `received`, and nothing leaves `rejected` or `expired`. `read`
-comes after `received` (a read receipt that overtakes its delivery report still means the message was delivered).
+A status moves forward only: a late `sent` never undoes `received`, and nothing leaves a failure. `read` comes after
+`received` (a read receipt that overtakes its delivery report still means the message was delivered).
 """
 
-RANK = {"accepted": 0, "sent": 1, "received": 2, "rejected": 2, "expired": 2, "read": 3}
-FAILED = frozenset({"rejected", "expired"})
+RANK = {"accepted": 0, "sent": 1, "received": 2, "rejected": 2, "expired": 2, "failed": 2, "read": 3}
+FAILED = frozenset({"rejected", "expired", "failed"})
 FINAL = frozenset({"read", *FAILED})  # nothing follows these
 
 

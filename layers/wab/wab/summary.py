@@ -29,6 +29,7 @@ from wab.status import RANK
 SHARDS = 16
 REACHED = ("sent", "received", "read")  # in order: reaching one means reaching those before it
 FINAL_FAILURES = ("rejected", "expired")
+FAILED_STATUS = "failed"  # WhatsApp's word for a message not delivered: counted with the failures, by that code
 UPDATE_WORKERS = 8
 
 
@@ -84,9 +85,11 @@ def moved(status: str, previous: str) -> Counter[str]:
     """What a move from `previous` to `status` adds: a final failure, or every status reached on the way."""
     if status in FINAL_FAILURES:
         return Counter({status: 1})
+    if status == FAILED_STATUS:
+        return Counter({f"failed_{FAILED_STATUS}": 1})
     if status not in REACHED:
         return Counter()
-    before = RANK.get(previous, 0) if previous not in FINAL_FAILURES else RANK[status]
+    before = RANK.get(previous, 0) if previous not in (*FINAL_FAILURES, FAILED_STATUS) else RANK[status]
     return Counter(each for each in REACHED if before < RANK[each] <= RANK[status])
 
 

@@ -374,11 +374,19 @@ def parse_delivery(body: str | bytes) -> Delivery:
     if not isinstance(payload, dict):
         raise InvalidCommand("message body must be a JSON object")
     event_source, event_id = _envelope_identity(payload)
+    replayed = "replay-name" in payload and "detail" in payload
     payload = _unwrap_envelope(payload)
     try:
-        return Delivery(validate_command(payload), event_source, event_id)
+        command = validate_command(payload)
     except ValidationError as exc:
         raise InvalidCommand(describe(exc, whole="command", locate=_caller_location), **_hints(payload)) from None
+    if replayed and command.idempotency_key is None:
+        # Without a key a request is known by its bus event's id, which a replay from the archive need not keep:
+        # whether it was done already could not be told, and a send would go twice.
+        raise InvalidCommand(
+            "a request replayed from the event archive needs an idempotency_key to be done once", **_hints(payload)
+        )
+    return Delivery(command, event_source, event_id)
 
 
 def _envelope_identity(payload: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -417,7 +425,10 @@ def _hints(payload: dict[str, Any]) -> dict[str, Any]:
     destination = None if command == "erase_contact" else payload.get("destination", payload.get("to"))
     token = payload.get("task_token")
     key = payload.get("idempotency_key")
+    # A broadcast's recipients, each counted once as spelt: its campaign counts each one as failed.
+    recipients = len({str(each) for each in destination}) if isinstance(destination, list) and destination else None
     return {
+        "recipients": recipients,
         "reference": reference if isinstance(reference, str) and len(reference) <= 256 else None,
         "idempotency_key": key if isinstance(key, str) and 0 < len(key) <= MAX_IDEMPOTENCY_KEY else None,
         "destination": destination if isinstance(destination, str) and len(destination) <= 32 else None,
