@@ -151,6 +151,7 @@ def test_the_send_queue_and_the_lanes_are_fifo_and_redrive_to_the_dead_letter_qu
         "SendDeadLetterQueue",
         "RuleDeadLetterQueue",
         "ParkingQueue",
+        "ParkingDeadLetterQueue",
         "WaitQueue",
         "WaitDeadLetterQueue",
     }
@@ -166,6 +167,9 @@ def test_the_send_queue_and_the_lanes_are_fifo_and_redrive_to_the_dead_letter_qu
     waits = resolver.resolve(template.properties("WaitQueue"))
     assert ("FifoQueue" not in waits, waits["VisibilityTimeout"]) == (True, 180)
     assert waits["RedrivePolicy"]["deadLetterTargetArn"] == "arn-of-WaitDeadLetterQueue"
+    # Parked messages' timers: a dead-letter queue of their own, to move back to the parking queue.
+    parking = resolver.resolve(template.properties("ParkingQueue"))
+    assert parking["RedrivePolicy"]["deadLetterTargetArn"] == "arn-of-ParkingDeadLetterQueue"
 
 
 def test_rules_route_commands_from_other_sources_to_the_send_queue(

@@ -388,9 +388,13 @@ def test_secrets_exist_for_the_callbacks_and_the_provider(
             assert uses_customer_key(properties.get("KmsKeyId")), logical_id
 
 
-def test_bus_uses_the_customer_key_when_given(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
+def test_bus_and_its_archive_use_the_customer_key_when_given(
+    scenario: tuple[dict[str, str], dict[str, dict[str, Any]]],
+) -> None:
     overrides, resources = scenario
-    for logical_id, properties in of_type(resources, "AWS::Events::EventBus").items():
+    found = {**of_type(resources, "AWS::Events::EventBus"), **of_type(resources, "AWS::Events::Archive")}
+    assert {resource["Type"] for resource in resources.values()} >= {"AWS::Events::EventBus", "AWS::Events::Archive"}
+    for logical_id, properties in found.items():
         assert uses_customer_key(properties.get("KmsKeyIdentifier")) == ("KmsKeyArn" in overrides), logical_id
 
 
@@ -576,6 +580,7 @@ def test_alarms_cover_the_flows() -> None:
         ("AWS/Lambda", "Errors", "ParkingFunction"),
         ("AWS/Lambda", "Errors", "WaitsFunction"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "WaitDeadLetterQueue"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "ParkingDeadLetterQueue"),
         ("WhatsAppGateway", "TaskAnswersAbandoned", "whatsapp-gateway"),
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", "SendQueue"),
         ("AWS/ApiGateway", "5xx", "HttpApi"),
@@ -776,6 +781,10 @@ def test_a_function_url_is_refused_where_the_region_offers_none(region: str) -> 
 # AWS services and encrypted topics").
 SERVICE_KEY_NEEDS = {
     "AWS::Events::EventBus": ("events.amazonaws.com", {"kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"}),
+    "AWS::Events::Archive": (
+        "events.amazonaws.com",
+        {"kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt", "kms:ReEncrypt*"},
+    ),
     "AWS::Logs::LogGroup": (
         "logs.${AWS::Region}.amazonaws.com",
         {"kms:Encrypt*", "kms:Decrypt*", "kms:GenerateDataKey*"},
