@@ -25,12 +25,6 @@ SCENARIOS = {
     "customer key and own topic": {"KmsKeyArn": CUSTOMER_KEY, "AlarmTopicArn": OWN_TOPIC},
     "callbacks function URL": {"CallbackEndpoint": "FunctionUrl"},
 }
-# Managed policies SAM attaches by itself; each grants only what its feature needs (logs, traces). No SQS one: its
-# AWSLambdaSQSQueueExecutionRole reaches every queue in the account, so the event source mappings are declared by hand.
-BASELINE_MANAGED_POLICIES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",  # write the function's own logs
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",  # Tracing: Active
-}
 # Actions whose resource cannot be narrowed: X-Ray has no resource-level permissions, and neither have the two calls
 # that answer a Step Functions task (the Service Authorization Reference lists no resource type and no condition key
 # for SendTaskSuccess and SendTaskFailure: a statement naming any ARN would never match, so they need "*"). The task
@@ -307,10 +301,36 @@ def referenced(node: Any) -> set[str]:
     return set(referenced_logical_ids(node))
 
 
-def test_functions_get_only_the_baseline_managed_policies(resources: dict[str, dict[str, Any]]) -> None:
+def test_functions_get_no_managed_policy(resources: dict[str, dict[str, Any]]) -> None:
+    """SAM's roles carry AWSLambdaBasicExecutionRole (logs on every resource) and AWSXrayWriteOnlyAccess; its SQS
+    one reaches every queue in the account. Each function's role is declared here instead, with statements only."""
     for logical_id, properties in of_type(resources, "AWS::IAM::Role").items():
-        extra = set(map(str, properties.get("ManagedPolicyArns", []))) - BASELINE_MANAGED_POLICIES
-        assert not extra, f"{logical_id}: managed policies grant broad access; use a statement instead of {extra}"
+        managed = properties.get("ManagedPolicyArns")
+        assert not managed, f"{logical_id}: managed policies grant broad access; use a statement instead of {managed}"
+
+
+def test_each_function_writes_only_its_own_log_group(resources: dict[str, dict[str, Any]]) -> None:
+    functions = of_type(resources, "AWS::Lambda::Function")
+    log_groups = {
+        logical_id: properties["LogGroupName"]["Fn::Sub"]
+        for logical_id, properties in of_type(resources, "AWS::Logs::LogGroup").items()
+        if "/aws/lambda/" in str(properties.get("LogGroupName"))
+    }
+    granted: dict[str, set[str]] = {}
+    for where, statement in allow_statements(resources):
+        if any(str(action).startswith("logs:") for action in as_list(statement["Action"])):
+            assert set(as_list(statement["Action"])) == {"logs:CreateLogStream", "logs:PutLogEvents"}, where
+            granted.setdefault(where, set()).update(referenced(statement["Resource"]))
+    for function, properties in functions.items():
+        role = properties["Role"]["Fn::GetAtt"][0]
+        [own_group] = [group for group, name in log_groups.items() if name.endswith("${" + function + "}")]
+        attached = [
+            logical_id
+            for logical_id, policy in of_type(resources, "AWS::IAM::Policy").items()
+            if any(refers_to(each, role) for each in policy.get("Roles", []))
+        ]
+        writes = set().union(*(granted.get(name, set()) for name in attached), granted.get(role, set()))
+        assert writes == {own_group}, f"{function} may write the logs of {writes}"
 
 
 def test_kms_is_granted_only_on_the_customer_key(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
