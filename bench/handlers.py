@@ -169,7 +169,9 @@ hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0
 print(elapsed * 1000, int(hwm) / 1024)
 """
 # The gateway's own part measured directly: in one interpreter, the same libraries first (untimed), then the handler's
-# import timed. Free of the difference of two processes' noise and of the order the libraries load in.
+# import timed. Free of the difference of two processes' noise and of the order the libraries load in. The collector
+# stays off throughout, as in a handler's own import: switched on here, its first collection would walk every object
+# the libraries made and charge that to the gateway.
 _IMPORT_HANDLER_AFTER_LIBRARIES = """
 import gc, importlib, sys, time
 gc.disable()
@@ -179,7 +181,6 @@ for name in {modules!r}:
             importlib.import_module(name)
         except Exception:
             pass
-gc.enable()
 started = time.perf_counter()
 {load}
 print((time.perf_counter() - started) * 1000)
