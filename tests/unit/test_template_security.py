@@ -379,10 +379,48 @@ def test_queues_are_encrypted(scenario: tuple[dict[str, str], dict[str, dict[str
     queues = of_type(resources, "AWS::SQS::Queue")
     assert len(queues) >= 2
     for logical_id, properties in queues.items():
-        if "KmsKeyArn" in overrides:
+        if logical_id == "BusDeadLetterQueue":  # what the bus cannot handle when the customer key is the fault
+            assert properties.get("SqsManagedSseEnabled") is True and "KmsMasterKeyId" not in properties
+        elif "KmsKeyArn" in overrides:
             assert uses_customer_key(properties.get("KmsMasterKeyId")), logical_id
         else:
             assert properties.get("SqsManagedSseEnabled") is True or properties.get("KmsMasterKeyId"), logical_id
+
+
+def queue_policy_statements(resources: dict[str, dict[str, Any]], queue: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for properties in of_type(resources, "AWS::SQS::QueuePolicy").values()
+        if any(refers_to(each, queue) for each in properties["Queues"])
+        for statement in as_list(properties["PolicyDocument"]["Statement"])
+        if any(refers_to(each, queue) for each in as_list(statement["Resource"]))
+    ]
+
+
+def test_every_queue_refuses_requests_without_tls(resources: dict[str, dict[str, Any]]) -> None:
+    for queue in of_type(resources, "AWS::SQS::Queue"):
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in queue_policy_statements(resources, queue)
+        ), f"{queue} takes requests without TLS"
+
+
+def test_the_lanes_take_messages_from_the_intake_and_the_sender_only(resources: dict[str, dict[str, Any]]) -> None:
+    """A message put on a lane by anyone else would skip the intake's checks and the bus's CommandSources."""
+    for lane in ("PriorityLaneQueue", "BulkLaneQueue"):
+        [guard] = [
+            s
+            for s in queue_policy_statements(resources, lane)
+            if s["Effect"] == "Deny" and s["Action"] == "sqs:SendMessage"
+        ]
+        allowed = guard["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+        assert {each["Fn::GetAtt"][0] for each in allowed} == {"IntakeFunctionRole", "SenderFunctionRole"}, lane
+        writers = {
+            where.split("/")[0]
+            for where, s in allow_statements(resources)
+            if "sqs:SendMessage" in as_list(s["Action"]) and any(refers_to(r, lane) for r in as_list(s["Resource"]))
+        }
+        assert writers <= {"IntakeFunctionRole", "SenderFunctionRole"}, (lane, writers)
 
 
 def test_secrets_exist_for_the_callbacks_and_the_provider(
@@ -406,6 +444,22 @@ def test_secrets_exist_for_the_callbacks_and_the_provider(
         assert "GenerateSecretString" in properties, logical_id
         if "KmsKeyArn" in overrides:
             assert uses_customer_key(properties.get("KmsKeyId")), logical_id
+
+
+def test_a_bus_under_the_customer_key_keeps_what_it_cannot_handle(
+    scenario: tuple[dict[str, str], dict[str, dict[str, Any]]],
+) -> None:
+    overrides, resources = scenario
+    [bus] = of_type(resources, "AWS::Events::EventBus").values()
+    if "KmsKeyArn" not in overrides:
+        assert "DeadLetterConfig" not in bus and "BusDeadLetterQueue" not in resources
+        return
+    assert refers_to(bus["DeadLetterConfig"]["Arn"], "BusDeadLetterQueue")
+    [allow] = [s for s in queue_policy_statements(resources, "BusDeadLetterQueue") if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert refers_to(allow["Condition"]["ArnEquals"]["aws:SourceArn"], "EventBus")
+    alarmed = [str(a.get("Dimensions")) for a in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    assert any("'BusDeadLetterQueue'" in dimensions for dimensions in alarmed)
 
 
 def test_bus_and_its_archive_use_the_customer_key_when_given(
