@@ -99,11 +99,11 @@ def test_only_the_items_a_message_leaves_behind_are_stored_per_message() -> None
 def test_fixed_costs_count_the_real_template() -> None:
     fixed = A.fixed_costs()
     lines = {line["item"]: line for line in fixed["lines"]}
-    # every alarm in the template but those that exist only with CallbackEndpoint FunctionUrl
-    url_alarms = {"CallbacksUrl5xxAlarm", "CallbacksThrottlesAlarm"}
-    alarms = len(re.findall(r"Type: AWS::CloudWatch::Alarm\b", TEMPLATE)) - len(url_alarms)
+    # every alarm in the template but those that exist only with CallbackEndpoint FunctionUrl or a customer key
+    conditional_alarms = {"CallbacksUrl5xxAlarm", "CallbacksThrottlesAlarm", "BusDeadLetterAlarm"}
+    alarms = len(re.findall(r"Type: AWS::CloudWatch::Alarm\b", TEMPLATE)) - len(conditional_alarms)
     assert fixed["alarms"] == alarms
-    assert not url_alarms & set(T.resources_of("AWS::CloudWatch::Alarm"))
+    assert not conditional_alarms & set(T.resources_of("AWS::CloudWatch::Alarm"))
     # one metric-math alarm watches two metrics
     assert lines["CloudWatch alarms"]["usd"] == pytest.approx((alarms + 1) * 0.10)
     assert lines["Secrets Manager secrets"]["usd"] == pytest.approx(2 * 0.40)

@@ -178,6 +178,29 @@ def test_the_sender_logs_each_records_keys_and_no_secret_header_or_body(sender, 
         assert secret_header_or_body not in text
 
 
+def test_the_provider_s_error_text_never_reaches_the_logs(sender, provider, log_lines):
+    """A provider may echo the recipient or the message in its errors: they go to the requester, not to the logs."""
+    echo = f"recipient {CUSTOMER} cannot receive 'Your order has shipped'"
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=503, json={"error": echo})
+    provider.add(
+        responses.POST,
+        f"{BASE_URL}/messages",
+        status=400,
+        json={"error": f"(#131026) {echo}", "message": "WhatsApp Cloud API error", "statusCode": 400},
+    )
+    sender.put(text_command())
+    sender.run()
+    sender.time_passes()
+    sender.run()
+
+    lines = log_lines()
+    assert [line["error"] for line in lines if line["message"] == "provider call failed"] == ["http_503", "131026"]
+    text = json.dumps(lines)
+    assert CUSTOMER not in text and CUSTOMER[1:] not in text and "Your order has shipped" not in text
+    [failed] = [e["detail"] for e in sender.published() if e["detail-type"] == "WhatsApp Message Failed"]
+    assert CUSTOMER in failed["error"]["message"]  # the requester is told all the provider said
+
+
 def test_records_handled_side_by_side_each_log_their_own_keys(sender, provider, log_lines):
     provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
     sender.put(*(text_command(destination=f"+6421000000{n}", reference=f"order-{n}") for n in range(4)))

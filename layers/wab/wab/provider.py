@@ -371,9 +371,10 @@ def _json_or_none(body: bytes | str) -> Any:
 
 
 def log_failure(method: str, path: str, status: int, failure: GatewayError) -> None:
+    """The failure by its code and status only: the provider's own text may echo a recipient or the message (it goes
+    to the requester, in `WhatsApp Message Failed`, never to the logs)."""
     logger.warning(
-        "provider call failed",
-        extra={"method": method, "path": path, "http_status": status, "error": failure.code, "reason": failure.message},
+        "provider call failed", extra={"method": method, "path": path, "http_status": status, "error": failure.code}
     )
 
 

@@ -636,7 +636,9 @@ class Sender:
             ):
                 return
         details = {"receive_count": receive_count, "retry_in_seconds": delay, "error": reason}
-        if isinstance(error, GatewayError):
+        if isinstance(error, ProviderUnavailable):  # its text is the provider's, which may echo customer data
+            logger.warning("command will be retried", extra=details)
+        elif isinstance(error, GatewayError):
             logger.warning("command will be retried", extra={**details, "reason": error.message})
         elif reason == "in_progress":
             logger.warning("the same command is being done by another invocation; retrying later", extra=details)
