@@ -153,27 +153,9 @@ import sys
 {load}
 print("\\n".join(name for name in sys.modules if not name.startswith(("wab.", "handler")) and name != "wab"))
 """
-_IMPORT_LIBRARIES = """
-import time
-started = time.perf_counter()
+# Import each listed module not loaded yet, with the collector off as the handlers have it while they import.
+_LOAD_MODULES = """
 import gc, importlib, sys
-gc.disable()  # as the handlers do while they import
-for name in {modules!r}:
-    if name not in sys.modules:
-        try:
-            importlib.import_module(name)
-        except Exception:
-            pass
-elapsed = time.perf_counter() - started
-hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
-print(elapsed * 1000, int(hwm) / 1024)
-"""
-# The gateway's own part measured directly: in one interpreter, the same libraries first (untimed), then the handler's
-# import timed. Free of the difference of two processes' noise and of the order the libraries load in. The collector
-# stays off throughout, as in a handler's own import: switched on here, its first collection would walk every object
-# the libraries made and charge that to the gateway.
-_IMPORT_HANDLER_AFTER_LIBRARIES = """
-import gc, importlib, sys, time
 gc.disable()
 for name in {modules!r}:
     if name not in sys.modules:
@@ -181,10 +163,32 @@ for name in {modules!r}:
             importlib.import_module(name)
         except Exception:
             pass
+"""
+_IMPORT_LIBRARIES = (
+    """
+import time
+started = time.perf_counter()
+"""
+    + _LOAD_MODULES
+    + """
+elapsed = time.perf_counter() - started
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0].split()[1]
+print(elapsed * 1000, int(hwm) / 1024)
+"""
+)
+# The gateway's own part measured directly: in one interpreter, the same libraries first (untimed), then the handler's
+# import timed. Free of the difference of two processes' noise and of the order the libraries load in. The collector
+# stays off throughout, as in a handler's own import: switched on here, its first collection would walk every object
+# the libraries made and charge that to the gateway.
+_IMPORT_HANDLER_AFTER_LIBRARIES = (
+    _LOAD_MODULES
+    + """
+import time
 started = time.perf_counter()
 {load}
 print((time.perf_counter() - started) * 1000)
 """
+)
 _IMPORT_BOTO3 = """
 import time
 started = time.perf_counter()
