@@ -24,7 +24,7 @@ from wab import aws, clock
 from wab.errors import DependencyFailed
 from wab.models.types import Model
 from wab.observability import count, logger
-from wab.status import RANK
+from wab.status import FAILED, RANK
 
 SHARDS = 16
 REACHED = ("sent", "received", "read")  # in order: reaching one means reaching those before it
@@ -89,7 +89,7 @@ def moved(status: str, previous: str) -> Counter[str]:
         return Counter({f"failed_{FAILED_STATUS}": 1})
     if status not in REACHED:
         return Counter()
-    before = RANK.get(previous, 0) if previous not in (*FINAL_FAILURES, FAILED_STATUS) else RANK[status]
+    before = RANK.get(previous, 0) if previous not in FAILED else RANK[status]
     return Counter(each for each in REACHED if before < RANK[each] <= RANK[status])
 
 

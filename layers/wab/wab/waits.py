@@ -102,8 +102,9 @@ def evaluate(record: MessageRecord, *, at: str) -> dict[str, TaskAnswer]:
 
 
 def failed_status(record: MessageRecord) -> str | None:
-    """The failure that ended the message's delivery, if one did: `rejected` or `expired` (its status), or a `failed`
-    report (kept in its history only, as a status the gateway does not order) that came before any delivery."""
+    """The failure that ended the message's delivery, if one did: `rejected`, `expired` or `failed` (its status), or
+    a `failed` report in its history before any delivery (how records stored while `failed` was not yet a status of
+    its own keep it: waits on them may still be open)."""
     if record.status in status.FAILED:
         return record.status
     if record.status not in DELIVERED and any(entry.status == "failed" for entry in record.status_history):
