@@ -9,6 +9,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
@@ -805,16 +806,18 @@ def broadcast_answer(request: Any) -> tuple[int, dict, str]:
     )
 
 
-def test_a_broadcast_call_refused_for_one_recipient_reaches_every_other_one(sender, provider):
-    """The provider may refuse a whole call for one bad recipient without saying whose: the call is split until that
-    recipient alone is refused, and every other recipient gets its message, once."""
-    numbers = recipients(7)
-    bad = numbers[4]
+def broadcast_refused_whole_when(
+    sender, provider, numbers: list[str], refused: Callable[[list[str]], tuple[int, str] | None]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """A broadcast to `numbers` through a provider that refuses a call as a whole with `refused(its recipients)`'s
+    (status, error), when it gives one: the Failed events, and each recipient sent to, as often as it was."""
 
     def answer(request: Any) -> tuple[int, dict, str]:
-        if bad in json.loads(request.body)["destination"]:
-            return 400, {}, json.dumps({"error": "(#131026) Message undeliverable", "message": "x", "statusCode": 400})
-        return broadcast_answer(request)
+        refusal = refused(json.loads(request.body)["destination"])
+        if refusal is None:
+            return broadcast_answer(request)
+        status, error = refusal
+        return status, {}, json.dumps({"error": error, "message": "x", "statusCode": status})
 
     provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=answer)
     template = {"name": "spring_sale", "language": {"code": "en"}}
@@ -824,11 +827,24 @@ def test_a_broadcast_call_refused_for_one_recipient_reaches_every_other_one(send
 
     published = sender.published()
     accepted = sorted(event["destination"] for event in details(published, "WhatsApp Message Accepted"))
-    assert accepted == sorted(set(numbers) - {bad})
-    [failed] = details(published, "WhatsApp Message Failed")
-    assert (failed["destination"], failed["error"]["code"], failed["reference"]) == (bad, "131026", "spring")
     calls = [call for call in provider.calls if call.response.status_code == 202]
     assert sorted(number for call in calls for number in request_json(call)["destination"]) == accepted  # each once
+    return details(published, "WhatsApp Message Failed"), accepted
+
+
+def test_a_broadcast_call_refused_for_one_recipient_reaches_every_other_one(sender, provider):
+    """The provider may refuse a whole call for one bad recipient without saying whose: the call is split until that
+    recipient alone is refused, and every other recipient gets its message, once."""
+    numbers = recipients(7)
+    bad = numbers[4]
+
+    failed, accepted = broadcast_refused_whole_when(
+        sender, provider, numbers, lambda to: (400, "(#131026) Message undeliverable") if bad in to else None
+    )
+
+    assert accepted == sorted(set(numbers) - {bad})
+    [failure] = failed
+    assert (failure["destination"], failure["error"]["code"], failure["reference"]) == (bad, "131026", "spring")
 
 
 def test_a_broadcast_call_throttled_as_a_whole_is_split_until_its_calls_pass(sender, provider):
@@ -837,23 +853,12 @@ def test_a_broadcast_call_throttled_as_a_whole_is_split_until_its_calls_pass(sen
     sent once."""
     numbers = recipients(7)
 
-    def answer(request: Any) -> tuple[int, dict, str]:
-        if len(json.loads(request.body)["destination"]) > 2:
-            return 429, {}, json.dumps({"error": "(#130429) Rate limit hit", "message": "x", "statusCode": 429})
-        return broadcast_answer(request)
+    failed, accepted = broadcast_refused_whole_when(
+        sender, provider, numbers, lambda to: (429, "(#130429) Rate limit hit") if len(to) > 2 else None
+    )
 
-    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=answer)
-    template = {"name": "spring_sale", "language": {"code": "en"}}
-    sender.put({"destination": numbers, "type": "template", "template": template, "reference": "spring"})
-
-    sender.run_until_empty()
-
-    published = sender.published()
-    accepted = sorted(event["destination"] for event in details(published, "WhatsApp Message Accepted"))
     assert accepted == sorted(numbers)
-    assert details(published, "WhatsApp Message Failed") == []
-    calls = [call for call in provider.calls if call.response.status_code == 202]
-    assert sorted(number for call in calls for number in request_json(call)["destination"]) == accepted  # each once
+    assert failed == []
 
 
 def test_a_broadcast_within_one_chunk_is_one_call_with_a_record_and_an_event_per_recipient(sender, provider):
