@@ -933,6 +933,27 @@ def test_a_message_the_provider_sends_again_under_another_id_is_published_once(a
 
     assert aws.published() == []
     assert aws.item("WAMID#wamid.ABC123")["record_id"] == received["detail"]["message_id"] == MO_ID
+    assert aws.item(f"MSG#{again['id']}") is None  # one message, one record: its edits and deletions change that one
+
+
+def test_a_message_sent_again_under_another_id_publishes_what_the_first_callback_could_not(aws, post, monkeypatch):
+    """A 200 says the message is stored and published: also when the provider, instead of retrying the callback that
+    failed, sends the message again under a new callback id."""
+    with monkeypatch.context() as patch:
+        fail_put_events(patch)
+        assert post("mo", mo_body())[0] == 503
+    assert aws.published() == []
+
+    again = mo_body(message_id="c1fc05e6-863e-43bf-86dc-000000000002")
+    assert post("mo", again)[:2] == (200, {"status": "ok"})
+    [received] = aws.published()
+    assert (received["detail-type"], received["detail"]["message_id"]) == ("WhatsApp Message Received", MO_ID)
+    assert aws.item(f"MSG#{MO_ID}")["outbox"] == {}
+    assert aws.item(f"MSG#{again['id']}") is None
+
+    assert post("mo", mo_body())[0] == 200  # the first callback's own retry, late
+    assert post("mo", again)[0] == 200
+    assert aws.published() == []
 
 
 def test_a_key_named_twice_inside_the_content_is_the_customer_s_message_all_the_same(aws, post):

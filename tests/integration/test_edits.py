@@ -201,7 +201,8 @@ def test_a_change_dated_ahead_of_its_arrival_is_taken_as_arrived_and_the_custome
     now = int(datetime.now(UTC).timestamp())
     deliver(original(timestamp=now - 120))
     deliver(edit("from a clock an hour ahead", timestamp=now + 3600))
-    deliver(edit("the customer's latest", LATER_EDIT_ID, timestamp=now + 1))  # ahead by less than the time since
+    ahead = int(datetime.now(UTC).timestamp()) + 1  # ahead of its arrival by under a second, after the first's
+    deliver(edit("the customer's latest", LATER_EDIT_ID, timestamp=ahead))
 
     record = aws.item(f"MSG#{ORIGINAL_ID}")
     assert record["text"] == "the customer's latest"
@@ -227,6 +228,45 @@ def test_edits_and_deletions_do_not_move_the_24_hour_window(aws, deliver):
     window = aws.item(f"CONTACT#{CUSTOMER}")["last_inbound_at"]
     deliver(edit(timestamp=1795690000), revoke(timestamp=1795690100))
     assert aws.item(f"CONTACT#{CUSTOMER}")["last_inbound_at"] == window
+
+
+# --- sent again under another callback id ------------------------------------------------------------------------
+AGAIN_ID = "c1fc05e6-863e-43bf-86dc-0000000000a9"
+
+
+def under_another_id(body: dict[str, Any]) -> dict[str, Any]:
+    """The same WhatsApp message (same WhatsApp id, same content), in a callback of another id."""
+    return {**body, "id": AGAIN_ID}
+
+
+@pytest.mark.parametrize("change", [edit, revoke], ids=["edit", "deletion"])
+def test_a_change_sent_again_under_another_id_is_applied_and_published_once(aws, deliver, change):
+    deliver(original())
+    aws.published()
+    deliver(change(), under_another_id(change()), change())
+
+    events = aws.published()
+    assert [event["detail-type"] for event in events] == [EDITED if change is edit else DELETED]
+    record = aws.item(f"MSG#{ORIGINAL_ID}")
+    if change is edit:
+        assert record["text"] == "Deliver on Wednesday"
+        assert [version["text"] for version in record["content_history"]] == ["Deliver on Tuesday"]
+    else:
+        assert_withdrawn(aws)
+    assert aws.item(f"MSG#{AGAIN_ID}") is None
+
+
+@pytest.mark.parametrize("again_first", [True, False], ids=["again-before-deletion", "again-after-deletion"])
+def test_a_deletion_withdraws_the_message_whatever_callback_id_it_came_under(aws, deliver, again_first):
+    """Nothing of a deleted message is left readable, however many callback ids the provider sent it under."""
+    if again_first:
+        deliver(original(), under_another_id(original()), revoke())
+    else:
+        deliver(original(), revoke(), under_another_id(original()))
+
+    assert_withdrawn(aws)
+    assert aws.item(f"MSG#{AGAIN_ID}") is None
+    assert [event["detail-type"] for event in aws.published()] == [RECEIVED, DELETED]
 
 
 # --- before the original -----------------------------------------------------------------------------------------

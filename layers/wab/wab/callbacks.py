@@ -23,7 +23,7 @@ from wab.optouts import OptOuts
 from wab.outbox import Change, Pending, commit, deliver, release
 from wab.parking import Parking, entries_of
 from wab.publisher import EventPublisher
-from wab.received import RECEIVED_KEY, already_received, customer_time, fitted, inbound_record
+from wab.received import RECEIVED_KEY, already_received, customer_time, fitted, inbound_record, receive_again
 from wab.replywaits import awaited
 from wab.status import FAILED, is_known, moves_forward
 from wab.store import MessageStore
@@ -128,11 +128,17 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
     applied, before its event goes out. A reply a Step Functions task awaits from the contact is decided with the
     window's move (the window item keeps the awaited replies, `wab.waits`) and answered once the message is out. True
     when this call published the message's event (it was new, or an earlier attempt had stopped half-way); False for a
-    duplicate whose event is already out, also one the provider sent again under another callback id (its record is
-    kept; the WhatsApp id is the first record's, and so is the one `Received`).
+    duplicate whose event is already out, also one the provider sent again under another callback id (only the first
+    callback's record is kept, with the one `Received`: `wab.received.receive_again`).
     """
     if isinstance(message, EditMessage | RevokeMessage):
-        return edits.receive_change(callback, message, handling)
+        return edits.receive_change(callback, message, handling, expect_new=True)
+    return _receive_message(callback, message, handling, expect_new=True)
+
+
+def _receive_message(
+    callback: MoCallback, message: InboundBase, handling: Handling, *, expect_new: bool = False
+) -> bool:
     store, now = handling.store, handling.now
     received_at = customer_time(message.timestamp, now)
     contact = canonical_number(callback.source)
@@ -157,7 +163,7 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
         return change
 
     pending = commit(
-        store, callback.id, evolve, own_key=RECEIVED_KEY, lease_until=handling.lease_until, expect_new=True
+        store, callback.id, evolve, own_key=RECEIVED_KEY, lease_until=handling.lease_until, expect_new=expect_new
     )
     if not pending:
         return False
@@ -167,12 +173,12 @@ def receive_mo(callback: MoCallback, message: InboundBase, handling: Handling) -
         release(store, [pending])
         raise
     if linked.erased:  # the provider sent an erased message again, under another id: it is erased again
-        store.erase_records([pending.record.id], now=int(now.timestamp()))
+        store.erase_record(pending.record.id, now=int(now.timestamp()))
         return False
-    if linked.held_by is not None:  # the provider sent this message before, under another id: that one is published
-        not_news = set(pending.keys)
-        deliver(store, handling.publisher, [pending], prepare=lambda: not_news)
-        return False
+    if linked.held_by is not None:
+        return receive_again(
+            callback, linked.held_by, handling, lambda first: _receive_message(first, message, handling)
+        )
     applied = linked.applied
     if applied:  # the record as the changes left it, with this call's events and those applying them took over
         pending = Pending(record=applied.record, keys=list(dict.fromkeys([*pending.keys, *applied.keys])))

@@ -29,7 +29,15 @@ from wab.models.records import MessageRecord, PendingChange, StatusEntry, WhatsA
 from wab.models.types import canonical_number
 from wab.observability import logger
 from wab.outbox import Change, Outgoing, Pending, commit, deliver, fits, release
-from wab.received import RECEIVED_KEY, already_received, apply_changes, customer_time, fitted, inbound_record
+from wab.received import (
+    RECEIVED_KEY,
+    already_received,
+    apply_changes,
+    customer_time,
+    fitted,
+    inbound_record,
+    receive_again,
+)
 from wab.store import MessageStore, PointerConflict
 
 if TYPE_CHECKING:
@@ -46,7 +54,9 @@ MAX_PENDING_EDITS = 16  # edits kept for a message that has not arrived; later o
 POINTER_DAYS = 14
 
 
-def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, handling: "Handling") -> bool:
+def receive_change(
+    callback: MoCallback, message: EditMessage | RevokeMessage, handling: "Handling", *, expect_new: bool = False
+) -> bool:
     """Store the edit or deletion once, apply it to the message it changes (or keep it until that arrives), publish
     `WhatsApp Message Edited` or `Deleted`. True when this call published it; False for a duplicate already out."""
     store, now = handling.store, handling.now
@@ -140,9 +150,21 @@ def receive_change(callback: MoCallback, message: EditMessage | RevokeMessage, h
             raise InvalidPayload("the message is too large to store and publish", code="payload_too_large")
         return Change(record=record, events=events)
 
-    own = commit(store, callback.id, evolve, own_key=key, lease_until=handling.lease_until, expect_new=True)
+    own = commit(store, callback.id, evolve, own_key=key, lease_until=handling.lease_until, expect_new=expect_new)
     if not own:
         return False
+    try:
+        # The change's own WhatsApp id is pointed at its record, as a message's is: a change the provider sent again
+        # under another callback id is found here, before it could be applied or published a second time.
+        linked = link(store, own.record, handling)
+    except Exception:
+        release(store, [own])
+        raise
+    if linked.erased:  # sent again after its contact was erased: it is erased again
+        store.erase_record(own.record.id, now=int(now.timestamp()))
+        return False
+    if linked.held_by is not None:
+        return receive_again(callback, linked.held_by, handling, lambda first: receive_change(first, message, handling))
     try:
         applied = [] if erased else apply_or_keep(store, target, change, pointer, handling)
     except Exception:

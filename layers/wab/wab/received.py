@@ -10,7 +10,7 @@ withdrawn is published afterwards.
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wab.clock import from_epoch_seconds, iso
 from wab.errors import InvalidPayload
@@ -19,6 +19,9 @@ from wab.models.events import EventDetail
 from wab.models.inbound import InboundBase, dump_message
 from wab.models.records import ContentVersion, MessageRecord, PendingChange, StatusEntry
 from wab.outbox import Change, fits
+
+if TYPE_CHECKING:
+    from wab.callbacks import Handling
 
 RECEIVED_KEY = "received"
 MAX_CONTENT_VERSIONS = 16  # earlier contents kept per message: the first one and the latest others
@@ -147,3 +150,14 @@ def inbound_record(
         expires_at=expires_at,
         **fields,
     )
+
+
+def receive_again(
+    callback: MoCallback, first_id: str, handling: "Handling", finish: Callable[[MoCallback], bool]
+) -> bool:
+    """The provider sent this message (or edit, or deletion) before, under the callback id `first_id`. The record this
+    callback stored is dropped, so that one WhatsApp message has one record, which its edits and deletions change; and
+    the first callback's work is finished (`finish`) as its own retry would: an event it left unpublished goes out now,
+    as the 200 this callback gets promises."""
+    handling.store.forget(callback.id)
+    return finish(callback.model_copy(update={"id": first_id}))

@@ -140,6 +140,11 @@ class MessageStore:
             old = exc.response.get("Item")
             raise _ConditionFailed(old if isinstance(old, dict) and old else None) from None
 
+    def forget(self, message_id: str) -> None:
+        """Delete a record stored in vain: the provider had sent its message before, under another callback id."""
+        with aws.dependency("DynamoDB DeleteItem"):
+            self._dynamodb.delete_item(TableName=self.table_name, Key=_message_key(message_id))
+
     def get_pointer(self, whatsapp_message_id: str) -> WhatsAppPointer | None:
         with aws.dependency("DynamoDB GetItem"):
             item = self._dynamodb.get_item(
@@ -274,9 +279,10 @@ class MessageStore:
         )
         return Erased(records=len(message_ids) + len(window), waiting=waiting)
 
-    def erase_records(self, message_ids: list[str], *, now: int) -> None:
-        """Make these records tombstones (`erase_contact`), whatever they hold."""
-        self._batch_write([{"PutRequest": {"Item": _tombstone(_message_key(each), now)}} for each in message_ids])
+    def erase_record(self, message_id: str, *, now: int) -> None:
+        """Make this record a tombstone (`erase_contact`), whatever it holds."""
+        with aws.dependency("DynamoDB PutItem"):
+            self._dynamodb.put_item(TableName=self.table_name, Item=_tombstone(_message_key(message_id), now))
 
     def _without_changes_of(self, contact: str, whatsapp_id: str) -> dict[str, Any] | None:
         """Take the contact's kept changes off a pointer; its key, to delete, when nothing else is left on it."""
