@@ -133,6 +133,7 @@ def test_a_contact_who_stopped_marketing_gets_no_marketing_but_still_gets_utilit
     sender.put(
         template_send("spring_sale", "30%"),  # marketing by the catalogue's category
         {"destination": CUSTOMER, "type": "text", "text": {"body": "new arrivals"}, "category": "marketing"},
+        template_send("spring_sale", "40%", category="utility"),  # a command's word does not overrule the catalogue
         template_send("order_shipped", "1042"),  # utility: still reaches them
     )
     sender.configure(WINDOW_POLICY="off")
@@ -140,7 +141,7 @@ def test_a_contact_who_stopped_marketing_gets_no_marketing_but_still_gets_utilit
 
     assert len(provider.calls) == 2
     published = sender.published()
-    assert [event["error"]["code"] for event in details(published, "WhatsApp Message Failed")] == ["opted_out"] * 2
+    assert [event["error"]["code"] for event in details(published, "WhatsApp Message Failed")] == ["opted_out"] * 3
     assert details(published, "WhatsApp Contact Opted Out") == []  # told once
     assert len(details(published, "WhatsApp Message Accepted")) == 1
 

@@ -43,7 +43,7 @@ class Screen:
         if problem is not None:
             return [], [problem.model_copy(update={"destination": each}) for each in recipients]
         failures: list[Failure] = []
-        if self._category(command) == "marketing":
+        if self._is_marketing(command):
             opted_out = self.optouts.opted_out(recipients)
             if opted_out:
                 count("OptOutRefusals", len(opted_out))
@@ -55,13 +55,16 @@ class Screen:
             recipients = [each for each in recipients if each not in outside]
         return recipients, failures
 
-    def _category(self, command: MessageCommand) -> str | None:
-        """The command's own `category`, else its template's in the catalogue."""
-        if command.category or not isinstance(command.message, TemplateContent):
-            return command.category
+    def _is_marketing(self, command: MessageCommand) -> bool:
+        """Whether the command says so, or its template's catalogue entry does: a command calling a marketing template
+        `utility` does not make it reach a contact who opted out."""
+        if command.category == "marketing":
+            return True
+        if not isinstance(command.message, TemplateContent):
+            return False
         template = command.message.template
         spec: TemplateSpec | None = self.catalogue.find(template.name, template.language.code)
-        return spec.category if spec else None
+        return spec is not None and spec.category == "marketing"
 
 
 def template_problem(catalogue: Catalogue, policy: TemplatePolicy, command: MessageCommand) -> Failure | None:
