@@ -84,6 +84,19 @@ def test_a_send_that_fits_every_component_passes():
             ],
             "footer: the template has no such component",
         ),
+        (
+            [
+                {"type": "header", "parameters": [IMAGE]},
+                {"type": "body", "parameters": [TEXT, PRICE]},
+                {
+                    "type": "button",
+                    "sub_type": "copy_code",
+                    "index": "1",
+                    "parameters": [{"type": "coupon_code", "coupon_code": "C"}],
+                },
+            ],
+            "button 1: the template's is url, not copy_code",
+        ),
     ],
 )
 def test_each_component_mismatch_says_which_and_what_was_expected(components, reason):

@@ -865,3 +865,57 @@ def test_a_send_creates_the_models_of_its_own_message_type_only():
     template = "wab.models.outbound.template"
     for kind, module in [("text", "text"), ("location", "location"), ("interactive", "interactive")]:
         assert runs[kind] == [[template], sorted([template, f"wab.models.outbound.{module}"])], kind
+
+
+def template_with(*components: dict[str, Any]) -> dict[str, Any]:
+    template = {"name": "spring_sale", "language": {"code": "en"}, "components": list(components)}
+    return {"destination": CUSTOMER, "type": "template", "template": template}
+
+
+@pytest.mark.parametrize(
+    ("parameter", "reason"),
+    [
+        ({"type": "text", "text": "line 1\nline 2"}, "a text parameter cannot hold a newline, a tab or more than four"),
+        ({"type": "text", "text": "a\tb"}, "a text parameter cannot hold a newline"),
+        ({"type": "text", "text": "wide     gap"}, "a text parameter cannot hold a newline"),
+        ({"type": "text", "text": " "}, "a parameter of type text needs 'text': a non-blank string"),
+        ({"type": "text"}, "a parameter of type text needs 'text': a non-blank string"),
+        (
+            {"type": "currency"},
+            "a parameter of type currency needs 'currency': an object with 'fallback_value', 'code', ",
+        ),
+        ({"type": "currency", "currency": {"fallback_value": "$5", "code": "USD"}}, "with 'amount_1000'"),
+        (
+            {"type": "date_time", "date_time": {}},
+            "a parameter of type date_time needs 'date_time': an object with 'fallback_value'",
+        ),
+        ({"type": "image"}, "a parameter of type image needs 'image': an object with 'id' or 'link'"),
+        ({"type": "payload", "payload": ""}, "a parameter of type payload needs 'payload': a non-blank string"),
+    ],
+)
+def test_a_template_parameter_whatsapp_would_refuse_is_refused_before_the_send(parameter, reason):
+    refused = refusal(template_with({"type": "body", "parameters": [parameter]}))
+    assert refused.code == "invalid_command"
+    assert reason in refused.message
+
+
+def test_template_parameters_whatsapp_takes_are_sent_as_given():
+    parameters = [
+        {"type": "text", "text": "Kia ora    Aroha 👋"},  # four spaces in a row are allowed
+        {"type": "currency", "currency": {"fallback_value": "$5", "code": "NZD", "amount_1000": 5000}},
+        {"type": "date_time", "date_time": {"fallback_value": "1 December"}},
+    ]
+    header = {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://example.com/a.png"}}]}
+    command = parse(template_with(header, {"type": "body", "parameters": parameters}))
+    assert command.message.template.components[1].model_dump(exclude_none=True)["parameters"] == parameters
+
+
+@pytest.mark.parametrize(
+    ("components", "repeated"),
+    [
+        ([{"type": "body"}, {"type": "body"}], "body"),
+        ([{"type": "button", "index": "1"}, {"type": "button", "index": 1}], "button 1"),
+    ],
+)
+def test_a_template_filling_one_part_twice_is_refused(components, repeated):
+    assert refusal(template_with(*components)).message.endswith(f"components fill {repeated} more than once")

@@ -121,12 +121,12 @@ def check(template: Template, spec: TemplateSpec | None) -> tuple[str, str] | No
 
 
 def _component_problems(template: Template, spec: TemplateSpec) -> list[str]:
-    given: dict[str, list[dict[str, Any]]] = {}
+    given: dict[str, list[dict[str, Any]]] = {}  # each part once (`Template.each_part_once`)
+    kinds: dict[str, Any] = {}  # a button's `sub_type`, when the command names it
     for component in template.components or []:
         dumped = component.model_dump(exclude_none=True)
-        kind = dumped.get("type", "")
-        name = f"button {dumped.get('index', '?')}" if kind == "button" else kind
-        given[name] = dumped.get("parameters") or []
+        given[component.slot()] = dumped.get("parameters") or []
+        kinds[component.slot()] = dumped.get("sub_type")
     problems = []
     header = given.pop("header", [])
     if spec.header and spec.header.format != "text":
@@ -146,6 +146,9 @@ def _component_problems(template: Template, spec: TemplateSpec) -> list[str]:
             if parameter.get("type") != wanted:
                 problems.append(f"body parameter {position}: expected {wanted}, got {parameter.get('type')}")
     for index, button in enumerate(spec.buttons):
+        named = kinds.get(f"button {index}")
+        if named is not None and str(named).lower() != button.type:
+            problems.append(f"button {index}: the template's is {button.type}, not {named}")
         params = given.pop(f"button {index}", [])
         if len(params) != button.parameters:
             problems.append(
