@@ -588,6 +588,21 @@ def test_a_request_aws_refuses_as_it_stands_is_dead_lettered_and_reported_not_re
     assert len(sender.dead_letters()) == 1
 
 
+def test_a_command_from_a_number_not_configured_is_invalid_and_names_whom_it_was_for(sender, provider):
+    """Its campaign counts each recipient of a broadcast as failed, as for any invalid broadcast."""
+    sender.configure(NUMBER_RATES="+15550001111=20")
+    recipients = ["+64211110001", "+64211110002", "+64211110003"]
+    sender.put(text_command(source="+19999999"), text_command(source="+19999999", destination=recipients))
+
+    sender.route()
+
+    assert len(provider.calls) == 0
+    single, broadcast = details(sender.published(), "WhatsApp Message Failed")
+    assert single["error"]["message"] == "source: not one of the business numbers this gateway sends from"
+    assert (single["destination"], single.get("recipients")) == (CUSTOMER, None)
+    assert (broadcast.get("destination"), broadcast["recipients"]) == (None, 3)
+
+
 def test_a_body_that_is_not_json_is_reported_too(sender, provider):
     sender.put("this is not a command")
 

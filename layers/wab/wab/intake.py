@@ -35,6 +35,7 @@ from wab.models.commands import (
     CatalogueUpdateCommand,
     MediaUploadCommand,
     MessageCommand,
+    SendCommand,
     parse_delivery,
 )
 from wab.models.events import EventDetail, FailureReason, MessageFailed
@@ -125,6 +126,8 @@ class Intake:
                 raise InvalidCommand(
                     "source: not one of the business numbers this gateway sends from",
                     reference=command.reference,
+                    destination=command.destination if isinstance(command, SendCommand) else None,
+                    recipients=len(command.destination) if isinstance(command, BroadcastCommand) else None,
                     command=command.command,
                     task_token=getattr(command, "task_token", None),
                     idempotency_key=command.idempotency_key,
