@@ -292,20 +292,6 @@ NESTED = '{"id":"' + MO_ID + '","source":"+64211234567","destination":"1","conte
             422,
             "invalid_content",
         ),
-        (
-            "mo",
-            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", '
-            '"content": {"type": "text", "text": {"body": "a\\u0000b"}}}',
-            422,
-            "invalid_text",
-        ),
-        (
-            "mo",
-            '{"id": "' + MO_ID + '", "source": "+64211234567", "destination": "1", '
-            '"content": {"type": "text", "text": {"body": "\\ud800"}}}',
-            422,
-            "invalid_text",
-        ),
         ("mo", NESTED, 422, "too_deep"),
         (
             "mo",
@@ -920,6 +906,25 @@ def test_content_that_grows_on_decoding_is_stored_once_within_the_limits(aws, po
     assert_within_limits(aws, sent_entries)
     [event] = aws.published()
     assert len(event["detail"]["content"]["numbers"]) == len(aws.item(f"MSG#{MO_ID}")["content"]["numbers"]) > 30_000
+
+
+@pytest.mark.parametrize("encoded", [False, True], ids=["object", "json-string"])
+def test_text_no_store_can_hold_is_mended_not_refused(aws, post, encoded):
+    """A NUL or half an emoji (a lone surrogate: JSON escapes can say it, UTF-8 cannot) would be refused by DynamoDB
+    and EventBridge; the customer's message is kept with U+FFFD in their place, however its content is encoded."""
+    content = '{"from": "64211234567", "id": "wamid.ABC123", "type": "text", "text": {"body": "a\\u0000b \\ud83d"}}'
+    if encoded:
+        content = json.dumps(content)
+    raw = (
+        f'{{"id": "{MO_ID}", "source": "{CUSTOMER}", "destination": "{BUSINESS}", "operator": "x\\udc00", '
+        f'"content": {content}}}'
+    )
+    assert post("mo", raw=raw, headers={"content-type": "application/json"})[:2] == (200, {"status": "ok"})
+
+    stored = aws.item(f"MSG#{MO_ID}")
+    assert (stored["type"], stored["text"]) == ("text", "a\ufffdb \ufffd")
+    [received] = aws.published()
+    assert received["detail"]["text"] == "a\ufffdb \ufffd"
 
 
 def test_a_message_the_provider_sends_again_under_another_id_is_published_once(aws, post):

@@ -92,3 +92,14 @@ def test_the_depth_limit_itself_is_allowed():
 def test_nan_cannot_be_encoded():
     with pytest.raises(ValueError):
         encode({"x": Decimal("NaN")})
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (b'"a\\u0000b"', "a\ufffdb"),
+        (b'{"k\\udc00": ["\\ud83d", "\\ud83d\\ude00"]}', {"k\ufffd": ["\ufffd", "\U0001f600"]}),
+    ],
+)
+def test_mending_replaces_what_no_store_takes_and_keeps_the_rest(raw, value):
+    assert decode(raw, mend=True) == value

@@ -77,13 +77,13 @@ def decode_content(content: Any, encoding: str | None) -> tuple[Any, str | None]
             raise InvalidPayload(
                 f"content is not valid UTF-8 once base64-decoded (byte {exc.start})", code="invalid_content"
             ) from None
-        jsoncodec.check_clean(content, what="content")
+        content = jsoncodec.mended(content)
     if content is None:
         return None, "content is missing"
     for _ in range(2):
         if isinstance(content, str):
             try:
-                content = jsoncodec.decode(content, what="content")
+                content = jsoncodec.decode(content, what="content", mend=True)
             except InvalidPayload as exc:
                 return content, exc.message
     try:

@@ -29,7 +29,9 @@ def read_json_body(body: str | None, is_base64: bool | None, content_type: str |
     raw = _raw_bytes(body, is_base64)
     if len(raw) > MAX_BODY_BYTES:
         raise InvalidPayload(f"body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", code="payload_too_large")
-    return jsoncodec.decode(raw, max_depth=MAX_BODY_DEPTH, unique_root=True)
+    # A NUL or a lone surrogate (only JSON escapes can make them) is mended, not refused: a customer's message is
+    # kept whatever it holds, and a status report for the sake of a character would be lost the same way.
+    return jsoncodec.decode(raw, max_depth=MAX_BODY_DEPTH, unique_root=True, mend=True)
 
 
 def _raw_bytes(body: str | None, is_base64: bool | None) -> bytes:

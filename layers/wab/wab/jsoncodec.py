@@ -10,6 +10,7 @@ must never store: invalid UTF-8, NUL characters, lone surrogates and absurd nest
 
 import json
 import math
+import re
 from decimal import Clamped, Context, Decimal, DecimalException, Inexact, Overflow, Rounded, Underflow
 from typing import Any
 
@@ -20,6 +21,8 @@ MAX_DEPTH = 20  # well under DynamoDB's 32 levels of nested attributes
 # DynamoDB itself then takes magnitudes from 1E-130 to 9.99…E+125.
 _DYNAMODB_NUMBERS = Context(prec=38, Emin=-128, Emax=126, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
 INT64 = range(-(2**63), 2**63)  # EventBridge's JSON integers
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
 
 
 def decode(
@@ -29,6 +32,7 @@ def decode(
     max_depth: int = MAX_DEPTH,
     unique_root: bool = False,
     unique_everywhere: bool = False,
+    mend: bool = False,
 ) -> Any:
     """Parse JSON bytes or text into Python values with `Decimal` numbers; raise InvalidPayload when it is not clean
     (nested deeper than `max_depth` included). `unique_root`: a top-level object naming a key twice is refused too
@@ -66,7 +70,26 @@ def decode(
     # Which key is not said: a key can be anything, a number too.
     if (unique_root and isinstance(value, dict) and repeated[0]) or (unique_everywhere and repeated[1]):
         raise InvalidPayload(f"{what} names a key more than once", code="malformed_json")
-    check_clean(value, what=what, max_depth=max_depth)
+    try:
+        check_clean(value, what=what, max_depth=max_depth)
+    except InvalidPayload as unclean:
+        if not mend or unclean.code != "invalid_text":
+            raise
+        value = mended(value)
+        check_clean(value, what=what, max_depth=max_depth)
+    return value
+
+
+def mended(value: Any) -> Any:
+    """The value with each NUL character and lone surrogate (text no store or bus takes) replaced by U+FFFD, the
+    replacement character: for what must be kept whatever it holds (a customer's message), where refusing would lose
+    it. JSON text can hold both only as escapes, so the rest of the value is as it came."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub(REPLACEMENT, value) if _UNSTORABLE.search(value) else value
+    if isinstance(value, dict):
+        return {mended(key): mended(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [mended(child) for child in value]
     return value
 
 
