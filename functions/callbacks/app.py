@@ -57,7 +57,10 @@ def authenticated_payload() -> object:
         event.headers.get("authorization"),
         auth.callback_credentials(settings.callback_secret_arn, settings.secret_max_age_seconds),
     )
-    return read_json_body(event.body, event.is_base64_encoded, event.headers.get("content-type"))
+    headers = event.headers
+    return read_json_body(
+        event.body, event.is_base64_encoded, headers.get("content-type"), headers.get("content-encoding")
+    )
 
 
 def handling() -> callbacks.Handling:
@@ -94,7 +97,7 @@ def mo_callback() -> dict:
 @app.post("/callbacks/dlr")
 def dlr_callback() -> dict:
     dlr = callbacks.validate(DlrCallback, authenticated_payload())
-    logger.append_keys(message_id=dlr.id, status=dlr.status)
+    logger.append_keys(message_id=dlr.id, delivery_status=dlr.status)  # `status` is the HTTP one
     moved_to = callbacks.receive_dlr(dlr, handling())
     count("StatusReports")
     if moved_to:

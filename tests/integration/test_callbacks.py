@@ -404,6 +404,17 @@ def test_a_body_that_is_not_json_by_media_type_is_refused_with_415(aws, post, co
     assert aws.items() == []
 
 
+def test_a_compressed_body_is_refused_with_415_for_what_it_is(aws, post):
+    import gzip
+
+    raw = gzip.compress(json.dumps(mo_body()).encode())
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    status, answer, _ = post("mo", raw=raw, headers=headers)
+    assert (status, answer["error"]) == (415, "unsupported_media_type")
+    assert "uncompressed" in answer["message"]
+    assert aws.items() == []
+
+
 def test_a_body_without_a_content_type_is_refused_with_415(aws, post, callbacks):
     event = http_event("POST", "/callbacks/dlr", raw_body=json.dumps(dlr("sent")), headers={"authorization": basic()})
     event["headers"].pop("content-type", None)

@@ -81,6 +81,15 @@ def test_a_rejected_callback_counts_by_reason(callbacks, emf):
     }
 
 
+def test_a_refused_dlr_logs_its_delivery_status_apart_from_the_http_status(callbacks, log_lines):
+    """A DLR naming an inbound message is refused (409); the line says both, neither hiding the other."""
+    assert callbacks("mo", mo()) == 200
+    assert callbacks("dlr", {"id": mo()["id"], "status": "sent"}) == 409
+
+    [line] = [line for line in log_lines() if line["message"] == "request refused"]
+    assert (line["delivery_status"], line["status"], line["error"]) == ("sent", 409, "not_outbound")
+
+
 def test_an_unexpected_error_is_a_500_logged_by_type_and_place_without_its_text(callbacks, log_lines, monkeypatch):
     from wab import callbacks as inbound
 

@@ -396,6 +396,8 @@ def test_the_business_number_spelt_twice_must_name_one_number():
     base = {"id": "c1fc05e6-863e-43bf-86dc-000000000000", "source": CUSTOMER, "content": message("text", {"body": "x"})}
     callback, _ = parse_mo({**base, "destination": BUSINESS, "Destination": BUSINESS, "to": BUSINESS})
     assert callback.destination == BUSINESS
+    callback, _ = parse_mo({**base, "destination": BUSINESS.lstrip("+"), "to": f"+{BUSINESS.lstrip('+')}"})
+    assert callback.destination == BUSINESS.lstrip("+")  # with or without the plus, one number
     with pytest.raises(InvalidPayload) as refused:
         parse_mo({**base, "destination": BUSINESS, "Destination": "+6421000000"})
     assert "destination, Destination, to name different numbers" in refused.value.message

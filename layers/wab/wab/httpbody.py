@@ -18,9 +18,17 @@ MAX_BODY_DEPTH = 256
 JSON_MEDIA_TYPES = ("application/json", "text/json")
 
 
-def read_json_body(body: str | None, is_base64: bool | None, content_type: str | None) -> Any:
+def read_json_body(
+    body: str | None, is_base64: bool | None, content_type: str | None, content_encoding: str | None = None
+) -> Any:
     """The body's JSON value; InvalidPayload (415) unless the Content-Type says JSON: a body of another type, or of
-    none, is not what the provider sends, and reading it as JSON anyway would guess at what the sender meant."""
+    none, is not what the provider sends, and reading it as JSON anyway would guess at what the sender meant. A
+    compressed body (any Content-Encoding but identity) is refused for what it is, not as text that is not UTF-8."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding != "identity":
+        raise InvalidPayload(
+            "a body with a Content-Encoding is not taken; send it uncompressed", code="unsupported_media_type"
+        )
     media_type = (content_type or "").split(";")[0].strip().lower()
     if not media_type:
         raise InvalidPayload("a Content-Type of application/json is required", code="unsupported_media_type")

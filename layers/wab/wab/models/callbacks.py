@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, StringConstraints, field_validator, model_validator
 
 from wab.jsoncodec import NumberText
-from wab.models.types import OpenModel, PhoneNumber, ProviderId, Reference, ShortText
+from wab.models.types import OpenModel, PhoneNumber, ProviderId, Reference, ShortText, number_digits
 
 DESTINATION_NAMES = ("destination", "Destination", "to")
 Status = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]{1,32}$")]
@@ -29,10 +29,15 @@ class MoCallback(OpenModel):
         """The business number spelt several ways, naming two numbers: which one the message was sent to cannot be
         known."""
         if isinstance(data, dict):
-            given = [data[name] for name in DESTINATION_NAMES if name in data]
+            given = [_spelling(data[name]) for name in DESTINATION_NAMES if name in data]
             if any(value != given[0] for value in given[1:]):
                 raise ValueError(f"{', '.join(DESTINATION_NAMES)} name different numbers")
         return data
+
+
+def _spelling(number: Any) -> Any:
+    """A number as its digits, with or without the plus: `+1234567890` and `1234567890` name one number."""
+    return number_digits(number) if isinstance(number, str) else number
 
 
 class DlrCallback(OpenModel):
