@@ -123,11 +123,17 @@ def test_version_conflicts_are_retried_from_the_stored_state():
     assert store.records["m1"].status == "sent"
 
 
-def test_endless_conflicts_end_in_a_retryable_error():
+def test_endless_conflicts_end_in_a_retryable_error_after_waits_that_grow(monkeypatch):
+    from wab import outbox
+
+    bounds: list[float] = []
+    monkeypatch.setattr(outbox.random, "uniform", lambda low, high: bounds.append(high) or 0.0)
     store = MemoryStore()
     store.conflicts_to_inject = 100
     with pytest.raises(InProgress):
         commit_at(1000, store, "m1", mark_sent, own_key="status:sent", lease_until=5000)
+    # the first retry at once (one other writer is the usual case), then jittered waits, doubling
+    assert bounds == [0.01, 0.02, 0.04, 0.08, 0.16]
 
 
 def receive(current):

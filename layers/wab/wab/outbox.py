@@ -24,6 +24,8 @@ Step Functions (`wab.tasks`) instead of EventBridge. An answer delivered twice (
 Functions as closed, so a task is answered once.
 """
 
+import random
+import time
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ from wab.publisher import EventPublisher
 from wab.store import MessageStore, VersionConflict, item_values
 
 MAX_WRITE_ATTEMPTS = 6
+CONFLICT_BACKOFF_S = 0.01  # the longest wait after the first conflict; doubled after each (jittered: 0 to it)
 LEASE_MARGIN_MS = 1000  # past the invocation's deadline, so a lease never ends while its holder may still run
 SETTLE_WORKERS = 16
 
@@ -129,7 +132,7 @@ def commit(
     now_ms = clock.epoch_ms(clock.now())
     current: MessageRecord | None = None
     known = expect_new
-    for _ in range(MAX_WRITE_ATTEMPTS):
+    for attempt in range(MAX_WRITE_ATTEMPTS):
         try:
             if not known:
                 current = store.get(message_id)
@@ -140,6 +143,10 @@ def commit(
             return plan
         except VersionConflict as conflict:
             current, known = conflict.current, True
+            # Writers that met on one record (a message's sent, delivered and read reports at once) would meet again
+            # if each retried at once: spread out, each of them gets through within a few attempts.
+            if attempt:
+                time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * 2 ** (attempt - 1)))
         except MessageErased:
             return None
     raise InProgress(f"message {message_id} is being updated concurrently; retry")
