@@ -1066,9 +1066,11 @@ def multipart_parts(call: Any) -> tuple[str, bytes]:
     return call.request.headers["Content-Type"], body
 
 
-def test_media_is_streamed_from_s3_to_the_provider_and_announced(sender, provider):
+@pytest.mark.parametrize("stored_type", [None, "IMAGE/PNG; name=banner"], ids=["by-name", "as-stored"])
+def test_media_is_streamed_from_s3_to_the_provider_and_announced(sender, provider, stored_type):
+    """Its type as WhatsApp lists it: the object's own, lower case without parameters, or else its name's."""
     image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
-    put_object("campaigns/2026/banner.png", image)
+    put_object("campaigns/2026/banner.png", image, stored_type)
     seen: dict[str, Any] = {}
 
     def upload(request: Any) -> tuple[int, dict, str]:

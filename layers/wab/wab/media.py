@@ -78,9 +78,11 @@ class MediaBucket:
 
 
 def content_type(stored: str, key: str) -> str:
-    """The object's own ContentType, unless it is a generic one: then the type its name suggests."""
-    if stored.split(";")[0].strip().lower() not in GENERIC_CONTENT_TYPES:
-        return stored
+    """The object's own ContentType, unless it is a generic one: then the type its name suggests. As WhatsApp lists
+    its types: lower case, without parameters (`IMAGE/JPEG; x=1` is `image/jpeg`)."""
+    main = stored.split(";")[0].strip().lower()
+    if main not in GENERIC_CONTENT_TYPES:
+        return main
     return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
