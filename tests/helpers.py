@@ -1,10 +1,12 @@
 """Helpers shared by the test tiers: API Gateway HTTP API events, a Lambda context, handler loading."""
 
 import base64
+import functools
 import importlib.util
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +34,7 @@ def load_handler(function: str, environment: int = 0) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    module.lambda_handler = _attributed(function, module.lambda_handler)
     return module
 
 
@@ -105,3 +108,20 @@ def http_event(
 
 def answer_json(response: dict[str, Any]) -> Any:
     return json.loads(response["body"]) if response.get("body") else None
+
+
+# The function whose handler is running, innermost last: what the AWS calls made meanwhile are attributed to
+# (tests/integration/conftest.py checks each against the function's role).
+RUNNING: list[str] = []
+
+
+def _attributed(function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(handler)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        RUNNING.append(function)
+        try:
+            return handler(*args, **kwargs)
+        finally:
+            RUNNING.pop()
+
+    return run

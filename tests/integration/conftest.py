@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from fnmatch import fnmatch
 from functools import cache
 from typing import Any
 
@@ -25,6 +26,7 @@ from tests.helpers import (
     CALLBACK_PASSWORD,
     CALLBACK_USER,
     ROOT,
+    RUNNING,
     LambdaContext,
     answer_json,
     basic,
@@ -91,6 +93,62 @@ class Aws:
         return boto3.resource("dynamodb").Table(self.table_name).scan()["Items"]
 
 
+# --- every AWS call a function makes is one its role allows -------------------------------------------------------
+# moto checks no IAM: a call the role lacks would pass every test here and fail in an account. Each call made while a
+# handler runs is recorded under its function, and at the end each is checked against the function's role in
+# template.yaml (its actions; the resources are checked by tests/unit/test_template_security.py).
+IAM_PREFIXES = {"dynamodb": "dynamodb", "events": "events", "s3": "s3", "secretsmanager": "secretsmanager"}
+IAM_PREFIXES |= {"sqs": "sqs", "stepfunctions": "states"}
+# Calls that IAM authorises as another action.
+IAM_ACTIONS = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "s3:HeadObject": "s3:GetObject",
+}
+ROLES = {
+    "callbacks": "CallbacksFunction",
+    "messages": "MessagesFunction",
+    "intake": "IntakeFunction",
+    "sender": "SenderFunction",
+    "parking": "ParkingFunction",
+    "waits": "WaitsFunction",
+}
+CALLS_MADE: dict[str, set[str]] = {}
+
+
+def _record_call(model: Any, **_: Any) -> None:
+    if RUNNING:
+        action = f"{IAM_PREFIXES[model.service_model.service_name]}:{model.name}"
+        CALLS_MADE.setdefault(RUNNING[-1], set()).add(IAM_ACTIONS.get(action, action))
+
+
+def allowed_actions(function: str) -> set[str]:
+    from tests.unit.test_template_security import allow_statements, as_list, deployed, translated
+
+    resources = deployed(translated(), {})
+    owner = ROLES[function]
+    return {
+        action
+        for where, statement in allow_statements(resources)
+        if where.startswith((f"{owner}Role/", f"{owner}LogsPolicy"))
+        for action in as_list(statement["Action"])
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def calls_allowed_by_each_role() -> Iterator[None]:
+    yield
+    denied = {
+        function: sorted(
+            call for call in calls if not any(fnmatch(call, action) for action in allowed_actions(function))
+        )
+        for function, calls in CALLS_MADE.items()
+    }
+    denied = {function: calls for function, calls in denied.items() if calls}
+    assert not denied, f"AWS calls the functions' roles do not allow (template.yaml): {denied}"
+
+
 def reset_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
     from wab import aws, settings
@@ -107,6 +165,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         moto_sqs.install()
         moto_dynamodb.install()
         reset_caches()
+        # moto gives each mock a default session of its own: the functions' clients are made from this one
+        boto3._get_default_session().events.register("provide-client-params", _record_call)
         resources = template_resources()
         create_table(boto3.client("dynamodb"), "messages", resources["MessagesTable"]["Properties"])
         events = boto3.client("events")
