@@ -89,6 +89,30 @@ def test_a_closed_window_sends_the_template_and_the_customers_reply_releases_the
     assert len(provider_ids) == 2
 
 
+def test_a_reply_whose_first_callback_failed_releases_the_message_on_the_provider_s_retry(
+    sender, provider_ids, post, monkeypatch
+):
+    """The first attempt moved the window and then failed (503): the retry, of the same time, still finds what is
+    parked, and so does another message of that second."""
+    from wab.errors import DependencyFailed
+    from wab.parking import Parking
+
+    sender.configure(WINDOW_POLICY="enforce")
+    sender.put(free_form("Your parcel is at the depot", idempotency_key="notice-1"))
+    sender.run_until_empty()
+    sender.published()
+    reply = mo("mo-1")
+    with monkeypatch.context() as patch:
+        patch.setattr(Parking, "release", lambda *_: (_ for _ in ()).throw(DependencyFailed("SQS is down")))
+        assert post("mo", reply)[0] == 503
+
+    assert post("mo", reply)[0] == 200
+    [released] = details(sender.published(), "WhatsApp Message Released")
+    sender.run_until_empty()
+    assert [body["type"] for body in provider_ids] == ["template", "text"]
+    assert released["park_id"]
+
+
 def test_parked_messages_are_released_in_the_order_they_were_parked(sender, provider_ids, post):
     sender.configure(WINDOW_POLICY="enforce")
     for number in range(3):

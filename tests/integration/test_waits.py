@@ -225,6 +225,29 @@ def test_a_reply_wait_is_answered_with_the_customers_next_message(aws, sender, p
     assert contact_item(aws)["last_inbound_at"]  # the window item itself stays
 
 
+def test_a_reply_whose_first_callback_failed_is_still_the_answer(
+    sender, provider, post, step_functions, waits, monkeypatch
+):
+    """The first attempt moved the contact's window and then failed (503); the provider's retry, of the same time,
+    still finds the reply awaited."""
+    from wab.errors import DependencyFailed
+    from wab.waiting import Waits
+
+    token = step_functions.token()
+    send(sender, provider, token, wait_for="reply")
+    post("dlr", dlr("received"))
+    time.sleep(1.05)  # a reply dated in a whole second after the send's, not capped at its arrival: retried alike
+    reply = button_reply("mo-reply", sent_at=time.time())
+    with monkeypatch.context() as patch:
+        patch.setattr(Waits, "decide_replies", lambda *_, **__: (_ for _ in ()).throw(DependencyFailed("throttled")))
+        assert post("mo", reply)[0] == 503
+
+    assert post("mo", reply)[0] == 200
+    [call] = step_functions.calls_for(token)
+    assert call["action"] == "SendTaskSuccess"
+    assert step_functions.answer_of(token)["output"]["reply"] == record_view("mo-reply")
+
+
 def test_a_reply_wait_fails_when_the_message_is_not_delivered(sender, provider, post, step_functions, waits):
     token = step_functions.token()
     send(sender, provider, token, wait_for="reply")

@@ -205,7 +205,8 @@ class MessageStore:
         Returns the contact's window item as the write left it (DynamoDB's typed form), so what else it keeps comes
         back at no extra cost: the messages parked for the contact (`wab.parking.entries_of`), now that the window is
         open, and the replies tasks await from it (`wab.replywaits.awaited`). Empty when a newer inbound time was
-        already stored: that callback had them.
+        already stored: that callback had them. The same time again (a retry of a callback that failed after this
+        write, or another message of the same second) gets the item too: what the first left undone is still there.
         """
         try:
             with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
@@ -213,7 +214,7 @@ class MessageStore:
                     TableName=self.table_name,
                     Key=_window_key(contact),
                     UpdateExpression="SET last_inbound_at = :at, expires_at = :expires",
-                    ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at < :at",
+                    ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at <= :at",
                     ExpressionAttributeValues={":at": {"S": at}, ":expires": {"N": str(expires_at)}},
                     ReturnValues="ALL_NEW",
                 )
