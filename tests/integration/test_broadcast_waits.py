@@ -153,6 +153,20 @@ def test_a_recipient_whatsapp_reports_failed_has_its_outcome(sender, provider, p
     assert (output["with_outcome"], output["failed"]) == (4, {"failed": 1, "not_accepted": 1})
 
 
+def test_a_recipient_reported_failed_after_acceptance_is_counted_once_while_waiting_for_acceptance(
+    sender, provider, post, step_functions, waits
+):
+    token = step_functions.token()
+    send_broadcast(sender, provider, broadcast(token, wait_for="accepted"))
+    for number in NUMBERS[:2]:
+        assert post("dlr", {"id": message_id(number), "status": "failed"})[0] == 200
+
+    waits.run(at=later(31))
+
+    output = step_functions.answer_of(token)["output"]
+    assert (output["recipients"], output["with_outcome"], output["accepted"]) == (4, 4, 4)
+
+
 def test_a_wait_that_ends_first_fails_its_task_with_the_counts(sender, provider, post, step_functions, waits):
     token = step_functions.token()
     send_broadcast(sender, provider, broadcast(token, wait_for="read", wait_timeout_seconds=600))

@@ -12,7 +12,7 @@ closed.
 
 Recipients with an outcome, per `wait_for` (each recipient counted once; `failed` is every failure code, opted-out
 recipients among them):
-- `accepted`: accepted + failed;
+- `accepted`: accepted + failed before acceptance (not those WhatsApp reported `failed` afterwards);
 - `delivered`: received + rejected + expired + failed (a message read is counted as received);
 - `read`: read + rejected + expired + failed.
 """
@@ -27,11 +27,12 @@ from botocore.exceptions import ClientError
 from wab import aws, clock, jsoncodec
 from wab.models.waits import MAX_WAIT_TIMEOUT_SECONDS, BroadcastWaitFor, BroadcastWaitTimer
 from wab.queues import WaitQueue
-from wab.summary import CampaignSummary, Counters
+from wab.summary import FAILED_STATUS, CampaignSummary, Counters
 
 if TYPE_CHECKING:  # the waits and callbacks functions read timers, never commands: not theirs to import
     from wab.models.commands import BroadcastCommand
 
+REPORTED_FAILED = f"failed_{FAILED_STATUS}"  # the counter of messages a status report says failed
 POLL_SECONDS = 30  # the longest pause between two looks at a broadcast's summary
 FIRST_LOOK_SECONDS = 2
 STATUSES = ("accepted", "sent", "received", "read", "rejected", "expired")
@@ -56,8 +57,13 @@ def since(summary: CampaignSummary, baseline: dict[str, int]) -> dict[str, int]:
 
 
 def with_outcome(counted: dict[str, int], wait_for: BroadcastWaitFor) -> int:
-    """How many recipients have an outcome for `wait_for`."""
-    failed = sum(n for name, n in counted.items() if name.startswith("failed_"))
+    """How many recipients have an outcome for `wait_for`. A message WhatsApp reports `failed` had been accepted: it
+    is counted among the accepted already, and only a later wait counts it as a failure."""
+    failed = sum(
+        n
+        for name, n in counted.items()
+        if name.startswith("failed_") and not (wait_for == "accepted" and name == REPORTED_FAILED)
+    )
     return failed + sum(counted.get(name, 0) for name in OUTCOMES[wait_for])
 
 
