@@ -233,6 +233,16 @@ def test_a_message_parked_for_a_contact_erased_on_request_is_reported_once_witho
     event = {"Records": [{"messageId": "t-2", "body": json.dumps(timer), "eventSource": "aws:sqs"}]}
     assert parking.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
     assert details(sender.published(), "WhatsApp Message Failed") == []
+    assert sender.item(f"CONTACT#{CUSTOMER}") is None
+
+
+def test_a_set_aside_entry_dropped_after_its_contact_was_erased_leaves_no_item(aws):
+    """An erasure between a timer setting a message aside and dropping it: the drop must not create the contact's
+    item again (an update would: the number in its key, kept for ever)."""
+    from wab.parking import Parking
+
+    Parking(aws.table_name, timer_queue_url="unused").forget_expired(CUSTOMER, "p-1")
+    assert aws.item(f"CONTACT#{CUSTOMER}") is None
 
 
 def test_a_refused_fallback_template_fails_the_command_and_parks_nothing(sender, provider, post):

@@ -33,6 +33,7 @@ from botocore.exceptions import ClientError
 from wab import aws
 from wab.errors import DependencyFailed
 from wab.models.types import Model, number_digits
+from wab.store import CONDITION_FAILED
 
 Lane = Literal["priority", "bulk"]
 BURST_MS = 500.0  # how far ahead of the rate a number may run: well inside WhatsApp's one-second accounting
@@ -41,7 +42,6 @@ CONTENDED_WAIT_MS = 1000.0
 # A prefetched unit whose departure passed longer ago than this is not handed out: a send that uses its slot late could
 # leave beside the slots taken after it. The caller takes a unit of its own instead.
 PREFETCHED_FRESH_MS = 250.0
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class BudgetState(Model):

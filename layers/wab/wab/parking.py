@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from wab import aws, clock
 from wab.models.events import FailureReason, MessageFailed, MessageReleased
 from wab.models.types import Model
+from wab.store import CONDITION_FAILED
 
 if TYPE_CHECKING:
     from wab.models.commands import SendCommand
@@ -75,7 +76,7 @@ class Parking:
             parked_until=clock.iso(until),
         )
         try:
-            with aws.dependency("DynamoDB UpdateItem", expected=("ConditionalCheckFailedException",)):
+            with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
                 aws.client("dynamodb").update_item(
                     TableName=self.table_name,
                     Key=_contact_key(contact),
@@ -118,7 +119,7 @@ class Parking:
     def unpark(self, contact: str, park_id: str) -> ParkedMessage | None:
         """Take the message off the contact's item; None when it is no longer there (released, expired, erased)."""
         try:
-            with aws.dependency("DynamoDB UpdateItem", expected=("ConditionalCheckFailedException",)):
+            with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
                 answer = aws.client("dynamodb").update_item(
                     TableName=self.table_name,
                     Key=_contact_key(contact),
@@ -191,13 +192,19 @@ class Parking:
         )
 
     def forget_expired(self, contact: str, park_id: str) -> None:
-        with aws.dependency("DynamoDB UpdateItem"):
-            aws.client("dynamodb").update_item(
-                TableName=self.table_name,
-                Key=_contact_key(contact),
-                UpdateExpression="REMOVE #expired",
-                ExpressionAttributeNames={"#expired": _attribute(park_id, EXPIRING_PREFIX)},
-            )
+        """Drop the set-aside entry once its failure went out; an item already gone (the contact was erased) is not
+        written again: an update would create it, with the number in its key and no expiry."""
+        try:
+            with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
+                aws.client("dynamodb").update_item(
+                    TableName=self.table_name,
+                    Key=_contact_key(contact),
+                    UpdateExpression="REMOVE #expired",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeNames={"#expired": _attribute(park_id, EXPIRING_PREFIX)},
+                )
+        except ClientError:
+            pass
 
     def _set_aside(self, contact: str, park_id: str) -> ParkedMessage | None:
         names = {"#entry": _attribute(park_id), "#expired": _attribute(park_id, EXPIRING_PREFIX)}
@@ -220,7 +227,7 @@ class Parking:
             return None
         value = item[names["#entry"]]
         try:
-            with aws.dependency("DynamoDB UpdateItem", expected=("ConditionalCheckFailedException",)):
+            with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
                 aws.client("dynamodb").update_item(
                     TableName=self.table_name,
                     Key=_contact_key(contact),
