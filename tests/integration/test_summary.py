@@ -99,6 +99,7 @@ def test_a_message_sent_then_failed_counts_the_same_whatever_order_its_reports_c
         (["received", "sent"], {"sent": 1, "received": 1, "read": 0, "rejected": 0}),
         (["read"], {"sent": 1, "received": 1, "read": 1, "rejected": 0}),
         (["rejected"], {"sent": 0, "received": 0, "read": 0, "rejected": 1}),
+        (["rejected", "sent"], {"sent": 1, "received": 0, "read": 0, "rejected": 1}),  # sent all the same
     ],
 )
 def test_statuses_reported_before_the_send_was_recorded_count_with_its_acceptance(

@@ -7,11 +7,12 @@ from wab import clock
 from wab.models.commands import MessageCommand, SendCommand
 from wab.models.events import EventDetail, MessageAccepted
 from wab.models.records import MessageRecord, StatusEntry
-from wab.outbox import Change, Evolve, Outgoing, commit, commit_new, deliver
+from wab.outbox import Change, Evolve, Outgoing, Pending, commit, commit_new, deliver
 from wab.outcomes import Accepted
 from wab.publisher import EventPublisher
 from wab.status import moves_forward
 from wab.store import MessageStore
+from wab.summary import count_sent_late, sent_after_failing
 from wab.waits import register
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def record_accepted(
                     waits.begun(record)
 
             deliver(store, publisher, [pending], prepare=prepare)
+            _count_sent_late(publisher, [pending], at)
         return
     existing = store.existing_ids([one.message_id for one in accepted])
     fresh = [change for one in accepted if one.message_id not in existing if (change := acceptance(one)(None))]
@@ -76,6 +78,15 @@ def record_accepted(
             if pending:
                 pendings.append(pending)
     deliver(store, publisher, pendings)
+    _count_sent_late(publisher, pendings, at)
+
+
+def _count_sent_late(publisher: EventPublisher, pendings: "list[Pending]", at: str) -> None:
+    """Statuses reported before the send was recorded count with its `Accepted`, all but a `sent` reported after the
+    message had failed (no event says it): it counts now, with the `Accepted` this call published."""
+    for pending in pendings:
+        if ACCEPTED_KEY in pending.keys and sent_after_failing(pending.record):
+            count_sent_late(publisher.counters, pending.record, at)
 
 
 def accept(

@@ -27,6 +27,7 @@ from wab.received import RECEIVED_KEY, already_received, customer_time, fitted, 
 from wab.replywaits import awaited
 from wab.status import FAILED, is_known, moves_forward
 from wab.store import MessageStore
+from wab.summary import count_sent_late
 from wab.waiting import Waits
 from wab.waits import evaluate
 
@@ -277,24 +278,9 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
     if not pending:
         return None
     if reached_late:
-        count_sent_late(reached_late[0], handling)
+        count_sent_late(handling.publisher.counters, reached_late[0], iso(handling.now))
     deliver(handling.store, handling.publisher, [pending])
     return dlr.status if own_key in pending.keys else None
-
-
-def count_sent_late(record: MessageRecord, handling: Handling) -> None:
-    """A `sent` reported after the message had failed: no status moves (a failure is never left, and no event says
-    otherwise), but the message was sent all the same. Its campaign's `sent` counts it, as it would had the reports
-    come in order; once, as the report is kept once in the history."""
-    counters = handling.publisher.counters
-    if record.reference and counters is not None:
-        reached = {
-            "message_id": record.id,
-            "status": "sent",
-            "previous_status": "accepted",
-            "reference": record.reference,
-        }
-        counters.count([(MessageStatusChanged.detail_type, reached)], iso(handling.now))
 
 
 def undocumented(history: list[StatusEntry]) -> int:

@@ -16,7 +16,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -25,6 +25,9 @@ from wab.errors import DependencyFailed
 from wab.models.types import Model
 from wab.observability import count, logger
 from wab.status import FAILED, RANK
+
+if TYPE_CHECKING:
+    from wab.models.records import MessageRecord
 
 SHARDS = 16
 REACHED = ("sent", "received", "read")  # in order: reaching one means reaching those before it
@@ -91,6 +94,28 @@ def moved(status: str, previous: str) -> Counter[str]:
         return Counter()
     before = RANK.get(previous, 0) if previous not in FAILED else RANK[status]
     return Counter(each for each in REACHED if before < RANK[each] <= RANK[status])
+
+
+def count_sent_late(counters: "Counters | None", record: "MessageRecord", at: str) -> None:
+    """A `sent` reported after the message had failed: no status moves (a failure is never left, and no event says
+    otherwise), but the message was sent all the same. Its campaign's `sent` counts it, as it would had the reports
+    come in order; once, as the report is kept once in the history (and, when it came before the send was recorded,
+    with the send's one `Accepted`)."""
+    if record.reference and counters is not None:
+        from wab.models.events import MessageStatusChanged
+
+        reached = {
+            "message_id": record.id,
+            "status": "sent",
+            "previous_status": "accepted",
+            "reference": record.reference,
+        }
+        counters.count([(MessageStatusChanged.detail_type, reached)], at)
+
+
+def sent_after_failing(record: "MessageRecord") -> bool:
+    """Whether the record failed and was reported `sent` all the same (in whichever order the reports came)."""
+    return record.status in FAILED and any(entry.status == "sent" for entry in record.status_history)
 
 
 class Counters:
