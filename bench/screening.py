@@ -27,7 +27,10 @@ POLICIES = ("enforce", "warn", "off")
 WRONG_TEMPLATE = "does_not_exist"
 CATALOGUE = [
     {"name": "spring_sale", "language": "en", "category": "marketing", "body": {"parameters": 1}},
+    {"name": "order_shipped", "language": "en", "category": "utility", "body": {"parameters": 1}},
 ]
+# With the checks, a marketing template (the opt-out list is read); without, a utility one (nothing to check).
+TEMPLATE_OF = {"marketing": "spring_sale", "utility": "order_shipped"}
 
 
 def run(mode: str) -> dict[str, Any]:
@@ -92,7 +95,7 @@ def template_send(destination: str, category: str, reference: str) -> dict[str, 
             "category": category,
             "reference": reference,
             "template": {
-                "name": "spring_sale",
+                "name": TEMPLATE_OF[category],
                 "language": {"code": "en"},
                 "components": [{"type": "body", "parameters": [{"type": "text", "text": "20%"}]}],
             },
