@@ -21,6 +21,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import NoCredentialsError
+
 from local.client import Gateway, StackNotRunning
 
 
@@ -81,10 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         gateway = Gateway.deployed(args.stack, args.region) if args.stack else Gateway.local()
+        return COMMANDS[args.command](gateway, args)
     except StackNotRunning as stopped:
         print(stopped, file=sys.stderr)
         return 2
-    return COMMANDS[args.command](gateway, args)
+    except NoCredentialsError:
+        print(f"no AWS credentials for stack {args.stack}: configure a profile or AWS_* variables", file=sys.stderr)
+        return 2
 
 
 def command_send(gateway: Gateway, args: argparse.Namespace) -> int:
@@ -174,28 +179,41 @@ def command_mo(gateway: Gateway, args: argparse.Namespace) -> int:
 
 
 def command_templates(gateway: Gateway, args: argparse.Namespace) -> int:
+    """Check the document as the gateway will (one bad entry refuses it whole, and the gateway can say so only in a
+    `Failed` event, later), then put it on the bus."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "wab"))
+    from wab.catalogue import read_file
+
     try:
-        document = json.loads(args.file.read_text(encoding="utf-8"))
+        text = args.file.read_text(encoding="utf-8")
+        read_file(text)
     except (OSError, ValueError) as exc:
         print(f"{args.file}: {exc}", file=sys.stderr)
         return 2
-    if not isinstance(document, dict) or not isinstance(document.get("templates"), list):
-        print(f'{args.file}: expected {{"templates": [...]}}', file=sys.stderr)
-        return 2
+    document = json.loads(text)
     event_id = gateway.request("WhatsApp Template Catalogue Updated", {"templates": document["templates"]})
     print(json.dumps({"event_id": event_id, "templates": len(document["templates"])}))
     return 0
 
 
+LISTED = ("id", "sqs_message_id", "queue", "reason", "sent_at", "command")  # what `dlq list` shows of each
+
+
 def command_dlq(gateway: Gateway, args: argparse.Namespace) -> int:
     if args.action == "redrive" and args.message_id is None:
+        redriven = []
         for letter in gateway.redrive_all():  # batch by batch: a FIFO queue shows a group's next ones only then
+            redriven.append(letter["id"])
             print(json.dumps({"redriven": letter["id"], "command": without_token(letter)["command"]}))
+        if not redriven:
+            print("the dead-letter queue is empty", file=sys.stderr)
         return 0
     letters = gateway.dead_letters()
     if args.action == "list":
         for letter in map(without_token, letters):
-            print(json.dumps({key: letter[key] for key in ("id", "queue", "reason", "sent_at", "command")}))
+            print(json.dumps({key: letter[key] for key in LISTED}))
+        if not letters:
+            print("the dead-letter queue is empty", file=sys.stderr)
         if (behind := gateway.dead_letters_waiting() - len(letters)) > 0:
             print(
                 f"{behind} more wait behind these: a FIFO queue shows a group's next messages only once the ones "
@@ -211,7 +229,7 @@ def command_dlq(gateway: Gateway, args: argparse.Namespace) -> int:
         if not chosen:
             print("the dead-letter queue is empty", file=sys.stderr)
             return 1
-        print(dumps(without_token(chosen[0]), indent=2))
+        print(dumps({key: value for key, value in without_token(chosen[0]).items() if key != "receipt"}, indent=2))
         return 0
     for letter in chosen:
         gateway.redrive(letter)  # as it was, token included: the gateway tells that task if it still waits

@@ -251,7 +251,7 @@ class Gateway:
     def _send_back(self, letter: dict[str, Any]) -> None:
         self.client("sqs").send_message(
             QueueUrl=self.info["send_queue_url"],
-            MessageBody=json.dumps(letter["command"]) if letter["queue"] in ("priority", "bulk") else letter["body"],
+            MessageBody=json.dumps(letter["command"]) if letter["queue"] in LANES else letter["body"],
             MessageGroupId="redrive",
             MessageDeduplicationId=f"redrive-{letter['id']}",
         )
@@ -280,6 +280,9 @@ class Gateway:
         return response.json()
 
 
+LANES = ("priority", "bulk", "lane")  # dead letters whose body is a lane message: the command goes back, unwrapped
+
+
 def _letter(message: dict[str, Any]) -> dict[str, Any]:
     """A dead letter as `wab dlq` shows it: which queue it came from, why, when, and the command it carries."""
     attributes = {name: value.get("StringValue") for name, value in (message.get("MessageAttributes") or {}).items()}
@@ -289,7 +292,9 @@ def _letter(message: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         document = None
     queue = attributes.get("queue") or "unknown"
-    if queue in ("priority", "bulk") and isinstance(document, dict):
+    if queue == "unknown" and isinstance(document, dict) and {"command", "delivery_id"} <= set(document):
+        queue = "lane"  # moved by SQS itself after too many receives: a lane message, which names no lane
+    if queue in LANES and isinstance(document, dict):
         command = document.get("command")
     elif isinstance(document, dict) and "detail" in document:
         command = document["detail"]
@@ -298,6 +303,9 @@ def _letter(message: dict[str, Any]) -> dict[str, Any]:
     sent = int((message.get("Attributes") or {}).get("SentTimestamp", "0")) / 1000
     return {
         "id": message["MessageId"],
+        # The id the function's logs name it by (`sqs_message_id`): the queue it failed on gave it; SQS's own move
+        # keeps it.
+        "sqs_message_id": attributes.get("message_id") or message["MessageId"],
         "queue": queue,
         "reason": attributes.get("reason") or "redriven by SQS after repeated receives",
         "sent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sent)),

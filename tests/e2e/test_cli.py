@@ -87,7 +87,10 @@ def test_a_contacts_listing_takes_the_plus_and_prints_decimals_as_stored(local_s
     assert json.loads(listed.stdout)["items"][0]["source"] == customer
 
 
-def test_dlq_list_show_and_redrive_send_a_dead_letter_back_and_lose_nothing(local_stack, tmp_path):
+@pytest.mark.parametrize("moved_by", ["gateway", "sqs"])
+def test_dlq_list_show_and_redrive_send_a_dead_letter_back_and_lose_nothing(local_stack, tmp_path, moved_by):
+    """The gateway's own dead letters say where they failed; a lane message SQS moved after too many receives says
+    nothing, and its command goes back all the same, out of its lane envelope."""
     sqs = local_stack.client("sqs")
     command = {
         "command": "send",
@@ -102,20 +105,20 @@ def test_dlq_list_show_and_redrive_send_a_dead_letter_back_and_lose_nothing(loca
         name: {"DataType": "String", "StringValue": value}
         for name, value in (("queue", "priority"), ("message_id", "m-1"), ("reason", "unprocessable"))
     }
-    sqs.send_message(
+    sent = sqs.send_message(
         QueueUrl=local_stack.info["dlq_url"],
         MessageBody=json.dumps(lane_message),
-        MessageAttributes=attributes,
+        MessageAttributes=attributes if moved_by == "gateway" else {},
         MessageGroupId="priority",
         MessageDeduplicationId=uuid.uuid4().hex,
     )
 
     listed = wab(local_stack, "dlq", "list", home=tmp_path)
     [letter] = [json.loads(line) for line in listed.stdout.splitlines() if command["reference"] in line]
-    assert (letter["queue"], letter["reason"], letter["command"]["reference"]) == (
-        "priority",
-        "unprocessable",
-        command["reference"],
+    assert (letter["queue"], letter["reason"], letter["command"]["reference"], letter["sqs_message_id"]) == (
+        ("priority", "unprocessable", command["reference"], "m-1")
+        if moved_by == "gateway"
+        else ("lane", "redriven by SQS after repeated receives", command["reference"], sent["MessageId"])
     )
     shown = wab(local_stack, "dlq", "show", letter["id"], home=tmp_path)
     assert json.loads(shown.stdout)["command"] == {**command, "task_token": "…"}  # a task token is a secret

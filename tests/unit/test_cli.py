@@ -2,6 +2,7 @@
 paths."""
 
 import argparse
+import json
 from typing import Any
 
 import pytest
@@ -43,7 +44,7 @@ class NoDeadLetters:
 @pytest.mark.parametrize("action, code", [("show", 1), ("list", 0), ("redrive", 0)])
 def test_an_empty_dead_letter_queue_is_said_not_a_traceback(action, code, capsys):
     assert cli.command_dlq(NoDeadLetters(), argparse.Namespace(action=action, message_id=None)) == code  # type: ignore[arg-type]
-    assert capsys.readouterr().err == ("the dead-letter queue is empty\n" if action == "show" else "")
+    assert capsys.readouterr().err == "the dead-letter queue is empty\n"
 
 
 def test_a_message_id_is_one_path_segment_whatever_it_holds(monkeypatch):
@@ -76,3 +77,25 @@ def test_the_local_stack_is_found_in_the_state_directory_make_local_was_given(mo
     with pytest.raises(client.StackNotRunning) as stopped:
         client.Gateway.local()
     assert "left from a stack that stopped" in str(stopped.value)
+
+
+class RecordingGateway:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+    def request(self, detail_type: str, detail: dict[str, Any]) -> str:
+        self.requests.append((detail_type, detail))
+        return "event-1"
+
+
+def test_templates_put_refuses_a_catalogue_the_gateway_would_refuse_and_says_why(tmp_path, capsys):
+    good = {"name": "spring_sale", "language": "en", "category": "marketing", "body": {"parameters": 1}}
+    bad = {"name": "order_shipped", "language": "en", "category": "utility", "body": {"parameters": 2, "formats": []}}
+    gateway = RecordingGateway()
+    for templates, code in (([good, bad], 2), ([good], 0)):
+        document = tmp_path / "catalogue.json"
+        document.write_text(json.dumps({"templates": templates}))
+        assert cli.command_templates(gateway, argparse.Namespace(file=document)) == code  # type: ignore[arg-type]
+
+    assert "formats lists 0 formats for 2 parameters" in capsys.readouterr().err
+    assert gateway.requests == [("WhatsApp Template Catalogue Updated", {"templates": [good]})]
