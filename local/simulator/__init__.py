@@ -22,7 +22,7 @@ when asked through /_sim/mo. Credentials in a callback URL are sent as an `Autho
 
 Control (unauthenticated JSON):
     GET|POST /_sim/faults   read / partially update the fault config (see `Faults`)
-    GET  /_sim/stats        faults actually answered since the last reset: {"throttled", "errors", "held"}
+    GET  /_sim/stats        faults answered since the last reset: {"throttled", "errors", "held", "pair_rate_limited"}
     POST /_sim/ids          {ids: [...]} ids to give, in order, to the next accepted messages
     GET  /_sim/messages     every accepted message with its DLR deliveries (?reference= filters)
     POST /_sim/mo           make a customer send an inbound message (see `inbound_message` and `Simulator.simulate_mo`)

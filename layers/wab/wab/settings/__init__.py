@@ -27,7 +27,7 @@ Each function's model is in a module of its own (`callbacks`, `records`, `sendpa
 | WINDOW_POLICY | sender | free-form send outside the 24-hour window: `enforce` (fail it), `warn` (send, log, metric), `off`; default enforce |
 | BROADCAST_CHUNK_SIZE | intake | most recipients per provider broadcast call (fewer when the number's rate needs it), default 100 |
 | MEDIA_BUCKETS | sender | the buckets media may be uploaded from, comma-separated (the stack's, and MediaBucketNames) |
-| IDEMPOTENCY_DAYS | sender | how long a command's idempotency record is kept (a replay within it never sends twice), default 7 |
+| IDEMPOTENCY_DAYS | sender, parking | how long a command's idempotency record is kept (a replay within it never sends twice), default 7 |
 | WAIT_QUEUE_URL | callbacks, intake, sender, waits | the waits' timer queue (`wab.waits`): timeouts of Step Functions tasks waiting on messages, broadcasts' waits (`wab.broadcastwaits`), and retries of their answers |
 """
 
