@@ -118,20 +118,25 @@ class Parking:
 
     def unpark(self, contact: str, park_id: str) -> ParkedMessage | None:
         """Take the message off the contact's item; None when it is no longer there (released, expired, erased)."""
+        answer = self._update_if(
+            contact,
+            UpdateExpression="REMOVE #entry ADD parked_count :minus",
+            ConditionExpression="attribute_exists(#entry)",
+            ExpressionAttributeNames={"#entry": _attribute(park_id)},
+            ExpressionAttributeValues={":minus": {"N": "-1"}},
+            ReturnValues="UPDATED_OLD",
+        )
+        return entries_of(answer.get("Attributes") or {})[0] if answer is not None else None
+
+    def _update_if(self, contact: str, **update: Any) -> dict[str, Any] | None:
+        """UpdateItem on the contact's item under the update's condition; None when the condition does not hold."""
         try:
             with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
-                answer = aws.client("dynamodb").update_item(
-                    TableName=self.table_name,
-                    Key=_contact_key(contact),
-                    UpdateExpression="REMOVE #entry ADD parked_count :minus",
-                    ConditionExpression="attribute_exists(#entry)",
-                    ExpressionAttributeNames={"#entry": _attribute(park_id)},
-                    ExpressionAttributeValues={":minus": {"N": "-1"}},
-                    ReturnValues="UPDATED_OLD",
+                return aws.client("dynamodb").update_item(
+                    TableName=self.table_name, Key=_contact_key(contact), **update
                 )
         except ClientError:
             return None
-        return entries_of(answer.get("Attributes") or {})[0]
 
     # --- the callbacks ---------------------------------------------------------------------------------------------
 
@@ -194,17 +199,12 @@ class Parking:
     def forget_expired(self, contact: str, park_id: str) -> None:
         """Drop the set-aside entry once its failure went out; an item already gone (the contact was erased) is not
         written again: an update would create it, with the number in its key and no expiry."""
-        try:
-            with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
-                aws.client("dynamodb").update_item(
-                    TableName=self.table_name,
-                    Key=_contact_key(contact),
-                    UpdateExpression="REMOVE #expired",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeNames={"#expired": _attribute(park_id, EXPIRING_PREFIX)},
-                )
-        except ClientError:
-            pass
+        self._update_if(
+            contact,
+            UpdateExpression="REMOVE #expired",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#expired": _attribute(park_id, EXPIRING_PREFIX)},
+        )
 
     def _set_aside(self, contact: str, park_id: str) -> ParkedMessage | None:
         names = {"#entry": _attribute(park_id), "#expired": _attribute(park_id, EXPIRING_PREFIX)}
@@ -226,19 +226,14 @@ class Parking:
         if names["#entry"] not in item:  # released, or erased
             return None
         value = item[names["#entry"]]
-        try:
-            with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
-                aws.client("dynamodb").update_item(
-                    TableName=self.table_name,
-                    Key=_contact_key(contact),
-                    UpdateExpression="SET #expired = :entry REMOVE #entry ADD parked_count :minus",
-                    ConditionExpression="#entry = :entry",
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues={":entry": value, ":minus": {"N": "-1"}},
-                )
-        except ClientError:
-            return None  # released meanwhile
-        return ParkedMessage.model_validate_json(value["S"])
+        moved = self._update_if(
+            contact,
+            UpdateExpression="SET #expired = :entry REMOVE #entry ADD parked_count :minus",
+            ConditionExpression="#entry = :entry",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":entry": value, ":minus": {"N": "-1"}},
+        )
+        return ParkedMessage.model_validate_json(value["S"]) if moved is not None else None  # None: released meanwhile
 
 
 def _attribute(park_id: str, prefix: str = PARKED_PREFIX) -> str:
