@@ -67,7 +67,7 @@ def _route(event: dict[str, Any], size: int) -> list[str]:
     lane = lane_for(command)
     if not isinstance(command, BroadcastCommand):
         return [entry(request, lane).body]
-    parts = split_broadcast(command, size, delivery_id=request.delivery_id)
+    parts = split_broadcast(command, size)
     return [
         entry(request._replace(command=part), lane, part=f"chunk-{number}").body for number, part in enumerate(parts, 1)
     ]

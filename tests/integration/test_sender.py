@@ -862,6 +862,38 @@ def test_a_broadcast_call_refused_for_one_recipient_reaches_every_other_one(send
     assert (failure["destination"], failure["error"]["code"], failure["reference"]) == (bad, "131026", "spring")
 
 
+def test_a_repeated_broadcast_whose_call_was_split_tells_every_recipient_s_outcome_again(sender, provider):
+    """Its halves did the sending: a repeat puts them again, each a repeat of its own that tells its outcome, and
+    every event names the caller's key, not the halves'."""
+    numbers = recipients(5)
+    bad = numbers[1]
+
+    def answer(request: Any) -> tuple[int, dict, str]:
+        if bad in json.loads(request.body)["destination"]:
+            return 400, {}, json.dumps({"error": "(#131026) Message undeliverable", "message": "x", "statusCode": 400})
+        return broadcast_answer(request)
+
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=answer)
+    template = {"name": "spring_sale", "language": {"code": "en"}}
+    command = {"destination": numbers, "type": "template", "template": template, "idempotency_key": "spring-1"}
+    sender.put(command)
+    sender.run_until_empty()
+    first = sender.published()
+    calls = len(provider.calls)
+
+    sender.put(command)
+    sender.run_until_empty()
+
+    again = sender.published()
+    assert len(provider.calls) == calls
+    assert all(event["detail"]["repeat"] for event in again)
+    assert sorted(event["destination"] for event in details(again, "WhatsApp Message Accepted")) == sorted(
+        set(numbers) - {bad}
+    )
+    assert [event["destination"] for event in details(again, "WhatsApp Message Failed")] == [bad]
+    assert {event["detail"]["idempotency_key"] for event in first + again} == {"spring-1"}
+
+
 def test_a_broadcast_call_throttled_as_a_whole_is_split_until_its_calls_pass(sender, provider):
     """A provider whose rate takes fewer recipients a call than a chunk holds throttles the whole call every time:
     retried whole it would never pass. It is split on the bulk lane until each call is small enough, each recipient
@@ -926,11 +958,12 @@ def test_a_large_broadcast_is_split_into_chunks_that_each_send_once(sender, prov
 
     chunks = [message["command"] for message in sender.lane_messages("bulk")]
     assert len(provider.calls) == 0
-    assert sorted((chunk["idempotency_key"], chunk["destination"]) for chunk in chunks) == [
-        ("launch-2#chunk-1-of-3", numbers[0:2]),
-        ("launch-2#chunk-2-of-3", numbers[2:4]),
-        ("launch-2#chunk-3-of-3", numbers[4:5]),
+    assert sorted((chunk["part"], chunk["destination"]) for chunk in chunks) == [
+        ("#chunk-1-of-3", numbers[0:2]),
+        ("#chunk-2-of-3", numbers[2:4]),
+        ("#chunk-3-of-3", numbers[4:5]),
     ]
+    assert {chunk["idempotency_key"] for chunk in chunks} == {"launch-2"}  # the caller's, in every chunk's events
     assert all(chunk["command"] == "broadcast" and chunk["reference"] == "promo-2" for chunk in chunks)
     sender.run_until_empty()
 
@@ -945,6 +978,7 @@ def test_a_large_broadcast_is_split_into_chunks_that_each_send_once(sender, prov
     accepted = details(sender.published(), "WhatsApp Message Accepted")
     assert sorted(event["destination"] for event in accepted if not event.get("repeat")) == numbers
     assert sorted(event["destination"] for event in accepted if event.get("repeat")) == numbers
+    assert {event["idempotency_key"] for event in accepted} == {"launch-2"}
 
 
 def test_a_number_has_one_rate_budget_however_commands_spell_it(sender, provider, aws):

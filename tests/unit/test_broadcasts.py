@@ -5,7 +5,7 @@ recipients.
 import json
 
 from wab.broadcasts import match_broadcast_answers, split_broadcast
-from wab.models.commands import BroadcastCommand, idempotency_key, parse_command
+from wab.models.commands import BroadcastCommand, idempotency_key, parse_command, validate_command
 from wab.outcomes import Accepted, Failure
 from wab.provider import BroadcastAnswer
 
@@ -25,7 +25,7 @@ def broadcast(count: int, **extra: object) -> BroadcastCommand:
 def test_chunks_cover_every_recipient_once_in_order():
     command = broadcast(7, reference="promo")
 
-    chunks = split_broadcast(command, 3, delivery_id="event-1")
+    chunks = split_broadcast(command, 3)
 
     assert [chunk.destination for chunk in chunks] == [
         command.destination[0:3],
@@ -35,22 +35,34 @@ def test_chunks_cover_every_recipient_once_in_order():
     assert all(chunk.message == command.message and chunk.reference == "promo" for chunk in chunks)
 
 
-def test_chunk_keys_derive_from_the_parent_key_and_the_chunk_place():
-    assert [c.idempotency_key for c in split_broadcast(broadcast(3, idempotency_key="launch"), 2, delivery_id="e")] == [
-        "launch#chunk-1-of-2",
-        "launch#chunk-2-of-2",
+def test_chunk_keys_derive_from_the_parent_key_and_the_chunk_place_and_events_name_the_caller_s():
+    chunks = split_broadcast(broadcast(3, idempotency_key="launch"), 2)
+    assert [idempotency_key(chunk, delivery_id="e") for chunk in chunks] == [
+        "broadcast:launch#chunk-1-of-2",
+        "broadcast:launch#chunk-2-of-2",
     ]
+    assert [chunk.idempotency_key for chunk in chunks] == ["launch", "launch"]  # what its events say
     # Without a key, the request's delivery identifies it: a reference is only a correlation id.
-    assert [c.idempotency_key for c in split_broadcast(broadcast(3, reference="promo"), 2, delivery_id="e-7")] == [
-        "delivery:e-7#chunk-1-of-2",
-        "delivery:e-7#chunk-2-of-2",
+    chunks = split_broadcast(broadcast(3, reference="promo"), 2)
+    assert [idempotency_key(chunk, delivery_id="e-7") for chunk in chunks] == [
+        "broadcast:delivery:e-7#chunk-1-of-2",
+        "broadcast:delivery:e-7#chunk-2-of-2",
     ]
+    assert [chunk.idempotency_key for chunk in chunks] == [None, None]
+
+
+def test_a_request_may_not_name_itself_a_part():
+    import pytest
+    from wab.errors import InvalidCommand
+
+    with pytest.raises(InvalidCommand, match="part: set by the gateway only"):
+        broadcast(3, part="#chunk-1-of-2")
 
 
 def test_splitting_again_gives_the_same_chunks_and_keys():
     command = broadcast(25)
 
-    first, again = split_broadcast(command, 10, delivery_id="e"), split_broadcast(command, 10, delivery_id="e")
+    first, again = split_broadcast(command, 10), split_broadcast(command, 10)
 
     assert [chunk.wire() for chunk in first] == [chunk.wire() for chunk in again]
     assert len({idempotency_key(chunk, delivery_id="e") for chunk in first}) == 3
@@ -58,13 +70,13 @@ def test_splitting_again_gives_the_same_chunks_and_keys():
 
 def test_a_broadcast_that_fits_one_chunk_stays_as_it_is():
     command = broadcast(3, reference="promo")
-    assert split_broadcast(command, 3, delivery_id="e") == [command]
+    assert split_broadcast(command, 3) == [command]
 
 
 def test_a_chunk_travels_as_a_broadcast_command_that_parses_back_to_itself():
-    [chunk, _] = split_broadcast(broadcast(4, reference="promo"), 2, delivery_id="e")
+    [chunk, _] = split_broadcast(broadcast(4, reference="promo"), 2)
 
-    assert parse_command(json.dumps(chunk.wire())) == chunk
+    assert validate_command(json.loads(json.dumps(chunk.wire()))) == chunk
 
 
 def test_broadcast_answers_are_matched_to_recipients():
@@ -95,8 +107,9 @@ def test_a_recipient_the_provider_did_not_accept_is_a_failure():
 
 
 def test_the_chunks_of_a_broadcast_with_the_longest_key_have_keys_a_command_may_have():
-    chunks = split_broadcast(broadcast(3, idempotency_key="k" * 512), 2, delivery_id="e")
+    chunks = split_broadcast(broadcast(3, idempotency_key="k" * 512), 2)
 
-    keys = [chunk.idempotency_key or "" for chunk in chunks]
-    assert len(set(keys)) == 2 and all(len(key) <= 512 for key in keys)
-    assert [parse_command(json.dumps(chunk.wire())).idempotency_key for chunk in chunks] == keys  # a lane reads them
+    keys = [idempotency_key(chunk, delivery_id="e") for chunk in chunks]
+    assert len(set(keys)) == 2 and all(len(key.removeprefix("broadcast:")) <= 512 for key in keys)
+    read = [validate_command(json.loads(json.dumps(chunk.wire()))) for chunk in chunks]  # as a lane reads them
+    assert [idempotency_key(chunk, delivery_id="e") for chunk in read] == keys

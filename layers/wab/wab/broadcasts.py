@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from wab.models.commands import BroadcastCommand, derived_key, key_basis
+from wab.models.commands import BroadcastCommand, part_of
 from wab.models.types import canonical_number
 from wab.outcomes import Accepted, Failure
 
@@ -10,20 +10,17 @@ if TYPE_CHECKING:  # the intake splits broadcasts and calls no provider: it shou
     from wab.provider import BroadcastAnswer
 
 
-def split_broadcast(command: BroadcastCommand, chunk_size: int, *, delivery_id: str) -> list[BroadcastCommand]:
-    """Chunk commands of at most `chunk_size` recipients, each with a key derived from the parent's and its place,
-    so a re-split parent (redelivered, replayed) yields the same chunks and each chunk still sends once. A broadcast
-    that fits one chunk stays as it is."""
+def split_broadcast(command: BroadcastCommand, chunk_size: int) -> list[BroadcastCommand]:
+    """Chunk commands of at most `chunk_size` recipients, each the parent's `part` by its place, so a re-split parent
+    (redelivered, repeated) yields the same chunks and each chunk still sends once. A broadcast that fits one chunk
+    stays as it is."""
     if len(command.destination) <= chunk_size:
         return [command]
-    basis = key_basis(command, delivery_id=delivery_id)
     groups = [
         command.destination[start : start + chunk_size] for start in range(0, len(command.destination), chunk_size)
     ]
     return [
-        command.model_copy(
-            update={"destination": group, "idempotency_key": derived_key(basis, f"#chunk-{number}-of-{len(groups)}")}
-        )
+        command.model_copy(update={"destination": group, **part_of(command, f"#chunk-{number}-of-{len(groups)}")})
         for number, group in enumerate(groups, start=1)
     ]
 

@@ -153,7 +153,7 @@ class Intake:
             self.broadcast_waits.begin(command)
         number = command.source or self.settings.business_number
         size = min(self.settings.broadcast_chunk_size, self.settings.rate_policy(number).largest_bulk_take())
-        chunks = split_broadcast(command.without_wait(), size, delivery_id=request.delivery_id)
+        chunks = split_broadcast(command.without_wait(), size)
         if len(chunks) > 1:
             logger.info(
                 "broadcast split into chunks", extra={"chunks": len(chunks), "recipients": len(command.destination)}

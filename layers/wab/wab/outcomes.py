@@ -59,6 +59,7 @@ class Outcome(Model):
     records_erased: int | None = None  # set by an erasure
     parked_erased: list[ErasedParked] = Field(default_factory=list)  # by an erasure: messages it took unsent
     parked: Parked | None = None  # the message waits for the customer; what was accepted is its fallback template
+    halves: list[list[str]] = Field(default_factory=list)  # a broadcast call refused whole: its halves' recipients
 
 
 def failed_event(command: "AnyCommand", failure: Failure, *, repeat: bool = False) -> MessageFailed:

@@ -68,10 +68,9 @@ from wab.models.commands import (
     MediaUploadCommand,
     MessageCommand,
     SendCommand,
-    derived_key,
     fingerprint,
     idempotency_key,
-    key_basis,
+    part_of,
 )
 from wab.models.events import (
     ContactOptedOut,
@@ -301,7 +300,8 @@ class Sender:
             return
         command = request.command
         key = CommandKey(
-            key=idempotency_key(command, delivery_id=request.delivery_id), fingerprint=fingerprint(command)
+            key=idempotency_key(command, delivery_id=request.delivery_id),
+            fingerprint=fingerprint(command, delivery_id=request.delivery_id),
         )
         logger.thread_safe_append_keys(
             command=command.command,
@@ -415,8 +415,9 @@ class Sender:
             )
         except ProviderRejected as rejected:
             if rejected.code in RECIPIENT_CODES and len(recipients) > 1:
-                self._split(command, request, recipients, "refused for one recipient", rejected.code)
-                return self._report(command, failures) if failures else Outcome(at=_now())
+                return self._split(
+                    command, request, recipients, failures, f"refused for one recipient ({rejected.code})"
+                )
             self._learn_from(rejected, command, recipients)
             return self._report(command, failures + [rejection(rejected, each) for each in recipients])
         except ProviderUnavailable as throttled:
@@ -424,8 +425,7 @@ class Sender:
             # the whole chunk every time: retried whole it would never pass. Smaller calls can.
             if throttled.code != THROTTLED or len(recipients) < 2:
                 raise
-            self._split(command, request, recipients, "throttled as a whole", throttled.code)
-            return self._report(command, failures) if failures else Outcome(at=_now())
+            return self._split(command, request, recipients, failures, f"throttled as a whole ({throttled.code})")
         accepted, unaccepted = match_broadcast_answers(recipients, answers)
         outcome = Outcome(at=_now(), accepted=accepted)
         if failures + unaccepted:
@@ -438,26 +438,30 @@ class Sender:
             outcome.unreported = [f for index, f in enumerate(failures + unaccepted) if index in unpublished]
         return outcome
 
-    def _split(self, command: BroadcastCommand, request: Request, recipients: list[str], why: str, code: str) -> None:
+    def _split(
+        self, command: BroadcastCommand, request: Request, recipients: list[str], failures: list[Failure], why: str
+    ) -> Outcome:
         """The provider refused a call to many as a whole: for one recipient's sake without saying whose, or because
         the call was more than its rate takes at once. The recipients go back to the bulk lane in two halves, each a
-        command of its own (its key derived from this one's, so a retry puts the same halves), until the call that is
-        refused is to that recipient alone, or small enough to pass. Nothing was sent: if the halves cannot be queued,
-        this command is retried whole."""
-        basis = key_basis(command, delivery_id=request.delivery_id)
+        `part` of this command (so a retry puts the same halves), until the call that is refused is to that recipient
+        alone, or small enough to pass. Nothing was sent: if the halves cannot be queued, this command is retried
+        whole. The outcome keeps the halves, so a repeat of this command has them tell theirs again."""
         middle = len(recipients) // 2
-        keys = [derived_key(basis, f"#split-{number}") for number in (1, 2)]
-        halves = [
-            command.model_copy(update={"destination": half, "idempotency_key": key})
-            for key, half in zip(keys, (recipients[:middle], recipients[middle:]), strict=True)
+        halves = [recipients[:middle], recipients[middle:]]
+        self._put_halves(command, request, halves)
+        logger.info(f"broadcast call {why}; split in two")
+        outcome = self._report(command, failures) if failures else Outcome(at=_now())
+        outcome.halves = halves
+        return outcome
+
+    def _put_halves(self, command: BroadcastCommand, request: Request, halves: list[list[str]]) -> None:
+        parts = [
+            command.model_copy(update={"destination": half, **part_of(command, f"#split-{number}")})
+            for number, half in enumerate(halves, start=1)
         ]
-        entries = [
-            lanes.entry(request._replace(command=half), "bulk", part=key)
-            for key, half in zip(keys, halves, strict=True)
-        ]
+        entries = [lanes.entry(request._replace(command=part), "bulk", part=part.part or "") for part in parts]
         if lanes.LaneQueues({"bulk": self.settings.bulk_lane_url}).put(entries) is not None:
             raise DependencyFailed("SQS did not take a broadcast's halves")
-        logger.info(f"broadcast call {why}; split in two", extra={"code": code})
 
     def _upload(self, command: MediaUploadCommand) -> Outcome:
         try:
@@ -613,6 +617,8 @@ class Sender:
                     command, records_erased=outcome.records_erased, at=outcome.at, requested_by=request.requested_by
                 ).model_copy(update={"repeat": True})
             )
+        if isinstance(command, BroadcastCommand) and outcome.halves:
+            self._put_halves(command, request, outcome.halves)  # each half is a repeat too, and tells its outcome
         logger.info("repeated command: its outcome published again", extra={"events": len(events)})
         self.publisher.publish_all(events)
 

@@ -32,6 +32,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from wab import jsoncodec
 from wab.errors import InvalidCommand, InvalidPayload
@@ -95,6 +96,7 @@ ContactNumber = Annotated[str, BeforeValidator(_normalise_number), AfterValidato
 # A caller's key; a part of a command (a broadcast's chunk or half) has one derived from it (`derived_key`).
 MAX_IDEMPOTENCY_KEY = 512
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_IDEMPOTENCY_KEY)]
+BroadcastPart = Annotated[str, StringConstraints(pattern=r"^(#(chunk-[0-9]+-of-[0-9]+|split-[12])){1,64}$")]
 
 
 class ReplyContext(StrictModel):
@@ -247,6 +249,10 @@ class BroadcastCommand(MessageCommand):
     destination: Annotated[list[E164], Field(min_length=1, max_length=MAX_BROADCAST_RECIPIENTS)] = Field(
         validation_alias=AliasChoices("destination", "to")
     )
+    # Which part of the caller's broadcast this is, when the gateway divided it (`#chunk-2-of-3`, then `#split-1` for
+    # a half of a call the provider refused whole): done once under the caller's key with the part added
+    # (`key_basis`), while its events name the caller's own key. Set by the gateway only: no request may carry it.
+    part: SkipJsonSchema[BroadcastPart | None] = None
 
     @field_validator("destination")
     @classmethod
@@ -380,6 +386,10 @@ def parse_delivery(body: str | bytes) -> Delivery:
         command = validate_command(payload)
     except ValidationError as exc:
         raise InvalidCommand(describe(exc, whole="command", locate=_caller_location), **_hints(payload)) from None
+    if getattr(command, "part", None):
+        raise InvalidCommand(
+            "part: set by the gateway only, for the parts it divides a broadcast into", **_hints(payload)
+        )
     if replayed and command.idempotency_key is None:
         # Without a key a request is known by its bus event's id, which a replay from the archive need not keep:
         # whether it was done already could not be told, and a send would go twice.
@@ -473,14 +483,16 @@ def _caller_location(location: tuple[Any, ...]) -> list[Any]:
 # --- identity ------------------------------------------------------------------------------------------------------
 
 
-def fingerprint(command: AnyCommand) -> str:
+def fingerprint(command: AnyCommand, *, delivery_id: str = "") -> str:
     """A hash of everything the command says, the same however it arrived (envelope or bare, `to` or `destination`).
 
     How a caller waits on the message (`task_token`, `wait_for`, `wait_timeout_seconds`) is not part of what it says: a
     Step Functions task retried with the same `idempotency_key` comes with a new token, and is a repeat of the same
     command, whose wait the new token takes over (`wab.waits`), not a reuse of the key for another command.
     """
-    said = command.model_dump(mode="json", exclude_none=True, exclude=set(WAIT_FIELDS))
+    said = command.model_dump(mode="json", exclude_none=True, exclude={*WAIT_FIELDS, "part"})
+    if getattr(command, "part", None):  # a part says which by its key (as parts did when their key was written in)
+        said["idempotency_key"] = key_basis(command, delivery_id=delivery_id)
     if isinstance(said.get("destination"), list):  # a broadcast's recipients are a set: in any order, the same
         said["destination"] = sorted(said["destination"])
     canonical = json.dumps(said, sort_keys=True, separators=(",", ":"))
@@ -491,8 +503,16 @@ def key_basis(command: AnyCommand, *, delivery_id: str) -> str:
     """What makes two requests the same command: the caller's idempotency key, else the request's own delivery (the
     bus event's id, or the id of the message sent straight to the send queue). So a redelivered request is done once,
     and a new request that looks like an earlier one is a new command: a `reference` is only a correlation id, which
-    many commands may share."""
-    return command.idempotency_key or f"delivery:{delivery_id}"
+    many commands may share. A part of a broadcast adds its place, so the same broadcast divided again (redelivered,
+    repeated) yields the same parts, each done once."""
+    basis = command.idempotency_key or f"delivery:{delivery_id}"
+    part = getattr(command, "part", None)
+    return derived_key(basis, part) if part else basis
+
+
+def part_of(command: BroadcastCommand, part: str) -> dict[str, Any]:
+    """The update that makes a copy of the command its `part` (after any it already is)."""
+    return {"part": (command.part or "") + part}
 
 
 def derived_key(basis: str, suffix: str) -> str:
