@@ -150,6 +150,18 @@ def test_503_when_the_provider_cannot_be_asked(get, provider, failure):
     assert (status, answer["error"]) == (503, "dependency_failed")
 
 
+def test_the_provider_s_own_words_reach_neither_the_answer_nor_the_log(get, provider, log_lines):
+    """A provider's error text may repeat a number or a message; the answer and its log line give the code only."""
+    words = "upstream failed sending to +64211234567: 'Hi Jane, your PIN is 4321'"
+    provider.add(responses.GET, f"{BASE_URL}/messages", status=500, body=words)
+
+    status, answer = get(MT_ID)
+
+    assert (status, answer["error"]) == (503, "dependency_failed")
+    said = json.dumps(answer) + json.dumps(log_lines())
+    assert "64211234567" not in said and "PIN" not in said
+
+
 @pytest.mark.parametrize("remaining_ms", [10_000, 4_000])
 def test_the_provider_is_given_only_the_time_the_function_has_left(get, provider, remaining_ms):
     """A fallback still waiting when the function times out would answer 500 (and cost the caller its retry budget)

@@ -64,7 +64,8 @@ def get_record(
     try:
         found = provider.get_message(message_id, deadline=deadline)
     except GatewayError as exc:
-        raise DependencyFailed(f"the provider could not be asked for message {message_id}: {exc.message}") from exc
+        # Its code only: the provider's own words may repeat a number or a message, and this answer is logged.
+        raise DependencyFailed(f"the provider could not be asked for message {message_id} ({exc.code})") from exc
     if found is None:
         raise NotFound(f"no message {message_id}")
     return provider_record_view(found)
