@@ -33,6 +33,9 @@ class Failure(Model):
     code: str
     message: str
     last_error: LastError | None = None
+    # What a waiting Step Functions task is told instead of `message`, when that is the provider's own words (which
+    # may repeat a number or a message, and would outlive an erasure in the execution's history).
+    task_cause: str | None = None
 
 
 class Parked(Model):
@@ -127,7 +130,12 @@ def invalid_command_event(invalid: InvalidCommand) -> MessageFailed:
 
 
 def rejection(rejected: ProviderRejected, destination: str | None) -> Failure:
-    return Failure(destination=destination, code=rejected.code, message=rejected.message)
+    return Failure(
+        destination=destination,
+        code=rejected.code,
+        message=rejected.message,
+        task_cause=f"the provider refused the message ({rejected.code})",
+    )
 
 
 WINDOW_CLOSED = "outside_24h_window"

@@ -720,7 +720,8 @@ class Sender:
         if request is None or not failures:
             return
         [failure, *_] = failures
-        answer = failure_answer(request.task_token, failure.code, failure.message, wait_for=request.wait_for)
+        cause = failure.task_cause or failure.message
+        answer = failure_answer(request.task_token, failure.code, cause, wait_for=request.wait_for)
         tell(answer, self.waits.answering)
 
     def _publish_all(self, events: list[EventDetail]) -> None:
