@@ -6,17 +6,16 @@ import gc
 # Nothing the imports below create is garbage: collecting while they run only lengthens the cold start.
 gc.disable()
 
-import json
-from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
 from wab import snapstart
 from wab.observability import logger, metrics, tracer
 from wab.outcomes import count_failures
-from wab.parking import Parking
+from wab.parking import Parking, ParkingTimer
 from wab.publisher import EventPublisher
 from wab.settings import load
 from wab.settings.parking import ParkingSettings
@@ -44,12 +43,15 @@ snapstart.on_restore(dependencies.cache_clear)
 
 def handle_timer(record: SQSRecord) -> None:
     parking, publisher = dependencies()
-    timer = json.loads(record.body)
-    contact, park_id = timer["contact"], timer["park_id"]
-    expired = parking.expire_or_wait(contact, park_id, datetime.fromisoformat(timer["parked_until"]))
+    try:
+        timer = ParkingTimer.model_validate_json(record.body)
+    except ValidationError:
+        logger.warning("not a parking timer: dropped")  # retried, it would only fail again
+        return
+    expired = parking.expire_or_wait(timer)
     if expired is not None:
         publisher.publish_all([expired])  # a failure raises: the timer comes back and publishes it then
-        parking.forget_expired(contact, park_id)
+        parking.forget_expired(timer.contact, timer.park_id)
         count_failures([expired])
 
 

@@ -236,6 +236,24 @@ def test_a_message_parked_for_a_contact_erased_on_request_is_reported_once_witho
     assert sender.item(f"CONTACT#{CUSTOMER}") is None
 
 
+def test_a_timer_put_on_the_queue_by_anyone_else_cannot_end_a_wait_early(sender, provider_ids, parking):
+    """The message's own timer says when it ends; a forged one (or one of another shape) is dropped."""
+    sender.configure(WINDOW_POLICY="enforce")
+    sender.put(free_form("hello", idempotency_key="quiet-3"))
+    sender.run_until_empty()
+    [parked] = details(sender.published(), "WhatsApp Message Parked")
+    forged = {"contact": CUSTOMER, "park_id": parked["park_id"], "parked_until": "2000-01-01T00:00:00Z"}
+    records = [
+        {"messageId": f"t-{n}", "body": body, "eventSource": "aws:sqs"}
+        for n, body in enumerate([json.dumps(forged), "{}", "not json"])
+    ]
+
+    assert parking.lambda_handler({"Records": records}, LambdaContext()) == {"batchItemFailures": []}
+
+    assert details(sender.published(), "WhatsApp Message Failed") == []
+    assert any(name.startswith("parked_") for name in sender.item(f"CONTACT#{CUSTOMER}"))  # still parked
+
+
 def test_a_set_aside_entry_dropped_after_its_contact_was_erased_leaves_no_item(aws):
     """An erasure between a timer setting a message aside and dropping it: the drop must not create the contact's
     item again (an update would: the number in its key, kept for ever)."""

@@ -405,22 +405,34 @@ def test_every_queue_refuses_requests_without_tls(resources: dict[str, dict[str,
         ), f"{queue} takes requests without TLS"
 
 
-def test_the_lanes_take_messages_from_the_intake_and_the_sender_only(resources: dict[str, dict[str, Any]]) -> None:
-    """A message put on a lane by anyone else would skip the intake's checks and the bus's CommandSources."""
-    for lane in ("PriorityLaneQueue", "BulkLaneQueue"):
-        [guard] = [
-            s
-            for s in queue_policy_statements(resources, lane)
-            if s["Effect"] == "Deny" and s["Action"] == "sqs:SendMessage"
-        ]
-        allowed = guard["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
-        assert {each["Fn::GetAtt"][0] for each in allowed} == {"IntakeFunctionRole", "SenderFunctionRole"}, lane
-        writers = {
-            where.split("/")[0]
-            for where, s in allow_statements(resources)
-            if "sqs:SendMessage" in as_list(s["Action"]) and any(refers_to(r, lane) for r in as_list(s["Resource"]))
-        }
-        assert writers <= {"IntakeFunctionRole", "SenderFunctionRole"}, (lane, writers)
+INTERNAL_QUEUE_WRITERS = {
+    "PriorityLaneQueue": {"IntakeFunctionRole", "SenderFunctionRole"},
+    "BulkLaneQueue": {"IntakeFunctionRole", "SenderFunctionRole"},
+    "SendDeadLetterQueue": {"IntakeFunctionRole", "SenderFunctionRole"},
+    "ParkingQueue": {"SenderFunctionRole", "ParkingFunctionRole"},
+    "WaitQueue": {"CallbacksFunctionRole", "IntakeFunctionRole", "SenderFunctionRole", "WaitsFunctionRole"},
+}
+
+
+@pytest.mark.parametrize("queue", sorted(INTERNAL_QUEUE_WRITERS))
+def test_internal_queues_take_messages_from_the_gateway_s_own_writers_only(
+    resources: dict[str, dict[str, Any]], queue: str
+) -> None:
+    """A message put on a lane by anyone else would skip the intake's checks and the bus's CommandSources; a timer
+    put on the parking or wait queue could end a message's wait or answer a task early."""
+    [guard] = [
+        s
+        for s in queue_policy_statements(resources, queue)
+        if s["Effect"] == "Deny" and s["Action"] == "sqs:SendMessage"
+    ]
+    allowed = guard["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert {each["Fn::GetAtt"][0] for each in allowed} == INTERNAL_QUEUE_WRITERS[queue]
+    writers = {
+        where.split("/")[0]
+        for where, s in allow_statements(resources)
+        if "sqs:SendMessage" in as_list(s["Action"]) and any(refers_to(r, queue) for r in as_list(s["Resource"]))
+    }
+    assert writers <= INTERNAL_QUEUE_WRITERS[queue], writers
 
 
 def test_secrets_exist_for_the_callbacks_and_the_provider(

@@ -39,6 +39,14 @@ class ParkedMessage(Model):
     parked_until: str
 
 
+class ParkingTimer(Model):
+    """A parked message's timer on the parking queue."""
+
+    contact: str
+    park_id: str
+    parked_until: datetime
+
+
 class ParkingFull(Exception):
     """The contact already has MAX_PARKED messages waiting."""
 
@@ -108,7 +116,7 @@ class Parking:
     def start_timer(self, contact: str, park_id: str, until: datetime) -> None:
         assert self.timer_queue_url is not None
         delay = int((until - clock.now()).total_seconds())
-        body = json.dumps({"contact": contact, "park_id": park_id, "parked_until": clock.iso(until)})
+        body = ParkingTimer(contact=contact, park_id=park_id, parked_until=until).model_dump_json()
         with aws.dependency("SQS SendMessage"):
             aws.client("sqs").send_message(
                 QueueUrl=self.timer_queue_url,
@@ -175,12 +183,15 @@ class Parking:
 
     # --- the timer -------------------------------------------------------------------------------------------------
 
-    def expire_or_wait(self, contact: str, park_id: str, until: datetime) -> MessageFailed | None:
-        """At the timer: wait on (the timer started again) before `until`; after it, the message's `parked_expired`
-        failure if it was still parked, else None. The message is set aside as expiring, where no release can take
-        it: after its failure is published, `forget_expired` removes it; until then a retry publishes it again."""
-        if clock.now() < until:
-            self.start_timer(contact, park_id, until)
+    def expire_or_wait(self, timer: ParkingTimer) -> MessageFailed | None:
+        """At the timer: wait on (the timer started again) before its `parked_until`; after it, the message's
+        `parked_expired` failure if it was still parked, else None. The message is set aside as expiring, where no
+        release can take it: after its failure is published, `forget_expired` removes it; until then a retry
+        publishes it again. What the message was parked until is the stored entry's to say, not the timer's: a timer
+        put on the queue by anyone else cannot end a message's wait early."""
+        contact, park_id = timer.contact, timer.park_id
+        if clock.now() < timer.parked_until:
+            self.start_timer(contact, park_id, timer.parked_until)
             return None
         entry = self._set_aside(contact, park_id)
         if entry is None:
@@ -226,6 +237,8 @@ class Parking:
         if names["#entry"] not in item:  # released, or erased
             return None
         value = item[names["#entry"]]
+        if clock.now() < clock.from_iso(ParkedMessage.model_validate_json(value["S"]).parked_until):
+            return None  # not the message's own timer: that one is still running
         moved = self._update_if(
             contact,
             UpdateExpression="SET #expired = :entry REMOVE #entry ADD parked_count :minus",
