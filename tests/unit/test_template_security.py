@@ -409,8 +409,6 @@ INTERNAL_QUEUE_WRITERS = {
     "PriorityLaneQueue": {"IntakeFunctionRole", "SenderFunctionRole"},
     "BulkLaneQueue": {"IntakeFunctionRole", "SenderFunctionRole"},
     "SendDeadLetterQueue": {"IntakeFunctionRole", "SenderFunctionRole"},
-    "ParkingQueue": {"SenderFunctionRole", "ParkingFunctionRole"},
-    "WaitQueue": {"CallbacksFunctionRole", "IntakeFunctionRole", "SenderFunctionRole", "WaitsFunctionRole"},
 }
 
 
@@ -418,8 +416,7 @@ INTERNAL_QUEUE_WRITERS = {
 def test_internal_queues_take_messages_from_the_gateway_s_own_writers_only(
     resources: dict[str, dict[str, Any]], queue: str
 ) -> None:
-    """A message put on a lane by anyone else would skip the intake's checks and the bus's CommandSources; a timer
-    put on the parking or wait queue could end a message's wait or answer a task early."""
+    """A message put on a lane by anyone else would skip the intake's checks and the bus's CommandSources."""
     [guard] = [
         s
         for s in queue_policy_statements(resources, queue)
