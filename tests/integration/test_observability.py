@@ -155,6 +155,21 @@ def test_a_retry_counts_by_reason_and_a_permanent_error_by_its_code(sender, prov
     assert emf() == {metric("SendRetries", reason="throttled"): 1, metric("SendsFailed", code="131026"): 1}
 
 
+def test_a_failure_code_of_any_shape_counts_under_other_not_a_dimension_of_its_own(emf):
+    """A provider's own code (a 422's `errors[].code`) may be anything: each value would be a metric billed monthly."""
+    from wab.models.events import FailureReason, MessageFailed
+    from wab.outcomes import count_failures
+
+    count_failures(
+        [
+            MessageFailed(error=FailureReason(code=code, message="x"))
+            for code in ("file_too_large", "Bad Code!", "x" * 80)
+        ]
+    )
+
+    assert emf() == {metric("SendsFailed", code="file_too_large"): 1, metric("SendsFailed", code="other"): 2}
+
+
 # --- log lines -----------------------------------------------------------------------------------------------------
 
 

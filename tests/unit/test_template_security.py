@@ -900,3 +900,15 @@ def test_the_example_key_lets_every_service_the_gateway_encrypts_with_use_it_for
         statement = by_service[service]
         assert actions <= set(as_list(statement["Action"])), service
         assert statement.get("Condition"), f"{service} may use the key for any account's resources"
+
+
+@pytest.mark.parametrize(
+    ("parameter", "refused"),
+    [("ProviderBaseUrl", 'https://x.test/"}, "password": "p'), ("ProviderUsername", 'api\\", "x": "1')],
+)
+def test_values_written_into_the_provider_secret_cannot_break_out_of_their_json_string(parameter, refused) -> None:
+    import re
+
+    spec = translated()["Parameters"][parameter]
+    assert re.fullmatch(spec["AllowedPattern"], str(spec["Default"]))
+    assert not re.fullmatch(spec["AllowedPattern"], refused)

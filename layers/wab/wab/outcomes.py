@@ -1,5 +1,6 @@
 """What doing a command produced, and the `WhatsApp Message Failed` events that report what it could not do."""
 
+import re
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -103,7 +104,8 @@ def count_failures(events: list[EventDetail]) -> None:
         if isinstance(event, MessageFailed):
             codes[event.error.code] = codes.get(event.error.code, 0) + 1
     for code, failures in codes.items():
-        count("SendsFailed", failures, code=code)
+        # A dimension per value: a provider's own code of any shape would make metrics without end.
+        count("SendsFailed", failures, code=code if METRIC_CODE.fullmatch(code) else "other")
 
 
 def erased_parked_event(parked: ErasedParked) -> MessageFailed:
@@ -139,6 +141,7 @@ def rejection(rejected: ProviderRejected, destination: str | None) -> Failure:
 
 
 WINDOW_CLOSED = "outside_24h_window"
+METRIC_CODE = re.compile(r"[0-9a-z_]{1,40}")
 
 
 def window_failure(destination: str) -> Failure:
