@@ -789,7 +789,7 @@ def test_a_key_dynamodb_cannot_store_is_refused_before_the_message_is_sent(key, 
         ),
         (
             '{"destination": "+64211234567", "type": "text", "text": {"body": "\\ud800"}, "reference": "r-1"}',
-            (None, "r-1", "+64211234567"),
+            ("send", "r-1", "+64211234567"),  # a bare command, known by its shape
         ),
         (
             '{"command": "send", "reference": "bad\\u0000", "destination": "+64211234567"}',
@@ -932,3 +932,14 @@ def test_a_reaction_naming_its_emoji_is_refused_before_the_send(emoji):
     reaction = {"message_id": "wamid.HBgLNjQyMTEyMzQ1Njc", "emoji": emoji}
     refused = refusal({"destination": CUSTOMER, "type": "reaction", "reaction": reaction})
     assert refused.message.startswith("reaction.emoji: must be an emoji itself")
+
+
+def test_a_refusal_never_repeats_a_number_given_as_a_key():
+    refused = refusal({"command": "erase_contact", "contact": CUSTOMER, CUSTOMER: 1})
+    assert refused.message == "…: Extra inputs are not permitted"
+    assert CUSTOMER[1:] not in refused.message
+
+
+def test_a_bare_command_refused_is_named_by_its_shape():
+    assert refusal({"destination": CUSTOMER, "type": "text", "text": {"body": "x" * 4097}}).command == "send"
+    assert refusal({"destination": [CUSTOMER], "type": "text", "text": {"body": ""}}).command == "broadcast"

@@ -431,7 +431,7 @@ def _hints(payload: dict[str, Any]) -> dict[str, Any]:
     A failed erasure names no number at all: its report must not put on the bus what it was asked to erase.
     """
     reference = payload.get("reference")
-    command = payload.get("command")
+    command = payload.get("command", _command_kind(payload))  # a bare command is known by its shape
     destination = None if command == "erase_contact" else payload.get("destination", payload.get("to"))
     token = payload.get("task_token")
     key = payload.get("idempotency_key")

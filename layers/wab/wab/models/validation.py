@@ -1,6 +1,7 @@
 """The one way a validation failure is told back: short, readable, and without echoing the (possibly huge or hostile)
 input."""
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -8,6 +9,8 @@ from pydantic import ValidationError
 
 Locate = Callable[[tuple[Any, ...]], list[Any]]
 MAX_PART = 64  # a location part is a key of the input: a hostile one can be huge
+# A key of the input can also be a phone number (`{"+64211234567": 1}`): told back, it would reach events and logs.
+NUMBER_LIKE = re.compile(r"\+?[0-9][0-9 ().-]{5,}[0-9]")
 MAX_MESSAGE = 1000
 
 
@@ -18,7 +21,7 @@ def describe(
     or `whole` when the problem is with the value as a whole."""
     problems = []
     for error in exc.errors(include_input=False, include_url=False)[:limit]:
-        where = ".".join(_bounded(str(part)) for part in locate(error["loc"]))
+        where = ".".join(_bounded(NUMBER_LIKE.sub("…", str(part))) for part in locate(error["loc"]))
         problems.append(
             f"{prefix + where if where else prefix.rstrip('.') or whole}: {error['msg'].removeprefix('Value error, ')}"
         )
