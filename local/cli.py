@@ -182,15 +182,18 @@ def command_templates(gateway: Gateway, args: argparse.Namespace) -> int:
     """Check the document as the gateway will (one bad entry refuses it whole, and the gateway can say so only in a
     `Failed` event, later), then put it on the bus."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "wab"))
-    from wab.catalogue import read_file
+    from pydantic import ValidationError
+    from wab.models.commands import CatalogueUpdateCommand
 
     try:
-        text = args.file.read_text(encoding="utf-8")
-        read_file(text)
-    except (OSError, ValueError) as exc:
+        document = json.loads(args.file.read_text(encoding="utf-8"))
+        CatalogueUpdateCommand.model_validate({"templates": document["templates"]})
+    except (KeyError, TypeError):
+        print(f'{args.file}: expected {{"templates": [...]}}', file=sys.stderr)
+        return 2
+    except (OSError, ValueError, ValidationError) as exc:
         print(f"{args.file}: {exc}", file=sys.stderr)
         return 2
-    document = json.loads(text)
     event_id = gateway.request("WhatsApp Template Catalogue Updated", {"templates": document["templates"]})
     print(json.dumps({"event_id": event_id, "templates": len(document["templates"])}))
     return 0

@@ -150,10 +150,15 @@ def test_503_when_the_provider_cannot_be_asked(get, provider, failure):
     assert (status, answer["error"]) == (503, "dependency_failed")
 
 
-def test_the_provider_s_own_words_reach_neither_the_answer_nor_the_log(get, provider, log_lines):
-    """A provider's error text may repeat a number or a message; the answer and its log line give the code only."""
+@pytest.mark.parametrize("in_its_code", [False, True])
+def test_the_provider_s_own_words_reach_neither_the_answer_nor_the_log(get, provider, log_lines, in_its_code):
+    """A provider's error text may repeat a number or a message, even as a 422's error code; the answer and its log
+    line give a code of the gateway's shape only."""
     words = "upstream failed sending to +64211234567: 'Hi Jane, your PIN is 4321'"
-    provider.add(responses.GET, f"{BASE_URL}/messages", status=500, body=words)
+    if in_its_code:
+        provider.add(responses.GET, f"{BASE_URL}/messages", status=422, json={"errors": [{"code": words}]})
+    else:
+        provider.add(responses.GET, f"{BASE_URL}/messages", status=500, body=words)
 
     status, answer = get(MT_ID)
 

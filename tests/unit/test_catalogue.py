@@ -103,6 +103,28 @@ def test_each_component_mismatch_says_which_and_what_was_expected(components, re
     assert check(template(*components), SPEC) == ("template_parameters", reason)
 
 
+def test_an_authentication_template_s_code_button_is_sent_as_a_url_button():
+    spec = TemplateSpec.model_validate(
+        {
+            "name": "login_code",
+            "language": "en",
+            "category": "authentication",
+            "body": {"parameters": 1},
+            "buttons": [{"type": "otp", "parameters": 1}],
+        }
+    )
+    button = {"type": "button", "sub_type": "url", "index": 0, "parameters": [{"type": "text", "text": "123456"}]}
+    assert check(template({"type": "body", "parameters": [TEXT]}, button, name="login_code"), spec) is None
+
+
+def test_one_button_index_spelt_two_ways_is_one_part_given_twice():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="components fill button 0 more than once"):
+        template({"type": "button", "index": "0"}, {"type": "button", "index": " 00"})
+
+
 def test_a_text_header_takes_its_one_text_parameter():
     spec = TemplateSpec(
         name="greeting", language="en", category="marketing", header={"format": "text", "parameters": 1}

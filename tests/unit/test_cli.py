@@ -92,10 +92,12 @@ def test_templates_put_refuses_a_catalogue_the_gateway_would_refuse_and_says_why
     good = {"name": "spring_sale", "language": "en", "category": "marketing", "body": {"parameters": 1}}
     bad = {"name": "order_shipped", "language": "en", "category": "utility", "body": {"parameters": 2, "formats": []}}
     gateway = RecordingGateway()
-    for templates, code in (([good, bad], 2), ([good], 0)):
+    for templates, code in (([good, bad], 2), ([], 2), ([good] * 1001, 2), ([good], 0)):
         document = tmp_path / "catalogue.json"
         document.write_text(json.dumps({"templates": templates}))
         assert cli.command_templates(gateway, argparse.Namespace(file=document)) == code  # type: ignore[arg-type]
 
-    assert "formats lists 0 formats for 2 parameters" in capsys.readouterr().err
+    refusals = capsys.readouterr().err
+    assert "formats lists 0 formats for 2 parameters" in refusals
+    assert "at least 1 item" in refusals and "at most 1000 items" in refusals
     assert gateway.requests == [("WhatsApp Template Catalogue Updated", {"templates": [good]})]

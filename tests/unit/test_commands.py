@@ -921,13 +921,30 @@ def test_a_template_filling_one_part_twice_is_refused(components, repeated):
     assert refusal(template_with(*components)).message.endswith(f"components fill {repeated} more than once")
 
 
-@pytest.mark.parametrize("emoji", ["👍", "", "❤️", "1️⃣", "👨‍👩‍👧", "🇳🇿", "🏳️‍🌈"])
+@pytest.mark.parametrize(
+    "emoji",
+    [
+        "👍",
+        "",
+        "❤️",
+        "1️⃣",
+        "#️⃣",
+        "👨‍👩‍👧",
+        "🇳🇿",
+        "🏳️‍🌈",
+        "👋🏽",
+        "🏴󠁧󠁢󠁳󠁣󠁴󠁿",
+        "©️",
+        "↔️",
+        "\U0001fae9",
+    ],  # the last newer than Python's tables
+)
 def test_a_reaction_is_an_emoji_or_empty_to_remove_it(emoji):
     reaction = {"message_id": "wamid.HBgLNjQyMTEyMzQ1Njc", "emoji": emoji}
     assert parse({"destination": CUSTOMER, "type": "reaction", "reaction": reaction}).message.reaction.emoji == emoji
 
 
-@pytest.mark.parametrize("emoji", [":thumbsup:", "like", "👍 ", "1", "\u200b👍"])
+@pytest.mark.parametrize("emoji", [":thumbsup:", "like", "👍 ", "1", "\u200b👍", "é", "中"])
 def test_a_reaction_naming_its_emoji_is_refused_before_the_send(emoji):
     reaction = {"message_id": "wamid.HBgLNjQyMTEyMzQ1Njc", "emoji": emoji}
     refused = refusal({"destination": CUSTOMER, "type": "reaction", "reaction": reaction})

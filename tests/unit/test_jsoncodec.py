@@ -99,6 +99,7 @@ def test_nan_cannot_be_encoded():
     [
         (b'"a\\u0000b"', "a\ufffdb"),
         (b'{"k\\udc00": ["\\ud83d", "\\ud83d\\ude00"]}', {"k\ufffd": ["\ufffd", "\U0001f600"]}),
+        (b'{"x\\u0000": "k", "x\\ud800": "l"}', {"x\ufffd": "k", "x\ufffd\ufffd": "l"}),  # two keys stay two
     ],
 )
 def test_mending_replaces_what_no_store_takes_and_keeps_the_rest(raw, value):

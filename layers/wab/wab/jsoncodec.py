@@ -87,7 +87,13 @@ def mended(value: Any) -> Any:
     if isinstance(value, str):
         return _UNSTORABLE.sub(REPLACEMENT, value) if _UNSTORABLE.search(value) else value
     if isinstance(value, dict):
-        return {mended(key): mended(child) for key, child in value.items()}
+        found: dict[str, Any] = {}
+        for key, child in value.items():
+            new = mended(key)
+            while new in found and new != key:  # two keys that differed only there stay two keys
+                new += REPLACEMENT
+            found[new] = mended(child)
+        return found
     if isinstance(value, list):
         return [mended(child) for child in value]
     return value

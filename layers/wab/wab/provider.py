@@ -351,10 +351,15 @@ def retry_after_seconds(headers: Any) -> float | None:
     return seconds if 0 <= seconds <= 86400 else None
 
 
+CODE_SHAPE = re.compile(r"[0-9a-z_]{1,40}")
+
+
 def _unprocessable(errors: list[Any]) -> ProviderRejected:
     """A 422 `{errors: [{field, code, description}]}`: the first error's code, every description."""
     described = [error for error in errors if isinstance(error, dict)]
     code = next((str(error["code"]) for error in described if error.get("code")), "http_422")
+    if not CODE_SHAPE.fullmatch(code):  # a code is told back, logged and counted: never the provider's prose
+        code = "http_422"
     parts = []
     for error in described:
         field = error.get("field")

@@ -251,7 +251,8 @@ class BroadcastCommand(MessageCommand):
     )
     # Which part of the caller's broadcast this is, when the gateway divided it (`#chunk-2-of-3`, then `#split-1` for
     # a half of a call the provider refused whole): done once under the caller's key with the part added
-    # (`key_basis`), while its events name the caller's own key. Set by the gateway only: no request may carry it.
+    # (`key_basis`), while its events name the caller's own key. Set by the gateway, and kept by a part moved back
+    # from the dead-letter queue, so it is done under its own key again; not in the public schema.
     part: SkipJsonSchema[BroadcastPart | None] = None
 
     @field_validator("destination")
@@ -386,10 +387,6 @@ def parse_delivery(body: str | bytes) -> Delivery:
         command = validate_command(payload)
     except ValidationError as exc:
         raise InvalidCommand(describe(exc, whole="command", locate=_caller_location), **_hints(payload)) from None
-    if getattr(command, "part", None):
-        raise InvalidCommand(
-            "part: set by the gateway only, for the parts it divides a broadcast into", **_hints(payload)
-        )
     if replayed and command.idempotency_key is None:
         # Without a key a request is known by its bus event's id, which a replay from the archive need not keep:
         # whether it was done already could not be told, and a send would go twice.

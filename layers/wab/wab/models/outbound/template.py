@@ -62,8 +62,11 @@ class TemplateComponent(OpenModel):
     parameters: list[TemplateParameter] | None = None
 
     def slot(self) -> str:
-        """Which part of the template this fills: its type, and a button's index."""
-        return f"button {(self.model_extra or {}).get('index', '?')}" if self.type == "button" else self.type
+        """Which part of the template this fills: its type, and a button's index (`"0"`, `0` and `" 0"` are one)."""
+        if self.type != "button":
+            return self.type
+        index = str((self.model_extra or {}).get("index", "?")).strip()
+        return f"button {int(index) if index.isdigit() else index}"
 
 
 class Template(StrictModel):
