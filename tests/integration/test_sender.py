@@ -894,6 +894,35 @@ def test_a_repeated_broadcast_whose_call_was_split_tells_every_recipient_s_outco
     assert {event["detail"]["idempotency_key"] for event in first + again} == {"spring-1"}
 
 
+def test_a_repeated_chunked_broadcast_with_a_split_chunk_tells_each_outcome_once_more(sender, provider):
+    sender.configure(BROADCAST_CHUNK_SIZE="2")
+    numbers = recipients(5)
+    bad = numbers[3]  # in the second chunk, which is split
+
+    def answer(request: Any) -> tuple[int, dict, str]:
+        if bad in json.loads(request.body)["destination"]:
+            return 400, {}, json.dumps({"error": "(#131026) Message undeliverable", "message": "x", "statusCode": 400})
+        return broadcast_answer(request)
+
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=answer)
+    template = {"name": "spring_sale", "language": {"code": "en"}}
+    command = {"destination": numbers, "type": "template", "template": template, "idempotency_key": "spring-2"}
+    sender.put(command)
+    sender.run_until_empty()
+    sender.published()
+    calls = len(provider.calls)
+
+    sender.put(command)
+    sender.run_until_empty()
+
+    again = sender.published()
+    assert len(provider.calls) == calls
+    accepted = sorted(event["destination"] for event in details(again, "WhatsApp Message Accepted"))
+    assert accepted == sorted(set(numbers) - {bad})
+    assert [event["destination"] for event in details(again, "WhatsApp Message Failed")] == [bad]
+    assert all(event["detail"]["repeat"] and event["detail"]["idempotency_key"] == "spring-2" for event in again)
+
+
 def test_a_broadcast_call_throttled_as_a_whole_is_split_until_its_calls_pass(sender, provider):
     """A provider whose rate takes fewer recipients a call than a chunk holds throttles the whole call every time:
     retried whole it would never pass. It is split on the bulk lane until each call is small enough, each recipient
