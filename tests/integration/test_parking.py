@@ -236,6 +236,39 @@ def test_a_message_parked_for_a_contact_erased_on_request_is_reported_once_witho
     assert sender.item(f"CONTACT#{CUSTOMER}") is None
 
 
+def test_a_customer_writing_as_the_timer_fires_gets_the_message_never_both_it_and_its_expiry(
+    sender, provider_ids, post, parking, monkeypatch
+):
+    """The callback moved the window and is about to release the message when its timer fires: one outcome only."""
+    from wab import clock
+    from wab.parking import Parking
+
+    sender.configure(WINDOW_POLICY="enforce")
+    sender.put(free_form("hello", idempotency_key="quiet-4"))
+    sender.run_until_empty()
+    [parked] = details(sender.published(), "WhatsApp Message Parked")
+    timer = {"contact": CUSTOMER, "park_id": parked["park_id"], "parked_until": parked["parked_until"]}
+    later = clock.now() + timedelta(hours=24, seconds=1)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    release = Parking.release
+
+    def timer_fires_first(self: Parking, contact: str, entries: list) -> list:
+        event = {"Records": [{"messageId": "t-1", "body": json.dumps(timer), "eventSource": "aws:sqs"}]}
+        assert parking.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
+        return release(self, contact, entries)
+
+    monkeypatch.setattr(Parking, "release", timer_fires_first)
+    reply = mo("mo-1")
+    reply["content"]["timestamp"] = str(int(later.timestamp()))
+    assert post("mo", reply)[0] == 200
+    sender.run_until_empty()
+
+    published = sender.published()
+    assert details(published, "WhatsApp Message Failed") == []
+    assert [event["park_id"] for event in details(published, "WhatsApp Message Released")] == [parked["park_id"]]
+    assert [body["type"] for body in provider_ids] == ["template", "text"]
+
+
 def test_a_timer_put_on_the_queue_by_anyone_else_cannot_end_a_wait_early(sender, provider_ids, parking):
     """The message's own timer says when it ends; a forged one (or one of another shape) is dropped."""
     sender.configure(WINDOW_POLICY="enforce")

@@ -237,16 +237,20 @@ class Parking:
         if names["#entry"] not in item:  # released, or erased
             return None
         value = item[names["#entry"]]
-        if clock.now() < clock.from_iso(ParkedMessage.model_validate_json(value["S"]).parked_until):
+        entry = ParkedMessage.model_validate_json(value["S"])
+        if clock.now() < clock.from_iso(entry.parked_until):
             return None  # not the message's own timer: that one is still running
+        # Not once the customer has written since it was parked: the callback that moved the window releases it (it
+        # may be about to), and a message must not be both expired and sent.
         moved = self._update_if(
             contact,
             UpdateExpression="SET #expired = :entry REMOVE #entry ADD parked_count :minus",
-            ConditionExpression="#entry = :entry",
+            ConditionExpression="#entry = :entry AND "
+            "(attribute_not_exists(last_inbound_at) OR last_inbound_at < :parked)",
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={":entry": value, ":minus": {"N": "-1"}},
+            ExpressionAttributeValues={":entry": value, ":minus": {"N": "-1"}, ":parked": {"S": entry.parked_at}},
         )
-        return ParkedMessage.model_validate_json(value["S"]) if moved is not None else None  # None: released meanwhile
+        return entry if moved is not None else None  # None: released, or about to be
 
 
 def _attribute(park_id: str, prefix: str = PARKED_PREFIX) -> str:
