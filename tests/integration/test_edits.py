@@ -230,6 +230,28 @@ def test_edits_and_deletions_do_not_move_the_24_hour_window(aws, deliver):
     assert aws.item(f"CONTACT#{CUSTOMER}")["last_inbound_at"] == window
 
 
+def test_a_deletion_arriving_while_its_message_is_published_waits_its_turn(aws, post, monkeypatch):
+    """The message's `Received` is built from the record as its own callback read it: a deletion applied meanwhile
+    would be followed by the withdrawn text. It is answered 503 and, retried, deletes after the `Received`."""
+    from wab.publisher import EventPublisher
+
+    publish = EventPublisher.publish
+    during: list[int] = []
+
+    def deletion_arrives_first(self: EventPublisher, events: dict) -> set:
+        if not during and any(event.detail_type == RECEIVED for event in events.values()):
+            during.append(post("mo", revoke())[0])
+        return publish(self, events)
+
+    monkeypatch.setattr(EventPublisher, "publish", deletion_arrives_first)
+    assert post("mo", original())[0] == 200
+    assert during == [503]
+    assert post("mo", revoke())[0] == 200  # the provider's retry
+
+    assert [event["detail-type"] for event in aws.published()] == [RECEIVED, DELETED]
+    assert_withdrawn(aws)
+
+
 # --- sent again under another callback id ------------------------------------------------------------------------
 AGAIN_ID = "c1fc05e6-863e-43bf-86dc-0000000000a9"
 

@@ -18,7 +18,7 @@ while the message arrives is never lost, and a retry at any step completes the w
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from wab import limits
+from wab import clock, limits
 from wab.clock import iso
 from wab.errors import InProgress, InvalidPayload, MessageErased
 from wab.models.callbacks import MoCallback
@@ -195,7 +195,7 @@ def apply_or_keep(
     """
     for _ in range(MAX_POINTER_ATTEMPTS):
         if pointer is not None and pointer.record_id is not None:
-            applied = apply_to(store, pointer.record_id, [change], handling)
+            applied = apply_to(store, pointer.record_id, [change], handling, behind_received=True)
             return [applied] if applied else []
         kept = keep(pointer or WhatsAppPointer(whatsapp_message_id=target, expires_at=pointer_expiry(handling)), change)
         if kept is None:
@@ -244,10 +244,25 @@ def keep(pointer: WhatsAppPointer, change: PendingChange) -> WhatsAppPointer | N
     return kept
 
 
-def apply_to(store: MessageStore, record_id: str, changes: list[PendingChange], handling: "Handling") -> Pending | None:
-    """Apply the changes to the record (each once); what was committed, or None when nothing changed."""
+def apply_to(
+    store: MessageStore,
+    record_id: str,
+    changes: list[PendingChange],
+    handling: "Handling",
+    *,
+    behind_received: bool = False,
+) -> Pending | None:
+    """Apply the changes to the record (each once); what was committed, or None when nothing changed.
+
+    `behind_received`: the change comes from another callback than the message's own, so it waits (InProgress: a
+    retry) while another invocation is publishing the message's `Received`, which that one builds from the record as
+    it read it: applied meanwhile, a deletion would be followed by a `Received` with the withdrawn text."""
 
     def evolve(current: MessageRecord | None) -> Change | None:
+        if behind_received and current is not None:
+            going = current.outbox.get(RECEIVED_KEY)
+            if going is not None and going.lease_until > clock.epoch_ms(clock.now()):
+                raise InProgress("the message this changes is being published; retry")
         if current is None or not apply_changes(current, changes):
             return None  # the message is gone (erased, expired) or already changed so
         current.updated_at = iso(handling.now)
