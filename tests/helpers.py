@@ -5,6 +5,7 @@ import functools
 import importlib.util
 import json
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,17 +112,27 @@ def answer_json(response: dict[str, Any]) -> Any:
 
 
 # The function whose handler is running, innermost last: what the AWS calls made meanwhile are attributed to
-# (tests/integration/conftest.py checks each against the function's role).
+# (tests/integration/conftest.py checks each against the function's role). Per thread, as tests may run two functions
+# side by side; a thread a handler starts (its thread pools) has none of its own and takes the latest started.
 RUNNING: list[str] = []
+_running_here = threading.local()
+
+
+def running() -> str | None:
+    here = getattr(_running_here, "functions", None)
+    return here[-1] if here else (RUNNING[-1] if RUNNING else None)
 
 
 def _attributed(function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(handler)
     def run(*args: Any, **kwargs: Any) -> Any:
+        here = _running_here.__dict__.setdefault("functions", [])
+        here.append(function)
         RUNNING.append(function)
         try:
             return handler(*args, **kwargs)
         finally:
-            RUNNING.pop()
+            here.pop()
+            RUNNING.remove(function)
 
     return run

@@ -26,12 +26,12 @@ from tests.helpers import (
     CALLBACK_PASSWORD,
     CALLBACK_USER,
     ROOT,
-    RUNNING,
     LambdaContext,
     answer_json,
     basic,
     http_event,
     load_handler,
+    running,
 )
 
 TAP_QUEUE = "event-tap"
@@ -118,9 +118,9 @@ CALLS_MADE: dict[str, set[str]] = {}
 
 
 def _record_call(model: Any, **_: Any) -> None:
-    if RUNNING:
+    if (function := running()) is not None:
         action = f"{IAM_PREFIXES[model.service_model.service_name]}:{model.name}"
-        CALLS_MADE.setdefault(RUNNING[-1], set()).add(IAM_ACTIONS.get(action, action))
+        CALLS_MADE.setdefault(function, set()).add(IAM_ACTIONS.get(action, action))
 
 
 def allowed_actions(function: str) -> set[str]:
