@@ -49,6 +49,15 @@ def provider_ids(provider):
     return sent
 
 
+def park_one(sender, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A free-form send to a closed window, parked: its `Parked` event, and its timer as the parking queue has it."""
+    sender.configure(WINDOW_POLICY="enforce")
+    sender.put(free_form("hello", idempotency_key=key))
+    sender.run_until_empty()
+    [parked] = details(sender.published(), "WhatsApp Message Parked")
+    return parked, {"contact": CUSTOMER, "park_id": parked["park_id"], "parked_until": parked["parked_until"]}
+
+
 @pytest.fixture
 def parking(aws):
     module = load_handler("parking")
@@ -173,11 +182,7 @@ def test_a_message_the_customer_never_answers_fails_as_parked_expired_once(
 ):
     from wab import clock
 
-    sender.configure(WINDOW_POLICY="enforce")
-    sender.put(free_form("hello", idempotency_key="quiet-1"))
-    sender.run_until_empty()
-    [parked] = details(sender.published(), "WhatsApp Message Parked")
-    timer = {"contact": CUSTOMER, "park_id": parked["park_id"], "parked_until": parked["parked_until"]}
+    _, timer = park_one(sender, "quiet-1")
 
     def fire() -> dict[str, Any]:
         event = {"Records": [{"messageId": "t-1", "body": json.dumps(timer), "eventSource": "aws:sqs"}]}
@@ -243,11 +248,7 @@ def test_a_customer_writing_as_the_timer_fires_gets_the_message_never_both_it_an
     from wab import clock
     from wab.parking import Parking
 
-    sender.configure(WINDOW_POLICY="enforce")
-    sender.put(free_form("hello", idempotency_key="quiet-4"))
-    sender.run_until_empty()
-    [parked] = details(sender.published(), "WhatsApp Message Parked")
-    timer = {"contact": CUSTOMER, "park_id": parked["park_id"], "parked_until": parked["parked_until"]}
+    parked, timer = park_one(sender, "quiet-4")
     later = clock.now() + timedelta(hours=24, seconds=1)
     monkeypatch.setattr(clock, "now", lambda: later)
     release = Parking.release
