@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from wab import aws, clock
 from wab.models.events import FailureReason, MessageFailed, MessageReleased
 from wab.models.types import Model
-from wab.store import CONDITION_FAILED
+from wab.store import CONDITION_FAILED, contact_item_key, update_contact_item
 
 if TYPE_CHECKING:
     from wab.models.commands import SendCommand
@@ -87,7 +87,7 @@ class Parking:
             with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
                 aws.client("dynamodb").update_item(
                     TableName=self.table_name,
-                    Key=_contact_key(contact),
+                    Key=contact_item_key(contact),
                     UpdateExpression="SET #entry = :entry, expires_at = if_not_exists(expires_at, :expires) "
                     "ADD parked_count :one",
                     ConditionExpression="attribute_not_exists(#entry) AND "
@@ -126,7 +126,8 @@ class Parking:
 
     def unpark(self, contact: str, park_id: str) -> ParkedMessage | None:
         """Take the message off the contact's item; None when it is no longer there (released, expired, erased)."""
-        answer = self._update_if(
+        answer = update_contact_item(
+            self.table_name,
             contact,
             UpdateExpression="REMOVE #entry ADD parked_count :minus",
             ConditionExpression="attribute_exists(#entry)",
@@ -135,16 +136,6 @@ class Parking:
             ReturnValues="UPDATED_OLD",
         )
         return entries_of(answer.get("Attributes") or {})[0] if answer is not None else None
-
-    def _update_if(self, contact: str, **update: Any) -> dict[str, Any] | None:
-        """UpdateItem on the contact's item under the update's condition; None when the condition does not hold."""
-        try:
-            with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
-                return aws.client("dynamodb").update_item(
-                    TableName=self.table_name, Key=_contact_key(contact), **update
-                )
-        except ClientError:
-            return None
 
     # --- the callbacks ---------------------------------------------------------------------------------------------
 
@@ -176,7 +167,7 @@ class Parking:
         with aws.dependency("DynamoDB GetItem"):
             item = (
                 aws.client("dynamodb")
-                .get_item(TableName=self.table_name, Key=_contact_key(contact), ConsistentRead=True)
+                .get_item(TableName=self.table_name, Key=contact_item_key(contact), ConsistentRead=True)
                 .get("Item")
             )
         return entries_of(item) if item else []
@@ -210,7 +201,8 @@ class Parking:
     def forget_expired(self, contact: str, park_id: str) -> None:
         """Drop the set-aside entry once its failure went out; an item already gone (the contact was erased) is not
         written again: an update would create it, with the number in its key and no expiry."""
-        self._update_if(
+        update_contact_item(
+            self.table_name,
             contact,
             UpdateExpression="REMOVE #expired",
             ConditionExpression="attribute_exists(pk)",
@@ -224,7 +216,7 @@ class Parking:
                 aws.client("dynamodb")
                 .get_item(
                     TableName=self.table_name,
-                    Key=_contact_key(contact),
+                    Key=contact_item_key(contact),
                     ProjectionExpression="#entry, #expired",
                     ExpressionAttributeNames=names,
                     ConsistentRead=True,
@@ -242,7 +234,8 @@ class Parking:
             return None  # not the message's own timer: that one is still running
         # Not once the customer has written since it was parked: the callback that moved the window releases it (it
         # may be about to), and a message must not be both expired and sent.
-        moved = self._update_if(
+        moved = update_contact_item(
+            self.table_name,
             contact,
             UpdateExpression="SET #expired = :entry REMOVE #entry ADD parked_count :minus",
             ConditionExpression="#entry = :entry AND "
@@ -255,7 +248,3 @@ class Parking:
 
 def _attribute(park_id: str, prefix: str = PARKED_PREFIX) -> str:
     return prefix + park_id.removeprefix("parked:")
-
-
-def _contact_key(contact: str) -> dict[str, Any]:
-    return {"pk": {"S": f"CONTACT#{contact}"}}

@@ -10,13 +10,12 @@ otherwise (a timeout, a failed delivery) is dropped by the next inbound message 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from wab import aws
 from wab.models.waits import ReplyWait
 from wab.observability import logger
-from wab.store import CONDITION_FAILED
+from wab.store import contact_item_key, update_contact_item
 
 PREFIX = "reply:"
 
@@ -39,16 +38,13 @@ class ReplyWaits:
     def __init__(self, table_name: str):
         self.table_name = table_name
 
-    def _key(self, contact: str) -> dict[str, Any]:
-        return {"pk": {"S": f"CONTACT#{contact}"}}
-
     def add(self, contact: str, message_id: str, wait: ReplyWait, *, expires_at: int) -> None:
         """Await a reply from the contact to the message. `expires_at` (the wait's end plus the retention) is never
         earlier than what the item had: a wait outlives the contact's last message plus the retention."""
         with aws.dependency("DynamoDB UpdateItem"):
             aws.client("dynamodb").update_item(
                 TableName=self.table_name,
-                Key=self._key(contact),
+                Key=contact_item_key(contact),
                 UpdateExpression="SET #wait = :wait, expires_at = :expires",
                 ExpressionAttributeNames={"#wait": PREFIX + message_id},
                 ExpressionAttributeValues={
@@ -62,14 +58,10 @@ class ReplyWaits:
         names = {f"#w{index}": PREFIX + message_id for index, message_id in enumerate(dict.fromkeys(message_ids))}
         if not names:
             return
-        try:
-            with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
-                aws.client("dynamodb").update_item(
-                    TableName=self.table_name,
-                    Key=self._key(contact),
-                    UpdateExpression="REMOVE " + ", ".join(names),
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeNames=names,
-                )
-        except ClientError:
-            pass  # the contact's item is gone: nothing is awaited from it any more
+        update_contact_item(  # None when the contact's item is gone: nothing is awaited from it any more
+            self.table_name,
+            contact,
+            UpdateExpression="REMOVE " + ", ".join(names),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+        )

@@ -91,9 +91,20 @@ def _tombstone(key: dict[str, Any], now: int) -> dict[str, Any]:
     return {**key, "erased_at": {"N": str(now)}, "expires_at": {"N": str(now + ERASED_KEPT_DAYS * 86400)}}
 
 
-def _window_key(contact: str) -> dict[str, Any]:
-    """The contact's window item (its last inbound time)."""
+def contact_item_key(contact: str) -> dict[str, Any]:
+    """The contact's item: its last inbound time (the 24-hour window), and what `wab.parking` and `wab.replywaits`
+    keep on it."""
     return {"pk": {"S": f"CONTACT#{contact}"}}
+
+
+def update_contact_item(table_name: str, contact: str, **update: Any) -> dict[str, Any] | None:
+    """UpdateItem on the contact's item under the update's condition; its answer, or None when the condition does not
+    hold."""
+    try:
+        with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
+            return aws.client("dynamodb").update_item(TableName=table_name, Key=contact_item_key(contact), **update)
+    except ClientError:
+        return None
 
 
 class MessageStore:
@@ -212,7 +223,7 @@ class MessageStore:
             with aws.dependency("DynamoDB UpdateItem", expected=(CONDITION_FAILED,)):
                 answer = self._dynamodb.update_item(
                     TableName=self.table_name,
-                    Key=_window_key(contact),
+                    Key=contact_item_key(contact),
                     UpdateExpression="SET last_inbound_at = :at, expires_at = :expires",
                     ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at <= :at",
                     ExpressionAttributeValues={":at": {"S": at}, ":expires": {"N": str(expires_at)}},
@@ -225,13 +236,13 @@ class MessageStore:
     def last_inbound_at(self, contact: str) -> str | None:
         with aws.dependency("DynamoDB GetItem"):
             item = self._dynamodb.get_item(
-                TableName=self.table_name, Key=_window_key(contact), ConsistentRead=True
+                TableName=self.table_name, Key=contact_item_key(contact), ConsistentRead=True
             ).get("Item")
         return item["last_inbound_at"]["S"] if item and "last_inbound_at" in item else None
 
     def last_inbound_times(self, contacts: list[str]) -> dict[str, str]:
         """`last_inbound_at` of many contacts at once (those never heard from are absent)."""
-        items = self._batch_get([_window_key(contact) for contact in contacts], "pk, last_inbound_at")
+        items = self._batch_get([contact_item_key(contact) for contact in contacts], "pk, last_inbound_at")
         return {
             item["pk"]["S"].removeprefix("CONTACT#"): item["last_inbound_at"]["S"]
             for item in items
@@ -266,9 +277,9 @@ class MessageStore:
         message_ids, own, named, waiting = self._contact_message_ids(contact)
         with aws.dependency("DynamoDB GetItem"):  # its window time, or only messages parked or replies awaited on it
             found = self._dynamodb.get_item(
-                TableName=self.table_name, Key=_window_key(contact), ConsistentRead=True, ProjectionExpression="pk"
+                TableName=self.table_name, Key=contact_item_key(contact), ConsistentRead=True, ProjectionExpression="pk"
             ).get("Item")
-        window = [_window_key(contact)] if found else []
+        window = [contact_item_key(contact)] if found else []
         erased = [_message_key(message_id) for message_id in message_ids]
         erased += [_pointer_key(whatsapp_id) for whatsapp_id in sorted(own)]
         emptied = [
