@@ -1,6 +1,12 @@
 """Domain errors: what went wrong, named by a stable `code`, never by an HTTP status. The API edge maps them to HTTP
 answers in one table (`wab.api`); the sender maps them to retries or failure reports (`wab.retry`)."""
 
+import re
+
+# The shape of a code the gateway tells back, logs and counts as a metric dimension: its own, and a provider's only when
+# it has this shape (a provider's code of another shape may be prose that repeats a number or a message).
+CODE_SHAPE = re.compile(r"[0-9a-z_]{1,40}")
+
 
 class GatewayError(Exception):
     """Base of every error the gateway raises on purpose."""

@@ -1,11 +1,10 @@
 """What doing a command produced, and the `WhatsApp Message Failed` events that report what it could not do."""
 
-import re
 from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from wab.errors import GatewayError, InvalidCommand, ProviderRejected
+from wab.errors import CODE_SHAPE, GatewayError, InvalidCommand, ProviderRejected
 from wab.models.events import EventDetail, FailureReason, LastError, MessageFailed
 from wab.models.types import Model
 from wab.observability import count
@@ -105,7 +104,7 @@ def count_failures(events: list[EventDetail]) -> None:
             codes[event.error.code] = codes.get(event.error.code, 0) + 1
     for code, failures in codes.items():
         # A dimension per value: a provider's own code of any shape would make metrics without end.
-        count("SendsFailed", failures, code=code if METRIC_CODE.fullmatch(code) else "other")
+        count("SendsFailed", failures, code=code if CODE_SHAPE.fullmatch(code) else "other")
 
 
 def erased_parked_event(parked: ErasedParked) -> MessageFailed:
@@ -141,7 +140,6 @@ def rejection(rejected: ProviderRejected, destination: str | None) -> Failure:
 
 
 WINDOW_CLOSED = "outside_24h_window"
-METRIC_CODE = re.compile(r"[0-9a-z_]{1,40}")
 
 
 def window_failure(destination: str) -> Failure:

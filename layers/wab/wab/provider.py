@@ -27,6 +27,7 @@ from pydantic import ConfigDict, SecretStr, ValidationError, field_validator
 
 from wab import aws, jsoncodec
 from wab.errors import (
+    CODE_SHAPE,
     DependencyFailed,
     GatewayError,
     InvalidPayload,
@@ -349,9 +350,6 @@ def retry_after_seconds(headers: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return seconds if 0 <= seconds <= 86400 else None
-
-
-CODE_SHAPE = re.compile(r"[0-9a-z_]{1,40}")
 
 
 def _unprocessable(errors: list[Any]) -> ProviderRejected:
