@@ -474,6 +474,36 @@ def test_a_permanent_error_is_reported_and_not_retried(sender, provider):
     assert repeated == {**first, "repeat": True}
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [{"id": "A" * 3000, "status": "accepted"}],  # no DynamoDB key can be that long
+        [{"id": "id with spaces", "status": "accepted"}],
+        [{"status": "accepted"}],
+        "accepted",
+    ],
+)
+def test_an_acceptance_without_a_usable_message_id_is_reported_once_not_sent_again(sender, provider, answer):
+    """The provider said yes, so the message may be on its way: no retry (it could be sent twice) and no record under
+    an id that cannot key one; the requester is told."""
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=answer)
+    sender.put(text_command(reference="odd-answer"))
+
+    for _ in range(3):
+        if sender.visible():
+            sender.run()
+        sender.time_passes()
+
+    assert len(provider.calls) == 1
+    assert sender.record() is None and sender.dead_letters() == []
+    [failed] = details(sender.published(), "WhatsApp Message Failed")
+    assert (failed["reference"], failed["destination"], failed["error"]["code"]) == (
+        "odd-answer",
+        CUSTOMER,
+        "unreadable_provider_answer",
+    )
+
+
 def test_an_invalid_command_is_reported_without_calling_the_provider_and_is_not_retried(sender, provider):
     sender.put(text_command(destination="12345", text={"body": "x" * 4097}, idempotency_key="notice-7"))
 

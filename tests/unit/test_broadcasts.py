@@ -107,6 +107,21 @@ def test_a_recipient_the_provider_did_not_accept_is_a_failure():
     assert failures == [Failure(destination="+64210000001", code="not_accepted", message="provider status: rejected")]
 
 
+def test_a_recipient_accepted_under_an_id_that_cannot_key_a_record_is_a_failure_not_an_acceptance():
+    accepted, failures = match_broadcast_answers(
+        ["+64210000001", "+64210000002"],
+        [
+            BroadcastAnswer(destination="+64210000001", id="B" * 3000, status="accepted"),
+            BroadcastAnswer(destination="+64210000002", id="id-2", status="accepted"),
+        ],
+    )
+
+    assert accepted == [Accepted(message_id="id-2", destination="+64210000002")]
+    assert [(failure.destination, failure.code) for failure in failures] == [
+        ("+64210000001", "unreadable_provider_answer")
+    ]
+
+
 def test_the_chunks_of_a_broadcast_with_the_longest_key_have_keys_a_command_may_have():
     chunks = split_broadcast(broadcast(3, idempotency_key="k" * 512), 2)
 

@@ -6,6 +6,8 @@ import re
 # The shape of a code the gateway tells back, logs and counts as a metric dimension: its own, and a provider's only when
 # it has this shape (a provider's code of another shape may be prose that repeats a number or a message).
 CODE_SHAPE = re.compile(r"[0-9a-z_]{1,40}")
+# The provider took a request but its answer cannot be used: reported, never retried (that could send it twice).
+UNREADABLE_ANSWER = "unreadable_provider_answer"
 
 
 class GatewayError(Exception):

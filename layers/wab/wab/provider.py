@@ -28,6 +28,7 @@ from pydantic import ConfigDict, SecretStr, ValidationError, field_validator
 from wab import aws, jsoncodec
 from wab.errors import (
     CODE_SHAPE,
+    UNREADABLE_ANSWER,
     DependencyFailed,
     GatewayError,
     InvalidPayload,
@@ -35,7 +36,7 @@ from wab.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from wab.models.types import Model, OpenModel
+from wab.models.types import Model, OpenModel, ProviderId
 from wab.observability import logger, trace_requests
 
 CONNECT_TIMEOUT_SECONDS = 3.05  # just over a TCP retransmission window
@@ -71,7 +72,7 @@ class ProviderCredentials(Model):
 
 
 class SendAnswer(OpenModel):
-    id: str
+    id: ProviderId  # the key of the message's record: an id that cannot be one is no answer the gateway can use
     status: str | None = None
     reference: str | None = None
 
@@ -153,7 +154,7 @@ class ProviderClient:
         items = answer if isinstance(answer, list) else [answer]
         media_id = items[0].get("id") if items and isinstance(items[0], dict) else None
         if not isinstance(media_id, str) or not media_id:
-            raise ProviderRejected("unreadable_provider_answer", "the provider took the upload but gave no media id")
+            raise ProviderRejected(UNREADABLE_ANSWER, "the provider took the upload but gave no media id")
         return media_id
 
     def get_message(self, message_id: str, *, deadline: float | None = None) -> ProviderMessage | None:
@@ -257,7 +258,7 @@ class ProviderClient:
 def _unreadable_acceptance() -> ProviderRejected:
     # The provider said yes, so the message may be on its way: retrying could send it twice. Report it instead.
     return ProviderRejected(
-        "unreadable_provider_answer", "the provider accepted the request but its answer names no message id"
+        UNREADABLE_ANSWER, "the provider accepted the request but its answer names no usable message id"
     )
 
 
