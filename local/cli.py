@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import NoCredentialsError
 
-from local.client import Gateway, StackNotRunning
+from local.client import Gateway, StackNotRunning, use_layer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,7 +181,7 @@ def command_mo(gateway: Gateway, args: argparse.Namespace) -> int:
 def command_templates(gateway: Gateway, args: argparse.Namespace) -> int:
     """Check the document as the gateway will (one bad entry refuses it whole, and the gateway can say so only in a
     `Failed` event, later), then put it on the bus."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "wab"))
+    use_layer()
     from pydantic import ValidationError
     from wab.models.commands import CatalogueUpdateCommand
 

@@ -7,6 +7,7 @@ SQS queue subscribed to the gateway's events, and (locally) the provider simulat
 import json
 import os
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,10 +23,13 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 if TYPE_CHECKING:
+    from wab.lanes import Request
+
     from local.aws import AwsService
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 STACK_JSON = PROJECT_DIR / ".wab-local" / "stack.json"
+LAYER_DIR = PROJECT_DIR / "layers" / "wab"
 CLIENT_SOURCE = "wab.cli"
 OUTPUT_KEYS = {
     "ApiUrl": "api_url",
@@ -33,6 +37,8 @@ OUTPUT_KEYS = {
     "MessagesTableName": "table_name",
     "SendQueueUrl": "send_queue_url",
     "SendDeadLetterQueueUrl": "dlq_url",
+    "PriorityLaneUrl": "priority_lane_url",
+    "BulkLaneUrl": "bulk_lane_url",
     "MediaBucketName": "media_bucket",
 }
 # The local stack's moto accepts any credentials: the client needs none of the user's.
@@ -249,10 +255,20 @@ class Gateway:
         return [_letter(message) for message in messages.get("Messages", [])]
 
     def _send_back(self, letter: dict[str, Any]) -> None:
+        """A request goes back to the send queue; a lane message to its lane as the same request (its delivery id kept,
+        so a command the provider already took is completed, not sent again) with a new retry window."""
+        queue_url, body, group = self.info["send_queue_url"], letter["body"], "redrive"
+        if letter["queue"] in LANES and (request := _lane_request(body)):
+            from wab import jsoncodec, lanes
+
+            lane = letter["queue"] if letter["queue"] in ("priority", "bulk") else lanes.lane_for(request.command)
+            queue_url, group = self.info[f"{lane}_lane_url"], lanes.entry(request, lane).group  # behind its contact's
+            message = jsoncodec.decode(body, what="lane message")
+            body = jsoncodec.encode({**message, "requested_at_ms": int(time.time() * 1000)})
         self.client("sqs").send_message(
-            QueueUrl=self.info["send_queue_url"],
-            MessageBody=json.dumps(letter["command"]) if letter["queue"] in LANES else letter["body"],
-            MessageGroupId="redrive",
+            QueueUrl=queue_url,
+            MessageBody=body,
+            MessageGroupId=group,
             MessageDeduplicationId=f"redrive-{letter['id']}",
         )
 
@@ -280,7 +296,25 @@ class Gateway:
         return response.json()
 
 
-LANES = ("priority", "bulk", "lane")  # dead letters whose body is a lane message: the command goes back, unwrapped
+LANES = ("priority", "bulk", "lane")  # dead letters whose body is a lane message, which goes back to its lane
+
+
+def use_layer() -> None:
+    """Make the gateway's own package importable, as the functions' layer makes it for them."""
+    if str(LAYER_DIR) not in sys.path:
+        sys.path.insert(0, str(LAYER_DIR))
+
+
+def _lane_request(body: str) -> "Request | None":
+    """The request a lane message carries; None when it is none (the intake then reports it as invalid)."""
+    use_layer()
+    from wab.errors import InvalidCommand
+    from wab.lanes import read
+
+    try:
+        return read(body)
+    except InvalidCommand:
+        return None
 
 
 def _letter(message: dict[str, Any]) -> dict[str, Any]:

@@ -579,7 +579,11 @@ def test_a_command_the_sender_always_fails_on_is_dead_lettered_and_reported_not_
         sender.time_passes()
 
     [failed] = details(sender.published(), "WhatsApp Message Failed")
-    assert (failed["reference"], failed["error"]["code"]) == ("poison", "unprocessable")
+    assert (failed["reference"], failed["destination"], failed["error"]["code"]) == (
+        "poison",
+        CUSTOMER,
+        "unprocessable",
+    )
     assert len(sender.dead_letters()) == 1
     crashes = [record for record in caplog.records if "crashed the sender" in record.getMessage()]
     assert crashes
@@ -613,9 +617,27 @@ def test_a_request_aws_refuses_as_it_stands_is_dead_lettered_and_reported_not_re
     finally:
         dynamodb.meta.events.unregister("before-call.dynamodb.PutItem", refuse_the_record)
 
+    # The provider took it before the record write was refused: the requester is told so, by the message's id, and a
+    # redrive of the dead letter (the same request) completes it without sending it again.
     [failed] = details(sender.published(), "WhatsApp Message Failed")
-    assert (failed["reference"], failed["error"]["code"]) == ("refused", "unprocessable")
-    assert len(sender.dead_letters()) == 1
+    assert (failed["reference"], failed["destination"], failed["error"]["code"]) == (
+        "refused",
+        CUSTOMER,
+        "accepted_unrecorded",
+    )
+    assert MESSAGE_ID in failed["error"]["message"]
+    [dead] = sender.dead_letters()
+    sender.sqs.send_message(
+        QueueUrl=sender.urls["priority"],
+        MessageBody=dead["Body"],
+        MessageGroupId="redrive",
+        MessageDeduplicationId=uuid.uuid4().hex,
+    )
+    sender.run_until_empty()
+    assert len(provider.calls) == 1
+    assert sender.record()["status"] == "accepted"
+    [accepted] = details(sender.published(), "WhatsApp Message Accepted")
+    assert accepted["message_id"] == MESSAGE_ID
 
 
 def test_a_command_from_a_number_not_configured_is_invalid_and_names_whom_it_was_for(sender, provider):

@@ -40,7 +40,7 @@ from wab.models.commands import (
 )
 from wab.models.events import EventDetail, FailureReason, MessageFailed
 from wab.observability import count, crash_details, logger
-from wab.outcomes import Failure, count_failures, failed_event, invalid_command_event, window_exceeded
+from wab.outcomes import Failure, count_failures, crashed, failed_event, invalid_command_event, window_exceeded
 from wab.publisher import EventPublisher
 from wab.queues import DeadLetterQueue
 from wab.retry import CRASH_LIMIT, Attempts
@@ -172,11 +172,7 @@ class Intake:
         """A request that crashed the intake `CRASH_LIMIT` times goes to the dead-letter queue, reported first."""
         self.dead_letters.put(record.body, queue=QUEUE, message_id=record.message_id, reason="unprocessable")
         logger.error("request moved to the dead-letter queue after repeated crashes", extra={"queue": QUEUE})
-        failure = Failure(
-            code="unprocessable",
-            message="the gateway failed on this command repeatedly; it is in the dead-letter queue",
-        )
-        event, token = self._report(record, failure)
+        event, token = self._report(record, crashed())
         self._tell(token, event.error.code, event.error.message)
         return event
 

@@ -84,6 +84,23 @@ def failed_event(command: "AnyCommand", failure: Failure, *, repeat: bool = Fals
     )
 
 
+def crashed(destination: str | None = None, accepted_as: str | None = None) -> Failure:
+    """The failure of a command that crashed the gateway until it was dead-lettered; `accepted_as` when the provider
+    had taken the message before (the requester must not ask again: it may be delivered, with no record to show)."""
+    if accepted_as:
+        return Failure(
+            destination=destination,
+            code="accepted_unrecorded",
+            message=f"the provider accepted the message as {accepted_as}, but the gateway failed repeatedly on "
+            "recording it; it is in the dead-letter queue",
+        )
+    return Failure(
+        destination=destination,
+        code="unprocessable",
+        message="the gateway failed on this command repeatedly; it is in the dead-letter queue",
+    )
+
+
 def window_exceeded(reason: str, error: Exception | None, destination: str | None = None) -> Failure:
     """The failure of a command still failing when its retry window ended, with the last error it met (an unexpected
     one by its kind only: its text may quote the command)."""

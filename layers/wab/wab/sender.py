@@ -48,9 +48,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
+    IdempotencyItemNotFoundError,
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from wab import aws, clock, lanes, media
 from wab.acceptance import PARKED_KEY, record_accepted
@@ -94,6 +97,7 @@ from wab.outcomes import (
     Outcome,
     Parked,
     count_failures,
+    crashed,
     erased_parked_event,
     failed_event,
     invalid_command_event,
@@ -169,7 +173,7 @@ class Sender:
             raise_on_no_idempotency_key=True,
             expires_after_seconds=settings.idempotency_days * 86400,
         )
-        persistence = DynamoDBPersistenceLayer(
+        self._persistence = persistence = DynamoDBPersistenceLayer(
             table_name=settings.table_name,
             key_attr="pk",
             expiry_attr="expires_at",  # the table's TTL attribute: DynamoDB removes expired idempotency records
@@ -299,10 +303,7 @@ class Sender:
             self._publish_all([invalid_command_event(invalid)])
             return
         command = request.command
-        key = CommandKey(
-            key=idempotency_key(command, delivery_id=request.delivery_id),
-            fingerprint=fingerprint(command, delivery_id=request.delivery_id),
-        )
+        key = _command_key(request)
         logger.thread_safe_append_keys(
             command=command.command,
             reference=command.reference,
@@ -662,12 +663,7 @@ class Sender:
     def _give_up(self, request: Request, reason: str, error: Exception) -> bool:
         """Report a command still failing when its retry window ended; False when even that cannot be published."""
         command = request.command
-        destinations = (
-            command.destination
-            if isinstance(command, BroadcastCommand)
-            else [command.destination if isinstance(command, SendCommand) else None]
-        )
-        events = [failed_event(command, window_exceeded(reason, error, each)) for each in destinations]
+        events = [failed_event(command, window_exceeded(reason, error, each)) for each in _destinations(command)]
         try:
             if isinstance(command, SendCommand) and command.fallback_template:  # it may have been parked: not now
                 key = idempotency_key(command, delivery_id=request.delivery_id)
@@ -680,17 +676,33 @@ class Sender:
         return True
 
     def _dead_letter(self, record: SQSRecord, lane: str) -> None:
-        """A message that crashed the sender `CRASH_LIMIT` times: reported, then moved to the dead-letter queue."""
-        request = _readable(record.body)
-        failure = Failure(
-            code="unprocessable",
-            message="the gateway failed on this command repeatedly; it is in the dead-letter queue",
-        )
-        if request is not None:
-            self._tell(request.command, [failure])
-            self._publish_all([failed_event(request.command, failure)])
+        """A message that crashed the sender `CRASH_LIMIT` times: reported, then moved to the dead-letter queue. A
+        message the provider took before the crash (its record could not be written) is reported as accepted, by its
+        id, not as never sent."""
+        if (request := _readable(record.body)) is not None:
+            accepted = self._accepted_before(request)
+            self._tell(request.command, [crashed(accepted_as=next(iter(accepted.values()), None))])
+            self._publish_all(
+                [
+                    failed_event(request.command, crashed(each, accepted.get(each)))
+                    for each in _destinations(request.command)
+                ]
+            )
         self.dead_letters.put(record.body, queue=lane, message_id=record.message_id, reason="unprocessable")
         logger.error("command moved to the dead-letter queue after repeated crashes", extra={"lane": lane})
+
+    def _accepted_before(self, request: Request) -> dict[str | None, str]:
+        """The provider's message ids by destination for what it accepted of this command, as its completed
+        idempotency record keeps them; none when the command did not get that far (or cannot be looked up)."""
+        self._persistence.configure(self.idempotency, key_prefix=IDEMPOTENCY_PREFIX)
+        try:
+            stored = self._persistence.get_record(_command_key(request).model_dump())
+            if stored is None or stored.status != "COMPLETED" or not stored.response_data:
+                return {}
+            outcome = Outcome.model_validate_json(stored.response_data)
+        except (IdempotencyItemNotFoundError, IdempotencyValidationError, ValidationError, BotoCoreError, ClientError):
+            return {}
+        return {one.destination: one.message_id for one in outcome.accepted}
 
     # --- plumbing ----------------------------------------------------------------------------------------------
 
@@ -727,6 +739,21 @@ class Sender:
     def _publish_all(self, events: list[EventDetail]) -> None:
         self.publisher.publish_all(events)
         count_failures(events)
+
+
+def _command_key(request: Request) -> CommandKey:
+    command, delivery_id = request.command, request.delivery_id
+    return CommandKey(
+        key=idempotency_key(command, delivery_id=delivery_id),
+        fingerprint=fingerprint(command, delivery_id=delivery_id),
+    )
+
+
+def _destinations(command: AnyCommand) -> list[str | None]:
+    """Whom a command's failure is reported for: each recipient of a broadcast, the one of a send, else nobody."""
+    if isinstance(command, BroadcastCommand):
+        return list(command.destination)
+    return [command.destination if isinstance(command, SendCommand) else None]
 
 
 def _readable(body: str) -> Request | None:
