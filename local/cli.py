@@ -23,7 +23,9 @@ from typing import Any
 
 from botocore.exceptions import NoCredentialsError
 
-from local.client import Gateway, StackNotRunning, use_layer
+from local.client import Gateway, StackUnavailable, use_layer
+
+STILL_IN_FLIGHT = 3  # `send --wait`: no final status yet, which is not a failure
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--param", action="append", default=[], help="template body parameter (repeatable)")
     send.add_argument("--reference", help="your reference (default: a new uuid)")
     send.add_argument(
-        "--wait", type=float, default=0, help="seconds to follow the message to a final status (exit 1 if it fails)"
+        "--wait",
+        type=float,
+        default=0,
+        help="seconds to follow the message to a final status "
+        f"(exit 0 delivered, 1 failed, {STILL_IN_FLIGHT} neither yet)",
     )
 
     get = commands.add_parser("get", help="read one message record")
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         gateway = Gateway.deployed(args.stack, args.region) if args.stack else Gateway.local()
         return COMMANDS[args.command](gateway, args)
-    except StackNotRunning as stopped:
+    except StackUnavailable as stopped:
         print(stopped, file=sys.stderr)
         return 2
     except NoCredentialsError:
@@ -123,8 +129,12 @@ def command_send(gateway: Gateway, args: argparse.Namespace) -> int:
             outcome = _outcome(event)
             if outcome is not None:
                 return outcome
-    print(f"no final status within {args.wait:g} s", file=sys.stderr)
-    return 1
+    print(
+        f"no final status within {args.wait:g} s: the message may still be on its way (retried, or waiting for its"
+        f" status); follow it with ./wab report {reference}",
+        file=sys.stderr,
+    )
+    return STILL_IN_FLIGHT
 
 
 def _outcome(event: dict[str, Any]) -> int | None:
@@ -174,7 +184,12 @@ def command_mo(gateway: Gateway, args: argparse.Namespace) -> int:
     body = {"type": args.type, "from": args.sender}
     if args.text:
         body["text"] = args.text
-    print(json.dumps(gateway.simulate("/_sim/mo", body), indent=2, ensure_ascii=False))
+    answer = gateway.simulate("/_sim/mo", body)
+    print(json.dumps(answer, indent=2, ensure_ascii=False))
+    status = answer.get("callback_status")
+    if not isinstance(status, int) or not 200 <= status < 300:  # the gateway did not take it (or was not called)
+        print(f"the gateway answered the MO callback with {status}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -21,6 +21,7 @@ import boto3
 import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from wab.lanes import Request
@@ -45,8 +46,8 @@ OUTPUT_KEYS = {
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local-testing", "aws_secret_access_key": "local-testing"}
 
 
-class StackNotRunning(SystemExit):
-    pass
+class StackUnavailable(SystemExit):
+    """The stack asked for cannot do this: not running, not found, or without the local stack's own parts."""
 
 
 class Gateway:
@@ -69,19 +70,21 @@ class Gateway:
             os.environ.get("WAB_STACK_JSON") or (Path(state_dir) / "stack.json" if state_dir else STACK_JSON)
         )
         if not path.exists():
-            raise StackNotRunning(f"the local stack is not running ({path} not found): start it with `make local`")
+            raise StackUnavailable(f"the local stack is not running ({path} not found): start it with `make local`")
         info = json.loads(path.read_text())
         if not _answers(info.get("api_url", "")):
-            raise StackNotRunning(
+            raise StackUnavailable(
                 f"the local stack is not running ({path} is left from a stack that stopped): start it with `make local`"
             )
         return cls(info)
 
     @classmethod
     def deployed(cls, stack_name: str, region: str) -> "Gateway":
-        outputs = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack_name)["Stacks"][0][
-            "Outputs"
-        ]
+        try:
+            stacks = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack_name)
+        except ClientError as exc:  # the stack does not exist there, or these credentials may not see it
+            raise StackUnavailable(f"stack {stack_name} in {region}: {exc.response['Error']['Message']}") from None
+        outputs = stacks["Stacks"][0].get("Outputs", [])
         info = {"region": region}
         info.update(
             {
@@ -147,7 +150,7 @@ class Gateway:
         """Yield the gateway's events from the event tap queue as they arrive, until `until(event)` or the timeout."""
         queue_url = self.info.get("event_tap_queue_url")
         if not queue_url:
-            raise SystemExit("this stack has no event tap queue (local stacks have one)")
+            raise StackUnavailable("this stack has no event tap queue (local stacks have one)")
         sqs = self.client("sqs")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -288,6 +291,8 @@ class Gateway:
     # -- provider simulator (local only) --------------------------------------------------------------------------
 
     def simulate(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        if "simulator_url" not in self.info:
+            raise StackUnavailable("the provider simulator is the local stack's; a deployed one calls the provider")
         url = self.info["simulator_url"].rstrip("/") + path
         response = (
             self.http.post(url, json=body or {}, timeout=30) if body is not None else self.http.get(url, timeout=30)

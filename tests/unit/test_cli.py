@@ -70,11 +70,11 @@ def test_the_local_stack_is_found_in_the_state_directory_make_local_was_given(mo
     """`WAB_STATE_DIR=... make local` writes stack.json there; `./wab` with the same variable finds it."""
     monkeypatch.delenv("WAB_STACK_JSON", raising=False)
     monkeypatch.setenv("WAB_STATE_DIR", str(tmp_path))
-    with pytest.raises(client.StackNotRunning) as missing:
+    with pytest.raises(client.StackUnavailable) as missing:
         client.Gateway.local()
     assert str(tmp_path / "stack.json") in str(missing.value)
     (tmp_path / "stack.json").write_text('{"api_url": "http://127.0.0.1:9"}')  # left by a stack that stopped
-    with pytest.raises(client.StackNotRunning) as stopped:
+    with pytest.raises(client.StackUnavailable) as stopped:
         client.Gateway.local()
     assert "left from a stack that stopped" in str(stopped.value)
 
@@ -101,3 +101,58 @@ def test_templates_put_refuses_a_catalogue_the_gateway_would_refuse_and_says_why
     assert "formats lists 0 formats for 2 parameters" in refusals
     assert "at least 1 item" in refusals and "at most 1000 items" in refusals
     assert gateway.requests == [("WhatsApp Template Catalogue Updated", {"templates": [good]})]
+
+
+class Simulated:
+    def __init__(self, callback_status: int | None):
+        self.callback_status = callback_status
+
+    def simulate(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"id": "mo-1", "callback_status": self.callback_status}
+
+
+@pytest.mark.parametrize("callback_status, code", [(200, 0), (401, 1), (500, 1), (None, 1)])
+def test_mo_fails_when_the_gateway_did_not_take_the_callback(callback_status, code, capsys):
+    arguments = argparse.Namespace(type="text", text="Hi", sender="+64211234567")
+
+    assert cli.command_mo(Simulated(callback_status), arguments) == code  # type: ignore[arg-type]
+    assert (str(callback_status) in capsys.readouterr().err) == (code == 1)
+
+
+class Silent:
+    """A gateway whose followed message says nothing within the wait: retried, or waiting for its status."""
+
+    def request(self, detail_type: str, detail: dict[str, Any]) -> str:
+        return "event-1"
+
+    def subscription(self, pattern: dict[str, Any]) -> Any:
+        from contextlib import nullcontext
+
+        return nullcontext(lambda timeout: iter(()))
+
+
+def test_send_wait_without_a_final_status_is_not_a_failure(capsys):
+    arguments = argparse.Namespace(
+        destination="+64211234567", reference="r-1", template=None, text="Hello", param=[], language="en", wait=0.1
+    )
+
+    assert cli.command_send(Silent(), arguments) == cli.STILL_IN_FLIGHT != 1  # type: ignore[arg-type]
+    assert "may still be on its way" in capsys.readouterr().err
+
+
+def test_a_stack_that_is_not_there_or_not_local_is_said_not_a_traceback(monkeypatch, capsys):
+    from botocore.exceptions import ClientError
+
+    class CloudFormation:
+        def describe_stacks(self, StackName: str) -> Any:
+            error = {"Code": "ValidationError", "Message": f"Stack with id {StackName} does not exist"}
+            raise ClientError({"Error": error}, "DescribeStacks")
+
+    monkeypatch.setattr(client.boto3, "client", lambda *args, **kwargs: CloudFormation())
+
+    assert cli.main(["--stack", "nope", "get", "x"]) == 2
+    assert "stack nope in eu-west-1: Stack with id nope does not exist" in capsys.readouterr().err
+
+    deployed = Gateway({"api_url": "https://api.example", "region": "eu-west-1"})
+    with pytest.raises(client.StackUnavailable, match="simulator is the local stack's"):
+        deployed.simulate("/_sim/mo", {})
