@@ -155,6 +155,30 @@ def test_a_retry_counts_by_reason_and_a_permanent_error_by_its_code(sender, prov
     assert emf() == {metric("SendRetries", reason="throttled"): 1, metric("SendsFailed", code="131026"): 1}
 
 
+def test_a_command_given_up_after_its_retry_window_counts_what_the_give_up_alarm_watches(
+    sender, provider, emf, monkeypatch
+):
+    from datetime import timedelta
+
+    from wab import clock
+
+    from tests.integration.conftest import template_resources
+
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=503, body="busy")
+    sender.put(text_command())
+    sender.run()
+    future = clock.now() + timedelta(hours=7)  # past the default window of 360 minutes
+    monkeypatch.setattr(clock, "now", lambda: future)
+    sender.time_passes()
+    sender.run()
+
+    given_up = metric("SendsFailed", code="retry_window_exceeded")
+    assert emf() == {metric("SendRetries", reason="http_503"): 1, given_up: 1}
+    alarm = template_resources()["SendsGivenUpAlarm"]["Properties"]
+    dimensions = tuple(sorted((d["Name"], d["Value"]) for d in alarm["Dimensions"]))
+    assert (alarm["Namespace"], (alarm["MetricName"], dimensions)) == (NAMESPACE, given_up)
+
+
 def test_a_failure_code_of_any_shape_counts_under_other_not_a_dimension_of_its_own(emf):
     """A provider's own code (a 422's `errors[].code`) may be anything: each value would be a metric billed monthly."""
     from wab.models.events import FailureReason, MessageFailed

@@ -630,6 +630,21 @@ def test_dead_letter_queue_has_an_alarm_that_notifies(
             assert alarm.get("AlarmActions"), f"{logical_id}: an alarm nobody hears about"
 
 
+def test_each_queue_of_the_send_path_alarms_when_its_oldest_message_is_old(
+    scenario: tuple[dict[str, str], dict[str, dict[str, Any]]],
+) -> None:
+    """A provider down for long (every command retried) shows as age on the queues, bulk included: a broadcast whose
+    recipients wait for hours alarms even when no transactional send is waiting."""
+    _, resources = scenario
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm").values()
+    for queue in ("SendQueue", "PriorityLaneQueue", "BulkLaneQueue"):
+        assert any(
+            alarm.get("MetricName") == "ApproximateAgeOfOldestMessage"
+            and any(refers_to(d["Value"], queue) for d in alarm.get("Dimensions", []))
+            for alarm in alarms
+        ), f"{queue}: no alarm on the age of its oldest message"
+
+
 def test_every_alarm_notifies_the_alarm_topic(scenario: tuple[dict[str, str], dict[str, dict[str, Any]]]) -> None:
     overrides, resources = scenario
     alarms = of_type(resources, "AWS::CloudWatch::Alarm")
