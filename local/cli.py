@@ -162,6 +162,8 @@ def command_list(gateway: Gateway, args: argparse.Namespace) -> int:
 def command_report(gateway: Gateway, args: argparse.Namespace) -> int:
     status, body = gateway.reference_summary(args.reference)
     print(dumps(body, indent=2))
+    if status == 200 and isinstance(body, dict) and body.get("first_at") is None:  # zeros, not a campaign of zeros
+        print("nothing has been counted under this reference (yet)", file=sys.stderr)
     return 0 if status == 200 else 1
 
 

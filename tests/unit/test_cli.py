@@ -156,3 +156,21 @@ def test_a_stack_that_is_not_there_or_not_local_is_said_not_a_traceback(monkeypa
     deployed = Gateway({"api_url": "https://api.example", "region": "eu-west-1"})
     with pytest.raises(client.StackUnavailable, match="simulator is the local stack's"):
         deployed.simulate("/_sim/mo", {})
+
+
+class Summaries:
+    def __init__(self, body: dict[str, Any]):
+        self.body = body
+
+    def reference_summary(self, reference: str) -> tuple[int, dict[str, Any]]:
+        return 200, self.body
+
+
+def test_a_report_of_a_reference_nothing_was_counted_under_says_so(capsys):
+    untouched = {"reference": "r-1", "accepted": 0, "failed": {}, "first_at": None}
+    counted = {**untouched, "accepted": 1, "first_at": "2026-12-01T10:00:00Z"}
+
+    assert cli.command_report(Summaries(untouched), argparse.Namespace(reference="r-1")) == 0  # type: ignore[arg-type]
+    assert "nothing has been counted" in capsys.readouterr().err
+    assert cli.command_report(Summaries(counted), argparse.Namespace(reference="r-1")) == 0  # type: ignore[arg-type]
+    assert capsys.readouterr().err == ""
