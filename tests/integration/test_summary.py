@@ -149,6 +149,30 @@ def test_an_invalid_broadcast_counts_every_recipient_it_listed(sender, summary):
     assert summary("invalid-broadcast")[1]["failed"] == {"invalid_command": 3}
 
 
+def test_a_keyless_request_replayed_from_the_archive_is_refused_as_a_repeat_its_campaign_does_not_count(
+    sender, provider, summary
+):
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": "m-1", "status": "accepted"}])
+    detail = {"destination": recipients(1)[0], "type": "text", "text": {"body": "hi"}, "reference": "replayed"}
+    envelope = {
+        "version": "0",
+        "id": "e-1",
+        "detail-type": "WhatsApp Send Requested",
+        "source": "shop",
+        "detail": detail,
+    }
+    sender.put(envelope)
+    sender.run_until_empty()
+    sender.put({**envelope, "id": "e-2", "replay-name": "orders-2026-11-30"})  # the archive's copy, a new id
+    sender.run_until_empty()
+
+    assert len(provider.calls) == 1
+    [failed] = [event["detail"] for event in sender.published() if event["detail-type"] == "WhatsApp Message Failed"]
+    assert (failed["error"]["code"], failed.get("repeat")) == ("invalid_command", True)
+    counted = summary("replayed")[1]
+    assert (counted["accepted"], counted["failed"]) == (1, {})
+
+
 def test_a_reference_nothing_was_sent_under_has_an_empty_summary_and_a_bad_one_is_400(summary):
     code, answer = summary("never-used")
     assert code == 200

@@ -236,7 +236,7 @@ def test_a_request_replayed_from_the_archive_is_done_only_under_its_own_key():
     }
     refused = refusal(envelope)
     assert refused.message == "a request replayed from the event archive needs an idempotency_key to be done once"
-    assert (refused.reference, refused.destination) == ("order-7", CUSTOMER)
+    assert (refused.reference, refused.destination, refused.repeat) == ("order-7", CUSTOMER, True)
 
     keyed = {**envelope, "detail": {**envelope["detail"], "idempotency_key": "order-7-shipped"}}
     assert idempotency_key(parse(keyed), delivery_id="a-new-id-the-replay-gave-it") == "send:order-7-shipped"

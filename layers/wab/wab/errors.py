@@ -60,7 +60,8 @@ class InvalidCommand(InvalidPayload):
 
     `reference`, `destination` and `idempotency_key` are what could be read from the command, so the failure can name
     it; `recipients`, how many a broadcast listed, so its campaign counts each as failed; `task_token`, so a task
-    waiting on it is told (never shown anywhere).
+    waiting on it is told (never shown anywhere); `repeat`, for a copy of a request the gateway took before (a replay
+    from the event archive), reported as a repeat, which its campaign does not count again.
     """
 
     code = "invalid_command"
@@ -75,8 +76,10 @@ class InvalidCommand(InvalidPayload):
         task_token: str | None = None,
         idempotency_key: str | None = None,
         recipients: int | None = None,
+        repeat: bool = False,
     ):
         super().__init__(message)
+        self.repeat = repeat
         self.reference = reference
         self.destination = destination
         self.recipients = recipients

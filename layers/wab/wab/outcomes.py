@@ -144,6 +144,7 @@ def invalid_command_event(invalid: InvalidCommand) -> MessageFailed:
         idempotency_key=invalid.idempotency_key,
         error=FailureReason(code=invalid.code, message=invalid.message),
         command=invalid.command,
+        repeat=invalid.repeat or None,
     )
 
 

@@ -391,7 +391,9 @@ def parse_delivery(body: str | bytes) -> Delivery:
         # Without a key a request is known by its bus event's id, which a replay from the archive need not keep:
         # whether it was done already could not be told, and a send would go twice.
         raise InvalidCommand(
-            "a request replayed from the event archive needs an idempotency_key to be done once", **_hints(payload)
+            "a request replayed from the event archive needs an idempotency_key to be done once",
+            repeat=True,
+            **_hints(payload),
         )
     return Delivery(command, event_source, event_id)
 
