@@ -123,6 +123,11 @@ def running() -> str | None:
     return here[-1] if here else (RUNNING[-1] if RUNNING else None)
 
 
+# Called with the function's name after each invocation: the table's stream is relayed then, as its event source
+# mapping would soon after the writes (tests/integration/conftest.py).
+AFTER_INVOCATION: list[Callable[[str], None]] = []
+
+
 def _attributed(function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(handler)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -134,5 +139,7 @@ def _attributed(function: str, handler: Callable[..., Any]) -> Callable[..., Any
         finally:
             here.pop()
             RUNNING.remove(function)
+            for after in AFTER_INVOCATION:
+                after(function)
 
     return run

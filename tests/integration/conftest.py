@@ -23,6 +23,7 @@ from wab import aws as wab_aws
 from local import moto_dynamodb, moto_sqs, strict_aws
 from local.event_source import records_to_delete, sqs_record
 from tests.helpers import (
+    AFTER_INVOCATION,
     CALLBACK_PASSWORD,
     CALLBACK_USER,
     ROOT,
@@ -60,9 +61,58 @@ def create_table(dynamodb: Any, name: str, properties: dict[str, Any]) -> None:
         KeySchema=properties["KeySchema"],
         BillingMode=properties["BillingMode"],
         **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
+        **(
+            {"StreamSpecification": {"StreamEnabled": True, **stream}}
+            if (stream := properties.get("StreamSpecification"))
+            else {}
+        ),
     )
     ttl = properties["TimeToLiveSpecification"]
     dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+
+@dataclass
+class TableStream:
+    """The table's stream feeding the relay function as its event source mapping does (template.yaml,
+    RelayStreamMapping): message records' inserts and changes only, in order, a batch retried from the record the
+    function reports. Read from moto's backend, whose API serialises a deep item's images slowly (one shard here)."""
+
+    table_name: str
+    arn: str
+    handled: int = 0  # stream records handled so far
+    batch_size: int = 100
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one batch at a time, as on one shard
+
+    def after(self, function: str) -> None:
+        if function != "relay":
+            self.relay()
+
+    def relay(self) -> None:
+        with self.lock:
+            self._relay()
+
+    def _relay(self) -> None:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        table = dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].get_table(self.table_name)
+        records = [record.to_json() for record in table.stream_shard.items[self.handled :]]
+        for start in range(0, len(records), self.batch_size):
+            batch = records[start : start + self.batch_size]
+            wanted = [{**record, "eventSourceARN": self.arn} for record in batch if _relayed(record)]
+            if wanted:
+                answer = load_handler("relay").lambda_handler({"Records": wanted}, LambdaContext())
+                if failures := answer["batchItemFailures"]:
+                    numbers = [record["dynamodb"]["SequenceNumber"] for record in batch]
+                    self.handled += start + numbers.index(failures[0]["itemIdentifier"])
+                    return  # the rest waits for the next call, as Lambda retries from the failed record
+            self.handled += len(batch)
+
+
+def _relayed(record: dict[str, Any]) -> bool:
+    """The mapping's filter: message records' inserts and changes."""
+    key = record["dynamodb"]["Keys"]["pk"]["S"]
+    return record["eventName"] in ("INSERT", "MODIFY") and key.startswith("MSG#")
 
 
 @dataclass
@@ -72,9 +122,11 @@ class Aws:
     tap_queue_url: str
     callback_secret_arn: str
     provider_secret_arn: str
+    stream: TableStream
 
     def published(self) -> list[dict[str, Any]]:
-        """Every event published since the last call, as EventBridge envelopes."""
+        """Every event published since the last call (the table's stream relayed first), as EventBridge envelopes."""
+        self.stream.relay()
         sqs = boto3.client("sqs")
         events = []
         while True:
@@ -113,6 +165,7 @@ ROLES = {
     "sender": "SenderFunction",
     "parking": "ParkingFunction",
     "waits": "WaitsFunction",
+    "relay": "RelayFunction",
 }
 CALLS_MADE: dict[str, set[str]] = {}
 
@@ -196,7 +249,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             "RETENTION_DAYS": "30",
         }.items():
             monkeypatch.setenv(name, value)
-        yield Aws("messages", bus, tap_url, callback_secret, provider_secret)
+        stream_arn = boto3.client("dynamodb").describe_table(TableName="messages")["Table"]["LatestStreamArn"]
+        stream = TableStream("messages", stream_arn)
+        AFTER_INVOCATION.append(stream.after)
+        try:
+            yield Aws("messages", bus, tap_url, callback_secret, provider_secret, stream)
+        finally:
+            AFTER_INVOCATION.remove(stream.after)
         reset_caches()
 
 
@@ -420,6 +479,7 @@ class Harness:
         return [_plain(item) for item in self.dynamodb.scan(TableName=self.aws.table_name)["Items"]]
 
     def published(self) -> list[dict[str, Any]]:
+        self.aws.stream.relay()
         events = []
         while batch := self.sqs.receive_message(QueueUrl=self.aws.tap_queue_url, MaxNumberOfMessages=10).get(
             "Messages", []

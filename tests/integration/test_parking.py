@@ -174,7 +174,11 @@ def test_the_same_command_again_parks_and_sends_nothing_more(sender, provider_id
     assert len(provider_ids) == 1
     published = sender.published()
     assert len(details(published, "WhatsApp Message Parked")) == 2  # the second a repeat: the same outcome told again
-    assert [event.get("repeat") for event in details(published, "WhatsApp Message Parked")] == [None, True]
+    # The original's event goes out from the table's stream, after the repeat this batch told directly.
+    assert sorted(str(event.get("repeat")) for event in details(published, "WhatsApp Message Parked")) == [
+        "None",
+        "True",
+    ]
 
 
 def test_a_message_the_customer_never_answers_fails_as_parked_expired_once(

@@ -12,6 +12,7 @@ FUNCTIONS = (
     "IntakeFunction",
     "MessagesFunction",
     "ParkingFunction",
+    "RelayFunction",
     "SenderFunction",
     "WaitsFunction",
 )

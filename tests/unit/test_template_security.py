@@ -8,6 +8,7 @@ every deployment the parameters allow: each `Fn::If` is decided as CloudFormatio
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -277,6 +278,8 @@ def test_batch_get_is_granted_on_the_table_only_to_the_functions_that_read_many_
 def test_each_function_polls_only_its_own_queues(resources: dict[str, dict[str, Any]]) -> None:
     polled: dict[str, set[str]] = {}
     for mapping in of_type(resources, "AWS::Lambda::EventSourceMapping").values():
+        if "StreamArn" in str(mapping["EventSourceArn"]):
+            continue  # the table's stream: the next test
         [alias] = referenced(mapping["FunctionName"])
         function = resources[alias]["Properties"]["FunctionName"]["Ref"]
         polled.setdefault(function, set()).update(referenced(mapping["EventSourceArn"]))
@@ -293,6 +296,33 @@ def test_each_function_polls_only_its_own_queues(resources: dict[str, dict[str, 
             if where.startswith(f"{function}Role/") and "sqs:ReceiveMessage" in as_list(statement["Action"])
         ]
         assert [set().union(*(referenced(r) for r in as_list(s["Resource"]))) for s in receive] == [queues], function
+
+
+def test_only_the_relay_reads_the_table_stream_and_every_record_it_takes_is_retried_until_published(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    [mapping] = [m for m in of_type(resources, "AWS::Lambda::EventSourceMapping").values() if "StreamArn" in str(m)]
+    [alias] = referenced(mapping["FunctionName"])
+    assert resources[alias]["Properties"]["FunctionName"]["Ref"] == "RelayFunction"
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["MessagesTable", "StreamArn"]}
+    assert resources["MessagesTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert (mapping["MaximumRetryAttempts"], mapping["MaximumRecordAgeInSeconds"]) == (-1, -1)
+    assert referenced(mapping["DestinationConfig"]["OnFailure"]["Destination"]) == {"RelayDeadLetterQueue"}
+    [pattern] = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
+    assert pattern["dynamodb"]["Keys"]["pk"]["S"] == [{"prefix": "MSG#"}]
+    readers = {
+        where.split("/")[0]
+        for where, statement in allow_statements(resources)
+        if "dynamodb:GetRecords" in as_list(statement["Action"])
+    }
+    assert readers == {"RelayFunctionRole"}
+    [reads] = [
+        statement
+        for where, statement in allow_statements(resources)
+        if where.startswith("RelayFunctionRole/") and "dynamodb:GetRecords" in as_list(statement["Action"])
+    ]
+    assert reads["Resource"] == {"Fn::GetAtt": ["MessagesTable", "StreamArn"]}
 
 
 def referenced(node: Any) -> set[str]:
@@ -677,6 +707,8 @@ def test_alarms_cover_the_flows() -> None:
         ("AWS/Lambda", "Errors", "IntakeFunction"),
         ("AWS/Lambda", "Errors", "ParkingFunction"),
         ("AWS/Lambda", "Errors", "WaitsFunction"),
+        ("AWS/Lambda", "IteratorAge", "RelayFunction"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "RelayDeadLetterQueue"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "WaitDeadLetterQueue"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "ParkingDeadLetterQueue"),
         ("WhatsAppGateway", "TaskAnswersAbandoned", "whatsapp-gateway"),
@@ -700,6 +732,7 @@ PUBLISHERS = {
     "CallbacksFunctionRole",
     "IntakeFunctionRole",
     "ParkingFunctionRole",
+    "RelayFunctionRole",
     "SenderFunctionRole",
     "WaitsFunctionRole",
 }

@@ -1,5 +1,6 @@
-"""The MT records of accepted messages and their `WhatsApp Message Accepted` events, written through the outbox; a
-Step Functions task waiting on a message begins its wait here (`wab.waits`)."""
+"""The MT records of accepted messages and their `WhatsApp Message Accepted` events, which the table's stream publishes
+(`wab.relay`; through the outbox when a Step Functions task waits on the message, whose wait begins here:
+`wab.waits`)."""
 
 from typing import TYPE_CHECKING
 
@@ -48,8 +49,8 @@ def record_accepted(
     def acceptance(one: Accepted) -> Evolve:
         def evolve(current: MessageRecord | None) -> Change | None:
             change = accept(current, accepted=one, command=command, source=source, at=at, expires_at=expires_at)
-            if change is not None and also:
-                change.events.update(also)
+            if change is not None and also:  # they go the way `Accepted` goes
+                (change.relayed if ACCEPTED_KEY in change.relayed else change.events).update(also)
             return change
 
         return evolve
@@ -66,7 +67,8 @@ def record_accepted(
                 if begins and waits is not None:
                     waits.begun(record)
 
-            deliver(store, publisher, [pending], prepare=prepare)
+            if pending.keys:
+                deliver(store, publisher, [pending], prepare=prepare)
             _count_sent_late(publisher, [pending], at)
         return
     existing = store.existing_ids([one.message_id for one in accepted])
@@ -77,7 +79,8 @@ def record_accepted(
             pending = commit(store, one.message_id, acceptance(one), own_key=ACCEPTED_KEY, lease_until=lease_until)
             if pending:
                 pendings.append(pending)
-    deliver(store, publisher, pendings)
+    if any(pending.keys for pending in pendings):
+        deliver(store, publisher, pendings)
     _count_sent_late(publisher, pendings, at)
 
 
@@ -85,7 +88,7 @@ def _count_sent_late(publisher: EventPublisher, pendings: "list[Pending]", at: s
     """Statuses reported before the send was recorded count with its `Accepted`, all but a `sent` reported after the
     message had failed (no event says it): it counts now, with the `Accepted` this call published."""
     for pending in pendings:
-        if ACCEPTED_KEY in pending.keys and sent_after_failing(pending.record):
+        if ACCEPTED_KEY in [*pending.keys, *pending.relayed] and sent_after_failing(pending.record):
             count_sent_late(publisher.counters, pending.record, at)
 
 
@@ -133,7 +136,8 @@ def accept(
         idempotency_key=command.idempotency_key,
         status=record.status if record.status != "accepted" else None,
     )
-    events: dict[str, Outgoing] = {ACCEPTED_KEY: event}
     if isinstance(command, SendCommand) and (request := command.wait) is not None:
-        events |= register(record, request, at=at)[1]
-    return Change(record=record, events=events)
+        # Through the outbox: the wait's timer or reply entry is set before `Accepted` goes out (`record_accepted`).
+        events: dict[str, Outgoing] = {ACCEPTED_KEY: event, **register(record, request, at=at)[1]}
+        return Change(record=record, events=events)
+    return Change(record=record, events={}, relayed={ACCEPTED_KEY: event})  # from the table's stream (`wab.relay`)

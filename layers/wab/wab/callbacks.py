@@ -230,7 +230,8 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
     A DLR for an id the sender has not stored yet creates a provisional record (no reference, a short TTL), which the
     sender's write completes later. A DLR never sets or changes a reference and never touches an inbound record: it
     is a report about a message the gateway sent, and anyone holding the callback credentials can post one.
-    Returns the status the message moved to when this call published that move, else None.
+    Returns the status the message moved to when this call recorded that move (its event goes out from the table's
+    stream), else None.
     """
     own_key = f"status:{dlr.status}"
     stamp = iso(handling.now)
@@ -271,16 +272,18 @@ def receive_dlr(dlr: DlrCallback, handling: Handling) -> str | None:
             occurred_at=stamp,
         )
         record.status = dlr.status
-        # A task waiting on the message is answered once a status meets or fails its wait (`wab.waits`).
-        return Change(record=record, events={own_key: event, **evaluate(record, at=stamp)})
+        # The move goes out from the table's stream (`wab.relay`); a task waiting on the message is answered from the
+        # outbox once a status meets or fails its wait (`wab.waits`).
+        return Change(record=record, events=dict(evaluate(record, at=stamp)), relayed={own_key: event})
 
     pending = commit(handling.store, dlr.id, evolve, own_key=own_key, lease_until=handling.lease_until)
     if not pending:
         return None
     if reached_late:
         count_sent_late(handling.publisher.counters, reached_late[0], iso(handling.now))
-    deliver(handling.store, handling.publisher, [pending])
-    return dlr.status if own_key in pending.keys else None
+    if pending.keys:
+        deliver(handling.store, handling.publisher, [pending])
+    return dlr.status if own_key in pending.relayed else None
 
 
 def undocumented(history: list[StatusEntry]) -> int:

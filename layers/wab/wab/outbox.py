@@ -18,6 +18,12 @@ built from the record when it goes out, so the record holds the message's conten
 write unit instead of two, on its put and on its settle. An edit or deletion applied while it waits changes the record,
 and with it the event, as it should.
 
+A change's `relayed` events skip all of that: the write puts them in the record's `relay`, in place of the previous
+write's, and the relay function publishes them from the table's stream (`wab.relay`), so no settling write follows.
+The sender's `Accepted` and a DLR's `Status Changed` go so (the outbound path, where that write was a fifth of the
+cost); events that must follow a side effect of their invocation (an inbound message's, after its window moved) or
+precede its answer stay in the outbox.
+
 An outbox entry is either an event or the answer a Step Functions task waiting on the message is owed (`TaskAnswer`,
 decided by `wab.waits`): the same protocol stores, leases, takes over and settles both, and `deliver` hands answers to
 Step Functions (`wab.tasks`) instead of EventBridge. An answer delivered twice (the same gap) is refused by Step
@@ -28,13 +34,13 @@ import random
 import time
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from wab import clock, limits
 from wab.errors import DependencyFailed, InProgress, MessageErased
 from wab.models.events import EventDetail, MessageReceived
-from wab.models.records import MessageRecord, PendingEvent
+from wab.models.records import MessageRecord, PendingEvent, RelayedEvent
 from wab.models.waits import ANSWER_DETAIL_TYPE, TaskAnswer
 from wab.observability import logger
 from wab.publisher import EventPublisher
@@ -53,8 +59,12 @@ RESTATING: dict[str, Callable[[MessageRecord], EventDetail]] = {MessageReceived.
 
 @dataclass
 class Change:
+    """A record as a change leaves it, the events this invocation publishes (`events`, through the outbox) and those
+    the table's stream publishes after the write (`relayed`, `wab.relay`)."""
+
     record: MessageRecord
     events: dict[str, Outgoing]
+    relayed: dict[str, EventDetail] = field(default_factory=dict)
 
 
 class Answerer(Protocol):
@@ -74,10 +84,12 @@ Evolve = Callable[[MessageRecord | None], Change | None]
 
 @dataclass
 class Pending:
-    """A committed change whose events this invocation now holds the lease to publish."""
+    """A committed change whose events this invocation now holds the lease to publish (`keys`); `relayed`: the keys of
+    those the stream publishes."""
 
     record: MessageRecord
     keys: list[str]
+    relayed: list[str] = field(default_factory=list)
 
 
 def lease_until_ms(remaining_ms: int) -> int:
@@ -159,8 +171,9 @@ def commit_new(store: MessageStore, changes: list[Change], *, lease_until: int) 
         record = change.record
         for key, event in change.events.items():
             record.outbox[key] = _entry(record, event, lease_until)
+        _relay(record, change.relayed)
         record.version = 1
-        pendings.append(Pending(record=record, keys=list(change.events)))
+        pendings.append(Pending(record=record, keys=list(change.events), relayed=list(change.relayed)))
     store.put_new([pending.record for pending in pendings])
     return pendings
 
@@ -182,10 +195,19 @@ def _plan(current: MessageRecord | None, evolve: Evolve, own_key: str, now_ms: i
     for key, event in (change.events if change else {}).items():
         record.outbox[key] = _entry(record, event, lease_until)
         keys.append(key)
+    relayed = change.relayed if change else {}
+    _relay(record, relayed)
     if change is None and not keys:
         return None
     record.version = (current.version if current else 0) + 1
-    return Pending(record=record, keys=keys)
+    return Pending(record=record, keys=keys, relayed=list(relayed))
+
+
+def _relay(record: MessageRecord, events: Mapping[str, EventDetail]) -> None:
+    """Leave `events` for the stream, in place of the previous write's (its stream record carried those)."""
+    record.relay = {
+        key: RelayedEvent(detail_type=event.detail_type, detail=event.as_dict()) for key, event in events.items()
+    }
 
 
 def deliver(

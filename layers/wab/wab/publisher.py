@@ -1,6 +1,8 @@
 """EventBridge adapter: the one way the gateway publishes (PutEvents, ten entries a call, source `wab.gateway`).
 
 What a caller does when an event does not go out (its failure policy):
+- the relay (`wab.relay`): the stream record whose event did not go out, and every later one, comes back (Lambda
+  retries a stream from the record a function reports), so each is published once and in order;
 - the outbox (`wab.outbox.deliver`): the event stays in its record's outbox, its lease released, and the caller fails
   (a callback answers 503, the sender retries), so the retry publishes it;
 - the sender before anything was accepted (`publish_all`): the command fails as a whole and is retried from the start;
@@ -16,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from wab import aws, clock, jsoncodec
 from wab.errors import DependencyFailed
 from wab.models.events import SOURCE, EventDetail
-from wab.models.records import PendingEvent
+from wab.models.records import PendingEvent, RelayedEvent
 from wab.observability import logger
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
 Key = TypeVar("Key", bound=Hashable)
+Publishable = EventDetail | PendingEvent | RelayedEvent  # an event, or one kept in a record (outbox or relay)
 
 
 class EventPublisher:
@@ -32,7 +35,7 @@ class EventPublisher:
         self.bus_name = bus_name
         self.counters = counters
 
-    def publish(self, events: Mapping[Key, EventDetail | PendingEvent]) -> set[Key]:
+    def publish(self, events: Mapping[Key, Publishable]) -> set[Key]:
         """Publish every event; return the keys of those that did not go out (empty when all went)."""
         keys = list(events)
         failed: set[Key] = set()
@@ -61,7 +64,7 @@ class EventPublisher:
         if failed:
             raise DependencyFailed(f"EventBridge did not take {len(failed)} of {len(events)} events")
 
-    def _entry(self, event: EventDetail | PendingEvent) -> dict[str, Any]:
+    def _entry(self, event: Publishable) -> dict[str, Any]:
         return {
             "Source": SOURCE,
             "DetailType": event.detail_type,
@@ -70,8 +73,8 @@ class EventPublisher:
         }
 
 
-def _detail(event: EventDetail | PendingEvent) -> dict[str, Any]:
-    if not isinstance(event, PendingEvent):
+def _detail(event: Publishable) -> dict[str, Any]:
+    if isinstance(event, EventDetail):
         return event.as_dict()
     if event.detail is None:
         raise TypeError("an outbox entry that restates its record goes out as the event built from it (wab.outbox)")

@@ -442,7 +442,7 @@ def item_values(record: MessageRecord) -> dict[str, Any]:
     first gets its keys.
     """
     data = record.model_dump(exclude_none=True)
-    for optional in ("content_history", "changes_applied"):  # only inbound records ever have them
+    for optional in ("content_history", "changes_applied", "relay"):  # kept only when a record has them
         if not data[optional]:
             del data[optional]
     data["pk"] = f"MSG#{record.id}"

@@ -30,6 +30,14 @@ class PendingEvent(Model):
     lease_until: int
 
 
+class RelayedEvent(Model):
+    """An event a write leaves for the table's stream: the relay (`wab.relay`) publishes it once that write is on the
+    stream, and the record's next write drops it (no write is spent clearing it)."""
+
+    detail_type: str
+    detail: dict[str, Any]
+
+
 class ContentVersion(Model):
     """An earlier content of an inbound message the customer edited (`content` None: left out to fit the record)."""
 
@@ -62,6 +70,7 @@ class MessageRecord(Model):
     contact: str | None = None
     version: int = 0
     outbox: dict[str, PendingEvent] = Field(default_factory=dict)
+    relay: dict[str, RelayedEvent] = Field(default_factory=dict)  # this write's events for the stream (`wab.relay`)
     expires_at: int | None = None
     changes_applied: list[str] = Field(default_factory=list)  # ids of the edits and deletions applied to it
     wait: Wait | None = None  # outbound: a Step Functions task waiting on the message (`wab.waits`)

@@ -1,15 +1,15 @@
 """Settings: one pydantic model per function, read from the environment once, failing fast with a clear message.
 
 Each function's model is in a module of its own (`callbacks`, `records`, `sendpath` for the intake and the sender,
-`parking`, `waits`), so a function creates only its own at start; this table lists every variable.
+`parking`, `relay`, `waits`), so a function creates only its own at start; this table lists every variable.
 
 | variable | used by | meaning |
 |---|---|---|
 | TABLE_NAME | all | the messages table |
-| EVENT_BUS_NAME | callbacks, intake, sender, waits | the gateway's bus |
+| EVENT_BUS_NAME | callbacks, intake, sender, waits, relay | the gateway's bus |
 | CALLBACK_SECRET_ARN | callbacks | secret with the callbacks' HTTP Basic credentials |
 | PROVIDER_SECRET_ARN | messages, sender | secret with the provider's base URL and credentials |
-| RETENTION_DAYS | callbacks, intake, sender, waits | days before a record expires (TTL), default 180 |
+| RETENTION_DAYS | callbacks, intake, sender, waits, relay | days before a record expires (TTL), default 180 |
 | SECRET_MAX_AGE_SECONDS | all | how long a secret value is cached, default 300 |
 | SEND_QUEUE_URL | intake, callbacks | the send queue (FIFO): requests come in here |
 | PRIORITY_LANE_URL, BULK_LANE_URL | intake, sender | the two FIFO send lanes (`wab.lanes`) |

@@ -1,0 +1,42 @@
+"""The table's stream: publishes the events that writes left in message records (wab.relay), in order, each once.
+The mapping's filter hands it only message records' inserts and changes."""
+
+import gc
+
+# Nothing the imports below create is garbage: collecting while they run only lengthens the cold start.
+gc.disable()
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from wab import snapstart
+from wab.observability import logger, metrics, tracer
+from wab.publisher import EventPublisher
+from wab.relay import Relay
+from wab.settings import load
+from wab.settings.relay import RelaySettings
+from wab.summary import Counters
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@cache
+def relay() -> Relay:
+    settings = load(RelaySettings)
+    return Relay(EventPublisher(settings.event_bus_name), Counters(settings.table_name, settings.retention_days))
+
+
+snapstart.on_restore(relay.cache_clear)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, list[dict[str, str]]]:
+    failed = relay().relay(event.get("Records") or [])
+    return {"batchItemFailures": [{"itemIdentifier": failed}] if failed is not None else []}
+
+
+gc.freeze()
+gc.enable()

@@ -1,0 +1,110 @@
+"""Publish the events that writes leave for the table's stream (`MessageRecord.relay`): each once, in the order of
+the writes, counted for campaign summaries.
+
+A write puts the events it causes in its record's `relay` and drops those of the write before it, which that write's
+own stream record carried (`wab.outbox`). So a stream record's events are those of its new image that its old image
+lacks, and a write that leaves `relay` alone (an outbox settle) carries none. Nothing is written to mark an event
+published: that is the write per event this saves over the outbox (docs/cost.md).
+
+When EventBridge does not take an event after a few quick attempts, its stream record is reported as the batch's
+failure: Lambda retries the stream from that record, so it and every record after it come back, and nothing of a
+message is published ahead of an earlier event of it. Powertools' batch processor would go on past the failed record
+and publish the records after it again on that retry, so the loop is written here. A PutEvents call holds at most one
+event of each message, so an event retried alone never overtakes a later event of its message; the later records of
+a call that failed for good are published again with the retry (logged; as rare as PutEvents failing for seconds
+while taking part of a call).
+"""
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from wab import clock
+from wab.models.records import RelayedEvent
+from wab.observability import logger
+from wab.publisher import MAX_ENTRIES_PER_CALL, EventPublisher
+from wab.summary import Counters
+
+ATTEMPTS = 3  # per PutEvents call, before the stream's own retry takes over
+BACKOFF_S = 0.1  # doubled after each attempt
+
+_deserializer = TypeDeserializer()
+
+
+@dataclass(frozen=True)
+class Relayed:
+    sequence_number: str  # of the stream record that carried it
+    item: str  # the record's key: one event of a message per call
+    event: RelayedEvent
+
+
+def carried(record: Mapping[str, Any]) -> list[Relayed]:
+    """The events one stream record (a record of Lambda's DynamoDB stream event) carries, in their write's order."""
+    change = record.get("dynamodb") or {}
+    new, old = _relay_of(change.get("NewImage")), _relay_of(change.get("OldImage"))
+    sequence_number = str(change.get("SequenceNumber", ""))
+    item = str((change.get("Keys") or {}).get("pk", {}).get("S", ""))
+    return [Relayed(sequence_number, item, event) for key, event in new.items() if old.get(key) != event]
+
+
+def _relay_of(image: Mapping[str, Any] | None) -> dict[str, RelayedEvent]:
+    if not image or "relay" not in image:
+        return {}
+    entries = _deserializer.deserialize(image["relay"])
+    return {key: RelayedEvent.model_validate(entry) for key, entry in entries.items()}
+
+
+class Relay:
+    def __init__(self, publisher: EventPublisher, counters: Counters | None):
+        """`publisher` without counters of its own: what a batch published is counted once, per reference."""
+        self.publisher = publisher
+        self.counters = counters
+
+    def relay(self, records: list[Mapping[str, Any]]) -> str | None:
+        """Publish the events of these stream records in order; the sequence number of the first record whose events
+        did not all go out, or None when all went."""
+        waiting = [relayed for record in records for relayed in carried(record)]
+        published: list[RelayedEvent] = []
+        try:
+            while waiting:
+                call = _next_call(waiting)
+                failed = self._publish(call)
+                if failed is not None:
+                    logger.warning(
+                        "events not published: the stream brings them back",
+                        extra={"events": len(waiting), "published_ahead": sum(1 for one in call if one is not failed)},
+                    )
+                    return failed.sequence_number
+                published.extend(one.event for one in call)
+                del waiting[: len(call)]
+        finally:
+            if self.counters is not None and published:
+                self.counters.count([(event.detail_type, event.detail) for event in published], clock.iso(clock.now()))
+        return None
+
+    def _publish(self, call: list[Relayed]) -> Relayed | None:
+        """Publish one call's events, retrying those EventBridge did not take; the first that never went, or None."""
+        left = dict(enumerate(call))
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                time.sleep(BACKOFF_S * 2 ** (attempt - 1))
+            failed = self.publisher.publish({index: relayed.event for index, relayed in left.items()})
+            left = {index: left[index] for index in sorted(failed)}
+            if not left:
+                return None
+        return next(iter(left.values()))
+
+
+def _next_call(waiting: list[Relayed]) -> list[Relayed]:
+    """The next PutEvents call: the events in order, up to ten, until a message would have a second one."""
+    call: list[Relayed] = []
+    items: set[str] = set()
+    for relayed in waiting[:MAX_ENTRIES_PER_CALL]:
+        if relayed.item in items:
+            break
+        items.add(relayed.item)
+        call.append(relayed)
+    return call

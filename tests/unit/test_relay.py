@@ -1,0 +1,107 @@
+"""The relay's reading of stream records and its order and failure rules (wab.relay), without AWS."""
+
+from typing import Any
+
+import pytest
+from boto3.dynamodb.types import TypeSerializer
+from wab import relay as relay_module
+from wab.models.records import RelayedEvent
+from wab.relay import Relay, carried
+
+serializer = TypeSerializer()
+
+
+def image(message: str, relay: dict[str, Any] | None = None, **values: Any) -> dict[str, Any]:
+    item = {"pk": f"MSG#{message}", **values}
+    if relay is not None:
+        item["relay"] = relay
+    return {key: serializer.serialize(value) for key, value in item.items()}
+
+
+def status(message: str, value: str, reference: str = "order-7") -> dict[str, Any]:
+    detail = {"message_id": message, "status": value, "reference": reference}
+    return {f"status:{value}": {"detail_type": "WhatsApp Message Status Changed", "detail": detail}}
+
+
+def stream_record(sequence: int, new: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
+    change = {"SequenceNumber": str(sequence), "Keys": {"pk": new["pk"]}, "NewImage": new}
+    if old is not None:
+        change["OldImage"] = old
+    return {"eventName": "MODIFY" if old else "INSERT", "dynamodb": change}
+
+
+class FakePublisher:
+    def __init__(self, refuse: int = 0):
+        self.calls: list[list[tuple[str, str]]] = []
+        self.refuse = refuse  # calls whose first entry EventBridge does not take
+
+    def publish(self, events: dict[Any, RelayedEvent]) -> set[Any]:
+        self.calls.append([(event.detail["message_id"], event.detail["status"]) for event in events.values()])
+        if self.refuse:
+            self.refuse -= 1
+            return {next(iter(events))}
+        return set()
+
+    @property
+    def offered(self) -> list[tuple[str, str]]:
+        """Every entry of every call, taken or refused."""
+        return [entry for call in self.calls for entry in call]
+
+
+class FakeCounters:
+    def __init__(self) -> None:
+        self.counted: list[tuple[str, dict[str, Any]]] = []
+
+    def count(self, published: Any, at: str) -> None:
+        self.counted.extend(published)
+
+
+@pytest.fixture(autouse=True)
+def no_pause(monkeypatch):
+    monkeypatch.setattr(relay_module, "BACKOFF_S", 0)
+
+
+def test_a_stream_record_carries_the_events_its_write_added_and_no_others():
+    sent = image("m1", status("m1", "sent"))
+    delivered = image("m1", status("m1", "delivered"))
+    assert [one.event.detail["status"] for one in carried(stream_record(1, sent))] == ["sent"]
+    assert [one.event.detail["status"] for one in carried(stream_record(2, delivered, old=sent))] == ["delivered"]
+    # A write that leaves the relay alone (an outbox settle) or empties it carries nothing.
+    assert carried(stream_record(3, image("m1", status("m1", "delivered"), version=4), old=delivered)) == []
+    assert carried(stream_record(4, image("m1"), old=delivered)) == []
+    assert carried({"eventName": "INSERT", "dynamodb": {"SequenceNumber": "5", "Keys": {}}}) == []
+
+
+def test_events_go_out_in_write_order_with_one_event_of_a_message_per_call_and_are_counted_once():
+    records = [stream_record(1, image("m1", status("m1", "sent")))]
+    records += [stream_record(2, image("m1", status("m1", "delivered")), old=image("m1", status("m1", "sent")))]
+    records += [stream_record(3 + n, image(f"x{n}", status(f"x{n}", "sent"))) for n in range(12)]
+    publisher, counters = FakePublisher(), FakeCounters()
+
+    assert Relay(publisher, counters).relay(records) is None  # type: ignore[arg-type]
+
+    assert publisher.calls[0] == [("m1", "sent")]  # the delivered of m1 waits for the next call
+    assert publisher.calls[1][0] == ("m1", "delivered")
+    assert all(len(call) <= 10 for call in publisher.calls)
+    assert publisher.offered == [("m1", "sent"), ("m1", "delivered"), *[(f"x{n}", "sent") for n in range(12)]]
+    assert len(counters.counted) == 14
+
+
+def test_an_event_eventbridge_refuses_once_is_sent_again_alone_before_the_next_call():
+    records = [stream_record(n, image(f"m{n}", status(f"m{n}", "sent"))) for n in range(1, 4)]
+    publisher = FakePublisher(refuse=1)
+
+    assert Relay(publisher, None).relay(records) is None  # type: ignore[arg-type]
+
+    assert publisher.calls == [[("m1", "sent"), ("m2", "sent"), ("m3", "sent")], [("m1", "sent")]]
+
+
+def test_an_event_that_never_goes_out_stops_the_batch_at_its_record():
+    first = stream_record(1, image("m1", status("m1", "sent")))
+    second = stream_record(2, image("m1", status("m1", "delivered")), old=image("m1", status("m1", "sent")))
+    publisher, counters = FakePublisher(refuse=relay_module.ATTEMPTS), FakeCounters()
+
+    assert Relay(publisher, counters).relay([first, second]) == "1"  # type: ignore[arg-type]
+
+    assert publisher.offered == [("m1", "sent")] * relay_module.ATTEMPTS  # the delivered never went ahead of it
+    assert counters.counted == []
