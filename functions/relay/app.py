@@ -15,6 +15,7 @@ from wab.publisher import EventPublisher
 from wab.relay import Relay
 from wab.settings import load
 from wab.settings.relay import RelaySettings
+from wab.store import MessageStore
 from wab.summary import Counters
 
 if TYPE_CHECKING:
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 @cache
 def relay() -> Relay:
     settings = load(RelaySettings)
-    return Relay(EventPublisher(settings.event_bus_name), Counters(settings.table_name, settings.retention_days))
+    counters = Counters(settings.table_name, settings.retention_days)
+    return Relay(EventPublisher(settings.event_bus_name), counters, MessageStore(settings.table_name))
 
 
 snapstart.on_restore(relay.cache_clear)

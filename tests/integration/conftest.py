@@ -82,6 +82,7 @@ class TableStream:
     handled: int = 0  # stream records handled so far
     batch_size: int = 100
     lock: threading.Lock = field(default_factory=threading.Lock)  # one batch at a time, as on one shard
+    behind: bool = False  # the stream fell behind: nothing is relayed until `caught_up`
 
     def after(self, function: str) -> None:
         if function != "relay":
@@ -89,14 +90,24 @@ class TableStream:
 
     def relay(self) -> None:
         with self.lock:
-            self._relay()
+            if not self.behind:
+                self._relay()
+
+    @contextlib.contextmanager
+    def falling_behind(self) -> Iterator[None]:
+        """The relay runs late (an EventBridge outage, a backlog): what is written meanwhile waits on the stream."""
+        self.behind = True
+        try:
+            yield
+        finally:
+            self.behind = False
 
     def _relay(self) -> None:
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.dynamodb.models import dynamodb_backends
 
         table = dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].get_table(self.table_name)
-        records = [record.to_json() for record in table.stream_shard.items[self.handled :]]
+        records = [_lambda_record(record.to_json()) for record in table.stream_shard.items[self.handled :]]
         for start in range(0, len(records), self.batch_size):
             batch = records[start : start + self.batch_size]
             wanted = [{**record, "eventSourceARN": self.arn} for record in batch if _relayed(record)]
@@ -107,6 +118,15 @@ class TableStream:
                     self.handled += start + numbers.index(failures[0]["itemIdentifier"])
                     return  # the rest waits for the next call, as Lambda retries from the failed record
             self.handled += len(batch)
+
+
+def _lambda_record(record: dict[str, Any]) -> dict[str, Any]:
+    """moto's stream record as Lambda hands it over: the write's time in epoch seconds."""
+    import calendar
+
+    change = dict(record["dynamodb"])
+    change["ApproximateCreationDateTime"] = calendar.timegm(change["ApproximateCreationDateTime"].utctimetuple())
+    return {**record, "dynamodb": change}
 
 
 def _relayed(record: dict[str, Any]) -> bool:

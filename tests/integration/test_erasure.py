@@ -536,3 +536,31 @@ def test_an_erased_message_sent_again_under_another_callback_id_stays_erased(sen
     items = sender.items()
     assert "MSG#mo-customer-1-again" in tombstones(items)  # nothing of it kept
     assert of_contact(items, CUSTOMER) == []
+
+
+def test_events_still_on_the_stream_when_their_contact_is_erased_are_never_published(
+    sender, provider, monkeypatch, stored
+):
+    from datetime import timedelta
+
+    from wab import clock
+
+    route_erasures_to_the_queue(sender)
+    with sender.aws.stream.falling_behind():
+        send_text(sender, provider, "mt-customer-2", CUSTOMER)
+        deliver_dlr("mt-customer-2", "sent")
+        send_text(sender, provider, "mt-other-2", OTHER)
+        request_erasure(sender, {"contact": CUSTOMER[1:], "reference": "gdpr-18"})
+        erased = erase(sender, monkeypatch)
+    assert [event["detail-type"] for event in erased] == [ERASED]
+
+    # The relay catches up an hour later, one write per batch: no batch holds the tombstone of the record it relays.
+    sender.aws.stream.batch_size = 1
+    with monkeypatch.context() as later:
+        later.setattr(clock, "now", lambda: datetime.now(UTC) + timedelta(hours=1))
+        published = sender.published()
+
+    assert CUSTOMER[1:] not in json.dumps(published)
+    assert [(event["detail-type"], event["detail"]["message_id"]) for event in published] == [
+        ("WhatsApp Message Accepted", "mt-other-2")
+    ]

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeSerializer
+from wab import clock
 from wab import relay as relay_module
 from wab.models.records import RelayedEvent
 from wab.relay import Relay, carried
@@ -56,6 +57,20 @@ class FakeCounters:
         self.counted.extend(published)
 
 
+class FakeStore:
+    def __init__(self, erased: set[str] = frozenset()):  # type: ignore[assignment]
+        self.erased = erased
+        self.asked: list[list[str]] = []
+
+    def erased_among(self, message_ids: list[str]) -> set[str]:
+        self.asked.append(message_ids)
+        return self.erased & set(message_ids)
+
+
+def relay_of(publisher: Any, counters: Any = None, store: Any = None) -> Relay:
+    return Relay(publisher, counters, store or FakeStore())
+
+
 @pytest.fixture(autouse=True)
 def no_pause(monkeypatch):
     monkeypatch.setattr(relay_module, "BACKOFF_S", 0)
@@ -78,7 +93,7 @@ def test_events_go_out_in_write_order_with_one_event_of_a_message_per_call_and_a
     records += [stream_record(3 + n, image(f"x{n}", status(f"x{n}", "sent"))) for n in range(12)]
     publisher, counters = FakePublisher(), FakeCounters()
 
-    assert Relay(publisher, counters).relay(records) is None  # type: ignore[arg-type]
+    assert relay_of(publisher, counters).relay(records) is None  # type: ignore[arg-type]
 
     assert publisher.calls[0] == [("m1", "sent")]  # the delivered of m1 waits for the next call
     assert publisher.calls[1][0] == ("m1", "delivered")
@@ -91,7 +106,7 @@ def test_an_event_eventbridge_refuses_once_is_sent_again_alone_before_the_next_c
     records = [stream_record(n, image(f"m{n}", status(f"m{n}", "sent"))) for n in range(1, 4)]
     publisher = FakePublisher(refuse=1)
 
-    assert Relay(publisher, None).relay(records) is None  # type: ignore[arg-type]
+    assert relay_of(publisher).relay(records) is None  # type: ignore[arg-type]
 
     assert publisher.calls == [[("m1", "sent"), ("m2", "sent"), ("m3", "sent")], [("m1", "sent")]]
 
@@ -101,7 +116,33 @@ def test_an_event_that_never_goes_out_stops_the_batch_at_its_record():
     second = stream_record(2, image("m1", status("m1", "delivered")), old=image("m1", status("m1", "sent")))
     publisher, counters = FakePublisher(refuse=relay_module.ATTEMPTS), FakeCounters()
 
-    assert Relay(publisher, counters).relay([first, second]) == "1"  # type: ignore[arg-type]
+    assert relay_of(publisher, counters).relay([first, second]) == "1"  # type: ignore[arg-type]
 
     assert publisher.offered == [("m1", "sent")] * relay_module.ATTEMPTS  # the delivered never went ahead of it
     assert counters.counted == []
+
+
+def test_an_erased_message_s_events_are_not_published():
+    sent = stream_record(1, image("m1", status("m1", "sent")))
+    other = stream_record(2, image("m2", status("m2", "sent")))
+    tombstone = {"eventName": "MODIFY", "dynamodb": {"SequenceNumber": "3", "Keys": {"pk": {"S": "MSG#m1"}}}}
+    tombstone["dynamodb"]["NewImage"] = image("m1", erased_at=1)
+    publisher, store = FakePublisher(), FakeStore()
+
+    assert relay_of(publisher, store=store).relay([sent, other, tombstone]) is None  # type: ignore[list-item]
+
+    assert publisher.offered == [("m2", "sent")]
+    assert store.asked == []  # fresh writes: the batch itself shows what was erased
+
+
+def test_a_batch_behind_the_stream_asks_the_table_which_of_its_messages_were_erased_since():
+    written = clock.now().timestamp() - relay_module.BACKLOG_S - 5
+    records = [stream_record(n, image(f"m{n}", status(f"m{n}", "sent"))) for n in (1, 2)]
+    for record in records:
+        record["dynamodb"]["ApproximateCreationDateTime"] = written
+    publisher, store = FakePublisher(), FakeStore(erased={"m1"})
+
+    assert relay_of(publisher, store=store).relay(records) is None
+
+    assert store.asked == [["m1", "m2"]]
+    assert publisher.offered == [("m2", "sent")]

@@ -270,7 +270,13 @@ def test_batch_get_is_granted_on_the_table_only_to_the_functions_that_read_many_
     for where, statement in allow_statements(resources):
         if "dynamodb:BatchGetItem" in as_list(statement["Action"]):
             granted.setdefault(where.split("/")[0], []).extend(as_list(statement["Resource"]))
-    assert set(granted) == {"MessagesFunctionRole", "SenderFunctionRole", "IntakeFunctionRole", "WaitsFunctionRole"}
+    assert set(granted) == {
+        "MessagesFunctionRole",
+        "SenderFunctionRole",
+        "IntakeFunctionRole",
+        "WaitsFunctionRole",
+        "RelayFunctionRole",
+    }
     for role, granted_on in granted.items():
         assert len(granted_on) == 1 and refers_to(granted_on[0], "MessagesTable"), (role, granted_on)
 

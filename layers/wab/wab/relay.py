@@ -6,6 +6,11 @@ own stream record carried (`wab.outbox`). So a stream record's events are those 
 lacks, and a write that leaves `relay` alone (an outbox settle) carries none. Nothing is written to mark an event
 published: that is the write per event this saves over the outbox (docs/cost.md).
 
+An erased message's events are not published: erasure turns its record into a tombstone (`erased_at`), and an event
+still on the stream when that happened would tell the bus the number it was about. The relay drops the events of a
+record the same batch shows erased; a batch holding writes older than `BACKLOG_S` (the stream fell behind: an
+outage, a retry) also asks the table which of its messages were erased since.
+
 When EventBridge does not take an event after a few quick attempts, its stream record is reported as the batch's
 failure: Lambda retries the stream from that record, so it and every record after it come back, and nothing of a
 message is published ahead of an earlier event of it. Powertools' batch processor would go on past the failed record
@@ -23,12 +28,15 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from wab import clock
+from wab.errors import DependencyFailed
 from wab.models.records import RelayedEvent
 from wab.observability import logger
 from wab.publisher import MAX_ENTRIES_PER_CALL, EventPublisher
+from wab.store import MessageStore
 from wab.summary import Counters
 
 ATTEMPTS = 3  # per PutEvents call, before the stream's own retry takes over
+BACKLOG_S = 10  # a batch with a write older than this asks the table which of its messages were erased since
 BACKOFF_S = 0.1  # doubled after each attempt
 
 _deserializer = TypeDeserializer()
@@ -46,8 +54,25 @@ def carried(record: Mapping[str, Any]) -> list[Relayed]:
     change = record.get("dynamodb") or {}
     new, old = _relay_of(change.get("NewImage")), _relay_of(change.get("OldImage"))
     sequence_number = str(change.get("SequenceNumber", ""))
-    item = str((change.get("Keys") or {}).get("pk", {}).get("S", ""))
+    item = _key(record)
     return [Relayed(sequence_number, item, event) for key, event in new.items() if old.get(key) != event]
+
+
+def _key(record: Mapping[str, Any]) -> str:
+    return str(((record.get("dynamodb") or {}).get("Keys") or {}).get("pk", {}).get("S", ""))
+
+
+def erased_in(records: list[Mapping[str, Any]]) -> set[str]:
+    """The keys of the records these stream records turned into tombstones."""
+    return {_key(record) for record in records if "erased_at" in ((record.get("dynamodb") or {}).get("NewImage") or {})}
+
+
+def oldest_write(records: list[Mapping[str, Any]]) -> float | None:
+    """When the oldest of these writes was made (epoch seconds, as the stream approximates it)."""
+    times = [
+        float(when) for record in records if (when := (record.get("dynamodb") or {}).get("ApproximateCreationDateTime"))
+    ]
+    return min(times, default=None)
 
 
 def _relay_of(image: Mapping[str, Any] | None) -> dict[str, RelayedEvent]:
@@ -58,15 +83,30 @@ def _relay_of(image: Mapping[str, Any] | None) -> dict[str, RelayedEvent]:
 
 
 class Relay:
-    def __init__(self, publisher: EventPublisher, counters: Counters | None):
+    def __init__(self, publisher: EventPublisher, counters: Counters | None, store: MessageStore):
         """`publisher` without counters of its own: what a batch published is counted once, per reference."""
         self.publisher = publisher
         self.counters = counters
+        self.store = store
 
     def relay(self, records: list[Mapping[str, Any]]) -> str | None:
         """Publish the events of these stream records in order; the sequence number of the first record whose events
         did not all go out, or None when all went."""
         waiting = [relayed for record in records for relayed in carried(record)]
+        if not waiting:
+            return None
+        erased = erased_in(records)
+        oldest = oldest_write(records)
+        if oldest is not None and oldest < clock.now().timestamp() - BACKLOG_S:
+            try:
+                ids = sorted({relayed.item.removeprefix("MSG#") for relayed in waiting})
+                erased |= {f"MSG#{message_id}" for message_id in self.store.erased_among(ids)}
+            except DependencyFailed:
+                logger.warning("could not read which messages were erased: the stream brings the batch back")
+                return waiting[0].sequence_number
+        if dropped := [relayed for relayed in waiting if relayed.item in erased]:
+            logger.info("events of erased messages not published", extra={"events": len(dropped)})
+            waiting = [relayed for relayed in waiting if relayed.item not in erased]
         published: list[RelayedEvent] = []
         try:
             while waiting:

@@ -254,6 +254,11 @@ class MessageStore:
         items = self._batch_get([_message_key(message_id) for message_id in message_ids], "pk")
         return {item["pk"]["S"].removeprefix("MSG#") for item in items}
 
+    def erased_among(self, message_ids: list[str]) -> set[str]:
+        """Which of these messages were erased with their contact (their records are tombstones)."""
+        items = self._batch_get([_message_key(message_id) for message_id in message_ids], "pk, erased_at")
+        return {item["pk"]["S"].removeprefix("MSG#") for item in items if "erased_at" in item}
+
     def put_new(self, records: list[MessageRecord]) -> None:
         """Write records known to be new, 25 per BatchWriteItem, retrying what DynamoDB leaves unprocessed.
 
