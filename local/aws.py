@@ -70,7 +70,9 @@ SERVED_IN_PROCESS = frozenset(
 
 
 # The services the local stack and its clients call (the boto3 stubs type clients per service name).
-AwsService = Literal["dynamodb", "events", "kms", "s3", "secretsmanager", "sns", "sqs", "stepfunctions"]
+AwsService = Literal[
+    "dynamodb", "dynamodbstreams", "events", "kms", "s3", "secretsmanager", "sns", "sqs", "stepfunctions"
+]
 
 _session_lock = threading.Lock()
 _sessions: dict[str, boto3.session.Session] = {}

@@ -6,8 +6,8 @@
 Start-up, in order: check the ports (a busy one stops everything before anything starts); start moto's server and,
 while it boots, translate the template and check every resource type is known; start the provider simulator; let
 moto run state machines; create the template's resources in moto (plus the event tap); import the handlers
-in-process with the template's environment; serve the HTTP API; start the SQS event source pollers; write
-`<state_dir>/stack.json`. `stop()` undoes all of it in
+in-process with the template's environment; serve the HTTP API; start the event source pollers (SQS queues, the
+table's DynamoDB stream); write `<state_dir>/stack.json`. `stop()` undoes all of it in
 reverse and removes stack.json. A failed start stops whatever had started.
 
 Why moto runs as a child process (`python -m local.moto_sqs`: moto's server with its FIFO order fixed) rather than
@@ -54,17 +54,26 @@ from local.event_source import DEFAULT_POLLERS, SqsEventSource, SqsEventSourceCo
 from local.http_api import HttpApi, HttpApiServer
 from local.lambda_runtime import LocalFunction, OutputRouter, ProcessEnvironment, merge_function_environments
 from local.simulator.config import API_PASSWORD_ENV, CALLBACK_PASSWORD_ENV, CALLBACK_USERNAME_ENV
+from local.stream_source import (
+    DynamoDBStreamEventSource,
+    FilterPatternError,
+    StreamEventSourceConfig,
+    parse_filter_patterns,
+)
 from local.template import (
     ACCOUNT_ID,
     FunctionUrlSpec,
     Resolver,
     RouteThrottle,
+    StreamEventSourceMappingSpec,
     TemplateError,
     TranslatedTemplate,
     referenced_logical_ids,
 )
 
 log = logging.getLogger(__name__)
+
+EventSource = SqsEventSource | DynamoDBStreamEventSource
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_HOST = "127.0.0.1"
@@ -338,7 +347,7 @@ class LocalStack:
         self.template: TranslatedTemplate | None = None
         self.resolver: Resolver | None = None
         self.functions: dict[str, LocalFunction] = {}
-        self.event_sources: list[SqsEventSource] = []
+        self.event_sources: list[EventSource] = []
         self._children: list[ChildProcess] = []
         self._api_server: HttpApiServer | None = None
         self._url_servers: dict[str, HttpApiServer] = {}  # function URLs, by logical id
@@ -669,6 +678,39 @@ class LocalStack:
             source = SqsEventSource(function, config, lambda: aws_client("sqs", aws_url, self.region, read_timeout=30))
             source.start()
             self.event_sources.append(source)
+        for stream_spec in template.stream_event_source_mappings():
+            self._start_stream_source(stream_spec, resolver, aws_url)
+
+    def _start_stream_source(self, spec: StreamEventSourceMappingSpec, resolver: Resolver, aws_url: str) -> None:
+        function = self.functions[spec.function_id]
+        if not function.ready:
+            log.warning("%s: %s is not available, so its stream is not read", spec.logical_id, spec.function_id)
+            return
+        if environment_text(resolver.resolve(spec.enabled)) == "false":
+            log.info("%s is disabled in the template: its stream is not read", spec.logical_id)
+            return
+        try:
+            filters = parse_filter_patterns(resolver.resolve(list(spec.filter_patterns)))
+        except FilterPatternError as exc:
+            raise TemplateError(f"{spec.logical_id}: {exc}") from None
+        starting_position = str(resolver.resolve(spec.starting_position))
+        if starting_position not in ("TRIM_HORIZON", "LATEST"):
+            raise TemplateError(f"{spec.logical_id}: StartingPosition {starting_position} is not emulated locally")
+        config = StreamEventSourceConfig(
+            stream_arn=str(resolver.resolve(spec.stream_arn)),
+            region=self.region,
+            batch_size=int(resolver.resolve(spec.batch_size)),
+            batching_window_seconds=float(resolver.resolve(spec.maximum_batching_window_seconds) or 0),
+            starting_position=starting_position,
+            report_batch_item_failures=spec.report_batch_item_failures,
+            maximum_retry_attempts=int(resolver.resolve(spec.maximum_retry_attempts)),
+            maximum_record_age_seconds=int(resolver.resolve(spec.maximum_record_age_seconds)),
+            filters=filters,
+            on_failure_arn=resolver.resolve(spec.on_failure),
+        )
+        source = DynamoDBStreamEventSource(function, config, lambda service: aws_client(service, aws_url, self.region))
+        source.start()
+        self.event_sources.append(source)
 
     def _attach_access_log(self) -> None:
         handler = logging.FileHandler(self.log_dir / "http-api.log", mode="w", encoding="utf-8")
@@ -689,7 +731,8 @@ class LocalStack:
 
     @contextmanager
     def paused_event_sources(self) -> Iterator[None]:
-        """Hold the SQS pollers (after their in-flight batches) so a test can look at what reaches the queues."""
+        """Hold the pollers (after their in-flight batches) so a test can look at what reaches the queues and the
+        table's stream."""
         for source in self.event_sources:
             source.pause()
         try:

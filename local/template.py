@@ -449,6 +449,29 @@ class EventSourceMappingSpec:
     enabled: Any
 
 
+@dataclass(frozen=True)
+class StreamEventSourceMappingSpec:
+    """A DynamoDB stream event source mapping; values are resolved when the stack builds it (they may be parameters).
+    `filter_patterns` are the FilterCriteria patterns as JSON text; `on_failure` the OnFailure destination's ARN."""
+
+    logical_id: str
+    function_id: str
+    stream_arn: Any
+    starting_position: Any
+    batch_size: Any
+    maximum_batching_window_seconds: Any
+    report_batch_item_failures: bool
+    maximum_retry_attempts: Any
+    maximum_record_age_seconds: Any
+    filter_patterns: tuple[Any, ...]
+    on_failure: Any
+    enabled: Any
+
+
+# What a stream mapping may ask for that the local poller does not do: each must be absent or have this value.
+_UNEMULATED_STREAM_OPTIONS = {"ParallelizationFactor": 1, "BisectBatchOnFunctionError": False}
+
+
 class TranslatedTemplate:
     """The translated (plain CloudFormation) template of a SAM project, with the accessors the local stack needs."""
 
@@ -621,13 +644,23 @@ class TranslatedTemplate:
             urls.append(FunctionUrlSpec(logical_id, function_id, IamAuth() if auth_type == "AWS_IAM" else None))
         return urls
 
+    def _event_source_type(self, logical_id: str, properties: Mapping[str, Any]) -> str:
+        """ "queue" or "stream": what an event source mapping reads (an SQS queue, a DynamoDB table's stream)."""
+        source = referenced_logical_ids(properties.get("EventSourceArn"))
+        source_type = self.resources.get(next(iter(source)), {}).get("Type") if len(source) == 1 else None
+        if source_type == "AWS::SQS::Queue":
+            return "queue"
+        if source_type == "AWS::DynamoDB::Table":
+            return "stream"
+        raise TemplateError(f"{logical_id}: only SQS queues and DynamoDB streams are supported locally as sources")
+
     def event_source_mappings(self) -> list[EventSourceMappingSpec]:
+        """The SQS event source mappings (`stream_event_source_mappings` has the DynamoDB stream ones)."""
         mappings = []
         for logical_id, resource in self.of_type("AWS::Lambda::EventSourceMapping").items():
             properties = resource["Properties"]
-            source = referenced_logical_ids(properties.get("EventSourceArn"))
-            if not source or self.resources.get(next(iter(source)), {}).get("Type") != "AWS::SQS::Queue":
-                raise TemplateError(f"{logical_id}: only SQS event sources are supported locally")
+            if self._event_source_type(logical_id, properties) != "queue":
+                continue
             if properties.get("FilterCriteria"):
                 raise TemplateError(f"{logical_id}: FilterCriteria is not supported by the local event source")
             mappings.append(
@@ -640,6 +673,37 @@ class TranslatedTemplate:
                     in (properties.get("FunctionResponseTypes") or []),
                     maximum_concurrency=(properties.get("ScalingConfig") or {}).get("MaximumConcurrency"),
                     maximum_batching_window_seconds=properties.get("MaximumBatchingWindowInSeconds", 0),
+                    enabled=properties.get("Enabled", True),
+                )
+            )
+        return mappings
+
+    def stream_event_source_mappings(self) -> list[StreamEventSourceMappingSpec]:
+        mappings = []
+        for logical_id, resource in self.of_type("AWS::Lambda::EventSourceMapping").items():
+            properties = resource["Properties"]
+            if self._event_source_type(logical_id, properties) != "stream":
+                continue
+            for option, value in _UNEMULATED_STREAM_OPTIONS.items():
+                if properties.get(option, value) != value:
+                    raise TemplateError(f"{logical_id}: {option} other than {value} is not emulated locally")
+            if "TumblingWindowInSeconds" in properties:
+                raise TemplateError(f"{logical_id}: TumblingWindowInSeconds is not emulated locally")
+            filters = (properties.get("FilterCriteria") or {}).get("Filters") or []
+            mappings.append(
+                StreamEventSourceMappingSpec(
+                    logical_id=logical_id,
+                    function_id=self._function_id_in(properties.get("FunctionName"), logical_id),
+                    stream_arn=properties["EventSourceArn"],
+                    starting_position=properties.get("StartingPosition", "LATEST"),
+                    batch_size=properties.get("BatchSize", 100),
+                    maximum_batching_window_seconds=properties.get("MaximumBatchingWindowInSeconds", 0),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in (properties.get("FunctionResponseTypes") or []),
+                    maximum_retry_attempts=properties.get("MaximumRetryAttempts", -1),
+                    maximum_record_age_seconds=properties.get("MaximumRecordAgeInSeconds", -1),
+                    filter_patterns=tuple(entry.get("Pattern") for entry in filters),
+                    on_failure=((properties.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"),
                     enabled=properties.get("Enabled", True),
                 )
             )

@@ -38,6 +38,7 @@ from local.lambda_runtime import (
     OutputRouter,
     merge_function_environments,
 )
+from local.stream_source import matches, parse_filter_patterns
 from local.template import (
     IamAuth,
     PhysicalResource,
@@ -106,6 +107,7 @@ def test_functions_know_their_code_handler_timeout_and_layer(template: Translate
         "IntakeFunction",
         "MessagesFunction",
         "ParkingFunction",
+        "RelayFunction",
         "SenderFunction",
         "WaitsFunction",
     }
@@ -154,6 +156,7 @@ def test_the_send_queue_and_the_lanes_are_fifo_and_redrive_to_the_dead_letter_qu
         "ParkingDeadLetterQueue",
         "WaitQueue",
         "WaitDeadLetterQueue",
+        "RelayDeadLetterQueue",
     }
     # Six times the timeout of the function that reads each: intake 30 s, sender 60 s.
     for name, visibility in (("SendQueue", 180), ("PriorityLaneQueue", 360), ("BulkLaneQueue", 360)):
@@ -209,6 +212,61 @@ def test_event_source_mapping_has_batching_partial_failures_and_concurrency(
         assert int(resolver.resolve(mapping.batch_size)) == 10
         assert mapping.report_batch_item_failures is True
         assert int(resolver.resolve(mapping.maximum_concurrency)) == 2
+
+
+def test_the_stream_mapping_reads_the_table_stream_with_its_filter_and_retries(
+    template: TranslatedTemplate, resolver: Resolver
+) -> None:
+    resolver.physical["MessagesTable"].attributes["StreamArn"] = "stream-arn-of-MessagesTable"
+    (mapping,) = template.stream_event_source_mappings()
+    assert (mapping.logical_id, mapping.function_id) == ("RelayStreamMapping", "RelayFunction")
+    assert resolver.resolve(mapping.stream_arn) == "stream-arn-of-MessagesTable"
+    assert resolver.resolve(mapping.starting_position) == "TRIM_HORIZON"
+    assert (int(resolver.resolve(mapping.batch_size)), resolver.resolve(mapping.maximum_batching_window_seconds)) == (
+        100,
+        1,
+    )
+    assert mapping.report_batch_item_failures is True
+    assert (mapping.maximum_retry_attempts, mapping.maximum_record_age_seconds) == (-1, -1)
+    (pattern,) = parse_filter_patterns(mapping.filter_patterns)  # the local filter can apply it
+    message = {"Keys": {"pk": {"S": "MSG#1"}}, "NewImage": {"pk": {"S": "MSG#1"}, "relay_version": {"N": "1"}}}
+    assert matches(pattern, {"eventName": "MODIFY", "dynamodb": message})
+    assert not matches(pattern, {"eventName": "REMOVE", "dynamodb": message})
+    assert not matches(pattern, {"eventName": "INSERT", "dynamodb": {**message, "Keys": {"pk": {"S": "CONTACT#1"}}}})
+    assert resolver.resolve(mapping.on_failure) == "arn-of-RelayDeadLetterQueue"
+    assert all(resolver.resolve(queue.queue_arn) != mapping.stream_arn for queue in template.event_source_mappings())
+
+
+def test_stream_mapping_options_the_local_poller_does_not_emulate_stop_the_stack(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(
+        textwrap.dedent(
+            """\
+            Resources:
+              Table:
+                Type: AWS::DynamoDB::Table
+                Properties:
+                  KeySchema: [{AttributeName: pk, KeyType: HASH}]
+                  AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+                  BillingMode: PAY_PER_REQUEST
+                  StreamSpecification: {StreamViewType: NEW_IMAGE}
+              Function:
+                Type: AWS::Serverless::Function
+                Properties: {CodeUri: functions/x/, Handler: app.handler, Runtime: python3.13}
+              Mapping:
+                Type: AWS::Lambda::EventSourceMapping
+                Properties:
+                  EventSourceArn: !GetAtt Table.StreamArn
+                  FunctionName: !Ref Function
+                  StartingPosition: LATEST
+                  ParallelizationFactor: 2
+            """
+        ),
+        encoding="utf-8",
+    )
+    template = TranslatedTemplate(tmp_path / "template.yaml", region=REGION)
+    assert template.event_source_mappings() == []
+    with pytest.raises(TemplateError, match="ParallelizationFactor other than 1 is not emulated"):
+        template.stream_event_source_mappings()
 
 
 def test_parameters_use_defaults_unless_overridden() -> None:
