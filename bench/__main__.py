@@ -123,9 +123,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure nothing: work out the costs of the run in --out again and rewrite its report",
     )
+    mode.add_argument(
+        "--inproc",
+        action="store_true",
+        help="measure again only what runs against in-process moto (sections 1b, 2, 3, 3b, 3c: first invocations, "
+        "warm invocations, AWS requests per flow with the relay's, index writes, checks) at full size; keep the "
+        "other measurements of the run in --out, then work out the costs again and rewrite its report",
+    )
     args = parser.parse_args(argv)
     if args.rederive:
         return rederive(args.out)
+    if args.inproc:
+        return remeasure_inproc(args.out, plots=not args.no_plots)
     mode_name = args.mode or "full"
     config = CONFIGS[mode_name]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -138,7 +147,6 @@ def main(argv: list[str] | None = None) -> int:
     from bench.stackbench import StackBench
 
     config = {**config, "sendpath": SENDPATH_SIZES[mode_name]}  # section 8's sizes live beside its code
-    from local.simulator import Faults, Simulator, SimulatorConfig
 
     prior = _read_json(args.out / "results.json")  # the run this one replaces: its figures are kept beside ours
     results: dict[str, Any] = {
@@ -172,20 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     log("first invocations (libraries preloaded), warm overhead, AWS requests: ours vs hand-written, in-process moto")
-    simulator = Simulator(
-        SimulatorConfig(
-            port=0,
-            api_username="bench",
-            api_password="bench-provider-password",
-            faults=Faults(auto_dlr=False, enforce_window=False),
-            max_messages=50_000,
-        )
-    )
-    with simulator:
-        provider = {"base_url": simulator.api_url, "username": "bench", "password": "bench-provider-password"}
-        tasks = handlers.handler_tasks(config["cold_samples"], config["warm_n"], config["warmup"], config["count_n"])
-        seed = max(config["warm_n"] // 2 + config["warmup"], config["count_n"] + 1, 2) + 1
-        reduced = handlers.reduce_handler_results(handlers.run_worker(handlers.moto_plan(tasks, provider, seed)))
+    reduced = run_inproc(config)
     results["cold_start"]["first_invocation_preloaded"] = reduced["cold_first_invocation"]
     results["warm"] = reduced["warm"]
     results["aws_calls"] = reduced["aws_calls"]
@@ -243,6 +238,7 @@ def derive(results: dict[str, Any]) -> None:
     recommended = {function: value["recommended_mb"] for function, value in results["sizing"].items()}
     results["cost_at_recommended_memory"] = analysis.cost_tables(inputs, recommended)
     results["sendpath_cost"] = analysis.sendpath_cost(results)
+    results["relay_model"] = analysis.relay_summary(results)
     results["all_in"] = analysis.all_in(results)
     results["headline"] = analysis.headline(results)
 
@@ -260,6 +256,68 @@ def rederive(out: Path) -> int:
     (out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
     report.write(results, out, sorted(path.name for path in out.glob("*.png")))
     log(f"derived the costs of the run of {results['meta']['started']} again; wrote report.md and README-section.md")
+    return 0
+
+
+def run_inproc(config: dict[str, Any]) -> dict[str, Any]:
+    """Sections 1b, 2 and 3 against in-process moto (with a provider simulator of their own): the handlers' first
+    invocations with their libraries preloaded, warm invocations, and every AWS request per flow, the relay's too."""
+    from bench import handlers
+    from local.simulator import Faults, Simulator, SimulatorConfig
+
+    simulator = Simulator(
+        SimulatorConfig(
+            port=0,
+            api_username="bench",
+            api_password="bench-provider-password",
+            faults=Faults(auto_dlr=False, enforce_window=False),
+            max_messages=50_000,
+        )
+    )
+    with simulator:
+        provider = {"base_url": simulator.api_url, "username": "bench", "password": "bench-provider-password"}
+        tasks = handlers.handler_tasks(config["cold_samples"], config["warm_n"], config["warmup"], config["count_n"])
+        # every index a task's invocations use is seeded (the relay's timed ones after the counted ones too)
+        counted = config["count_n"] + 1 + handlers.RELAY_SAMPLES
+        seed = max(config["warm_n"] // 2 + config["warmup"], counted, 2) + 1
+        return handlers.reduce_handler_results(handlers.run_worker(handlers.moto_plan(tasks, provider, seed)))
+
+
+def remeasure_inproc(out: Path, *, plots: bool) -> int:
+    """`--inproc`: the in-process sections measured again (full size) into the run in `out`, whose other
+    measurements (imports, the local stack, the send path) are kept as they were; then the costs derived again."""
+    from bench import handlers, indexwrites, report, screening
+
+    results = _read_json(out / "results.json")
+    if not results:
+        log(f"no results in {out}: run the bench first")
+        return 1
+    started = time.monotonic()
+    config = CONFIGS["full"]
+    log("the wab layer, built by its recipe for this machine")
+    try:
+        results["meta"]["layer"] = handlers.build_layer()
+    except Exception as exc:  # the recipe needs pip and its index: without them, the source folder
+        log(f"could not build the layer ({type(exc).__name__}); importing wab from its source folder")
+    log("first invocations (libraries preloaded), warm overhead, AWS requests with the relay's: in-process moto")
+    reduced = run_inproc(config)
+    results["cold_start"]["first_invocation_preloaded"] = reduced["cold_first_invocation"]
+    results["warm"] = reduced["warm"]
+    results["aws_calls"] = reduced["aws_calls"]
+    log("index writes of a broadcast; checks before the provider")
+    results["index_writes"] = indexwrites.run("full")
+    results["screening"] = screening.run("full")
+    results["meta"]["remeasured"] = {
+        "inproc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "sections": ["1b (preloaded)", "2", "3", "3b", "3c"],
+        "machine": machine(),
+        "duration_s": time.monotonic() - started,
+    }
+    derive(results)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
+    written = report.plots(results, out) if plots else sorted(path.name for path in out.glob("*.png"))
+    report.write(results, out, written)
+    log(f"measured the in-process sections again in {time.monotonic() - started:.0f} s; wrote report.md")
     return 0
 
 

@@ -206,10 +206,17 @@ def event_bytes(steady: dict[str, Any]) -> tuple[float, int]:
     return sum(value.get("event_bytes", 0) for value in puts), sum(value["entries"] for value in puts)
 
 
-def traced(invocations: dict[str, float], rate: float) -> float:
+def traced(invocations: dict[str, float], rate: float, requests_per_s: dict[str, float] | None = None) -> float:
     """Traces recorded per message: each function's invocations per message times the share Lambda traces at that
-    function's own rate (`rate` messages a second)."""
-    return sum(per * C.xray_share(rate * per) for per in invocations.values())
+    function's own rate (`rate` messages a second; `requests_per_s`: a function's own rate where it serves more than
+    this flow, as the relay serves every flow of its path)."""
+    rates = requests_per_s or {}
+    functions = T.functions()
+    return sum(
+        per * C.xray_share(rates.get(name, rate * per))
+        for name, per in invocations.items()
+        if functions.get(name, {}).get("tracing") != "PassThrough"
+    )
 
 
 def flow_inputs(results: dict[str, Any], rate: float | None = None) -> dict[str, dict[str, Any]]:
@@ -347,14 +354,266 @@ def flow_inputs(results: dict[str, Any], rate: float | None = None) -> dict[str,
         **storage_inputs(stored(chunk_calls), recipients),
     }
     send["request_events"], out["broadcast"]["request_events"] = 1.0, 1 / size
+    relay_bases(out, calls)
+    add_relay(out)
     for item in out.values():
-        item["traced_invocations"] = traced(item["invocations_by_function"], item["rate"])
+        relay_rate = {"RelayFunction": item["relay"]["invocations_per_s"]} if item.get("relay") else {}
+        item["traced_invocations"] = traced(item["invocations_by_function"], item["rate"], relay_rate)
         # The archive keeps every event on the bus: those measured, and the request events the gateway does not put
         # itself (a send's or a broadcast's command), taken at the measured events' mean size.
         measured = item["event_entries"] - item.get("request_events", 0.0)
         mean = item["event_bytes"] / measured if measured > 0 else 0.0
         item["archived_event_bytes"] = mean * item["event_entries"]
     return out
+
+
+# --- the relay: what the table's stream costs --------------------------------------------------------------------
+
+# Which flows' stream records share the relay's batches, by the traffic each flow is priced in (flow_inputs): inbound
+# messages alone; single sends with their DLRs at twice the rate; broadcast recipients with theirs. A record read
+# shares its table with the single sends.
+RELAY_PATHS: dict[str, list[tuple[str, int]]] = {
+    "mo": [("mo", 1)],
+    "send": [("send", 1), ("dlr", 2)],
+    "dlr": [("send", 1), ("dlr", 2)],
+    "get": [("send", 1), ("dlr", 2)],
+    "broadcast": [("broadcast", 1), ("dlr", 2)],
+}
+# The references of the modelled traffic, as the flows were measured: every single send has its own (`order-<n>`, and
+# its DLRs that of their send), a broadcast one for all its recipients. Events of one reference in one relay batch
+# share a counter write per counter shard (wab.summary.Counters).
+REFERENCE_PATTERN = {"mo": "none", "send": "own", "dlr": "own", "get": "none", "broadcast": "shared"}
+RELAY_ADDS = (
+    "lambda_invocations",
+    "write_units",
+    "read_units",
+    "event_chunks",
+    "event_bytes",
+    "event_entries",
+    "aws_requests",
+    "log_bytes_per_message",
+)
+
+
+def summary_shards() -> int:
+    """How many counter items a reference's counts are spread over (wab.summary.SHARDS, read from the source: the
+    bench's own process does not import wab)."""
+    source = (ROOT / "layers" / "wab" / "wab" / "summary.py").read_text()
+    match = re.search(r"^SHARDS = (\d+)", source, re.MULTILINE)
+    if not match:
+        raise RuntimeError("no SHARDS in wab/summary.py")
+    return int(match.group(1))
+
+
+def counter_workers() -> int:
+    """How many counter writes the relay makes side by side (wab.summary.UPDATE_WORKERS)."""
+    source = (ROOT / "layers" / "wab" / "wab" / "summary.py").read_text()
+    match = re.search(r"^UPDATE_WORKERS = (\d+)", source, re.MULTILINE)
+    return int(match.group(1)) if match else 1
+
+
+def relay_bases(out: dict[str, dict[str, Any]], calls: dict[str, Any]) -> None:
+    """Each flow's measured relay (section 3: what the relay did with the stream records one invocation of the flow
+    left, and its time), per message of the flow; nothing for a run measured before the relay existed."""
+    sources = {"mo": ("mo", 1.0), "dlr": ("dlr", 1.0), "send": ("send", 1.0), "get": ("get", 1.0)}
+    sources["broadcast"] = ("chunk", float(calls["chunk"]["recipients"]))
+    for flow, (measured, messages) in sources.items():
+        relay = calls.get(measured, {}).get("ours", {}).get("relay")
+        if relay is not None:
+            out[flow]["relay_basis"] = {**relay, "messages": messages, "pattern": REFERENCE_PATTERN[flow]}
+
+
+def relay_part(basis: dict[str, Any], fill: float, memory_mb: int) -> dict[str, Any]:
+    """The relay's part of one message of a flow, its batches holding `fill` stream records: invocations, requests,
+    units, logs and durations, per message (`adds`: what it adds to the flow's inputs)."""
+    messages = basis["messages"]
+    records = basis["records"] / messages  # stream records per message
+    empty = dict.fromkeys(RELAY_ADDS, 0.0)
+    if records <= 0:
+        return {"records": 0.0, "fill": 0.0, "invocations": 0.0, "adds": empty, "counter_writes": 0.0}
+    steady = basis["steady"]
+    per_record = {
+        "events": basis["events"] / basis["records"],
+        "counted": basis["counted"] / basis["records"],
+    }
+    puts = steady.get("events.PutEvents", {})
+    updates = steady.get("dynamodb.UpdateItem", {})
+    unit_per_write = updates["wru"] / updates["count"] if updates.get("count") else 1.0
+    # Counter writes per batch: one per counted event of its own reference; one per counter shard the events of a
+    # shared reference reach.
+    counted_per_batch = fill * per_record["counted"]
+    if basis["pattern"] == "shared":
+        writes_per_batch = C.distinct_keys(counted_per_batch, summary_shards())
+    else:
+        writes_per_batch = counted_per_batch
+    events_per_batch = fill * per_record["events"]
+    calls_per_batch = math.ceil(events_per_batch / 10 - 1e-9) if events_per_batch > 0 else 0  # ten a PutEvents
+    batches = records / fill  # relay invocations per message
+    timing = basis["timing"]
+    measured_records = timing["records_per_invocation"] or 1.0
+    cpu_per_record = max(timing["median_not_moto_ms"], 0.0) / measured_records
+    wait_per_batch = C.ASSUMED_LATENCY_MS["events"] * calls_per_batch + C.ASSUMED_LATENCY_MS["dynamodb"] * math.ceil(
+        writes_per_batch / counter_workers() - 1e-9
+    )
+    modelled_batch_ms = C.modelled_duration_ms(cpu_per_record * fill, wait_per_batch, memory_mb)
+    adds = {
+        "lambda_invocations": batches,
+        "write_units": writes_per_batch * batches * unit_per_write,
+        "read_units": sum(value["rru"] for value in steady.values()) / basis["records"] * records,
+        "event_chunks": puts.get("chunks", 0) / basis["records"] * records,
+        "event_bytes": puts.get("event_bytes", 0) / basis["records"] * records,
+        "event_entries": puts.get("entries", 0) / basis["records"] * records,
+        "aws_requests": (calls_per_batch + writes_per_batch) * batches,
+        "log_bytes_per_message": basis["log_bytes_per_invocation"] * batches,
+    }
+    return {
+        "records": records,
+        "fill": fill,
+        "invocations": batches,
+        "counter_writes": writes_per_batch * batches,
+        "counted_events": per_record["counted"] * records,
+        "put_events_calls": calls_per_batch * batches,
+        "memory_mb": memory_mb,
+        # measured: each record at the time a measured batch took per record (batches of one flow invocation's
+        # records: an upper bound for fuller ones); modelled: per batch of `fill`
+        "measured_ms": timing["median_ms"] / measured_records * records,
+        "cpu_ms": cpu_per_record * records,
+        "wait_ms": wait_per_batch * batches,
+        "modelled_batch_ms": modelled_batch_ms,
+        "adds": adds,
+    }
+
+
+def relay_fill(out: dict[str, dict[str, Any]], flow: str) -> dict[str, float]:
+    """Stream records per relay batch for a flow at its traffic (RELAY_PATHS): the path's records spread over the
+    stream's shards, as many as the table's partitions (its size, kept `RetentionDays`, and its writes)."""
+    path = RELAY_PATHS[flow]
+    rate = out["send"]["rate"]  # the rate the paths are priced at (a DLR comes at twice it)
+    seconds_per_month = 86400 * C.ASSUMPTIONS["days_per_month"]
+    records = table_gb = write_units = 0.0
+    for part, times in path:
+        item = out[part]
+        basis = item.get("relay_basis")
+        records += times * rate * (basis["records"] / basis["messages"] if basis else 0.0)
+        table_gb += times * rate * seconds_per_month * item["table_gb_months"]  # GB-months a month: GB held
+        write_units += times * rate * item["write_units"]
+    shards = C.stream_shards(table_gb, write_units)
+    mapping = T.relay_mapping()
+    fill = C.stream_batch_fill(
+        records / shards, float(mapping.get("MaximumBatchingWindowInSeconds", 0)), int(mapping.get("BatchSize", 100))
+    )
+    return {"fill": fill, "shards": shards, "table_gb": table_gb, "records_per_s": records}
+
+
+def add_relay(out: dict[str, dict[str, Any]]) -> None:
+    """Add (again) the relay's part to each flow's inputs: its invocations, PutEvents and counter writes, logs, at the
+    batch fill the flow's traffic and table give."""
+    memory = T.functions()["RelayFunction"]["memory"]
+    fills = {flow: relay_fill(out, flow) for flow in out if flow in RELAY_PATHS}  # before any part changes
+    for flow, item in out.items():
+        basis = item.get("relay_basis")
+        if basis is None:
+            continue
+        old = item.get("relay")
+        if old:
+            for name in RELAY_ADDS:
+                item[name] -= old["adds"][name]
+        part = relay_part(basis, fills[flow]["fill"], memory)
+        part.update(
+            shards=fills[flow]["shards"],
+            table_gb=fills[flow]["table_gb"],
+            # the relay's invocations a second over the whole path (for its traced share)
+            invocations_per_s=fills[flow]["records_per_s"] / part["fill"] if part["fill"] else 0.0,
+        )
+        for name in RELAY_ADDS:
+            item[name] += part["adds"][name]
+        item["invocations_by_function"]["RelayFunction"] = part["invocations"]
+        item["relay"] = part
+
+
+def relay_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The relay as the cost model has it, at the modelled rate and at high volume, at the defaults and with the lean
+    settings: stream records per batch, the stream's shards, invocations and counter writes per message; and what the
+    counters cost an outbound message under each reference pattern."""
+    high = C.ASSUMPTIONS["high_volume_messages_per_second"]
+    cases = {
+        "defaults": flow_inputs(results),
+        "defaults_high_volume": flow_inputs(results, high),
+    }
+    cases["lean"] = lean_inputs(cases["defaults"])
+    cases["lean_high_volume"] = lean_inputs(cases["defaults_high_volume"])
+    out: dict[str, Any] = {"measured": bool(cases["defaults"]["send"].get("relay"))}
+    for name, inputs in cases.items():
+        out[name] = {
+            "rate": inputs["send"]["rate"],
+            "flows": {
+                flow: {
+                    key: item["relay"][key]
+                    for key in (
+                        "records",
+                        "fill",
+                        "shards",
+                        "table_gb",
+                        "invocations",
+                        "counter_writes",
+                        "counted_events",
+                        "put_events_calls",
+                    )
+                    if key in item["relay"]
+                }
+                for flow, item in inputs.items()
+                if item.get("relay")
+            },
+            "counters": counter_alternatives(inputs),
+            "usd_per_million": relay_costs(inputs, traced_share=not name.startswith("lean")),
+        }
+    return out
+
+
+def relay_costs(inputs: dict[str, dict[str, Any]], *, traced_share: bool = True) -> dict[str, dict[str, float]]:
+    """What the relay adds per 1,000,000 messages of each path (inbound; outbound send + 2 DLRs; broadcast recipient
+    + 2 DLRs), line by line, measured durations; `traced_share`: False under TracingMode PassThrough."""
+    paths = {"inbound": [("mo", 1)], "outbound": [("send", 1), ("dlr", 2)], "broadcast": [("broadcast", 1), ("dlr", 2)]}
+    platform = C.ASSUMPTIONS["lambda_platform_log_bytes"] + 4 * C.ASSUMPTIONS["logs_event_overhead_bytes"]
+    out: dict[str, dict[str, float]] = {}
+    for path, parts in paths.items():
+        lines = dict.fromkeys(("Lambda requests", "Lambda duration", "CloudWatch Logs", "X-Ray", "counter writes"), 0.0)
+        for flow, times in parts:
+            relay = inputs[flow].get("relay")
+            if not relay or not relay.get("records"):
+                continue
+            invocations = relay["invocations"]
+            untraced = T.functions()["RelayFunction"]["tracing"] == "PassThrough"
+            share = C.xray_share(relay["invocations_per_s"]) if traced_share and not untraced else 0.0
+            lines["Lambda requests"] += times * invocations * C.PRICES["lambda_request"]
+            lines["Lambda duration"] += (
+                times * C.gb_seconds(relay["memory_mb"], relay["measured_ms"]) * C.PRICES["lambda_arm_gb_second"]
+            )
+            logged = relay["adds"]["log_bytes_per_message"] + platform * invocations
+            lines["CloudWatch Logs"] += times * logged / 2**30 * C.PRICES["logs_ingest_gb"]
+            lines["X-Ray"] += times * invocations * share * C.PRICES["xray_trace"]
+            lines["counter writes"] += times * relay["adds"]["write_units"] * C.PRICES["dynamodb_write_unit"]
+        per_million = {name: value * 1e6 for name, value in lines.items()}
+        per_million["total"] = sum(per_million.values())
+        out[path] = per_million
+    return out
+
+
+def counter_alternatives(out: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What the campaign counters cost an outbound single send (with its two DLRs), per message, with every send of
+    its own reference (the modelled traffic) and with all sends under one campaign reference."""
+    result: dict[str, Any] = {}
+    for pattern in ("own", "shared"):
+        writes = 0.0
+        for flow, times in (("send", 1), ("dlr", 2)):
+            basis = out[flow].get("relay_basis")
+            part = out[flow].get("relay")
+            if not basis or not part:
+                continue
+            alternative = relay_part({**basis, "pattern": pattern}, part["fill"], part["memory_mb"])
+            writes += times * alternative["counter_writes"]
+        result[pattern] = {"writes": writes, "usd_per_million": writes * C.PRICES["dynamodb_write_unit"] * 1e6}
+    return result
 
 
 # The cheapest settings a deployment can choose that keep every guarantee (docs/cost.md says what each gives up).
@@ -373,6 +632,7 @@ def lean_inputs(inputs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             item["http_api_requests"] = 0
         item["traced_invocations"] = 0.0
         item.update(storage_inputs(item["stored_bytes"], days=days))
+    add_relay(out)  # a smaller table has fewer partitions, so fuller relay batches
     return out
 
 
@@ -427,14 +687,25 @@ def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, in
         intake_modelled_ms = (
             C.modelled_duration_ms(intake["cpu_ms"], intake["wait_ms"], intake_memory) if intake else 0.0
         )
+        # So does the relay's share: the stream records the flow's writes leave, at the relay's memory.
+        relay = item.get("relay") or {}
+        relay_memory = (memory_override or {}).get("RelayFunction", relay.get("memory_mb", 0))
+        relay_modelled_ms = (
+            C.modelled_duration_ms(relay["cpu_ms"], relay["wait_ms"], relay_memory) if relay.get("records") else 0.0
+        )
+        relay_measured_ms = relay.get("measured_ms", 0.0)
         measured = C.flow_cost(
             duration_ms=item["measured_ms"],
-            other_gb_seconds=C.gb_seconds(intake_memory, intake.get("measured_ms", 0.0)),
+            other_gb_seconds=C.gb_seconds(intake_memory, intake.get("measured_ms", 0.0))
+            + C.gb_seconds(relay_memory, relay_measured_ms),
             **common,
         )
         modelled_ms = C.modelled_duration_ms(item["cpu_ms"], item["wait_ms"], memory)
         modelled = C.flow_cost(
-            duration_ms=modelled_ms, other_gb_seconds=C.gb_seconds(intake_memory, intake_modelled_ms), **common
+            duration_ms=modelled_ms,
+            other_gb_seconds=C.gb_seconds(intake_memory, intake_modelled_ms)
+            + C.gb_seconds(relay_memory, relay_modelled_ms),
+            **common,
         )
         tables[flow] = {
             "memory_mb": memory,
@@ -443,6 +714,8 @@ def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, in
             "modelled_duration_ms": modelled_ms,
             "intake_measured_duration_ms": intake.get("measured_ms", 0.0),
             "intake_modelled_duration_ms": intake_modelled_ms,
+            "relay_measured_duration_ms": relay_measured_ms,
+            "relay_modelled_duration_ms": relay_modelled_ms,
             "per_million_measured": C.per_million(measured),
             "per_million_modelled": C.per_million(modelled),
         }
@@ -565,6 +838,13 @@ def fixed_costs() -> dict[str, Any]:
             "what": f"event source mappings polling their queues: {polls / 1e6:.2f} M ReceiveMessage a month",
             "usd": polls * C.PRICES["sqs_request"],
         },
+        {
+            "item": "DynamoDB stream polling",
+            "count": len(T.stream_mappings()),
+            "what": "event source mappings on the table's stream (the relay's): Lambda's reads of a DynamoDB stream "
+            "are not billed, idle or not",
+            "usd": 0.0,
+        },
     ]
     return {
         "lines": lines,
@@ -653,7 +933,11 @@ def sizing(results: dict[str, Any], inputs: dict[str, dict[str, Any]]) -> dict[s
                 "lambda_usd_per_million": (
                     size / 1024 * warm_ms / 1000 * C.PRICES["lambda_arm_gb_second"]
                     + C.PRICES["lambda_request"]
-                    * (inputs[flow]["lambda_invocations"] - inputs[flow].get("intake", {}).get("lambda_invocations", 0))
+                    * (
+                        inputs[flow]["lambda_invocations"]
+                        - inputs[flow].get("intake", {}).get("lambda_invocations", 0)
+                        - inputs[flow].get("relay", {}).get("invocations", 0)
+                    )
                 )
                 * 1e6,
             }

@@ -7,11 +7,13 @@ traces, how long a poll takes) are named in ASSUMPTIONS and printed in the repor
 
 Per message: requests, Lambda time, logs, traces, and the storage a message leaves behind (DynamoDB and its
 point-in-time recovery for as long as the item lives, the bus's archive). Per month whatever the traffic: custom
-metrics, alarms, dashboards, secrets, keys and the event sources' idle polls (`analysis.fixed_costs`).
+metrics, alarms, dashboards, secrets, keys and the queues' idle polls; the table stream's mapping polls for
+free (`analysis.fixed_costs`). The relay's batches on the stream: `stream_shards`, `stream_batch_fill`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 PRICES_AS_OF = "2025-11 (AWS public pricing pages, us-east-1; not re-checked at run time)"
@@ -78,6 +80,12 @@ ASSUMPTIONS = {
     # (batch_fill adds it to the handler's modelled duration)
     "poll_to_invoke_ms": 20,
     "high_volume_messages_per_second": 1000,  # the other end: enough traffic to fill every batch
+    # The table's stream (the relay's event source): about one open shard per table partition, each handed to the
+    # relay on its own (ParallelizationFactor 1); a partition holds at most 10 GB and takes at most 1,000 write units
+    # a second; a new on-demand table starts with the partitions of 4,000 writes a second
+    "partition_gb": 10,
+    "partition_write_units_per_s": 1000,
+    "stream_shards_at_least": 4,
     "metric_values_per_dimension": 5,  # values a dimension takes in a month (error codes, statuses, message types)
     "days_per_month": 30.4,
     "broadcast_recipients": 10_000,  # a broadcast request's recipients, when no broadcast was measured
@@ -200,6 +208,32 @@ def batch_fill(messages_per_second: float, batch_ms: float) -> float:
     no batching window, so nothing waits to fill a batch."""
     arrived = messages_per_second * (batch_ms + ASSUMPTIONS["poll_to_invoke_ms"]) / 1000
     return min(float(ASSUMPTIONS["sqs_batch"]), max(1.0, arrived))
+
+
+def stream_shards(table_gb: float, write_units_per_s: float) -> float:
+    """Open shards of the table's stream: one per partition, as many as the table's size or its writes need."""
+    return float(
+        max(
+            ASSUMPTIONS["stream_shards_at_least"],
+            math.ceil(table_gb / ASSUMPTIONS["partition_gb"]),
+            math.ceil(write_units_per_s / ASSUMPTIONS["partition_write_units_per_s"]),
+        )
+    )
+
+
+def stream_batch_fill(records_per_shard_per_s: float, window_s: float, batch_size: int) -> float:
+    """Stream records per relay batch, expected: a shard's first record opens the batching window and the records
+    that reach the shard while it is open join it, up to the batch size. A DynamoDB stream mapping has a window
+    (unlike FIFO queues), so a batch waits to fill; no record waits longer than the window."""
+    return min(float(batch_size), 1.0 + records_per_shard_per_s * window_s)
+
+
+def distinct_keys(events: float, keys: int) -> float:
+    """Expected distinct keys among `events` spread evenly over `keys` (a reference's counter shards): the counter
+    writes one relay batch makes for that many counted events of one reference."""
+    if events <= 0:
+        return 0.0
+    return keys * (1 - (1 - 1 / keys) ** events)
 
 
 def idle_polls_per_month(event_sources: int) -> float:

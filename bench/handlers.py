@@ -103,6 +103,8 @@ def moto_plan(tasks: list[dict[str, Any]], provider: dict[str, str], seed: int) 
     functions = {logical_id: function_env(logical_id, T.NAMES, SIM_QUEUE_URLS) for logical_id in T.functions()}
     return {
         "mode": "moto",
+        "relay_batch_size": T.relay_mapping()["BatchSize"],
+        "relay_filters": [each["Pattern"] for each in T.relay_mapping().get("FilterCriteria", {}).get("Filters", [])],
         "names": T.NAMES,
         "table": T.table_properties(),
         "functions": functions,
@@ -119,7 +121,7 @@ def task_indices(task: dict[str, Any]) -> range:
     counts = {
         "cold": 1,
         "warm": task.get("warmup", 0) + task.get("n", 0),
-        "count": task.get("n", 0) + 1,
+        "count": task.get("n", 0) + 1 + task.get("relay_samples", 0),
         "memory": task.get("warmup", 0) + task.get("n", 0) + max(task.get("n", 0) // 4, 1),
     }
     base = task.get("offset", 0)
@@ -382,6 +384,10 @@ def session_diagnostic(handler: str, samples: int) -> dict[str, float]:
 # --- 1b, 2, 3: first invocation, warm invocations and AWS requests, against in-process moto -------------------------
 
 
+# Invocations of each counted flow (ours) whose stream records the relay handles timed (bench.inproc.TableStream).
+RELAY_SAMPLES = 5
+
+
 def handler_tasks(cold_samples: int, warm_n: int, warmup: int, count_n: int) -> list[dict[str, Any]]:
     tasks: list[dict[str, Any]] = []
     for handler, flow in HANDLER_FLOW.items():
@@ -404,8 +410,12 @@ def handler_tasks(cold_samples: int, warm_n: int, warmup: int, count_n: int) -> 
                 }
                 for side in sides
             ]
-        tasks += [{"kind": "count", "flow": flow, "side": side, "n": count_n} for side in ("ours", "baseline")]
-    tasks += [{"kind": "count", "flow": flow, "side": "ours", "n": count_n} for flow in L.COUNT_ONLY_FLOWS]
+        tasks += [{"kind": "count", "flow": flow, "side": "ours", "n": count_n, "relay_samples": RELAY_SAMPLES}]
+        tasks.append({"kind": "count", "flow": flow, "side": "baseline", "n": count_n})
+    tasks += [
+        {"kind": "count", "flow": flow, "side": "ours", "n": count_n, "relay_samples": RELAY_SAMPLES}
+        for flow in L.COUNT_ONLY_FLOWS
+    ]
     # The intake's own time per batch (no hand-written baseline): it enters the cost of a send.
     tasks.append({"kind": "warm", "flow": "intake", "side": "ours", "warmup": warmup, "n": max(warm_n // 2, 1)})
     return tasks
@@ -491,6 +501,7 @@ def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "steady": run["steady"][-1],
                 "log_bytes_per_invocation": run["log_bytes_per_invocation"],
             }
+        count["ours"].update(_relay_counts(run_of(results, flow, "ours")))
         steady_ops = {side: {op: v["count"] for op, v in count[side]["steady"].items()} for side in count}
         counts[flow] = {
             **count,
@@ -504,6 +515,7 @@ def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "first": [f"{c['service']}.{c['operation']}" for c in run["first"]],
                 "steady": run["steady"][-1],
                 "log_bytes_per_invocation": run["log_bytes_per_invocation"],
+                **_relay_counts(run),
             }
         }
         runs = [r for r in results if r["kind"] == "warm" and r["flow"] == flow]
@@ -523,14 +535,58 @@ def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"cold_first_invocation": cold, "warm": warm, "aws_calls": counts}
 
 
+def run_of(results: list[dict[str, Any]], flow: str, side: str) -> dict[str, Any]:
+    [run] = [r for r in results if r["kind"] == "count" and r["flow"] == flow and r["side"] == side]
+    return run
+
+
+def _relay_counts(run: dict[str, Any]) -> dict[str, Any]:
+    """What the relay did with the stream records one steady invocation of the flow left (its last), and its time
+    per invocation (bench.inproc.TableStream); nothing when the flow had no relay (the hand-written side)."""
+    relay = run.get("relay")
+    if not relay:
+        return {}
+    steady = relay["steady"][-1] if relay["steady"] else relay["first"]
+    timing = relay["timing"]
+    timed = [sample for sample in timing if sample["invocations"]]
+    per = lambda key: median([s[key] / s["invocations"] for s in timed])  # noqa: E731
+    return {
+        "relay": {
+            "records": steady["records"],  # stream records the mapping hands the relay, per invocation of the flow
+            "invocations": steady["invocations"],
+            "events": steady["events"],
+            "counted": steady["counted"],
+            "counter_keys": steady["counter_keys"],
+            "steady": steady["steady"],
+            "first": relay["first"]["steady"],
+            "log_bytes_per_invocation": steady["log_bytes"] / steady["invocations"] if steady["invocations"] else 0.0,
+            "timing": {
+                "n": len(timed),
+                "records_per_invocation": median([s["records"] / s["invocations"] for s in timed]),
+                "median_ms": per("ms"),
+                "median_cpu_ms": per("cpu_ms"),
+                "median_not_moto_ms": median([(s["ms"] - s["moto_ms"]) / s["invocations"] for s in timed]),
+            },
+        }
+    }
+
+
 def _check_flows(counts: dict[str, Any]) -> None:
     """Each flow did what it stands for: a handler that answers without failures may still have done something else
-    (a sender that could not read its lane message reports it invalid, and that is a success too)."""
+    (a sender that could not read its lane message reports it invalid, and that is a success too). Ours publishes
+    `Accepted` from the table's stream (the relay); the hand-written sender leaves it in the record it stores."""
     accepted = "WhatsApp Message Accepted"
     for flow in ("send", "chunk"):
         for side in ("ours", "baseline"):
             steady = counts[flow].get(side, {}).get("steady")
-            if steady is not None and accepted not in steady.get("events.PutEvents", {}).get("notes", []):
+            if steady is None:
+                continue
+            relayed = counts[flow][side].get("relay", {}).get("steady", {})
+            notes = [note for calls in (steady, relayed) for note in calls.get("events.PutEvents", {}).get("notes", [])]
+            stored = "MSG table" in steady.get("dynamodb.PutItem", {}).get("stored", {}) or "MSG table" in steady.get(
+                "dynamodb.BatchWriteItem", {}
+            ).get("stored", {})
+            if (side == "ours" and accepted not in notes) or (side == "baseline" and not stored):
                 raise RuntimeError(f"{flow}/{side}: no `{accepted}` published; the flow did not send ({steady})")
     if "sqs.SendMessageBatch" not in counts["intake"]["ours"]["steady"]:
         raise RuntimeError(f"intake: nothing put on a lane ({counts['intake']['ours']['steady']})")

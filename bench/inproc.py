@@ -18,6 +18,8 @@ exits. Tasks:
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import gc
 import json
 import os
@@ -92,6 +94,8 @@ def start_moto(plan: dict[str, Any]) -> None:
         for index in table.get("GlobalSecondaryIndexes", [])
     ]
     optional: dict[str, Any] = {"GlobalSecondaryIndexes": indexes} if indexes else {}
+    if stream := table.get("StreamSpecification"):  # the relay's stream (template.yaml, RelayStreamMapping)
+        optional["StreamSpecification"] = {"StreamEnabled": True, **stream}
     dynamodb.create_table(
         TableName=plan["names"]["table"],
         AttributeDefinitions=table["AttributeDefinitions"],
@@ -123,13 +127,24 @@ def seeded_reference_key(reference: str, message_id: str) -> str:
 
 
 def seed(dynamodb: Any, table: str, indexes: range) -> None:
-    """MT records at `accepted` (for DLRs and record reads) and contacts inside the 24-hour window (for sends)."""
+    """MT records at `accepted` as the sender leaves them (for DLRs and record reads) and contacts inside the 24-hour
+    window (for sends)."""
     now = time.time()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(now - 60))
     items = []
     for index in indexes:
         number = L.customer(index)
         content = {"M": {"type": {"S": "text"}, "text": {"M": {"body": {"S": "Your order 1042 has shipped."}}}}}
+        accepted = {
+            "M": {
+                "message_id": {"S": L.mt_id(index)},
+                "reference": {"S": f"order-{index}"},
+                "destination": {"S": number},
+                "source": {"S": L.BUSINESS_NUMBER},
+                "type": {"S": "text"},
+                "idempotency_key": {"S": f"order-{index}-shipped"},
+            }
+        }
         items.append(
             {
                 "pk": {"S": f"MSG#{L.mt_id(index)}"},
@@ -149,6 +164,11 @@ def seed(dynamodb: Any, table: str, indexes: range) -> None:
                 "updated_at": {"S": stamp},
                 "version": {"N": "2"},
                 "outbox": {"M": {}},
+                # the `Accepted` the send's write left for the stream, as the sender leaves it: the record's next
+                # write (a DLR's) puts its own event in its place
+                "relay": {
+                    "M": {"accepted": {"M": {"detail_type": {"S": "WhatsApp Message Accepted"}, "detail": accepted}}}
+                },
                 "expires_at": {"N": str(int(now) + 180 * 86400)},
             }
         )
@@ -263,20 +283,57 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
         }
 
     if kind == "count":
+        # Ours: after each invocation, the stream records its writes left go through the relay function as its
+        # mapping would hand them over; the relay's requests are counted apart, for the same flow.
+        stream = TableStream(plan, sink) if side == "ours" and plan["mode"] == "moto" else None
+        relay_runs: list[dict[str, Any]] = []
+
+        def relay() -> None:
+            if stream is not None:
+                done = stream.run()
+                relay_runs.append({**done, "steady": summarize(recorder.take())})
+
         module = load()
         invoke(module, 0)
         first = [call.as_dict() for call in recorder.take()]
         first_log = sink.bytes
+        relay()
         per_invocation = []
         for index in range(1, 1 + task["n"]):
             invoke(module, index)
             per_invocation.append(summarize(recorder.take()))
-        return {
+            relay()
+        relay_log = sum(run["log_bytes"] for run in relay_runs)
+        result: dict[str, Any] = {
             "first": first,
             "steady": per_invocation,
             "log_bytes_first": first_log,
-            "log_bytes_per_invocation": (sink.bytes - first_log) / max(task["n"], 1),
+            "log_bytes_per_invocation": (sink.bytes - first_log - relay_log) / max(task["n"], 1),
         }
+        if stream is not None:
+            # The relay's time: more invocations of the flow, nothing recorded (no billing look-ups), the relay's
+            # handling of what each left timed on its own.
+            recorder.paused = True
+            timing = []
+            first_timed = 1 + task["n"]
+            for index in range(first_timed, first_timed + task.get("relay_samples", 0)):
+                invoke(module, index)
+                clocks.reset()
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                done = stream.run(analyse=False)
+                wall = (time.perf_counter() - wall0) * 1000
+                timing.append(
+                    {
+                        "ms": wall,
+                        "cpu_ms": (time.process_time() - cpu0) * 1000,
+                        "moto_ms": clocks.ms["moto"],
+                        "records": done["records"],
+                        "invocations": done["invocations"],
+                    }
+                )
+            recorder.paused = False
+            result["relay"] = {"first": relay_runs[0], "steady": relay_runs[1:], "timing": timing}
+        return result
 
     if kind == "memory":
         import tracemalloc
@@ -354,6 +411,88 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
         }
 
     raise ValueError(kind)
+
+
+RELAY_HANDLER = "functions/relay/app.py"
+
+
+class TableStream:
+    """The table's stream handed to the relay function as its event source mapping does (template.yaml,
+    RelayStreamMapping): the records its filter passes, in order, up to `relay_batch_size` records a batch.
+    Read from moto's backend, as tests/integration/conftest.py does (moto's dynamodbstreams API serialises a deep
+    item's images slowly). Each `run` hands over what the writes since the last one left: a counted invocation's
+    records make batches of their own."""
+
+    def __init__(self, plan: dict[str, Any], sink: Sink):
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        table = dynamodb_backends[DEFAULT_ACCOUNT_ID][L.REGION].get_table(plan["names"]["table"])
+        if table.stream_shard is None:
+            raise RuntimeError("the table has no stream: the relay would never run")
+        self.shard = table.stream_shard
+        self.handled = len(self.shard.items)  # the seed's writes (and earlier tasks') are not this task's
+        self.arn = f"arn:aws:dynamodb:{L.REGION}:{L.ACCOUNT}:table/{table.name}/stream/bench"
+        self.batch_size = int(plan.get("relay_batch_size", 100))
+        from local.stream_source import matches, parse_filter_patterns  # the local stack's filter: one of them
+
+        filters = parse_filter_patterns(plan.get("relay_filters", []))
+        self.wanted = lambda record: not filters or any(matches(pattern, record) for pattern in filters)
+        self.function = plan["functions"]["RelayFunction"]
+        self.env = L.lambda_environment("wab-RelayFunction", self.function["memory"], self.function["env"])
+        self.sink = sink
+        self.module: Any = None
+
+    def pending(self) -> list[dict[str, Any]]:
+        items = self.shard.items[self.handled :]
+        self.handled += len(items)
+        records = [_lambda_record(item.to_json(), self.arn) for item in items]
+        return [record for record in records if self.wanted(record)]
+
+    def run(self, *, analyse: bool = True) -> dict[str, Any]:
+        """Hand the new records to the relay in batches; what it was given, did and logged (`analyse`: and which
+        events the batches carried, worked out apart from the relay's own time)."""
+        records = self.pending()
+        done = {"records": len(records), "invocations": 0, "events": 0, "counted": 0, "counter_keys": 0}
+        logged = self.sink.bytes
+        if records:
+            saved = dict(os.environ)
+            os.environ.update(self.env)  # the relay's own settings while it runs, as in its own container
+            try:
+                if self.module is None:
+                    self.module = L.load_module(RELAY_HANDLER, "bench_relay")
+                from wab.relay import carried
+                from wab.summary import increments
+
+                for start in range(0, len(records), self.batch_size):
+                    batch = records[start : start + self.batch_size]
+                    context = L.Context("wab-RelayFunction", self.function["memory"], self.function["timeout"])
+                    answer = self.module.lambda_handler({"Records": batch}, context)
+                    if answer.get("batchItemFailures"):
+                        raise RuntimeError(f"the relay failed a batch: {answer}")
+                    done["invocations"] += 1
+                    if not analyse:
+                        continue
+                    events = [one.event for record in batch for one in carried(record)]
+                    counted = [found for event in events if (found := increments(event.detail_type, event.detail))]
+                    done["events"] += len(events)
+                    done["counted"] += len(counted)  # events that count for their reference
+                    done["counter_keys"] += len({(reference, shard) for reference, shard, _ in counted})
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+        done["log_bytes"] = self.sink.bytes - logged
+        return done
+
+
+def _lambda_record(record: dict[str, Any], arn: str) -> dict[str, Any]:
+    """A stream record as Lambda hands it over: its source's ARN, the creation time in epoch seconds (moto keeps a
+    datetime). A copy: moto's own record stays as it is."""
+    change = dict(record["dynamodb"])
+    when = change.get("ApproximateCreationDateTime")
+    if isinstance(when, datetime.datetime):
+        change["ApproximateCreationDateTime"] = float(calendar.timegm(when.utctimetuple()))
+    return {**record, "dynamodb": change, "eventSourceARN": arn}
 
 
 def count_sessions() -> list[int]:

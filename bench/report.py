@@ -58,11 +58,10 @@ WHY = {
         ),
         (
             "dynamodb.PutItem",
-            "the record with the new status and its `Status Changed` event in the outbox, "
-            "conditional on the version read (no lost updates between concurrent DLRs)",
+            "the record with the new status and its `Status Changed` event in its `relay` (in place of the previous "
+            "write's), conditional on the version read (no lost updates between concurrent DLRs); the relay publishes "
+            "the event from the table's stream",
         ),
-        ("events.PutEvents", "publishes `WhatsApp Message Status Changed`"),
-        ("dynamodb.UpdateItem", "removes the published event from the outbox"),
     ],
     "send": [
         (
@@ -83,12 +82,45 @@ WHY = {
         ),
         ("secretsmanager.GetSecretValue", "first invocation of a container only: provider base URL and credentials"),
         ("dynamodb.UpdateItem", "Powertools idempotency: stores the outcome (the provider's message id) under the key"),
-        ("dynamodb.PutItem", "the MT record and its `Accepted` event in the outbox, in one conditional write"),
-        ("events.PutEvents", "publishes `WhatsApp Message Accepted`"),
-        ("dynamodb.UpdateItem", "removes the published event from the outbox"),
+        (
+            "dynamodb.PutItem",
+            "the MT record with its `Accepted` event in its `relay`, in one conditional write; the relay publishes the "
+            "event from the table's stream",
+        ),
     ],
     "get": [("dynamodb.GetItem", "the record (consistent read); the provider is asked only for ids not stored")],
 }
+# The relay (RelayFunction), per batch of stream records the table's stream hands it.
+RELAY_WHY = [
+    (
+        "events.PutEvents",
+        "publishes the events the batch's writes left in their records' `relay`, in write order, up to ten a call and "
+        "one event of a message a call",
+    ),
+    (
+        "dynamodb.UpdateItem",
+        "SUMMARY#<reference>#<shard>: the campaign counters, one write per reference and counter shard for the whole "
+        "batch (wab.summary, 16 shards a reference, by message id)",
+    ),
+]
+
+
+def relay_text(value: dict[str, Any]) -> str:
+    """What the relay did with the stream records one invocation of a flow left (section 3)."""
+    relay = value["ours"].get("relay")
+    if relay is None:
+        return ""
+    if not relay["records"]:
+        return "The table's stream hands the relay nothing of it (no message record written).\n"
+    requests = ", ".join(f"`{op}` {item['count']}" for op, item in relay["steady"].items()) or "no AWS request"
+    timing = relay["timing"]
+    return (
+        f"Then **the relay** (RelayFunction), handed the {relay['records']} stream record(s) of message records this "
+        f"wrote, in {relay['invocations']} invocation(s): {relay['events']} event(s) published, {relay['counted']} "
+        f"counted for a reference in {relay['counter_keys']} counter write(s); requests {requests}; "
+        f"{timing['median_ms']:.1f} ms an invocation over in-process moto ({timing['median_not_moto_ms']:.1f} ms "
+        f"outside moto, median of {timing['n']}). Lambda's reads of the stream are not billed.\n"
+    )
 
 
 # --- plots ----------------------------------------------------------------------------------------------------------
@@ -322,6 +354,7 @@ def headline_rows(results: dict[str, Any]) -> list[list[str]]:
             ", ".join(
                 f"{k} {sum(x['count'] for x in calls[k]['ours']['steady'].values())}"
                 + (f" (+ {_intake_requests(calls):.1f} in the intake)" if k == "send" and "intake" in calls else "")
+                + (f" (+ {_relay_requests(calls[k]):g} in the relay)" if _relay_requests(calls[k]) else "")
                 for k in ("mo", "dlr", "send", "get")
             )
             + (
@@ -429,6 +462,12 @@ def cost_headline_rows(results: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def _relay_requests(value: dict[str, Any]) -> float:
+    """The relay's AWS requests for one message of a flow, its records in a batch of their own."""
+    relay = value["ours"].get("relay") or {}
+    return float(sum(item["count"] for item in relay.get("steady", {}).values()))
+
+
 def _intake_requests(calls: dict[str, Any]) -> float:
     """The intake's AWS requests per send request."""
     intake = calls["intake"]
@@ -447,6 +486,16 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
         f"load average {meta['machine_before']['load_average'][0]:.1f} before, "
         f"{meta['machine_after']['load_average'][0]:.1f} after). Raw figures: [results.json](results.json).\n"
     )
+    if again := meta.get("remeasured"):
+        add(
+            f"**Measured again on {again['inproc']}** (`python -m bench --inproc`, {again['duration_s']:.0f} s): "
+            f"sections {', '.join(again['sections'])}, everything run against in-process moto (the first invocations "
+            "with their libraries preloaded, warm invocations, every AWS request per flow with the relay's, index "
+            "writes, the checks before the provider); the costs, sizing and this report were derived again from "
+            "them. Everything else (imports, cold starts, memory, the local stack's callbacks and broadcasts, the "
+            "send path) is the run above's, made before outbound events went out from the table's stream: its "
+            "end-to-end figures include the old outbox clean-up writes.\n"
+        )
     add(
         "Every figure that is compared is a **ratio against a baseline measured in the same run**, interleaved with "
         "it: the machine is noisy, so absolute times are context only. The baselines are minimal plain-boto3 handlers "
@@ -734,6 +783,16 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
             for op, item in steady.items()
         ]
         add(table(["request (steady state)", "count", "write units", "of which index", "read units"], rows) + "\n")
+        if text := relay_text(value):
+            add(text)
+    if any(calls[flow]["ours"].get("relay") for flow in calls):
+        add(
+            "**The relay, per batch** (`RelayFunction`, invoked by the table's stream through `RelayStreamMapping`: "
+            "only the writes of message records that left events, by its filter; in the counts above each invocation's "
+            "records make one batch "
+            "of their own, taken from moto's stream as the mapping would hand them over):\n"
+        )
+        add(table(["#", "request", "why"], [[i + 1, f"`{op}`", why] for i, (op, why) in enumerate(RELAY_WHY)]) + "\n")
     chunk = calls["chunk"]["ours"]["steady"]
     size = calls["chunk"]["recipients"]
     b = results["broadcast_summary"]
@@ -745,9 +804,17 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
         f"{size} recipients; {C.units(chunk)[0] / size:.1f} write units, {C.units(chunk)[2] / size:.2f} EventBridge "
         "events per recipient. Per chunk: the idempotency claim and outcome (`PutItem`, `UpdateItem`), the chunk's "
         f"units from the number's rate budget (`PutItem`, all {size} at once), which records exist already "
-        f"(`BatchGetItem`, {size} keys), the new records with their `Accepted` events in the outbox (`BatchWriteItem`, "
-        "25 per call), the events (`PutEvents`, 10 per call), then one conditional `UpdateItem` per record to clear "
-        "its outbox (16 at a time). The intake adds one `SendMessageBatch` per 10 chunks when it splits the request. "
+        f"(`BatchGetItem`, {size} keys), the new records with their `Accepted` events in their `relay` "
+        "(`BatchWriteItem`, 25 per call); nothing is written after them. "
+        + (
+            f"The relay then publishes the {size} events (`PutEvents`, 10 per call) and counts them, all of one "
+            "reference, in one `UpdateItem` per counter shard they reach: "
+            + ", ".join(f"`{op}` {item['count'] / size:.2f}" for op, item in relay["steady"].items())
+            + " per recipient. "
+            if (relay := calls["chunk"]["ours"].get("relay"))
+            else ""
+        )
+        + "The intake adds one `SendMessageBatch` per 10 chunks when it splits the request. "
         "In the end-to-end runs below, requests per recipient: "
         + ", ".join(
             f"`{op}` {value:.3f}" for op, value in sorted(b.get("requests_per_recipient", {}).items()) if value >= 0.001
@@ -1138,6 +1205,89 @@ def requests_findings(results: dict[str, Any]) -> str:
     )
 
 
+def relay_paragraph(results: dict[str, Any]) -> str:
+    """Section 6: how the relay's batches, invocations and counter writes are modelled, and what it costs."""
+    model = results.get("relay_model") or {}
+    if not model.get("measured"):
+        return ""
+    mapping = T.relay_mapping()
+    window, size = mapping.get("MaximumBatchingWindowInSeconds", 0), mapping.get("BatchSize", 100)
+    cases = [
+        ("defaults", "defaults"),
+        ("defaults_high_volume", "defaults"),
+        ("lean", "lean settings"),
+        ("lean_high_volume", "lean settings"),
+    ]
+    rows = []
+    for key, settings in cases:
+        case = model[key]
+        flows = case["flows"]
+        cost = case["usd_per_million"]
+        counters = case["counters"]
+        rows.append(
+            [
+                f"{case['rate']:,g}/s, {settings}",
+                f"{flows['mo']['shards']:,.0f} / {flows['send']['shards']:,.0f} / {flows['broadcast']['shards']:,.0f}",
+                f"{flows['mo']['fill']:.1f} / {flows['send']['fill']:.1f} / {flows['broadcast']['fill']:.1f}",
+                f"{flows['mo']['invocations']:.2f} / "
+                f"{flows['send']['invocations'] + 2 * flows['dlr']['invocations']:.2f} / "
+                f"{flows['broadcast']['invocations'] + 2 * flows['dlr']['invocations']:.2f}",
+                f"${cost['inbound']['total']:,.2f} / ${cost['outbound']['total']:,.2f} / "
+                f"${cost['broadcast']['total']:,.2f}",
+                f"{counters['own']['writes']:.2f} (${counters['own']['usd_per_million']:,.2f}) / "
+                f"{counters['shared']['writes']:.2f} (${counters['shared']['usd_per_million']:,.2f})",
+            ]
+        )
+    calls = results["aws_calls"]
+    records = {flow: calls[flow]["ours"]["relay"]["records"] for flow in ("mo", "send", "dlr")}
+    chunk = calls["chunk"]["ours"]["relay"]
+    lines = [
+        "**The relay.** A send's `Accepted` and a DLR's `Status Changed` go out from the table's stream: the write "
+        "that stores them leaves them in the record's `relay`, and `RelayFunction` publishes them (`PutEvents`) and "
+        "counts them for campaign summaries (`UpdateItem` on `SUMMARY#`), in batches. Its requests, units and time "
+        "are in every flow's figures above (section 3 counted them per flow); Lambda's reads of the stream cost "
+        f"nothing. Stream records per message the mapping hands over: MO {records['mo']} (its filter passes only "
+        "writes that left events, `relay_version`: an inbound message's go through the outbox), single send "
+        f"{records['send']}, DLR {records['dlr']}, broadcast "
+        f"recipient {chunk['records'] / calls['chunk']['recipients']:.0f}. *Batches*: Lambda reads each shard of "
+        "the stream on its own (one batch at a time), and a DynamoDB stream has about one open shard per table "
+        "partition (assumed; AWS does not publish the mapping): partitions = "
+        f"max({C.ASSUMPTIONS['stream_shards_at_least']}, table size ÷ {C.ASSUMPTIONS['partition_gb']} GB, "
+        "write units a second ÷ "
+        f"{C.ASSUMPTIONS['partition_write_units_per_s']:,}), the table's size being what the priced traffic keeps "
+        "for RetentionDays. Message ids are random, so every partition takes its share of the writes, and a batch "
+        f"holds min({size}, 1 + records a second per shard × {window} s): the first record opens the mapping's "
+        f"batching window ({window} s) and those arriving while it is open join it. A table kept "
+        f"{A.retention_days()['MSG']:g} days grows with the traffic, and its partitions with it: the batches "
+        "stay small at any rate; the lean "
+        "settings' 30 days give a smaller table and fuller batches. *Counters*: one write per reference and "
+        f"counter shard ({A.summary_shards()} a reference, by message id) for a batch's events. The modelled "
+        "traffic has the references the flows were measured with: every single send its own (`order-<n>`, its DLRs "
+        "that of their send), so each counted event is a write of its own, as before the relay; a broadcast one "
+        f"for all its recipients (measured: {chunk['counted']} events of a chunk in one batch took "
+        f"{chunk['counter_keys']} writes). The last column is what the counters cost an outbound single send with "
+        "its two DLRs when every send has its own reference (the figures above) and when all the sends are one "
+        "campaign's, sharing a reference. *Relay cost per 1,000,000*: its Lambda requests, time (measured, each "
+        "record at the time a measured batch took per record, an upper bound for fuller batches) and logs (no "
+        "traces: the relay runs with Tracing PassThrough, and a stream's records carry none to continue), "
+        "and the counter writes (which the storing invocation made before). The records keep the events of their "
+        "last write in `relay` (nothing clears them): the storage figures include them.\n",
+        table(
+            [
+                "traffic",
+                "stream shards (inbound / outbound / broadcast)",
+                "records per relay batch",
+                "relay invocations per message",
+                "relay cost per 1,000,000 (inbound / outbound / broadcast)",
+                "counter writes per outbound message: own reference / one campaign reference",
+            ],
+            rows,
+        )
+        + "\n",
+    ]
+    return "\n".join(lines)
+
+
 def cost_section(results: dict[str, Any]) -> str:
     costs = results["cost"]
     inputs = results["cost_inputs"]
@@ -1174,6 +1324,12 @@ def cost_section(results: dict[str, Any]) -> str:
                 f" (+ intake {costs[flow]['intake_measured_duration_ms']:.2f} / "
                 f"{costs[flow]['intake_modelled_duration_ms']:.2f})"
                 if costs[flow].get("intake_measured_duration_ms")
+                else ""
+            )
+            + (
+                f" (+ relay {costs[flow]['relay_measured_duration_ms']:.2f} / "
+                f"{costs[flow]['relay_modelled_duration_ms']:.2f})"
+                if costs[flow].get("relay_measured_duration_ms")
                 else ""
             )
             for flow in flows
@@ -1324,6 +1480,8 @@ def cost_section(results: dict[str, Any]) -> str:
         + ", ".join(f"{k} = {v}" for k, v in C.ASSUMPTIONS.items())
         + ".\n"
     )
+    if relay := relay_paragraph(results):
+        lines.append(relay)
     days = A.retention_days()
     lines.append(
         "**Storage.** Every item a message leaves behind is billed for as long as it lives: the record (`MSG#`, "

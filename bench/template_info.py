@@ -53,6 +53,8 @@ def functions() -> dict[str, dict[str, Any]]:
             "memory": int(properties.get("MemorySize", globals_.get("MemorySize", 128))),
             "timeout": int(properties.get("Timeout", globals_.get("Timeout", 3))),
             "architectures": properties.get("Architectures", globals_.get("Architectures", ["x86_64"])),
+            # "PassThrough" when the function never starts a trace of its own, whatever TracingMode says
+            "tracing": properties.get("Tracing", globals_.get("Tracing")),
             "template_env": variables,
         }
     return out
@@ -76,6 +78,24 @@ def sqs_event_sources() -> int:
         if (resources[name]["Properties"].get("EventSourceArn") or {}).get("Fn::GetAtt", [None])[0] in queues
     )
     return in_functions + mappings
+
+
+def stream_mappings() -> list[str]:
+    """The event source mappings on the table's stream (their polling is free: Lambda's reads of a DynamoDB stream
+    are not billed)."""
+    resources = template()["Resources"]
+    return [
+        name
+        for name in resources_of("AWS::Lambda::EventSourceMapping")
+        if (resources[name]["Properties"].get("EventSourceArn") or {}).get("Fn::GetAtt", [None, None])[1:]
+        == ["StreamArn"]
+    ]
+
+
+def relay_mapping() -> dict[str, Any]:
+    """The properties of the mapping that hands the table's stream to the relay function (RelayStreamMapping)."""
+    [name] = stream_mappings()
+    return dict(template()["Resources"][name]["Properties"])
 
 
 DEFAULT_REGION = "us-east-1"  # the region the prices are for, and the one conditions on AWS::Region are read for

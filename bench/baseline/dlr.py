@@ -1,18 +1,16 @@
 """Hand-written DLR callback (POST /callbacks/dlr) for a status that moves a stored MT record forward:
-GetSecretValue (once per container, cached) · GetItem record · PutItem record + outbox (versioned) · PutEvents ·
-UpdateItem clear outbox."""
+GetSecretValue (once per container, cached) · GetItem record · PutItem record (versioned) with its `Status Changed`
+left for the table's stream, in place of the previous write's (the relay publishes it and counts it)."""
 
 import json
 import os
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from bench.baseline import summary
-from bench.baseline.callback_common import answer, authorized, client, number
+from bench.baseline.callback_common import answer, authorized, client
 
 TABLE = os.environ["TABLE_NAME"]
 BUS = os.environ["EVENT_BUS_NAME"]
@@ -46,7 +44,6 @@ def lambda_handler(event, context):
             "status_history": [],
             "created_at": stamp,
             "version": 0,
-            "outbox": {},
             "expires_at": int(now.timestamp()) + PROVISIONAL_SECONDS,
         }
     )
@@ -66,7 +63,7 @@ def lambda_handler(event, context):
         and status != (previous or "accepted")
         and (previous not in RANK or RANK[status] > RANK[previous])
     )
-    outbox_key = f"status:{status}"
+    relay_key = f"status:{status}"
     detail = None
     if moves:
         detail = {
@@ -80,11 +77,10 @@ def lambda_handler(event, context):
         }
         detail = {name: value for name, value in detail.items() if value is not None}
         record["status"] = status
-        record["outbox"][outbox_key] = {
-            "detail_type": "WhatsApp Message Status Changed",
-            "detail": detail,
-            "lease_until": int(time.time() * 1000) + context.get_remaining_time_in_millis() + 1000,
-        }
+    # The events of this write only: those of the write before went out with its own stream record.
+    record["relay"] = (
+        {relay_key: {"detail_type": "WhatsApp Message Status Changed", "detail": detail}} if detail is not None else {}
+    )
     record["version"] = version + 1
     condition = (
         {
@@ -104,36 +100,4 @@ def lambda_handler(event, context):
         )
     except ClientError:
         return answer(503, {"error": "in_progress"})  # the real handler re-reads and retries; left out here
-    if detail is None:
-        return answer(200, {"status": "ok"})
-    published = client("events").put_events(
-        Entries=[
-            {
-                "Source": "wab.gateway",
-                "DetailType": "WhatsApp Message Status Changed",
-                "Detail": json.dumps(detail, default=number),
-                "EventBusName": BUS,
-            }
-        ]
-    )
-    if published.get("FailedEntryCount"):
-        return answer(503, {"error": "dependency_failed"})
-    if detail.get("reference"):
-        before = RANK.get(previous or "accepted", 0)
-        reached = {"sent": 1, "received": 2, "read": 3}
-        counts = (
-            {status: 1}
-            if status in ("rejected", "expired")
-            else {name: 1 for name, rank in reached.items() if before < rank <= RANK[status]}
-        )
-        if counts:
-            summary.add(dynamodb, TABLE, detail["reference"], message_id, counts, stamp)
-    dynamodb.update_item(
-        TableName=TABLE,
-        Key=key,
-        UpdateExpression="REMOVE #outbox.#k0 SET #version = #version + :one",
-        ConditionExpression="attribute_exists(pk)",
-        ExpressionAttributeNames={"#outbox": "outbox", "#k0": outbox_key, "#version": "version"},
-        ExpressionAttributeValues={":one": {"N": "1"}},
-    )
     return answer(200, {"status": "ok"})

@@ -2,7 +2,8 @@
 PutItem idempotency record (in progress) · GetItem contact window (free-form messages only) · PutItem the business
 number's rate budget (conditional on the version this container last saw; on a refusal, again with the stored state)
 · GetSecretValue (once per container, cached) · provider POST /messages · UpdateItem idempotency record (completed) ·
-PutItem MT record + outbox · PutEvents · UpdateItem clear outbox. The provider is called with urllib3, which ships
+PutItem MT record with its `Accepted` left for the table's stream (the relay publishes it and counts it). The provider
+is called with urllib3, which ships
 with botocore. Pacing: one transactional unit per send from the same `RATE#<number>` item and rule as wab.pacing
 (GCRA, a burst of 500 ms), at NUMBER_RATE_PER_SECOND (NUMBER_RATES is not read: one business number)."""
 
@@ -17,8 +18,6 @@ import boto3
 import urllib3
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
-
-from bench.baseline import summary
 
 TABLE = os.environ["TABLE_NAME"]
 BUS = os.environ["EVENT_BUS_NAME"]
@@ -202,13 +201,7 @@ def send(body, context):
         "contact_key": destination,
         "version": 1,
         "expires_at": int(now.timestamp()) + RETENTION_SECONDS,
-        "outbox": {
-            "accepted": {
-                "detail_type": "WhatsApp Message Accepted",
-                "detail": detail,
-                "lease_until": int(time.time() * 1000) + context.get_remaining_time_in_millis() + 1000,
-            }
-        },
+        "relay": {"accepted": {"detail_type": "WhatsApp Message Accepted", "detail": detail}},
     }
     if reference:
         item["reference"] = item["reference_key"] = reference
@@ -217,26 +210,4 @@ def send(body, context):
         Item={name: _serialize(value) for name, value in item.items()},
         ConditionExpression="attribute_not_exists(pk)",
         ReturnValuesOnConditionCheckFailure="ALL_OLD",
-    )
-    published = client("events").put_events(
-        Entries=[
-            {
-                "Source": "wab.gateway",
-                "DetailType": "WhatsApp Message Accepted",
-                "Detail": json.dumps(detail),
-                "EventBusName": BUS,
-            }
-        ]
-    )
-    if published.get("FailedEntryCount"):
-        raise RuntimeError("EventBridge did not take the event")
-    if reference:
-        summary.add(dynamodb, TABLE, reference, message_id, {"accepted": 1}, at)
-    dynamodb.update_item(
-        TableName=TABLE,
-        Key={"pk": {"S": f"MSG#{message_id}"}},
-        UpdateExpression="REMOVE #outbox.#k0 SET #version = #version + :one",
-        ConditionExpression="attribute_exists(pk)",
-        ExpressionAttributeNames={"#outbox": "outbox", "#k0": "accepted", "#version": "version"},
-        ExpressionAttributeValues={":one": {"N": "1"}},
     )

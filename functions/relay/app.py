@@ -1,5 +1,5 @@
 """The table's stream: publishes the events that writes left in message records (wab.relay), in order, each once.
-The mapping's filter hands it only message records' inserts and changes."""
+The mapping's filter hands it only the writes of message records that left events (`relay_version`)."""
 
 import gc
 
@@ -10,7 +10,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from wab import snapstart
-from wab.observability import logger, metrics, tracer
+from wab.observability import logger, metrics
 from wab.publisher import EventPublisher
 from wab.relay import Relay
 from wab.settings import load
@@ -33,7 +33,6 @@ snapstart.on_restore(relay.cache_clear)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, list[dict[str, str]]]:
     failed = relay().relay(event.get("Records") or [])

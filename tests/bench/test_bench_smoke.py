@@ -63,6 +63,19 @@ def test_bench_smoke_writes_results_and_report(tmp_path: Path) -> None:
     for flow in FLOWS:
         assert math.isfinite(results["warm"][flow]["ratio"])
         assert results["aws_calls"][flow]["same_calls"], f"{flow}: the baseline makes different AWS requests"
+    # A send's `Accepted` and a DLR's `Status Changed` go out from the table's stream: the relay's requests are counted
+    # with the flow that wrote them, and priced with it.
+    for flow in ("send", "dlr"):
+        relay = results["aws_calls"][flow]["ours"]["relay"]
+        assert relay["records"] == relay["events"] == 1, flow
+        assert (
+            "events.PutEvents" in relay["steady"]
+            and "events.PutEvents" not in results["aws_calls"][flow]["ours"]["steady"]
+        )
+        assert results["cost_inputs"][flow]["relay"]["invocations"] > 0
+    assert results["aws_calls"]["chunk"]["ours"]["relay"]["events"] == results["aws_calls"]["chunk"]["recipients"]
+    assert results["aws_calls"]["get"]["ours"]["relay"]["records"] == 0
+    assert results["relay_model"]["measured"]
     assert results["broadcast"]["runs"], "no broadcast ran"
     for flow in ("mo", "dlr"):
         assert results["callback_load"][flow]["requests"] > 0

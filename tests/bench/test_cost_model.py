@@ -1,5 +1,6 @@
-"""The cost model's arithmetic (bench/cost.py, bench/analysis.py): X-Ray's traced share, how full an SQS batch is,
-what a stored item costs, and the fixed monthly costs counted in the real template.yaml. Pure functions, no run."""
+"""The cost model's arithmetic (bench/cost.py, bench/analysis.py): X-Ray's traced share, how full an SQS batch and a
+relay batch are, what the relay's counters write, what a stored item costs, and the fixed monthly costs counted in the
+real template.yaml. Pure functions, no run."""
 
 import re
 
@@ -110,8 +111,12 @@ def test_fixed_costs_count_the_real_template() -> None:
     assert lines["CloudWatch dashboards"]["count"] == 1
     # no alarm topic and no customer key given: the stack makes a key for its own topic
     assert T.resources_of("AWS::KMS::Key") == ["AlarmTopicKey"]
-    mappings = len(re.findall(r"Type: AWS::Lambda::EventSourceMapping\b", TEMPLATE))
+    # every mapping but the relay's on the table's stream polls a queue; a stream's reads are free
+    mappings = len(re.findall(r"Type: AWS::Lambda::EventSourceMapping\b", TEMPLATE)) - len(T.stream_mappings())
+    assert T.stream_mappings() == ["RelayStreamMapping"]
     assert T.sqs_event_sources() == mappings == 5
+    assert lines["DynamoDB stream polling"]["usd"] == 0.0
+    assert {"RelayIteratorAgeAlarm", "RelayDeadLetterAlarm"} <= set(T.resources_of("AWS::CloudWatch::Alarm"))
     polls = mappings * 15 * 60 * 24 * 30.4  # 15 long polls a minute each
     assert lines["SQS idle long polls"]["usd"] == pytest.approx(polls * 0.50 / 1e6)
     assert fixed["total"] == pytest.approx(sum(line["usd"] for line in fixed["lines"]))
@@ -149,3 +154,54 @@ def test_an_outbound_message_is_a_send_and_two_status_reports() -> None:
     assert paths["inbound"] == {"writes": 3.0, "storage": 2.0, "total": 5.0}
     assert paths["outbound"] == {"writes": 7.0, "storage": 2.0, "total": 9.0}
     assert paths["broadcast"]["total"] == 6.5
+
+
+def test_the_stream_has_a_shard_per_partition_by_size_or_writes() -> None:
+    assert C.stream_shards(5.0, 100.0) == 4.0  # a new on-demand table's partitions
+    assert C.stream_shards(205.0, 100.0) == 21.0  # 10 GB a partition
+    assert C.stream_shards(5.0, 13_500.0) == 14.0  # 1,000 write units a second a partition
+
+
+def test_a_relay_batch_holds_the_first_record_and_what_its_window_gathers() -> None:
+    assert C.stream_batch_fill(0.0, 1.0, 100) == 1.0
+    assert C.stream_batch_fill(2.5, 1.0, 100) == pytest.approx(3.5)
+    assert C.stream_batch_fill(500.0, 1.0, 100) == 100.0  # never more than the batch size
+
+
+def test_a_batch_of_one_references_events_writes_each_counter_shard_it_reaches_once() -> None:
+    assert C.distinct_keys(0, 16) == 0.0
+    assert C.distinct_keys(1, 16) == pytest.approx(1.0)
+    assert C.distinct_keys(33, 16) == pytest.approx(16 * (1 - (15 / 16) ** 33))
+    assert C.distinct_keys(1000, 16) == pytest.approx(16.0)
+    assert A.summary_shards() == 16
+
+
+def _basis(pattern: str) -> dict:
+    """A flow whose invocation left one stream record carrying one counted event (a send's `Accepted`)."""
+    return {
+        "records": 1,
+        "events": 1,
+        "counted": 1,
+        "counter_keys": 1,
+        "messages": 1.0,
+        "pattern": pattern,
+        "log_bytes_per_invocation": 0.0,
+        "steady": {
+            "events.PutEvents": {"count": 1, "chunks": 1, "entries": 1, "event_bytes": 300, "wru": 0.0, "rru": 0.0},
+            "dynamodb.UpdateItem": {"count": 1, "wru": 1.0, "rru": 0.0, "chunks": 0, "entries": 1},
+        },
+        "timing": {"records_per_invocation": 1.0, "median_ms": 4.0, "median_not_moto_ms": 2.0},
+    }
+
+
+def test_the_relay_is_invoked_once_a_batch_and_counts_a_batch_of_one_reference_per_shard() -> None:
+    own = A.relay_part(_basis("own"), 4.0, 512)
+    assert own["invocations"] == pytest.approx(0.25)
+    assert own["adds"]["lambda_invocations"] == pytest.approx(0.25)
+    assert own["counter_writes"] == pytest.approx(1.0)  # every send its own reference: a write per event
+    assert own["adds"]["event_chunks"] == pytest.approx(1.0)
+    assert own["put_events_calls"] == pytest.approx(0.25)  # four events, one call
+    shared = A.relay_part(_basis("shared"), 4.0, 512)
+    assert shared["counter_writes"] == pytest.approx(C.distinct_keys(4, 16) / 4)
+    nothing = A.relay_part({**_basis("none"), "records": 0, "events": 0, "counted": 0}, 4.0, 512)
+    assert nothing["invocations"] == 0.0

@@ -130,9 +130,18 @@ def _lambda_record(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _relayed(record: dict[str, Any]) -> bool:
-    """The mapping's filter: message records' inserts and changes."""
-    key = record["dynamodb"]["Keys"]["pk"]["S"]
-    return record["eventName"] in ("INSERT", "MODIFY") and key.startswith("MSG#")
+    """The mapping's filter (template.yaml), as the local stack applies it."""
+    from local.stream_source import matches
+
+    return any(matches(pattern, record) for pattern in relay_filters())
+
+
+@cache
+def relay_filters() -> tuple[Any, ...]:
+    from local.stream_source import parse_filter_patterns
+
+    filters = template_resources()["RelayStreamMapping"]["Properties"]["FilterCriteria"]["Filters"]
+    return parse_filter_patterns([each["Pattern"] for each in filters])
 
 
 @dataclass

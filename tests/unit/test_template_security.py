@@ -317,6 +317,7 @@ def test_only_the_relay_reads_the_table_stream_and_every_record_it_takes_is_retr
     assert referenced(mapping["DestinationConfig"]["OnFailure"]["Destination"]) == {"RelayDeadLetterQueue"}
     [pattern] = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
     assert pattern["dynamodb"]["Keys"]["pk"]["S"] == [{"prefix": "MSG#"}]
+    assert pattern["dynamodb"]["NewImage"] == {"relay_version": {"N": [{"exists": True}]}}
     readers = {
         where.split("/")[0]
         for where, statement in allow_statements(resources)

@@ -432,7 +432,7 @@ class MessageStore:
         if "erased_at" in item:
             raise MessageErased(f"message {item['pk']['S'].removeprefix('MSG#')} was erased with its contact")
         data = {key: self._deserializer.deserialize(value) for key, value in item.items()}
-        for bookkeeping in ("pk", "reference_key", "contact_key"):
+        for bookkeeping in ("pk", "reference_key", "contact_key", "relay_version"):
             data.pop(bookkeeping, None)
         return MessageRecord.model_validate(data)
 
@@ -451,6 +451,8 @@ def item_values(record: MessageRecord) -> dict[str, Any]:
         if not data[optional]:
             del data[optional]
     data["pk"] = f"MSG#{record.id}"
+    if record.relay:  # the relay's mapping takes only writes that left events (its filter cannot test a map)
+        data["relay_version"] = record.version
     if record.reference:
         data["reference_key"] = reference_key(record.reference, record.id)
     if record.contact:
