@@ -263,19 +263,10 @@ def run_inproc(config: dict[str, Any]) -> dict[str, Any]:
     """Sections 1b, 2 and 3 against in-process moto (with a provider simulator of their own): the handlers' first
     invocations with their libraries preloaded, warm invocations, and every AWS request per flow, the relay's too."""
     from bench import handlers
-    from local.simulator import Faults, Simulator, SimulatorConfig
+    from bench import lambda_env as L
 
-    simulator = Simulator(
-        SimulatorConfig(
-            port=0,
-            api_username="bench",
-            api_password="bench-provider-password",
-            faults=Faults(auto_dlr=False, enforce_window=False),
-            max_messages=50_000,
-        )
-    )
-    with simulator:
-        provider = {"base_url": simulator.api_url, "username": "bench", "password": "bench-provider-password"}
+    with L.provider_simulator(50_000) as simulator:
+        provider = L.provider_secret(simulator)
         tasks = handlers.handler_tasks(config["cold_samples"], config["warm_n"], config["warmup"], config["count_n"])
         # every index a task's invocations use is seeded (the relay's timed ones after the counted ones too)
         counted = config["count_n"] + 1 + handlers.RELAY_SAMPLES

@@ -205,7 +205,6 @@ def broadcast(request: dict[str, Any]) -> dict[str, Any]:
 
     from bench import template_info as T
     from local.event_source import records_to_delete, sqs_record
-    from local.simulator import Faults, Simulator, SimulatorConfig
 
     mock_aws().start()
     responses_mock.stop()  # the sender calls the simulator on loopback; moto keeps mocking botocore
@@ -220,17 +219,8 @@ def broadcast(request: dict[str, Any]) -> dict[str, Any]:
         Name=names["callback_secret"],
         SecretString=json.dumps({"username": L.CALLBACK_USER, "password": L.CALLBACK_PASSWORD}),
     )
-    simulator = Simulator(
-        SimulatorConfig(
-            port=0,
-            api_username="bench",
-            api_password="bench-provider-password",
-            faults=Faults(auto_dlr=False, enforce_window=False),
-            max_messages=recipients + 100,
-        )
-    )
-    with simulator:
-        provider = {"base_url": simulator.api_url, "username": "bench", "password": "bench-provider-password"}
+    with L.provider_simulator(recipients + 100) as simulator:
+        provider = L.provider_secret(simulator)
         secrets.create_secret(Name=names["provider_secret"], SecretString=json.dumps(provider))
         functions = {"intake": "IntakeFunction", "sender": "SenderFunction", "callbacks": "CallbacksFunction"}
         for logical_id in functions.values():  # the same names have the same values in all three

@@ -63,6 +63,9 @@ QUEUE_NAMES = {
 LANE_BODIES: dict[str, dict[str, str]] = {}
 
 
+PROVIDER_USER, PROVIDER_PASSWORD = "bench", "bench-provider-password"  # the bench's own provider simulator
+
+
 def lambda_environment(function_name: str, memory_mb: int, variables: dict[str, str]) -> dict[str, str]:
     """The variables Lambda's Python runtime sets, plus the function's own (from the template)."""
     return {
@@ -336,3 +339,24 @@ def run_module(module: str, request: dict[str, Any], *, timeout: float) -> str:
     if process.returncode != 0:
         raise RuntimeError(f"{module} failed: {process.stderr[-3000:]}")
     return process.stdout
+
+
+def provider_simulator(max_messages: int) -> Any:
+    """A provider simulator of the bench's own (in this process, any free port): no DLRs of its own, no window
+    checks. Use it as a context manager; `PROVIDER_USER`/`PROVIDER_PASSWORD` are its credentials."""
+    from local.simulator import Faults, Simulator, SimulatorConfig
+
+    return Simulator(
+        SimulatorConfig(
+            port=0,
+            api_username=PROVIDER_USER,
+            api_password=PROVIDER_PASSWORD,
+            faults=Faults(auto_dlr=False, enforce_window=False),
+            max_messages=max_messages,
+        )
+    )
+
+
+def provider_secret(simulator: Any) -> dict[str, str]:
+    """The provider secret's value for `simulator`."""
+    return {"base_url": simulator.api_url, "username": PROVIDER_USER, "password": PROVIDER_PASSWORD}

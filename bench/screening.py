@@ -120,7 +120,6 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
 
     from bench import template_info as T
     from local.event_source import records_to_delete, sqs_record
-    from local.simulator import Faults, Simulator, SimulatorConfig
 
     mock_aws().start()
     responses_mock.stop()  # the sender calls the simulator on loopback; moto keeps mocking botocore
@@ -129,17 +128,8 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     sqs: Any = session.client("sqs")
     urls = T.create_send_path(session)
     recipients, sends = int(request["recipients"]), int(request["sends"])
-    simulator = Simulator(
-        SimulatorConfig(
-            port=0,
-            api_username="bench",
-            api_password="bench-provider-password",
-            faults=Faults(auto_dlr=False, enforce_window=False),
-            max_messages=recipients + sends * len(POLICIES) + 100,
-        )
-    )
-    with simulator:
-        provider = {"base_url": simulator.api_url, "username": "bench", "password": "bench-provider-password"}
+    with L.provider_simulator(recipients + sends * len(POLICIES) + 100) as simulator:
+        provider = L.provider_secret(simulator)
         session.client("secretsmanager").create_secret(Name=names["provider_secret"], SecretString=json.dumps(provider))
         for logical_id in ("IntakeFunction", "SenderFunction"):
             os.environ.update(T.resolved_env(logical_id, names, queue_urls=urls, parameters=request["parameters"]))

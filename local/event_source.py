@@ -104,17 +104,36 @@ def records_to_delete(
     return [record for record in records if record["messageId"] not in failed_ids]
 
 
-class SqsEventSource:
-    """Pollers feeding one SQS queue to one local function."""
+class Pausable:
+    """Pollers that take nothing new while paused: `pause` waits until none holds work (tests use it to look at a
+    queue or a stream), `resume` lets them go on. Subclasses count their work in flight in `_busy` under `_state`."""
 
-    def __init__(self, function: LocalFunction, config: SqsEventSourceConfig, make_sqs_client: Callable[[], Any]):
+    def __init__(self, function: LocalFunction):
         self.function = function
-        self.config = config
-        self._make_sqs_client = make_sqs_client
-        self._stopping = threading.Event()
         self._state = threading.Condition()
         self._paused = False
         self._busy = 0
+
+    def pause(self, timeout: float = 60) -> None:
+        with self._state:
+            self._paused = True
+            if not self._state.wait_for(lambda: self._busy == 0, timeout):
+                raise TimeoutError(f"pollers of {self.function.logical_id} still busy after {timeout} s")
+
+    def resume(self) -> None:
+        with self._state:
+            self._paused = False
+            self._state.notify_all()
+
+
+class SqsEventSource(Pausable):
+    """Pollers feeding one SQS queue to one local function."""
+
+    def __init__(self, function: LocalFunction, config: SqsEventSourceConfig, make_sqs_client: Callable[[], Any]):
+        super().__init__(function)
+        self.config = config
+        self._make_sqs_client = make_sqs_client
+        self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._fifo = config.queue_url.endswith(".fifo")
         self._receiving = threading.Lock()  # a FIFO queue's pollers receive one at a time
@@ -141,18 +160,6 @@ class SqsEventSource:
         if alive:
             log.warning("pollers still running after stop: %s", ", ".join(alive))
         self._threads = []
-
-    def pause(self, timeout: float = 60) -> None:
-        """Stop taking messages and wait until no poller holds one (tests use it to look at the queue)."""
-        with self._state:
-            self._paused = True
-            if not self._state.wait_for(lambda: self._busy == 0, timeout):
-                raise TimeoutError(f"pollers of {self.function.logical_id} still busy after {timeout} s")
-
-    def resume(self) -> None:
-        with self._state:
-            self._paused = False
-            self._state.notify_all()
 
     def _poll(self) -> None:
         sqs = self._make_sqs_client()

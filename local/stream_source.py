@@ -30,6 +30,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from local.aws import AwsService
+from local.event_source import Pausable
 from local.lambda_runtime import InvocationError, LocalFunction
 
 log = logging.getLogger(__name__)
@@ -233,20 +234,17 @@ class _Shard:
     thread: threading.Thread | None = None
 
 
-class DynamoDBStreamEventSource:
+class DynamoDBStreamEventSource(Pausable):
     """Pollers feeding one DynamoDB stream to one local function. `make_client(service)` makes a boto3 client for
     moto ("dynamodbstreams"; "sqs" or "sns" for the on-failure destination)."""
 
     def __init__(
         self, function: LocalFunction, config: StreamEventSourceConfig, make_client: Callable[[AwsService], Any]
     ):
-        self.function = function
+        super().__init__(function)
         self.config = config
         self._make_client = make_client
         self._stopping = threading.Event()
-        self._state = threading.Condition()
-        self._paused = False
-        self._busy = 0
         self._shards: dict[str, _Shard] = {}
         self._watcher: threading.Thread | None = None
 
@@ -278,18 +276,6 @@ class DynamoDBStreamEventSource:
             log.warning("pollers still running after stop: %s", ", ".join(alive))
         self._shards = {}
         self._watcher = None
-
-    def pause(self, timeout: float = 60) -> None:
-        """Take no new batch and wait until none is in flight (a failing batch waits, unsent, for `resume()`)."""
-        with self._state:
-            self._paused = True
-            if not self._state.wait_for(lambda: self._busy == 0, timeout):
-                raise TimeoutError(f"stream pollers of {self.function.logical_id} still busy after {timeout} s")
-
-    def resume(self) -> None:
-        with self._state:
-            self._paused = False
-            self._state.notify_all()
 
     # -- shards ----------------------------------------------------------------------------------------------------
 
