@@ -2,6 +2,7 @@
 The mapping's filter hands it only the writes of message records that left events (`relay_version`)."""
 
 import gc
+import time
 
 # Nothing the imports below create is garbage: collecting while they run only lengthens the cold start.
 gc.disable()
@@ -17,6 +18,8 @@ from wab.settings import load
 from wab.settings.relay import RelaySettings
 from wab.store import MessageStore
 from wab.summary import Counters
+
+ANSWER_MARGIN_S = 2  # left for the counters and the answer after the last PutEvents retry
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -35,7 +38,8 @@ snapstart.on_restore(relay.cache_clear)
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, list[dict[str, str]]]:
-    failed = relay().relay(event.get("Records") or [])
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_S
+    failed = relay().relay(event.get("Records") or [], deadline)
     return {"batchItemFailures": [{"itemIdentifier": failed}] if failed is not None else []}
 
 

@@ -15,9 +15,10 @@ When EventBridge does not take an event after a few quick attempts, its stream r
 failure: Lambda retries the stream from that record, so it and every record after it come back, and nothing of a
 message is published ahead of an earlier event of it. Powertools' batch processor would go on past the failed record
 and publish the records after it again on that retry, so the loop is written here. A PutEvents call holds at most one
-event of each message, so an event retried alone never overtakes a later event of its message; the later records of
-a call that failed for good are published again with the retry (logged; as rare as PutEvents failing for seconds
-while taking part of a call).
+event of each message, so an event retried alone never overtakes a later event of its message. When EventBridge took
+events of a call that come after one it refuses, giving up would publish those again with the stream's retry: so the
+refused one is tried again, with backoff, for as long as the invocation has time (`deadline`), and only then given up
+(logged as `published_ahead`: PutEvents refusing one entry for seconds while taking the others).
 """
 
 import time
@@ -38,6 +39,7 @@ from wab.summary import Counters
 ATTEMPTS = 3  # per PutEvents call, before the stream's own retry takes over
 BACKLOG_S = 10  # a batch with a write older than this asks the table which of its messages were erased since
 BACKOFF_S = 0.1  # doubled after each attempt
+MAX_BACKOFF_S = 1.0
 
 _deserializer = TypeDeserializer()
 
@@ -89,9 +91,10 @@ class Relay:
         self.counters = counters
         self.store = store
 
-    def relay(self, records: list[Mapping[str, Any]]) -> str | None:
+    def relay(self, records: list[Mapping[str, Any]], deadline: float | None = None) -> str | None:
         """Publish the events of these stream records in order; the sequence number of the first record whose events
-        did not all go out, or None when all went."""
+        did not all go out, or None when all went. `deadline` (`time.monotonic()`): until when an event refused while
+        later ones went out may be tried again; without it, a few quick attempts only."""
         waiting = [relayed for record in records for relayed in carried(record)]
         if not waiting:
             return None
@@ -111,13 +114,15 @@ class Relay:
         try:
             while waiting:
                 call = _next_call(waiting)
-                failed = self._publish(call)
-                if failed is not None:
+                left = self._publish(call, deadline)
+                if left:
+                    first = min(left)
+                    published.extend(one.event for one in call[:first])  # out, and behind where the retry starts
                     logger.warning(
                         "events not published: the stream brings them back",
-                        extra={"events": len(waiting), "published_ahead": sum(1 for one in call if one is not failed)},
+                        extra={"events": len(waiting) - first, "published_ahead": len(call) - first - len(left)},
                     )
-                    return failed.sequence_number
+                    return call[first].sequence_number
                 published.extend(one.event for one in call)
                 del waiting[: len(call)]
         finally:
@@ -125,17 +130,29 @@ class Relay:
                 self.counters.count([(event.detail_type, event.detail) for event in published], clock.iso(clock.now()))
         return None
 
-    def _publish(self, call: list[Relayed]) -> Relayed | None:
-        """Publish one call's events, retrying those EventBridge did not take; the first that never went, or None."""
-        left = dict(enumerate(call))
-        for attempt in range(ATTEMPTS):
-            if attempt:
-                time.sleep(BACKOFF_S * 2 ** (attempt - 1))
-            failed = self.publisher.publish({index: relayed.event for index, relayed in left.items()})
-            left = {index: left[index] for index in sorted(failed)}
+    def _publish(self, call: list[Relayed], deadline: float | None) -> set[int]:
+        """Publish one call's events, retrying those EventBridge did not take; the indexes of those that never went."""
+        left = set(range(len(call)))
+        attempt = 0
+        while True:
+            left = self.publisher.publish({index: call[index].event for index in sorted(left)})
             if not left:
-                return None
-        return next(iter(left.values()))
+                return left
+            attempt += 1
+            pause = min(BACKOFF_S * 2 ** (attempt - 1), MAX_BACKOFF_S)
+            if attempt >= ATTEMPTS and not (_stranded(left, len(call)) and _in_time(deadline, pause)):
+                return left
+            time.sleep(pause)
+
+
+def _stranded(left: set[int], size: int) -> bool:
+    """Whether events of a call of `size` that come after the first one still refused (`left`, by index) went out:
+    the stream's retry from that one would publish them again."""
+    return any(index not in left for index in range(min(left), size))
+
+
+def _in_time(deadline: float | None, pause: float) -> bool:
+    return deadline is not None and time.monotonic() + pause < deadline
 
 
 def _next_call(waiting: list[Relayed]) -> list[Relayed]:
