@@ -23,7 +23,6 @@ from wab.queues import WaitQueue
 from wab.settings import load
 from wab.settings.callbacks import CallbackSettings
 from wab.store import MessageStore
-from wab.summary import Counters
 from wab.waiting import Waits
 
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ app = api.resolver(rejections_metric="CallbacksRejected")
 @cache
 def dependencies() -> tuple[CallbackSettings, MessageStore, EventPublisher]:
     settings = load(CallbackSettings)
-    counters = Counters(settings.table_name, settings.retention_days)
+    counters = settings.counters()
     return settings, MessageStore(settings.table_name), EventPublisher(settings.event_bus_name, counters)
 
 

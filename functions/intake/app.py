@@ -20,13 +20,12 @@ from wab.queues import DeadLetterQueue, Queue, WaitQueue
 from wab.retry import Attempts
 from wab.settings import load
 from wab.settings.sendpath import IntakeSettings
-from wab.summary import Counters
 
 
 @cache
 def intake() -> Intake:
     settings = load(IntakeSettings)
-    counters = Counters(settings.table_name, settings.retention_days)
+    counters = settings.counters()
     return Intake(
         settings,
         publisher=EventPublisher(settings.event_bus_name, counters),

@@ -19,7 +19,6 @@ from wab.parking import Parking, ParkingTimer
 from wab.publisher import EventPublisher
 from wab.settings import load
 from wab.settings.parking import ParkingSettings
-from wab.summary import Counters
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -31,7 +30,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @cache
 def dependencies() -> tuple[Parking, EventPublisher]:
     settings = load(ParkingSettings)
-    counters = Counters(settings.table_name, settings.retention_days)
+    counters = settings.counters()
     return (
         Parking(settings.table_name, timer_queue_url=settings.parking_queue_url),
         EventPublisher(settings.event_bus_name, counters),

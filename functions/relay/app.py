@@ -17,7 +17,6 @@ from wab.relay import Relay
 from wab.settings import load
 from wab.settings.relay import RelaySettings
 from wab.store import MessageStore
-from wab.summary import Counters
 
 ANSWER_MARGIN_S = 2  # left for the counters and the answer after the last PutEvents retry
 
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 @cache
 def relay() -> Relay:
     settings = load(RelaySettings)
-    counters = Counters(settings.table_name, settings.retention_days)
+    counters = settings.counters()
     return Relay(EventPublisher(settings.event_bus_name), counters, MessageStore(settings.table_name))
 
 

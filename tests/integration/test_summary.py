@@ -186,3 +186,44 @@ def test_messages_without_a_reference_write_no_counters(sender, provider):
     sender.put({"destination": "+64211234567", "type": "text", "text": {"body": "hi"}})
     sender.run_until_empty()
     assert not [item for item in sender.items() if item["pk"].startswith("SUMMARY#")]
+
+
+@pytest.fixture
+def broadcasts_only(sender, callbacks):
+    """`SummaryScope: broadcasts`, in every function that counts (new containers, as after a deploy)."""
+    relay = load_handler("relay")
+    sender.configure(SUMMARY_SCOPE="broadcasts")
+    callbacks.dependencies.cache_clear()
+    relay.relay.cache_clear()
+    yield
+    relay.relay.cache_clear()
+    callbacks.dependencies.cache_clear()
+
+
+def test_with_the_broadcasts_scope_only_a_broadcasts_messages_and_failures_are_counted(
+    sender, provider, post, summary, broadcasts_only
+):
+    from tests.integration.conftest import MESSAGE_ID
+    from tests.integration.test_sender import text_command
+
+    provider.add(responses.POST, f"{BASE_URL}/messages", status=202, json=[{"id": MESSAGE_ID, "status": "accepted"}])
+    provider.add_callback(responses.POST, f"{BASE_URL}/messages/broadcast", callback=broadcast_answer)
+    numbers = recipients(3)
+    sender.put(text_command(reference="launch"))  # a single send under the campaign's reference
+    sender.put(text_command(reference="launch", type="video"))  # an invalid single send: its failure is not counted
+    sender.put({"destination": numbers, "type": "text", "text": {"body": "We launched"}, "reference": "launch"})
+    sender.put({"destination": numbers, "type": "video", "reference": "launch"})  # an invalid broadcast: counted
+    sender.run_until_empty()
+    for message_id in [MESSAGE_ID, *(f"id{number[1:]}" for number in numbers)]:
+        status(post, message_id, "sent")
+    status(post, MESSAGE_ID, "received")
+    status(post, f"id{numbers[0][1:]}", "received")
+
+    _, answer = summary("launch")
+
+    assert {key: answer[key] for key in ("accepted", "sent", "received")} == {"accepted": 3, "sent": 3, "received": 1}
+    assert answer["failed"] == {"invalid_command": 3}
+    items = {item["pk"]: item for item in sender.items()}
+    single = items[f"MSG#{MESSAGE_ID}"]
+    assert single["status"] == "received" and "broadcast" not in single  # the single send itself went its way
+    assert items[f"MSG#id{numbers[0][1:]}"]["broadcast"] is True

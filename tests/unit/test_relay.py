@@ -9,6 +9,7 @@ from wab import clock
 from wab import relay as relay_module
 from wab.models.records import RelayedEvent
 from wab.relay import Relay, carried
+from wab.summary import Counters, Scope
 
 serializer = TypeSerializer()
 
@@ -54,8 +55,9 @@ class FakePublisher:
         return [entry for call in self.calls for entry in call]
 
 
-class FakeCounters:
-    def __init__(self) -> None:
+class FakeCounters(Counters):
+    def __init__(self, scope: Scope = "all") -> None:
+        super().__init__("messages", 180, scope)
         self.counted: list[tuple[str, dict[str, Any]]] = []
 
     def count(self, published: Any, at: str) -> None:
@@ -184,3 +186,14 @@ def test_a_batch_behind_the_stream_asks_the_table_which_of_its_messages_were_era
 
     assert store.asked == [["m1", "m2"]]
     assert publisher.offered == [("m2", "sent")]
+
+
+def test_with_the_broadcasts_scope_only_the_events_of_a_broadcast_s_records_are_counted():
+    records = [stream_record(1, image("single", status("single", "sent")))]
+    records += [stream_record(2, image("recipient", status("recipient", "sent"), broadcast=True))]
+    publisher, counters = FakePublisher(), FakeCounters(scope="broadcasts")
+
+    assert relay_of(publisher, counters).relay(records) is None  # type: ignore[arg-type]
+
+    assert publisher.offered == [("single", "sent"), ("recipient", "sent")]  # both published
+    assert [detail["message_id"] for _, detail in counters.counted] == ["recipient"]

@@ -5,7 +5,7 @@
 from typing import TYPE_CHECKING
 
 from wab import clock
-from wab.models.commands import MessageCommand, SendCommand
+from wab.models.commands import BroadcastCommand, MessageCommand, SendCommand
 from wab.models.events import EventDetail, MessageAccepted
 from wab.models.records import MessageRecord, StatusEntry
 from wab.outbox import Change, Evolve, Outgoing, Pending, commit, commit_new, deliver
@@ -124,6 +124,7 @@ def accept(
     record.type = command.message.type
     record.content = command.stored_content()
     record.reference = command.reference or record.reference
+    record.broadcast = isinstance(command, BroadcastCommand) or None
     record.created_at = min(record.created_at, at)
     record.updated_at = max(record.updated_at, at)
     record.expires_at = expires_at

@@ -54,8 +54,11 @@ class EventPublisher:
                         logger.warning("event not published", extra={"error": result["ErrorCode"]})
                         failed.add(key)
         if self.counters is not None:
-            published = [events[key] for key in keys if key not in failed]
-            self.counters.count([(event.detail_type, _detail(event)) for event in published], clock.iso(clock.now()))
+            # A broadcast's messages are never in an outbox (their events go out from the table's stream): of what is
+            # published here, only a broadcast's failures are its.
+            published = [(events[key].detail_type, _detail(events[key])) for key in keys if key not in failed]
+            counted = [(detail_type, detail) for detail_type, detail in published if self.counters.in_scope(detail)]
+            self.counters.count(counted, clock.iso(clock.now()))
         return failed
 
     def publish_all(self, events: Sequence[EventDetail]) -> None:

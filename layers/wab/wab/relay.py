@@ -49,6 +49,7 @@ class Relayed:
     sequence_number: str  # of the stream record that carried it
     item: str  # the record's key: one event of a message per call
     event: RelayedEvent
+    broadcast: bool = False  # its record was written by a broadcast (`SummaryScope`)
 
 
 def carried(record: Mapping[str, Any]) -> list[Relayed]:
@@ -57,7 +58,8 @@ def carried(record: Mapping[str, Any]) -> list[Relayed]:
     new, old = _relay_of(change.get("NewImage")), _relay_of(change.get("OldImage"))
     sequence_number = str(change.get("SequenceNumber", ""))
     item = _key(record)
-    return [Relayed(sequence_number, item, event) for key, event in new.items() if old.get(key) != event]
+    broadcast = bool(((change.get("NewImage") or {}).get("broadcast") or {}).get("BOOL"))
+    return [Relayed(sequence_number, item, event, broadcast) for key, event in new.items() if old.get(key) != event]
 
 
 def _key(record: Mapping[str, Any]) -> str:
@@ -110,25 +112,29 @@ class Relay:
         if dropped := [relayed for relayed in waiting if relayed.item in erased]:
             logger.info("events of erased messages not published", extra={"events": len(dropped)})
             waiting = [relayed for relayed in waiting if relayed.item not in erased]
-        published: list[RelayedEvent] = []
+        published: list[Relayed] = []
         try:
             while waiting:
                 call = _next_call(waiting)
                 left = self._publish(call, deadline)
                 if left:
                     first = min(left)
-                    published.extend(one.event for one in call[:first])  # out, and behind where the retry starts
+                    published.extend(call[:first])  # out, and behind where the retry starts
                     logger.warning(
                         "events not published: the stream brings them back",
                         extra={"events": len(waiting) - first, "published_ahead": len(call) - first - len(left)},
                     )
                     return call[first].sequence_number
-                published.extend(one.event for one in call)
+                published.extend(call)
                 del waiting[: len(call)]
         finally:
             if self.counters is not None and published:
-                self.counters.count([(event.detail_type, event.detail) for event in published], clock.iso(clock.now()))
+                counted = [one.event for one in published if self._counts(one)]
+                self.counters.count([(event.detail_type, event.detail) for event in counted], clock.iso(clock.now()))
         return None
+
+    def _counts(self, relayed: Relayed) -> bool:
+        return self.counters is not None and self.counters.in_scope(relayed.event.detail, broadcast=relayed.broadcast)
 
     def _publish(self, call: list[Relayed], deadline: float | None) -> set[int]:
         """Publish one call's events, retrying those EventBridge did not take; the indexes of those that never went."""

@@ -113,7 +113,6 @@ from wab.retry import CRASH_LIMIT, Attempts
 from wab.screening import Screen
 from wab.settings.sendpath import SenderSettings
 from wab.store import MessageStore
-from wab.summary import Counters
 from wab.waiting import Waits, message_gone
 from wab.waits import failure_answer, tell
 
@@ -193,7 +192,7 @@ class Sender:
         return cls(
             settings,
             store=MessageStore(settings.table_name),
-            publisher=EventPublisher(settings.event_bus_name, Counters(settings.table_name, settings.retention_days)),
+            publisher=EventPublisher(settings.event_bus_name, settings.counters()),
             provider=ProviderClient(settings.provider_secret_arn, secret_max_age=settings.secret_max_age_seconds),
             media=MediaBucket(frozenset(filter(None, settings.media_buckets.split(",")))),
             budget=RateBudget(settings.table_name, settings.rate_policy),

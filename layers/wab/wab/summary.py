@@ -3,8 +3,10 @@
 Kept up to date from the events the gateway publishes (`EventPublisher` hands every event that went out to
 `Counters.count`), so no record is ever scanned: an accepted message, a status move and a failure each add to the
 counters of their reference, in one UpdateItem per reference and shard for a whole batch of events. Messages without a
-reference cost nothing. A reference's counters are spread over SHARDS items by message id, so a broadcast's status
-callbacks at 1,000 messages/s (3,000 moves/s) stay far below DynamoDB's 1,000 writes/s per partition key.
+reference cost nothing, and so, with `SummaryScope: broadcasts`, do single sends (`Counters.in_scope`): their
+counters are a write per event (docs/cost.md) that a deployment not reading them need not pay. A reference's counters
+are spread over SHARDS items by message id, so a broadcast's status callbacks at 1,000 messages/s (3,000 moves/s)
+stay far below DynamoDB's 1,000 writes/s per partition key.
 
 Statuses count as reached: a message read before its delivery report arrived counts as sent, received and read, so
 the delivery rate never misses a message WhatsApp reported read. Events are counted once they are out; a repeat
@@ -16,7 +18,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -34,6 +36,7 @@ REACHED = ("sent", "received", "read")  # in order: reaching one means reaching 
 FINAL_FAILURES = ("rejected", "expired")
 FAILED_STATUS = "failed"  # WhatsApp's word for a message not delivered: counted with the failures, by that code
 UPDATE_WORKERS = 8
+Scope = Literal["all", "broadcasts"]
 
 
 class CampaignSummary(Model):
@@ -101,7 +104,7 @@ def count_sent_late(counters: "Counters | None", record: "MessageRecord", at: st
     otherwise), but the message was sent all the same. Its campaign's `sent` counts it, as it would had the reports
     come in order; once, as the report is kept once in the history (and, when it came before the send was recorded,
     with the send's one `Accepted`)."""
-    if record.reference and counters is not None:
+    if record.reference and counters is not None and counters.in_scope(broadcast=bool(record.broadcast)):
         from wab.models.events import MessageStatusChanged
 
         reached = {
@@ -119,10 +122,17 @@ def sent_after_failing(record: "MessageRecord") -> bool:
 
 
 class Counters:
-    def __init__(self, table_name: str, retention_days: int):
-        """A reference's counters expire `retention_days` after their last update, as its records do."""
+    def __init__(self, table_name: str, retention_days: int, scope: Scope = "all"):
+        """A reference's counters expire `retention_days` after their last update, as its records do. `scope`: which
+        messages they count (`in_scope`)."""
         self.table_name = table_name
         self.retention_days = retention_days
+        self.scope = scope
+
+    def in_scope(self, detail: Mapping[str, Any] | None = None, *, broadcast: bool = False) -> bool:
+        """Whether an event counts: every one with scope `all`; with `broadcasts`, only those of a broadcast's messages
+        (`broadcast`: the event's record was written by one) and a broadcast's failures (`command` of the detail)."""
+        return self.scope == "all" or broadcast or (detail or {}).get("command") == "broadcast"
 
     def count(self, published: Iterable[tuple[str, Mapping[str, Any]]], at: str) -> None:
         """Add published events (detail-type, detail) to their references' counters."""

@@ -74,6 +74,7 @@ class MessageRecord(Model):
     expires_at: int | None = None
     changes_applied: list[str] = Field(default_factory=list)  # ids of the edits and deletions applied to it
     wait: Wait | None = None  # outbound: a Step Functions task waiting on the message (`wab.waits`)
+    broadcast: bool | None = None  # outbound: sent by a broadcast (what `SummaryScope: broadcasts` counts)
 
     def public_view(self) -> dict[str, Any]:
         """The record as the record API returns it (the shape documented in docs/records.md): every field of the shape,

@@ -9,7 +9,8 @@ Each function's model is in a module of its own (`callbacks`, `records`, `sendpa
 | EVENT_BUS_NAME | callbacks, intake, sender, waits, relay | the gateway's bus |
 | CALLBACK_SECRET_ARN | callbacks | secret with the callbacks' HTTP Basic credentials |
 | PROVIDER_SECRET_ARN | messages, sender | secret with the provider's base URL and credentials |
-| RETENTION_DAYS | callbacks, intake, sender, waits, relay | days before a record expires (TTL), default 180 |
+| RETENTION_DAYS | callbacks, intake, sender, parking, waits, relay | days before a record expires (TTL), default 180 |
+| SUMMARY_SCOPE | callbacks, intake, sender, parking, relay | which messages campaign summaries count: `all` (default) or `broadcasts` (`wab.summary`) |
 | SECRET_MAX_AGE_SECONDS | all | how long a secret value is cached, default 300 |
 | SEND_QUEUE_URL | intake, callbacks | the send queue (FIFO): requests come in here |
 | PRIORITY_LANE_URL, BULK_LANE_URL | intake, sender | the two FIFO send lanes (`wab.lanes`) |
@@ -33,15 +34,32 @@ Each function's model is in a module of its own (`callbacks`, `records`, `sendpa
 
 import os
 from functools import cache
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from wab.models.types import Model
+
+if TYPE_CHECKING:
+    from wab.summary import Counters
 
 
 class Settings(Model):
     table_name: str
     secret_max_age_seconds: int = 300
+
+
+class WriterSettings(Settings):
+    """What the functions that store messages and publish their events share: how long a record is kept, and which
+    messages campaign summaries count (`wab.summary`)."""
+
+    retention_days: int = Field(default=180, ge=1)
+    summary_scope: Literal["all", "broadcasts"] = "all"
+
+    def counters(self) -> "Counters":
+        from wab.summary import Counters
+
+        return Counters(self.table_name, self.retention_days, self.summary_scope)
 
 
 @cache

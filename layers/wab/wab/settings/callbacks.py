@@ -3,13 +3,12 @@
 from pydantic import Field
 
 from wab.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT
-from wab.settings import Settings
+from wab.settings import WriterSettings
 
 
-class CallbackSettings(Settings):
+class CallbackSettings(WriterSettings):
     event_bus_name: str
     callback_secret_arn: str
-    retention_days: int = 180
     wait_queue_url: str | None = None
     opt_out_keywords: str = Field(default=DEFAULT_OPT_OUT, max_length=1000)
     opt_in_keywords: str = Field(default=DEFAULT_OPT_IN, max_length=1000)

@@ -1,10 +1,7 @@
 """The relay function's settings."""
 
-from pydantic import Field
-
-from wab.settings import Settings
+from wab.settings import WriterSettings
 
 
-class RelaySettings(Settings):
+class RelaySettings(WriterSettings):
     event_bus_name: str
-    retention_days: int = Field(default=180, ge=1)

@@ -5,14 +5,14 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from wab.models.types import number_digits
-from wab.settings import Settings
+from wab.settings import WriterSettings
 
 if TYPE_CHECKING:
     from wab.pacing import RatePolicy
     from wab.retry import RetryPolicy
 
 
-class SendPathSettings(Settings):
+class SendPathSettings(WriterSettings):
     """What the intake and the sender share: the lanes, the business numbers and their rates, the retry window."""
 
     event_bus_name: str
@@ -28,7 +28,6 @@ class SendPathSettings(Settings):
     send_retry_window_minutes: int = Field(default=360, ge=1, le=1440)
     send_retry_max_delay_seconds: int = Field(default=300, ge=1, le=900)
     template_policy: Literal["enforce", "warn", "off"] = "warn"
-    retention_days: int = Field(default=180, ge=1)
 
     def rates(self) -> dict[str, float]:
         """Each configured business number (digits only) and its messages per second."""

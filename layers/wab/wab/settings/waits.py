@@ -2,11 +2,10 @@
 
 from pydantic import Field
 
-from wab.settings import Settings
+from wab.settings import WriterSettings
 
 
-class WaitSettings(Settings):
+class WaitSettings(WriterSettings):
     event_bus_name: str
     wait_queue_url: str
-    retention_days: int = Field(default=180, ge=1)
     send_retry_window_minutes: int = Field(default=360, ge=1, le=1440)
