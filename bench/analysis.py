@@ -276,6 +276,7 @@ def flow_inputs(results: dict[str, Any], rate: float | None = None) -> dict[str,
             # a one-record invocation's logs; counted per message also in batches (an upper bound); HTTP API access log
             "log_bytes_per_message": calls[flow]["ours"]["log_bytes_per_invocation"]
             + http * C.ASSUMPTIONS["http_api_access_log_bytes"],
+            "info_log_bytes_per_message": calls[flow]["ours"].get("info_log_bytes_per_invocation", 0.0),
             "aws_requests": sum(op_counts(steady).values()) - shared_writes,
             **storage_inputs(stored(steady)),
         }
@@ -292,6 +293,7 @@ def flow_inputs(results: dict[str, Any], rate: float | None = None) -> dict[str,
     send["lambda_invocations"] += intake["lambda_invocations"]
     send["invocations_by_function"]["IntakeFunction"] = intake["lambda_invocations"]
     send["log_bytes_per_message"] += intake["log_bytes"]
+    send["info_log_bytes_per_message"] += intake["info_log_bytes"]
     send["aws_requests"] += intake["aws_requests"]
 
     chunk_calls = calls["chunk"]["ours"]["steady"]
@@ -350,6 +352,8 @@ def flow_inputs(results: dict[str, Any], rate: float | None = None) -> dict[str,
         "secret_calls": C.secret_calls_per_message(rate),
         "log_bytes_per_message": calls["chunk"]["ours"]["log_bytes_per_invocation"] / recipients
         + broadcast_intake["log_bytes"],
+        # the split's INFO lines are not measured apart: taken as kept (an upper bound under LogLevel WARNING)
+        "info_log_bytes_per_message": calls["chunk"]["ours"].get("info_log_bytes_per_invocation", 0.0) / recipients,
         "aws_requests": sum(op_counts(chunk_calls).values()) / recipients + broadcast_intake["aws_requests"],
         **storage_inputs(stored(chunk_calls), recipients),
     }
@@ -378,7 +382,18 @@ RELAY_PATHS: dict[str, list[tuple[str, int]]] = {
     "dlr": [("send", 1), ("dlr", 2)],
     "get": [("send", 1), ("dlr", 2)],
     "broadcast": [("broadcast", 1), ("dlr", 2)],
+    "dlr_of_broadcast": [("broadcast", 1), ("dlr", 2)],
 }
+# The DLR flow as a broadcast recipient's DLRs, when they are counted differently from a single send's (with
+# `SummaryScope: broadcasts`, only a broadcast's are): `lean_inputs` adds it.
+BROADCAST_DLR = "dlr_of_broadcast"
+
+
+def broadcast_dlr(flows: Any) -> str:
+    """The flow a broadcast recipient's DLRs are priced as."""
+    return BROADCAST_DLR if BROADCAST_DLR in flows else "dlr"
+
+
 # The references of the modelled traffic, as the flows were measured: every single send has its own (`order-<n>`, and
 # its DLRs that of their send), a broadcast one for all its recipients. Events of one reference in one relay batch
 # share a counter write per counter shard (wab.summary.Counters).
@@ -441,7 +456,7 @@ def relay_part(basis: dict[str, Any], fill: float, memory_mb: int) -> dict[str, 
     unit_per_write = updates["wru"] / updates["count"] if updates.get("count") else 1.0
     # Counter writes per batch: one per counted event of its own reference; one per counter shard the events of a
     # shared reference reach.
-    counted_per_batch = fill * per_record["counted"]
+    counted_per_batch = fill * per_record["counted"] if basis["pattern"] != "uncounted" else 0.0
     if basis["pattern"] == "shared":
         writes_per_batch = C.distinct_keys(counted_per_batch, summary_shards())
     else:
@@ -471,7 +486,7 @@ def relay_part(basis: dict[str, Any], fill: float, memory_mb: int) -> dict[str, 
         "fill": fill,
         "invocations": batches,
         "counter_writes": writes_per_batch * batches,
-        "counted_events": per_record["counted"] * records,
+        "counted_events": counted_per_batch / fill * records,
         "put_events_calls": calls_per_batch * batches,
         "memory_mb": memory_mb,
         # measured: each record at the time a measured batch took per record (batches of one flow invocation's
@@ -573,7 +588,11 @@ def relay_summary(results: dict[str, Any]) -> dict[str, Any]:
 def relay_costs(inputs: dict[str, dict[str, Any]], *, traced_share: bool = True) -> dict[str, dict[str, float]]:
     """What the relay adds per 1,000,000 messages of each path (inbound; outbound send + 2 DLRs; broadcast recipient
     + 2 DLRs), line by line, measured durations; `traced_share`: False under TracingMode PassThrough."""
-    paths = {"inbound": [("mo", 1)], "outbound": [("send", 1), ("dlr", 2)], "broadcast": [("broadcast", 1), ("dlr", 2)]}
+    paths = {
+        "inbound": [("mo", 1)],
+        "outbound": [("send", 1), ("dlr", 2)],
+        "broadcast": [("broadcast", 1), (broadcast_dlr(inputs), 2)],
+    }
     platform = C.ASSUMPTIONS["lambda_platform_log_bytes"] + 4 * C.ASSUMPTIONS["logs_event_overhead_bytes"]
     out: dict[str, dict[str, float]] = {}
     for path, parts in paths.items():
@@ -608,7 +627,7 @@ def counter_alternatives(out: dict[str, dict[str, Any]]) -> dict[str, Any]:
         for flow, times in (("send", 1), ("dlr", 2)):
             basis = out[flow].get("relay_basis")
             part = out[flow].get("relay")
-            if not basis or not part:
+            if not basis or not part or basis["pattern"] == "uncounted":
                 continue
             alternative = relay_part({**basis, "pattern": pattern}, part["fill"], part["memory_mb"])
             writes += times * alternative["counter_writes"]
@@ -617,20 +636,33 @@ def counter_alternatives(out: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 # The cheapest settings a deployment can choose that keep every guarantee (docs/cost.md says what each gives up).
-LEAN_SETTINGS = {"CallbackEndpoint": "FunctionUrl", "TracingMode": "PassThrough", "RetentionDays": "30"}
+LEAN_SETTINGS = {
+    "CallbackEndpoint": "FunctionUrl",
+    "TracingMode": "PassThrough",
+    "RetentionDays": "30",
+    "SummaryScope": "broadcasts",
+    "LogLevel": "WARNING",
+}
 
 
 def lean_inputs(inputs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The flows' inputs under LEAN_SETTINGS: callbacks reach their function through its URL (no HTTP API request,
-    no access log line), nothing is traced unless an upstream service sampled it (taken as nothing), and records
-    and their pointers are kept 30 days."""
+    no access log line), nothing is traced unless an upstream service sampled it (taken as nothing), records
+    and their pointers are kept 30 days, and campaign summaries count broadcasts only (a single send's events and
+    its DLRs write no counters; a broadcast recipient's DLRs, priced apart, still do), and the functions log
+    warnings and errors only (their INFO lines, measured apart, are left out; metrics and Lambda's own lines stay)."""
     out = copy.deepcopy(inputs)
+    out[BROADCAST_DLR] = copy.deepcopy(out["dlr"])
+    for flow in ("send", "dlr"):
+        if out[flow].get("relay_basis"):
+            out[flow]["relay_basis"]["pattern"] = "uncounted"
     days = retention_days(float(LEAN_SETTINGS["RetentionDays"]))
     for item in out.values():
         if item["function"] == "CallbacksFunction":
             item["log_bytes_per_message"] -= item["http_api_requests"] * C.ASSUMPTIONS["http_api_access_log_bytes"]
             item["http_api_requests"] = 0
         item["traced_invocations"] = 0.0
+        item["log_bytes_per_message"] -= item.get("info_log_bytes_per_message", 0.0)
         item.update(storage_inputs(item["stored_bytes"], days=days))
     add_relay(out)  # a smaller table has fewer partitions, so fuller relay batches
     return out
@@ -656,6 +688,7 @@ def intake_inputs(intake: dict[str, Any], memory_mb: int, rate: float) -> dict[s
         "cpu_ms": cpu,
         "wait_ms": batch_wait / fill,
         "log_bytes": intake["ours"]["log_bytes_per_invocation"] / requests,
+        "info_log_bytes": intake["ours"].get("info_log_bytes_per_invocation", 0.0) / requests,
         "sqs_requests": sum(value["chunks"] for op, value in steady.items() if op.startswith("sqs.")) / fill,
         "aws_requests": sum(op_counts(steady).values()) / fill,
     }
@@ -728,7 +761,7 @@ def cost_tables(inputs: dict[str, dict[str, Any]], memory_override: dict[str, in
     for basis in ("per_million_measured", "per_million_modelled"):
         tables.setdefault("outbound_message", {})[basis] = total("send", basis) + 2 * total("dlr", basis)
         tables.setdefault("outbound_broadcast_recipient", {})[basis] = total("broadcast", basis) + 2 * total(
-            "dlr", basis
+            broadcast_dlr(tables), basis
         )
         tables.setdefault("inbound_message", {})[basis] = total("mo", basis)
     tables["eums_social_per_million"] = {
@@ -742,7 +775,11 @@ def end_to_end(costs: dict[str, Any], basis: str = "per_million_measured") -> di
     """Per 1,000,000 messages, line by line: an inbound message (an MO callback), an outbound single send and a
     broadcast recipient, each with its two DLRs."""
     lines = [name for name in costs["mo"][basis] if name != "total"]
-    paths = {"inbound": [("mo", 1)], "outbound": [("send", 1), ("dlr", 2)], "broadcast": [("broadcast", 1), ("dlr", 2)]}
+    paths = {
+        "inbound": [("mo", 1)],
+        "outbound": [("send", 1), ("dlr", 2)],
+        "broadcast": [("broadcast", 1), (broadcast_dlr(costs), 2)],
+    }
     out = {}
     for path, parts in paths.items():
         values = {line: sum(times * costs[flow][basis][line] for flow, times in parts) for line in lines}

@@ -500,6 +500,7 @@ def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "first": [f"{c['service']}.{c['operation']}" for c in run["first"]],
                 "steady": run["steady"][-1],
                 "log_bytes_per_invocation": run["log_bytes_per_invocation"],
+                "info_log_bytes_per_invocation": run.get("info_log_bytes_per_invocation", 0.0),
             }
         count["ours"].update(_relay_counts(run_of(results, flow, "ours")))
         steady_ops = {side: {op: v["count"] for op, v in count[side]["steady"].items()} for side in count}
@@ -515,6 +516,7 @@ def reduce_handler_results(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "first": [f"{c['service']}.{c['operation']}" for c in run["first"]],
                 "steady": run["steady"][-1],
                 "log_bytes_per_invocation": run["log_bytes_per_invocation"],
+                "info_log_bytes_per_invocation": run.get("info_log_bytes_per_invocation", 0.0),
                 **_relay_counts(run),
             }
         }

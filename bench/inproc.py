@@ -43,10 +43,14 @@ class Sink:
     def __init__(self) -> None:
         self.bytes = 0
         self.lines = 0
+        self.info_bytes = 0  # of INFO lines: what `LogLevel: WARNING` leaves out (metrics' EMF lines have no level)
 
     def write(self, text: str) -> int:
-        self.bytes += len(text.encode())
+        size = len(text.encode())
+        self.bytes += size
         self.lines += text.count("\n")
+        if text.startswith(('{"level":"INFO"', '{"level": "INFO"')):
+            self.info_bytes += size
         return len(text)
 
     def flush(self) -> None:
@@ -296,7 +300,7 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
         module = load()
         invoke(module, 0)
         first = [call.as_dict() for call in recorder.take()]
-        first_log = sink.bytes
+        first_log, first_info = sink.bytes, sink.info_bytes
         relay()
         per_invocation = []
         for index in range(1, 1 + task["n"]):
@@ -304,11 +308,13 @@ def run_task(plan: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
             per_invocation.append(summarize(recorder.take()))
             relay()
         relay_log = sum(run["log_bytes"] for run in relay_runs)
+        relay_info = sum(run["info_log_bytes"] for run in relay_runs)
         result: dict[str, Any] = {
             "first": first,
             "steady": per_invocation,
             "log_bytes_first": first_log,
             "log_bytes_per_invocation": (sink.bytes - first_log - relay_log) / max(task["n"], 1),
+            "info_log_bytes_per_invocation": (sink.info_bytes - first_info - relay_info) / max(task["n"], 1),
         }
         if stream is not None:
             # The relay's time: more invocations of the flow, nothing recorded (no billing look-ups), the relay's
@@ -454,7 +460,7 @@ class TableStream:
         events the batches carried, worked out apart from the relay's own time)."""
         records = self.pending()
         done = {"records": len(records), "invocations": 0, "events": 0, "counted": 0, "counter_keys": 0}
-        logged = self.sink.bytes
+        logged, info = self.sink.bytes, self.sink.info_bytes
         if records:
             saved = dict(os.environ)
             os.environ.update(self.env)  # the relay's own settings while it runs, as in its own container
@@ -482,6 +488,7 @@ class TableStream:
                 os.environ.clear()
                 os.environ.update(saved)
         done["log_bytes"] = self.sink.bytes - logged
+        done["info_log_bytes"] = self.sink.info_bytes - info
         return done
 
 

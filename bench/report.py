@@ -1231,7 +1231,7 @@ def relay_paragraph(results: dict[str, Any]) -> str:
                 f"{flows['mo']['fill']:.1f} / {flows['send']['fill']:.1f} / {flows['broadcast']['fill']:.1f}",
                 f"{flows['mo']['invocations']:.2f} / "
                 f"{flows['send']['invocations'] + 2 * flows['dlr']['invocations']:.2f} / "
-                f"{flows['broadcast']['invocations'] + 2 * flows['dlr']['invocations']:.2f}",
+                f"{flows['broadcast']['invocations'] + 2 * flows[A.broadcast_dlr(flows)]['invocations']:.2f}",
                 f"${cost['inbound']['total']:,.2f} / ${cost['outbound']['total']:,.2f} / "
                 f"${cost['broadcast']['total']:,.2f}",
                 f"{counters['own']['writes']:.2f} (${counters['own']['usd_per_million']:,.2f}) / "
@@ -1267,7 +1267,8 @@ def relay_paragraph(results: dict[str, Any]) -> str:
         f"for all its recipients (measured: {chunk['counted']} events of a chunk in one batch took "
         f"{chunk['counter_keys']} writes). The last column is what the counters cost an outbound single send with "
         "its two DLRs when every send has its own reference (the figures above) and when all the sends are one "
-        "campaign's, sharing a reference. *Relay cost per 1,000,000*: its Lambda requests, time (measured, each "
+        "campaign's, sharing a reference (nothing with the lean settings, whose summaries count broadcasts only). "
+        "*Relay cost per 1,000,000*: its Lambda requests, time (measured, each "
         "record at the time a measured batch took per record, an upper bound for fuller batches) and logs (no "
         "traces: the relay runs with Tracing PassThrough, and a stream's records carry none to continue), "
         "and the counter writes (which the storing invocation made before). The records keep the events of their "
@@ -1408,8 +1409,11 @@ def cost_section(results: dict[str, Any]) -> str:
             f"*The lean settings* ({lean_settings_text(everything)}) are the cheapest a deployment can choose that "
             "keep every guarantee: callbacks reach their function through its own URL (no API Gateway request and "
             "no access log line per callback; a reserved concurrency bounds a flood instead of the stage throttle), "
-            "nothing is traced unless an upstream service sampled the request (priced here as nothing), and records "
-            "with their WhatsApp-id pointers are kept 30 days instead of 180. docs/cost.md says what each gives up."
+            "nothing is traced unless an upstream service sampled the request (priced here as nothing), records "
+            "with their WhatsApp-id pointers are kept 30 days instead of 180, campaign summaries count broadcasts "
+            "only (a single send's events write no counters; a broadcast recipient's DLRs, priced apart, still do), "
+            "and the functions log warnings and errors only (their INFO lines, measured apart, are left out; metrics "
+            "and Lambda's own lines stay). docs/cost.md says what each gives up."
             + (
                 f" At {everything['high_volume_rate']:,} messages a second (full batches) they cost "
                 f"${everything['lean_high_volume']['inbound']['total']:,.2f} inbound and "

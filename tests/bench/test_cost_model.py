@@ -205,3 +205,22 @@ def test_the_relay_is_invoked_once_a_batch_and_counts_a_batch_of_one_reference_p
     assert shared["counter_writes"] == pytest.approx(C.distinct_keys(4, 16) / 4)
     nothing = A.relay_part({**_basis("none"), "records": 0, "events": 0, "counted": 0}, 4.0, 512)
     assert nothing["invocations"] == 0.0
+
+
+def test_a_single_send_under_summary_scope_broadcasts_writes_no_counter_but_is_still_relayed() -> None:
+    uncounted = A.relay_part(_basis("uncounted"), 4.0, 512)
+    assert uncounted["counter_writes"] == 0.0 and uncounted["adds"]["write_units"] == 0.0
+    assert uncounted["counted_events"] == 0.0
+    assert uncounted["adds"]["event_chunks"] == pytest.approx(1.0)  # its event still goes out
+    assert uncounted["invocations"] == pytest.approx(0.25)
+
+
+def test_the_lean_deploy_environment_deploys_the_settings_the_cost_model_prices() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    overrides = config["lean"]["deploy"]["parameters"]["parameter_overrides"]
+    assert dict(pair.split("=") for pair in overrides.split()) == A.LEAN_SETTINGS
+    parameters = T.template()["Parameters"]
+    for name, value in A.LEAN_SETTINGS.items():
+        assert value in [str(allowed) for allowed in parameters[name].get("AllowedValues", [value])]
