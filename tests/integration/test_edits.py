@@ -443,6 +443,22 @@ def test_an_edit_whose_new_content_the_models_cannot_type_is_applied_as_unsuppor
     assert (record["type"], record["reason"]) == ("unsupported", edited["reason"])
 
 
+@pytest.mark.parametrize("change", [revoke, edit])
+def test_an_edit_whose_new_content_is_itself_a_change_is_applied_as_unsupported_and_changes_nothing_else(
+    aws, deliver, change
+):
+    nested = edit()
+    nested["content"]["edit"]["message"] = {key: value for key, value in change()["content"].items() if key != "id"}
+    deliver(original(), nested)
+
+    edited = by_type(aws.published())[EDITED][0]
+    assert edited["type"] == "unsupported" and edited["reason"].startswith("edit.message is itself a change")
+    record = aws.item(f"MSG#{ORIGINAL_ID}")
+    assert (record["type"], record["content"]["type"]) == ("unsupported", change()["content"]["type"])
+    assert "deleted_at" not in record  # a deletion inside an edit deletes nothing
+    assert record["content_history"][0]["text"] == "Deliver on Tuesday"
+
+
 def test_more_edits_than_are_kept_before_the_message_arrives_still_end_with_the_latest(deliver, aws, sender):
     edits = [edit(f"version {n}", f"c1fc05e6-863e-43bf-86dc-0000000001{n:02d}", 1795600060 + n) for n in range(20)]
     deliver(*edits, edits[0])  # the first again: the provider's retry of an edit no longer kept

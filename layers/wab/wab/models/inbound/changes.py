@@ -5,6 +5,8 @@ from typing import Any, Literal
 from wab.models.inbound import InboundBase, WhatsAppId, typed_or_kept, untyped
 from wab.models.types import OpenModel
 
+CHANGES = ("edit", "revoke")
+
 
 class Edit(OpenModel):
     """The customer edited a message they had sent (text, or a caption): `message` is its new content, a message
@@ -23,6 +25,8 @@ class EditMessage(InboundBase):
         content = self.edit.message
         if not isinstance(content, dict):
             return untyped(content, "edit.message is not a WhatsApp message object (a JSON object)")
+        if content.get("type") in CHANGES:  # taken as one, it would make the edited message an edit or a deletion
+            return untyped(content, f"edit.message is itself a change ({content['type']}), not a message's content")
         return typed_or_kept(content, where="edit.message")
 
     def as_content(self) -> dict[str, Any]:
