@@ -44,10 +44,15 @@ class FakePublisher:
         if self.refuse:
             self.refuse -= 1
             return {next(iter(events))}
-        refused = {key for key, event in events.items() if self.refusing.get(event.detail["message_id"], 0) > 0}
+        refused = {key for key, event in events.items() if self.refusing.get(self._name(event), 0) > 0}
         for key in refused:
-            self.refusing[events[key].detail["message_id"]] -= 1
+            self.refusing[self._name(events[key])] -= 1
         return refused
+
+    def _name(self, event: RelayedEvent) -> str:
+        """`message` to refuse every event of a message; `message:status` to refuse one."""
+        whole, one = event.detail["message_id"], f"{event.detail['message_id']}:{event.detail['status']}"
+        return one if one in self.refusing else whole
 
     @property
     def offered(self) -> list[tuple[str, str]]:
@@ -197,3 +202,29 @@ def test_with_the_broadcasts_scope_only_the_events_of_a_broadcast_s_records_are_
 
     assert publisher.offered == [("single", "sent"), ("recipient", "sent")]  # both published
     assert [detail["message_id"] for _, detail in counters.counted] == ["recipient"]
+
+
+def two_events_of_one_write() -> list[dict[str, Any]]:
+    """A write that left two events (a send's `Accepted` and another of its record), then another message's."""
+    both = {**status("m1", "accepted"), **status("m1", "parked")}
+    return [stream_record(1, image("m1", both)), stream_record(2, image("m2", status("m2", "sent")))]
+
+
+def test_a_write_s_second_event_refused_is_tried_again_while_there_is_time_not_its_first_sent_again():
+    publisher, counters = FakePublisher(refusing={"m1:parked": relay_module.ATTEMPTS + 2}), FakeCounters()
+
+    records = two_events_of_one_write()[:1]  # nothing after the refused event in its call: only the write's first
+
+    assert relay_of(publisher, counters).relay(records, deadline=time.monotonic() + 60) is None
+
+    assert publisher.offered.count(("m1", "accepted")) == 1
+    assert len(counters.counted) == 2
+
+
+def test_a_write_given_up_half_published_is_counted_when_the_stream_brings_it_back():
+    publisher, counters = FakePublisher(refusing={"m1:parked": 100}), FakeCounters()
+
+    assert relay_of(publisher, counters).relay(two_events_of_one_write(), deadline=time.monotonic()) == "1"
+
+    assert publisher.offered.count(("m1", "accepted")) == 1  # out, and out again with the retry of its record
+    assert counters.counted == []  # counted once, with that retry

@@ -15,10 +15,11 @@ When EventBridge does not take an event after a few quick attempts, its stream r
 failure: Lambda retries the stream from that record, so it and every record after it come back, and nothing of a
 message is published ahead of an earlier event of it. Powertools' batch processor would go on past the failed record
 and publish the records after it again on that retry, so the loop is written here. A PutEvents call holds at most one
-event of each message, so an event retried alone never overtakes a later event of its message. When EventBridge took
-events of a call that come after one it refuses, giving up would publish those again with the stream's retry: so the
-refused one is tried again, with backoff, for as long as the invocation has time (`deadline`), and only then given up
-(logged as `published_ahead`: PutEvents refusing one entry for seconds while taking the others).
+event of each message, so an event retried alone never overtakes a later event of its message. Giving up on an event
+would publish others again with the stream's retry when EventBridge took events after it in its call, or an earlier
+event of its own write (a write that left two) in an earlier call: then the refused one is tried again, with backoff,
+for as long as the invocation has time (`deadline`), and only then given up (logged as `published_ahead`: PutEvents
+refusing one entry for seconds while taking the others). What such a retry publishes again is counted with it, once.
 """
 
 import time
@@ -116,15 +117,19 @@ class Relay:
         try:
             while waiting:
                 call = _next_call(waiting)
-                left = self._publish(call, deadline)
+                left = self._publish(call, deadline, {one.sequence_number for one in published})
                 if left:
                     first = min(left)
-                    published.extend(call[:first])  # out, and behind where the retry starts
+                    retried = call[first].sequence_number  # where the stream's retry starts: all of it comes again
+                    # Out and behind that record: counted now. Out of that record (an earlier call's) or after it:
+                    # published again by the retry, and counted then.
+                    ahead = [one for one in published if one.sequence_number == retried] + call[first:]
+                    published = [one for one in published if one.sequence_number != retried] + call[:first]
                     logger.warning(
                         "events not published: the stream brings them back",
-                        extra={"events": len(waiting) - first, "published_ahead": len(call) - first - len(left)},
+                        extra={"events": len(waiting) - first, "published_ahead": len(ahead) - len(left)},
                     )
-                    return call[first].sequence_number
+                    return retried
                 published.extend(call)
                 del waiting[: len(call)]
         finally:
@@ -136,8 +141,9 @@ class Relay:
     def _counts(self, relayed: Relayed) -> bool:
         return self.counters is not None and self.counters.in_scope(relayed.event.detail, broadcast=relayed.broadcast)
 
-    def _publish(self, call: list[Relayed], deadline: float | None) -> set[int]:
-        """Publish one call's events, retrying those EventBridge did not take; the indexes of those that never went."""
+    def _publish(self, call: list[Relayed], deadline: float | None, out_before: set[str]) -> set[int]:
+        """Publish one call's events, retrying those EventBridge did not take; the indexes of those that never went.
+        `out_before`: the stream records whose events earlier calls published."""
         left = set(range(len(call)))
         attempt = 0
         while True:
@@ -146,15 +152,17 @@ class Relay:
                 return left
             attempt += 1
             pause = min(BACKOFF_S * 2 ** (attempt - 1), MAX_BACKOFF_S)
-            if attempt >= ATTEMPTS and not (_stranded(left, len(call)) and _in_time(deadline, pause)):
+            if attempt >= ATTEMPTS and not (_stranded(call, left, out_before) and _in_time(deadline, pause)):
                 return left
             time.sleep(pause)
 
 
-def _stranded(left: set[int], size: int) -> bool:
-    """Whether events of a call of `size` that come after the first one still refused (`left`, by index) went out:
-    the stream's retry from that one would publish them again."""
-    return any(index not in left for index in range(min(left), size))
+def _stranded(call: list[Relayed], left: set[int], out_before: set[str]) -> bool:
+    """Whether giving up on the first event still refused (`left`, by index in `call`) would publish others again:
+    the stream's retry starts at its record, so what went out of that record (in an earlier call: a write that left
+    two events) or after it (later in this call) comes back."""
+    first = min(left)
+    return call[first].sequence_number in out_before or any(index not in left for index in range(first, len(call)))
 
 
 def _in_time(deadline: float | None, pause: float) -> bool:
