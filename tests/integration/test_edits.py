@@ -459,6 +459,16 @@ def test_an_edit_whose_new_content_is_itself_a_change_is_applied_as_unsupported_
     assert record["content_history"][0]["text"] == "Deliver on Tuesday"
 
 
+def test_a_change_as_an_edit_s_new_content_with_a_key_dynamodb_refuses_is_kept_as_its_json_text(aws, deliver):
+    nested = edit()
+    nested["content"]["edit"]["message"] = {"type": "revoke", "revoke": {"original_message_id": "x"}, "": {"x": 1}}
+    deliver(original(), nested)
+
+    record = aws.item(f"MSG#{ORIGINAL_ID}")
+    assert record["type"] == "unsupported" and isinstance(record["content"]["raw"], str)
+    assert record["reason"].startswith("edit.message has a key DynamoDB cannot store")
+
+
 def test_more_edits_than_are_kept_before_the_message_arrives_still_end_with_the_latest(deliver, aws, sender):
     edits = [edit(f"version {n}", f"c1fc05e6-863e-43bf-86dc-0000000001{n:02d}", 1795600060 + n) for n in range(20)]
     deliver(*edits, edits[0])  # the first again: the provider's retry of an edit no longer kept

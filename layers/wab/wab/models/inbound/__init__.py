@@ -178,19 +178,19 @@ def known_type(message: InboundBase) -> str:
     return message.type if message.type in MESSAGE_MODELS else "unknown"
 
 
-def typed_or_kept(content: dict[str, Any], where: str = "content") -> InboundBase:
+def typed_or_kept(content: dict[str, Any], where: str = "content", *, refused: str | None = None) -> InboundBase:
     """The message as the model of its type, or kept whole as an `UntypedMessage` with the reason when the models
     cannot type it, or when what they make of it could not be stored: a key DynamoDB refuses anywhere (empty, or too
     long: kept as its JSON text), or a number DynamoDB or EventBridge cannot take (the codec keeps such numbers as
     text, which a model may turn back into a number: a price, an error code). `where` names the content in the
-    reason."""
+    reason; `refused`, a reason the caller has to keep it whole whatever its type."""
     message: InboundBase
     try:
-        message = parse_message(content)
+        message = untyped(content, refused) if refused is not None else parse_message(content)
     except ValidationError as exc:
         message = untyped(content, describe(exc, prefix=f"{where}."))
     else:
-        if has_unstorable_number(message.as_content()):
+        if refused is None and has_unstorable_number(message.as_content()):
             message = untyped(content, f"{where} has a number DynamoDB or EventBridge cannot take as a number")
     if has_unstorable_key(message.as_content()):  # in the content, or in what a model decoded (a flow's response_json)
         return untyped(encode(content), f"{where} has a key DynamoDB cannot store (empty, or of 64 KB or more)")

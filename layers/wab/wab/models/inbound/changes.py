@@ -25,9 +25,10 @@ class EditMessage(InboundBase):
         content = self.edit.message
         if not isinstance(content, dict):
             return untyped(content, "edit.message is not a WhatsApp message object (a JSON object)")
+        refused = None
         if content.get("type") in CHANGES:  # taken as one, it would make the edited message an edit or a deletion
-            return untyped(content, f"edit.message is itself a change ({content['type']}), not a message's content")
-        return typed_or_kept(content, where="edit.message")
+            refused = f"edit.message is itself a change ({content['type']}), not a message's content"
+        return typed_or_kept(content, where="edit.message", refused=refused)
 
     def as_content(self) -> dict[str, Any]:
         """The edit as its own record keeps it: which message it edits, not the new content (that goes on the
