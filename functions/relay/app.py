@@ -18,7 +18,8 @@ from wab.settings import load
 from wab.settings.relay import RelaySettings
 from wab.store import MessageStore
 
-ANSWER_MARGIN_S = 2  # left for the counters and the answer after the last PutEvents retry
+# Left, after the last PutEvents call the relay starts, for that call (its SDK retries included) and the counters.
+ANSWER_MARGIN_S = 4
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -151,7 +151,7 @@ def test_an_event_refused_while_later_ones_went_out_is_tried_again_while_there_i
 def test_without_time_left_it_stops_at_the_refused_event_counting_what_went_out_before_it():
     publisher, counters = FakePublisher(refusing={"m2": 100}), FakeCounters()
 
-    assert relay_of(publisher, counters).relay(sent_by("m1", "m2", "m3"), deadline=time.monotonic()) == "2"
+    assert relay_of(publisher, counters).relay(sent_by("m1", "m2", "m3"), deadline=None) == "2"
 
     assert publisher.offered.count(("m2", "sent")) == relay_module.ATTEMPTS
     # m1 went out and the stream's retry starts after it: counted now. m3 went out too, but comes back with the retry
@@ -224,7 +224,32 @@ def test_a_write_s_second_event_refused_is_tried_again_while_there_is_time_not_i
 def test_a_write_given_up_half_published_is_counted_when_the_stream_brings_it_back():
     publisher, counters = FakePublisher(refusing={"m1:parked": 100}), FakeCounters()
 
-    assert relay_of(publisher, counters).relay(two_events_of_one_write(), deadline=time.monotonic()) == "1"
+    assert relay_of(publisher, counters).relay(two_events_of_one_write(), deadline=None) == "1"
 
     assert publisher.offered.count(("m1", "accepted")) == 1  # out, and out again with the retry of its record
     assert counters.counted == []  # counted once, with that retry
+
+
+class Clock:
+    """The relay's clock: each pause between attempts takes a second."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds + 1.0
+
+
+def test_once_its_time_is_spent_the_relay_starts_no_more_calls_and_the_stream_brings_the_rest_back(monkeypatch):
+    monkeypatch.setattr(relay_module, "time", Clock())
+    messages = [f"m{n}" for n in range(1, 13)]
+    publisher = FakePublisher(refusing={"m1": relay_module.ATTEMPTS})  # taken at the attempt after, 3 s in
+    counters = FakeCounters()
+
+    assert relay_of(publisher, counters).relay(sent_by(*messages), deadline=3.0) == "11"
+
+    assert publisher.offered.count(("m11", "sent")) == 0  # never started: no timeout, no retry of the whole batch
+    assert [detail["message_id"] for _, detail in counters.counted] == messages[:10]

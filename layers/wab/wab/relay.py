@@ -20,6 +20,8 @@ would publish others again with the stream's retry when EventBridge took events 
 event of its own write (a write that left two) in an earlier call: then the refused one is tried again, with backoff,
 for as long as the invocation has time (`deadline`), and only then given up (logged as `published_ahead`: PutEvents
 refusing one entry for seconds while taking the others). What such a retry publishes again is counted with it, once.
+Once that time is spent the relay starts no more calls and reports the next record: a timeout would have Lambda retry
+the whole batch, publishing again everything it had published.
 """
 
 import time
@@ -116,6 +118,11 @@ class Relay:
         published: list[Relayed] = []
         try:
             while waiting:
+                if _late(deadline) and waiting[0].sequence_number not in {one.sequence_number for one in published}:
+                    # Out of time: the rest comes back with the stream's retry from here, rather than with a retry
+                    # of the whole batch after a timeout.
+                    logger.warning("out of time: the stream brings the rest back", extra={"events": len(waiting)})
+                    return waiting[0].sequence_number
                 call = _next_call(waiting)
                 left = self._publish(call, deadline, {one.sequence_number for one in published})
                 if left:
@@ -167,6 +174,10 @@ def _stranded(call: list[Relayed], left: set[int], out_before: set[str]) -> bool
 
 def _in_time(deadline: float | None, pause: float) -> bool:
     return deadline is not None and time.monotonic() + pause < deadline
+
+
+def _late(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 def _next_call(waiting: list[Relayed]) -> list[Relayed]:
