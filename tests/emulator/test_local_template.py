@@ -228,11 +228,15 @@ def test_the_stream_mapping_reads_the_table_stream_with_its_filter_and_retries(
     )
     assert mapping.report_batch_item_failures is True
     assert (mapping.maximum_retry_attempts, mapping.maximum_record_age_seconds) == (-1, -1)
-    (pattern,) = parse_filter_patterns(mapping.filter_patterns)  # the local filter can apply it
+    pattern, tombstones = parse_filter_patterns(mapping.filter_patterns)  # the local filter can apply them
     message = {"Keys": {"pk": {"S": "MSG#1"}}, "NewImage": {"pk": {"S": "MSG#1"}, "relay_version": {"N": "1"}}}
     assert matches(pattern, {"eventName": "MODIFY", "dynamodb": message})
     assert not matches(pattern, {"eventName": "REMOVE", "dynamodb": message})
     assert not matches(pattern, {"eventName": "INSERT", "dynamodb": {**message, "Keys": {"pk": {"S": "CONTACT#1"}}}})
+    erased = {"Keys": {"pk": {"S": "MSG#1"}}, "NewImage": {"pk": {"S": "MSG#1"}, "erased_at": {"N": "1796000000"}}}
+    assert matches(tombstones, {"eventName": "MODIFY", "dynamodb": erased}) and not matches(
+        pattern, {"dynamodb": erased}
+    )
     assert resolver.resolve(mapping.on_failure) == "arn-of-RelayDeadLetterQueue"
     assert all(resolver.resolve(queue.queue_arn) != mapping.stream_arn for queue in template.event_source_mappings())
 

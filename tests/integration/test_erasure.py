@@ -564,3 +564,22 @@ def test_events_still_on_the_stream_when_their_contact_is_erased_are_never_publi
     assert [(event["detail-type"], event["detail"]["message_id"]) for event in published] == [
         ("WhatsApp Message Accepted", "mt-other-2")
     ]
+
+
+def test_events_an_erased_record_left_seconds_before_its_erasure_are_dropped_with_its_tombstone(
+    sender, provider, monkeypatch, stored
+):
+    route_erasures_to_the_queue(sender)
+    with sender.aws.stream.falling_behind():  # the relay a few seconds behind: not long enough to ask the table
+        send_text(sender, provider, "mt-customer-3", CUSTOMER)
+        deliver_dlr("mt-customer-3", "sent")
+        send_text(sender, provider, "mt-other-3", OTHER)
+        request_erasure(sender, {"contact": CUSTOMER[1:], "reference": "gdpr-19"})
+        erase(sender, monkeypatch)
+
+    published = sender.published()  # the stream catches up: the tombstones come in the same batch
+
+    assert CUSTOMER[1:] not in json.dumps(published)
+    assert [(event["detail-type"], event["detail"]["message_id"]) for event in published] == [
+        ("WhatsApp Message Accepted", "mt-other-3")
+    ]

@@ -315,9 +315,13 @@ def test_only_the_relay_reads_the_table_stream_and_every_record_it_takes_is_retr
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert (mapping["MaximumRetryAttempts"], mapping["MaximumRecordAgeInSeconds"]) == (-1, -1)
     assert referenced(mapping["DestinationConfig"]["OnFailure"]["Destination"]) == {"RelayDeadLetterQueue"}
-    [pattern] = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
-    assert pattern["dynamodb"]["Keys"]["pk"]["S"] == [{"prefix": "MSG#"}]
-    assert pattern["dynamodb"]["NewImage"] == {"relay_version": {"N": [{"exists": True}]}}
+    patterns = [json.loads(f["Pattern"]) for f in mapping["FilterCriteria"]["Filters"]]
+    assert all(pattern["dynamodb"]["Keys"]["pk"]["S"] == [{"prefix": "MSG#"}] for pattern in patterns)
+    # writes that left events, and erasures' tombstones
+    assert [pattern["dynamodb"]["NewImage"] for pattern in patterns] == [
+        {"relay_version": {"N": [{"exists": True}]}},
+        {"erased_at": {"N": [{"exists": True}]}},
+    ]
     readers = {
         where.split("/")[0]
         for where, statement in allow_statements(resources)
