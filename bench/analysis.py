@@ -359,6 +359,9 @@ def flow_inputs(results: dict[str, Any], rate: float | None = None) -> dict[str,
     }
     send["request_events"], out["broadcast"]["request_events"] = 1.0, 1 / size
     relay_bases(out, calls)
+    if out["dlr"].get("relay_basis"):  # a broadcast recipient's DLRs: counted under the broadcast's one reference
+        out[BROADCAST_DLR] = copy.deepcopy(out["dlr"])
+        out[BROADCAST_DLR]["relay_basis"]["pattern"] = "shared"
     add_relay(out)
     for item in out.values():
         relay_rate = {"RelayFunction": item["relay"]["invocations_per_s"]} if item.get("relay") else {}
@@ -384,8 +387,8 @@ RELAY_PATHS: dict[str, list[tuple[str, int]]] = {
     "broadcast": [("broadcast", 1), ("dlr", 2)],
     "dlr_of_broadcast": [("broadcast", 1), ("dlr", 2)],
 }
-# The DLR flow as a broadcast recipient's DLRs, when they are counted differently from a single send's (with
-# `SummaryScope: broadcasts`, only a broadcast's are): `lean_inputs` adds it.
+# The DLR flow as a broadcast recipient's DLRs, counted under the broadcast's one reference (and, with
+# `SummaryScope: broadcasts`, the only DLRs counted): `flow_inputs` adds it when the relay was measured.
 BROADCAST_DLR = "dlr_of_broadcast"
 
 
@@ -652,7 +655,6 @@ def lean_inputs(inputs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     its DLRs write no counters; a broadcast recipient's DLRs, priced apart, still do), and the functions log
     warnings and errors only (their INFO lines, measured apart, are left out; metrics and Lambda's own lines stay)."""
     out = copy.deepcopy(inputs)
-    out[BROADCAST_DLR] = copy.deepcopy(out["dlr"])
     for flow in ("send", "dlr"):
         if out[flow].get("relay_basis"):
             out[flow]["relay_basis"]["pattern"] = "uncounted"

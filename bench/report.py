@@ -268,7 +268,7 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
         ),
         (
             "broadcast recip.\n+ 2 DLRs",
-            _add(costs["broadcast"]["per_million_measured"], costs["dlr"]["per_million_measured"], 2),
+            _add(costs["broadcast"]["per_million_measured"], costs[A.broadcast_dlr(costs)]["per_million_measured"], 2),
         ),
     ]
     fig, ax = plt.subplots(figsize=(9, 4.2))
