@@ -133,6 +133,7 @@ def ready_block(stack: LocalStack) -> str:
         ("Event tap", f"{info['event_tap_queue_url']}   (every wab.gateway event)"),
         ("Media bucket", info["media_bucket"]),
         ("Callback login", f"{info['callback_username']} / {info['callback_password']}"),
+        ("Parameters", " ".join(f"{name}={value}" for name, value in info["parameters"].items()) or "the template's"),
         ("Details", f"{stack.stack_json}   logs: {stack.log_dir}/"),
     ]
     width = max(len(label) for label, _ in rows)

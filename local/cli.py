@@ -2,6 +2,7 @@
 
     ./wab send +64211234567 "Hello"                       free-form text (inside the 24-hour window)
     ./wab send +64211234567 --template order_shipped --param 1042
+    ./wab broadcast +64211234567 +64211234568 --template spring_sale --reference spring   one message to many
     ./wab get <message id>                                the record, from the record API
     ./wab list --contact +64211234567                     a contact's records, newest first
     ./wab tail                                            print the gateway's events as they come (local stack)
@@ -41,10 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     send.add_argument("destination", help="E.164 number, e.g. +64211234567")
     send.add_argument("text", nargs="?", help="text body (free-form message)")
-    send.add_argument("--template", help="template name (instead of text)")
-    send.add_argument("--language", default="en", help="template language code")
-    send.add_argument("--param", action="append", default=[], help="template body parameter (repeatable)")
-    send.add_argument("--reference", help="your reference (default: a new uuid)")
+    _message_arguments(send)
     send.add_argument(
         "--wait",
         type=float,
@@ -52,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds to follow the message to a final status "
         f"(exit 0 delivered, 1 failed, {STILL_IN_FLIGHT} neither yet)",
     )
+
+    broadcast = commands.add_parser(
+        "broadcast", help="ask the gateway to send one message to many (puts 'WhatsApp Broadcast Requested' on the bus)"
+    )
+    broadcast.add_argument("destination", nargs="+", help="E.164 numbers")
+    broadcast.add_argument("--text", help="text body (free-form message)")
+    _message_arguments(broadcast)
 
     get = commands.add_parser("get", help="read one message record")
     get.add_argument("message_id")
@@ -98,7 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def command_send(gateway: Gateway, args: argparse.Namespace) -> int:
+def _message_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--template", help="template name (instead of text)")
+    parser.add_argument("--language", default="en", help="template language code")
+    parser.add_argument("--param", action="append", default=[], help="template body parameter (repeatable)")
+    parser.add_argument("--reference", help="your reference (default: a new uuid)")
+
+
+def _command(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The command's message and reference from the arguments; None (and a line on stderr) without a message."""
     command: dict[str, Any] = {"destination": args.destination, "reference": args.reference or str(uuid.uuid4())}
     if args.template:
         parameters = [{"type": "text", "text": value} for value in args.param]
@@ -114,6 +127,23 @@ def command_send(gateway: Gateway, args: argparse.Namespace) -> int:
         command.update(type="text", text={"body": args.text})
     else:
         print("give a text or --template", file=sys.stderr)
+        return None
+    return command
+
+
+def command_broadcast(gateway: Gateway, args: argparse.Namespace) -> int:
+    command = _command(args)
+    if command is None:
+        return 2
+    event_id = gateway.request("WhatsApp Broadcast Requested", command)
+    print(json.dumps({"event_id": event_id, "reference": command["reference"]}))
+    print(f"follow it with ./wab report {command['reference']}", file=sys.stderr)
+    return 0
+
+
+def command_send(gateway: Gateway, args: argparse.Namespace) -> int:
+    command = _command(args)
+    if command is None:
         return 2
     reference = command["reference"]
     if not args.wait:
@@ -297,6 +327,7 @@ def _decimals_as_tokens(value: Any, keep: Any) -> Any:
 
 COMMANDS = {
     "send": command_send,
+    "broadcast": command_broadcast,
     "get": command_get,
     "list": command_list,
     "report": command_report,

@@ -414,6 +414,7 @@ class LocalStack:
             "provider_username": credentials.provider_username,
             "provider_password": credentials.provider_password,
             "stack_name": self.stack_name,
+            "parameters": dict(sorted(self.parameter_overrides.items())),  # those given; the rest are the template's
             "log_dir": str(self.log_dir),
             "pid": os.getpid(),
         }

@@ -189,19 +189,15 @@ def test_dlq_redrive_takes_every_dead_letter_even_those_a_fifo_group_holds_back(
     assert wab(local_stack, "dlq", "list", home=tmp_path).stdout.strip() == ""
 
 
-def test_report_matches_what_the_provider_sent_and_reported_for_a_broadcast(local_stack, tmp_path):
+def test_a_broadcast_asked_for_on_the_command_line_is_reported_as_the_provider_sent_it(local_stack, tmp_path):
     gateway = Gateway.local(local_stack.stack_json)
     reference = f"campaign-{uuid.uuid4().hex[:8]}"
     recipients = [f"+6429{uuid.uuid4().int % 10**7:07d}" for _ in range(12)]
-    gateway.request(
-        "WhatsApp Broadcast Requested",
-        {
-            "destination": recipients,
-            "type": "template",
-            "reference": reference,
-            "template": {"name": "order_shipped", "language": {"code": "en"}},
-        },
+    asked = wab(
+        local_stack, "broadcast", *recipients, "--template", "order_shipped", "--reference", reference, home=tmp_path
     )
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["reference"] == reference
     deadline = time.monotonic() + 60
     while True:
         sent = gateway.simulate(f"/_sim/messages?reference={reference}")

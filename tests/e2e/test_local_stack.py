@@ -16,6 +16,7 @@ import requests
 from local.client import Gateway
 from local.event_source import SqsEventSource, SqsEventSourceConfig
 from local.stack import LocalStack, PortInUseError
+from tests.e2e.conftest import E2E_PARAMETERS
 
 pytestmark = pytest.mark.e2e
 
@@ -49,6 +50,7 @@ def test_stack_json_holds_every_key(local_stack: LocalStack) -> None:
     assert set(written) >= STACK_JSON_KEYS
     assert written == local_stack.info
     assert written["api_url"].startswith("http://127.0.0.1:")
+    assert written["parameters"] == E2E_PARAMETERS  # what the stack was started with, so a run can be told apart
 
 
 def test_template_resources_exist_in_moto(local_stack: LocalStack) -> None:
