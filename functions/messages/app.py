@@ -34,7 +34,8 @@ def store() -> MessageStore:
 
 @cache
 def summaries() -> Counters:
-    return Counters(load(RecordSettings).table_name, retention_days=0)  # read only here
+    settings = load(RecordSettings)
+    return Counters(settings.table_name, retention_days=0, scope=settings.summary_scope)  # read only here
 
 
 def provider() -> "ProviderClient | None":

@@ -69,6 +69,7 @@ def test_a_broadcasts_summary_counts_each_recipient_once_whatever_the_callbacks_
     }
     assert answer["failed"] == {"opted_out": 1} and answer["opted_out"] == 1
     assert (answer["delivery_rate"], answer["read_rate"]) == (0.6, 0.4)
+    assert answer["scope"] == "all"
     assert answer["first_at"] <= answer["last_at"]
 
 
@@ -223,6 +224,7 @@ def test_with_the_broadcasts_scope_only_a_broadcasts_messages_and_failures_are_c
 
     assert {key: answer[key] for key in ("accepted", "sent", "received")} == {"accepted": 3, "sent": 3, "received": 1}
     assert answer["failed"] == {"invalid_command": 3}
+    assert answer["scope"] == "broadcasts"  # the answer says what it counts
     items = {item["pk"]: item for item in sender.items()}
     single = items[f"MSG#{MESSAGE_ID}"]
     assert single["status"] == "received" and "broadcast" not in single  # the single send itself went its way

@@ -55,6 +55,7 @@ class CampaignSummary(Model):
     last_at: str | None = None
     delivery_rate: float | None = None  # received ÷ accepted
     read_rate: float | None = None  # read ÷ accepted
+    scope: Scope = "all"  # which messages the deployment counts (`SummaryScope`): all, or a broadcast's only
 
 
 def shard_of(name: str) -> int:
@@ -185,10 +186,10 @@ class Counters:
             request = answer.get("UnprocessedKeys") or None
         if request:
             raise DependencyFailed("DynamoDB did not return every part of the summary")
-        return summarise(reference, items)
+        return summarise(reference, items, self.scope)
 
 
-def summarise(reference: str, items: list[dict[str, Any]]) -> CampaignSummary:
+def summarise(reference: str, items: list[dict[str, Any]], scope: Scope = "all") -> CampaignSummary:
     totals: Counter[str] = Counter()
     firsts, lasts = [], []
     for item in items:
@@ -215,6 +216,7 @@ def summarise(reference: str, items: list[dict[str, Any]]) -> CampaignSummary:
         last_at=max(lasts) if lasts else None,
         delivery_rate=round(totals["received"] / accepted, 4) if accepted else None,
         read_rate=round(totals["read"] / accepted, 4) if accepted else None,
+        scope=scope,
     )
 
 

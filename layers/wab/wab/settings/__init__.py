@@ -10,7 +10,7 @@ Each function's model is in a module of its own (`callbacks`, `records`, `sendpa
 | CALLBACK_SECRET_ARN | callbacks | secret with the callbacks' HTTP Basic credentials |
 | PROVIDER_SECRET_ARN | messages, sender | secret with the provider's base URL and credentials |
 | RETENTION_DAYS | callbacks, intake, sender, parking, waits, relay | days before a record expires (TTL), default 180 |
-| SUMMARY_SCOPE | callbacks, intake, sender, parking, relay | which messages campaign summaries count: `all` (default) or `broadcasts` (`wab.summary`) |
+| SUMMARY_SCOPE | callbacks, intake, sender, parking, relay, messages | which messages campaign summaries count: `all` (default) or `broadcasts` (`wab.summary`); the messages function says it in each summary |
 | SECRET_MAX_AGE_SECONDS | all | how long a secret value is cached, default 300 |
 | SEND_QUEUE_URL | intake, callbacks | the send queue (FIFO): requests come in here |
 | PRIORITY_LANE_URL, BULK_LANE_URL | intake, sender | the two FIFO send lanes (`wab.lanes`) |
