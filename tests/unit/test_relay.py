@@ -9,7 +9,8 @@ from wab import clock
 from wab import relay as relay_module
 from wab.models.records import RelayedEvent
 from wab.relay import Relay, carried
-from wab.summary import Counters, Scope
+from wab.settings import SummaryScope
+from wab.summary import Counters
 
 serializer = TypeSerializer()
 
@@ -61,7 +62,7 @@ class FakePublisher:
 
 
 class FakeCounters(Counters):
-    def __init__(self, scope: Scope = "all") -> None:
+    def __init__(self, scope: SummaryScope = "all") -> None:
         super().__init__("messages", 180, scope)
         self.counted: list[tuple[str, dict[str, Any]]] = []
 

@@ -98,8 +98,9 @@ class Relay:
 
     def relay(self, records: list[Mapping[str, Any]], deadline: float | None = None) -> str | None:
         """Publish the events of these stream records in order; the sequence number of the first record whose events
-        did not all go out, or None when all went. `deadline` (`time.monotonic()`): until when an event refused while
-        later ones went out may be tried again; without it, a few quick attempts only."""
+        did not all go out, or None when all went. `deadline` (`time.monotonic()`): until when a refused event whose
+        giving up would publish others again is tried again, and after which no call is started; without it, a few
+        quick attempts only."""
         waiting = [relayed for record in records for relayed in carried(record)]
         if not waiting:
             return None
@@ -118,13 +119,14 @@ class Relay:
         published: list[Relayed] = []
         try:
             while waiting:
-                if _late(deadline) and waiting[0].sequence_number not in {one.sequence_number for one in published}:
+                out_before = {one.sequence_number for one in published}  # the stream records that events went out of
+                if _late(deadline) and waiting[0].sequence_number not in out_before:
                     # Out of time: the rest comes back with the stream's retry from here, rather than with a retry
                     # of the whole batch after a timeout.
                     logger.warning("out of time: the stream brings the rest back", extra={"events": len(waiting)})
                     return waiting[0].sequence_number
                 call = _next_call(waiting)
-                left = self._publish(call, deadline, {one.sequence_number for one in published})
+                left = self._publish(call, deadline, out_before)
                 if left:
                     first = min(left)
                     retried = call[first].sequence_number  # where the stream's retry starts: all of it comes again

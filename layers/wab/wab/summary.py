@@ -18,7 +18,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -26,6 +26,7 @@ from wab import aws, clock
 from wab.errors import DependencyFailed
 from wab.models.types import Model
 from wab.observability import count, logger
+from wab.settings import SummaryScope
 from wab.status import FAILED, RANK
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ REACHED = ("sent", "received", "read")  # in order: reaching one means reaching 
 FINAL_FAILURES = ("rejected", "expired")
 FAILED_STATUS = "failed"  # WhatsApp's word for a message not delivered: counted with the failures, by that code
 UPDATE_WORKERS = 8
-Scope = Literal["all", "broadcasts"]
 
 
 class CampaignSummary(Model):
@@ -55,7 +55,7 @@ class CampaignSummary(Model):
     last_at: str | None = None
     delivery_rate: float | None = None  # received ÷ accepted
     read_rate: float | None = None  # read ÷ accepted
-    scope: Scope = "all"  # which messages the deployment counts (`SummaryScope`): all, or a broadcast's only
+    scope: SummaryScope = "all"  # which messages the deployment counts (`SummaryScope`): all, or a broadcast's only
 
 
 def shard_of(name: str) -> int:
@@ -123,7 +123,7 @@ def sent_after_failing(record: "MessageRecord") -> bool:
 
 
 class Counters:
-    def __init__(self, table_name: str, retention_days: int, scope: Scope = "all"):
+    def __init__(self, table_name: str, retention_days: int, scope: SummaryScope = "all"):
         """A reference's counters expire `retention_days` after their last update, as its records do. `scope`: which
         messages they count (`in_scope`)."""
         self.table_name = table_name
@@ -189,7 +189,7 @@ class Counters:
         return summarise(reference, items, self.scope)
 
 
-def summarise(reference: str, items: list[dict[str, Any]], scope: Scope = "all") -> CampaignSummary:
+def summarise(reference: str, items: list[dict[str, Any]], scope: SummaryScope = "all") -> CampaignSummary:
     totals: Counter[str] = Counter()
     firsts, lasts = [], []
     for item in items:

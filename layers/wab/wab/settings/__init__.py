@@ -43,6 +43,8 @@ from wab.models.types import Model
 if TYPE_CHECKING:
     from wab.summary import Counters
 
+SummaryScope = Literal["all", "broadcasts"]  # which messages campaign summaries count (`wab.summary`)
+
 
 class Settings(Model):
     table_name: str
@@ -54,7 +56,7 @@ class WriterSettings(Settings):
     messages campaign summaries count (`wab.summary`)."""
 
     retention_days: int = Field(default=180, ge=1)
-    summary_scope: Literal["all", "broadcasts"] = "all"
+    summary_scope: SummaryScope = "all"
 
     def counters(self) -> "Counters":
         from wab.summary import Counters
