@@ -138,10 +138,10 @@ def idempotency_days() -> int:
     if isinstance(value, dict):
         value = T.parameter_default(value["Ref"])
     if value is None:
-        source = (ROOT / "layers" / "wab" / "wab" / "settings" / "sendpath.py").read_text()
+        source = (ROOT / "layers" / "wab" / "wab" / "settings" / "sender.py").read_text()
         match = re.search(r"idempotency_days: int = Field\(default=(\d+)", source)
         if not match:
-            raise RuntimeError("no idempotency_days default in wab/settings/sendpath.py")
+            raise RuntimeError("no idempotency_days default in wab/settings/sender.py")
         value = match.group(1)
     return int(value)
 

@@ -4,7 +4,7 @@
     python -m tools.schemas --check    # only report what is stale or missing; exit 1 if anything is
 
 What is picked up, with nothing to register by hand:
-- published: every subclass of `wab.models.events.EventDetail` (in any module of `wab.models`) that sets
+- published: every subclass of `wab.models.events.EventDetail` (in any module of `wab.models` or its packages) that sets
   `detail_type`;
 - consumed: every command model of `wab.models.commands`, i.e. every model there with a `command: Literal[...]`
   field, named by the module's `DETAIL_TYPES` (detail-type → command), or by its own `detail_type` if it sets one.
@@ -86,7 +86,7 @@ def kebab(text: str) -> str:
 def _model_modules() -> list[Any]:
     import wab.models
 
-    return [importlib.import_module(f"wab.models.{info.name}") for info in pkgutil.iter_modules(wab.models.__path__)]
+    return [importlib.import_module(info.name) for info in pkgutil.walk_packages(wab.models.__path__, "wab.models.")]
 
 
 def _subclasses[T](cls: type[T]) -> list[type[T]]:

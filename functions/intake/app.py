@@ -19,7 +19,7 @@ from wab.publisher import EventPublisher
 from wab.queues import DeadLetterQueue, Queue, WaitQueue
 from wab.retry import Attempts
 from wab.settings import load
-from wab.settings.sendpath import IntakeSettings
+from wab.settings.intake import IntakeSettings
 
 
 @cache

@@ -15,7 +15,7 @@ from wab.batch import SideBySide
 from wab.observability import logger, metrics, tracer
 from wab.sender import Sender
 from wab.settings import load
-from wab.settings.sendpath import SenderSettings
+from wab.settings.sender import SenderSettings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

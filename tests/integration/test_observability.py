@@ -181,7 +181,7 @@ def test_a_command_given_up_after_its_retry_window_counts_what_the_give_up_alarm
 
 def test_a_failure_code_of_any_shape_counts_under_other_not_a_dimension_of_its_own(emf):
     """A provider's own code (a 422's `errors[].code`) may be anything: each value would be a metric billed monthly."""
-    from wab.models.events import FailureReason, MessageFailed
+    from wab.models.events.sending import FailureReason, MessageFailed
     from wab.outcomes import count_failures
 
     count_failures(

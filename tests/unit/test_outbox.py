@@ -5,7 +5,8 @@ from unittest.mock import patch
 
 import pytest
 from wab.errors import DependencyFailed, InProgress
-from wab.models.events import MessageReceived, MessageStatusChanged
+from wab.models.events.inbound import MessageReceived
+from wab.models.events.status import MessageStatusChanged
 from wab.models.records import MessageRecord, StatusEntry
 from wab.outbox import Change, commit, deliver
 from wab.store import VersionConflict

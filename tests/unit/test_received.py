@@ -2,7 +2,7 @@
 
 import pytest
 from wab.errors import InvalidPayload
-from wab.models.events import MessageReceived
+from wab.models.events.inbound import MessageReceived
 from wab.models.records import MessageRecord, PendingChange, PendingEvent, StatusEntry
 from wab.received import MAX_CONTENT_VERSIONS, RECEIVED_KEY, apply_changes, fitted
 

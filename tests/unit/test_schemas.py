@@ -10,6 +10,7 @@ import pytest
 from jsonschema import Draft4Validator
 from pydantic import ValidationError
 from wab.models import commands, events
+from wab.models.events import contacts, inbound, status
 
 from tests.helpers import ROOT
 from tools import schemas
@@ -44,7 +45,7 @@ def test_schema_files_and_the_template_block_are_up_to_date() -> None:
 
 def test_every_event_detail_and_every_command_has_a_schema() -> None:
     found = {event.detail_type: event for event in schemas.discover()}
-    for model in (events.MessageReceived, events.MessageStatusChanged):
+    for model in (inbound.MessageReceived, status.MessageStatusChanged):
         assert found[model.detail_type].model is model and found[model.detail_type].direction == "published"
     for detail_type in commands.DETAIL_TYPES:
         assert found[detail_type].direction == "consumed", detail_type
@@ -98,7 +99,7 @@ def test_the_template_registers_every_published_event_with_the_file_s_content() 
 
 
 PUBLISHED_SAMPLES = [
-    events.MessageReceived(
+    inbound.MessageReceived(
         message_id="ABGGFlA5FpafAgo6EhsNcYbyyFNMn4NkZ4tnMQ",
         whatsapp_message_id="wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=",
         source="+64211234567",
@@ -108,14 +109,14 @@ PUBLISHED_SAMPLES = [
         content={"type": "text", "text": {"body": "hello"}},
         received_at="2026-11-25T10:00:00Z",
     ),
-    events.MessageStatusChanged(
+    status.MessageStatusChanged(
         message_id="ABGGFlA5FpafAgo6EhsNcYbyyFNMn4NkZ4tnMQ",
         status="received",
         previous_status="sent",
         reference="order-42",
         occurred_at="2026-11-25T10:00:01Z",
     ),
-    events.ContactErased(
+    contacts.ContactErased(
         contact_hash="23249c2df7f87de9cd5af2ffaa3d4c206dcd665a8c008f94b9109ab2de685e0d",
         records_erased=4,
         requested_by="crm.privacy",

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from wab import clock
 from wab.models.commands import BroadcastCommand, MessageCommand, SendCommand
-from wab.models.events import EventDetail, MessageAccepted
+from wab.models.events import EventDetail
+from wab.models.events.sending import MessageAccepted
 from wab.models.records import MessageRecord, StatusEntry
 from wab.outbox import Change, Evolve, Outgoing, Pending, commit, commit_new, deliver
 from wab.outcomes import Accepted

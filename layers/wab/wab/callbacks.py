@@ -13,7 +13,9 @@ from wab.clock import iso
 from wab.errors import InvalidPayload
 from wab.keywords import DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Choice, choice, keyword_set
 from wab.models.callbacks import DlrCallback, MoCallback
-from wab.models.events import ContactOptedIn, ContactOptedOut, MessageReceived, MessageStatusChanged
+from wab.models.events.contacts import ContactOptedIn, ContactOptedOut
+from wab.models.events.inbound import MessageReceived
+from wab.models.events.status import MessageStatusChanged
 from wab.models.inbound import InboundBase, UntypedMessage, typed_or_kept, untyped
 from wab.models.inbound.changes import EditMessage, RevokeMessage
 from wab.models.records import MessageRecord, StatusEntry

@@ -22,7 +22,8 @@ from wab import clock, limits
 from wab.clock import iso
 from wab.errors import InProgress, InvalidPayload, MessageErased
 from wab.models.callbacks import MoCallback
-from wab.models.events import EventDetail, MessageDeleted, MessageEdited, MessageReceived
+from wab.models.events import EventDetail
+from wab.models.events.inbound import MessageDeleted, MessageEdited, MessageReceived
 from wab.models.inbound import UntypedMessage, dump_message
 from wab.models.inbound.changes import EditMessage, RevokeMessage
 from wab.models.records import MessageRecord, PendingChange, StatusEntry, WhatsAppPointer

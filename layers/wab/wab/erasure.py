@@ -1,7 +1,7 @@
 """The audit event of a contact's erasure (the store does the erasing: `MessageStore.erase_contact`)."""
 
 from wab.models.commands import EraseContactCommand
-from wab.models.events import ContactErased
+from wab.models.events.contacts import ContactErased
 from wab.models.types import contact_hash
 
 

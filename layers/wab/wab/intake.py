@@ -38,14 +38,15 @@ from wab.models.commands import (
     SendCommand,
     parse_delivery,
 )
-from wab.models.events import EventDetail, FailureReason, MessageFailed
+from wab.models.events import EventDetail
+from wab.models.events.sending import FailureReason, MessageFailed
 from wab.observability import count, crash_details, logger
 from wab.outcomes import Failure, count_failures, crashed, failed_event, invalid_command_event, window_exceeded
 from wab.publisher import EventPublisher
 from wab.queues import DeadLetterQueue
 from wab.retry import CRASH_LIMIT, Attempts
 from wab.screening import template_problem
-from wab.settings.sendpath import IntakeSettings
+from wab.settings.intake import IntakeSettings
 from wab.tasks import TaskAnswerer
 from wab.waits import failure_answer, tell
 

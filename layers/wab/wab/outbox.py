@@ -13,7 +13,7 @@ The protocol, all of it here:
 The one gap: EventBridge took an event but the settling write failed, so the event stays in the outbox and is published
 again if the record is touched after the lease. It is logged; nothing else can close it without a second store.
 
-An event that only restates its record (`RESTATING`: an inbound message's `Received`) is stored as its type alone and
+An event that only restates its record (`restates`: an inbound message's `Received`) is stored as its type alone and
 built from the record when it goes out, so the record holds the message's content once: it then fits in one 1 KB
 write unit instead of two, on its put and on its settle. An edit or deletion applied while it waits changes the record,
 and with it the event, as it should.
@@ -39,7 +39,7 @@ from typing import Protocol, TypeVar
 
 from wab import clock, limits
 from wab.errors import DependencyFailed, InProgress, MessageErased
-from wab.models.events import EventDetail, MessageReceived
+from wab.models.events import RECEIVED, EventDetail
 from wab.models.records import MessageRecord, PendingEvent, RelayedEvent
 from wab.models.waits import ANSWER_DETAIL_TYPE, TaskAnswer
 from wab.observability import logger
@@ -54,7 +54,6 @@ SETTLE_WORKERS = 16
 
 Key = TypeVar("Key", bound=Hashable)
 Outgoing = EventDetail | TaskAnswer  # an answer owed to a waiting task travels like an event
-RESTATING: dict[str, Callable[[MessageRecord], EventDetail]] = {MessageReceived.detail_type: MessageReceived.of}
 
 
 @dataclass
@@ -101,8 +100,8 @@ def fits(record: MessageRecord, events: Mapping[str, Outgoing]) -> bool:
     """Whether `record` with `events` added to its outbox fits in a DynamoDB item (with room to settle and grow a
     little) and each event in an EventBridge entry."""
     entries = {key: _entry(record, event, 2**53) for key, event in events.items()}
-    restated = [RESTATING[entry.detail_type](record) for entry in record.outbox.values() if entry.detail is None]
-    if any(limits.detail_size(event.as_dict()) > limits.EVENT_BUDGET for event in [*events.values(), *restated]):
+    restating = [restated(record) for entry in record.outbox.values() if entry.detail is None]
+    if any(limits.detail_size(event.as_dict()) > limits.EVENT_BUDGET for event in [*events.values(), *restating]):
         return False
     planned = item_values(record)
     planned["outbox"] = {
@@ -112,18 +111,29 @@ def fits(record: MessageRecord, events: Mapping[str, Outgoing]) -> bool:
     return limits.item_size(planned) <= limits.ITEM_BUDGET
 
 
+def restates(detail_type: str) -> bool:
+    """Whether an event of `detail_type` only restates its record (an inbound message's `Received`)."""
+    return detail_type == RECEIVED
+
+
+def restated(record: MessageRecord) -> EventDetail:
+    """The `Received` event of an inbound record, as the record stands."""
+    from wab.models.events.inbound import MessageReceived  # imported here: only an inbound record's outbox holds one
+
+    return MessageReceived.of(record)
+
+
 def _entry(record: MessageRecord, event: Outgoing, lease_until: int) -> PendingEvent:
     """The outbox entry of `event`: without its detail when the record restates it exactly."""
     detail = event.as_dict()
-    restate = RESTATING.get(event.detail_type)
-    if restate is not None and restate(record).as_dict() == detail:
+    if restates(event.detail_type) and restated(record).as_dict() == detail:
         return PendingEvent(detail_type=event.detail_type, lease_until=lease_until)
     return PendingEvent(detail_type=event.detail_type, detail=detail, lease_until=lease_until)
 
 
 def _outgoing(record: MessageRecord, entry: PendingEvent) -> EventDetail | PendingEvent:
     """The entry as it goes out: a restating one is built from its record as it stands."""
-    return entry if entry.detail is not None else RESTATING[entry.detail_type](record)
+    return entry if entry.detail is not None else restated(record)
 
 
 def commit(

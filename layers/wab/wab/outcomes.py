@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from wab.errors import CODE_SHAPE, GatewayError, InvalidCommand, ProviderRejected
-from wab.models.events import EventDetail, FailureReason, LastError, MessageFailed
+from wab.models.events import EventDetail
+from wab.models.events.sending import FailureReason, LastError, MessageFailed
 from wab.models.types import Model
 from wab.observability import count
 

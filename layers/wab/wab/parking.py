@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from wab import aws, clock
-from wab.models.events import FailureReason, MessageFailed, MessageReleased
+from wab.models.events.sending import FailureReason, MessageFailed, MessageReleased
 from wab.models.types import Model
 from wab.store import CONDITION_FAILED, contact_item_key, update_contact_item
 

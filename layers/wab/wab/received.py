@@ -51,7 +51,7 @@ def fitted(record: MessageRecord, key: str, event: Callable[[MessageRecord], Eve
     """The record with its event under `key`, made to fit DynamoDB's item and EventBridge's entry sizes.
 
     The 128 KiB body limit keeps any message's content well inside both (the record holds it once: its event in the
-    outbox is built from the record, `wab.outbox.RESTATING`), but the record and the event each hold the text too:
+    outbox is built from the record, `wab.outbox.restated`), but the record and the event each hold the text too:
     so when they do not fit, the `text` (a copy of what the content holds) is left out of the record and the event. A
     message that still does not fit is refused with 413, never answered 5xx for ever.
     """
@@ -110,7 +110,7 @@ def refit(record: MessageRecord) -> None:
     while True:
         received = record.outbox.get(RECEIVED_KEY)
         if received is not None:
-            received.detail = None  # built from the record as it stands when it goes out (`wab.outbox.RESTATING`)
+            received.detail = None  # built from the record as it stands when it goes out (`wab.outbox.restated`)
         if fits(record, {}):
             return
         version = next((version for version in record.content_history if version.content or version.text), None)

@@ -75,14 +75,9 @@ from wab.models.commands import (
     idempotency_key,
     part_of,
 )
-from wab.models.events import (
-    ContactOptedOut,
-    EventDetail,
-    MediaUploaded,
-    MessageAccepted,
-    MessageParked,
-    TemplateRejected,
-)
+from wab.models.events import EventDetail
+from wab.models.events.contacts import ContactOptedOut
+from wab.models.events.sending import MediaUploaded, MessageAccepted, MessageParked, TemplateRejected
 from wab.models.outbound.template import TemplateContent
 from wab.models.types import contact_hash
 from wab.observability import count, crash_details, logger
@@ -111,7 +106,7 @@ from wab.publisher import EventPublisher
 from wab.queues import DeadLetterQueue, Queue, WaitQueue
 from wab.retry import CRASH_LIMIT, Attempts
 from wab.screening import Screen
-from wab.settings.sendpath import SenderSettings
+from wab.settings.sender import SenderSettings
 from wab.store import MessageStore
 from wab.waiting import Waits, message_gone
 from wab.waits import failure_answer, tell

@@ -65,7 +65,8 @@ def shard_of(name: str) -> int:
 def increments(detail_type: str, detail: Mapping[str, Any]) -> tuple[str, int, Counter[str]] | None:
     """What one published event adds to its reference's counters: (reference, shard, counts), or None."""
     # Imported here: the record API only reads summaries, and should not build the event models to do it.
-    from wab.models.events import MessageAccepted, MessageFailed, MessageStatusChanged
+    from wab.models.events.sending import MessageAccepted, MessageFailed
+    from wab.models.events.status import MessageStatusChanged
 
     reference = detail.get("reference")
     if not reference or detail.get("repeat"):
@@ -106,7 +107,7 @@ def count_sent_late(counters: "Counters | None", record: "MessageRecord", at: st
     come in order; once, as the report is kept once in the history (and, when it came before the send was recorded,
     with the send's one `Accepted`)."""
     if record.reference and counters is not None and counters.in_scope(broadcast=bool(record.broadcast)):
-        from wab.models.events import MessageStatusChanged
+        from wab.models.events.status import MessageStatusChanged
 
         reached = {
             "message_id": record.id,

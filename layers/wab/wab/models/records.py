@@ -21,7 +21,7 @@ class PendingEvent(Model):
 
     `lease_until` (epoch ms) marks the invocation publishing it; past it, the entry is abandoned and the next
     invocation touching the record publishes it, so a half-done callback is completed by the provider's retry.
-    `detail` is None for an event that only restates its record (`wab.outbox.RESTATING`): it is built from the record
+    `detail` is None for an event that only restates its record (`wab.outbox.restated`): it is built from the record
     when it goes out.
     """
 

@@ -1,4 +1,4 @@
-"""The intake's and the sender's settings, and what they share."""
+"""What the intake's and the sender's settings share (`wab.settings.intake`, `wab.settings.sender`)."""
 
 from typing import TYPE_CHECKING, Literal
 
@@ -51,19 +51,3 @@ class SendPathSettings(WriterSettings):
         from wab.retry import RetryPolicy  # imported here: only the send path retries, every function reads settings
 
         return RetryPolicy(self.send_retry_window_minutes * 60, self.send_retry_max_delay_seconds)
-
-
-class IntakeSettings(SendPathSettings):
-    send_queue_url: str
-    wait_queue_url: str
-    broadcast_chunk_size: int = Field(default=100, ge=1, le=1000)
-
-
-class SenderSettings(SendPathSettings):
-    provider_secret_arn: str
-    wait_queue_url: str
-    media_buckets: str = ""  # comma-separated: the only buckets media is uploaded from
-    window_policy: Literal["enforce", "warn", "off"] = "enforce"
-    idempotency_days: int = Field(default=7, ge=1, le=30)
-    parking_queue_url: str | None = None
-    parked_message_hours: int = Field(default=24, ge=1, le=720)
