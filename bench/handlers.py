@@ -272,9 +272,11 @@ def _lambda_process_env(handler: str) -> dict[str, str]:
     return _python_env(L.lambda_environment(f"wab-{logical_id}", spec["memory"], spec["env"]))
 
 
-def _run_python(code: str, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
+def _run_python(
+    code: str, env: dict[str, str], *flags: str, python: str = sys.executable
+) -> subprocess.CompletedProcess:
     process = subprocess.run(
-        [sys.executable, *flags, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd="/"
+        [python, *flags, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd="/"
     )
     if process.returncode != 0:
         raise RuntimeError(f"import benchmark failed: {process.stderr[-2000:]}")
@@ -317,6 +319,82 @@ def import_times(handler: str, samples: int) -> dict[str, Any]:
         "own_ms": median(ours) - median(libraries),
         "own_in_process_ms": own,
     }
+
+
+# --- 1a, like for like: the code of the last python3.11 run, imported on both runtimes -------------------------------
+
+THEN_COMMIT = "74a868b"  # the tree the last full run on python3.11 measured (2026-11-26T01:14:22Z)
+THEN_PYTHON = "python3.11"
+LIKE_FOR_LIKE_SAMPLES = 15  # per side and handler: the differences sought are a few ms, the noise about as much
+
+
+def like_for_like(samples: int = LIKE_FOR_LIKE_SAMPLES) -> dict[str, Any] | None:
+    """wab's own part of each handler's import, in one process as `import_times` measures it, for the code of the
+    last python3.11 run on python3.11 and on python3.13, and for this tree on python3.13, the three interleaved:
+    what the runtime changed, apart from what the code since did. Each tree imports from a layer its own recipe
+    built, with its own pins, for the Python it runs on. None when this machine has no python3.11."""
+    from bench.sendbench import legacy_tree
+
+    python311 = shutil.which(THEN_PYTHON)
+    if python311 is None:
+        return None
+    then = legacy_tree(THEN_COMMIT)
+    venv311 = BUILT_LAYER.parent / "venv-3.11"
+    if not (venv311 / "bin" / "python").exists():
+        subprocess.run([python311, "-m", "venv", "--clear", str(venv311)], check=True, capture_output=True)
+    sides = {
+        "then_py311": (
+            str(venv311 / "bin" / "python"),
+            _built_layer(then, "3.11", str(venv311 / "bin" / "python")),
+            then,
+        ),
+        "then_py313": (sys.executable, _built_layer(then, "3.13", sys.executable), then),
+        "now_py313": (sys.executable, layer_dir(), L.ROOT),
+    }
+    out: dict[str, Any] = {"commit": THEN_COMMIT, "samples": samples, "handlers": {}}
+    for handler in HANDLER_FLOW:
+        env = _lambda_process_env(handler)
+        codes = {}
+        for side, (python, layer, root) in sides.items():
+            load = _load_handler(root / "functions" / handler / "app.py", layer)
+            before = set(_run_python("import sys; print('\\n'.join(sys.modules))", env, python=python).stdout.split())
+            modules = [
+                name
+                for name in _run_python(_LIBRARIES_OF_HANDLER.format(load=load), env, python=python).stdout.split()
+                if name not in before
+            ]
+            # the layer first for the libraries too: each side's own pins, for its own Python
+            codes[side] = f"import sys\nsys.path[:0] = [{layer!r}]\n" + _IMPORT_HANDLER_AFTER_LIBRARIES.format(
+                modules=modules, load=load
+            )
+        runs: dict[str, list[float]] = {side: [] for side in sides}
+        for _ in range(samples):
+            for side, code in codes.items():
+                runs[side].append(float(_run_python(code, env, python=sides[side][0]).stdout.split()[0]))
+        out["handlers"][handler] = runs
+    return out
+
+
+def _built_layer(root: Path, version: str, python: str) -> str:
+    """The layer of the tree at `root`, built once by its own recipe for `python` on this machine."""
+    artifacts = root / ".layer" / version
+    if not (artifacts / "python" / "wab").is_dir():
+        subprocess.run(
+            [
+                "make",
+                "-s",
+                "-C",
+                str(root / "layers" / "wab"),
+                "layer",
+                f"ARTIFACTS_DIR={artifacts}",
+                "PLATFORM=",
+                f"PYTHON={python}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+    return str(artifacts / "python")
 
 
 def _interpreter_modules() -> frozenset[str]:

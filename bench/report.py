@@ -311,6 +311,41 @@ def _add(a: dict[str, float], b: dict[str, float], times: int) -> dict[str, floa
 # --- report ---------------------------------------------------------------------------------------------------------
 
 
+def like_for_like_section(measured: dict[str, Any]) -> str:
+    """wab's own part of the import for the older tree on both runtimes and for this tree (bench.handlers)."""
+    commit = measured["commit"]
+    rows, runtime, code = [], [], []
+    for handler, runs in measured["handlers"].items():
+        then311, then313, now313 = (A_median(runs[side]) for side in ("then_py311", "then_py313", "now_py313"))
+        runtime.append(f"{handler} {then313 - then311:+.1f} ms")
+        code.append(f"{handler} {now313 - then313:+.1f} ms")
+        rows.append(
+            [handler, fmt(then311), fmt(then313), f"{then313 - then311:+.1f}", fmt(now313), f"{now313 - then313:+.1f}"]
+        )
+    return (
+        f"**wab's own part, like for like.** The tree the last python3.11 run measured (`{commit}`) imported on "
+        "python3.11 and on python3.13, each from a layer its own recipe built with its own pins for that Python, and "
+        "this tree on python3.13: wab's own part in one process, as above, "
+        f"{measured['samples']} runs per side, the three interleaved, medians (ms). The first difference is the "
+        "runtime's, the code being the same; the second is the code's, the runtime being the same.\n\n"
+        + table(
+            [
+                "handler",
+                f"`{commit}` on python3.11",
+                f"`{commit}` on python3.13",
+                "the runtime's change",
+                "this tree on python3.13",
+                "the code's change since",
+            ],
+            rows,
+        )
+        + f"\n\nThe move to python3.13 changed wab's own part by {', '.join(runtime)}; the code since by "
+        f"{', '.join(code)}: the send lanes and pacing, templates and their catalogue, opt-outs, parked messages, "
+        "Step Functions waits, edits and deletions, each with the models a cold start builds for it (each function "
+        "builds only its own: the event models by subject, inbound and outbound message types when first used).\n"
+    )
+
+
 def write(results: dict[str, Any], out: Path, plot_files: list[str]) -> None:
     (out / "report.md").write_text(report_markdown(results, plot_files))
     (out / "README-section.md").write_text(readme_section(results))
@@ -496,6 +531,12 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
             "send path) is the run above's, made before outbound events went out from the table's stream: its "
             "end-to-end figures include the old outbox clean-up writes.\n"
         )
+    if again := meta.get("remeasured_imports"):
+        add(
+            f"**Imports measured again on {again['at']}** (`python -m bench --imports`, {again['duration_s']:.0f} s, "
+            f"load average {again['machine']['load_average'][0]:.1f}): section 1a, with this tree's layer built "
+            "again; the cold starts of section 1b and everything else are as stated above.\n"
+        )
     add(
         "Every figure that is compared is a **ratio against a baseline measured in the same run**, interleaved with "
         "it: the machine is noisy, so absolute times are context only. The baselines are minimal plain-boto3 handlers "
@@ -583,6 +624,8 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
     ]
     rows.append(["`import boto3`"] + [fmt(cold["boto3_import_breakdown_ms"].get(p, 0.0)) for p in packages])
     add(table(["handler", *packages], rows) + "\n")
+    if cold.get("like_for_like"):
+        add(like_for_like_section(cold["like_for_like"]))
     first = cold["first_invocation"]
     add(
         "**1b. Import plus the first invocation** against the hand-written handler doing the same, each a new "
@@ -1105,7 +1148,9 @@ def report_markdown(results: dict[str, Any], plot_files: list[str]) -> str:
     add(
         f"`make bench` ({meta['duration_s'] / 60:.1f} minutes for this run; `make bench BENCH_ARGS=--quick` for a "
         "smaller one, about a minute and a half; `make bench BENCH_ARGS=--rederive` measures nothing and works out "
-        "sections 6, 7 and 9 again from results.json, after a change to the cost model or to what the stack keeps). "
+        "sections 6, 7 and 9 again from results.json, after a change to the cost model or to what the stack keeps; "
+        "`--inproc` and `--imports` measure again only the in-process sections 1b–3c, or the imports of 1a, and keep "
+        "the rest of the run). "
         "The code: "
         "`bench/__main__.py` (order and sizes), `bench/handlers.py` + `bench/inproc.py` (sections 1–3), "
         "`bench/stackbench.py` + `bench/loadgen.py` (4, 5), `bench/analysis.py` + `bench/cost.py` (6, 7, 9), "
@@ -1726,7 +1771,12 @@ def readme_section(results: dict[str, Any]) -> str:
 
 def cold_start_summary(results: dict[str, Any]) -> str:
     imports = results["cold_start"]["import"]
-    own = [A_median(value["ours_ms"]) - A_median(value["libraries_ms"]) for value in imports.values()]
+    own = [  # measured in one process where the run has it: two processes apart, the noise is as large as the part
+        A_median(value["own_in_process_ms"])
+        if value.get("own_in_process_ms")
+        else A_median(value["ours_ms"]) - A_median(value["libraries_ms"])
+        for value in imports.values()
+    ]
     sources = {handler: A_median(value.get("ours_sources_only_ms", [])) for handler, value in imports.items()}
     room = {
         handler: 1.5 * A_median(value["boto3_ms"]) - A_median(value["libraries_ms"])
@@ -1746,5 +1796,21 @@ def cold_start_summary(results: dict[str, Any]) -> str:
             "import takes "
             + ", ".join(f"{sources[h]:.0f} ms instead of {A_median(imports[h]['ours_ms']):.0f}" for h in imports)
             + " (callbacks, messages, sender)."
+        )
+    if like := results["cold_start"].get("like_for_like"):
+        change = {
+            handler: (
+                A_median(runs["then_py313"]) - A_median(runs["then_py311"]),
+                A_median(runs["now_py313"]) - A_median(runs["then_py313"]),
+            )
+            for handler, runs in like["handlers"].items()
+        }
+        text += (
+            f" Like for like (the tree of the last python3.11 run, `{like['commit']}`, on both runtimes), the move to "
+            "python3.13 changed wab's own part of the import by "
+            + ", ".join(f"{h} {runtime:+.1f} ms" for h, (runtime, _) in change.items())
+            + "; the code since, by "
+            + ", ".join(f"{h} {code:+.1f} ms" for h, (_, code) in change.items())
+            + " (report, section 1a)."
         )
     return text
