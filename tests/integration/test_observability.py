@@ -5,13 +5,16 @@ turn them back on and read them.
 """
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import responses
 
-from tests.helpers import LambdaContext, basic, http_event, load_handler
+from tests.helpers import ROOT, LambdaContext, basic, http_event, load_handler
 from tests.integration.conftest import MESSAGE_ID, NAMESPACE, metric
 from tests.integration.test_sender import BASE_URL, text_command
 
@@ -271,3 +274,23 @@ def test_an_erasure_logs_the_contact_by_its_hash_only(sender, log_lines):
     [line] = [line for line in log_lines() if line["message"] == "contact erased"]
     assert (line["command"], line["reference"], line["records_erased"]) == ("erase_contact", "gdpr-1", 0)
     assert CUSTOMER[1:] not in json.dumps(log_lines())
+
+
+def test_an_invocation_that_counted_nothing_leaves_no_warning_line():
+    """Most invocations count nothing (nothing failed or was retried): Powertools would warn of it on stderr, a line
+    per container that tells an operator nothing. In a process of its own: pytest's filters ignore that warning."""
+    code = (
+        "from wab.observability import metrics\n"
+        "metrics.log_metrics(lambda event, context: None)({}, None)\n"
+        "print('ran')\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "layers" / "wab"),
+        "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
+        "PYTHONWARNINGS": "",
+    }
+    process = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+    assert process.stdout.strip().endswith("ran")
+    assert "Warning" not in process.stderr

@@ -3,6 +3,7 @@ namespace from POWERTOOLS_METRICS_NAMESPACE), and `count`, the one way the gatew
 
 import threading
 import traceback
+import warnings
 from pathlib import Path
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -14,6 +15,9 @@ logger = Logger()
 # start); the provider client patches requests when it is loaded (`trace_requests`).
 tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
+# Most invocations count nothing (nothing failed or was retried), so their metric set is empty; Powertools warns of
+# that on stderr, a log line per container that tells an operator nothing.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 CRASH_FRAMES = 5
 _counting = threading.Lock()  # the sender counts from several threads; Powertools' metric set is not thread-safe
 
