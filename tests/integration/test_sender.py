@@ -591,11 +591,10 @@ def test_a_command_the_sender_always_fails_on_is_dead_lettered_and_reported_not_
     assert all(CUSTOMER not in str(record.__dict__) and "secret" not in str(record.__dict__) for record in crashes)
 
 
-def test_a_request_aws_refuses_as_it_stands_is_dead_lettered_and_reported_not_retried_for_hours(sender, provider):
-    """A write DynamoDB refuses (a ValidationException: too large, a key too long) is refused again however often it
-    is retried: it is a gap in the gateway's checks, counted as a crash, not a dependency failing for the window."""
+def accepted_but_unrecorded(sender, provider, reference: str) -> None:
+    """A send the provider accepts whose record write DynamoDB refuses as it stands (a ValidationException), run until
+    it is dead-lettered: the first receive's crash is not counted; three more are the limit."""
     from botocore.awsrequest import AWSResponse
-    from wab import aws as wab_aws
 
     def refuse_the_record(params: dict[str, Any], **_: Any) -> Any:
         if b'"MSG#' in params["body"]:  # the request as it would go: the message record's write
@@ -610,13 +609,31 @@ def test_a_request_aws_refuses_as_it_stands_is_dead_lettered_and_reported_not_re
     dynamodb = wab_aws.client("dynamodb")
     dynamodb.meta.events.register("before-call.dynamodb.PutItem", refuse_the_record)
     try:
-        sender.put(text_command(reference="refused"))
-        for _ in range(6):  # the first receive's crash is not counted; three more are the limit
+        sender.put(text_command(reference=reference))
+        for _ in range(6):
             if sender.visible():
                 sender.run()
             sender.time_passes()
     finally:
         dynamodb.meta.events.unregister("before-call.dynamodb.PutItem", refuse_the_record)
+
+
+def redrive(sender) -> None:
+    """The dead letter put back on its lane as `./wab dlq redrive` does: the same request."""
+    [dead] = sender.dead_letters()
+    sender.sqs.send_message(
+        QueueUrl=sender.urls["priority"],
+        MessageBody=dead["Body"],
+        MessageGroupId="redrive",
+        MessageDeduplicationId=uuid.uuid4().hex,
+    )
+    sender.run_until_empty()
+
+
+def test_a_request_aws_refuses_as_it_stands_is_dead_lettered_and_reported_not_retried_for_hours(sender, provider):
+    """A write DynamoDB refuses (a ValidationException: too large, a key too long) is refused again however often it
+    is retried: it is a gap in the gateway's checks, counted as a crash, not a dependency failing for the window."""
+    accepted_but_unrecorded(sender, provider, "refused")
 
     # The provider took it before the record write was refused: the requester is told so, by the message's id, and a
     # redrive of the dead letter (the same request) completes it without sending it again.
@@ -627,14 +644,7 @@ def test_a_request_aws_refuses_as_it_stands_is_dead_lettered_and_reported_not_re
         "accepted_unrecorded",
     )
     assert MESSAGE_ID in failed["error"]["message"]
-    [dead] = sender.dead_letters()
-    sender.sqs.send_message(
-        QueueUrl=sender.urls["priority"],
-        MessageBody=dead["Body"],
-        MessageGroupId="redrive",
-        MessageDeduplicationId=uuid.uuid4().hex,
-    )
-    sender.run_until_empty()
+    redrive(sender)
     assert len(provider.calls) == 1
     assert sender.record()["status"] == "accepted"
     [accepted] = details(sender.published(), "WhatsApp Message Accepted")

@@ -229,3 +229,21 @@ def test_with_the_broadcasts_scope_only_a_broadcasts_messages_and_failures_are_c
     single = items[f"MSG#{MESSAGE_ID}"]
     assert single["status"] == "received" and "broadcast" not in single  # the single send itself went its way
     assert items[f"MSG#id{numbers[0][1:]}"]["broadcast"] is True
+
+
+def test_a_message_the_provider_took_but_its_record_could_not_be_written_counts_once_as_accepted(
+    sender, provider, summary
+):
+    """Reported `accepted_unrecorded` when it was dead-lettered, recorded when it was redriven: one message, counted
+    once, as accepted, and never as failed."""
+    from tests.integration.test_sender import accepted_but_unrecorded, redrive
+
+    accepted_but_unrecorded(sender, provider, "unrecorded")
+    [failed] = [event["detail"] for event in sender.published() if event["detail-type"] == "WhatsApp Message Failed"]
+    assert failed["error"]["code"] == "accepted_unrecorded"
+    assert summary("unrecorded")[1]["failed"] == {}
+
+    redrive(sender)
+
+    _, answer = summary("unrecorded")
+    assert (answer["accepted"], answer["failed"]) == (1, {})

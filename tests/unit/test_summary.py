@@ -40,6 +40,16 @@ def test_a_whole_broadcasts_failure_counts_its_recipients():
     assert dict(increments("WhatsApp Message Failed", failed)[2]) == {"failed_template_not_found": 250}
 
 
+def test_a_message_the_provider_took_but_the_gateway_could_not_record_is_not_counted_failed():
+    """Its dead letter's redrive records it and publishes its `Accepted`, which counts it: counting the failure too
+    would make one message both accepted and failed."""
+    failed = {"reference": "promo", "destination": "+64211234567"}
+    unrecorded = {**failed, "error": {"code": "accepted_unrecorded", "message": "accepted as m-1"}}
+    crashed = {**failed, "error": {"code": "unprocessable", "message": "failed repeatedly"}}
+    assert increments("WhatsApp Message Failed", unrecorded) is None
+    assert dict(increments("WhatsApp Message Failed", crashed)[2]) == {"failed_unprocessable": 1}
+
+
 def test_shards_spread_a_reference_over_every_shard():
     assert {shard_of(f"m-{n}") for n in range(2000)} == set(range(SHARDS))
 

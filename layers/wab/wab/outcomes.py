@@ -91,7 +91,7 @@ def crashed(destination: str | None = None, accepted_as: str | None = None) -> F
     if accepted_as:
         return Failure(
             destination=destination,
-            code="accepted_unrecorded",
+            code=ACCEPTED_UNRECORDED,
             message=f"the provider accepted the message as {accepted_as}, but the gateway failed repeatedly on "
             "recording it; it is in the dead-letter queue",
         )
@@ -159,6 +159,9 @@ def rejection(rejected: ProviderRejected, destination: str | None) -> Failure:
 
 
 WINDOW_CLOSED = "outside_24h_window"
+# The provider took the message but its record could not be written: not a failure of the send, and not counted as
+# one (`wab.summary`); a redrive of its dead letter records it and publishes its `Accepted`.
+ACCEPTED_UNRECORDED = "accepted_unrecorded"
 
 
 def window_failure(destination: str) -> Failure:

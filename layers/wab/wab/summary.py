@@ -67,6 +67,7 @@ def increments(detail_type: str, detail: Mapping[str, Any]) -> tuple[str, int, C
     # Imported here: the record API only reads summaries, and should not build the event models to do it.
     from wab.models.events.sending import MessageAccepted, MessageFailed
     from wab.models.events.status import MessageStatusChanged
+    from wab.outcomes import ACCEPTED_UNRECORDED
 
     reference = detail.get("reference")
     if not reference or detail.get("repeat"):
@@ -82,6 +83,8 @@ def increments(detail_type: str, detail: Mapping[str, Any]) -> tuple[str, int, C
         shard_key = detail["message_id"]
     elif detail_type == MessageFailed.detail_type:
         code = detail["error"]["code"]
+        if code == ACCEPTED_UNRECORDED:
+            return None  # the provider took it: its `Accepted` counts it when a redrive records it
         counts[f"failed_{code}"] = int(detail.get("recipients") or 1)
         shard_key = detail.get("destination") or reference
     else:
