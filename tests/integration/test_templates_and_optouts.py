@@ -43,6 +43,26 @@ def failure_codes(sender) -> list[tuple[str | None, str]]:
     ]
 
 
+def test_a_catalogue_update_is_confirmed_once_applied_and_a_bad_one_refused_whole(sender):
+    """Whoever asked is told: the entries the catalogue now holds, or why none of them were taken."""
+    sender.put(
+        {"command": "update_catalogue", "templates": [SALE, SHIPPED], "reference": "sync-42"},
+        {"command": "update_catalogue", "templates": [SHIPPED, {**SALE, "category": "promotional"}]},
+    )
+
+    assert sender.route() == [{"batchItemFailures": []}]
+
+    published = sender.published()
+    [applied] = details(published, "WhatsApp Template Catalogue Applied")
+    assert applied["templates"] == [
+        {"name": "spring_sale", "language": "en"},
+        {"name": "order_shipped", "language": "en"},
+    ]
+    assert (applied["reference"], applied["requested_by"]) == ("sync-42", "queue")
+    [refused] = details(published, "WhatsApp Message Failed")
+    assert (refused["command"], refused["error"]["code"]) == ("update_catalogue", "invalid_command")
+
+
 def test_under_enforce_an_unknown_template_or_wrong_parameters_fail_before_the_provider(sender, provider):
     sender.configure(TEMPLATE_POLICY="enforce")
     catalogue(sender, SHIPPED)

@@ -39,6 +39,7 @@ from wab.models.commands import (
     parse_delivery,
 )
 from wab.models.events import EventDetail
+from wab.models.events.catalogue import TemplateCatalogueApplied
 from wab.models.events.sending import FailureReason, MessageFailed
 from wab.observability import count, crash_details, logger
 from wab.outcomes import Failure, count_failures, crashed, failed_event, invalid_command_event, window_exceeded
@@ -140,7 +141,7 @@ class Intake:
         if isinstance(command, CatalogueUpdateCommand):
             self.catalogue.put(command.templates)
             logger.info("template catalogue updated", extra={"templates": len(command.templates)})
-            return [], []
+            return [], [catalogue_applied(command, delivery.requested_by)]
         requested_at = int(record.attributes.sent_timestamp or clock.epoch_ms(clock.now()))
         request = Request(command, delivery.event_id or record.message_id, delivery.requested_by, requested_at)
         lane = lane_for(command)
@@ -228,3 +229,13 @@ class Intake:
             return False
         count_failures([event])
         return True
+
+
+def catalogue_applied(command: CatalogueUpdateCommand, requested_by: str) -> TemplateCatalogueApplied:
+    return TemplateCatalogueApplied(
+        templates=[{"name": spec.name, "language": spec.language} for spec in command.templates],
+        reference=command.reference,
+        idempotency_key=command.idempotency_key,
+        requested_by=requested_by,
+        applied_at=clock.iso(clock.now()),
+    )

@@ -1,7 +1,7 @@
 """Details of the events the gateway publishes on EventBridge (source `wab.gateway`), by subject, each subject in a
 module of its own so that a function builds the models of the events it publishes only: `inbound` (what customers
-send: a message, an edit, a deletion), `status` (delivery reports), `sending` (what became of a command) and
-`contacts` (opt-outs, opt-ins, erasures)."""
+send: a message, an edit, a deletion), `status` (delivery reports), `sending` (what became of a command),
+`contacts` (opt-outs, opt-ins, erasures) and `catalogue` (a run-time update of the template catalogue)."""
 
 from typing import Any, ClassVar
 
