@@ -7,7 +7,7 @@
     ./wab list --contact +64211234567                     a contact's records, newest first
     ./wab tail                                            print the gateway's events as they come (local stack)
     ./wab mo text "Hi there" --from +64211234567          the simulated customer writes (local stack)
-    ./wab templates put catalogue.json                    run-time entries of the template catalogue
+    ./wab templates put catalogue.json [--wait 10]        run-time entries of the template catalogue
     ./wab dlq list | show <id> | redrive [<id>]           what is in the dead-letter queue, and sending it back
 
 By default it talks to the local stack (`.wab-local/stack.json`, written by `make local`); `--stack NAME
@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     templates = commands.add_parser("templates", help="the template catalogue's run-time entries")
     templates.add_argument("action", choices=["put"])
     templates.add_argument("file", type=Path, help='a catalogue document: {"templates": [...]} (docs/templates.md)')
+    templates.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        help=f"seconds to wait for the gateway to apply it (exit 0 applied, 1 refused, {STILL_IN_FLIGHT} neither yet)",
+    )
 
     dlq = commands.add_parser("dlq", help="the dead-letter queue: what crashed the gateway, and sending it back")
     dlq.add_argument("action", choices=["list", "show", "redrive"])
@@ -241,9 +247,21 @@ def command_templates(gateway: Gateway, args: argparse.Namespace) -> int:
     except (OSError, ValueError, ValidationError) as exc:
         print(f"{args.file}: {exc}", file=sys.stderr)
         return 2
-    event_id = gateway.request("WhatsApp Template Catalogue Updated", {"templates": document["templates"]})
-    print(json.dumps({"event_id": event_id, "templates": len(document["templates"])}))
-    return 0
+    if not args.wait:
+        event_id = gateway.request("WhatsApp Template Catalogue Updated", {"templates": document["templates"]})
+        print(json.dumps({"event_id": event_id, "templates": len(document["templates"])}))
+        return 0
+    reference = f"templates-{uuid.uuid4().hex[:12]}"  # what the gateway's answer is found by
+    with gateway.subscription({"source": ["wab.gateway"], "detail": {"reference": [reference]}}) as events:
+        event_id = gateway.request(
+            "WhatsApp Template Catalogue Updated", {"templates": document["templates"], "reference": reference}
+        )
+        print(json.dumps({"event_id": event_id, "templates": len(document["templates"]), "reference": reference}))
+        for event in events(args.wait):
+            print(dumps(event["detail"] | {"detail-type": event["detail-type"]}))
+            return 0 if event["detail-type"] == "WhatsApp Template Catalogue Applied" else 1
+    print(f"not applied within {args.wait:g} s: the update may still be on its way", file=sys.stderr)
+    return STILL_IN_FLIGHT
 
 
 LISTED = ("id", "sqs_message_id", "queue", "reason", "sent_at", "command")  # what `dlq list` shows of each

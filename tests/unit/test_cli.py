@@ -95,7 +95,7 @@ def test_templates_put_refuses_a_catalogue_the_gateway_would_refuse_and_says_why
     for templates, code in (([good, bad], 2), ([], 2), ([good] * 1001, 2), ([good], 0)):
         document = tmp_path / "catalogue.json"
         document.write_text(json.dumps({"templates": templates}))
-        assert cli.command_templates(gateway, argparse.Namespace(file=document)) == code  # type: ignore[arg-type]
+        assert cli.command_templates(gateway, argparse.Namespace(file=document, wait=0)) == code  # type: ignore[arg-type]
 
     refusals = capsys.readouterr().err
     assert "formats lists 0 formats for 2 parameters" in refusals
@@ -138,6 +138,39 @@ def test_send_wait_without_a_final_status_is_not_a_failure(capsys):
 
     assert cli.command_send(Silent(), arguments) == cli.STILL_IN_FLIGHT != 1  # type: ignore[arg-type]
     assert "may still be on its way" in capsys.readouterr().err
+
+
+class Answering(Silent):
+    """A gateway that answers a followed request with one event of `detail_type`, carrying its reference."""
+
+    def __init__(self, detail_type: str | None):
+        self.detail_type = detail_type
+        self.requests: list[dict[str, Any]] = []
+
+    def request(self, detail_type: str, detail: dict[str, Any]) -> str:
+        self.requests.append(detail)
+        return "event-1"
+
+    def subscription(self, pattern: dict[str, Any]) -> Any:
+        from contextlib import nullcontext
+
+        [reference] = pattern["detail"]["reference"]
+        answer = {"detail-type": self.detail_type, "detail": {"reference": reference}}
+        return nullcontext(lambda timeout: iter([answer] if self.detail_type else []))
+
+
+@pytest.mark.parametrize(
+    "answer, code",
+    [("WhatsApp Template Catalogue Applied", 0), ("WhatsApp Message Failed", 1), (None, cli.STILL_IN_FLIGHT)],
+)
+def test_templates_put_wait_says_whether_the_gateway_applied_it(tmp_path, capsys, answer, code):
+    document = tmp_path / "catalogue.json"
+    document.write_text(json.dumps({"templates": [{"name": "t", "language": "en", "category": "utility"}]}))
+    gateway = Answering(answer)
+
+    assert cli.command_templates(gateway, argparse.Namespace(file=document, wait=0.1)) == code  # type: ignore[arg-type]
+    assert gateway.requests[0]["reference"].startswith("templates-")
+    assert ("may still be on its way" in capsys.readouterr().err) == (answer is None)
 
 
 def test_a_stack_that_is_not_there_or_not_local_is_said_not_a_traceback(monkeypatch, capsys):
