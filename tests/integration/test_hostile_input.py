@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import responses
+from wab.models.inbound import MESSAGE_MODELS
 
 from tests.integration.conftest import MESSAGE_ID
 from tests.integration.test_sender import BASE_URL, broadcast_answer, text_command
@@ -30,18 +31,7 @@ ODD_VALUES: list[Any] = [
     "NaN",
     {"$ref": "x"},
 ]
-MESSAGE_TYPES = [
-    "text",
-    "image",
-    "location",
-    "contacts",
-    "interactive",
-    "button",
-    "reaction",
-    "order",
-    "system",
-    "edit",
-]
+MESSAGE_TYPES = [*MESSAGE_MODELS, "edit", "revoke", "no_such_type"]  # every type the models know, and others
 MESSAGE_OBJECTS: list[Any] = [
     {"body": "hi"},
     {"id": "m1", "mime_type": "image/jpeg"},
