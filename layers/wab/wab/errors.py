@@ -8,6 +8,9 @@ import re
 CODE_SHAPE = re.compile(r"[0-9a-z_]{1,40}")
 # The provider took a request but its answer cannot be used: reported, never retried (that could send it twice).
 UNREADABLE_ANSWER = "unreadable_provider_answer"
+# The provider took the message but its record could not be written: not a failure of the send, and not counted as
+# one (`wab.summary`); a redrive of its dead letter records it and publishes its `Accepted`.
+ACCEPTED_UNRECORDED = "accepted_unrecorded"
 
 
 class GatewayError(Exception):

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from wab.errors import CODE_SHAPE, GatewayError, InvalidCommand, ProviderRejected
+from wab.errors import ACCEPTED_UNRECORDED, CODE_SHAPE, GatewayError, InvalidCommand, ProviderRejected
 from wab.models.events import EventDetail
 from wab.models.events.sending import FailureReason, LastError, MessageFailed
 from wab.models.types import Model
@@ -159,9 +159,6 @@ def rejection(rejected: ProviderRejected, destination: str | None) -> Failure:
 
 
 WINDOW_CLOSED = "outside_24h_window"
-# The provider took the message but its record could not be written: not a failure of the send, and not counted as
-# one (`wab.summary`); a redrive of its dead letter records it and publishes its `Accepted`.
-ACCEPTED_UNRECORDED = "accepted_unrecorded"
 
 
 def window_failure(destination: str) -> Failure:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from wab import aws, clock
-from wab.errors import DependencyFailed
+from wab.errors import ACCEPTED_UNRECORDED, DependencyFailed
 from wab.models.types import Model
 from wab.observability import count, logger
 from wab.settings import SummaryScope
@@ -67,7 +67,6 @@ def increments(detail_type: str, detail: Mapping[str, Any]) -> tuple[str, int, C
     # Imported here: the record API only reads summaries, and should not build the event models to do it.
     from wab.models.events.sending import MessageAccepted, MessageFailed
     from wab.models.events.status import MessageStatusChanged
-    from wab.outcomes import ACCEPTED_UNRECORDED
 
     reference = detail.get("reference")
     if not reference or detail.get("repeat"):
