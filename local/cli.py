@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -156,21 +157,37 @@ def command_send(gateway: Gateway, args: argparse.Namespace) -> int:
         event_id = gateway.request("WhatsApp Send Requested", command)
         print(json.dumps({"event_id": event_id, "reference": reference}))
         return 0
-    # Its own subscription, made before the request: nothing is missed, and nobody else's events are taken.
-    with gateway.subscription({"source": ["wab.gateway"], "detail": {"reference": [reference]}}) as events:
-        event_id = gateway.request("WhatsApp Send Requested", command)
-        print(json.dumps({"event_id": event_id, "reference": reference}))
-        for event in events(args.wait):
-            print(dumps(event["detail"] | {"detail-type": event["detail-type"]}))
-            outcome = _outcome(event)
-            if outcome is not None:
-                return outcome
+    outcome = _request_and_follow(gateway, "WhatsApp Send Requested", command, args.wait, _outcome)
+    if outcome is not None:
+        return outcome
     print(
         f"no final status within {args.wait:g} s: the message may still be on its way (retried, or waiting for its"
         f" status); follow it with ./wab report {reference}",
         file=sys.stderr,
     )
     return STILL_IN_FLIGHT
+
+
+def _request_and_follow(
+    gateway: Gateway,
+    detail_type: str,
+    detail: dict[str, Any],
+    wait: float,
+    outcome: Callable[[dict[str, Any]], int | None],
+    **shown: Any,
+) -> int | None:
+    """Put the request on the bus and print the gateway's events under its `reference` until `outcome` says one is
+    final: that exit code; None when none is within `wait` seconds. The request's own subscription is made before
+    it: nothing is missed, and nobody else's events are taken."""
+    reference = detail["reference"]
+    with gateway.subscription({"source": ["wab.gateway"], "detail": {"reference": [reference]}}) as events:
+        event_id = gateway.request(detail_type, detail)
+        print(json.dumps({"event_id": event_id, **shown, "reference": reference}))
+        for event in events(wait):
+            print(dumps(event["detail"] | {"detail-type": event["detail-type"]}))
+            if (code := outcome(event)) is not None:
+                return code
+    return None
 
 
 def _outcome(event: dict[str, Any]) -> int | None:
@@ -251,15 +268,17 @@ def command_templates(gateway: Gateway, args: argparse.Namespace) -> int:
         event_id = gateway.request("WhatsApp Template Catalogue Updated", {"templates": document["templates"]})
         print(json.dumps({"event_id": event_id, "templates": len(document["templates"])}))
         return 0
-    reference = f"templates-{uuid.uuid4().hex[:12]}"  # what the gateway's answer is found by
-    with gateway.subscription({"source": ["wab.gateway"], "detail": {"reference": [reference]}}) as events:
-        event_id = gateway.request(
-            "WhatsApp Template Catalogue Updated", {"templates": document["templates"], "reference": reference}
-        )
-        print(json.dumps({"event_id": event_id, "templates": len(document["templates"]), "reference": reference}))
-        for event in events(args.wait):
-            print(dumps(event["detail"] | {"detail-type": event["detail-type"]}))
-            return 0 if event["detail-type"] == "WhatsApp Template Catalogue Applied" else 1
+    update = {"templates": document["templates"], "reference": f"templates-{uuid.uuid4().hex[:12]}"}
+    outcome = _request_and_follow(
+        gateway,
+        "WhatsApp Template Catalogue Updated",
+        update,
+        args.wait,
+        lambda event: 0 if event["detail-type"] == "WhatsApp Template Catalogue Applied" else 1,
+        templates=len(document["templates"]),
+    )
+    if outcome is not None:
+        return outcome
     print(f"not applied within {args.wait:g} s: the update may still be on its way", file=sys.stderr)
     return STILL_IN_FLIGHT
 
