@@ -288,8 +288,7 @@ def import_times(handler: str, samples: int) -> dict[str, Any]:
     importing just the libraries the handler's import loads (no wab code, no objects created), the floor they set."""
     env = _lambda_process_env(handler)
     path = _handler_path(handler)
-    listing = _LIBRARIES_OF_HANDLER.format(load=_load_handler(path))
-    modules = [name for name in _run_python(listing, env).stdout.split() if name not in _INTERPRETER_MODULES]
+    modules = _libraries_loaded_by(_load_handler(path), env)
     libraries_code = _IMPORT_LIBRARIES.format(modules=modules)
     own_code = _IMPORT_HANDLER_AFTER_LIBRARIES.format(modules=modules, load=_load_handler(path))
     sources_only = (
@@ -319,6 +318,21 @@ def import_times(handler: str, samples: int) -> dict[str, Any]:
         "own_ms": median(ours) - median(libraries),
         "own_in_process_ms": own,
     }
+
+
+def _libraries_loaded_by(load: str, env: dict[str, str], python: str = sys.executable) -> list[str]:
+    """The library modules the handler import in `load` loads, in their order, beyond a bare interpreter's."""
+    before = _INTERPRETER_MODULES if python == sys.executable else _interpreter_modules(python)
+    listing = _LIBRARIES_OF_HANDLER.format(load=load)
+    return [name for name in _run_python(listing, env, python=python).stdout.split() if name not in before]
+
+
+def _own_part_code(path: Path, env: dict[str, str], *, layer: str | None = None, python: str = sys.executable) -> str:
+    """Source timing wab's own part of importing the handler at `path`: its libraries first (untimed), then the
+    handler. With a `layer` of its own, that layer comes first for the libraries too: its pins, for its Python."""
+    load = _load_handler(path, layer)
+    code = _IMPORT_HANDLER_AFTER_LIBRARIES.format(modules=_libraries_loaded_by(load, env, python), load=load)
+    return code if layer is None else f"import sys\nsys.path[:0] = [{layer!r}]\n" + code
 
 
 # --- 1a, like for like: the code of the last python3.11 run, imported on both runtimes -------------------------------
@@ -354,19 +368,10 @@ def like_for_like(samples: int = LIKE_FOR_LIKE_SAMPLES) -> dict[str, Any] | None
     out: dict[str, Any] = {"commit": THEN_COMMIT, "samples": samples, "handlers": {}}
     for handler in HANDLER_FLOW:
         env = _lambda_process_env(handler)
-        codes = {}
-        for side, (python, layer, root) in sides.items():
-            load = _load_handler(root / "functions" / handler / "app.py", layer)
-            before = set(_run_python("import sys; print('\\n'.join(sys.modules))", env, python=python).stdout.split())
-            modules = [
-                name
-                for name in _run_python(_LIBRARIES_OF_HANDLER.format(load=load), env, python=python).stdout.split()
-                if name not in before
-            ]
-            # the layer first for the libraries too: each side's own pins, for its own Python
-            codes[side] = f"import sys\nsys.path[:0] = [{layer!r}]\n" + _IMPORT_HANDLER_AFTER_LIBRARIES.format(
-                modules=modules, load=load
-            )
+        codes = {
+            side: _own_part_code(root / "functions" / handler / "app.py", env, layer=layer, python=python)
+            for side, (python, layer, root) in sides.items()
+        }
         runs: dict[str, list[float]] = {side: [] for side in sides}
         for _ in range(samples):
             for side, code in codes.items():
@@ -397,10 +402,10 @@ def _built_layer(root: Path, version: str, python: str) -> str:
     return str(artifacts / "python")
 
 
-def _interpreter_modules() -> frozenset[str]:
+def _interpreter_modules(python: str = sys.executable) -> frozenset[str]:
     """What a bare interpreter has loaded before running anything (not part of any import being timed)."""
     listing = subprocess.run(
-        [sys.executable, "-c", "import sys; print('\\n'.join(sys.modules))"],
+        [python, "-c", "import sys; print('\\n'.join(sys.modules))"],
         capture_output=True,
         text=True,
         check=True,
@@ -433,10 +438,7 @@ def own_modules(handler: str, samples: int) -> dict[str, float]:
     """Where wab's own part of the import goes: the self time of each of the gateway's modules (python -X importtime)
     in one process after the libraries, as `import_times` measures that part, median of `samples` runs, in ms."""
     env = _lambda_process_env(handler)
-    path = _handler_path(handler)
-    listing = _LIBRARIES_OF_HANDLER.format(load=_load_handler(path))
-    modules = [name for name in _run_python(listing, env).stdout.split() if name not in _INTERPRETER_MODULES]
-    code = _IMPORT_HANDLER_AFTER_LIBRARIES.format(modules=modules, load=_load_handler(path))
+    code = _own_part_code(_handler_path(handler), env)
     runs: dict[str, list[float]] = {}
     for _ in range(samples):
         for line in _run_python(code, env, "-X", "importtime").stderr.splitlines():

@@ -328,17 +328,31 @@ def own_modules_section(imports: dict[str, Any], most: int = 8) -> str:
     return "\n".join(lines) + "\n"
 
 
+def like_for_like_medians(measured: dict[str, Any]) -> dict[str, tuple[float, float, float]]:
+    """Each handler's medians (ms): the older tree on python3.11 and on python3.13, this tree on python3.13."""
+    return {
+        handler: (A_median(runs["then_py311"]), A_median(runs["then_py313"]), A_median(runs["now_py313"]))
+        for handler, runs in measured["handlers"].items()
+    }
+
+
+def like_for_like_changes(measured: dict[str, Any]) -> tuple[str, str]:
+    """The runtime's change (same code) and the code's change (same runtime), per handler, as report text."""
+    medians = like_for_like_medians(measured).items()
+    return (
+        ", ".join(f"{handler} {then313 - then311:+.1f} ms" for handler, (then311, then313, _) in medians),
+        ", ".join(f"{handler} {now313 - then313:+.1f} ms" for handler, (_, then313, now313) in medians),
+    )
+
+
 def like_for_like_section(measured: dict[str, Any]) -> str:
     """wab's own part of the import for the older tree on both runtimes and for this tree (bench.handlers)."""
     commit = measured["commit"]
-    rows, runtime, code = [], [], []
-    for handler, runs in measured["handlers"].items():
-        then311, then313, now313 = (A_median(runs[side]) for side in ("then_py311", "then_py313", "now_py313"))
-        runtime.append(f"{handler} {then313 - then311:+.1f} ms")
-        code.append(f"{handler} {now313 - then313:+.1f} ms")
-        rows.append(
-            [handler, fmt(then311), fmt(then313), f"{then313 - then311:+.1f}", fmt(now313), f"{now313 - then313:+.1f}"]
-        )
+    rows = [
+        [handler, fmt(then311), fmt(then313), f"{then313 - then311:+.1f}", fmt(now313), f"{now313 - then313:+.1f}"]
+        for handler, (then311, then313, now313) in like_for_like_medians(measured).items()
+    ]
+    runtime, code = like_for_like_changes(measured)
     return (
         f"**wab's own part, like for like.** The tree the last python3.11 run measured (`{commit}`) imported on "
         "python3.11 and on python3.13, each from a layer its own recipe built with its own pins for that Python, and "
@@ -356,8 +370,8 @@ def like_for_like_section(measured: dict[str, Any]) -> str:
             ],
             rows,
         )
-        + f"\n\nThe move to python3.13 changed wab's own part by {', '.join(runtime)}; the code since by "
-        f"{', '.join(code)}: the send lanes and pacing, templates and their catalogue, opt-outs, parked messages, "
+        + f"\n\nThe move to python3.13 changed wab's own part by {runtime}; the code since by "
+        f"{code}: the send lanes and pacing, templates and their catalogue, opt-outs, parked messages, "
         "Step Functions waits, edits and deletions, each with the models a cold start builds for it (each function "
         "builds only its own: the event models by subject, inbound and outbound message types when first used).\n"
     )
@@ -1817,19 +1831,10 @@ def cold_start_summary(results: dict[str, Any]) -> str:
             + " (callbacks, messages, sender)."
         )
     if like := results["cold_start"].get("like_for_like"):
-        change = {
-            handler: (
-                A_median(runs["then_py313"]) - A_median(runs["then_py311"]),
-                A_median(runs["now_py313"]) - A_median(runs["then_py313"]),
-            )
-            for handler, runs in like["handlers"].items()
-        }
+        runtime, code = like_for_like_changes(like)
         text += (
             f" Like for like (the tree of the last python3.11 run, `{like['commit']}`, on both runtimes), the move to "
-            "python3.13 changed wab's own part of the import by "
-            + ", ".join(f"{h} {runtime:+.1f} ms" for h, (runtime, _) in change.items())
-            + "; the code since, by "
-            + ", ".join(f"{h} {code:+.1f} ms" for h, (_, code) in change.items())
-            + " (report, section 1a)."
+            f"python3.13 changed wab's own part of the import by {runtime}; the code since, by {code} "
+            "(report, section 1a)."
         )
     return text

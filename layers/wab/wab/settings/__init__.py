@@ -1,7 +1,8 @@
 """Settings: one pydantic model per function, read from the environment once, failing fast with a clear message.
 
-Each function's model is in a module of its own (`callbacks`, `records`, `intake` and `sender` (what they share: `sendpath`),
-`parking`, `relay`, `waits`), so a function creates only its own at start; this table lists every variable.
+Each function's model is in a module of its own (`callbacks`, `records`, `intake`, `sender`, `parking`, `relay`,
+`waits`; what the intake and the sender share in `sendpath`), so a function creates only its own at start; this table
+lists every variable.
 
 | variable | used by | meaning |
 |---|---|---|
